@@ -1,0 +1,57 @@
+# Madoguchi — the targets a newcomer needs. See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: migrate the SQLite database, load demo data, start web + worker.
+run: $(STAMP)
+	mkdir -p var/mail
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data
+	$(PY) manage.py demo_banner
+	$(VENV)/bin/honcho start -f Procfile
+
+## make test: the whole suite on a throwaway PostgreSQL server.
+test: $(STAMP)
+	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: $(STAMP) lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+
+## make messages: refresh the ja catalogue from the code, then compile it.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ja --no-obsolete --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'
+	$(PY) scripts/compile_messages.py
+
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data
+
+bench-lifecycle: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/lifecycle.py
+
+bench-api: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/api_ingest.py
+
+clean:
+	rm -rf var/madoguchi.sqlite3* var/mail

@@ -1,0 +1,109 @@
+"""API-key authentication for store sites.
+
+`Authorization: Bearer mdg_<prefix>_<secret>`. Only a SHA-256 of the key is
+stored; a revoked or unknown key is a 401, a read-scoped key writing is a 403.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions
+
+from core.models import API_KEY_PREFIX, ApiKey, api_key_hash
+
+
+class ApiClient:
+    """The principal behind an API key (DRF wants a `user`)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.pk = None
+
+    def __str__(self) -> str:
+        return str(self.api_key)
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return None
+        scheme, _sep, token = header.partition(" ")
+        if scheme.lower() != self.keyword.lower() or not token.strip():
+            raise exceptions.AuthenticationFailed(
+                _("Use the header 'Authorization: Bearer <API key>'.")
+            )
+        token = token.strip()
+        if not token.startswith(f"{API_KEY_PREFIX}_"):
+            raise exceptions.AuthenticationFailed(_("This is not a Madoguchi API key."))
+        try:
+            api_key = ApiKey.objects.get(key_hash=api_key_hash(token))
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed(_("Unknown API key.")) from None
+        if not api_key.is_active:
+            raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
+        self._touch(api_key)
+        return ApiClient(api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'
+
+    @staticmethod
+    def _touch(api_key: ApiKey) -> None:
+        """Record last use at most once per API_KEY_TOUCH_SECONDS: one
+        conditional UPDATE, not a write on every request."""
+        now = timezone.now()
+        threshold = now - timedelta(seconds=settings.API_KEY_TOUCH_SECONDS)
+        if api_key.last_used_at is not None and api_key.last_used_at >= threshold:
+            return
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold), pk=api_key.pk
+        ).update(last_used_at=now)
+
+
+class HasApiKeyScope(permissions.BasePermission):
+    """Any active key may read; only a write-scoped key may change data."""
+
+    message = _("This API key is read-only; a key with the write scope is needed.")
+
+    def has_permission(self, request, view) -> bool:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            raise exceptions.NotAuthenticated(
+                _("An API key is required: send 'Authorization: Bearer <API key>'.")
+            )
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return api_key.can_write
+
+
+def api_key_channel_check(api_key: ApiKey, channel: str) -> None:
+    """Refuse (403) a write to a channel the key is not scoped to."""
+    if not api_key.allows_channel(channel):
+        raise exceptions.PermissionDenied(
+            _("This API key may not use the channel '%(channel)s'.") % {"channel": channel}
+        )
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "core.api.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A Madoguchi API key (mdg_…), created in the admin.",
+        }

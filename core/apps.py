@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = _("Platform")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from core.schedules import schedules_sync
+
+        post_migrate.connect(schedules_sync, sender=self)

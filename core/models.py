@@ -1,0 +1,103 @@
+"""Platform models: API keys for store sites and idempotent POST records."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Channel
+
+API_KEY_PREFIX = "mdg"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", _("Read")
+    WRITE = "write", _("Read and write")
+
+
+def api_key_hash(secret: str) -> str:
+    """Keys are 256-bit random strings, so a plain SHA-256 is enough:
+    nothing to brute-force, and it is cheap to check on every request."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_generate() -> tuple[str, str]:
+    """Return (prefix, full key). The full key is shown once and never stored."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+class ApiKey(models.Model):
+    label = models.CharField(_("label"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=8, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(
+        _("scope"), max_length=5, choices=ApiScope.choices, default=ApiScope.READ
+    )
+    # The channels whose data this key may read and write. A store site's
+    # key sees its own channel's customers and orders, never (for example)
+    # Amazon buyers' data, which Amazon forbids using elsewhere.
+    channels = models.JSONField(
+        _("channels"),
+        default=list,
+        help_text=_("Channels whose customers and orders this key may see and write."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.label} ({API_KEY_PREFIX}_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiScope.WRITE
+
+    def allows_channel(self, channel: str) -> bool:
+        return channel in self.channels
+
+    @staticmethod
+    def valid_channels() -> set[str]:
+        return set(Channel.values)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST carrying an Idempotency-Key, replayed to
+    retries of the same request. Unique per (key holder, key)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="core_idempotency_unique"),
+            models.CheckConstraint(condition=~Q(key=""), name="core_idempotency_key_not_empty"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="core_idempotency_created")]

@@ -1,0 +1,38 @@
+"""The staff roles (SPEC: groups agent, marketer, manager) and a helper for
+data migrations that grant each role the permissions of one app's models.
+
+Each app's data migration lists what its models allow each role; the
+helper creates the groups when missing, so the migrations of any app can
+run in any order."""
+
+from __future__ import annotations
+
+AGENT = "agent"
+MARKETER = "marketer"
+MANAGER = "manager"
+ROLES = (AGENT, MARKETER, MANAGER)
+
+
+def role_permissions_grant(apps, app_label: str, grants: dict[str, list[str]]) -> None:
+    """`grants` maps a role to permission codenames of `app_label`
+    ("view_customer"); the permissions are created first if need be."""
+    from django.contrib.auth.management import create_permissions
+
+    app_config = apps.get_app_config(app_label)
+    # The migration state's app configs are stubs; create_permissions only
+    # needs to know the app has models.
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        codenames = grants.get(role, [])
+        permissions = list(
+            Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+        )
+        missing = set(codenames) - {p.codename for p in permissions}
+        if missing:
+            raise RuntimeError(f"unknown permissions for {app_label}: {sorted(missing)}")
+        group.permissions.add(*permissions)

@@ -1,0 +1,391 @@
+"""Store-site REST API for customers, orders and consent (/api/v1/)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.api.auth import api_key_channel_check
+from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
+from crm import selectors, services
+from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Prefecture,
+)
+
+# --- Serializers -------------------------------------------------------------
+
+
+class IdentitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChannelIdentity
+        fields = ["channel", "external_id", "display_name"]
+
+
+class ConsentStateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentState
+        fields = ["channel", "granted", "changed_at"]
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    identities = IdentitySerializer(many=True, read_only=True)
+    consent = ConsentStateSerializer(source="consent_states", many=True, read_only=True)
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "family_name",
+            "given_name",
+            "family_name_kana",
+            "given_name_kana",
+            "email",
+            "phone",
+            "postal_code",
+            "prefecture",
+            "address",
+            "birthday",
+            "tags",
+            "identities",
+            "consent",
+            "lifecycle_segment",
+            "order_count",
+            "total_spent",
+            "first_order_at",
+            "last_order_at",
+            "merged_into",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CustomerProfileSerializer(serializers.Serializer):
+    """Who the buyer is; every field optional but at least one way to find
+    them again (identity, email or phone) is required."""
+
+    external_id = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text=_("The customer's id on the channel (member id, LINE userId...)."),
+    )
+    identity_display_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    family_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    given_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    family_name_kana = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    given_name_kana = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
+    prefecture = serializers.ChoiceField(choices=Prefecture.choices, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    birthday = serializers.DateField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=50
+    )
+
+    def validate(self, attrs):
+        if not (attrs.get("external_id") or attrs.get("email") or attrs.get("phone")):
+            raise serializers.ValidationError(
+                {"external_id": [_("Give external_id, email or phone to identify the customer.")]}
+            )
+        return attrs
+
+
+class CustomerUpsertSerializer(CustomerProfileSerializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+
+
+def _customer_upsert_from(data: dict, channel: str):
+    data = dict(data)
+    return services.customer_upsert(
+        channel=channel,
+        external_id=data.pop("external_id", ""),
+        identity_display_name=data.pop("identity_display_name", ""),
+        tags=data.pop("tags", ()),
+        **data,
+    )
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+    unit_price = serializers.IntegerField(min_value=0, max_value=100_000_000)
+
+    class Meta:
+        model = OrderLine
+        fields = ["sku", "name", "quantity", "unit_price"]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    lines = OrderLineSerializer(many=True, read_only=True)
+    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "channel",
+            "order_number",
+            "customer",
+            "status",
+            "ordered_at",
+            "shipped_at",
+            "delivered_at",
+            "total",
+            "lines",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderUpsertSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    order_number = serializers.CharField(max_length=64)
+    customer = CustomerProfileSerializer(
+        required=False, help_text=_("The buyer; created or matched by identity, email or phone.")
+    )
+    customer_id = serializers.IntegerField(
+        required=False, help_text=_("An existing customer, instead of `customer`.")
+    )
+    status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.PAID)
+    ordered_at = serializers.DateTimeField()
+    shipped_at = serializers.DateTimeField(required=False, allow_null=True)
+    delivered_at = serializers.DateTimeField(required=False, allow_null=True)
+    total = serializers.IntegerField(min_value=0, max_value=10_000_000_000)
+    lines = OrderLineSerializer(many=True, required=False, max_length=500)
+
+    def validate(self, attrs):
+        if ("customer" in attrs) == ("customer_id" in attrs):
+            raise serializers.ValidationError(
+                {"customer": [_("Give exactly one of customer or customer_id.")]}
+            )
+        return attrs
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "customer",
+            "channel",
+            "action",
+            "source",
+            "wording_version",
+            "occurred_at",
+            "recorded_at",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+API_CONSENT_SOURCES = [
+    (value, label)
+    for value, label in ConsentSource.choices
+    if value in {ConsentSource.API, ConsentSource.WEB_FORM, ConsentSource.STORE, ConsentSource.IMPORT}
+]
+
+
+class ConsentEventCreateSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    channel = serializers.ChoiceField(choices=ConsentChannel.choices)
+    action = serializers.ChoiceField(choices=ConsentAction.choices)
+    source = serializers.ChoiceField(choices=API_CONSENT_SOURCES, default=ConsentSource.API)
+    wording_version = serializers.CharField(
+        max_length=50,
+        help_text=_("Which version of the consent wording the customer agreed to."),
+    )
+    occurred_at = serializers.DateTimeField(required=False)
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+# --- Views ---------------------------------------------------------------------
+
+
+class ChannelScopedMixin:
+    """Everything an API key sees is limited to its channels."""
+
+    @property
+    def key_channels(self) -> list[str]:
+        return list(self.request.auth.channels)
+
+    def visible_customer(self, customer_id: int) -> Customer:
+        return get_object_or_404(
+            selectors.customers_visible(channels=self.key_channels), pk=customer_id
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customers", tags=["customers"]),
+    retrieve=extend_schema(summary="Get a customer", tags=["customers"]),
+    create=extend_schema(
+        summary="Create or update a customer by channel identity",
+        description=(
+            "Finds the customer by the channel identity, then email, then phone number, "
+            "and updates or creates them. 201 when created, 200 when updated."
+        ),
+        tags=["customers"],
+        request=CustomerUpsertSerializer,
+        responses={201: CustomerSerializer, 200: CustomerSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    ),
+    orders=extend_schema(summary="List a customer's orders", tags=["orders"]),
+)
+class CustomerViewSet(
+    ChannelScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    queryset = Customer.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Customer.objects.none()
+        return selectors.customer_list(channels=self.key_channels)
+
+    def create(self, request):
+        return idempotent_response(request, lambda: self._upsert(request))
+
+    def _upsert(self, request) -> Response:
+        serializer = CustomerUpsertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        channel = data.pop("channel")
+        api_key_channel_check(request.auth, channel)
+        customer, created = _customer_upsert_from(data, channel)
+        customer = self.get_queryset().get(pk=customer.pk)
+        return Response(
+            CustomerSerializer(customer).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @action(detail=True, methods=["get"], serializer_class=OrderSerializer, filterset_class=None)
+    def orders(self, request, pk=None):
+        customer = self.visible_customer(pk)
+        queryset = selectors.order_list(channels=self.key_channels).filter(customer=customer)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(OrderSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List orders", tags=["orders"]),
+    retrieve=extend_schema(summary="Get an order", tags=["orders"]),
+    create=extend_schema(
+        summary="Create or update an order by channel and order number",
+        description=(
+            "Upserts the order (and its buyer, when `customer` is given) and keeps the "
+            "customer's lifecycle metrics right. 201 when created, 200 when updated. "
+            "Lines, when given, replace the order's lines."
+        ),
+        tags=["orders"],
+        request=OrderUpsertSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    ),
+)
+class OrderViewSet(
+    ChannelScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    queryset = Order.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        return selectors.order_list(channels=self.key_channels)
+
+    def create(self, request):
+        return idempotent_response(request, lambda: self._upsert(request))
+
+    def _upsert(self, request) -> Response:
+        serializer = OrderUpsertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        channel = data.pop("channel")
+        api_key_channel_check(request.auth, channel)
+        if "customer" in data:
+            customer, _created = _customer_upsert_from(data.pop("customer"), channel)
+        else:
+            customer = self.visible_customer(data.pop("customer_id"))
+        lines = data.pop("lines", None)
+        order, created = services.order_upsert(
+            channel=channel,
+            customer=customer,
+            lines=None if lines is None else [services.OrderLineData(**line) for line in lines],
+            **data,
+        )
+        order = self.get_queryset().get(pk=order.pk)
+        return Response(
+            OrderSerializer(order).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List consent events", tags=["consent"]),
+    create=extend_schema(
+        summary="Record an opt-in or opt-out",
+        description=(
+            "Appends an event to the consent ledger. The customer's current consent for "
+            "the channel becomes the latest event by `occurred_at`."
+        ),
+        tags=["consent"],
+        request=ConsentEventCreateSerializer,
+        responses={201: ConsentEventSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    ),
+)
+class ConsentEventViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = ConsentEventSerializer
+    filterset_class = ConsentEventFilter
+    queryset = ConsentEvent.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ConsentEvent.objects.none()
+        return selectors.consent_event_list(channels=self.key_channels)
+
+    def create(self, request):
+        return idempotent_response(request, lambda: self._record(request))
+
+    def _record(self, request) -> Response:
+        serializer = ConsentEventCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        customer = self.visible_customer(data.pop("customer_id"))
+        event = services.consent_record(customer=customer, **data)
+        return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+def register(router) -> None:
+    router.register("customers", CustomerViewSet, basename="customer")
+    router.register("orders", OrderViewSet, basename="order")
+    router.register("consent-events", ConsentEventViewSet, basename="consent-event")

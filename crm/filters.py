@@ -1,0 +1,67 @@
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import (
+    Channel,
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    Customer,
+    LifecycleSegment,
+    Order,
+    OrderStatus,
+    Prefecture,
+)
+from crm.selectors import customer_search_q
+
+
+class CustomerFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="filter_q", label=_("Search by name, kana, email or phone")
+    )
+    channel = django_filters.ChoiceFilter(
+        choices=Channel.choices, field_name="identities__channel", distinct=True
+    )
+    prefecture = django_filters.ChoiceFilter(choices=Prefecture.choices)
+    lifecycle_segment = django_filters.ChoiceFilter(choices=LifecycleSegment.choices)
+    tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Customer
+        fields = ["q", "channel", "prefecture", "lifecycle_segment", "tag", "updated_since"]
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(customer_search_q(value)).distinct()
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
+    order_number = django_filters.CharFilter()
+    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Order
+        fields = [
+            "customer",
+            "channel",
+            "status",
+            "order_number",
+            "ordered_after",
+            "ordered_before",
+            "updated_since",
+        ]
+
+
+class ConsentEventFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    channel = django_filters.ChoiceFilter(choices=ConsentChannel.choices)
+    action = django_filters.ChoiceFilter(choices=ConsentAction.choices)
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["customer", "channel", "action"]

@@ -1,0 +1,431 @@
+"""Customers, their channel identities, orders, tags and the consent ledger."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Channel(models.TextChoices):
+    RAKUTEN = "rakuten", _("Rakuten Ichiba")
+    AMAZON = "amazon", _("Amazon")
+    YAHOO = "yahoo", _("Yahoo! Shopping")
+    OWN_SITE = "own_site", _("Own site")
+    STORE = "store", _("Real shop")
+    LINE = "line", _("LINE")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+
+
+class Prefecture(models.TextChoices):
+    HOKKAIDO = "北海道", _("Hokkaido")
+    AOMORI = "青森県", _("Aomori")
+    IWATE = "岩手県", _("Iwate")
+    MIYAGI = "宮城県", _("Miyagi")
+    AKITA = "秋田県", _("Akita")
+    YAMAGATA = "山形県", _("Yamagata")
+    FUKUSHIMA = "福島県", _("Fukushima")
+    IBARAKI = "茨城県", _("Ibaraki")
+    TOCHIGI = "栃木県", _("Tochigi")
+    GUNMA = "群馬県", _("Gunma")
+    SAITAMA = "埼玉県", _("Saitama")
+    CHIBA = "千葉県", _("Chiba")
+    TOKYO = "東京都", _("Tokyo")
+    KANAGAWA = "神奈川県", _("Kanagawa")
+    NIIGATA = "新潟県", _("Niigata")
+    TOYAMA = "富山県", _("Toyama")
+    ISHIKAWA = "石川県", _("Ishikawa")
+    FUKUI = "福井県", _("Fukui")
+    YAMANASHI = "山梨県", _("Yamanashi")
+    NAGANO = "長野県", _("Nagano")
+    GIFU = "岐阜県", _("Gifu")
+    SHIZUOKA = "静岡県", _("Shizuoka")
+    AICHI = "愛知県", _("Aichi")
+    MIE = "三重県", _("Mie")
+    SHIGA = "滋賀県", _("Shiga")
+    KYOTO = "京都府", _("Kyoto")
+    OSAKA = "大阪府", _("Osaka")
+    HYOGO = "兵庫県", _("Hyogo")
+    NARA = "奈良県", _("Nara")
+    WAKAYAMA = "和歌山県", _("Wakayama")
+    TOTTORI = "鳥取県", _("Tottori")
+    SHIMANE = "島根県", _("Shimane")
+    OKAYAMA = "岡山県", _("Okayama")
+    HIROSHIMA = "広島県", _("Hiroshima")
+    YAMAGUCHI = "山口県", _("Yamaguchi")
+    TOKUSHIMA = "徳島県", _("Tokushima")
+    KAGAWA = "香川県", _("Kagawa")
+    EHIME = "愛媛県", _("Ehime")
+    KOCHI = "高知県", _("Kochi")
+    FUKUOKA = "福岡県", _("Fukuoka")
+    SAGA = "佐賀県", _("Saga")
+    NAGASAKI = "長崎県", _("Nagasaki")
+    KUMAMOTO = "熊本県", _("Kumamoto")
+    OITA = "大分県", _("Oita")
+    MIYAZAKI = "宮崎県", _("Miyazaki")
+    KAGOSHIMA = "鹿児島県", _("Kagoshima")
+    OKINAWA = "沖縄県", _("Okinawa")
+
+
+class LifecycleSegment(models.TextChoices):
+    """SPEC rule 7. Computed by `crm.services.lifecycle_recompute`."""
+
+    PROSPECT = "prospect", _("Prospect (no order)")
+    NEW = "new", _("New")
+    REGULAR = "regular", _("Regular")
+    VIP = "vip", _("VIP")
+    SLEEPING = "sleeping", _("Sleeping")
+    CLAIMANT = "claimant", _("Claimant")
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    family_name = models.CharField(_("family name"), max_length=100, blank=True)
+    given_name = models.CharField(_("given name"), max_length=100, blank=True)
+    family_name_kana = models.CharField(_("family name (kana)"), max_length=100, blank=True)
+    given_name_kana = models.CharField(_("given name (kana)"), max_length=100, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    # Lower-cased, trimmed email: the key of identity resolution.
+    email_normalized = models.CharField(max_length=254, blank=True, editable=False)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    # Digits only, domestic form (0901234567x): the key of identity resolution.
+    phone_normalized = models.CharField(max_length=20, blank=True, editable=False)
+    postal_code = models.CharField(_("postal code"), max_length=8, blank=True)
+    prefecture = models.CharField(
+        _("prefecture"), max_length=4, choices=Prefecture.choices, blank=True
+    )
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
+    notes = models.TextField(_("notes"), blank=True)
+
+    is_claimant = models.BooleanField(_("claimant"), default=False)
+    claimant_reason = models.TextField(_("claimant reason"), blank=True)
+    claimant_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("claimant set by"),
+    )
+    claimant_set_at = models.DateTimeField(_("claimant set at"), null=True, blank=True)
+
+    # Lifecycle metrics, kept right by order_upsert and lifecycle_recompute.
+    first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    order_count = models.PositiveIntegerField(_("orders"), default=0)
+    total_spent = models.BigIntegerField(_("total spent (JPY)"), default=0)
+    lifecycle_segment = models.CharField(
+        _("lifecycle segment"),
+        max_length=10,
+        choices=LifecycleSegment.choices,
+        default=LifecycleSegment.PROSPECT,
+    )
+
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_customers",
+        verbose_name=_("merged into"),
+    )
+    anonymized_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            models.Index(
+                fields=["email_normalized"],
+                name="crm_customer_email_norm",
+                condition=~Q(email_normalized=""),
+            ),
+            models.Index(
+                fields=["phone_normalized"],
+                name="crm_customer_phone_norm",
+                condition=~Q(phone_normalized=""),
+            ),
+            models.Index(fields=["lifecycle_segment"], name="crm_customer_segment"),
+            models.Index(fields=["family_name_kana", "given_name_kana"], name="crm_customer_kana"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_spent__gte=0), name="crm_customer_total_spent_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_claimant=False) | ~Q(claimant_reason=""),
+                name="crm_customer_claimant_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=models.F("id")), name="crm_customer_not_merged_into_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or f"#{self.pk}"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.family_name} {self.given_name}".strip()
+
+    @property
+    def display_name_kana(self) -> str:
+        return f"{self.family_name_kana} {self.given_name_kana}".strip()
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into_id is not None
+
+
+class ChannelIdentity(models.Model):
+    """Who the customer is on one channel: Rakuten member, masked Amazon
+    address, LINE userId, email address, own-site member id..."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identities", verbose_name=_("customer")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    external_id = models.CharField(_("external id"), max_length=255)
+    display_name = models.CharField(_("name on channel"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel identity")
+        verbose_name_plural = _("channel identities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="crm_identity_unique_per_channel"
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""), name="crm_identity_external_id_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.external_id}"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    PAID = "paid", _("Paid")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
+    RETURNED = "returned", _("Returned")
+
+
+# Orders in these states do not count towards lifecycle metrics.
+NON_COUNTING_ORDER_STATUSES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
+
+
+class Order(models.Model):
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    order_number = models.CharField(_("order number"), max_length=64)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=OrderStatus.choices, default=OrderStatus.PAID
+    )
+    ordered_at = models.DateTimeField(_("ordered at"))
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    total = models.BigIntegerField(_("total (JPY)"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "order_number"], name="crm_order_number_unique_per_channel"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="crm_order_total_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "ordered_at"], name="crm_order_customer_time"),
+            models.Index(fields=["order_number"], name="crm_order_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.order_number}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("product name"), max_length=255)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.BigIntegerField(_("unit price (JPY)"))
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        indexes = [models.Index(fields=["sku"], name="crm_orderline_sku")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="crm_orderline_quantity_gte_1"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="crm_orderline_unit_price_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} × {self.quantity}"
+
+
+class ConsentChannel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    LINE = "line", _("LINE")
+    DM = "dm", _("Direct mail")
+
+
+class ConsentAction(models.TextChoices):
+    OPT_IN = "opt_in", _("Opt-in")
+    OPT_OUT = "opt_out", _("Opt-out")
+
+
+class ConsentSource(models.TextChoices):
+    API = "api", _("Store site (API)")
+    ADMIN = "admin", _("Admin")
+    WEB_FORM = "web_form", _("Web form")
+    STORE = "store", _("In the shop")
+    LINE = "line", _("LINE follow state")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+    IMPORT = "import", _("Import")
+    MERGE = "merge", _("Customer merge")
+
+
+class ConsentEvent(models.Model):
+    """One opt-in or opt-out, as it happened. Append-only: never updated."""
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="consent_events",
+        verbose_name=_("customer"),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=ConsentChannel.choices)
+    action = models.CharField(_("action"), max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    wording_version = models.CharField(_("wording version"), max_length=50, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        indexes = [
+            models.Index(
+                fields=["customer", "channel", "occurred_at"], name="crm_consent_event_latest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.get_action_display()}"
+
+
+class ConsentState(models.Model):
+    """Current consent per (customer, channel): always the ledger's latest
+    event for that pair (by occurred_at, then id). Written only by
+    `crm.services.consent_record`."""
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="consent_states",
+        verbose_name=_("customer"),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=ConsentChannel.choices)
+    granted = models.BooleanField(_("granted"))
+    changed_at = models.DateTimeField(_("changed at"))
+    event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, related_name="+", verbose_name=_("event")
+    )
+
+    class Meta:
+        verbose_name = _("consent state")
+        verbose_name_plural = _("consent states")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "channel"], name="crm_consent_state_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["channel", "customer"],
+                name="crm_consent_granted",
+                condition=Q(granted=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {'✓' if self.granted else '✗'}"
+
+
+class CustomerEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    IDENTITY_ADDED = "identity_added", _("Identity added")
+    MERGED = "merged", _("Merged")
+    MERGED_INTO = "merged_into", _("Merged into another customer")
+    CLAIMANT_FLAGGED = "claimant_flagged", _("Flagged as claimant")
+    CLAIMANT_CLEARED = "claimant_cleared", _("Claimant flag cleared")
+    ANONYMIZED = "anonymized", _("Anonymised")
+
+
+class CustomerEvent(models.Model):
+    """The customer's timeline and audit log: who did what, when."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", verbose_name=_("customer")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=CustomerEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("customer event")
+        verbose_name_plural = _("customer events")
+        indexes = [models.Index(fields=["customer", "created_at"], name="crm_customer_event_time")]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()

@@ -1,0 +1,66 @@
+"""Pure normalisers for identity resolution and search.
+
+Japanese input arrives in every width and script: full-width digits
+(０９０), half-width katakana (ﾔﾏﾀﾞ), hiragana kana (やまだ), +81 numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_DIGIT = re.compile(r"\D")
+_SPACES = re.compile(r"\s+")
+
+
+def email_normalize(raw: str | None) -> str:
+    """Lower-cased, trimmed address, or "" if it is not an address."""
+    if not raw:
+        return ""
+    value = unicodedata.normalize("NFKC", raw).strip().lower()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain:
+        return ""
+    return value
+
+
+def phone_normalize(raw: str | None) -> str:
+    """Domestic digits-only form of a Japanese number (09012345678), or ""
+    if it is not one: 10 or 11 digits starting with 0 after turning
+    +81 / 81 into the trunk 0."""
+    if not raw:
+        return ""
+    value = unicodedata.normalize("NFKC", raw).strip()
+    international = value.startswith("+")
+    digits = _NON_DIGIT.sub("", value)
+    if international or (digits.startswith("81") and len(digits) in (11, 12)):
+        if not digits.startswith("81"):
+            return ""
+        digits = digits[2:]
+        if not digits.startswith("0"):
+            digits = "0" + digits
+    if len(digits) not in (10, 11) or not digits.startswith("0") or digits.startswith("00"):
+        return ""
+    return digits
+
+
+def kana_normalize(raw: str | None) -> str:
+    """Full-width katakana with single spaces: ﾔﾏﾀﾞ and やまだ become ヤマダ."""
+    if not raw:
+        return ""
+    value = unicodedata.normalize("NFKC", raw)
+    value = "".join(
+        chr(ord(ch) + 0x60) if "\u3041" <= ch <= "\u3096" or ch in "\u309d\u309e" else ch
+        for ch in value
+    )
+    return _SPACES.sub(" ", value).strip()
+
+
+def postal_code_normalize(raw: str | None) -> str:
+    """123-4567 from 〒１２３４５６７, 1234567 or 123-4567; "" if not 7 digits."""
+    if not raw:
+        return ""
+    digits = _NON_DIGIT.sub("", unicodedata.normalize("NFKC", raw))
+    if len(digits) != 7:
+        return ""
+    return f"{digits[:3]}-{digits[3:]}"

@@ -1,0 +1,49 @@
+"""Shared fixtures. Three users (owner, colleague, outsider) per STYLE.md."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from hypothesis import HealthCheck, settings
+
+from core.models import ApiKey, ApiScope
+from core.services import api_key_create
+from core.roles import AGENT, MANAGER
+
+settings.register_profile(
+    "default",
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("default")
+
+
+@pytest.fixture
+def owner(django_user_model):
+    user = django_user_model.objects.create_user(
+        "owner", password="pw-owner-1234", is_staff=True, last_name="店長"
+    )
+    user.groups.add(Group.objects.get(name=MANAGER))
+    return user
+
+
+@pytest.fixture
+def colleague(django_user_model):
+    user = django_user_model.objects.create_user(
+        "colleague", password="pw-colleague-1234", is_staff=True, last_name="佐藤"
+    )
+    user.groups.add(Group.objects.get(name=AGENT))
+    return user
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    """Logged in, but neither staff nor in any group."""
+    return django_user_model.objects.create_user("outsider", password="pw-outsider-1234")
+
+
+def make_api_key(
+    *, scope: str = ApiScope.WRITE, channels=("own_site",), label: str = "store"
+) -> tuple[ApiKey, str]:
+    return api_key_create(label=label, scope=scope, channels=channels)
