@@ -136,6 +136,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "crm.models.Channel",
+        "ConsentChannelEnum": "crm.models.ConsentChannel",
+        "OrderStatusEnum": "crm.models.OrderStatus",
+        "PrefectureEnum": "crm.models.Prefecture",
+        "LifecycleSegmentEnum": "crm.models.LifecycleSegment",
+    },
 }
 
 # --- Worker (django-q2) ------------------------------------------------------

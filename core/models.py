@@ -92,7 +92,8 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(null=True)
+    # The rendered body, replayed byte for byte.
+    response_body = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

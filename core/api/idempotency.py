@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
@@ -46,7 +47,9 @@ def _request_hash(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
-def idempotent_response(request: Request, produce: Callable[[], Response]) -> Response:
+def idempotent_response(
+    request: Request, produce: Callable[[], Response]
+) -> Response | HttpResponse:
     key = request.headers.get(HEADER)
     if key is None:
         return produce()
@@ -79,13 +82,12 @@ def idempotent_response(request: Request, produce: Callable[[], Response]) -> Re
             transaction.set_rollback(True)
             return response
         record.status_code = response.status_code
-        # Stored exactly as it was sent (dates and decimals as JSON strings).
-        record.response_body = json.loads(JSONRenderer().render(response.data))
+        record.response_body = JSONRenderer().render(response.data).decode()
         record.save(update_fields=["status_code", "response_body"])
     return response
 
 
-def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
+def _replay(record: IdempotencyRecord, request_hash: str) -> HttpResponse:
     if record.request_hash != request_hash:
         return error_response(
             422,
@@ -95,7 +97,9 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
                 "Use a new key for a new request."
             ),
         )
-    response = Response(record.response_body, status=record.status_code)
+    response = HttpResponse(
+        record.response_body, status=record.status_code, content_type="application/json"
+    )
     response[REPLAY_HEADER] = "true"
     return response
 

@@ -1,0 +1,214 @@
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from crm import services
+from crm.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Customer,
+    CustomerEvent,
+    CustomerEventKind,
+    LifecycleSegment,
+    Order,
+)
+from tests.crm import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_same_person_from_rakuten_then_email_then_line_is_one_customer():
+    # given a Rakuten member
+    rakuten, created = services.customer_upsert(
+        channel="rakuten",
+        external_id="rakuten-member-8812",
+        family_name="山田",
+        given_name="花子",
+        family_name_kana="やまだ",
+        given_name_kana="ハナコ",
+        email="Hanako.Yamada@Example.jp",
+        phone="090-1234-5678",
+    )
+    assert created
+    # when she writes by email with her address in another case
+    by_mail, created = services.customer_upsert(channel="email", email="hanako.yamada@example.jp ")
+    assert not created
+    # and follows the shop on LINE, giving her phone in +81 form
+    by_line, created = services.customer_upsert(
+        channel="line", external_id="U" + "a" * 32, phone="+81 90 1234 5678"
+    )
+    assert not created
+    # then she is one customer known on three channels
+    assert rakuten.pk == by_mail.pk == by_line.pk
+    assert Customer.objects.count() == 1
+    assert set(
+        ChannelIdentity.objects.filter(customer=rakuten).values_list("channel", "external_id")
+    ) == {
+        ("rakuten", "rakuten-member-8812"),
+        ("email", "hanako.yamada@example.jp"),
+        ("line", "U" + "a" * 32),
+    }
+    assert rakuten.family_name_kana == "ヤマダ"
+    kinds = list(
+        CustomerEvent.objects.filter(customer=rakuten).values_list("kind", flat=True)
+    )
+    assert kinds.count(CustomerEventKind.IDENTITY_ADDED) == 2
+
+
+def test_known_identity_updates_profile_but_email_match_only_fills_blanks():
+    customer, _ = services.customer_upsert(
+        channel="own_site", external_id="m1", email="a@example.jp", family_name="佐藤"
+    )
+    services.customer_upsert(channel="rakuten", external_id="r1", email="a@example.jp", family_name="鈴木", prefecture="東京都")
+    customer.refresh_from_db()
+    assert customer.family_name == "佐藤"  # the mall does not overwrite the shop's data
+    assert customer.prefecture == "東京都"  # but fills what was blank
+    services.customer_upsert(channel="own_site", external_id="m1", family_name="佐藤(旧姓 鈴木)")
+    customer.refresh_from_db()
+    assert customer.family_name == "佐藤(旧姓 鈴木)"
+
+
+def test_different_people_stay_apart():
+    one, _ = services.customer_upsert(channel="rakuten", external_id="r1", email="one@example.jp")
+    two, _ = services.customer_upsert(channel="rakuten", external_id="r2", email="two@example.jp")
+    assert one.pk != two.pk
+
+
+def test_identity_of_a_merged_customer_resolves_to_the_winner():
+    winner = factories.customer(channel="own_site", external_id="w")
+    loser = factories.customer(channel="rakuten", external_id="l")
+    services.customer_merge(winner=winner, loser=loser, actor=None)
+    found, created = services.customer_upsert(channel="rakuten", external_id="l")
+    assert not created and found.pk == winner.pk
+
+
+def test_bad_profile_input_is_refused_with_the_field_and_nothing_is_written():
+    with pytest.raises(ValidationError) as excinfo:
+        services.customer_upsert(
+            channel="own_site", external_id="x", postal_code="12", prefecture="東京"
+        )
+    assert set(excinfo.value.message_dict) == {"postal_code", "prefecture"}
+    assert not Customer.objects.exists()
+    assert not ChannelIdentity.objects.exists()
+
+
+def test_merge_moves_identities_orders_consent_tags_and_records_events(owner):
+    winner = factories.customer(channel="own_site", external_id="w", phone="", tags=["ギフト"])
+    loser = factories.customer(
+        channel="rakuten", external_id="l", phone="080-1111-2222", tags=["リピーター"]
+    )
+    factories.order(customer=winner, total=5000)
+    loser_order = factories.order(customer=loser, channel="rakuten", total=7000)
+    services.consent_record(customer=loser, channel="email", action="opt_in", source="api")
+    services.consent_record(customer=winner, channel="line", action="opt_in", source="line")
+
+    merged = services.customer_merge(winner=winner, loser=loser, actor=owner)
+
+    loser.refresh_from_db()
+    assert loser.merged_into_id == winner.pk
+    assert Order.objects.get(pk=loser_order.pk).customer_id == winner.pk
+    assert set(merged.identities.values_list("channel", flat=True)) == {"own_site", "rakuten"}
+    assert ChannelIdentity.objects.filter(customer=loser).count() == 0
+    assert ConsentEvent.objects.filter(customer=loser).count() == 0
+    assert dict(ConsentState.objects.filter(customer=winner).values_list("channel", "granted")) == {
+        "email": True,
+        "line": True,
+    }
+    assert not ConsentState.objects.filter(customer=loser).exists()
+    assert set(merged.tags.values_list("name", flat=True)) == {"ギフト", "リピーター"}
+    assert merged.phone == "080-1111-2222"  # a blank of the winner filled from the loser
+    assert merged.order_count == 2 and merged.total_spent == 12000
+    assert loser.order_count == 0 and loser.total_spent == 0
+    winner_event = CustomerEvent.objects.get(customer=winner, kind=CustomerEventKind.MERGED)
+    assert winner_event.actor == owner
+    assert winner_event.data["loser_id"] == loser.pk
+    assert winner_event.data["moved"]["crm.order"] == 1
+    assert CustomerEvent.objects.filter(customer=loser, kind=CustomerEventKind.MERGED_INTO).exists()
+    # the loser's own history moved with it
+    assert CustomerEvent.objects.filter(customer=winner, kind=CustomerEventKind.CREATED).count() == 2
+
+
+def test_merge_into_itself_or_twice_is_refused():
+    one = factories.customer()
+    two = factories.customer()
+    with pytest.raises(ValidationError):
+        services.customer_merge(winner=one, loser=one, actor=None)
+    services.customer_merge(winner=one, loser=two, actor=None)
+    with pytest.raises(ValidationError):
+        services.customer_merge(winner=one, loser=two, actor=None)
+
+
+def test_order_upsert_updates_by_channel_and_number_and_keeps_metrics_right():
+    customer = factories.customer()
+    order = factories.order(customer=customer, total=3000, order_number="A-1")
+    factories.order(customer=customer, total=2000, order_number="A-2")
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.total_spent) == (2, 5000)
+
+    same, created = services.order_upsert(
+        channel="own_site",
+        order_number="A-1",
+        customer=customer,
+        ordered_at=order.ordered_at,
+        total=3000,
+        status="cancelled",
+    )
+    assert not created and same.pk == order.pk
+    assert same.lines.count() == 1  # lines kept when not given
+    customer.refresh_from_db()
+    assert (customer.order_count, customer.total_spent) == (1, 2000)
+
+
+def test_order_moved_to_another_customer_recomputes_both():
+    first = factories.customer()
+    second = factories.customer()
+    order = factories.order(customer=first, order_number="M-1")
+    services.order_upsert(
+        channel="own_site", order_number="M-1", customer=second, ordered_at=order.ordered_at, total=order.total
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.order_count, first.lifecycle_segment) == (0, LifecycleSegment.PROSPECT)
+    assert (second.order_count, second.lifecycle_segment) == (1, LifecycleSegment.NEW)
+
+
+def test_claimant_flag_needs_a_reason_and_sets_the_segment(colleague):
+    customer = factories.customer()
+    factories.order(customer=customer)
+    with pytest.raises(ValidationError):
+        services.customer_claimant_set(customer=customer, reason=" ", actor=colleague)
+    flagged = services.customer_claimant_set(
+        customer=customer, reason="90日で3回の強い苦情", actor=colleague
+    )
+    assert flagged.lifecycle_segment == LifecycleSegment.CLAIMANT
+    assert flagged.claimant_set_by == colleague
+    cleared = services.customer_claimant_clear(customer=flagged, actor=colleague, reason="誤解が解けた")
+    assert cleared.lifecycle_segment == LifecycleSegment.NEW
+    kinds = set(CustomerEvent.objects.filter(customer=customer).values_list("kind", flat=True))
+    assert {CustomerEventKind.CLAIMANT_FLAGGED, CustomerEventKind.CLAIMANT_CLEARED} <= kinds
+
+
+def test_lifecycle_recompute_turns_a_quiet_customer_sleeping():
+    customer = factories.customer()
+    factories.order(customer=customer, ordered_at=timezone.now() - timedelta(days=170))
+    customer.refresh_from_db()
+    assert customer.lifecycle_segment == LifecycleSegment.NEW
+    changed = services.lifecycle_recompute(now=timezone.now() + timedelta(days=11))
+    customer.refresh_from_db()
+    assert changed == 1
+    assert customer.lifecycle_segment == LifecycleSegment.SLEEPING
+    assert services.lifecycle_recompute(now=timezone.now() + timedelta(days=11)) == 0
+
+
+def test_customer_update_by_a_person_overwrites_and_clears(owner):
+    customer = factories.customer(phone="090-0000-1111")
+    updated = services.customer_update(customer=customer, actor=owner, phone="", address="渋谷区1-2-3")
+    assert updated.phone == "" and updated.phone_normalized == ""
+    assert updated.address == "渋谷区1-2-3"
+    event = CustomerEvent.objects.filter(customer=customer, kind=CustomerEventKind.UPDATED).get()
+    assert set(event.data["fields"]) == {"phone", "address"} and event.actor == owner
+    assert not Customer.objects.filter(~Q(pk=customer.pk)).exists()
