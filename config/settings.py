@@ -22,7 +22,7 @@ SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("SECRET_KEY must be set when REQUIRE_SECRET_KEY is true")
-    SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"  # noqa: S105
+    SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in links that leave the system (unsubscribe, mails).
@@ -184,6 +184,26 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LINE_CHANNEL_ACCESS_TOKEN = env_str("LINE_CHANNEL_ACCESS_TOKEN", "dev-line-token")
 LINE_CHANNEL_SECRET = env_str("LINE_CHANNEL_SECRET", "dev-line-secret")
 LINE_API_HOST = env_str("LINE_API_HOST", "http://127.0.0.1:8025").rstrip("/")
+LINE_CONNECT_TIMEOUT = env_int("LINE_CONNECT_TIMEOUT", 5, minimum=1)
+LINE_READ_TIMEOUT = env_int("LINE_READ_TIMEOUT", 20, minimum=1)
+# Requests per second, shared by all workers (LINE allows push 2,000/s and
+# multicast 200/s; stay a little below).
+LINE_PUSH_RATE = env_int("LINE_PUSH_RATE", 1500, minimum=1)
+LINE_MULTICAST_RATE = env_int("LINE_MULTICAST_RATE", 150, minimum=1)
+
+# --- Delivery worker (SPEC rule 10) ---------------------------------------------
+QUIET_HOURS_START = env_int("QUIET_HOURS_START", 21, minimum=0)  # hour, Asia/Tokyo
+QUIET_HOURS_END = env_int("QUIET_HOURS_END", 9, minimum=0)
+DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 120, minimum=1)
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 10, minimum=1)
+DELIVERY_BACKOFF_SECONDS = env_int("DELIVERY_BACKOFF_SECONDS", 30, minimum=0)
+DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 3600, minimum=0)
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 100, minimum=1)
+EMAIL_RATE = env_int("EMAIL_RATE", 200, minimum=1)  # messages per second, all workers
+# One dispatch task works a send at most this long, then hands over.
+DISPATCH_TIME_BUDGET_SECONDS = env_int("DISPATCH_TIME_BUDGET_SECONDS", 50, minimum=1)
+DISPATCH_PARALLELISM = env_int("DISPATCH_PARALLELISM", 2, minimum=1)
+UNSUBSCRIBE_SALT = "madoguchi.unsubscribe"
 
 # --- Shop identity (特定電子メール法: sender block of every marketing mail) --
 SHOP_NAME = env_str("SHOP_NAME", "まどぐち雑貨店")

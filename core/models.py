@@ -102,3 +102,6 @@ class IdempotencyRecord(models.Model):
             models.CheckConstraint(condition=~Q(key=""), name="core_idempotency_key_not_empty"),
         ]
         indexes = [models.Index(fields=["created_at"], name="core_idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

@@ -28,6 +28,12 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         at=time(3, 30),
     ),
     RecurringJob(
+        name="outreach.sends_tick",
+        func="outreach.tasks.sends_tick",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
         name="core.idempotency_purge",
         func="core.tasks.idempotency_purge_task",
         schedule_type="H",

@@ -26,7 +26,9 @@ def api_key_create(
         errors["scope"] = [_("Unknown scope: %(value)s.") % {"value": scope}]
     unknown = set(channels) - set(Channel.values)
     if unknown:
-        errors["channels"] = [_("Unknown channels: %(value)s.") % {"value": ", ".join(sorted(unknown))}]
+        errors["channels"] = [
+            _("Unknown channels: %(value)s.") % {"value": ", ".join(sorted(unknown))}
+        ]
     if not channels:
         errors["channels"] = [_("Choose at least one channel.")]
     if errors:

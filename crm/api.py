@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -95,7 +95,9 @@ class CustomerProfileSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
     postal_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
-    prefecture = serializers.ChoiceField(choices=Prefecture.choices, required=False, allow_blank=True)
+    prefecture = serializers.ChoiceField(
+        choices=Prefecture.choices, required=False, allow_blank=True
+    )
     address = serializers.CharField(max_length=255, required=False, allow_blank=True)
     birthday = serializers.DateField(required=False, allow_null=True)
     tags = serializers.ListField(
@@ -203,7 +205,8 @@ class ConsentEventSerializer(serializers.ModelSerializer):
 API_CONSENT_SOURCES = [
     (value, label)
     for value, label in ConsentSource.choices
-    if value in {ConsentSource.API, ConsentSource.WEB_FORM, ConsentSource.STORE, ConsentSource.IMPORT}
+    if value
+    in {ConsentSource.API, ConsentSource.WEB_FORM, ConsentSource.STORE, ConsentSource.IMPORT}
 ]
 
 

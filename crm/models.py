@@ -284,7 +284,9 @@ class OrderLine(models.Model):
         verbose_name_plural = _("order lines")
         indexes = [models.Index(fields=["sku"], name="crm_orderline_sku")]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="crm_orderline_quantity_gte_1"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="crm_orderline_quantity_gte_1"
+            ),
             models.CheckConstraint(
                 condition=Q(unit_price__gte=0), name="crm_orderline_unit_price_gte_0"
             ),
@@ -376,9 +378,7 @@ class ConsentState(models.Model):
         verbose_name = _("consent state")
         verbose_name_plural = _("consent states")
         constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "channel"], name="crm_consent_state_unique"
-            )
+            models.UniqueConstraint(fields=["customer", "channel"], name="crm_consent_state_unique")
         ]
         indexes = [
             models.Index(

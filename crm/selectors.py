@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from crm.models import ChannelIdentity, ConsentEvent, ConsentState, Customer, Order
 from crm.normalize import email_normalize, kana_normalize, phone_normalize
 
+
 def _is_katakana(text: str) -> bool:
     return all("\u30a0" <= ch <= "\u30ff" for ch in text)
 
@@ -22,7 +23,9 @@ def customer_search_q(term: str) -> Q:
         return Q()
     email = email_normalize(term)
     if email:
-        return Q(email_normalized=email) | Q(identities__channel="email", identities__external_id=email)
+        return Q(email_normalized=email) | Q(
+            identities__channel="email", identities__external_id=email
+        )
     phone = phone_normalize(term)
     if phone:
         return Q(phone_normalized=phone)
@@ -79,9 +82,7 @@ def order_list(*, channels: Iterable[str] | None) -> QuerySet[Order]:
 def consent_event_list(*, channels: Iterable[str] | None) -> QuerySet[ConsentEvent]:
     queryset = ConsentEvent.objects.all()
     if channels is not None:
-        queryset = queryset.filter(
-            customer__in=customers_visible(channels=channels).values("pk")
-        )
+        queryset = queryset.filter(customer__in=customers_visible(channels=channels).values("pk"))
     return queryset
 
 

@@ -153,18 +153,16 @@ def customer_resolve(
     live = Customer.objects.filter(merged_into__isnull=True, anonymized_at__isnull=True)
     email_norm = email_normalize(email)
     if email_norm:
-        found = (
-            live.filter(email_normalized=email_norm).order_by("id").first()
-            or _customer_by_identity(Channel.EMAIL, email_norm)
-        )
+        found = live.filter(email_normalized=email_norm).order_by(
+            "id"
+        ).first() or _customer_by_identity(Channel.EMAIL, email_norm)
         if found is not None:
             return Resolution(found, "email")
     phone_norm = phone_normalize(phone)
     if phone_norm:
-        found = (
-            live.filter(phone_normalized=phone_norm).order_by("id").first()
-            or _customer_by_identity(Channel.PHONE, phone_norm)
-        )
+        found = live.filter(phone_normalized=phone_norm).order_by(
+            "id"
+        ).first() or _customer_by_identity(Channel.PHONE, phone_norm)
         if found is not None:
             return Resolution(found, "phone")
     return Resolution(None, "")
@@ -250,9 +248,7 @@ def _customer_upsert_once(
         _event(customer, CustomerEventKind.CREATED, actor, channel=channel)
     else:
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        changed = _apply_profile(
-            customer, profile, overwrite=resolution.matched_by == "identity"
-        )
+        changed = _apply_profile(customer, profile, overwrite=resolution.matched_by == "identity")
         if changed:
             customer.full_clean(exclude=["tags"])
             customer.save(
@@ -292,7 +288,9 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
     customer.tags.add(*existing.values())
 
 
-def customer_update(*, customer: Customer, actor=None, notes: str | None = None, **profile) -> Customer:
+def customer_update(
+    *, customer: Customer, actor=None, notes: str | None = None, **profile
+) -> Customer:
     """An edit by a person (admin): given values overwrite, blanks clear."""
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
@@ -430,9 +428,7 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
             changed += ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
         winner.email_normalized = email_normalize(winner.email)
         winner.phone_normalized = phone_normalize(winner.phone)
-        winner.save(
-            update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
-        )
+        winner.save(update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"])
 
         ConsentState.objects.filter(customer=loser).delete()
         _consent_state_rebuild(winner)
@@ -504,9 +500,7 @@ def order_upsert(
                     OrderLine.objects.bulk_create(
                         OrderLine(order=order, **line.__dict__) for line in lines
                     )
-                lifecycle_recompute(
-                    customer_ids={customer.pk, previous_customer_id or customer.pk}
-                )
+                lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
                 return order, created
         except IntegrityError:
             if attempt:

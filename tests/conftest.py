@@ -7,8 +7,8 @@ from django.contrib.auth.models import Group
 from hypothesis import HealthCheck, settings
 
 from core.models import ApiKey, ApiScope
-from core.services import api_key_create
 from core.roles import AGENT, MANAGER
+from core.services import api_key_create
 
 settings.register_profile(
     "default",

@@ -102,4 +102,3 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> HttpResponse:
     )
     response[REPLAY_HEADER] = "true"
     return response
-

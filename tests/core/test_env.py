@@ -4,7 +4,10 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_int, env_list
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False), ("", True)])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("1", True), ("TRUE", True), ("on", True), ("no", False), ("0", False), ("", True)],
+)
 def test_env_bool_accepts_the_usual_spellings(monkeypatch, raw, value):
     monkeypatch.setenv("FLAG", raw)
     assert env_bool("FLAG", True) is value
@@ -40,7 +43,12 @@ def test_settings_refuse_a_malformed_debug_flag():
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()"],
+        [
+            sys.executable,
+            "-c",
+            "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; "
+            "django.setup()",
+        ],
         env={"DEBUG": "maybe", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -21,7 +21,9 @@ def test_two_identical_requests_racing_create_one_order_and_get_one_answer():
         client = api_client(secret)
         barrier.wait()
         try:
-            responses.append(client.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key))
+            responses.append(
+                client.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
+            )
         finally:
             connection.close()
 

@@ -48,6 +48,10 @@ def order(
         status=status,
         lines=lines
         if lines is not None
-        else [services.OrderLineData(sku="TEA-SENCHA-100", name="静岡煎茶 100g", quantity=1, unit_price=total)],
+        else [
+            services.OrderLineData(
+                sku="TEA-SENCHA-100", name="静岡煎茶 100g", quantity=1, unit_price=total
+            )
+        ],
     )
     return created

@@ -2,8 +2,8 @@ import uuid
 
 import pytest
 from django.core.management import call_command
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from core.models import ApiKey, IdempotencyRecord
 from core.services import api_key_revoke
@@ -68,7 +68,9 @@ def assert_error_shape(response, status, code=None):
 # --- Authentication and scopes -------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/api/v1/customers/", "/api/v1/orders/", "/api/v1/consent-events/"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/customers/", "/api/v1/orders/", "/api/v1/consent-events/"]
+)
 def test_missing_key_is_401_with_the_error_shape(url):
     response = api_client(None).get(url)
     assert_error_shape(response, 401, "not_authenticated")
@@ -112,7 +114,12 @@ def test_read_scoped_key_cannot_write(reader):
 
 
 def test_customer_upsert_creates_then_updates_by_channel_identity(writer):
-    body = {"channel": "own_site", "external_id": "m-1", "family_name": "佐藤", "email": "sato@example.jp"}
+    body = {
+        "channel": "own_site",
+        "external_id": "m-1",
+        "family_name": "佐藤",
+        "email": "sato@example.jp",
+    }
     created = writer.post("/api/v1/customers/", body, format="json")
     assert created.status_code == 201, created.content
     updated = writer.post(
@@ -126,8 +133,16 @@ def test_customer_upsert_creates_then_updates_by_channel_identity(writer):
 
 
 def test_customer_search_by_kana_email_and_phone(writer):
-    factories.customer(external_id="a", family_name="鈴木", family_name_kana="スズキ", email="suzuki@example.jp", phone="090-1111-2222")
-    factories.customer(external_id="b", family_name="田中", family_name_kana="タナカ", email="tanaka@example.jp")
+    factories.customer(
+        external_id="a",
+        family_name="鈴木",
+        family_name_kana="スズキ",
+        email="suzuki@example.jp",
+        phone="090-1111-2222",
+    )
+    factories.customer(
+        external_id="b", family_name="田中", family_name_kana="タナカ", email="tanaka@example.jp"
+    )
     for term in ["すずき", "ｽｽﾞｷ", "鈴木", "SUZUKI@example.jp", "+81 90 1111 2222"]:
         results = writer.get("/api/v1/customers/", {"q": term}).json()["results"]
         assert [c["family_name"] for c in results] == ["鈴木"], term
@@ -142,10 +157,17 @@ def test_outsider_key_sees_nothing_of_another_channel(writer, outsider_key):
     assert outsider_key.get(f"/api/v1/customers/{customer_id}/orders/").status_code == 404
     assert outsider_key.get(f"/api/v1/orders/{created.json()['id']}/").status_code == 404
     # nor can it write to that channel, or attach consent to that customer
-    assert_error_shape(outsider_key.post("/api/v1/orders/", {**ORDER, "order_number": "X"}, format="json"), 403)
+    assert_error_shape(
+        outsider_key.post("/api/v1/orders/", {**ORDER, "order_number": "X"}, format="json"), 403
+    )
     response = outsider_key.post(
         "/api/v1/consent-events/",
-        {"customer_id": customer_id, "channel": "email", "action": "opt_out", "wording_version": "v1"},
+        {
+            "customer_id": customer_id,
+            "channel": "email",
+            "action": "opt_out",
+            "wording_version": "v1",
+        },
         format="json",
     )
     assert_error_shape(response, 404)
@@ -168,7 +190,11 @@ def test_order_post_creates_customer_order_lines_and_metrics(writer):
     data = response.json()
     assert [line["sku"] for line in data["lines"]] == ["TOWEL-IMABARI-01", "TEA-SENCHA-100"]
     customer = Customer.objects.get(pk=data["customer"])
-    assert (customer.order_count, customer.total_spent, customer.lifecycle_segment) == (1, 4980, "new")
+    assert (customer.order_count, customer.total_spent, customer.lifecycle_segment) == (
+        1,
+        4980,
+        "new",
+    )
     again = writer.post("/api/v1/orders/", {**ORDER, "status": "shipped"}, format="json")
     assert again.status_code == 200 and again.json()["status"] == "shipped"
     assert Order.objects.count() == 1
@@ -188,14 +214,18 @@ def test_retried_post_with_same_idempotency_key_creates_nothing(writer):
 def test_same_idempotency_key_with_another_body_is_refused(writer):
     key = str(uuid.uuid4())
     writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
-    other = writer.post("/api/v1/orders/", {**ORDER, "total": 1}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    other = writer.post(
+        "/api/v1/orders/", {**ORDER, "total": 1}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
     assert_error_shape(other, 422, "idempotency_key_reused")
     assert Order.objects.get().total == 4980
 
 
 def test_refused_request_is_not_remembered_so_a_corrected_retry_works(writer):
     key = str(uuid.uuid4())
-    bad = writer.post("/api/v1/orders/", {**ORDER, "total": -5}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    bad = writer.post(
+        "/api/v1/orders/", {**ORDER, "total": -5}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
     assert bad.status_code == 400
     assert not IdempotencyRecord.objects.exists()
     good = writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
@@ -207,7 +237,10 @@ def test_idempotency_keys_are_per_api_key(writer):
     key = str(uuid.uuid4())
     writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
     response = other_writer.post(
-        "/api/v1/orders/", {**ORDER, "order_number": "OS-2"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+        "/api/v1/orders/",
+        {**ORDER, "order_number": "OS-2"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
     )
     assert response.status_code == 201
     assert Order.objects.count() == 2
@@ -219,7 +252,10 @@ def test_idempotency_keys_are_per_api_key(writer):
         ({"total": -1}, "total"),
         ({"ordered_at": "昨日"}, "ordered_at"),
         ({"channel": "mercari"}, "channel"),
-        ({"lines": [{"sku": "A", "name": "x", "quantity": 0, "unit_price": 100}]}, "lines.0.quantity"),
+        (
+            {"lines": [{"sku": "A", "name": "x", "quantity": 0, "unit_price": 100}]},
+            "lines.0.quantity",
+        ),
         ({"lines": [{"name": "x", "quantity": 1, "unit_price": 100}]}, "lines.0.sku"),
         ({"customer": {"family_name": "名無し"}}, "customer.external_id"),
         ({"customer": {"external_id": "m", "email": "not-mail"}}, "customer.email"),
@@ -236,7 +272,9 @@ def test_malformed_order_is_400_naming_the_field_and_writes_nothing(writer, chan
 
 def test_not_json_is_400():
     client = api_client(make_api_key()[1])
-    response = client.generic("POST", "/api/v1/orders/", "{not json", content_type="application/json")
+    response = client.generic(
+        "POST", "/api/v1/orders/", "{not json", content_type="application/json"
+    )
     assert_error_shape(response, 400, "parse_error")
 
 
@@ -267,7 +305,12 @@ def test_cursor_pagination_walks_every_row_once(writer):
 
 def test_consent_event_create_and_list(writer):
     customer = factories.customer()
-    body = {"customer_id": customer.pk, "channel": "email", "action": "opt_in", "wording_version": "privacy-2025-04"}
+    body = {
+        "customer_id": customer.pk,
+        "channel": "email",
+        "action": "opt_in",
+        "wording_version": "privacy-2025-04",
+    }
     response = writer.post("/api/v1/consent-events/", body, format="json")
     assert response.status_code == 201, response.content
     assert ConsentState.objects.get(customer=customer, channel="email").granted
@@ -277,7 +320,8 @@ def test_consent_event_create_and_list(writer):
     listed = writer.get("/api/v1/consent-events/", {"customer": customer.pk}).json()["results"]
     assert [e["action"] for e in listed] == ["opt_out", "opt_in"]
     assert_error_shape(
-        writer.post("/api/v1/consent-events/", {**body, "source": "unsubscribe"}, format="json"), 400
+        writer.post("/api/v1/consent-events/", {**body, "source": "unsubscribe"}, format="json"),
+        400,
     )
 
 
@@ -287,7 +331,9 @@ def test_consent_event_create_and_list(writer):
 def _customers_with_everything(n):
     for i in range(n):
         customer = factories.customer(tags=["ギフト", f"t{i % 3}"])
-        services.customer_upsert(channel="own_site", external_id=f"second-{i}", email=customer.email)
+        services.customer_upsert(
+            channel="own_site", external_id=f"second-{i}", email=customer.email
+        )
         factories.order(customer=customer)
         services.consent_record(customer=customer, channel="email", action="opt_in", source="api")
 
@@ -300,7 +346,9 @@ def _count_queries(client, url):
     return len(queries), len(response.json()["results"])
 
 
-@pytest.mark.parametrize("url", ["/api/v1/customers/", "/api/v1/orders/", "/api/v1/consent-events/"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/customers/", "/api/v1/orders/", "/api/v1/consent-events/"]
+)
 def test_list_query_count_does_not_grow_with_rows(writer, url, django_assert_num_queries):
     _customers_with_everything(3)
     small, rows_small = _count_queries(writer, url)

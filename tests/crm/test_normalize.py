@@ -62,6 +62,11 @@ def test_kana_normalize_is_idempotent(raw):
     assert kana_normalize(once) == once
 
 
-@given(st.text(alphabet="ぁあぃいぅうぇえぉおかがきぎくぐけげこごさざしじすずせぜそぞただちぢっつづてでとどなにぬねのはばぱひびぴふぶぷへべぺほぼぽまみむめもゃやゅゆょよらりるれろゎわゐゑをんゔ", min_size=1))
+@given(
+    st.text(
+        alphabet="ぁあぃいぅうぇえぉおかがきぎくぐけげこごさざしじすずせぜそぞただちぢっつづてでとどなにぬねのはばぱひびぴふぶぷへべぺほぼぽまみむめもゃやゅゆょよらりるれろゎわゐゑをんゔ",
+        min_size=1,
+    )
+)
 def test_every_hiragana_reading_becomes_pure_katakana(raw):
     assert all("\u30a0" <= ch <= "\u30ff" for ch in kana_normalize(raw))

@@ -52,7 +52,9 @@ class ConsentLedgerProperties(TestCase):
 def segment_by_definition(*, claimant: bool, orders: list[tuple[int, int, str]]) -> str:
     """SPEC rule 7, written independently of the SQL: orders are
     (days ago, total, status)."""
-    counted = [(days, total) for days, total, status in orders if status not in ("cancelled", "returned")]
+    counted = [
+        (days, total) for days, total, status in orders if status not in ("cancelled", "returned")
+    ]
     if claimant:
         return LifecycleSegment.CLAIMANT
     if not counted:
@@ -60,7 +62,10 @@ def segment_by_definition(*, claimant: bool, orders: list[tuple[int, int, str]])
     if min(days for days, _ in counted) > settings.LIFECYCLE_SLEEPING_DAYS:
         return LifecycleSegment.SLEEPING
     spent = sum(total for _, total in counted)
-    if len(counted) >= settings.LIFECYCLE_VIP_MIN_ORDERS and spent >= settings.LIFECYCLE_VIP_MIN_SPENT:
+    if (
+        len(counted) >= settings.LIFECYCLE_VIP_MIN_ORDERS
+        and spent >= settings.LIFECYCLE_VIP_MIN_SPENT
+    ):
         return LifecycleSegment.VIP
     if len(counted) >= settings.LIFECYCLE_REGULAR_MIN_ORDERS:
         return LifecycleSegment.REGULAR
@@ -105,11 +110,14 @@ class LifecycleProperties(TestCase):
         for pk, claimant, orders in customers:
             customer = Customer.objects.get(pk=pk)
             counted = [o for o in orders if o[2] not in ("cancelled", "returned")]
-            assert customer.lifecycle_segment == segment_by_definition(claimant=claimant, orders=orders)
+            assert customer.lifecycle_segment == segment_by_definition(
+                claimant=claimant, orders=orders
+            )
             assert customer.order_count == len(counted)
             assert customer.total_spent == sum(total for _, total, _ in counted)
             if counted:
-                assert customer.last_order_at == NOW - timedelta(days=min(d for d, _, _ in counted), hours=1)
+                assert customer.last_order_at == NOW - timedelta(
+                    days=min(d for d, _, _ in counted), hours=1
+                )
             else:
                 assert customer.last_order_at is None
-

@@ -53,9 +53,7 @@ def test_same_person_from_rakuten_then_email_then_line_is_one_customer():
         ("line", "U" + "a" * 32),
     }
     assert rakuten.family_name_kana == "ヤマダ"
-    kinds = list(
-        CustomerEvent.objects.filter(customer=rakuten).values_list("kind", flat=True)
-    )
+    kinds = list(CustomerEvent.objects.filter(customer=rakuten).values_list("kind", flat=True))
     assert kinds.count(CustomerEventKind.IDENTITY_ADDED) == 2
 
 
@@ -63,7 +61,13 @@ def test_known_identity_updates_profile_but_email_match_only_fills_blanks():
     customer, _ = services.customer_upsert(
         channel="own_site", external_id="m1", email="a@example.jp", family_name="佐藤"
     )
-    services.customer_upsert(channel="rakuten", external_id="r1", email="a@example.jp", family_name="鈴木", prefecture="東京都")
+    services.customer_upsert(
+        channel="rakuten",
+        external_id="r1",
+        email="a@example.jp",
+        family_name="鈴木",
+        prefecture="東京都",
+    )
     customer.refresh_from_db()
     assert customer.family_name == "佐藤"  # the mall does not overwrite the shop's data
     assert customer.prefecture == "東京都"  # but fills what was blank
@@ -129,7 +133,9 @@ def test_merge_moves_identities_orders_consent_tags_and_records_events(owner):
     assert winner_event.data["moved"]["crm.order"] == 1
     assert CustomerEvent.objects.filter(customer=loser, kind=CustomerEventKind.MERGED_INTO).exists()
     # the loser's own history moved with it
-    assert CustomerEvent.objects.filter(customer=winner, kind=CustomerEventKind.CREATED).count() == 2
+    assert (
+        CustomerEvent.objects.filter(customer=winner, kind=CustomerEventKind.CREATED).count() == 2
+    )
 
 
 def test_merge_into_itself_or_twice_is_refused():
@@ -168,7 +174,11 @@ def test_order_moved_to_another_customer_recomputes_both():
     second = factories.customer()
     order = factories.order(customer=first, order_number="M-1")
     services.order_upsert(
-        channel="own_site", order_number="M-1", customer=second, ordered_at=order.ordered_at, total=order.total
+        channel="own_site",
+        order_number="M-1",
+        customer=second,
+        ordered_at=order.ordered_at,
+        total=order.total,
     )
     first.refresh_from_db()
     second.refresh_from_db()
@@ -186,7 +196,9 @@ def test_claimant_flag_needs_a_reason_and_sets_the_segment(colleague):
     )
     assert flagged.lifecycle_segment == LifecycleSegment.CLAIMANT
     assert flagged.claimant_set_by == colleague
-    cleared = services.customer_claimant_clear(customer=flagged, actor=colleague, reason="誤解が解けた")
+    cleared = services.customer_claimant_clear(
+        customer=flagged, actor=colleague, reason="誤解が解けた"
+    )
     assert cleared.lifecycle_segment == LifecycleSegment.NEW
     kinds = set(CustomerEvent.objects.filter(customer=customer).values_list("kind", flat=True))
     assert {CustomerEventKind.CLAIMANT_FLAGGED, CustomerEventKind.CLAIMANT_CLEARED} <= kinds
@@ -206,7 +218,9 @@ def test_lifecycle_recompute_turns_a_quiet_customer_sleeping():
 
 def test_customer_update_by_a_person_overwrites_and_clears(owner):
     customer = factories.customer(phone="090-0000-1111")
-    updated = services.customer_update(customer=customer, actor=owner, phone="", address="渋谷区1-2-3")
+    updated = services.customer_update(
+        customer=customer, actor=owner, phone="", address="渋谷区1-2-3"
+    )
     assert updated.phone == "" and updated.phone_normalized == ""
     assert updated.address == "渋谷区1-2-3"
     event = CustomerEvent.objects.filter(customer=customer, kind=CustomerEventKind.UPDATED).get()

@@ -1,0 +1,110 @@
+"""LINE through the official line-bot-sdk v3 MessagingApi.
+
+The API host comes from settings.LINE_API_HOST, so tests and `make run`
+point it at the local fake. Every push and multicast carries the
+X-Line-Retry-Key stored in the ledger before the call: 409 means LINE had
+already accepted that request (sent), 429 backs off, other 4xx fail with
+LINE's own message, 5xx and timeouts retry with the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.conf import settings
+from linebot.v3.messaging import (
+    ApiClient,
+    Configuration,
+    MessagingApi,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    TextMessage,
+)
+from linebot.v3.messaging.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from outreach.channels import Outcome, Result
+
+logger = logging.getLogger(__name__)
+
+MULTICAST_MAX_RECIPIENTS = 500
+RATE_LIMITED_BACKOFF_SECONDS = 30.0
+
+
+def _line_error(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") or exc.reason or "error"
+    details = "; ".join(
+        f"{d.get('property', '')}: {d.get('message', '')}" for d in body.get("details") or []
+    )
+    return f"LINE {exc.status}: {message}" + (f" ({details})" if details else "")
+
+
+def _header(headers, name: str) -> str:
+    if not headers:
+        return ""
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return value
+    return ""
+
+
+class LineAdapter:
+    def __init__(self) -> None:
+        configuration = Configuration(
+            host=settings.LINE_API_HOST, access_token=settings.LINE_CHANNEL_ACCESS_TOKEN
+        )
+        self.client = ApiClient(configuration)
+        self.api = MessagingApi(self.client)
+        self.timeout = (settings.LINE_CONNECT_TIMEOUT, settings.LINE_READ_TIMEOUT)
+
+    def __enter__(self) -> LineAdapter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.client.close()
+
+    def push(self, *, to: str, texts: list[str], retry_key: uuid.UUID) -> Outcome:
+        request = PushMessageRequest(to=to, messages=[TextMessage(text=t) for t in texts])
+        return self._call(self.api.push_message_with_http_info, request, retry_key=retry_key)
+
+    def multicast(self, *, to: list[str], texts: list[str], retry_key: uuid.UUID) -> Outcome:
+        if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
+            raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
+        request = MulticastRequest(to=to, messages=[TextMessage(text=t) for t in texts])
+        return self._call(self.api.multicast_with_http_info, request, retry_key=retry_key)
+
+    def reply(self, *, reply_token: str, texts: list[str]) -> Outcome:
+        """The free Reply API. A reply token works once, shortly after the
+        event; the caller falls back to push when this fails."""
+        request = ReplyMessageRequest(
+            reply_token=reply_token, messages=[TextMessage(text=t) for t in texts]
+        )
+        return self._call(self.api.reply_message_with_http_info, request, retry_key=None)
+
+    def _call(self, method, request, *, retry_key: uuid.UUID | None) -> Outcome:
+        kwargs = {"_request_timeout": self.timeout}
+        if retry_key is not None:
+            kwargs["x_line_retry_key"] = str(retry_key)
+        try:
+            response = method(request, **kwargs)
+        except ApiException as exc:
+            if exc.status == 409 and retry_key is not None:
+                accepted = _header(exc.headers, "X-Line-Accepted-Request-Id")
+                return Outcome(Result.SENT, provider_id=accepted)
+            if exc.status == 429:
+                return Outcome(
+                    Result.RETRY, error=_line_error(exc), retry_after=RATE_LIMITED_BACKOFF_SECONDS
+                )
+            if exc.status is not None and 400 <= exc.status < 500:
+                return Outcome(Result.FAILED, error=_line_error(exc))
+            return Outcome(Result.RETRY, error=_line_error(exc), in_doubt=True)
+        except (Urllib3Error, OSError) as exc:
+            return Outcome(Result.RETRY, error=f"LINE unreachable: {exc}", in_doubt=True)
+        return Outcome(Result.SENT, provider_id=_header(response.headers, "X-Line-Request-Id"))

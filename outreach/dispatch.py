@@ -1,0 +1,385 @@
+"""The delivery worker: claim a batch, check again, render, send, record.
+
+`send_dispatch` works one send for at most DISPATCH_TIME_BUDGET_SECONDS,
+batch by batch. Between batches it re-reads the send's status, so pause
+and cancel hold at the next batch. Consent, claimant flag and address are
+checked again for every row at send time; marketing waits out quiet hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Prefetch, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from crm.models import Channel, ChannelIdentity, ConsentState, Customer, Order
+from outreach import ledger
+from outreach.channels import Outcome, Result
+from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
+from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
+from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
+from outreach.services import send_finish_if_done, unsubscribe_url
+from outreach.templating import render_email, render_line, shop_context, template_context
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchReport:
+    batches: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deferred_until: datetime | None = None
+    out_of_time: bool = False
+
+
+def quiet_hours_end(now: datetime) -> datetime | None:
+    """If `now` is inside the marketing quiet hours (Asia/Tokyo), when they
+    end; otherwise None. Default 21:00–09:00."""
+    start, end = settings.QUIET_HOURS_START, settings.QUIET_HOURS_END
+    if start == end:
+        return None
+    local = timezone.localtime(now)
+    hour = local.hour
+    quiet = (hour >= start or hour < end) if start > end else (start <= hour < end)
+    if not quiet:
+        return None
+    ends = local.replace(hour=end, minute=0, second=0, microsecond=0)
+    if ends <= local:
+        ends += timedelta(days=1)
+    return ends
+
+
+def _defer_for_quiet_hours(send: Send, until: datetime) -> None:
+    Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=until)
+    ).update(next_attempt_at=until, updated_at=timezone.now())
+
+
+def _recipients(send: Send, rows: list[Delivery]) -> dict[int, Customer]:
+    prefetches = [
+        Prefetch("consent_states", queryset=ConsentState.objects.filter(channel=send.channel))
+    ]
+    if send.channel == MessageChannel.LINE:
+        prefetches.append(
+            Prefetch(
+                "identities",
+                queryset=ChannelIdentity.objects.filter(channel=Channel.LINE).order_by("-id"),
+            )
+        )
+    customers = Customer.objects.filter(pk__in={row.customer_id for row in rows}).prefetch_related(
+        *prefetches
+    )
+    return {customer.pk: customer for customer in customers}
+
+
+def _address(send: Send, customer: Customer) -> str:
+    if send.channel == MessageChannel.EMAIL:
+        return customer.email
+    identities = list(customer.identities.all())
+    return identities[0].external_id if identities else ""
+
+
+def _skip_reason(send: Send, customer: Customer | None, address: str) -> str:
+    """The send-time check; mirrors outreach.services.eligibility_reason."""
+    if customer is None or customer.merged_into_id:
+        return SkipReason.MERGED
+    if send.is_marketing:
+        if customer.is_claimant:
+            return SkipReason.CLAIMANT
+        states = list(customer.consent_states.all())
+        if not states:
+            return SkipReason.NO_CONSENT
+        if not states[0].granted:
+            return SkipReason.UNSUBSCRIBED
+    if not address:
+        return SkipReason.NO_ADDRESS
+    return ""
+
+
+def _record(
+    outcomes: list[tuple[list[Delivery], Outcome]], *, now: datetime, report: DispatchReport
+) -> bool:
+    """Write outcomes to the ledger. Returns False when the channel is down
+    (nothing more should be tried in this dispatch)."""
+    sent: list[Delivery] = []
+    provider_ids: dict[int, str] = {}
+    channel_down = False
+    for rows, outcome in outcomes:
+        if outcome.result is Result.SENT:
+            sent += rows
+            for row in rows:
+                provider_ids[row.pk] = outcome.provider_id
+        elif outcome.result is Result.FAILED:
+            ledger.delivery_mark_failed(rows, error=outcome.error, now=now)
+            report.failed += len(rows)
+        elif outcome.result is Result.RETRY:
+            ledger.delivery_mark_retry(
+                rows,
+                error=outcome.error,
+                now=now,
+                delay=outcome.retry_after,
+                in_doubt=outcome.in_doubt,
+            )
+            report.retried += len(rows)
+            channel_down = channel_down or outcome.retry_after is not None
+        else:  # DEFER: never attempted, the attempt is given back
+            Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+                status=DeliveryStatus.QUEUED,
+                attempts=F("attempts") - 1,
+                next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
+                lease_expires_at=None,
+                last_error=outcome.error[:2000],
+                updated_at=now,
+            )
+            report.retried += len(rows)
+            channel_down = True
+    if sent:
+        ledger.delivery_mark_sent(sent, now=now, provider_id=provider_ids)
+        report.sent += len(sent)
+    return not channel_down
+
+
+class _Worker:
+    """What both channels share: the send-time check and the context."""
+
+    batch_size = 100
+    retry_key_per: str | None = None
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.template = send.template
+        self.content = send.content or {}
+        self._order_cache: dict[int, Order | None] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def check(self, rows: list[Delivery], *, now: datetime, report: DispatchReport):
+        """Skip rows that may no longer be sent; return (row, customer,
+        address) for the rest."""
+        customers = _recipients(self.send, rows)
+        ready, skips = [], defaultdict(list)
+        for row in rows:
+            customer = customers.get(row.customer_id)
+            address = _address(self.send, customer) if customer else ""
+            reason = _skip_reason(self.send, customer, address)
+            if reason:
+                skips[reason].append(row.pk)
+            else:
+                ready.append((row, customer, address))
+        for reason, ids in skips.items():
+            report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
+        return ready
+
+    def context(self, customer: Customer | None) -> dict:
+        order = None
+        order_id = self.content.get("order_id")
+        if order_id:
+            if order_id not in self._order_cache:
+                self._order_cache[order_id] = Order.objects.filter(pk=order_id).first()
+            order = self._order_cache[order_id]
+        unsubscribe = ""
+        if customer is not None and self.send.is_marketing:
+            unsubscribe = unsubscribe_url(customer_id=customer.pk, channel=self.send.channel)
+        return template_context(
+            customer=customer,
+            order=order,
+            unsubscribe_url=unsubscribe,
+            extra=self.content.get("extra"),
+        )
+
+
+class EmailWorker(_Worker):
+    def __init__(self, send: Send) -> None:
+        super().__init__(send)
+        self.batch_size = settings.EMAIL_BATCH_SIZE
+        self.adapter = EmailAdapter()
+
+    def close(self) -> None:
+        self.adapter.close()
+
+    def message(self, row: Delivery, customer: Customer, address: str) -> EmailMessage:
+        context = self.context(customer)
+        if self.template is not None:
+            rendered = render_email(
+                subject=self.template.subject,
+                body_text=self.template.body_text,
+                body_html=self.template.body_html,
+                context=context,
+            )
+            subject, text, html = rendered.subject, rendered.text, rendered.html
+        else:  # literal content (an agent's reply): sent as written
+            subject = self.content.get("subject", "")
+            text = self.content.get("body_text", "")
+            html = self.content.get("body_html", "")
+        headers = {"X-Madoguchi-Delivery": str(row.pk)}
+        headers.update(self.content.get("headers") or {})
+        if self.send.is_marketing:
+            footer = {"shop": shop_context(), "unsubscribe_url": context["unsubscribe_url"]}
+            text = text.rstrip() + "\n\n" + render_to_string("outreach/email_footer.txt", footer)
+            if html:
+                html = html + render_to_string("outreach/email_footer.html", footer)
+            headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            headers["Precedence"] = "bulk"
+            headers["Auto-Submitted"] = "auto-generated"
+        return EmailMessage(
+            key=row.pk,
+            to=address,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id_for(send_id=self.send.pk, delivery_id=row.pk),
+            headers=headers,
+            reply_to=self.content.get("reply_to", ""),
+        )
+
+    def process(self, rows: list[Delivery], *, now: datetime, report: DispatchReport) -> bool:
+        ready = self.check(rows, now=now, report=report)
+        if not ready:
+            return True
+        messages, outcomes = [], []
+        for row, customer, address in ready:
+            try:
+                messages.append(self.message(row, customer, address))
+            except Exception as exc:  # a template that fails for this customer
+                logger.exception("delivery %s: rendering failed", row.pk)
+                outcomes.append(([row], Outcome(Result.FAILED, error=f"Rendering failed: {exc}")))
+        by_id = {row.pk: row for row, _customer, _address in ready}
+        if messages:
+            ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
+            outcomes += [([by_id[key]], outcome) for key, outcome in self.adapter.send(messages)]
+        return _record(outcomes, now=timezone.now(), report=report)
+
+
+class LineWorker(_Worker):
+    def __init__(self, send: Send) -> None:
+        super().__init__(send)
+        personal = self.template is None or self.template.is_personal
+        # Identical content goes by multicast (one retry key per request),
+        # personal content by push (one key per recipient).
+        self.retry_key_per = "row" if personal else "batch"
+        self.batch_size = 50 if personal else MULTICAST_MAX_RECIPIENTS
+        self.adapter = LineAdapter()
+
+    def close(self) -> None:
+        self.adapter.__exit__(None, None, None)
+
+    def texts(self, customer: Customer | None) -> list[str]:
+        if self.template is None:
+            return list(self.content.get("line_messages") or [])
+        return render_line(messages=self.template.line_messages, context=self.context(customer))
+
+    def process(self, rows: list[Delivery], *, now: datetime, report: DispatchReport) -> bool:
+        # A row that already carried its retry key when claimed belongs to an
+        # earlier request whose outcome is unknown: it is re-sent as it was,
+        # with the same key and recipients, not checked again.
+        in_doubt = [row for row in rows if row.attempts > 1 and row.retry_key is not None]
+        fresh = [row for row in rows if row not in in_doubt]
+        ready = self.check(fresh, now=now, report=report) if fresh else []
+        if in_doubt:
+            customers = _recipients(self.send, in_doubt)
+            ready += [
+                (
+                    row,
+                    customers.get(row.customer_id),
+                    _address(self.send, customers[row.customer_id]),
+                )
+                for row in in_doubt
+                if row.customer_id in customers
+            ]
+        if not ready:
+            return True
+        if self.retry_key_per == "batch":
+            texts = self.texts(None)
+            ledger.rate_acquire("line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE)
+            group = [row for row, _customer, _address in ready]
+            outcome = self.adapter.multicast(
+                to=[address for _row, _customer, address in ready],
+                texts=texts,
+                retry_key=group[0].retry_key,
+            )
+            return _record([(group, outcome)], now=timezone.now(), report=report)
+        outcomes = []
+        ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
+        for row, customer, address in ready:
+            outcome = self.adapter.push(
+                to=address, texts=self.texts(customer), retry_key=row.retry_key
+            )
+            outcomes.append(([row], outcome))
+            if outcome.result is Result.RETRY and outcome.retry_after is not None:
+                break  # rate limited: the rest of the batch waits for its lease
+        done = {row.pk for rows_, _outcome in outcomes for row in rows_}
+        rest = [row for row, _customer, _address in ready if row.pk not in done]
+        if rest:
+            outcomes.append((rest, Outcome(Result.DEFER, error="LINE rate limit: deferred")))
+        return _record(outcomes, now=timezone.now(), report=report)
+
+
+def _worker_for(send: Send) -> _Worker:
+    return EmailWorker(send) if send.channel == MessageChannel.EMAIL else LineWorker(send)
+
+
+def send_dispatch(
+    *,
+    send_id: int,
+    now_fn: Callable[[], datetime] = timezone.now,
+    time_budget: float | None = None,
+) -> DispatchReport:
+    """Work one send until it is done, paused, cancelled, deferred, its
+    channel is down, or the time budget is used up."""
+    report = DispatchReport()
+    send = Send.objects.select_related("template").get(pk=send_id)
+    deadline = time.monotonic() + (time_budget or settings.DISPATCH_TIME_BUDGET_SECONDS)
+    with _worker_for(send) as worker:
+        while True:
+            if time.monotonic() >= deadline:
+                report.out_of_time = True
+                break
+            now = now_fn()
+            status = Send.objects.filter(pk=send.pk).values_list("status", flat=True).first()
+            if status != SendStatus.SENDING:
+                break
+            if send.respect_quiet_hours:
+                until = quiet_hours_end(now)
+                if until is not None:
+                    _defer_for_quiet_hours(send, until)
+                    report.deferred_until = until
+                    break
+            rows = ledger.delivery_claim_batch(
+                send=send, limit=worker.batch_size, now=now, retry_key_per=worker.retry_key_per
+            )
+            if not rows:
+                break
+            report.batches += 1
+            try:
+                healthy = worker.process(rows, now=now, report=report)
+            except Exception as exc:
+                # One bad batch never kills the worker: its rows keep their
+                # lease and come back when it expires, with the error noted.
+                logger.exception("send %s: batch failed", send.pk)
+                Delivery.objects.filter(
+                    pk__in=[row.pk for row in rows], status=DeliveryStatus.SENDING
+                ).update(last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000])
+                healthy = False
+            if not healthy:
+                break
+    send_finish_if_done(send)
+    return report

@@ -1,0 +1,376 @@
+"""Templates, segments, campaigns and the delivery ledger.
+
+Every outbound message of the product is a Delivery row of a Send: a
+campaign, a test send, an inquiry reply, an emergency broadcast or a
+journey step. The ledger, not the queue, decides what has been sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Customer, LifecycleSegment
+
+
+class MessageChannel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    LINE = "line", _("LINE")
+
+
+class Purpose(models.TextChoices):
+    """Marketing needs consent and waits out quiet hours; transactional
+    messages (inquiry replies, order and shipping notices) do not."""
+
+    MARKETING = "marketing", _("Marketing")
+    TRANSACTIONAL = "transactional", _("Transactional")
+
+
+class MessageTemplate(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    purpose = models.CharField(
+        _("purpose"), max_length=13, choices=Purpose.choices, default=Purpose.MARKETING
+    )
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    # Email
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body_text = models.TextField(_("text body"), blank=True)
+    body_html = models.TextField(_("HTML body"), blank=True)
+    # LINE: 1–5 text messages
+    line_messages = models.JSONField(_("LINE messages"), default=list, blank=True)
+    # Set by validation: does the content differ per recipient? Identical
+    # LINE content goes by multicast, personal content by push.
+    is_personal = models.BooleanField(_("personalised"), default=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentKind(models.TextChoices):
+    LIFECYCLE = "lifecycle", _("Lifecycle segment")
+    CUSTOM = "custom", _("Custom rule")
+
+
+class Segment(models.Model):
+    """A set of customers: a built-in lifecycle segment, or a rule tree of
+    all/any conditions compiled to one query (outreach.segments)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(
+        _("kind"), max_length=9, choices=SegmentKind.choices, default=SegmentKind.CUSTOM
+    )
+    lifecycle_segment = models.CharField(
+        _("lifecycle segment"), max_length=10, choices=LifecycleSegment.choices, blank=True
+    )
+    rule = models.JSONField(_("rule"), default=dict, blank=True)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="custom") | ~Q(lifecycle_segment=""),
+                name="outreach_segment_lifecycle_has_value",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SendKind(models.TextChoices):
+    CAMPAIGN = "campaign", _("Campaign")
+    TEST = "test", _("Test send")
+    REPLY = "reply", _("Inquiry reply")
+    BROADCAST = "broadcast", _("Emergency broadcast")
+    JOURNEY = "journey", _("Journey step")
+    NOTICE = "notice", _("Notice")
+
+
+class SendStatus(models.TextChoices):
+    SENDING = "sending", _("Sending")
+    PAUSED = "paused", _("Paused")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Send(models.Model):
+    """One act of sending: what goes out, on which channel, for what
+    purpose. Its Delivery rows are the recipients."""
+
+    kind = models.CharField(_("kind"), max_length=10, choices=SendKind.choices)
+    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    purpose = models.CharField(_("purpose"), max_length=13, choices=Purpose.choices)
+    template = models.ForeignKey(
+        MessageTemplate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sends",
+        verbose_name=_("template"),
+    )
+    # Literal content for sends without a template (replies); also extra
+    # template context (e.g. {"order_id": 1}).
+    content = models.JSONField(_("content"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=9, choices=SendStatus.choices, default=SendStatus.SENDING
+    )
+    respect_quiet_hours = models.BooleanField(_("respect quiet hours"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("send")
+        verbose_name_plural = _("sends")
+        indexes = [
+            models.Index(
+                fields=["status"], name="outreach_send_active", condition=Q(status="sending")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.purpose == Purpose.MARKETING
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENDING = "sending", _("Sending")
+    PAUSED = "paused", _("Paused")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Campaign(models.Model):
+    name = models.CharField(_("name"), max_length=150)
+    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+    )
+    segment = models.ForeignKey(
+        Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment")
+    )
+    status = models.CharField(
+        _("status"), max_length=9, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    send = models.OneToOneField(
+        Send,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaign",
+        verbose_name=_("send"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"],
+                name="outreach_campaign_due",
+                condition=Q(status="scheduled"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class SkipReason(models.TextChoices):
+    NO_CONSENT = "no_consent", _("No consent on this channel")
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+    CLAIMANT = "claimant", _("Claimant")
+    AMAZON_ONLY = "amazon_only", _("Known only through Amazon")
+    NO_ADDRESS = "no_address", _("No address on this channel")
+    CANCELLED = "cancelled", _("Send cancelled")
+    MERGED = "merged", _("Customer merged into another")
+
+
+class Delivery(models.Model):
+    """One recipient of one send on one channel: the delivery ledger."""
+
+    send = models.ForeignKey(
+        Send, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("send")
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("customer")
+    )
+    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    # Distinguishes several deliveries of one send to one customer where a
+    # send allows it (e.g. one review request per order); "" otherwise.
+    context_key = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(
+        _("status"), max_length=7, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    skip_reason = models.CharField(
+        _("skip reason"), max_length=12, choices=SkipReason.choices, blank=True
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    # LINE: stored before the request and reused on every retry of it;
+    # shared by the recipients of one multicast request.
+    retry_key = models.UUIDField(_("retry key"), null=True, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["send", "customer", "channel", "context_key"],
+                name="outreach_delivery_once_per_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="skipped", skip_reason__gt="")
+                | (~Q(status="skipped") & Q(skip_reason="")),
+                name="outreach_delivery_skip_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_expires_at__isnull=False),
+                name="outreach_delivery_sending_has_lease",
+            ),
+        ]
+        indexes = [
+            # The hot queue: what a worker may claim next.
+            models.Index(
+                fields=["send", "next_attempt_at", "id"],
+                name="outreach_delivery_queue",
+                condition=Q(status__in=["queued", "sending"]),
+            ),
+            models.Index(fields=["send", "status"], name="outreach_delivery_progress"),
+            models.Index(
+                fields=["customer", "channel"],
+                name="outreach_delivery_pending",
+                condition=Q(status="queued"),
+            ),
+            models.Index(fields=["retry_key"], name="outreach_delivery_retry_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.send} → {self.customer_id} ({self.get_status_display()})"
+
+
+class RateBucket(models.Model):
+    """A token bucket per channel, shared by every worker through the
+    database (SPEC rule 10: provider limits)."""
+
+    name = models.CharField(max_length=30, primary_key=True)
+    tokens = models.FloatField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LineWebhookEvent(models.Model):
+    """A LINE webhook event as received, once (by webhookEventId). Message
+    events wait here for the inquiry work to consume them."""
+
+    webhook_event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(_("type"), max_length=30)
+    user_id = models.CharField(_("LINE user id"), max_length=64, blank=True)
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="line_events",
+        verbose_name=_("customer"),
+    )
+    reply_token = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(_("payload"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("LINE webhook event")
+        verbose_name_plural = _("LINE webhook events")
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="outreach_line_unprocessed",
+                condition=Q(processed_at__isnull=True, event_type="message"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.user_id}"
+
+
+def new_retry_key() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,391 @@
+"""Writes for outreach: templates, sends, campaigns, opt-outs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Channel, ChannelIdentity, ConsentAction, ConsentState, Customer
+from crm.services import consent_record
+from outreach.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    MessageChannel,
+    MessageTemplate,
+    Purpose,
+    Send,
+    SendKind,
+    SendStatus,
+    SkipReason,
+)
+from outreach.segments import segment_customers
+from outreach.templating import template_validate
+
+logger = logging.getLogger(__name__)
+
+
+# --- Templates ---------------------------------------------------------------
+
+
+def template_save(*, template: MessageTemplate, actor=None) -> MessageTemplate:
+    """Validate (syntax, variables, LINE limits) and save."""
+    check = template_validate(
+        channel=template.channel,
+        subject=template.subject,
+        body_text=template.body_text,
+        body_html=template.body_html,
+        line_messages=template.line_messages,
+    )
+    template.is_personal = check.is_personal
+    if template.pk is None and getattr(actor, "pk", None):
+        template.created_by = actor
+    template.full_clean()
+    template.save()
+    return template
+
+
+# --- Unsubscribe links ------------------------------------------------------------------
+
+
+def unsubscribe_token(*, customer_id: int, channel: str) -> str:
+    return signing.dumps(
+        {"c": customer_id, "ch": channel}, salt=settings.UNSUBSCRIBE_SALT, compress=True
+    )
+
+
+def unsubscribe_token_read(token: str) -> tuple[int, str]:
+    """(customer id, channel) of a link; raises signing.BadSignature."""
+    data = signing.loads(token, salt=settings.UNSUBSCRIBE_SALT)
+    if not isinstance(data, dict) or "c" not in data or data.get("ch") not in MessageChannel.values:
+        raise signing.BadSignature("malformed unsubscribe token")
+    return int(data["c"]), data["ch"]
+
+
+def unsubscribe_url(*, customer_id: int, channel: str) -> str:
+    token = unsubscribe_token(customer_id=customer_id, channel=channel)
+    return settings.SITE_URL + reverse("outreach:unsubscribe", args=[token])
+
+
+def consent_withdraw(*, customer: Customer, channel: str, source: str, actor=None, note: str = ""):
+    """An opt-out that takes effect at once: a consent event, and every
+    queued marketing delivery of that customer on that channel is skipped."""
+    with transaction.atomic():
+        event = consent_record(
+            customer=customer,
+            channel=channel,
+            action=ConsentAction.OPT_OUT,
+            source=source,
+            actor=actor,
+            note=note,
+        )
+        deliveries_skip_for_opt_out(customer_id=event.customer_id, channel=channel)
+    return event
+
+
+def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
+    """Skip queued marketing rows at once. A row with a LINE retry key is
+    part of a request that may already have gone out; it is settled by
+    re-sending that request as it was, so it is left alone."""
+    return Delivery.objects.filter(
+        customer_id=customer_id,
+        channel=channel,
+        status=DeliveryStatus.QUEUED,
+        retry_key__isnull=True,
+        send__purpose=Purpose.MARKETING,
+    ).update(
+        status=DeliveryStatus.SKIPPED,
+        skip_reason=SkipReason.UNSUBSCRIBED,
+        updated_at=timezone.now(),
+    )
+
+
+# --- Sends ----------------------------------------------------------------------
+
+
+def send_create(
+    *,
+    kind: str,
+    channel: str,
+    purpose: str,
+    template: MessageTemplate | None = None,
+    content: dict[str, Any] | None = None,
+    respect_quiet_hours: bool | None = None,
+    actor=None,
+) -> Send:
+    if template is not None and template.channel != channel:
+        raise ValidationError({"template": [_("The template is for another channel.")]})
+    if template is None and not content:
+        raise ValidationError({"content": [_("A send needs a template or content.")]})
+    return Send.objects.create(
+        kind=kind,
+        channel=channel,
+        purpose=purpose,
+        template=template,
+        content=content or {},
+        respect_quiet_hours=purpose == Purpose.MARKETING
+        if respect_quiet_hours is None
+        else respect_quiet_hours,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+
+
+def send_enqueue(send: Send, *, parallel: int | None = None) -> None:
+    """Start dispatch tasks for a send once the transaction commits."""
+    from django_q.tasks import async_task
+
+    count = parallel or settings.DISPATCH_PARALLELISM
+
+    def enqueue() -> None:
+        for _index in range(count):
+            async_task("outreach.tasks.send_dispatch_task", send.pk, group=f"send-{send.pk}")
+
+    transaction.on_commit(enqueue)
+
+
+def eligibility_reason(*, channel: str, purpose: str) -> Case:
+    """Why a customer gets no message on `channel` (first reason wins), or
+    "" — as one SQL expression over the customer row. The same rules are
+    checked again at send time by the dispatcher."""
+    consent_channel = channel  # outreach channels map 1:1 onto consent channels
+    granted = Exists(
+        ConsentState.objects.filter(customer=OuterRef("pk"), channel=consent_channel, granted=True)
+    )
+    withdrawn = Exists(
+        ConsentState.objects.filter(customer=OuterRef("pk"), channel=consent_channel, granted=False)
+    )
+    if channel == MessageChannel.EMAIL:
+        no_address = Q(email_normalized="")
+    else:
+        no_address = ~Exists(
+            ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.LINE)
+        )
+    whens = []
+    if purpose == Purpose.MARKETING:
+        amazon_only = Exists(
+            ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.AMAZON)
+        ) & ~Exists(
+            ChannelIdentity.objects.filter(customer=OuterRef("pk")).exclude(channel=Channel.AMAZON)
+        )
+        whens = [
+            When(is_claimant=True, then=Value(SkipReason.CLAIMANT.value)),
+            When(amazon_only, then=Value(SkipReason.AMAZON_ONLY.value)),
+            When(withdrawn, then=Value(SkipReason.UNSUBSCRIBED.value)),
+            When(~granted, then=Value(SkipReason.NO_CONSENT.value)),
+        ]
+    whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
+    return Case(*whens, default=Value(""))
+
+
+def deliveries_snapshot(*, send: Send, audience: QuerySet[Customer], now: datetime) -> int:
+    """Write one ledger row per customer of `audience` — queued, or skipped
+    with the reason — as a single INSERT ... SELECT. Safe to repeat (rows
+    that exist are left alone). Returns the number of rows written."""
+    reason = eligibility_reason(channel=send.channel, purpose=send.purpose)
+    select = audience.order_by().annotate(skip=reason).values_list("pk", "skip")
+    select_sql, select_params = select.query.sql_with_params()
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    # "WHERE 1 = 1" lets SQLite parse ON CONFLICT after a SELECT.
+    sql = f"""
+        INSERT INTO outreach_delivery (
+            send_id, customer_id, channel, context_key, status, skip_reason, attempts,
+            next_attempt_at, provider_message_id, address, last_error, created_at, updated_at
+        )
+        SELECT %s, a.pk, %s, '', CASE WHEN a.skip = '' THEN %s ELSE %s END,
+               a.skip, 0, NULL, '', '', '', %s, %s
+        FROM ({select_sql}) AS a
+        WHERE 1 = 1
+        ON CONFLICT DO NOTHING
+    """
+    params = [send.pk, send.channel, DeliveryStatus.QUEUED.value, DeliveryStatus.SKIPPED.value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, stamp, stamp, *select_params])
+        return cursor.rowcount
+
+
+# --- Campaigns ----------------------------------------------------------------------------
+
+
+def _campaign_check(campaign: Campaign) -> None:
+    errors = {}
+    if campaign.template.channel != campaign.channel:
+        errors["template"] = [_("The template is for another channel.")]
+    if campaign.template.purpose != Purpose.MARKETING:
+        errors["template"] = [
+            _("A campaign needs a marketing template (with an unsubscribe link).")
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campaign:
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise ValidationError(_("Only a draft can be scheduled."))
+    if at <= timezone.now():
+        raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
+    _campaign_check(campaign)
+    updated = Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
+    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=at)
+    if not updated:
+        raise ValidationError(_("Only a draft can be scheduled."))
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = None) -> Campaign:
+    """Snapshot the audience into the ledger and start sending. Runs once:
+    a second launch (a double click, a second worker) changes nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update()
+            .select_related("template", "segment")
+            .get(pk=campaign.pk)
+        )
+        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+            return campaign
+        _campaign_check(campaign)
+        send = send_create(
+            kind=SendKind.CAMPAIGN,
+            channel=campaign.channel,
+            purpose=Purpose.MARKETING,
+            template=campaign.template,
+            actor=actor,
+        )
+        deliveries_snapshot(
+            send=send, audience=segment_customers(campaign.segment, now=now), now=now
+        )
+        campaign.send = send
+        campaign.status = CampaignStatus.SENDING
+        campaign.launched_at = now
+        campaign.save(update_fields=["send", "status", "launched_at"])
+        send_enqueue(send)
+    logger.info("campaign %s launched as send %s", campaign.pk, send.pk)
+    return campaign
+
+
+def campaigns_launch_due(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now)
+    launched = 0
+    for campaign in due.order_by("scheduled_at")[:20]:
+        campaign_launch(campaign=campaign, now=now)
+        launched += 1
+    return launched
+
+
+def _campaign_transition(
+    campaign: Campaign, *, from_: set[str], to: str, send_status: str
+) -> Campaign:
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status not in from_:
+            raise ValidationError(
+                _("A campaign that is %(status)s cannot be changed that way.")
+                % {"status": campaign.get_status_display()}
+            )
+        campaign.status = to
+        fields = ["status"]
+        if to in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+            campaign.completed_at = timezone.now()
+            fields.append("completed_at")
+        campaign.save(update_fields=fields)
+        if campaign.send_id:
+            Send.objects.filter(pk=campaign.send_id).update(status=send_status)
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
+    return _campaign_transition(
+        campaign,
+        from_={CampaignStatus.SENDING},
+        to=CampaignStatus.PAUSED,
+        send_status=SendStatus.PAUSED,
+    )
+
+
+def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
+    campaign = _campaign_transition(
+        campaign,
+        from_={CampaignStatus.PAUSED},
+        to=CampaignStatus.SENDING,
+        send_status=SendStatus.SENDING,
+    )
+    send_enqueue(campaign.send)
+    return campaign
+
+
+def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
+    campaign = _campaign_transition(
+        campaign,
+        from_={
+            CampaignStatus.DRAFT,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.SENDING,
+            CampaignStatus.PAUSED,
+        },
+        to=CampaignStatus.CANCELLED,
+        send_status=SendStatus.CANCELLED,
+    )
+    if campaign.send_id:
+        send_cancel_queued(campaign.send)
+    return campaign
+
+
+def send_cancel_queued(send: Send) -> int:
+    """Skip every queued row that has not started (rows already handed to a
+    provider finish; LINE rows with a retry key are settled first)."""
+    return Delivery.objects.filter(
+        send=send, status=DeliveryStatus.QUEUED, retry_key__isnull=True
+    ).update(
+        status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.CANCELLED, updated_at=timezone.now()
+    )
+
+
+def send_finish_if_done(send: Send) -> bool:
+    """Mark a send (and its campaign) completed once nothing is pending."""
+    pending = Delivery.objects.filter(
+        send=send, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+    ).exists()
+    if pending:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        finished = Send.objects.filter(pk=send.pk, status=SendStatus.SENDING).update(
+            status=SendStatus.COMPLETED, completed_at=now
+        )
+        Campaign.objects.filter(send=send, status=CampaignStatus.SENDING).update(
+            status=CampaignStatus.COMPLETED, completed_at=now
+        )
+    return bool(finished)
+
+
+def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) -> Send:
+    """Send the campaign's message to one chosen customer now (no consent
+    needed: it goes to the marketer's own test address or LINE account),
+    through the same ledger and worker."""
+    send = send_create(
+        kind=SendKind.TEST,
+        channel=campaign.channel,
+        purpose=Purpose.TRANSACTIONAL,
+        template=campaign.template,
+        respect_quiet_hours=False,
+        actor=actor,
+    )
+    deliveries_snapshot(
+        send=send, audience=Customer.objects.filter(pk=customer.pk), now=timezone.now()
+    )
+    send_enqueue(send, parallel=1)
+    return send

@@ -1,0 +1,47 @@
+"""django-q2 entry points for outreach: thin, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from outreach.dispatch import send_dispatch
+from outreach.ledger import PENDING
+from outreach.models import Delivery, DeliveryStatus, Send, SendStatus
+from outreach.services import campaigns_launch_due
+
+logger = logging.getLogger(__name__)
+
+
+def send_dispatch_task(send_id: int) -> dict:
+    report = send_dispatch(send_id=send_id)
+    if report.out_of_time:
+        # More to do: hand over to a fresh task rather than run past the
+        # cluster's timeout.
+        async_task("outreach.tasks.send_dispatch_task", send_id, group=f"send-{send_id}")
+    logger.info("send %s: %s", send_id, report)
+    return report.__dict__ | {"deferred_until": str(report.deferred_until or "")}
+
+
+def sends_tick() -> int:
+    """Every minute: launch scheduled campaigns that are due, and restart
+    dispatch for active sends that have due work (after a backoff, quiet
+    hours, or a worker that died)."""
+    campaigns_launch_due()
+    now = timezone.now()
+    due = Delivery.objects.filter(send=OuterRef("pk"), status__in=PENDING).filter(
+        Q(status=DeliveryStatus.QUEUED, next_attempt_at__isnull=True)
+        | Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+    )
+    sends = list(
+        Send.objects.filter(status=SendStatus.SENDING)
+        .filter(Exists(due))
+        .values_list("pk", flat=True)[:100]
+    )
+    for send_id in sends:
+        async_task("outreach.tasks.send_dispatch_task", send_id, group=f"send-{send_id}")
+    return len(sends)

@@ -1,0 +1,293 @@
+"""Message templates: the documented context, validation and rendering.
+
+Templates are written in the Django template language against a small
+context (TEMPLATE_CONTEXT below). Validation at save time catches syntax
+errors, variables outside the context and LINE's limits; rendering builds
+the same context for previews, test sends and the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template.base import FilterExpression, Node
+from django.template.defaulttags import ForNode, IfNode, WithNode
+from django.utils.translation import gettext as _
+
+from crm.models import Customer, Order
+
+LINE_MAX_MESSAGES = 5
+LINE_MAX_TEXT_UTF16 = 5000
+
+# The documented template context: root name -> attributes a template may use.
+TEMPLATE_CONTEXT: dict[str, dict[str, str]] = {
+    "customer": {
+        "name": "山田 太郎",
+        "family_name": "山田",
+        "given_name": "太郎",
+        "family_name_kana": "ヤマダ",
+        "given_name_kana": "タロウ",
+        "email": "taro@example.jp",
+        "prefecture": "東京都",
+        "order_count": "3",
+        "total_spent": "12800",
+        "last_order_at": "2026-10-01",
+    },
+    "order": {
+        "order_number": "OS-20261001-0001",
+        "channel": "own_site",
+        "channel_name": "自社サイト",
+        "total": "4980",
+        "ordered_at": "2026-10-01 10:15",
+        "shipped_at": "",
+        "delivered_at": "",
+        "status": "発送済み",
+    },
+    "shop": {
+        "name": "まどぐち雑貨店",
+        "company": "株式会社まどぐち",
+        "postal_address": "〒150-0001 東京都渋谷区神宮前1-2-3",
+        "contact_email": "support@shop.example.jp",
+        "contact_phone": "03-1234-5678",
+        "url": "https://shop.example.jp",
+    },
+    "unsubscribe_url": {},
+    # Free values a send may pass (e.g. an expected delivery date).
+    "extra": {},
+}
+# Roots whose value differs per recipient.
+PERSONAL_ROOTS = {"customer", "order", "unsubscribe_url", "extra"}
+
+# Builtins only: no {% load %} of arbitrary tag libraries, no file includes.
+_ENGINE = Engine(
+    debug=False,
+    libraries={},
+    builtins=["django.template.defaulttags", "django.template.defaultfilters"],
+)
+
+
+def utf16_length(text: str) -> int:
+    """LINE counts text length in UTF-16 code units (an emoji may be 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _variables(nodelist) -> set[str]:
+    """Dotted variable paths a compiled template reads (loop variables and
+    {% with %} names are local, and removed)."""
+    found: set[str] = set()
+
+    def expressions(node: Node):
+        for attr in ("filter_expression", "sequence", "var", "target"):
+            value = getattr(node, attr, None)
+            if isinstance(value, FilterExpression):
+                yield value
+        if isinstance(node, IfNode):
+            for condition, _nodelist in node.conditions_nodelists:
+                yield from _condition_expressions(condition)
+        if isinstance(node, WithNode):
+            yield from node.extra_context.values()
+
+    def walk(nodes, local: set[str]):
+        for node in nodes:
+            for expression in expressions(node):
+                var = expression.var
+                lookups = getattr(var, "lookups", None)
+                if lookups and lookups[0] not in local:
+                    found.add(".".join(lookups))
+            inner_local = set(local)
+            if isinstance(node, ForNode):
+                inner_local |= set(node.loopvars) | {"forloop"}
+            if isinstance(node, WithNode):
+                inner_local |= set(node.extra_context)
+            for child_attr in node.child_nodelists:
+                walk(getattr(node, child_attr, None) or [], inner_local)
+
+    walk(nodelist, set())
+    return found
+
+
+def _condition_expressions(condition):
+    if condition is None:
+        return
+    value = getattr(condition, "value", None)
+    if isinstance(value, FilterExpression):
+        yield value
+    for side in ("first", "second"):
+        child = getattr(condition, side, None)
+        if child is not None:
+            yield from _condition_expressions(child)
+
+
+def _compile(source: str, field: str, errors: dict[str, list[str]]) -> Template | None:
+    try:
+        return _ENGINE.from_string(source)
+    except TemplateSyntaxError as exc:
+        errors.setdefault(field, []).append(_("Template syntax error: %(error)s") % {"error": exc})
+        return None
+
+
+def _check_variables(template: Template, field: str, errors: dict[str, list[str]]) -> set[str]:
+    roots = set()
+    for path in sorted(_variables(template.nodelist)):
+        root, _sep, attribute = path.partition(".")
+        roots.add(root)
+        allowed = TEMPLATE_CONTEXT.get(root)
+        if allowed is None or (
+            attribute and root != "extra" and attribute.split(".")[0] not in allowed
+        ):
+            errors.setdefault(field, []).append(
+                _("Unknown variable {{ %(name)s }}. Available: %(available)s.")
+                % {"name": path, "available": ", ".join(_documented_names())}
+            )
+    return roots
+
+
+def _documented_names() -> list[str]:
+    names = []
+    for root, attributes in TEMPLATE_CONTEXT.items():
+        if attributes and root != "extra":
+            names += [f"{root}.{attribute}" for attribute in attributes]
+        else:
+            names.append(root if root != "extra" else "extra.*")
+    return names
+
+
+@dataclass(frozen=True)
+class TemplateCheck:
+    is_personal: bool
+
+
+def template_validate(
+    *, channel: str, subject: str = "", body_text: str = "", body_html: str = "", line_messages=None
+) -> TemplateCheck:
+    """Raise ValidationError (by field) for syntax errors, unknown variables
+    and LINE limits; return what was learnt about the template."""
+    errors: dict[str, list[str]] = {}
+    roots: set[str] = set()
+    sources: list[tuple[str, str]] = []
+    if channel == "email":
+        if not subject.strip():
+            errors["subject"] = [_("An email needs a subject.")]
+        if not body_text.strip():
+            errors["body_text"] = [_("An email needs a text body.")]
+        sources = [("subject", subject), ("body_text", body_text), ("body_html", body_html)]
+    elif channel == "line":
+        messages = line_messages if isinstance(line_messages, list) else None
+        if not messages or not all(isinstance(m, str) and m.strip() for m in messages):
+            errors["line_messages"] = [_("Write 1 to 5 non-empty text messages.")]
+        elif len(messages) > LINE_MAX_MESSAGES:
+            errors["line_messages"] = [
+                _("LINE accepts at most %(max)d messages per send; this has %(count)d.")
+                % {"max": LINE_MAX_MESSAGES, "count": len(messages)}
+            ]
+        else:
+            for index, text in enumerate(messages, start=1):
+                if utf16_length(text) > LINE_MAX_TEXT_UTF16:
+                    errors.setdefault("line_messages", []).append(
+                        _("Message %(n)d is %(len)d characters (UTF-16); LINE allows %(max)d.")
+                        % {"n": index, "len": utf16_length(text), "max": LINE_MAX_TEXT_UTF16}
+                    )
+            sources = [("line_messages", text) for text in messages]
+    else:
+        errors["channel"] = [_("Unknown channel: %(value)s.") % {"value": channel}]
+    for field, source in sources:
+        if not source:
+            continue
+        compiled = _compile(source, field, errors)
+        if compiled is not None:
+            roots |= _check_variables(compiled, field, errors)
+    if errors:
+        raise ValidationError(errors)
+    return TemplateCheck(is_personal=bool(roots & PERSONAL_ROOTS))
+
+
+# --- Context and rendering ---------------------------------------------------------
+
+
+def shop_context() -> dict[str, str]:
+    return {
+        "name": settings.SHOP_NAME,
+        "company": settings.SHOP_COMPANY,
+        "postal_address": settings.SHOP_POSTAL_ADDRESS,
+        "contact_email": settings.SHOP_CONTACT_EMAIL,
+        "contact_phone": settings.SHOP_CONTACT_PHONE,
+        "url": settings.SHOP_URL,
+    }
+
+
+def customer_context(customer: Customer | None) -> dict[str, Any]:
+    if customer is None:
+        return {}
+    return {
+        "name": customer.display_name,
+        "family_name": customer.family_name,
+        "given_name": customer.given_name,
+        "family_name_kana": customer.family_name_kana,
+        "given_name_kana": customer.given_name_kana,
+        "email": customer.email,
+        "prefecture": customer.prefecture,
+        "order_count": customer.order_count,
+        "total_spent": customer.total_spent,
+        "last_order_at": customer.last_order_at,
+    }
+
+
+def order_context(order: Order | None) -> dict[str, Any]:
+    if order is None:
+        return {}
+    return {
+        "order_number": order.order_number,
+        "channel": order.channel,
+        "channel_name": order.get_channel_display(),
+        "total": order.total,
+        "ordered_at": order.ordered_at,
+        "shipped_at": order.shipped_at,
+        "delivered_at": order.delivered_at,
+        "status": order.get_status_display(),
+    }
+
+
+def template_context(
+    *,
+    customer: Customer | None,
+    order: Order | None = None,
+    unsubscribe_url: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "customer": customer_context(customer),
+        "order": order_context(order),
+        "shop": shop_context(),
+        "unsubscribe_url": unsubscribe_url,
+        "extra": extra or {},
+    }
+
+
+def render_string(source: str, context: dict[str, Any], *, autoescape: bool = False) -> str:
+    if not source:
+        return ""
+    return _ENGINE.from_string(source).render(Context(context, autoescape=autoescape))
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(*, subject: str, body_text: str, body_html: str, context: dict) -> RenderedEmail:
+    return RenderedEmail(
+        # A header is one line, whatever the template produced.
+        subject=" ".join(render_string(subject, context).split()),
+        text=render_string(body_text, context),
+        html=render_string(body_html, context, autoescape=True),
+    )
+
+
+def render_line(*, messages: list[str], context: dict) -> list[str]:
+    return [render_string(text, context).strip() for text in messages]

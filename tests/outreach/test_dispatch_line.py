@@ -1,0 +1,202 @@
+"""LINE campaigns through the real worker code, the official SDK and the
+local LINE fake."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from crm import services as crm
+from crm.models import Customer
+from outreach import services
+from outreach.dispatch import send_dispatch
+from outreach.linefake import LineFake
+from outreach.models import Delivery, MessageTemplate, Send
+from tests.crm import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_worker(settings):
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    settings.DELIVERY_BACKOFF_SECONDS = 0
+
+
+@pytest.fixture
+def line(settings):
+    with LineFake(channel_access_token="test-token", channel_secret="test-secret") as fake:
+        settings.LINE_API_HOST = fake.url
+        settings.LINE_CHANNEL_ACCESS_TOKEN = "test-token"
+        settings.LINE_CHANNEL_SECRET = "test-secret"
+        yield fake
+
+
+def line_user(index: int) -> str:
+    return f"U{index:032x}"
+
+
+def follower(index: int, *, consent: bool = True) -> Customer:
+    customer, _ = crm.customer_upsert(channel="line", external_id=line_user(index))
+    if consent:
+        crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    return customer
+
+
+def line_template(messages: list[str], name: str = "LINEセール") -> MessageTemplate:
+    return services.template_save(
+        template=MessageTemplate(
+            name=name, channel="line", purpose="marketing", line_messages=messages
+        )
+    )
+
+
+def line_send(template: MessageTemplate) -> Send:
+    send = services.send_create(
+        kind="campaign", channel="line", purpose="marketing", template=template
+    )
+    services.deliveries_snapshot(send=send, audience=Customer.objects.all(), now=timezone.now())
+    return send
+
+
+def dispatch_until_done(send: Send, rounds: int = 30, **kwargs) -> None:
+    """Dispatch again and again, a virtual five minutes apart (backoffs pass)."""
+    start = kwargs.pop("now_fn", timezone.now)()
+    for index in range(rounds):
+        moment = start + timedelta(minutes=5 * index)
+        send_dispatch(send_id=send.pk, now_fn=lambda moment=moment: moment, **kwargs)
+        if not Delivery.objects.filter(send=send, status__in=["queued", "sending"]).exists():
+            return
+    raise AssertionError("the send did not finish")
+
+
+def test_identical_content_goes_by_multicast_each_follower_once(line):
+    followers = [follower(i) for i in range(7)]
+    not_consented = follower(99, consent=False)
+    email_only = factories.customer()
+    crm.consent_record(customer=email_only, channel="line", action="opt_in", source="api")
+    send = line_send(
+        line_template(["{{ shop.name }}の冬のセールが始まりました🎉", "本日23:59まで"])
+    )
+
+    dispatch_until_done(send)
+
+    assert [r.endpoint for r in line.accepted_requests] == ["multicast"]
+    for customer in followers:
+        user = customer.identities.get(channel="line").external_id
+        assert line.texts_for(user) == [
+            "まどぐち雑貨店の冬のセールが始まりました🎉",
+            "本日23:59まで",
+        ]
+    assert line.texts_for(line_user(99)) == []
+    rows = {d.customer_id: (d.status, d.skip_reason) for d in Delivery.objects.filter(send=send)}
+    assert rows[not_consented.pk] == ("skipped", "no_consent")
+    assert rows[email_only.pk] == ("skipped", "no_address")
+    sent = Delivery.objects.filter(send=send, status="sent")
+    assert sent.count() == 7
+    assert len(set(sent.values_list("retry_key", flat=True))) == 1  # one request, one key
+    assert sent.first().provider_message_id == line.accepted_requests[0].request_id
+
+
+def test_more_than_500_recipients_are_split_into_multicasts_of_at_most_500(line, settings):
+    for i in range(1203):
+        customer, _ = crm.customer_upsert(channel="line", external_id=line_user(i))
+    # consent set-based for speed: the ledger's states are what the worker reads
+    for customer in Customer.objects.all():
+        crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    send = line_send(line_template(["一斉配信のテスト"]))
+    dispatch_until_done(send)
+    sizes = sorted(len(r.recipients) for r in line.accepted_requests)
+    assert sizes == [203, 500, 500]
+    assert len({d.user_id for d in line.deliveries}) == 1203
+
+
+def test_personal_content_goes_by_push(line):
+    for i in range(3):
+        customer = follower(i)
+        crm.customer_update(customer=customer, family_name=f"佐藤{i}")
+    send = line_send(
+        line_template(["{{ customer.family_name }}様、いつもありがとうございます"], name="個別")
+    )
+    dispatch_until_done(send)
+    assert [r.endpoint for r in line.accepted_requests] == ["push"] * 3
+    assert line.texts_for(line_user(1)) == ["佐藤1様、いつもありがとうございます"]
+    assert (
+        Delivery.objects.filter(send=send, status="sent").values("retry_key").distinct().count()
+        == 3
+    )
+
+
+def test_429_and_500_then_every_message_arrives_once(line):
+    for i in range(12):
+        follower(i)
+    send = line_send(line_template(["障害テスト"]))
+    line.fail_next(2, status=429)
+    line.fail_next(2, status=500)
+    dispatch_until_done(send)
+    assert sorted(d.user_id for d in line.deliveries) == sorted(line_user(i) for i in range(12))
+    assert line.statuses("multicast")[429] >= 1
+    assert set(Delivery.objects.filter(send=send).values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_never_sent_twice(line):
+    for i in range(5):
+        follower(i)
+    send = line_send(line_template(["応答が消えたとき"]))
+    line.drop_next_responses(1)  # LINE accepts, the answer never arrives
+    dispatch_until_done(send)
+    assert len(line.deliveries) == 5  # each once
+    assert line.statuses("multicast")[409] == 1
+    row = Delivery.objects.filter(send=send).first()
+    assert row.status == "sent" and row.attempts == 2
+    assert row.provider_message_id == line.accepted_requests[0].request_id
+
+
+def test_a_push_that_lost_its_answer_is_not_duplicated_either(line):
+    for i in range(3):
+        crm.customer_update(customer=follower(i), given_name=f"花子{i}")
+    send = line_send(line_template(["{{ customer.given_name }}さんへ"], name="push-lost"))
+    line.drop_next_responses(1, endpoint="push")
+    dispatch_until_done(send)
+    assert sorted(d.user_id for d in line.deliveries) == [line_user(i) for i in range(3)]
+
+
+def test_an_in_doubt_group_is_resent_whole_even_if_a_member_opts_out_meanwhile(line):
+    for i in range(4):
+        follower(i)
+    send = line_send(line_template(["グループ再送"]))
+    line.drop_next_responses(1)
+    send_dispatch(send_id=send.pk, time_budget=0.001)  # one batch at most
+    # the request went out but the worker never heard; a member unfollows now
+    services.consent_withdraw(customer=Customer.objects.first(), channel="line", source="line")
+    dispatch_until_done(send)
+    assert len(line.deliveries) == 4
+    assert set(Delivery.objects.filter(send=send).values_list("status", flat=True)) == {"sent"}
+
+
+def test_other_4xx_fails_permanently_with_lines_message(line, settings):
+    follower(1)
+    send = line_send(line_template(["x"]))
+    settings.LINE_CHANNEL_ACCESS_TOKEN = "wrong-token"
+    dispatch_until_done(send)
+    row = Delivery.objects.get(send=send)
+    assert row.status == "failed"
+    assert "LINE 401" in row.last_error and "access token" in row.last_error
+
+
+def test_expired_lease_of_a_killed_worker_is_resent_with_its_key(line):
+    from outreach.ledger import delivery_claim_batch
+
+    for i in range(3):
+        follower(i)
+    send = line_send(line_template(["リース切れ"]))
+    now = timezone.now()
+    claimed = delivery_claim_batch(
+        send=send, limit=500, now=now, retry_key_per="batch", lease_seconds=30
+    )
+    key = claimed[0].retry_key
+    dispatch_until_done(send, now_fn=lambda: now + timedelta(seconds=31))
+    assert [r.retry_key for r in line.accepted_requests] == [str(key)]
+    assert len(line.deliveries) == 3
