@@ -14,13 +14,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-## make run: migrate the SQLite database, load demo data, start web + worker.
+## make run: migrate the SQLite database, load demo data, start web + worker + SMTP sink.
 run: $(STAMP)
-	mkdir -p var/mail
+	mkdir -p $${MADOGUCHI_VAR_DIR:-var}/mail
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data
 	$(PY) manage.py demo_banner
-	$(VENV)/bin/honcho start -f Procfile
+	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile
 
 ## make test: the whole suite on a throwaway PostgreSQL server.
 test: $(STAMP)

@@ -1,0 +1,192 @@
+"""Admin for API keys, and the mixin every service-backed admin form uses.
+
+API keys are created and revoked through `core.services`; the full key is
+shown once, in a message, and never stored (only its hash and prefix are).
+Keys are revoked, never deleted.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.models import API_KEY_PREFIX, ApiKey
+from core.services import api_key_create, api_key_revoke
+from crm.models import Channel
+
+_REFUSAL = "_service_refusal"
+
+
+def form_errors_add(form: forms.BaseForm, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form: on the field it names
+    when the form has that field, otherwise above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, errors in error.error_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
+class ServiceFormAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose save_model calls services. When a service refuses
+    (raises ValidationError), the admin's transaction rolls back and the
+    form is shown again with the service's errors on it, as any form error
+    would be: no 500, nothing half-written, and the rules stay in the
+    service instead of being copied into the form. save_model should add
+    messages only after its last service call (a refused pass keeps them)."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:
+            # Django ran the first pass in transaction.atomic(): it is undone.
+            setattr(request, _REFUSAL, error)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, _REFUSAL, None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def clean(self):
+                cleaned_data = super().clean()
+                form_errors_add(self, refusal)
+                return cleaned_data
+
+        return RefusedForm
+
+
+def copy_saved(target, saved) -> None:
+    """Make the admin's unsaved instance the row a service saved, so that
+    Django's response, log entry and redirect refer to it."""
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+# --- API keys -----------------------------------------------------------------
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    channels = forms.MultipleChoiceField(
+        label=_("channels"),
+        choices=Channel.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Channels whose customers and orders this key may see and write."),
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("label", "scope", "channels")
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = _("revoked")
+    parameter_name = "revoked"
+
+    def lookups(self, request, model_admin):
+        return [("no", _("Active")), ("yes", _("Revoked"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ServiceFormAdmin):
+    list_display = (
+        "label",
+        "key_prefix",
+        "scope",
+        "channel_list",
+        "created_at",
+        "last_used_at",
+        "revoked",
+    )
+    list_filter = (RevokedFilter, "scope")
+    search_fields = ("label", "=prefix")
+    ordering = ("-created_at", "-id")
+    actions = ("revoke_keys",)
+    show_full_result_count = False
+    readonly_fields = (
+        "key_prefix",
+        "scope",
+        "channel_list",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+
+    @admin.display(description=_("key"), ordering="prefix")
+    def key_prefix(self, obj: ApiKey) -> str:
+        return f"{API_KEY_PREFIX}_{obj.prefix}_…"
+
+    @admin.display(description=_("channels"))
+    def channel_list(self, obj: ApiKey) -> str:
+        labels = dict(Channel.choices)
+        return ", ".join(str(labels.get(value, value)) for value in obj.channels)
+
+    @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
+    def revoked(self, obj: ApiKey) -> bool:
+        return obj.revoked_at is not None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["label", "scope", "channels"]
+        return ["label", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # keys are revoked, never deleted
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only the label is editable. core.services has no label service
+            # yet; this one-column write is the whole of it.
+            if "label" in form.changed_data:
+                obj.save(update_fields=["label"])
+            return
+        api_key, secret = api_key_create(
+            label=form.cleaned_data["label"],
+            scope=form.cleaned_data["scope"],
+            channels=form.cleaned_data["channels"],
+            actor=request.user,
+        )
+        copy_saved(obj, api_key)
+        messages.warning(
+            request,
+            gettext(
+                "The new API key is %(key)s — copy it now: it is stored only as a hash "
+                "and will not be shown again."
+            )
+            % {"key": secret},
+        )
+
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key, actor=request.user)
+            revoked += 1
+        self.message_user(
+            request,
+            gettext("%(count)d API key(s) revoked.") % {"count": revoked},
+            messages.SUCCESS,
+        )

@@ -1,0 +1,432 @@
+"""Customer 360 and the read-only views of orders and the consent ledger.
+
+Display only: every write (profile edit, claimant flag, merge, lifecycle
+recompute, adding a customer) calls `crm.services`. Orders come from the
+store sites through the API and consent events are an append-only ledger,
+so both are read-only here.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, OuterRef
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.admin import ServiceFormAdmin, copy_saved
+from crm.models import (
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Customer,
+    CustomerEvent,
+    Order,
+    OrderLine,
+    Tag,
+)
+from crm.selectors import customer_search_q
+from crm.services import (
+    PROFILE_FIELDS,
+    customer_claimant_clear,
+    customer_claimant_set,
+    customer_merge,
+    customer_update,
+    customer_upsert,
+    lifecycle_recompute,
+)
+
+
+def yen(amount: int | None) -> str:
+    return "" if amount is None else f"¥{amount:,}"
+
+
+class ReadOnlyMixin:
+    """For rows that only services write: view permission is all there is."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    select_related: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.select_related)
+
+
+class IdentityInline(ReadOnlyInline):
+    model = ChannelIdentity
+    fields = readonly_fields = ("channel", "external_id", "display_name", "created_at")
+    ordering = ("channel", "id")
+
+
+class OrderInline(ReadOnlyInline):
+    model = Order
+    fields = readonly_fields = ("order_link", "channel", "status", "order_total", "ordered_at")
+    ordering = ("-ordered_at", "-id")
+
+    @admin.display(description=_("order number"))
+    def order_link(self, obj: Order) -> str:
+        url = reverse("admin:crm_order_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.order_number)
+
+    @admin.display(description=_("total (JPY)"))
+    def order_total(self, obj: Order) -> str:
+        return yen(obj.total)
+
+
+class ConsentStateInline(ReadOnlyInline):
+    model = ConsentState
+    verbose_name_plural = _("consent now")
+    fields = readonly_fields = ("channel", "granted", "changed_at")
+    ordering = ("channel",)
+
+
+class ConsentEventInline(ReadOnlyInline):
+    model = ConsentEvent
+    verbose_name_plural = _("consent history (ledger)")
+    fields = readonly_fields = (
+        "occurred_at",
+        "channel",
+        "action",
+        "source",
+        "wording_version",
+        "note",
+        "actor",
+    )
+    ordering = ("-occurred_at", "-id")
+    select_related = ("actor",)
+
+
+class CustomerEventInline(ReadOnlyInline):
+    model = CustomerEvent
+    verbose_name_plural = _("timeline")
+    fields = readonly_fields = ("created_at", "kind", "actor", "data")
+    ordering = ("-created_at", "-id")
+    select_related = ("actor",)
+
+
+class MergedFilter(admin.SimpleListFilter):
+    """Merged customers are stubs pointing at the survivor: hidden unless asked for."""
+
+    title = _("merged")
+    parameter_name = "merged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Merged only")), ("all", _("All, including merged"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(merged_into__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(merged_into__isnull=True)
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("Not merged"),
+        }
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
+
+
+class CustomerForm(forms.ModelForm):
+    def clean(self):
+        cleaned_data = super().clean()
+        reason = (cleaned_data.get("claimant_reason") or "").strip()
+        if cleaned_data.get("is_claimant") and not reason:
+            self.add_error(
+                "claimant_reason",
+                _("Enter the reason for flagging this customer as a claimant."),
+            )
+        return cleaned_data
+
+
+_PERSON = (
+    ("family_name", "given_name"),
+    ("family_name_kana", "given_name_kana"),
+    "email",
+    "phone",
+    "birthday",
+)
+_CLAIMANT_SET = ("claimant_set_by", "claimant_set_at")
+_LIFECYCLE = ("lifecycle_segment", "order_count", "spent", "first_order_at", "last_order_at")
+_RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
+
+
+@admin.register(Customer)
+class CustomerAdmin(ServiceFormAdmin):
+    form = CustomerForm
+    # Every column is a column of crm_customer: the list needs no join.
+    list_display = (
+        "name",
+        "kana",
+        "email",
+        "phone",
+        "prefecture",
+        "lifecycle_segment",
+        "order_count",
+        "spent",
+        "last_order_at",
+        "claimant_badge",
+    )
+    list_filter = (
+        MergedFilter,
+        "lifecycle_segment",
+        "prefecture",
+        "is_claimant",
+        "identities__channel",
+        "tags",
+    )
+    search_help_text = _("Name, kana (any width), email, phone (any format) or order number")
+    # get_search_results does the searching; this only makes the box appear.
+    search_fields = ("family_name",)
+    ordering = ("-id",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ("merge_customers", "recompute_lifecycle")
+    inlines = (
+        IdentityInline,
+        OrderInline,
+        ConsentStateInline,
+        ConsentEventInline,
+        CustomerEventInline,
+    )
+    add_fieldsets = ((None, {"fields": PROFILE_FIELDS}),)
+    fieldsets = (
+        (None, {"fields": _PERSON}),
+        (_("Address"), {"fields": ("postal_code", "prefecture", "address")}),
+        (_("Claimant"), {"fields": ("is_claimant", "claimant_reason", *_CLAIMANT_SET)}),
+        (_("Lifecycle"), {"fields": _LIFECYCLE}),
+        (_("Tags and notes"), {"fields": ("tag_list", "notes")}),
+        (_("Record"), {"fields": _RECORD}),
+    )
+    readonly_fields = (*_CLAIMANT_SET, *_LIFECYCLE, "tag_list", *_RECORD)
+
+    # --- Columns ------------------------------------------------------------
+
+    @admin.display(description=_("name"), ordering="family_name")
+    def name(self, obj: Customer) -> str:
+        return obj.display_name or f"#{obj.pk}"
+
+    @admin.display(description=_("kana"), ordering="family_name_kana")
+    def kana(self, obj: Customer) -> str:
+        return obj.display_name_kana
+
+    @admin.display(description=_("total spent (JPY)"), ordering="total_spent")
+    def spent(self, obj: Customer) -> str:
+        return yen(obj.total_spent)
+
+    @admin.display(description=_("claimant"), ordering="is_claimant")
+    def claimant_badge(self, obj: Customer) -> str:
+        if not obj.is_claimant:
+            return ""
+        return format_html(
+            '<span class="claimant-badge" title="{}" style="background:#ba2121;color:#fff;'
+            'padding:2px 6px;border-radius:4px;font-weight:bold;white-space:nowrap">{}</span>',
+            obj.claimant_reason,
+            gettext("⚠ Claimant"),
+        )
+
+    @admin.display(description=_("tags"))
+    def tag_list(self, obj: Customer) -> str:
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+    # --- Search: one box for people and order numbers -------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_order = Exists(Order.objects.filter(customer=OuterRef("pk"), order_number=term))
+        # customer_search_q may join identities: let the changelist dedupe.
+        return queryset.filter(customer_search_q(term) | by_order), True
+
+    # --- Forms and permissions -----------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return () if obj is None else self.inlines
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A merged customer is a stub: its data lives in the survivor.
+        if obj is not None and obj.merged_into_id is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # personal data leaves through anonymisation, not deletion
+
+    # --- Saving through services ----------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            customer, created = customer_upsert(
+                actor=request.user, **{name: data.get(name) for name in PROFILE_FIELDS}
+            )
+            copy_saved(obj, customer)
+            obj.upsert_created = created
+            return
+        profile = {name: data[name] for name in PROFILE_FIELDS if name in form.changed_data}
+        notes = data["notes"] if "notes" in form.changed_data else None
+        if profile or notes is not None:
+            customer_update(customer=obj, actor=request.user, notes=notes, **profile)
+        claimant_changed = {"is_claimant", "claimant_reason"} & set(form.changed_data)
+        if data["is_claimant"] and claimant_changed:
+            customer_claimant_set(customer=obj, reason=data["claimant_reason"], actor=request.user)
+        elif not data["is_claimant"] and "is_claimant" in form.changed_data:
+            customer_claimant_clear(customer=obj, actor=request.user)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # tags and inlines are read-only here: nothing else to save
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        return super().construct_change_message(request, form, [], add)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(obj, "upsert_created", True):
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(
+            request,
+            gettext(
+                "A customer with the same email or phone already exists: the new details "
+                "filled its blanks instead of creating a second customer."
+            ),
+            messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse("admin:crm_customer_change", args=[obj.pk]))
+
+    # --- Actions ------------------------------------------------------------
+
+    @admin.action(description=_("Merge selected customers"), permissions=["change"])
+    def merge_customers(self, request, queryset):
+        customers = list(queryset.prefetch_related("identities").order_by("pk")[:3])
+        if len(customers) != 2:
+            self.message_user(
+                request, gettext("Select exactly two customers to merge."), messages.ERROR
+            )
+            return None
+        if request.POST.get("post") == "yes":
+            winner_id = request.POST.get("winner")
+            winners = [c for c in customers if str(c.pk) == winner_id]
+            if winners:
+                winner = winners[0]
+                loser = next(c for c in customers if c.pk != winner.pk)
+                try:
+                    customer_merge(winner=winner, loser=loser, actor=request.user)
+                except ValidationError as error:
+                    self.message_user(request, " ".join(error.messages), messages.ERROR)
+                    return None
+                self.message_user(
+                    request,
+                    gettext("“%(loser)s” was merged into “%(winner)s”.")
+                    % {"loser": loser, "winner": winner},
+                    messages.SUCCESS,
+                )
+                return None
+            self.message_user(request, gettext("Choose the customer that remains."), messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Merge customers"),
+            "opts": self.model._meta,
+            "customers": customers,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/crm/customer/merge_confirmation.html", context)
+
+    @admin.action(description=_("Recompute lifecycle segments"), permissions=["change"])
+    def recompute_lifecycle(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        changed = lifecycle_recompute(customer_ids=ids)
+        self.message_user(
+            request,
+            gettext("Lifecycle recomputed for %(selected)d customer(s); %(changed)d changed.")
+            % {"selected": len(ids), "changed": changed},
+            messages.SUCCESS,
+        )
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = readonly_fields = ("sku", "name", "quantity", "unit_price")
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Orders arrive from the store sites through the API: read-only here."""
+
+    list_display = ("channel", "order_number", "customer", "status", "order_total", "ordered_at")
+    list_filter = ("channel", "status")
+    list_select_related = ("customer",)
+    search_fields = ("=order_number",)
+    search_help_text = _("Exact order number")
+    ordering = ("-ordered_at", "-id")
+    show_full_result_count = False
+    inlines = (OrderLineInline,)
+
+    @admin.display(description=_("total (JPY)"), ordering="total")
+    def order_total(self, obj: Order) -> str:
+        return yen(obj.total)
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The consent ledger is append-only: consent_record writes it."""
+
+    list_display = (
+        "occurred_at",
+        "customer",
+        "channel",
+        "action",
+        "source",
+        "wording_version",
+        "actor",
+        "recorded_at",
+    )
+    list_filter = ("channel", "action", "source")
+    list_select_related = ("customer", "actor")
+    ordering = ("-occurred_at", "-id")
+    show_full_result_count = False
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "customer_count", "created_at")
+    search_fields = ("name",)
+    ordering = ("name",)
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(customer_count=Count("customers"))
+
+    @admin.display(description=_("customers"), ordering="customer_count")
+    def customer_count(self, obj: Tag) -> int:
+        return obj.customer_count

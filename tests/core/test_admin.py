@@ -1,0 +1,184 @@
+"""API key admin: created and revoked through core.services, secret shown once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.urls import reverse
+
+from core.models import ApiKey, ApiScope, api_key_hash
+from tests.conftest import make_api_key
+
+pytestmark = pytest.mark.django_db
+
+KEYS = reverse("admin:core_apikey_changelist")
+ADD = reverse("admin:core_apikey_add")
+SECRET = re.compile(r"mdg_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
+
+
+def key_change(api_key) -> str:
+    return reverse("admin:core_apikey_change", args=[api_key.pk])
+
+
+def database_text_containing(needle: str) -> list[str]:
+    """Every (table.column) of a text-like column that holds `needle`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = current_schema()
+              AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea')
+            """
+        )
+        columns = cursor.fetchall()
+        found = []
+        for table, column in columns:
+            cursor.execute(
+                f'SELECT 1 FROM "{table}" WHERE position(%s in "{column}"::text) > 0 LIMIT 1',
+                [needle],
+            )
+            if cursor.fetchone():
+                found.append(f"{table}.{column}")
+    return found
+
+
+def test_adding_a_key_shows_it_once_and_stores_only_its_hash(client, owner):
+    client.force_login(owner)
+
+    response = client.post(
+        ADD,
+        {"label": "自社サイト", "scope": ApiScope.WRITE, "channels": ["own_site", "store"]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    secrets = [match for text in shown for match in SECRET.findall(text)]
+    assert len(secrets) == 1
+    secret = secrets[0]
+    api_key = ApiKey.objects.get()
+    assert api_key.key_hash == api_key_hash(secret)
+    assert (api_key.label, api_key.scope, api_key.channels) == (
+        "自社サイト",
+        ApiScope.WRITE,
+        ["own_site", "store"],
+    )
+    assert api_key.created_by == owner
+    # Only the hash is kept: the random part is in no column of any table
+    # (the scan itself works: it finds the hash where it belongs).
+    assert database_text_containing(secret.rsplit("_", 1)[-1]) == []
+    assert database_text_containing(api_key.key_hash) == ["core_apikey.key_hash"]
+    # And it is never shown again.
+    for url in (KEYS, key_change(api_key)):
+        assert secret not in client.get(url).content.decode()
+
+
+def test_adding_a_key_without_channels_is_a_form_error(client, owner):
+    client.force_login(owner)
+
+    response = client.post(ADD, {"label": "店舗", "scope": ApiScope.READ})
+
+    assert response.status_code == 200
+    assert "channels" in response.context["adminform"].form.errors
+    assert not ApiKey.objects.exists()
+
+
+def test_change_form_edits_only_the_label(client, owner):
+    api_key, _ = make_api_key(scope=ApiScope.READ, channels=("own_site",), label="old")
+    client.force_login(owner)
+
+    response = client.post(
+        key_change(api_key), {"label": "new", "scope": ApiScope.WRITE, "channels": ["amazon"]}
+    )
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.label == "new"
+    assert api_key.scope == ApiScope.READ
+    assert api_key.channels == ["own_site"]
+
+
+def test_change_page_never_shows_the_hash(client, owner):
+    api_key, secret = make_api_key()
+    client.force_login(owner)
+
+    html = client.get(key_change(api_key)).content.decode()
+
+    assert api_key.prefix in html
+    assert api_key.key_hash not in html
+    assert secret not in html
+
+
+def test_revoke_action_revokes_only_the_selected_keys(client, owner):
+    revoked, _ = make_api_key(label="old site")
+    kept, _ = make_api_key(label="new site")
+    client.force_login(owner)
+
+    response = client.post(
+        KEYS, {"action": "revoke_keys", "_selected_action": [revoked.pk]}, follow=True
+    )
+
+    revoked.refresh_from_db()
+    kept.refresh_from_db()
+    assert revoked.revoked_at is not None and not revoked.is_active
+    assert kept.revoked_at is None
+    assert response.status_code == 200
+
+
+def test_keys_cannot_be_deleted(admin_client):
+    api_key, _ = make_api_key()
+
+    response = admin_client.post(
+        reverse("admin:core_apikey_delete", args=[api_key.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 403
+    assert ApiKey.objects.filter(pk=api_key.pk).exists()
+
+
+def test_api_key_changelist_query_count_does_not_grow_with_rows(
+    client, owner, django_assert_num_queries
+):
+    client.force_login(owner)
+    for n in range(5):
+        make_api_key(label=f"site {n}", channels=("own_site", "rakuten"))
+    # session, user, permissions (2), page count, rows
+    with django_assert_num_queries(6):
+        response = client.get(KEYS)
+    assert len(response.context["cl"].result_list) == 5
+
+    for n in range(5, 15):
+        make_api_key(label=f"site {n}")
+    with django_assert_num_queries(6):
+        response = client.get(KEYS)
+    assert len(response.context["cl"].result_list) == 15
+
+
+def test_outsider_is_sent_to_login_from_every_api_key_page(client, outsider):
+    api_key, _ = make_api_key()
+    client.force_login(outsider)
+
+    for url in (KEYS, ADD, key_change(api_key)):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+    client.post(KEYS, {"action": "revoke_keys", "_selected_action": [api_key.pk]})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None
+
+
+def test_agent_cannot_see_api_keys(client, colleague):
+    api_key, _ = make_api_key()
+    client.force_login(colleague)
+
+    for url in (KEYS, ADD, key_change(api_key)):
+        assert client.get(url).status_code == 403, url
+    index = client.get(reverse("admin:index")).content.decode()
+    assert KEYS not in index
+    assert reverse("admin:crm_customer_changelist") in index
+    client.post(KEYS, {"action": "revoke_keys", "_selected_action": [api_key.pk]})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is None

@@ -1,0 +1,676 @@
+"""Customer 360 admin, and the read-only order, consent and tag admins."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from core.roles import MARKETER
+from crm.models import (
+    ConsentEvent,
+    Customer,
+    CustomerEvent,
+    CustomerEventKind,
+    LifecycleSegment,
+    Order,
+)
+from crm.services import OrderLineData, consent_record, customer_upsert, order_upsert
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMERS = reverse("admin:crm_customer_changelist")
+ORDERS = reverse("admin:crm_order_changelist")
+CONSENT_EVENTS = reverse("admin:crm_consentevent_changelist")
+TAGS = reverse("admin:crm_tag_changelist")
+
+_serial = itertools.count(1)
+
+
+def customer_change(customer) -> str:
+    return reverse("admin:crm_customer_change", args=[customer.pk])
+
+
+def customer_make(*, orders: int = 1, tags=("newsletter",), **profile) -> Customer:
+    """A customer known on Rakuten, with orders, tags and an email opt-in."""
+    n = next(_serial)
+    profile = {
+        "family_name": f"顧客{n}",
+        "family_name_kana": f"コキャク{n}",
+        "email": f"customer{n}@example.jp",
+        **profile,
+    }
+    customer, _ = customer_upsert(
+        channel="rakuten", external_id=f"rakuten-{n}", tags=tags, **profile
+    )
+    for index in range(orders):
+        order_upsert(
+            channel="rakuten",
+            order_number=f"R-{n}-{index}",
+            customer=customer,
+            ordered_at=timezone.now() - timedelta(days=10 + index),
+            total=3_000 + index,
+            lines=[OrderLineData(sku="TEA-01", name="煎茶", quantity=1, unit_price=3_000)],
+        )
+    consent_record(customer=customer, channel="email", action="opt_in", source="api")
+    customer.refresh_from_db()
+    return customer
+
+
+def change_form_data(response) -> dict:
+    """The body the change form posts back as rendered (inline management
+    forms included), to be edited by the test."""
+    form = response.context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is True:
+            data[name] = "on"
+        elif value in (None, False):
+            continue
+        else:
+            data[name] = value.isoformat() if isinstance(value, date) else value
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        for key, value in formset.management_form.initial.items():
+            data[f"{formset.prefix}-{key}"] = value
+    return data
+
+
+def post_change(client, customer, **changes):
+    data = change_form_data(client.get(customer_change(customer)))
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return client.post(customer_change(customer), data)
+
+
+def results(response) -> list[Customer]:
+    return list(response.context["cl"].result_list)
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+# --- Changelist -----------------------------------------------------------------
+
+
+def test_customer_changelist_query_count_does_not_grow_with_rows(
+    client, owner, django_assert_num_queries
+):
+    client.force_login(owner)
+    for _ in range(5):
+        customer_make(orders=2, tags=("newsletter", "gift"))
+    # session, user, permissions (2), tag filter choices, page count, rows
+    with django_assert_num_queries(7):
+        response = client.get(CUSTOMERS)
+    assert len(results(response)) == 5
+
+    for _ in range(10):
+        customer_make(orders=2, tags=("newsletter", "gift"))
+    with django_assert_num_queries(7):
+        response = client.get(CUSTOMERS)
+    assert len(results(response)) == 15
+
+
+def test_customer_changelist_shows_claimant_badge_only_for_claimants(client, owner):
+    calm = customer_make(family_name="穏やか")
+    loud = customer_make(family_name="苦情")
+    client.force_login(owner)
+    post_change(client, loud, is_claimant="on", claimant_reason="暴言が続く")
+
+    response = client.get(CUSTOMERS)
+
+    html = response.content.decode()
+    with translation.override("ja"):
+        badge = gettext("⚠ Claimant")
+    assert html.count('class="claimant-badge"') == 1
+    assert badge in html
+    rows = {c.pk: c for c in results(response)}
+    assert rows[loud.pk].is_claimant and not rows[calm.pk].is_claimant
+
+
+@pytest.fixture
+def yamada():
+    customer = customer_make(
+        family_name="山田",
+        given_name="太郎",
+        family_name_kana="ヤマダ",
+        given_name_kana="タロウ",
+        email="taro.yamada@example.jp",
+        phone="090-1234-5678",
+        orders=0,
+    )
+    order_upsert(
+        channel="own_site",
+        order_number="OS-2024-0001",
+        customer=customer,
+        ordered_at=timezone.now() - timedelta(days=3),
+        total=12_800,
+    )
+    return customer
+
+
+@pytest.fixture
+def distractors():
+    """People a loose search would wrongly match."""
+    return [
+        customer_make(
+            family_name="山本",
+            family_name_kana="ヤマモト",
+            email="yamamoto@example.jp",
+            phone="090-1234-5679",
+        ),
+        customer_make(family_name="佐藤", family_name_kana="サトウ", orders=0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "ヤマダ",  # katakana
+        "やまだ",  # hiragana
+        "ﾔﾏﾀﾞ",  # half-width katakana
+        "やまだ たろう",  # reading with a space
+        "山田",  # kanji
+        "+81 90-1234-5678",  # phone, international format
+        "０９０１２３４５６７８",  # phone, full-width digits
+        "Taro.Yamada@Example.JP",  # email, any case
+        "OS-2024-0001",  # order number
+    ],
+)
+def test_customer_search_finds_by_kana_name_phone_email_and_order_number(
+    client, owner, yamada, distractors, term
+):
+    client.force_login(owner)
+
+    response = client.get(CUSTOMERS, {"q": term})
+
+    assert results(response) == [yamada]
+
+
+def test_customer_search_by_order_number_is_exact(client, owner, yamada, distractors):
+    client.force_login(owner)
+
+    response = client.get(CUSTOMERS, {"q": "OS-2024-000"})
+
+    assert results(response) == []
+
+
+def test_merged_customers_are_hidden_unless_the_filter_asks_for_them(client, owner):
+    winner, loser = customer_make(), customer_make()
+    client.force_login(owner)
+    client.post(
+        CUSTOMERS,
+        {
+            "action": "merge_customers",
+            "_selected_action": [winner.pk, loser.pk],
+            "post": "yes",
+            "winner": winner.pk,
+        },
+    )
+
+    assert results(client.get(CUSTOMERS)) == [winner]
+    assert results(client.get(CUSTOMERS, {"merged": "yes"})) == [loser]
+    assert set(results(client.get(CUSTOMERS, {"merged": "all"}))) == {winner, loser}
+
+
+def test_customer_changelist_filters_by_channel_and_tag(client, owner):
+    on_rakuten = customer_make(tags=("gift",))
+    on_line, _ = customer_upsert(channel="line", external_id="U-line-1", family_name="線")
+    client.force_login(owner)
+
+    by_channel = client.get(CUSTOMERS, {"identities__channel__exact": "line"})
+    gift = on_rakuten.tags.get(name="gift")
+    by_tag = client.get(CUSTOMERS, {"tags__id__exact": gift.pk})
+
+    assert results(by_channel) == [on_line]
+    assert results(by_tag) == [on_rakuten]
+
+
+# --- Change page --------------------------------------------------------------
+
+
+@pytest.fixture
+def rich_customer(owner):
+    """Known on Rakuten and LINE, with orders, a consent history and a flag."""
+    customer = customer_make(orders=2, tags=("gift", "newsletter"), phone="03-1234-5678")
+    customer_upsert(channel="line", external_id="U-abc-123", email=customer.email)
+    consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    consent_record(
+        customer=customer, channel="email", action="opt_out", source="unsubscribe", actor=owner
+    )
+    customer.refresh_from_db()
+    return customer
+
+
+def test_customer_change_page_renders_in_japanese_with_read_only_panels(
+    client, owner, rich_customer
+):
+    client.force_login(owner)
+
+    response = client.get(customer_change(rich_customer))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<html lang="ja"' in html
+    assert "保存" in html  # Django's own Japanese catalogue: the admin speaks Japanese
+    assert "U-abc-123" in html  # LINE identity
+    for order in rich_customer.orders.all():
+        assert order.order_number in html
+        assert reverse("admin:crm_order_change", args=[order.pk]) in html
+    assert "gift, newsletter" in html
+    inlines = {
+        type(inline.opts).__name__: inline for inline in response.context["inline_admin_formsets"]
+    }
+    assert set(inlines) == {
+        "IdentityInline",
+        "OrderInline",
+        "ConsentStateInline",
+        "ConsentEventInline",
+        "CustomerEventInline",
+    }
+    assert len(inlines["ConsentEventInline"].formset.forms) == 3  # the whole ledger
+    assert len(inlines["ConsentStateInline"].formset.forms) == 2  # email, line
+    assert len(inlines["CustomerEventInline"].formset.forms) == rich_customer.events.count()
+    for inline in inlines.values():
+        assert not inline.has_add_permission
+        assert not inline.has_change_permission
+        assert not inline.has_delete_permission
+    assert "order_count" not in response.context["adminform"].form.fields  # read-only metric
+
+
+def test_customer_change_page_query_count_does_not_grow_with_history(
+    client, owner, django_assert_num_queries
+):
+    small = customer_make(orders=1)
+    large = customer_make(orders=6, tags=("a", "b", "c"))
+    for _ in range(5):
+        consent_record(
+            customer=large, channel="email", action="opt_out", source="admin", actor=owner
+        )
+    client.force_login(owner)
+    client.get(customer_change(small))  # warm the content-type cache
+
+    # session, user, customer, permissions (2), five inlines, tags
+    for customer in (small, large):
+        with django_assert_num_queries(11):
+            assert client.get(customer_change(customer)).status_code == 200
+
+
+def test_profile_edit_goes_through_customer_update_with_the_actor(client, owner, rich_customer):
+    client.force_login(owner)
+
+    response = post_change(
+        client, rich_customer, family_name="田中", phone="+81 90 8765 4321", notes="電話が早い"
+    )
+
+    assert response.status_code == 302
+    rich_customer.refresh_from_db()
+    assert rich_customer.family_name == "田中"
+    assert rich_customer.phone_normalized == "09087654321"
+    assert rich_customer.notes == "電話が早い"
+    event = rich_customer.events.filter(kind=CustomerEventKind.UPDATED).first()
+    assert event.actor == owner
+    assert sorted(event.data["fields"]) == ["family_name", "notes", "phone"]
+
+
+def test_service_validation_error_is_a_form_error_and_nothing_is_saved(
+    client, owner, rich_customer
+):
+    client.force_login(owner)
+    events_before = rich_customer.events.count()
+
+    response = post_change(client, rich_customer, family_name="田中", postal_code="12345")
+
+    assert response.status_code == 200
+    assert "postal_code" in response.context["adminform"].form.errors
+    rich_customer.refresh_from_db()
+    assert rich_customer.family_name != "田中"
+    assert rich_customer.events.count() == events_before
+
+
+def test_flagging_a_claimant_without_reason_is_refused_and_changes_nothing(
+    client, owner, rich_customer
+):
+    client.force_login(owner)
+    events_before = rich_customer.events.count()
+
+    response = post_change(client, rich_customer, is_claimant="on", claimant_reason="")
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    with translation.override("ja"):
+        expected = gettext("Enter the reason for flagging this customer as a claimant.")
+    assert errors["claimant_reason"] == [expected]
+    rich_customer.refresh_from_db()
+    assert not rich_customer.is_claimant
+    assert rich_customer.lifecycle_segment != LifecycleSegment.CLAIMANT
+    assert rich_customer.events.count() == events_before
+
+
+def test_flagging_and_clearing_a_claimant_go_through_services(client, owner, rich_customer):
+    client.force_login(owner)
+
+    post_change(client, rich_customer, is_claimant="on", claimant_reason="返品の強要")
+    rich_customer.refresh_from_db()
+    assert rich_customer.is_claimant
+    assert rich_customer.claimant_set_by == owner
+    assert rich_customer.lifecycle_segment == LifecycleSegment.CLAIMANT
+    flagged = rich_customer.events.get(kind=CustomerEventKind.CLAIMANT_FLAGGED)
+    assert flagged.data == {"reason": "返品の強要"} and flagged.actor == owner
+
+    post_change(client, rich_customer, is_claimant=None)
+    rich_customer.refresh_from_db()
+    assert not rich_customer.is_claimant
+    assert rich_customer.lifecycle_segment == LifecycleSegment.REGULAR
+    assert rich_customer.events.filter(kind=CustomerEventKind.CLAIMANT_CLEARED).count() == 1
+
+
+def test_change_page_of_a_claimant_shows_the_banner(client, owner, rich_customer):
+    client.force_login(owner)
+    post_change(client, rich_customer, is_claimant="on", claimant_reason="暴言")
+
+    html = client.get(customer_change(rich_customer)).content.decode()
+
+    assert 'class="errornote claimant-banner"' in html
+    assert "暴言" in html
+
+
+def test_adding_a_customer_goes_through_customer_upsert(admin_client, admin_user):
+    response = admin_client.post(
+        reverse("admin:crm_customer_add"),
+        {"family_name": "新規", "family_name_kana": "しんき", "email": "new@example.jp"},
+    )
+
+    assert response.status_code == 302
+    customer = Customer.objects.get(email_normalized="new@example.jp")
+    assert customer.family_name_kana == "シンキ"  # normalised by the service
+    assert customer.events.get(kind=CustomerEventKind.CREATED).actor == admin_user
+
+
+def test_adding_a_known_customer_fills_the_existing_one(admin_client):
+    existing = customer_make(email="known@example.jp", phone="")
+
+    response = admin_client.post(
+        reverse("admin:crm_customer_add"), {"email": "KNOWN@example.jp", "phone": "0312345678"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == customer_change(existing)
+    assert Customer.objects.count() == 1
+    existing.refresh_from_db()
+    assert existing.phone_normalized == "0312345678"
+
+
+# --- Actions ------------------------------------------------------------------
+
+
+def test_merge_action_asks_which_customer_survives(client, owner):
+    first, second = customer_make(), customer_make()
+    client.force_login(owner)
+
+    response = client.post(
+        CUSTOMERS, {"action": "merge_customers", "_selected_action": [first.pk, second.pk]}
+    )
+
+    assert response.status_code == 200
+    assert "admin/crm/customer/merge_confirmation.html" in [t.name for t in response.templates]
+    assert Customer.objects.filter(merged_into__isnull=False).count() == 0
+
+
+def test_merge_action_moves_orders_and_keeps_events(client, owner):
+    loser = customer_make(orders=2)
+    winner = customer_make(orders=1)  # the second of the two: the user's choice counts
+    loser_orders = set(loser.orders.values_list("pk", flat=True))
+    loser_events = set(loser.events.values_list("pk", flat=True))
+    client.force_login(owner)
+
+    response = client.post(
+        CUSTOMERS,
+        {
+            "action": "merge_customers",
+            "_selected_action": [winner.pk, loser.pk],
+            "post": "yes",
+            "winner": winner.pk,
+        },
+        follow=True,
+    )
+
+    loser.refresh_from_db()
+    winner.refresh_from_db()
+    assert loser.merged_into == winner
+    assert set(winner.orders.values_list("pk", flat=True)) >= loser_orders
+    assert winner.order_count == 3
+    assert set(winner.events.values_list("pk", flat=True)) >= loser_events
+    merged = winner.events.get(kind=CustomerEventKind.MERGED)
+    assert merged.actor == owner and merged.data["loser_id"] == loser.pk
+    assert loser.events.get(kind=CustomerEventKind.MERGED_INTO).actor == owner
+    assert any(str(loser) in text for text in message_texts(response))
+
+
+def test_merge_action_needs_exactly_two_customers(client, owner):
+    customers = [customer_make() for _ in range(3)]
+    client.force_login(owner)
+
+    response = client.post(
+        CUSTOMERS,
+        {
+            "action": "merge_customers",
+            "_selected_action": [c.pk for c in customers],
+            "post": "yes",
+            "winner": customers[0].pk,
+        },
+        follow=True,
+    )
+
+    assert Customer.objects.filter(merged_into__isnull=False).count() == 0
+    with translation.override("ja"):
+        assert gettext("Select exactly two customers to merge.") in message_texts(response)
+
+
+def test_recompute_action_repairs_drifted_lifecycle_metrics(client, owner):
+    customer = customer_make(orders=1)
+    # Simulate metrics that drifted away from the orders.
+    Customer.objects.filter(pk=customer.pk).update(order_count=99, lifecycle_segment="vip")
+    client.force_login(owner)
+
+    client.post(CUSTOMERS, {"action": "recompute_lifecycle", "_selected_action": [customer.pk]})
+
+    customer.refresh_from_db()
+    assert customer.order_count == 1
+    assert customer.lifecycle_segment == LifecycleSegment.NEW
+
+
+# --- Orders, consent ledger, tags ------------------------------------------------
+
+
+def test_order_changelist_query_count_does_not_grow_with_rows(
+    client, owner, django_assert_num_queries
+):
+    client.force_login(owner)
+    customer_make(orders=5)
+    # session, user, permissions (2), page count, rows with their customer
+    with django_assert_num_queries(6):
+        response = client.get(ORDERS)
+    assert len(response.context["cl"].result_list) == 5
+
+    customer_make(orders=5)
+    customer_make(orders=5)
+    with django_assert_num_queries(6):
+        response = client.get(ORDERS)
+    assert len(response.context["cl"].result_list) == 15
+
+
+def test_order_search_is_by_exact_order_number(client, owner):
+    customer_make(orders=3)
+    wanted = Order.objects.order_by("pk").first()
+    client.force_login(owner)
+
+    response = client.get(ORDERS, {"q": wanted.order_number})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_orders_are_read_only_even_for_a_superuser(admin_client):
+    customer_make(orders=1)
+    order = Order.objects.get()
+    change_url = reverse("admin:crm_order_change", args=[order.pk])
+
+    page = admin_client.get(change_url)
+
+    assert page.status_code == 200
+    assert "TEA-01" in page.content.decode()  # lines shown
+    assert not page.context["has_change_permission"]
+    assert admin_client.get(reverse("admin:crm_order_add")).status_code == 403
+    assert admin_client.post(change_url, {"status": "cancelled"}).status_code == 403
+    order.refresh_from_db()
+    assert order.status == "paid"
+
+
+def test_consent_ledger_changelist_is_read_only_and_query_count_is_flat(
+    client, owner, django_assert_num_queries
+):
+    client.force_login(owner)
+    for _ in range(5):
+        customer_make(orders=0)
+    with django_assert_num_queries(6):
+        first = client.get(CONSENT_EVENTS)
+    for _ in range(10):
+        customer_make(orders=0)
+    with django_assert_num_queries(6):
+        second = client.get(CONSENT_EVENTS)
+
+    assert len(first.context["cl"].result_list) == 5
+    assert len(second.context["cl"].result_list) == 15
+    assert client.get(reverse("admin:crm_consentevent_add")).status_code == 403
+    event = ConsentEvent.objects.first()
+    change_url = reverse("admin:crm_consentevent_change", args=[event.pk])
+    assert client.post(change_url, {"action": "opt_out"}).status_code == 403
+
+
+def test_tag_changelist_counts_customers_with_a_flat_query_count(
+    client, owner, django_assert_num_queries
+):
+    client.force_login(owner)
+    for n in range(5):
+        customer_make(orders=0, tags=("newsletter", f"tag-{n}"))
+    with django_assert_num_queries(6):
+        first = client.get(TAGS)
+    for n in range(5, 15):
+        customer_make(orders=0, tags=("newsletter", f"tag-{n}"))
+    with django_assert_num_queries(6):
+        second = client.get(TAGS)
+
+    assert len(first.context["cl"].result_list) == 6
+    counts = {tag.name: tag.customer_count for tag in second.context["cl"].result_list}
+    assert counts["newsletter"] == 15 and counts["tag-3"] == 1
+
+
+# --- Permissions ----------------------------------------------------------------
+
+
+def crm_admin_pages() -> list[str]:
+    customer = customer_make(orders=1)
+    order = customer.orders.get()
+    event = customer.consent_events.get()
+    tag = customer.tags.get()
+    return [
+        CUSTOMERS,
+        customer_change(customer),
+        reverse("admin:crm_customer_add"),
+        ORDERS,
+        reverse("admin:crm_order_change", args=[order.pk]),
+        CONSENT_EVENTS,
+        reverse("admin:crm_consentevent_change", args=[event.pk]),
+        TAGS,
+        reverse("admin:crm_tag_change", args=[tag.pk]),
+        reverse("admin:crm_tag_add"),
+    ]
+
+
+def test_outsider_is_sent_to_login_from_every_crm_admin_page(client, outsider):
+    pages = crm_admin_pages()
+    client.force_login(outsider)
+
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_outsider_cannot_run_customer_actions(client, outsider):
+    first, second = customer_make(), customer_make()
+    client.force_login(outsider)
+
+    response = client.post(
+        CUSTOMERS,
+        {
+            "action": "merge_customers",
+            "_selected_action": [first.pk, second.pk],
+            "post": "yes",
+            "winner": first.pk,
+        },
+    )
+
+    assert response.status_code == 302
+    assert not Customer.objects.filter(merged_into__isnull=False).exists()
+
+
+def test_agent_can_view_and_edit_customers(client, colleague):
+    customer = customer_make()
+    client.force_login(colleague)
+
+    assert client.get(CUSTOMERS).status_code == 200
+    assert client.get(customer_change(customer)).status_code == 200
+    assert client.get(ORDERS).status_code == 200
+    post_change(client, customer, given_name="花子")
+    customer.refresh_from_db()
+    assert customer.given_name == "花子"
+    assert client.get(reverse("admin:crm_customer_add")).status_code == 403
+
+
+def test_marketer_sees_customers_read_only(client, django_user_model):
+    marketer = django_user_model.objects.create_user("marketer", is_staff=True)
+    marketer.groups.add(Group.objects.get(name=MARKETER))
+    customer = customer_make()
+    client.force_login(marketer)
+
+    page = client.get(customer_change(customer))
+    refused = client.post(customer_change(customer), {"family_name": "改竄"})
+
+    assert page.status_code == 200 and not page.context["has_change_permission"]
+    assert refused.status_code == 403
+    customer.refresh_from_db()
+    assert customer.family_name != "改竄"
+    assert client.get(CUSTOMERS).context["action_form"] is None  # no merge, no recompute
+
+
+def test_merged_customer_page_is_read_only(client, owner):
+    winner, loser = customer_make(), customer_make()
+    client.force_login(owner)
+    client.post(
+        CUSTOMERS,
+        {
+            "action": "merge_customers",
+            "_selected_action": [winner.pk, loser.pk],
+            "post": "yes",
+            "winner": winner.pk,
+        },
+    )
+
+    page = client.get(customer_change(loser))
+
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+    assert customer_change(winner) in page.content.decode()
+    assert CustomerEvent.objects.filter(customer=loser).count() == 1  # the MERGED_INTO stub

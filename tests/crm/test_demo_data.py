@@ -1,0 +1,249 @@
+"""`manage.py demo_data` and `manage.py demo_banner`."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+import types
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django.db.models import Count
+
+from core.roles import AGENT, MANAGER, MARKETER
+from crm.management.commands import demo_data
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    ConsentAction,
+    ConsentEvent,
+    ConsentState,
+    Customer,
+    CustomerEvent,
+    LifecycleSegment,
+    Order,
+    OrderLine,
+    Tag,
+)
+
+PEOPLE = 40  # enough for every segment and channel (see FIXED_PEOPLE)
+
+
+def _load(people: int = PEOPLE) -> str:
+    out = StringIO()
+    call_command("demo_data", customers=people, stdout=out)
+    return out.getvalue()
+
+
+def _counts() -> dict[str, int]:
+    models = (
+        get_user_model(),
+        Customer,
+        ChannelIdentity,
+        Order,
+        OrderLine,
+        ConsentEvent,
+        ConsentState,
+        CustomerEvent,
+        Tag,
+    )
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    """The demo data, loaded once for the module inside a transaction that
+    is rolled back at the end; each test runs in a savepoint within it."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield _load()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.mark.django_db
+def test_second_run_creates_nothing_new(demo):
+    first = _counts()
+    lines = set(OrderLine.objects.values_list("id", flat=True))
+
+    output = _load()
+
+    assert _counts() == first
+    assert set(OrderLine.objects.values_list("id", flat=True)) == lines
+    assert "created: nothing" in output
+    assert f"already there: people {PEOPLE}, claimants 2" in output
+    assert first["Customer"] == PEOPLE
+    assert first["Order"] > PEOPLE
+
+
+@pytest.mark.django_db
+def test_demo_staff_have_their_roles_and_the_printed_password(demo):
+    User = get_user_model()
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    for username, role in (("agent", AGENT), ("marketer", MARKETER), ("manager", MANAGER)):
+        user = User.objects.get(username=username)
+        assert user.is_staff and not user.is_superuser
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert user.last_name and user.first_name
+    # One check is enough (each costs a second of PBKDF2): they share it.
+    assert User.objects.get(username="agent").check_password(demo_data.DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_customers_look_japanese_and_come_from_every_channel(demo):
+    customers = Customer.objects.all()
+    with_kana = customers.exclude(family_name_kana="").exclude(given_name_kana="")
+    assert with_kana.count() >= PEOPLE // 2
+    assert all(
+        all("ァ" <= ch <= "ヶ" or ch == "ー" for ch in c.family_name_kana) for c in with_kana
+    )
+    assert customers.exclude(prefecture="").values("prefecture").distinct().count() >= 5
+    assert all(c.postal_code[3] == "-" for c in customers.exclude(postal_code=""))
+    channels = set(ChannelIdentity.objects.values_list("channel", flat=True))
+    assert channels == set(Channel.values) - {Channel.PHONE}
+    line_ids = ChannelIdentity.objects.filter(channel=Channel.LINE).values_list(
+        "external_id", flat=True
+    )
+    assert all(len(i) == 33 and i.startswith("U") for i in line_ids)
+    amazon = ChannelIdentity.objects.filter(channel=Channel.AMAZON).values_list(
+        "external_id", flat=True
+    )
+    assert all(i.endswith("@marketplace.amazon.co.jp") for i in amazon)
+    # Numbers are stored as typed (full-width, +81...) and still normalised.
+    phones = customers.exclude(phone="")
+    assert phones.exclude(phone__regex=r"^0\d{1,3}-\d{2,4}-\d{4}$").exists()
+    assert not phones.filter(phone_normalized="").exists()
+
+
+@pytest.mark.django_db
+def test_a_person_known_on_several_channels_is_one_customer(demo):
+    several = Customer.objects.annotate(n=Count("identities")).filter(n__gte=2)
+    assert several.exists()
+    # The Amazon buyer (masked address) is linked to Rakuten by phone alone.
+    linked = Customer.objects.filter(identities__channel=Channel.AMAZON).filter(
+        identities__channel=Channel.RAKUTEN
+    )
+    assert linked.exists()
+    # No two customers left with the same email or phone.
+    for key in ("email_normalized", "phone_normalized"):
+        duplicates = (
+            Customer.objects.exclude(**{key: ""})
+            .values(key)
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+        )
+        assert not duplicates.exists(), key
+
+
+@pytest.mark.django_db
+def test_every_lifecycle_segment_is_there(demo):
+    segments = set(Customer.objects.values_list("lifecycle_segment", flat=True))
+    assert segments == set(LifecycleSegment.values)
+    sleeping = Customer.objects.filter(lifecycle_segment=LifecycleSegment.SLEEPING)
+    assert all(
+        (demo_data.timezone.now() - c.last_order_at).days > settings.LIFECYCLE_SLEEPING_DAYS
+        for c in sleeping
+    )
+    vip = Customer.objects.filter(lifecycle_segment=LifecycleSegment.VIP)
+    assert all(c.total_spent >= settings.LIFECYCLE_VIP_MIN_SPENT for c in vip)
+
+
+@pytest.mark.django_db
+def test_orders_have_lines_and_mostly_delivered(demo):
+    orders = Order.objects.annotate(n=Count("lines"))
+    assert not orders.filter(n=0).exists()
+    statuses = dict(Order.objects.values_list("status").annotate(n=Count("id")))
+    assert statuses["delivered"] > sum(statuses.values()) / 2
+    for order in Order.objects.prefetch_related("lines")[:20]:
+        lines_total = sum(line.quantity * line.unit_price for line in order.lines.all())
+        assert 0 <= order.total - lines_total <= demo_data.SHIPPING_FEE
+
+
+@pytest.mark.django_db
+def test_consent_is_in_the_ledger_with_its_wording(demo):
+    events = ConsentEvent.objects.all()
+    assert events.filter(action=ConsentAction.OPT_IN).exists()
+    assert events.filter(action=ConsentAction.OPT_OUT).exists()
+    assert not events.filter(wording_version="").exists()
+    assert ConsentState.objects.filter(granted=True).exists()
+    # Masked Amazon addresses never opt in to mail.
+    assert not ConsentState.objects.filter(
+        customer__email__endswith="@marketplace.amazon.co.jp", channel="email"
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_claimants_are_flagged_by_the_manager_with_a_reason(demo):
+    claimants = Customer.objects.filter(is_claimant=True)
+    assert claimants.count() == 2  # people 5 and 17 of 40
+    for customer in claimants:
+        assert customer.claimant_reason
+        assert customer.claimant_set_by.username == "manager"
+        assert customer.lifecycle_segment == LifecycleSegment.CLAIMANT
+
+
+def _people(count: int, seed: int = 1) -> list[demo_data.DemoPerson]:
+    today = demo_data.timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    taken: set[str] = set()
+    return [
+        demo_data.person_generate(index=i, seed=seed, today=today, taken=taken)
+        for i in range(count)
+    ]
+
+
+def test_people_are_generated_the_same_every_time():
+    assert _people(30) == _people(30)
+    assert _people(30, seed=2) != _people(30)
+
+
+def test_first_people_are_the_same_whatever_the_number_asked_for():
+    # so that `--customers 300` after `--customers 40` only adds people
+    assert _people(60)[:15] == _people(15)
+
+
+@pytest.mark.django_db
+def test_banner_shows_where_to_go_and_how_to_log_in(demo):
+    out = StringIO()
+    call_command("demo_banner", stdout=out)
+    text = out.getvalue()
+    assert f"{settings.SITE_URL}/admin/" in text
+    assert f"{settings.SITE_URL}/api/docs/" in text
+    assert "mail/" in text
+    for user in demo_data.DEMO_USERS:
+        assert user.username in text and user.role_ja in text
+    assert demo_data.DEMO_PASSWORD in text
+    assert "missing" not in text
+
+
+@pytest.mark.django_db
+def test_an_app_adds_its_demo_steps_in_its_demo_module(demo, monkeypatch):
+    # Given an app with a `demo` module (as tickets/demo.py would be)
+    seen = []
+
+    def tickets_demo(ctx: demo_data.DemoContext) -> None:
+        seen.append((sorted(ctx.users), len(ctx.customers)))
+        ctx.created["tickets"] += 3
+
+    module = types.ModuleType("tickets.demo")
+    module.__spec__ = importlib.machinery.ModuleSpec("tickets.demo", loader=None)
+    module.DEMO_STEPS = [tickets_demo]
+    monkeypatch.setitem(sys.modules, "tickets.demo", module)
+
+    # When the demo data is loaded
+    steps = demo_data.demo_steps()
+    output = _load()
+
+    # Then its step runs after crm's, before the final lifecycle recompute,
+    # with the demo staff and customers at hand.
+    assert steps.index(tickets_demo) > steps.index(demo_data.claimants_step)
+    assert steps[-1] is demo_data.lifecycle_step
+    assert seen == [(sorted(u.username for u in demo_data.DEMO_USERS), PEOPLE)]
+    assert "created: tickets 3" in output
