@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import API_KEY_PREFIX, ApiKey
-from core.services import api_key_create, api_key_revoke
+from core.services import api_key_create, api_key_label_set, api_key_revoke
 from crm.models import Channel
 
 _REFUSAL = "_service_refusal"
@@ -158,10 +158,8 @@ class ApiKeyAdmin(ServiceFormAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            # Only the label is editable. core.services has no label service
-            # yet; this one-column write is the whole of it.
-            if "label" in form.changed_data:
-                obj.save(update_fields=["label"])
+            if "label" in form.changed_data:  # only the label is editable
+                api_key_label_set(api_key=obj, label=obj.label, actor=request.user)
             return
         api_key, secret = api_key_create(
             label=form.cleaned_data["label"],

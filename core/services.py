@@ -46,9 +46,20 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
+    """Revoke at once (the next request with it is a 401); records who."""
     with transaction.atomic():
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) else None
         )
     api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
+    label = label.strip()
+    if not label:
+        raise ValidationError({"label": [_("Give the key a label (which site uses it).")]})
+    api_key.label = label
+    api_key.full_clean()
+    api_key.save(update_fields=["label"])
     return api_key

@@ -26,11 +26,16 @@ def customer_search_q(term: str) -> Q:
         return Q(email_normalized=email) | Q(
             identities__channel="email", identities__external_id=email
         )
+    by_identity = Q(
+        Exists(ChannelIdentity.objects.filter(customer=OuterRef("pk"), external_id=term))
+    )
     phone = phone_normalize(term)
     if phone:
-        return Q(phone_normalized=phone)
+        return Q(phone_normalized=phone) | by_identity
     if "@" in term:
         return Q(email_normalized__startswith=term.lower())
+    if " " not in term and any(ch.isdigit() for ch in term):
+        return by_identity
     kana = kana_normalize(term)
     query = Q()
     for part in kana.split(" "):

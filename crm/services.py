@@ -411,6 +411,7 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
             if count:
                 moved[model._meta.label_lower] = count
         winner.tags.add(*loser.tags.all())
+        loser.tags.clear()
 
         changed = []
         for name in PROFILE_FIELDS:

@@ -15,7 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Channel, ChannelIdentity, ConsentAction, ConsentState, Customer
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    ConsentAction,
+    ConsentSource,
+    ConsentState,
+    Customer,
+)
 from crm.services import consent_record
 from outreach.models import (
     Campaign,
@@ -78,20 +85,51 @@ def unsubscribe_url(*, customer_id: int, channel: str) -> str:
     return settings.SITE_URL + reverse("outreach:unsubscribe", args=[token])
 
 
-def consent_withdraw(*, customer: Customer, channel: str, source: str, actor=None, note: str = ""):
+def consent_withdraw(
+    *,
+    customer: Customer,
+    channel: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    actor=None,
+    note: str = "",
+):
     """An opt-out that takes effect at once: a consent event, and every
-    queued marketing delivery of that customer on that channel is skipped."""
+    queued marketing delivery of that customer on that channel is skipped —
+    unless a later opt-in already restored consent (an opt-out delivered
+    late, e.g. a LINE unfollow redelivered, must not undo it)."""
     with transaction.atomic():
         event = consent_record(
             customer=customer,
             channel=channel,
             action=ConsentAction.OPT_OUT,
             source=source,
+            occurred_at=occurred_at,
             actor=actor,
             note=note,
         )
-        deliveries_skip_for_opt_out(customer_id=event.customer_id, channel=channel)
+        still_granted = ConsentState.objects.filter(
+            customer_id=event.customer_id, channel=channel, granted=True
+        ).exists()
+        if not still_granted:
+            deliveries_skip_for_opt_out(customer_id=event.customer_id, channel=channel)
     return event
+
+
+def unsubscribe_apply(*, customer: Customer, channel: str) -> None:
+    """The unsubscribe link: opt out once. A second click (or a mail
+    client's one-click after the page's button) writes no second event, but
+    queued marketing rows are skipped either way. The customer row lock
+    serialises double clicks."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        already_out = ConsentState.objects.filter(
+            customer=customer, channel=channel, granted=False
+        ).exists()
+        if already_out:
+            deliveries_skip_for_opt_out(customer_id=customer.pk, channel=channel)
+        else:
+            consent_withdraw(customer=customer, channel=channel, source=ConsentSource.UNSUBSCRIBE)
 
 
 def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:

@@ -19,9 +19,16 @@ def grant(apps, schema_editor):
         apps,
         "crm",
         {
-            AGENT: [*VIEW_ALL, "change_customer", "add_tag"],
+            AGENT: [*VIEW_ALL, "add_customer", "change_customer", "add_tag"],
             MARKETER: [*VIEW_ALL, "add_tag", "change_tag"],
-            MANAGER: [*VIEW_ALL, "change_customer", "add_tag", "change_tag", "delete_tag"],
+            MANAGER: [
+                *VIEW_ALL,
+                "add_customer",
+                "change_customer",
+                "add_tag",
+                "change_tag",
+                "delete_tag",
+            ],
         },
     )
 

@@ -59,7 +59,9 @@ def segment_by_definition(*, claimant: bool, orders: list[tuple[int, int, str]])
         return LifecycleSegment.CLAIMANT
     if not counted:
         return LifecycleSegment.PROSPECT
-    if min(days for days, _ in counted) > settings.LIFECYCLE_SLEEPING_DAYS:
+    # each order is placed `days` days and one hour before now
+    youngest = min(timedelta(days=days, hours=1) for days, _ in counted)
+    if youngest > timedelta(days=settings.LIFECYCLE_SLEEPING_DAYS):
         return LifecycleSegment.SLEEPING
     spent = sum(total for _, total in counted)
     if (
