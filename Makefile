@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ check: $(STAMP) lint
 ## make messages: refresh the ja catalogue from the code, then compile it.
 messages: $(STAMP)
 	$(PY) manage.py makemessages -l ja --no-obsolete --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'
-	$(PY) scripts/compile_messages.py
+	cd $(CURDIR) && $(PY) manage.py compilemessages -l ja --ignore '.venv/*'
 
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
@@ -52,6 +52,9 @@ bench-lifecycle: $(STAMP)
 
 bench-api: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/api_ingest.py
+
+bench-campaign: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/campaign_send.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

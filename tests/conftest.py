@@ -29,6 +29,13 @@ def _fast_password_hasher(settings):
     ]
 
 
+@pytest.fixture(autouse=True)
+def _admin_without_second_factor(settings):
+    """Admin tests log in with force_login; tests/core/test_otp.py turns the
+    second factor on and proves it."""
+    settings.ADMIN_REQUIRE_OTP = False
+
+
 @pytest.fixture
 def owner(django_user_model):
     user = django_user_model.objects.create_user(

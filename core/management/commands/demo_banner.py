@@ -46,6 +46,7 @@ class Command(BaseCommand):
                 f"{mail_dir_display()}  (.eml, 1 通 1 ファイル / one file per message)",
             ),
             ("", f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT} → 上記フォルダ / that folder"),
+            ("LINE (模擬 / fake)", f"{settings.LINE_API_HOST}  (manage.py line_fake)"),
         ]
         label_width = max(_width(label) for label, _value in rows) + 2
         out = self.stdout.write
@@ -68,8 +69,11 @@ class Command(BaseCommand):
                 f"{user.role_ja} / {user.role_en}{missing}"
             )
         out("")
+        out(" 二段階認証はデモでは無効です。本番では次のコマンドで登録します:")
+        out(" Two-factor login is off in the demo; in production enrol staff with:")
+        out("   manage.py otp_enroll <ユーザー名 / username>")
         out(" 作り直すには / to start over:  make clean && make run")
-        out(" 止めるには Ctrl+C / Ctrl+C stops the web server, the worker and the SMTP sink.")
+        out(" 止めるには Ctrl+C / Ctrl+C stops the web server, the worker, the SMTP sink and LINE.")
         out(RULE)
 
     @staticmethod

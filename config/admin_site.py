@@ -1,0 +1,33 @@
+"""The admin site: Japanese titles, and a second factor for staff.
+
+With ADMIN_REQUIRE_OTP (the default), a staff member gets in only after
+entering a one-time password from a registered device (django-otp: TOTP
+apps such as Google Authenticator, or static backup codes). Enrol with
+`manage.py otp_enroll <username>`.
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.utils.translation import gettext_lazy as _
+from django_otp.admin import OTPAdminAuthenticationForm
+
+
+class MadoguchiAdminSite(admin.AdminSite):
+    site_header = _("Madoguchi")
+    site_title = _("Madoguchi")
+    index_title = _("Customer service and CRM")
+
+    @property
+    def login_form(self):
+        return OTPAdminAuthenticationForm if settings.ADMIN_REQUIRE_OTP else AdminAuthenticationForm
+
+    @property
+    def login_template(self):
+        return "otp/admin111/login.html" if settings.ADMIN_REQUIRE_OTP else None
+
+    def has_permission(self, request) -> bool:
+        allowed = super().has_permission(request)
+        if allowed and settings.ADMIN_REQUIRE_OTP:
+            return request.user.is_verified()
+        return allowed
