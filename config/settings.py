@@ -229,6 +229,14 @@ CLAIMANT_SUGGEST_COMPLAINTS = env_int("CLAIMANT_SUGGEST_COMPLAINTS", 3, minimum=
 CLAIMANT_SUGGEST_DAYS = env_int("CLAIMANT_SUGGEST_DAYS", 90, minimum=1)
 CONSENT_LEDGER_RETENTION_DAYS = env_int("CONSENT_LEDGER_RETENTION_DAYS", 3 * 365, minimum=1)
 
+# --- Inquiries (SPEC rules 1, 11) -------------------------------------------
+# A customer writing to an inquiry closed longer ago than this opens a new,
+# linked one instead of reopening it.
+INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
 # --- API --------------------------------------------------------------------
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 48, minimum=1)
 API_KEY_TOUCH_SECONDS = env_int("API_KEY_TOUCH_SECONDS", 60, minimum=0)

@@ -34,6 +34,12 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         minutes=1,
     ),
     RecurringJob(
+        name="tickets.sla_watch",
+        func="tickets.tasks.sla_watch_task",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
         name="core.idempotency_purge",
         func="core.tasks.idempotency_purge_task",
         schedule_type="H",

@@ -287,6 +287,16 @@ class LineWorker(_Worker):
             return list(self.content.get("line_messages") or [])
         return render_line(messages=self.template.line_messages, context=self.context(customer))
 
+    def _reply_first(self, row: Delivery) -> Outcome | None:
+        """An answer to a customer's LINE message goes by the free Reply API
+        while the event's token is fresh (first attempt only); if LINE
+        refuses the token, the caller pushes instead."""
+        token = self.content.get("reply_token")
+        if not token or row.attempts > 1:
+            return None
+        outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
+        return outcome if outcome.result is Result.SENT else None
+
     def process(self, rows: list[Delivery], *, now: datetime, report: DispatchReport) -> bool:
         # A row that already carried its retry key when claimed belongs to an
         # earlier request whose outcome is unknown: it is re-sent as it was,
@@ -320,7 +330,7 @@ class LineWorker(_Worker):
         outcomes = []
         ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
         for row, customer, address in ready:
-            outcome = self.adapter.push(
+            outcome = self._reply_first(row) or self.adapter.push(
                 to=address, texts=self.texts(customer), retry_key=row.retry_key
             )
             outcomes.append(([row], outcome))

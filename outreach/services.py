@@ -226,7 +226,9 @@ def eligibility_reason(*, channel: str, purpose: str) -> Case:
     return Case(*whens, default=Value(""))
 
 
-def deliveries_snapshot(*, send: Send, audience: QuerySet[Customer], now: datetime) -> int:
+def deliveries_snapshot(
+    *, send: Send, audience: QuerySet[Customer], now: datetime, context_key: str = ""
+) -> int:
     """Write one ledger row per customer of `audience` — queued, or skipped
     with the reason — as a single INSERT ... SELECT. Safe to repeat (rows
     that exist are left alone). Returns the number of rows written."""
@@ -240,13 +242,19 @@ def deliveries_snapshot(*, send: Send, audience: QuerySet[Customer], now: dateti
             send_id, customer_id, channel, context_key, status, skip_reason, attempts,
             next_attempt_at, provider_message_id, address, last_error, created_at, updated_at
         )
-        SELECT %s, a.pk, %s, '', CASE WHEN a.skip = '' THEN %s ELSE %s END,
+        SELECT %s, a.pk, %s, %s, CASE WHEN a.skip = '' THEN %s ELSE %s END,
                a.skip, 0, NULL, '', '', '', %s, %s
         FROM ({select_sql}) AS a
         WHERE 1 = 1
         ON CONFLICT DO NOTHING
     """
-    params = [send.pk, send.channel, DeliveryStatus.QUEUED.value, DeliveryStatus.SKIPPED.value]
+    params = [
+        send.pk,
+        send.channel,
+        context_key,
+        DeliveryStatus.QUEUED.value,
+        DeliveryStatus.SKIPPED.value,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, stamp, stamp, *select_params])
         return cursor.rowcount

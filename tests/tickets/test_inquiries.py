@@ -1,0 +1,201 @@
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from outreach.models import Delivery, Send
+from tests.tickets import factories
+from tickets.models import (
+    AutoAcknowledgement,
+    BusinessCalendar,
+    Category,
+    InquiryEvent,
+    InquiryStatus,
+    SlaPolicy,
+    SlaState,
+    StaffNotification,
+)
+from tickets.services import (
+    inquiry_assign,
+    inquiry_auto_acknowledge,
+    inquiry_category_set,
+    inquiry_inbound_add,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_reply,
+    inquiry_status_set,
+    sla_watch,
+)
+
+pytestmark = pytest.mark.django_db
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def test_reference_is_readable_and_numbered_per_month():
+    first = factories.inquiry(received_at=datetime(2026, 11, 3, 10, tzinfo=JST))
+    second = factories.inquiry(received_at=datetime(2026, 11, 4, 10, tzinfo=JST))
+    december = factories.inquiry(received_at=datetime(2026, 12, 1, 10, tzinfo=JST))
+    assert (first.reference, second.reference, december.reference) == (
+        "Q-2611-00001",
+        "Q-2611-00002",
+        "Q-2612-00001",
+    )
+
+
+@pytest.mark.parametrize(
+    ("channel", "hours"), [("email", 24), ("amazon", 24), ("yahoo", 12), ("line", 24)]
+)
+def test_seeded_policies_give_the_first_reply_deadline_by_channel(channel, hours):
+    received = datetime(2026, 11, 21, 23, 0, tzinfo=JST)  # a Saturday night
+    inquiry = factories.inquiry(channel=channel, received_at=received)
+    assert inquiry.first_reply_due_at == received + timedelta(hours=hours)
+    assert inquiry.at_risk_at == received + timedelta(hours=hours - 4)
+    assert inquiry.sla_state == SlaState.ON_TRACK
+
+
+def test_a_business_hours_policy_starts_counting_at_the_next_opening():
+    calendar = BusinessCalendar.objects.get()
+    SlaPolicy.objects.create(
+        name="電話: 営業時間で4時間",
+        channel="phone",
+        first_reply_minutes=240,
+        at_risk_minutes=60,
+        clock="business",
+        calendar=calendar,
+    )
+    friday_evening = datetime(2026, 11, 20, 19, 0, tzinfo=JST)
+    inquiry = factories.inquiry(channel="phone", received_at=friday_evening)
+    assert inquiry.first_reply_due_at == datetime(
+        2026, 11, 24, 13, 0, tzinfo=JST
+    )  # 11/23 is 勤労感謝の日
+
+
+def test_priority_specific_policy_wins_and_a_priority_change_recomputes_the_deadline():
+    SlaPolicy.objects.create(
+        name="至急: 2時間", priority="urgent", first_reply_minutes=120, at_risk_minutes=30
+    )
+    inquiry = factories.inquiry(channel="email")
+    assert inquiry.first_reply_due_at - inquiry.created_at == timedelta(hours=24)
+    urgent = inquiry_priority_set(inquiry=inquiry, priority="urgent", actor=None)
+    assert urgent.first_reply_due_at - urgent.created_at == timedelta(hours=2)
+
+
+def test_a_note_never_stops_the_first_reply_clock(colleague):
+    inquiry = factories.inquiry()
+    inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is None and inquiry.sla_state == SlaState.ON_TRACK
+
+
+def test_an_automatic_acknowledgement_never_stops_the_clock():
+    AutoAcknowledgement.objects.create(
+        channel="email",
+        body="{{ customer.name }}様\nお問い合わせ（{{ inquiry.reference }}）を受け付けました。",
+    )
+    inquiry = factories.inquiry()
+    ack = inquiry_auto_acknowledge(inquiry=inquiry)
+    inquiry.refresh_from_db()
+    assert ack.is_automatic and inquiry.reference in ack.body_text
+    assert Delivery.objects.filter(send__kind="reply").count() == 1
+    assert inquiry.first_replied_at is None and inquiry.status == InquiryStatus.NEW
+
+
+def test_a_persons_public_reply_stops_the_clock_and_goes_through_the_ledger(colleague):
+    inquiry = factories.inquiry()
+    reply = inquiry_reply(inquiry=inquiry, body="ご不便をおかけしております。", actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is not None
+    assert inquiry.sla_state == SlaState.MET
+    assert inquiry.status == InquiryStatus.WAITING_CUSTOMER
+    send = Send.objects.get(kind="reply")
+    assert (send.purpose, send.channel) == ("transactional", "email")
+    assert reply.delivery.send == send and reply.delivery.status == "queued"
+    assert reply.message_id.startswith(f"<madoguchi.{send.pk}.{reply.delivery.pk}@")
+    assert send.content["subject"] == f"Re: {inquiry.subject} [{inquiry.reference}]"
+
+
+def test_a_late_first_reply_keeps_the_breach():
+    inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    sla_watch()
+    from django.contrib.auth.models import User
+
+    agent = User.objects.create_user("late-agent")
+    inquiry_reply(inquiry=inquiry, body="遅くなり申し訳ございません。", actor=agent)
+    inquiry.refresh_from_db()
+    assert inquiry.sla_state == SlaState.BREACHED and inquiry.first_replied_at is not None
+
+
+def test_at_risk_and_breach_notices_go_out_once(colleague, owner):
+    inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=21))
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    # at risk: 4 hours or less left
+    assert sla_watch() == {"at_risk": 1, "breached": 0}
+    assert sla_watch() == {"at_risk": 0, "breached": 0}
+    inquiry.refresh_from_db()
+    assert inquiry.sla_state == SlaState.AT_RISK
+    notes = StaffNotification.objects.filter(inquiry=inquiry, kind__in=["at_risk", "breached"])
+    assert list(notes.values_list("user__username", "kind")) == [("colleague", "at_risk")]
+    # breached: the assignee and the managers hear it, once
+    later = timezone.now() + timedelta(hours=4)
+    assert sla_watch(now=later) == {"at_risk": 0, "breached": 1}
+    assert sla_watch(now=later + timedelta(minutes=1)) == {"at_risk": 0, "breached": 0}
+    assert sorted(notes.filter(kind="breached").values_list("user__username", flat=True)) == [
+        "colleague",
+        "owner",
+    ]
+    sla_events = InquiryEvent.objects.filter(inquiry=inquiry, kind="sla")
+    assert list(sla_events.values_list("old", "new")) == [
+        ("on_track", "at_risk"),
+        ("at_risk", "breached"),
+    ]
+
+
+def test_replied_and_closed_inquiries_are_left_alone_by_the_watch(colleague):
+    replied = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    inquiry_reply(inquiry=replied, body="回答します", actor=colleague)
+    closed = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    inquiry_status_set(inquiry=closed, status="closed", actor=colleague)
+    assert sla_watch() == {"at_risk": 0, "breached": 0}
+
+
+def test_triage_is_reached_when_category_and_assignee_are_both_set(colleague):
+    inquiry = factories.inquiry()
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=colleague)
+    assert inquiry.triaged_at is None
+    inquiry = inquiry_category_set(
+        inquiry=inquiry, category=Category.objects.get(code="delivery_delay"), actor=colleague
+    )
+    assert inquiry.triaged_at is not None
+    assert inquiry.status == InquiryStatus.OPEN
+
+
+def test_a_customer_writing_to_a_closed_inquiry_reopens_it_or_opens_a_linked_one(
+    colleague, settings
+):
+    settings.INQUIRY_REOPEN_DAYS = 14
+    inquiry = factories.inquiry()
+    inquiry_status_set(inquiry=inquiry, status="closed", actor=colleague)
+    inquiry_inbound_add(inquiry=inquiry, body_text="まだ届いていません")
+    inquiry.refresh_from_db()
+    assert inquiry.status == InquiryStatus.OPEN and inquiry.closed_at is None
+
+    inquiry_status_set(inquiry=inquiry, status="closed", actor=colleague)
+    message = inquiry_inbound_add(
+        inquiry=inquiry, body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+    )
+    assert message.inquiry != inquiry
+    assert message.inquiry.reopened_from == inquiry
+    inquiry.refresh_from_db()
+    assert inquiry.status == InquiryStatus.CLOSED
+
+
+def test_reply_without_an_address_is_refused_with_the_reason(colleague):
+    from crm.services import customer_upsert
+
+    customer, _ = customer_upsert(channel="phone", phone="090-5555-6666")
+    inquiry = factories.inquiry(channel="phone", customer=customer)
+    with pytest.raises(ValidationError) as excinfo:
+        inquiry_reply(inquiry=inquiry, body="お電話ありがとうございました", actor=colleague)
+    assert "channel" in excinfo.value.message_dict

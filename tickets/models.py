@@ -1,0 +1,594 @@
+"""Inquiries, their messages and timeline, SLA policies and calendars,
+categories, reply templates, staff notifications and inbound mail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Channel, Customer, Order
+
+
+class Category(models.Model):
+    """Trouble categories (SPEC rule 3); managers may add more."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    is_complaint = models.BooleanField(
+        _("counts as a complaint"),
+        default=False,
+        help_text=_("Inquiries of this category count towards the claimant suggestion."),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=100)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BusinessCalendar(models.Model):
+    """Opening hours for SLA policies that count business time."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    time_zone = models.CharField(_("time zone"), max_length=50, default="Asia/Tokyo")
+    # {"mon": ["09:00-12:00", "13:00-18:00"], "tue": [...], ...}
+    hours = models.JSONField(_("opening hours"), default=dict)
+    japanese_holidays = models.BooleanField(_("closed on Japanese public holidays"), default=True)
+    year_end_closure = models.BooleanField(_("closed for the year end (12/29–1/3)"), default=True)
+
+    class Meta:
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CalendarClosure(models.Model):
+    """The shop's own closed days (inclusive date range)."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="closures"
+    )
+    start_date = models.DateField(_("from"))
+    end_date = models.DateField(_("until"))
+    reason = models.CharField(_("reason"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["start_date"]
+        verbose_name = _("closure")
+        verbose_name_plural = _("closures")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")),
+                name="tickets_closure_end_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start_date}–{self.end_date} {self.reason}".strip()
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class SlaClock(models.TextChoices):
+    CALENDAR = "calendar", _("Calendar hours (24/7)")
+    BUSINESS = "business", _("Business hours")
+
+
+class SlaPolicy(models.Model):
+    """First-reply target matched by channel, then priority (a blank
+    channel or priority matches any)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
+    priority = models.CharField(_("priority"), max_length=6, choices=Priority.choices, blank=True)
+    first_reply_minutes = models.PositiveIntegerField(_("first reply within (minutes)"))
+    at_risk_minutes = models.PositiveIntegerField(
+        _("at risk when this many minutes are left"), default=240
+    )
+    clock = models.CharField(
+        _("clock"), max_length=8, choices=SlaClock.choices, default=SlaClock.CALENDAR
+    )
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="policies",
+        verbose_name=_("business calendar"),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "priority"],
+                condition=Q(is_active=True),
+                name="tickets_sla_one_active_per_match",
+            ),
+            models.CheckConstraint(
+                condition=Q(clock="calendar") | Q(calendar__isnull=False),
+                name="tickets_sla_business_needs_calendar",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_reply_minutes__gt=0), name="tickets_sla_target_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InquiryStatus(models.TextChoices):
+    NEW = "new", _("New")
+    OPEN = "open", _("Open")
+    WAITING_CUSTOMER = "waiting_customer", _("Waiting on customer")
+    WAITING_THIRD_PARTY = "waiting_third_party", _("Waiting on third party")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STATUSES = (
+    InquiryStatus.NEW,
+    InquiryStatus.OPEN,
+    InquiryStatus.WAITING_CUSTOMER,
+    InquiryStatus.WAITING_THIRD_PARTY,
+)
+
+
+class SlaState(models.TextChoices):
+    ON_TRACK = "on_track", _("On track")
+    AT_RISK = "at_risk", _("At risk")
+    BREACHED = "breached", _("Breached")
+    MET = "met", _("Met")
+
+
+class Inquiry(models.Model):
+    reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="inquiries", verbose_name=_("customer")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inquiries",
+        verbose_name=_("order"),
+    )
+    subject = models.CharField(_("subject"), max_length=255)
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="inquiries",
+        verbose_name=_("category"),
+    )
+    priority = models.CharField(
+        _("priority"), max_length=6, choices=Priority.choices, default=Priority.NORMAL
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=InquiryStatus.choices, default=InquiryStatus.NEW
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_inquiries",
+        verbose_name=_("assignee"),
+    )
+    # First-reply SLA (SPEC rule 1)
+    sla_policy = models.ForeignKey(
+        SlaPolicy,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("SLA policy"),
+    )
+    first_reply_due_at = models.DateTimeField(_("first reply due"), null=True, blank=True)
+    at_risk_at = models.DateTimeField(_("at risk from"), null=True, blank=True)
+    first_replied_at = models.DateTimeField(_("first replied"), null=True, blank=True)
+    sla_state = models.CharField(
+        _("SLA"), max_length=8, choices=SlaState.choices, default=SlaState.ON_TRACK
+    )
+    # Response stages (SPEC rule 2)
+    triaged_at = models.DateTimeField(_("triaged (状況確認)"), null=True, blank=True)
+    solution_proposed_at = models.DateTimeField(_("solution proposed"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    reopened_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        verbose_name=_("follows up on"),
+    )
+    last_inbound_at = models.DateTimeField(_("last message from customer"), null=True, blank=True)
+    created_at = models.DateTimeField(_("received"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("inquiry")
+        verbose_name_plural = _("inquiries")
+        indexes = [
+            # The SLA watch: unreplied open inquiries by their next threshold.
+            models.Index(
+                fields=["at_risk_at"],
+                name="tickets_sla_watch_at_risk",
+                condition=Q(first_replied_at__isnull=True, sla_state="on_track"),
+            ),
+            models.Index(
+                fields=["first_reply_due_at"],
+                name="tickets_sla_watch_breach",
+                condition=Q(first_replied_at__isnull=True, sla_state__in=["on_track", "at_risk"]),
+            ),
+            # The inbox: open inquiries, newest first, by assignee.
+            models.Index(
+                fields=["-created_at"],
+                name="tickets_inbox_open",
+                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+            ),
+            models.Index(fields=["assignee", "status"], name="tickets_inbox_assignee"),
+            models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ReferenceCounter(models.Model):
+    """The last number used per month for readable references (Q-2611-00042)."""
+
+    month = models.CharField(max_length=4, primary_key=True)  # YYMM
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.month}: {self.last}"
+
+
+class MessageKind(models.TextChoices):
+    INBOUND = "inbound", _("From the customer")
+    OUTBOUND = "outbound", _("To the customer")
+    NOTE = "note", _("Internal note")
+
+
+class OutboundState(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    RETURNED = "returned", _("Returned for changes")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class InquiryMessage(models.Model):
+    inquiry = models.ForeignKey(
+        Inquiry, on_delete=models.CASCADE, related_name="messages", verbose_name=_("inquiry")
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=MessageKind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body_text = models.TextField(_("text"))
+    # The display text of an inbound mail, without quoted history.
+    visible_text = models.TextField(_("text shown"), blank=True)
+    body_html = models.TextField(_("HTML (sanitised)"), blank=True)
+    # Email threading
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)
+    references = models.TextField(_("References"), blank=True)
+    # LINE inbound: the event's reply token (free replies for a short while)
+    line_reply_token = models.CharField(max_length=255, blank=True)
+    # Outbound only
+    is_automatic = models.BooleanField(_("automatic"), default=False)
+    outbound_state = models.CharField(
+        _("sending state"), max_length=17, choices=OutboundState.choices, blank=True
+    )
+    delivery = models.OneToOneField(
+        "outreach.Delivery",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inquiry_message",
+        verbose_name=_("delivery"),
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
+    review_note = models.CharField(_("reviewer's note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            models.Index(fields=["inquiry", "created_at"], name="tickets_message_thread"),
+            models.Index(
+                fields=["message_id"],
+                name="tickets_message_mid",
+                condition=~Q(message_id=""),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="outbound") | Q(outbound_state=""),
+                name="tickets_message_state_only_outbound",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.message.inquiry.reference}/{instance.message_id}/{filename}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(
+        InquiryMessage,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        verbose_name=_("message"),
+    )
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=500, blank=True)
+    filename = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("type"), max_length=100)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    # Over the size limit: the metadata is kept, the content is not.
+    truncated = models.BooleanField(_("too large, not stored"), default=False)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class InquiryEventKind(models.TextChoices):
+    CREATED = "created", _("Received")
+    MESSAGE = "message", _("Message")
+    NOTE = "note", _("Note")
+    STATUS = "status", _("Status changed")
+    ASSIGNED = "assigned", _("Assigned")
+    CATEGORY = "category", _("Category set")
+    PRIORITY = "priority", _("Priority changed")
+    STAGE = "stage", _("Stage reached")
+    SLA = "sla", _("SLA state changed")
+    REPLY_SUBMITTED = "reply_submitted", _("Reply submitted for approval")
+    REPLY_APPROVED = "reply_approved", _("Reply approved")
+    REPLY_RETURNED = "reply_returned", _("Reply returned")
+    REOPENED = "reopened", _("Reopened")
+    LINKED = "linked", _("Linked")
+
+
+class InquiryEvent(models.Model):
+    """The inquiry's timeline: who changed what, from what, to what."""
+
+    inquiry = models.ForeignKey(
+        Inquiry, on_delete=models.CASCADE, related_name="events", verbose_name=_("inquiry")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=InquiryEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    old = models.CharField(_("from"), max_length=100, blank=True)
+    new = models.CharField(_("to"), max_length=100, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("inquiry event")
+        verbose_name_plural = _("inquiry events")
+        indexes = [models.Index(fields=["inquiry", "created_at"], name="tickets_event_timeline")]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class ReplyTemplate(models.Model):
+    """A canned reply an agent picks in the reply box; its variables fill in
+    from the inquiry (customer name, order number, expected date...)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reply_templates",
+        verbose_name=_("category"),
+    )
+    body = models.TextField(_("text"))
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("reply template")
+        verbose_name_plural = _("reply templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NotificationKind(models.TextChoices):
+    AT_RISK = "at_risk", _("First reply at risk")
+    BREACHED = "breached", _("First reply overdue")
+    ASSIGNED = "assigned", _("Assigned to you")
+    APPROVAL = "approval", _("Reply awaiting your approval")
+
+
+class StaffNotification(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="madoguchi_notifications",
+        verbose_name=_("for"),
+    )
+    inquiry = models.ForeignKey(
+        Inquiry, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("inquiry")
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=NotificationKind.choices)
+    # Distinguishes repeats that are legitimate (a second assignment).
+    key = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "inquiry", "kind", "key"], name="tickets_notify_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="tickets_notify_unsent", condition=Q(emailed_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.inquiry_id}"
+
+
+class InboundStatus(models.TextChoices):
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored")
+    FAILED = "failed", _("Failed")
+
+
+class InboundMail(models.Model):
+    """Every mail received, once (by Message-ID or content hash): what
+    became of it, and the raw bytes of those that failed so nothing is lost."""
+
+    source = models.CharField(_("source"), max_length=100)
+    dedupe_key = models.CharField(max_length=255, unique=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    from_address = models.CharField(_("from"), max_length=255, blank=True)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=9, choices=InboundStatus.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    raw = models.BinaryField(_("raw message"), blank=True)
+    inquiry_message = models.ForeignKey(
+        InquiryMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("message"),
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("inbound mail")
+        verbose_name_plural = _("inbound mail")
+        indexes = [models.Index(fields=["status", "received_at"], name="tickets_inbound_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.subject}"
+
+
+class MailboxState(models.Model):
+    """Where the IMAP poller is in a mailbox: survives restarts."""
+
+    name = models.CharField(max_length=255, primary_key=True)  # user@host/mailbox
+    uid_validity = models.BigIntegerField(null=True)
+    last_uid = models.BigIntegerField(default=0)
+    polled_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_uid}"
+
+
+class ReplyApprovalRule(models.Model):
+    """Replies written by members of this group wait for a manager's
+    approval before they go out."""
+
+    group = models.OneToOneField(
+        "auth.Group",
+        on_delete=models.CASCADE,
+        related_name="reply_approval_rule",
+        verbose_name=_("group"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("set by"),
+    )
+    created_at = models.DateTimeField(_("since"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reply approval rule")
+        verbose_name_plural = _("reply approval rules")
+
+    def __str__(self) -> str:
+        return str(self.group)
+
+
+class AutoAcknowledgement(models.Model):
+    """An automatic first answer per channel ("we received your inquiry").
+    It is not a person's reply: it never stops the first-reply clock."""
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, unique=True)
+    body = models.TextField(
+        _("text"),
+        help_text=_("Variables: {{ customer.name }}, {{ inquiry.reference }}, {{ shop.name }}."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("automatic acknowledgement")
+        verbose_name_plural = _("automatic acknowledgements")
+
+    def __str__(self) -> str:
+        return self.get_channel_display()

@@ -1,0 +1,52 @@
+"""Writes for inquiries. One module per area; import from here."""
+
+from tickets.services.inquiries import (
+    AttachmentData,
+    event_add,
+    inquiries_bulk_assign,
+    inquiries_bulk_close,
+    inquiry_assign,
+    inquiry_category_set,
+    inquiry_create,
+    inquiry_inbound_add,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_solution_proposed,
+    inquiry_status_set,
+    reference_next,
+)
+from tickets.services.replies import (
+    inquiry_auto_acknowledge,
+    inquiry_reply,
+    inquiry_reply_approve,
+    inquiry_reply_return,
+    reply_channel_for,
+    reply_needs_approval,
+)
+from tickets.services.sla import calendar_for, sla_policy_for, sla_times, sla_watch
+
+__all__ = [
+    "AttachmentData",
+    "calendar_for",
+    "event_add",
+    "inquiries_bulk_assign",
+    "inquiries_bulk_close",
+    "inquiry_assign",
+    "inquiry_auto_acknowledge",
+    "inquiry_category_set",
+    "inquiry_create",
+    "inquiry_inbound_add",
+    "inquiry_note_add",
+    "inquiry_priority_set",
+    "inquiry_reply",
+    "inquiry_reply_approve",
+    "inquiry_reply_return",
+    "inquiry_solution_proposed",
+    "inquiry_status_set",
+    "reference_next",
+    "reply_channel_for",
+    "reply_needs_approval",
+    "sla_policy_for",
+    "sla_times",
+    "sla_watch",
+]

@@ -1,0 +1,398 @@
+"""Inquiries: creation with an SLA deadline, inbound messages, notes,
+assignment, status, category, priority and response stages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Customer, Order
+from crm.services import customer_follow_merges
+from tickets.models import (
+    OPEN_STATUSES,
+    Attachment,
+    Category,
+    Inquiry,
+    InquiryEvent,
+    InquiryEventKind,
+    InquiryMessage,
+    InquiryStatus,
+    MessageKind,
+    NotificationKind,
+    Priority,
+    ReferenceCounter,
+    SlaState,
+    StaffNotification,
+)
+from tickets.services.sla import sla_policy_for, sla_times
+
+logger = logging.getLogger(__name__)
+
+
+def _actor(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def event_add(inquiry: Inquiry, kind: str, actor=None, old="", new="", **data) -> InquiryEvent:
+    return InquiryEvent.objects.create(
+        inquiry=inquiry,
+        kind=kind,
+        actor=_actor(actor),
+        old=str(old)[:100],
+        new=str(new)[:100],
+        data=data,
+    )
+
+
+def reference_next(at: datetime) -> str:
+    """Q-YYMM-NNNNN, numbered per month (Asia/Tokyo) without gaps from
+    concurrent creators: the month's counter row is the lock."""
+    month = timezone.localtime(at).strftime("%y%m")
+    with transaction.atomic():
+        ReferenceCounter.objects.get_or_create(month=month)
+        ReferenceCounter.objects.filter(month=month).update(last=F("last") + 1)
+        number = ReferenceCounter.objects.get(month=month).last
+    return f"Q-{month}-{number:05d}"
+
+
+@dataclass(frozen=True)
+class AttachmentData:
+    filename: str
+    content_type: str
+    content: bytes | None  # None: too large, metadata only
+    size: int
+
+
+def _attachments_save(message: InquiryMessage, attachments: Sequence[AttachmentData]) -> None:
+    for item in attachments:
+        attachment = Attachment(
+            message=message,
+            filename=item.filename[:255] or "attachment",
+            content_type=item.content_type[:100],
+            size=item.size,
+            truncated=item.content is None or item.size > settings.ATTACHMENT_MAX_BYTES,
+        )
+        if not attachment.truncated:
+            attachment.file.save(attachment.filename, ContentFile(item.content), save=False)
+        attachment.save()
+
+
+def inquiry_create(
+    *,
+    customer: Customer,
+    channel: str,
+    subject: str,
+    body_text: str,
+    visible_text: str = "",
+    body_html: str = "",
+    order: Order | None = None,
+    category: Category | None = None,
+    priority: str = Priority.NORMAL,
+    message_id: str = "",
+    in_reply_to: str = "",
+    references: str = "",
+    attachments: Sequence[AttachmentData] = (),
+    received_at: datetime | None = None,
+    reopened_from: Inquiry | None = None,
+    author=None,
+) -> Inquiry:
+    """A new inquiry with its first inbound message and its first-reply
+    deadline from the matching SLA policy."""
+    received_at = received_at or timezone.now()
+    customer = customer_follow_merges(customer)
+    subject = (subject or "").strip()[:255] or _("(no subject)")
+    if not (body_text or "").strip() and not attachments:
+        raise ValidationError({"body_text": [_("The inquiry has no text.")]})
+    if priority not in Priority.values:
+        raise ValidationError(
+            {"priority": [_("Unknown priority: %(value)s.") % {"value": priority}]}
+        )
+    policy = sla_policy_for(channel=channel, priority=priority)
+    due, at_risk = sla_times(policy, received_at) if policy else (None, None)
+    with transaction.atomic():
+        inquiry = Inquiry(
+            reference=reference_next(received_at),
+            customer=customer,
+            channel=channel,
+            order=order,
+            subject=subject,
+            category=category,
+            priority=priority,
+            sla_policy=policy,
+            first_reply_due_at=due,
+            at_risk_at=at_risk,
+            last_inbound_at=received_at,
+            reopened_from=reopened_from,
+        )
+        inquiry.full_clean()
+        inquiry.save()
+        if received_at != inquiry.created_at:
+            # Mail polled late keeps the time it was received.
+            Inquiry.objects.filter(pk=inquiry.pk).update(created_at=received_at)
+            inquiry.created_at = received_at
+        message = InquiryMessage.objects.create(
+            inquiry=inquiry,
+            kind=MessageKind.INBOUND,
+            channel=channel,
+            author=_actor(author),
+            subject=subject,
+            body_text=body_text or "",
+            visible_text=visible_text or body_text or "",
+            body_html=body_html,
+            message_id=message_id[:255],
+            in_reply_to=in_reply_to[:255],
+            references=references,
+        )
+        _attachments_save(message, attachments)
+        event_add(
+            inquiry,
+            InquiryEventKind.CREATED,
+            author,
+            new=channel,
+            policy=getattr(policy, "name", ""),
+        )
+        if reopened_from is not None:
+            event_add(reopened_from, InquiryEventKind.LINKED, new=inquiry.reference)
+    return inquiry
+
+
+def inquiry_inbound_add(
+    *,
+    inquiry: Inquiry,
+    body_text: str,
+    visible_text: str = "",
+    body_html: str = "",
+    subject: str = "",
+    message_id: str = "",
+    in_reply_to: str = "",
+    references: str = "",
+    attachments: Sequence[AttachmentData] = (),
+    received_at: datetime | None = None,
+    channel: str | None = None,
+) -> InquiryMessage:
+    """A customer's new message on an existing inquiry. A closed inquiry
+    reopens, unless it was closed more than INQUIRY_REOPEN_DAYS ago: then a
+    new inquiry linked to it is opened (and the message goes there)."""
+    received_at = received_at or timezone.now()
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if not inquiry.is_open:
+            closed_at = inquiry.closed_at or inquiry.resolved_at or inquiry.updated_at
+            if received_at - closed_at > timedelta(days=settings.INQUIRY_REOPEN_DAYS):
+                follow_up = inquiry_create(
+                    customer=inquiry.customer,
+                    channel=channel or inquiry.channel,
+                    subject=subject or inquiry.subject,
+                    body_text=body_text,
+                    visible_text=visible_text,
+                    body_html=body_html,
+                    order=inquiry.order,
+                    category=inquiry.category,
+                    message_id=message_id,
+                    in_reply_to=in_reply_to,
+                    references=references,
+                    attachments=attachments,
+                    received_at=received_at,
+                    reopened_from=inquiry,
+                )
+                return follow_up.messages.get()
+            old = inquiry.status
+            inquiry.status = InquiryStatus.OPEN
+            inquiry.resolved_at = inquiry.closed_at = None
+            inquiry.save(update_fields=["status", "resolved_at", "closed_at", "updated_at"])
+            event_add(inquiry, InquiryEventKind.REOPENED, old=old, new=inquiry.status)
+        elif inquiry.status == InquiryStatus.WAITING_CUSTOMER:
+            inquiry.status = InquiryStatus.OPEN
+            inquiry.save(update_fields=["status", "updated_at"])
+            event_add(
+                inquiry,
+                InquiryEventKind.STATUS,
+                old=InquiryStatus.WAITING_CUSTOMER,
+                new=inquiry.status,
+            )
+        message = InquiryMessage.objects.create(
+            inquiry=inquiry,
+            kind=MessageKind.INBOUND,
+            channel=channel or inquiry.channel,
+            subject=subject[:255],
+            body_text=body_text or "",
+            visible_text=visible_text or body_text or "",
+            body_html=body_html,
+            message_id=message_id[:255],
+            in_reply_to=in_reply_to[:255],
+            references=references,
+        )
+        _attachments_save(message, attachments)
+        Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
+        event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
+    return message
+
+
+def inquiry_note_add(*, inquiry: Inquiry, body: str, actor) -> InquiryMessage:
+    """An internal note: never sent, never stops the first-reply clock."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": [_("Write the note.")]})
+    with transaction.atomic():
+        message = InquiryMessage.objects.create(
+            inquiry=inquiry,
+            kind=MessageKind.NOTE,
+            channel=inquiry.channel,
+            author=_actor(actor),
+            body_text=body,
+        )
+        event_add(inquiry, InquiryEventKind.NOTE, actor, message=message.pk)
+    return message
+
+
+def _triage_check(inquiry: Inquiry, now: datetime) -> list[str]:
+    """状況確認 is reached when both category and assignee are set."""
+    if inquiry.triaged_at is None and inquiry.category_id and inquiry.assignee_id:
+        inquiry.triaged_at = now
+        event_add(inquiry, InquiryEventKind.STAGE, new="triaged")
+        return ["triaged_at"]
+    return []
+
+
+def inquiry_assign(*, inquiry: Inquiry, assignee, actor) -> Inquiry:
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if inquiry.assignee_id == getattr(assignee, "pk", None):
+            return inquiry
+        old = inquiry.assignee
+        inquiry.assignee = assignee
+        fields = ["assignee", "updated_at", *_triage_check(inquiry, timezone.now())]
+        if inquiry.status == InquiryStatus.NEW and assignee is not None:
+            inquiry.status = InquiryStatus.OPEN
+            fields.append("status")
+        inquiry.save(update_fields=fields)
+        event_add(inquiry, InquiryEventKind.ASSIGNED, actor, old=old or "", new=assignee or "")
+        if assignee is not None and assignee != actor:
+            count = InquiryEvent.objects.filter(
+                inquiry=inquiry, kind=InquiryEventKind.ASSIGNED
+            ).count()
+            StaffNotification.objects.bulk_create(
+                [
+                    StaffNotification(
+                        user=assignee,
+                        inquiry=inquiry,
+                        kind=NotificationKind.ASSIGNED,
+                        key=str(count),
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+    return inquiry
+
+
+def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) -> Inquiry:
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if inquiry.category_id == getattr(category, "pk", None):
+            return inquiry
+        old = inquiry.category
+        inquiry.category = category
+        fields = ["category", "updated_at", *_triage_check(inquiry, timezone.now())]
+        inquiry.save(update_fields=fields)
+        event_add(inquiry, InquiryEventKind.CATEGORY, actor, old=old or "", new=category or "")
+    return inquiry
+
+
+def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
+    """A new priority may match another SLA policy: before the first reply,
+    the deadline is recomputed from the time the inquiry was received."""
+    if priority not in Priority.values:
+        raise ValidationError(
+            {"priority": [_("Unknown priority: %(value)s.") % {"value": priority}]}
+        )
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if inquiry.priority == priority:
+            return inquiry
+        old = inquiry.priority
+        inquiry.priority = priority
+        fields = ["priority", "updated_at"]
+        if inquiry.first_replied_at is None:
+            policy = sla_policy_for(channel=inquiry.channel, priority=priority)
+            if policy is not None:
+                due, at_risk = sla_times(policy, inquiry.created_at)
+                inquiry.sla_policy, inquiry.first_reply_due_at, inquiry.at_risk_at = (
+                    policy,
+                    due,
+                    at_risk,
+                )
+                # the SLA watch moves it on from here if need be
+                inquiry.sla_state = SlaState.ON_TRACK
+                fields += ["sla_policy", "first_reply_due_at", "at_risk_at", "sla_state"]
+        inquiry.save(update_fields=fields)
+        event_add(inquiry, InquiryEventKind.PRIORITY, actor, old=old, new=priority)
+    return inquiry
+
+
+_STATUS_STAGE = {
+    InquiryStatus.RESOLVED: "resolved_at",
+    InquiryStatus.CLOSED: "closed_at",
+}
+
+
+def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
+    if status not in InquiryStatus.values:
+        raise ValidationError({"status": [_("Unknown status: %(value)s.") % {"value": status}]})
+    now = timezone.now()
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if inquiry.status == status:
+            return inquiry
+        old = inquiry.status
+        inquiry.status = status
+        fields = ["status", "updated_at"]
+        stage = _STATUS_STAGE.get(status)
+        if stage and getattr(inquiry, stage) is None:
+            setattr(inquiry, stage, now)
+            fields.append(stage)
+        if status == InquiryStatus.CLOSED and inquiry.resolved_at is None:
+            inquiry.resolved_at = now
+            fields.append("resolved_at")
+        if status in OPEN_STATUSES:
+            inquiry.resolved_at = inquiry.closed_at = None
+            fields += ["resolved_at", "closed_at"]
+        inquiry.save(update_fields=sorted(set(fields)))
+        event_add(inquiry, InquiryEventKind.STATUS, actor, old=old, new=status)
+    return inquiry
+
+
+def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
+    """Stage 解決策の提示: recorded once, when the agent says so."""
+    with transaction.atomic():
+        inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        if inquiry.solution_proposed_at is None:
+            inquiry.solution_proposed_at = timezone.now()
+            inquiry.save(update_fields=["solution_proposed_at", "updated_at"])
+            event_add(inquiry, InquiryEventKind.STAGE, actor, new="solution_proposed")
+    return inquiry
+
+
+def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
+    done = 0
+    for inquiry in inquiries:
+        inquiry_assign(inquiry=inquiry, assignee=assignee, actor=actor)
+        done += 1
+    return done
+
+
+def inquiries_bulk_close(*, inquiries, actor) -> int:
+    done = 0
+    for inquiry in inquiries:
+        inquiry_status_set(inquiry=inquiry, status=InquiryStatus.CLOSED, actor=actor)
+        done += 1
+    return done

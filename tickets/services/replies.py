@@ -1,0 +1,330 @@
+"""Replies to the customer, sent through the delivery ledger like every
+outbound message: email threaded with In-Reply-To/References, LINE by the
+free Reply API while the event's token is fresh, else push.
+
+Only a person's public reply stops the first-reply clock; notes and
+automatic acknowledgements do not. Replies from a group under an approval
+rule wait for a manager.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.roles import MANAGER
+from crm.models import Channel, ChannelIdentity, Customer
+from outreach.channels.email import message_id_for
+from outreach.models import Delivery, MessageChannel, Purpose, SendKind
+from outreach.services import deliveries_snapshot, send_create, send_enqueue
+from outreach.templating import render_string, shop_context, utf16_length
+from tickets.models import (
+    AutoAcknowledgement,
+    Inquiry,
+    InquiryEventKind,
+    InquiryMessage,
+    InquiryStatus,
+    MessageKind,
+    NotificationKind,
+    OutboundState,
+    ReplyApprovalRule,
+    SlaState,
+    StaffNotification,
+)
+from tickets.services.inquiries import _actor, event_add
+
+logger = logging.getLogger(__name__)
+
+LINE_MAX_MESSAGES = 5
+LINE_MAX_UTF16 = 5000
+# LINE reply tokens are short-lived; use one only while clearly fresh.
+LINE_REPLY_TOKEN_TTL = timedelta(seconds=50)
+
+
+def reply_channel_for(inquiry: Inquiry, requested: str | None = None) -> str:
+    """LINE inquiries are answered on LINE; everything else by email (mall
+    inquiries reach the buyer through the mall's mail relay)."""
+    if requested:
+        if requested not in MessageChannel.values:
+            raise ValidationError({"channel": [_("Reply by email or LINE.")]})
+        return requested
+    return MessageChannel.LINE if inquiry.channel == Channel.LINE else MessageChannel.EMAIL
+
+
+def _line_texts(body: str) -> list[str]:
+    """Split a long reply into LINE messages (at most 5 of 5,000 UTF-16
+    units), at paragraph boundaries where possible."""
+    texts: list[str] = []
+    current = ""
+    for paragraph in body.split("\n\n"):
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if utf16_length(candidate) <= LINE_MAX_UTF16:
+            current = candidate
+            continue
+        if current:
+            texts.append(current)
+        while utf16_length(paragraph) > LINE_MAX_UTF16:
+            cut = LINE_MAX_UTF16
+            while utf16_length(paragraph[:cut]) > LINE_MAX_UTF16:
+                cut -= 1
+            texts.append(paragraph[:cut])
+            paragraph = paragraph[cut:]
+        current = paragraph
+    if current:
+        texts.append(current)
+    if len(texts) > LINE_MAX_MESSAGES:
+        raise ValidationError(
+            {"body": [_("Too long for LINE: at most 5 messages of 5,000 characters.")]}
+        )
+    return texts
+
+
+def _address_check(customer: Customer, channel: str) -> None:
+    if channel == MessageChannel.EMAIL and not customer.email:
+        raise ValidationError({"channel": [_("The customer has no email address.")]})
+    if (
+        channel == MessageChannel.LINE
+        and not ChannelIdentity.objects.filter(customer=customer, channel=Channel.LINE).exists()
+    ):
+        raise ValidationError({"channel": [_("The customer is not known on LINE.")]})
+
+
+def reply_needs_approval(author) -> bool:
+    if author is None or author.groups.filter(name=MANAGER).exists():
+        return False
+    return ReplyApprovalRule.objects.filter(group__user=author).exists()
+
+
+def inquiry_reply(
+    *, inquiry: Inquiry, body: str, actor, channel: str | None = None, is_automatic: bool = False
+) -> InquiryMessage:
+    """Write a reply; send it now, or hold it for approval."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": [_("Write the reply.")]})
+    channel = reply_channel_for(inquiry, channel)
+    customer = inquiry.customer
+    _address_check(customer, channel)
+    if channel == MessageChannel.LINE:
+        _line_texts(body)  # refuse now what LINE would refuse later
+    author = _actor(actor)
+    with transaction.atomic():
+        message = InquiryMessage.objects.create(
+            inquiry=inquiry,
+            kind=MessageKind.OUTBOUND,
+            channel=channel,
+            author=author,
+            subject=_reply_subject(inquiry) if channel == MessageChannel.EMAIL else "",
+            body_text=body,
+            is_automatic=is_automatic,
+            outbound_state=OutboundState.SENDING,
+        )
+        if not is_automatic and reply_needs_approval(author):
+            message.outbound_state = OutboundState.AWAITING_APPROVAL
+            message.save(update_fields=["outbound_state"])
+            event_add(inquiry, InquiryEventKind.REPLY_SUBMITTED, author, message=message.pk)
+            _approval_requested(message)
+            return message
+        _reply_dispatch(message, approved_by=None)
+    return message
+
+
+def _approval_requested(message: InquiryMessage) -> None:
+    from django.contrib.auth import get_user_model
+
+    managers = get_user_model().objects.filter(groups__name=MANAGER, is_active=True)
+    StaffNotification.objects.bulk_create(
+        [
+            StaffNotification(
+                user=manager,
+                inquiry=message.inquiry,
+                kind=NotificationKind.APPROVAL,
+                key=str(message.pk),
+            )
+            for manager in managers
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def inquiry_reply_approve(
+    *, message: InquiryMessage, actor, body: str | None = None
+) -> InquiryMessage:
+    """A manager sends a held reply (optionally edited)."""
+    if not actor.groups.filter(name=MANAGER).exists() and not actor.is_superuser:
+        raise PermissionDenied(_("Only a manager can approve replies."))
+    with transaction.atomic():
+        message = (
+            InquiryMessage.objects.select_for_update().select_related("inquiry").get(pk=message.pk)
+        )
+        if message.outbound_state not in (OutboundState.AWAITING_APPROVAL, OutboundState.RETURNED):
+            raise ValidationError(_("This reply is not waiting for approval."))
+        if body is not None and body.strip():
+            message.body_text = body.strip()
+        message.approved_by = actor
+        message.save(update_fields=["body_text", "approved_by"])
+        event_add(message.inquiry, InquiryEventKind.REPLY_APPROVED, actor, message=message.pk)
+        _reply_dispatch(message, approved_by=actor)
+    return message
+
+
+def inquiry_reply_return(*, message: InquiryMessage, actor, note: str) -> InquiryMessage:
+    if not actor.groups.filter(name=MANAGER).exists() and not actor.is_superuser:
+        raise PermissionDenied(_("Only a manager can return replies."))
+    if not (note or "").strip():
+        raise ValidationError({"note": [_("Say what should change.")]})
+    with transaction.atomic():
+        message = (
+            InquiryMessage.objects.select_for_update().select_related("inquiry").get(pk=message.pk)
+        )
+        if message.outbound_state != OutboundState.AWAITING_APPROVAL:
+            raise ValidationError(_("This reply is not waiting for approval."))
+        message.outbound_state = OutboundState.RETURNED
+        message.review_note = note.strip()[:255]
+        message.save(update_fields=["outbound_state", "review_note"])
+        event_add(
+            message.inquiry, InquiryEventKind.REPLY_RETURNED, actor, message=message.pk, note=note
+        )
+    return message
+
+
+def _reply_subject(inquiry: Inquiry) -> str:
+    subject = inquiry.subject
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    tag = f"[{inquiry.reference}]"
+    return subject if tag in subject else f"{subject} {tag}"
+
+
+def _thread_headers(inquiry: Inquiry) -> dict[str, str]:
+    """In-Reply-To the customer's latest mail; References the whole chain."""
+    ids = list(
+        InquiryMessage.objects.filter(inquiry=inquiry)
+        .exclude(message_id="")
+        .order_by("created_at", "id")
+        .values_list("kind", "message_id", "references")
+    )
+    if not ids:
+        return {}
+    inbound = [mid for kind, mid, _refs in ids if kind == MessageKind.INBOUND]
+    chain: list[str] = []
+    first_refs = ids[0][2].split()
+    for mid in [*first_refs, *(mid for _kind, mid, _refs in ids)]:
+        if mid not in chain:
+            chain.append(mid)
+    headers = {"References": " ".join(chain[-20:])}
+    if inbound:
+        headers["In-Reply-To"] = inbound[-1]
+    return headers
+
+
+def _reply_token_take(inquiry: Inquiry) -> str:
+    """The customer's latest LINE reply token if still fresh; a token works
+    once, so taking it clears it."""
+    latest = (
+        InquiryMessage.objects.filter(
+            inquiry=inquiry, kind=MessageKind.INBOUND, channel=Channel.LINE
+        )
+        .exclude(line_reply_token="")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is None or timezone.now() - latest.created_at > LINE_REPLY_TOKEN_TTL:
+        return ""
+    InquiryMessage.objects.filter(pk=latest.pk).update(line_reply_token="")
+    return latest.line_reply_token
+
+
+def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
+    """Hand the reply to the ledger and the worker; stop the clock if it is
+    the first reply a person sends."""
+    inquiry = Inquiry.objects.select_for_update().get(pk=message.inquiry_id)
+    if message.channel == MessageChannel.EMAIL:
+        content = {
+            "subject": message.subject or _reply_subject(inquiry),
+            "body_text": message.body_text,
+            "headers": _thread_headers(inquiry),
+            "reply_to": settings.DEFAULT_FROM_EMAIL,
+        }
+    else:
+        content = {"line_messages": _line_texts(message.body_text)}
+        token = _reply_token_take(inquiry)
+        if token:
+            content["reply_token"] = token
+    send = send_create(
+        kind=SendKind.REPLY,
+        channel=message.channel,
+        purpose=Purpose.TRANSACTIONAL,
+        content=content,
+        actor=message.author,
+    )
+    deliveries_snapshot(
+        send=send,
+        audience=Customer.objects.filter(pk=inquiry.customer_id),
+        now=timezone.now(),
+        context_key=f"message-{message.pk}",
+    )
+    delivery = Delivery.objects.get(send=send)
+    message.delivery = delivery
+    message.outbound_state = OutboundState.SENDING
+    if message.channel == MessageChannel.EMAIL:
+        message.message_id = message_id_for(send_id=send.pk, delivery_id=delivery.pk)
+    message.save(update_fields=["delivery", "outbound_state", "message_id"])
+    event_add(
+        inquiry,
+        InquiryEventKind.MESSAGE,
+        message.author,
+        new=MessageKind.OUTBOUND,
+        message=message.pk,
+    )
+
+    now = timezone.now()
+    fields = ["updated_at"]
+    if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
+        inquiry.first_replied_at = now
+        fields.append("first_replied_at")
+        late = inquiry.first_reply_due_at is not None and now > inquiry.first_reply_due_at
+        new_state = SlaState.BREACHED if late else SlaState.MET
+        if inquiry.sla_state != new_state:
+            event_add(inquiry, InquiryEventKind.SLA, old=inquiry.sla_state, new=new_state)
+            inquiry.sla_state = new_state
+            fields.append("sla_state")
+        event_add(inquiry, InquiryEventKind.STAGE, message.author, new="first_contact")
+    if not message.is_automatic and inquiry.status in (InquiryStatus.NEW, InquiryStatus.OPEN):
+        event_add(
+            inquiry,
+            InquiryEventKind.STATUS,
+            message.author,
+            old=inquiry.status,
+            new=InquiryStatus.WAITING_CUSTOMER,
+        )
+        inquiry.status = InquiryStatus.WAITING_CUSTOMER
+        fields.append("status")
+    inquiry.save(update_fields=fields)
+    send_enqueue(send, parallel=1)
+
+
+def inquiry_auto_acknowledge(*, inquiry: Inquiry) -> InquiryMessage | None:
+    """Send the channel's automatic acknowledgement, if one is set. It does
+    not stop the first-reply clock."""
+    ack = AutoAcknowledgement.objects.filter(channel=inquiry.channel, is_active=True).first()
+    if ack is None:
+        return None
+    channel = reply_channel_for(inquiry)
+    try:
+        _address_check(inquiry.customer, channel)
+    except ValidationError:
+        return None
+    context = {
+        "customer": {"name": inquiry.customer.display_name},
+        "inquiry": {"reference": inquiry.reference, "subject": inquiry.subject},
+        "shop": shop_context(),
+    }
+    body = render_string(ack.body, context)
+    return inquiry_reply(inquiry=inquiry, body=body, actor=None, is_automatic=True)
