@@ -235,6 +235,20 @@ CONSENT_LEDGER_RETENTION_DAYS = env_int("CONSENT_LEDGER_RETENTION_DAYS", 3 * 365
 INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
 MEDIA_ROOT = VAR_DIR / "media"
+# Inbound mail by IMAP polling (off unless IMAP_HOST is set).
+IMAP_HOST = env_str("IMAP_HOST", "")
+IMAP_PORT = env_int("IMAP_PORT", 993, minimum=1)
+IMAP_USER = env_str("IMAP_USER", "")
+IMAP_PASSWORD = env_str("IMAP_PASSWORD", "")
+IMAP_MAILBOX = env_str("IMAP_MAILBOX", "INBOX")
+IMAP_SSL = env_bool("IMAP_SSL", True)
+IMAP_TIMEOUT = env_int("IMAP_TIMEOUT", 30, minimum=1)
+# Mall inquiries come through the malls' mail relays: sender domain → channel.
+MALL_RELAY_DOMAINS = {
+    "marketplace.amazon.co.jp": "amazon",
+    "fw.rakuten.ne.jp": "rakuten",
+    "shopping.yahoo.co.jp": "yahoo",
+}
 MEDIA_URL = "media/"
 
 # --- API --------------------------------------------------------------------

@@ -40,6 +40,18 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         minutes=1,
     ),
     RecurringJob(
+        name="tickets.imap_poll",
+        func="tickets.tasks.imap_poll_task",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
+        name="tickets.line_messages_consume",
+        func="tickets.tasks.line_messages_consume_task",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
         name="core.idempotency_purge",
         func="core.tasks.idempotency_purge_task",
         schedule_type="H",

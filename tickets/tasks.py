@@ -76,3 +76,18 @@ def notifications_email_task() -> int:
         )
     logger.info("staff notifications mailed: %d", sent)
     return sent
+
+
+def imap_poll_task() -> dict | None:
+    from tickets.imap import ImapAccount, imap_poll
+
+    account = ImapAccount.from_settings()
+    if account is None:
+        return None
+    return imap_poll(account).__dict__
+
+
+def line_messages_consume_task() -> int:
+    from tickets.services.inbound import line_messages_consume
+
+    return line_messages_consume()

@@ -52,7 +52,9 @@ def idempotent_response(
 ) -> Response | HttpResponse:
     key = request.headers.get(HEADER)
     if key is None:
-        return produce()
+        # Without a key, still all or nothing: a refused request leaves no trace.
+        with transaction.atomic():
+            return produce()
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         return error_response(

@@ -1,0 +1,103 @@
+"""The IMAP poller: fetch new mail by UID, ingest each message once.
+
+The last UID handled is saved after every message, so a restart resumes
+where it stopped; a new UIDVALIDITY (the mailbox was rebuilt) starts over,
+and InboundMail's dedupe key keeps that from creating duplicates. A message
+that fails to parse or apply is recorded as failed by the ingester and the
+poller moves on.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from tickets.models import MailboxState
+from tickets.services.inbound import mail_ingest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    host: str
+    port: int
+    user: str
+    password: str
+    mailbox: str = "INBOX"
+    ssl: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.mailbox}"[:255]
+
+    @classmethod
+    def from_settings(cls) -> ImapAccount | None:
+        if not settings.IMAP_HOST:
+            return None
+        return cls(
+            host=settings.IMAP_HOST,
+            port=settings.IMAP_PORT,
+            user=settings.IMAP_USER,
+            password=settings.IMAP_PASSWORD,
+            mailbox=settings.IMAP_MAILBOX,
+            ssl=settings.IMAP_SSL,
+        )
+
+
+@dataclass
+class PollReport:
+    fetched: int = 0
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+
+
+def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
+    report = PollReport()
+    client_class = imaplib.IMAP4_SSL if account.ssl else imaplib.IMAP4
+    client = client_class(account.host, account.port, timeout=settings.IMAP_TIMEOUT)
+    try:
+        client.login(account.user, account.password)
+        status, data = client.select(f'"{account.mailbox}"', readonly=True)
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"cannot select {account.mailbox}: {data!r}")
+        state, _ = MailboxState.objects.get_or_create(name=account.name)
+        uid_validity = _uid_validity(client)
+        if state.uid_validity != uid_validity:
+            state.uid_validity, state.last_uid = uid_validity, 0
+        status, data = client.uid("search", None, f"UID {state.last_uid + 1}:*")
+        uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > state.last_uid)
+        for uid in uids[:limit]:
+            status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[])")
+            raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+            report.fetched += 1
+            if status != "OK" or raw is None:
+                logger.warning("IMAP %s: UID %s could not be fetched", account.name, uid)
+                report.failed += 1
+            else:
+                record = mail_ingest(raw, source=f"imap:{account.name}")
+                setattr(report, record.status, getattr(report, record.status) + 1)
+            state.last_uid = uid
+            state.polled_at = timezone.now()
+            state.save()
+        state.polled_at = timezone.now()
+        state.save()
+    finally:
+        try:
+            client.logout()
+        except Exception:
+            logger.debug("IMAP logout failed", exc_info=True)
+    return report
+
+
+def _uid_validity(client: imaplib.IMAP4) -> int | None:
+    """The UIDVALIDITY the server announced when the mailbox was selected."""
+    _status, data = client.response("UIDVALIDITY")
+    if data and data[0]:
+        return int(data[0])
+    return None

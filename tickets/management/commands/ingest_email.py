@@ -1,0 +1,34 @@
+"""Read one raw RFC 822 message from stdin and ingest it (for a mail
+server's pipe, e.g. Postfix `mailbox_command` or an alias `|command`).
+
+Exit status: 0 when the mail was recorded (processed, ignored as an
+auto-reply or bounce, or a duplicate); 75 (EX_TEMPFAIL) when it could not
+be stored at all, so the mail server keeps it and retries.
+"""
+
+import sys
+
+from django.core.management.base import BaseCommand
+
+from tickets.services.inbound import mail_ingest
+
+EX_TEMPFAIL = 75
+
+
+class Command(BaseCommand):
+    help = "Ingest one raw email (RFC 822) from standard input."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", default="pipe", help="recorded as the mail's source")
+
+    def handle(self, *args, source, **options):
+        raw = sys.stdin.buffer.read()
+        if not raw.strip():
+            self.stderr.write("No message on standard input.")
+            sys.exit(EX_TEMPFAIL)
+        try:
+            record = mail_ingest(raw, source=source)
+        except Exception as exc:  # the database is down: let the MTA retry
+            self.stderr.write(f"Could not store the message: {type(exc).__name__}: {exc}")
+            sys.exit(EX_TEMPFAIL)
+        self.stdout.write(f"{record.status}: {record.subject} {record.reason}".strip())
