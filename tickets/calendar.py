@@ -163,8 +163,10 @@ class BusinessCalendar:
             closure = self.year_end_closure
             if not (isinstance(closure, Sequence) and len(closure) == 2):
                 raise ValueError("year_end_closure must be ((month, day), (month, day)) or None")
-            for bound in self.year_end_closure:
+            for bound in closure:
                 _check_month_day(bound)
+            first, last = closure
+            object.__setattr__(self, "year_end_closure", (tuple(first), tuple(last)))
         closures = tuple(tuple(closure) for closure in self.closures)
         for closure in closures:
             if len(closure) != 2 or not all(
@@ -232,16 +234,17 @@ def _wall_to_utc(day: date, offset: timedelta, zone: ZoneInfo) -> datetime:
     return high
 
 
-def _day_intervals(cal: BusinessCalendar, day: date) -> list[_Interval]:
+@functools.lru_cache(maxsize=8192)  # calendars hash by content; the SLA watch repeats days
+def _day_intervals(cal: BusinessCalendar, day: date) -> tuple[_Interval, ...]:
     if not is_business_day(cal, day):
-        return []
+        return ()
     intervals = []
     for start, end in cal._spans[day.weekday()]:
         opens = _wall_to_utc(day, start, cal._zone)
         closes = _wall_to_utc(day, end, cal._zone)
         if closes > opens:  # a period wholly inside a DST gap has no time
             intervals.append((opens, closes))
-    return intervals
+    return tuple(intervals)
 
 
 def _open_intervals(
