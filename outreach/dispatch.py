@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm.models import Channel, ChannelIdentity, ConsentState, Customer, Order
+from crm.models import Customer, Order
 from outreach import ledger
 from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
-from outreach.services import send_finish_if_done, unsubscribe_url
+from outreach.services import recipients_checked, send_finish_if_done, unsubscribe_url
 from outreach.templating import render_email, render_line, shop_context, template_context
 
 logger = logging.getLogger(__name__)
@@ -67,44 +67,12 @@ def _defer_for_quiet_hours(send: Send, until: datetime) -> None:
 
 
 def _recipients(send: Send, rows: list[Delivery]) -> dict[int, Customer]:
-    prefetches = [
-        Prefetch("consent_states", queryset=ConsentState.objects.filter(channel=send.channel))
-    ]
-    if send.channel == MessageChannel.LINE:
-        prefetches.append(
-            Prefetch(
-                "identities",
-                queryset=ChannelIdentity.objects.filter(channel=Channel.LINE).order_by("-id"),
-            )
-        )
-    customers = Customer.objects.filter(pk__in={row.customer_id for row in rows}).prefetch_related(
-        *prefetches
+    """The rows' customers, each annotated with `skip_reason` (the same
+    rule as the launch snapshot, evaluated again now) and `send_address`."""
+    customers = recipients_checked(
+        customer_ids={row.customer_id for row in rows}, channel=send.channel, purpose=send.purpose
     )
     return {customer.pk: customer for customer in customers}
-
-
-def _address(send: Send, customer: Customer) -> str:
-    if send.channel == MessageChannel.EMAIL:
-        return customer.email
-    identities = list(customer.identities.all())
-    return identities[0].external_id if identities else ""
-
-
-def _skip_reason(send: Send, customer: Customer | None, address: str) -> str:
-    """The send-time check; mirrors outreach.services.eligibility_reason."""
-    if customer is None or customer.merged_into_id:
-        return SkipReason.MERGED
-    if send.is_marketing:
-        if customer.is_claimant:
-            return SkipReason.CLAIMANT
-        states = list(customer.consent_states.all())
-        if not states:
-            return SkipReason.NO_CONSENT
-        if not states[0].granted:
-            return SkipReason.UNSUBSCRIBED
-    if not address:
-        return SkipReason.NO_ADDRESS
-    return ""
 
 
 def _record(
@@ -178,12 +146,11 @@ class _Worker:
         ready, skips = [], defaultdict(list)
         for row in rows:
             customer = customers.get(row.customer_id)
-            address = _address(self.send, customer) if customer else ""
-            reason = _skip_reason(self.send, customer, address)
+            reason = customer.skip_reason if customer else SkipReason.MERGED
             if reason:
                 skips[reason].append(row.pk)
             else:
-                ready.append((row, customer, address))
+                ready.append((row, customer, customer.send_address))
         for reason, ids in skips.items():
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
         return ready
@@ -307,11 +274,7 @@ class LineWorker(_Worker):
         if in_doubt:
             customers = _recipients(self.send, in_doubt)
             ready += [
-                (
-                    row,
-                    customers.get(row.customer_id),
-                    _address(self.send, customers[row.customer_id]),
-                )
+                (row, customers[row.customer_id], customers[row.customer_id].send_address)
                 for row in in_doubt
                 if row.customer_id in customers
             ]

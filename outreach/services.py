@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -194,8 +194,9 @@ def send_enqueue(send: Send, *, parallel: int | None = None) -> None:
 
 def eligibility_reason(*, channel: str, purpose: str) -> Case:
     """Why a customer gets no message on `channel` (first reason wins), or
-    "" — as one SQL expression over the customer row. The same rules are
-    checked again at send time by the dispatcher."""
+    "" — as one SQL expression over the customer row. The one definition of
+    who may be sent what: the launch snapshot and the worker's send-time
+    check both use it."""
     consent_channel = channel  # outreach channels map 1:1 onto consent channels
     granted = Exists(
         ConsentState.objects.filter(customer=OuterRef("pk"), channel=consent_channel, granted=True)
@@ -209,14 +210,14 @@ def eligibility_reason(*, channel: str, purpose: str) -> Case:
         no_address = ~Exists(
             ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.LINE)
         )
-    whens = []
+    whens = [When(merged_into__isnull=False, then=Value(SkipReason.MERGED.value))]
     if purpose == Purpose.MARKETING:
         amazon_only = Exists(
             ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.AMAZON)
         ) & ~Exists(
             ChannelIdentity.objects.filter(customer=OuterRef("pk")).exclude(channel=Channel.AMAZON)
         )
-        whens = [
+        whens += [
             When(is_claimant=True, then=Value(SkipReason.CLAIMANT.value)),
             When(amazon_only, then=Value(SkipReason.AMAZON_ONLY.value)),
             When(withdrawn, then=Value(SkipReason.UNSUBSCRIBED.value)),
@@ -224,6 +225,27 @@ def eligibility_reason(*, channel: str, purpose: str) -> Case:
         ]
     whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
     return Case(*whens, default=Value(""))
+
+
+def recipient_address(*, channel: str):
+    """The customer's address on `channel`, as an SQL expression: the email
+    address, or the LINE userId of their (latest) LINE identity."""
+    if channel == MessageChannel.EMAIL:
+        return F("email")
+    return Subquery(
+        ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.LINE)
+        .order_by("-id")
+        .values("external_id")[:1]
+    )
+
+
+def recipients_checked(*, customer_ids, channel: str, purpose: str) -> QuerySet[Customer]:
+    """Customers annotated with `skip_reason` and `send_address`, one query:
+    the worker's send-time check."""
+    return Customer.objects.filter(pk__in=customer_ids).annotate(
+        skip_reason=eligibility_reason(channel=channel, purpose=purpose),
+        send_address=recipient_address(channel=channel),
+    )
 
 
 def deliveries_snapshot(
