@@ -477,6 +477,37 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# Every problem a rule can have. Each message is shown after the path of the
+# bad part: "conditions[2].value: “abc” is not a whole number."
+RULE_ERRORS = {
+    "not_group": _("must be a group: an object with “match” and “conditions”, not %(value)s."),
+    "not_condition": _(
+        "must be a condition: an object with “field”, “op” and “value”, not %(value)s."
+    ),
+    "unexpected_key": _("unexpected key(s): %(value)s."),
+    "bad_match": _("must be “all” or “any”, not %(value)s."),
+    "not_list": _("must be a list of conditions, not %(value)s."),
+    "empty_group": _("the group is empty: add a condition."),
+    "too_deep": _("groups are nested too deeply (at most %(max)d levels)."),
+    "too_many": _("a rule may have at most %(max)d conditions."),
+    "unknown_field": _("unknown field %(value)s."),
+    "bad_operator": _(
+        "the operator %(value)s cannot be used with “%(field)s”; use one of: %(allowed)s."
+    ),
+    "no_number": _("enter a whole number."),
+    "not_number": _("%(value)s is not a whole number."),
+    "out_of_range": _("%(value)s is out of range: use %(min)s to %(max)s."),
+    "not_range": _("must be a pair of whole numbers [low, high], not %(value)s."),
+    "bad_range": _("the low end %(low)s is greater than the high end %(high)s."),
+    "no_value": _("this operator takes no value."),
+    "not_bool": _("must be true or false, not %(value)s."),
+    "not_items": _("choose at least one value (a list), not %(value)s."),
+    "too_many_items": _("at most %(max)d values may be listed."),
+    "bad_choice": _("%(value)s is not one of the choices of “%(field)s”."),
+    "bad_name": _("%(value)s is not a name (1 to 50 characters)."),
+}
+
+
 class _RuleCleaner:
     """Walks a rule once, depth-first, never deeper than MAX_DEPTH, and
     collects errors that name the path of the bad part."""
@@ -486,54 +517,34 @@ class _RuleCleaner:
         self.conditions = 0
         self.stopped = False
 
-    def error(self, path: str, message: str, code: str, **params: Any) -> None:
+    def error(self, path: str, code: str, **params: Any) -> Any:
         if len(self.errors) >= MAX_ERRORS:
             self.stopped = True
-            return
-        self.errors.append(
-            ValidationError("%(path)s: " + message, code=code, params={"path": path, **params})
-        )
+        else:
+            message = "%(path)s: " + str(RULE_ERRORS[code])
+            self.errors.append(
+                ValidationError(message, code=code, params={"path": path or "rule", **params})
+            )
+        return _INVALID
 
-    def group(self, node: Any, path: str, depth: int) -> dict | None:
-        where = path or "rule"
-        if not isinstance(node, dict):
-            self.error(
-                where,
-                gettext("must be a group: an object with “match” and “conditions”, not %(value)s."),
-                "not_group",
-                value=_show(node),
-            )
-            return None
-        unexpected = sorted(str(key)[:30] for key in set(node) - _GROUP_KEYS)
+    def unexpected_keys(self, node: dict, allowed: frozenset, path: str) -> None:
+        unexpected = sorted(str(key)[:30] for key in set(node) - allowed)
         if unexpected:
-            self.error(
-                where,
-                gettext("unexpected key(s) %(keys)s in a group."),
-                "unexpected_key",
-                keys=", ".join(unexpected),
-            )
+            self.error(path, "unexpected_key", value=", ".join(unexpected))
+
+    def group(self, node: Any, path: str, depth: int) -> Any:
+        if not isinstance(node, dict):
+            return self.error(path, "not_group", value=_show(node))
+        self.unexpected_keys(node, _GROUP_KEYS, path)
         match = node.get("match", _MISSING)
         if match not in ("all", "any"):
-            self.error(
-                _join(path, "match"),
-                gettext("must be “all” or “any”, not %(value)s."),
-                "bad_match",
-                value=_show(match),
-            )
+            self.error(_join(path, "match"), "bad_match", value=_show(match))
         conditions = node.get("conditions", _MISSING)
         conditions_path = _join(path, "conditions")
         if not isinstance(conditions, list):
-            self.error(
-                conditions_path,
-                gettext("must be a list of conditions, not %(value)s."),
-                "not_list",
-                value=_show(conditions),
-            )
-            return None
+            return self.error(conditions_path, "not_list", value=_show(conditions))
         if not conditions:
-            self.error(
-                conditions_path, gettext("the group is empty: add a condition."), "empty_group"
-            )
+            self.error(conditions_path, "empty_group")
         cleaned = []
         for index, child in enumerate(conditions):
             if self.stopped:
@@ -541,74 +552,36 @@ class _RuleCleaner:
             child_path = f"{conditions_path}[{index}]"
             if isinstance(child, dict) and ("conditions" in child or "match" in child):
                 if depth >= MAX_DEPTH:
-                    self.error(
-                        child_path,
-                        gettext("groups are nested too deeply (at most %(max)d levels)."),
-                        "too_deep",
-                        max=MAX_DEPTH,
-                    )
-                    continue
-                cleaned.append(self.group(child, child_path, depth + 1))
+                    self.error(child_path, "too_deep", max=MAX_DEPTH)
+                else:
+                    cleaned.append(self.group(child, child_path, depth + 1))
                 continue
             self.conditions += 1
             if self.conditions > MAX_CONDITIONS:
-                self.error(
-                    child_path,
-                    gettext("a rule may have at most %(max)d conditions."),
-                    "too_many",
-                    max=MAX_CONDITIONS,
-                )
+                self.error(child_path, "too_many", max=MAX_CONDITIONS)
                 self.stopped = True
                 break
             cleaned.append(self.condition(child, child_path))
         return {"match": match, "conditions": cleaned}
 
-    def condition(self, node: Any, path: str) -> dict | None:
+    def condition(self, node: Any, path: str) -> Any:
         if not isinstance(node, dict):
-            self.error(
-                path,
-                gettext(
-                    "must be a condition: an object with “field”, “op” and “value”, not %(value)s."
-                ),
-                "not_condition",
-                value=_show(node),
-            )
-            return None
-        unexpected = sorted(str(key)[:30] for key in set(node) - _CONDITION_KEYS)
-        if unexpected:
-            self.error(
-                path,
-                gettext("unexpected key(s) %(keys)s in a condition."),
-                "unexpected_key",
-                keys=", ".join(unexpected),
-            )
+            return self.error(path, "not_condition", value=_show(node))
+        self.unexpected_keys(node, _CONDITION_KEYS, path)
         name = node.get("field", _MISSING)
         segment_field = SEGMENT_FIELDS.get(name) if isinstance(name, str) else None
         if segment_field is None:
-            self.error(
-                _join(path, "field"),
-                gettext("unknown field %(value)s."),
-                "unknown_field",
-                value=_show(name),
-            )
-            return None
+            return self.error(_join(path, "field"), "unknown_field", value=_show(name))
         op = node.get("op", _MISSING)
         if not isinstance(op, str) or op not in segment_field.operators:
-            self.error(
+            return self.error(
                 _join(path, "op"),
-                gettext(
-                    "the operator %(value)s cannot be used with “%(field)s”; "
-                    "use one of: %(allowed)s."
-                ),
                 "bad_operator",
                 value=_show(op),
                 field=segment_field.label,
                 allowed=", ".join(segment_field.operators),
             )
-            return None
         value = self.value(segment_field, OPERATORS[op], node.get("value", _MISSING), path)
-        if value is _INVALID:
-            return None
         return {"field": name, "op": op, "value": value}
 
     def value(self, segment_field: SegmentField, op: Operator, value: Any, path: str) -> Any:
@@ -617,119 +590,70 @@ class _RuleCleaner:
             return self.number(segment_field, value, path)
         if op.value == "range":
             if not isinstance(value, list) or len(value) != 2:
-                self.error(
-                    path,
-                    gettext("must be a pair of whole numbers [low, high], not %(value)s."),
-                    "not_range",
-                    value=_show(value),
-                )
-                return _INVALID
+                return self.error(path, "not_range", value=_show(value))
             low = self.number(segment_field, value[0], f"{path}[0]")
             high = self.number(segment_field, value[1], f"{path}[1]")
             if _INVALID in (low, high):
                 return _INVALID
             if low > high:
-                self.error(
-                    path,
-                    gettext("the low end %(low)s is greater than the high end %(high)s."),
-                    "bad_range",
-                    low=low,
-                    high=high,
-                )
-                return _INVALID
+                return self.error(path, "bad_range", low=low, high=high)
             return [low, high]
         if op.value == "none":
-            if value not in (_MISSING, None):
-                self.error(path, gettext("this operator takes no value."), "no_value")
-                return _INVALID
-            return None
+            return None if value in (_MISSING, None) else self.error(path, "no_value")
         if op.value == "bool":
-            if not isinstance(value, bool):
-                self.error(
-                    path,
-                    gettext("must be true or false, not %(value)s."),
-                    "not_bool",
-                    value=_show(value),
-                )
-                return _INVALID
-            return value
+            return (
+                value
+                if isinstance(value, bool)
+                else self.error(path, "not_bool", value=_show(value))
+            )
         return self.items(segment_field, value, path)
 
     def number(self, segment_field: SegmentField, value: Any, path: str) -> Any:
         if value is None or value is _MISSING:
-            self.error(path, gettext("enter a whole number."), "no_number")
-            return _INVALID
+            return self.error(path, "no_number")
         number = _whole_number(value)
         if number is None:
-            self.error(
-                path, gettext("%(value)s is not a whole number."), "not_number", value=_show(value)
-            )
-            return _INVALID
+            return self.error(path, "not_number", value=_show(value))
         if not segment_field.minimum <= number <= segment_field.maximum:
-            self.error(
+            return self.error(
                 path,
-                gettext("%(value)s is out of range: use %(min)s to %(max)s."),
                 "out_of_range",
                 value=number,
                 min=f"{segment_field.minimum:,}",
                 max=f"{segment_field.maximum:,}",
             )
-            return _INVALID
         return number
 
     def items(self, segment_field: SegmentField, value: Any, path: str) -> Any:
         if not isinstance(value, list) or not value:
-            self.error(
-                path,
-                gettext("choose at least one value (a list), not %(value)s."),
-                "not_items",
-                value=_show(value),
-            )
-            return _INVALID
+            return self.error(path, "not_items", value=_show(value))
         if len(value) > MAX_LIST_ITEMS:
-            self.error(
-                path,
-                gettext("at most %(max)d values may be listed."),
-                "too_many_items",
-                max=MAX_LIST_ITEMS,
-            )
-            return _INVALID
-        canonical = (
-            {str(choice): choice for choice, _label in segment_field.choices()}
-            if segment_field.choices
-            else None
-        )
+            return self.error(path, "too_many_items", max=MAX_LIST_ITEMS)
+        choices = segment_field.choices() if segment_field.choices else None
+        canonical = {str(choice): choice for choice, _label in choices or ()}
         cleaned: list[Any] = []
-        valid = True
         for index, item in enumerate(value):
-            item_path = f"{path}[{index}]"
-            if canonical is not None:
+            if choices is not None:
                 key = str(item).strip() if isinstance(item, (str, int)) else None
                 if isinstance(item, bool) or key not in canonical:
-                    self.error(
-                        item_path,
-                        gettext("%(value)s is not one of the choices of “%(field)s”."),
-                        "bad_choice",
-                        value=_show(item),
-                        field=segment_field.label,
+                    cleaned.append(
+                        self.error(
+                            f"{path}[{index}]",
+                            "bad_choice",
+                            value=_show(item),
+                            field=segment_field.label,
+                        )
                     )
-                    valid = False
                     continue
                 item = canonical[key]
+            elif not isinstance(item, str) or not 0 < len(item.strip()) <= 50:
+                cleaned.append(self.error(f"{path}[{index}]", "bad_name", value=_show(item)))
+                continue
             else:
-                if not isinstance(item, str) or not item.strip() or len(item.strip()) > 50:
-                    self.error(
-                        item_path,
-                        gettext("%(value)s is not a name (1 to 50 characters)."),
-                        "bad_name",
-                        value=_show(item),
-                    )
-                    valid = False
-                    continue
                 item = item.strip()
             if item not in cleaned:
                 cleaned.append(item)
-        return cleaned if valid else _INVALID
+        return cleaned
 
 
 def segment_rule_clean(rule: Any) -> dict:
