@@ -19,11 +19,14 @@ def role_permissions_grant(apps, app_label: str, grants: dict[str, list[str]]) -
     from django.contrib.auth.management import create_permissions
 
     app_config = apps.get_app_config(app_label)
-    # The migration state's app configs are stubs; create_permissions only
-    # needs to know the app has models.
-    app_config.models_module = True
+    stub = getattr(app_config, "models_module", None) is None
+    if stub:
+        # The migration state's app configs are stubs; create_permissions
+        # only needs to know the app has models.
+        app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    if stub:
+        app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role in ROLES:

@@ -164,6 +164,8 @@ class Customer(models.Model):
                 condition=~Q(phone_normalized=""),
             ),
             models.Index(fields=["lifecycle_segment"], name="crm_customer_segment"),
+            # segment rules on recency ("days since last order")
+            models.Index(fields=["last_order_at"], name="crm_customer_last_order"),
             models.Index(fields=["family_name_kana", "given_name_kana"], name="crm_customer_kana"),
         ]
         constraints = [

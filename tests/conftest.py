@@ -36,6 +36,36 @@ def _admin_without_second_factor(settings):
     settings.ADMIN_REQUIRE_OTP = False
 
 
+# Data migrations that seed rows tests rely on (roles, categories, SLA policies).
+SEED_MIGRATIONS = (
+    ("core.migrations.0002_roles", "grant"),
+    ("crm.migrations.0002_roles", "grant"),
+    ("outreach.migrations.0002_roles", "grant"),
+    ("tickets.migrations.0002_seed", "seed"),
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed_data_present(request):
+    """A `transaction=True` test ends by flushing every table, seed rows
+    included; put them back for the tests that follow."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from importlib import import_module
+
+    from django.apps import apps as django_apps
+
+    from tickets.models import Category
+
+    if Group.objects.filter(name=MANAGER).exists() and Category.objects.exists():
+        return
+    for module, function in SEED_MIGRATIONS:
+        getattr(import_module(module), function)(django_apps, None)
+
+
 @pytest.fixture
 def owner(django_user_model):
     user = django_user_model.objects.create_user(
