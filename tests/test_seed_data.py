@@ -3,6 +3,7 @@
 
 import pytest
 from django.contrib.auth.models import Group
+
 from tickets.models import Category
 
 
