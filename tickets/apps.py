@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = _("Inquiries")
+
+    def ready(self) -> None:
+        from tickets import segment_fields
+
+        segment_fields.register()
