@@ -1,6 +1,6 @@
 """Turning the bytes of Japanese mail into text, whatever they claim to be.
 
-Japanese mail arrives in three families of encodings, often mislabelled:
+Japanese mail arrives in these encodings, often mislabelled:
 
 * ISO-2022-JP (7-bit, escape sequences). Windows mailers write Microsoft's
   variant (CP50220/CP50221): the JIS rows CP932 adds (①, ㈱, the NEC-selected

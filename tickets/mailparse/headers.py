@@ -43,6 +43,24 @@ def raw_headers(msg: Message, name: str) -> list[bytes]:
     ]
 
 
+def header_param(msg: Message, name: str, header: str = "content-type") -> str | tuple | None:
+    """``msg.get_param``, except that parameters the stdlib cannot parse
+    (it raises TypeError on broken RFC 2231 continuations) read as absent.
+    RFC 2231 values come as ``(charset, language, value)`` like the stdlib's."""
+    try:
+        return msg.get_param(name, header=header)
+    except Exception:  # the stdlib's parameter parser on damaged input
+        return None
+
+
+def header_param_text(msg: Message, name: str, header: str = "content-type") -> str:
+    """A parameter as plain text ("" when absent or unreadable)."""
+    value = header_param(msg, name, header)
+    if isinstance(value, tuple):
+        value = value[2]
+    return str(value or "").strip()
+
+
 def header_text(raw: bytes | None, warnings: list[str], field: str = "header") -> str:
     """Decode a raw field value: 8-bit bytes first (some mailers send
     Shift_JIS or ISO-2022-JP in headers unencoded), then encoded-words.
@@ -72,31 +90,29 @@ def decode_words(text: str, warnings: list[str], field: str = "header") -> str:
     """
     if "=?" not in text:
         return text
-    runs: list[tuple[str | None, str | bytearray]] = []  # (charset or None, text or bytes)
+    # Runs of plain text (str) and of encoded bytes with their charset.
+    runs: list[str | tuple[str, bytearray]] = []
     pos = 0
     for match in _ENCODED_WORD.finditer(text):
         gap = text[pos : match.start()]
-        previous_is_word = bool(runs) and runs[-1][0] is not None
-        if gap and not (previous_is_word and not gap.strip(" \t\r\n")):
-            runs.append((None, gap))
+        follows_word = bool(runs) and isinstance(runs[-1], tuple)
+        if gap and not (follows_word and not gap.strip(" \t\r\n")):
+            runs.append(gap)
         charset, kind, payload = match.groups()
         data = _b_decode(payload) if kind in "bB" else _q_decode(payload)
         last = runs[-1] if runs else None
-        if last is not None and last[0] is not None and last[0].lower() == charset.lower():
-            bytes_run = last[1]
-            assert isinstance(bytes_run, bytearray)
-            bytes_run.extend(data)
+        if isinstance(last, tuple) and last[0].lower() == charset.lower():
+            last[1].extend(data)
         else:
             runs.append((charset, bytearray(data)))
         pos = match.end()
-    runs.append((None, text[pos:]))
+    runs.append(text[pos:])
     out = []
-    for charset, run in runs:
-        if charset is None:
-            assert isinstance(run, str)
+    for run in runs:
+        if isinstance(run, str):
             out.append(run)
             continue
-        decoded, note = decode_text(bytes(run), charset)
+        decoded, note = decode_text(bytes(run[1]), run[0])
         if note:
             warnings.append(f"{field}: {note}")
         out.append(decoded)
@@ -134,7 +150,7 @@ def header_addresses(
         text = clean_header(text)
         try:
             parsed = getaddresses([text])
-        except Exception:
+        except Exception:  # the stdlib address parser has raised on odd input
             parsed = []
         found = [
             (clean_header(decode_words(name, warnings, field)), address.strip())
@@ -181,7 +197,7 @@ def header_date(raw: bytes | None, warnings: list[str]) -> datetime | None:
     """
     if not raw:
         return None
-    value = " ".join(raw.decode("ascii", "replace").split())
+    value = " ".join(decode_text(raw, None)[0].split())
     try:
         parsed: datetime | None = parsedate_to_datetime(value)
     except (ValueError, TypeError, IndexError, OverflowError):
