@@ -1,0 +1,424 @@
+"""Campaigns in the admin: drafts, the buttons that move them, and progress.
+
+A draft's fields are plain data and the admin saves them (only while the
+campaign is still a draft or scheduled). Every change of state — send now,
+schedule, pause, resume, cancel, a test send — is a button posting to
+`.../<id>/action/<name>/`, which calls the `outreach.services` function of
+that name. Once launched, the page shows the ledger's progress and polls
+`.../<id>/progress/` (JSON) every few seconds while it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.admin import ServiceFormAdmin, copy_saved
+from crm.models import Customer
+from crm.normalize import email_normalize
+from outreach import services
+from outreach.admin.deliveries import deliveries_url, progress_data
+from outreach.dispatch import quiet_hours_end
+from outreach.ledger import PENDING, send_progress
+from outreach.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    MessageTemplate,
+    Purpose,
+)
+from outreach.segments import segment_customers
+
+EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+DATA_FIELDS = ("name", "channel", "template", "segment")
+RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by", "created_at")
+
+
+def local_time(moment) -> str:
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def audience_estimate(campaign: Campaign) -> dict[str, int]:
+    """The segment's size now and how many of it could receive the campaign
+    (consent, claimant, Amazon-only, address), in one query. The ledger
+    snapshot at launch decides; this is what the marketer sees before."""
+    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
+    return (
+        segment_customers(campaign.segment)
+        .annotate(skip=reason)
+        .aggregate(total=Count("pk"), reachable=Count("pk", filter=Q(skip="")))
+    )
+
+
+class TemplateSelect(forms.Select):
+    """Options carry their template's channel, so the page can offer only
+    the templates of the chosen channel."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-channel"] = instance.channel
+        return option
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = (*DATA_FIELDS, "scheduled_at")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "scheduled_at" in self.fields:  # not on a launched campaign's read-only page
+            self.fields["scheduled_at"].help_text = _(
+                "Set a time and save to schedule the campaign; leave empty to keep it a draft."
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        template, channel = cleaned_data.get("template"), cleaned_data.get("channel")
+        if template is not None and channel and template.channel != channel:
+            self.add_error("template", gettext("The template is for another channel."))
+        return cleaned_data
+
+
+class ScheduleForm(forms.Form):
+    prefix = "schedule"  # the change form has a scheduled_at field of its own
+    scheduled_at = forms.DateTimeField(
+        label=_("send at"),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+class TestSendForm(forms.Form):
+    customer = forms.ModelChoiceField(label=_("test recipient"), queryset=Customer.objects.all())
+
+    def __init__(self, *args: Any, admin_site: admin.AdminSite, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["customer"]
+        field.widget = AutocompleteSelect(Delivery._meta.get_field("customer"), admin_site)
+        field.widget.choices = field.choices
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ServiceFormAdmin):
+    form = CampaignForm
+    list_display = (
+        "name",
+        "channel",
+        "segment",
+        "status",
+        "scheduled_at",
+        "launched_at",
+        "progress",
+    )
+    list_filter = ("status", "channel")
+    list_select_related = ("segment",)
+    search_fields = ("name",)
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+
+    # --- Changelist: every row's progress in one query ---------------------------
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)  # evaluates (and caches) the page once
+        send_ids = [row.send_id for row in rows if row.send_id]
+        counts = {}
+        if send_ids:
+            counts = {
+                item["send_id"]: item
+                for item in Delivery.objects.filter(send_id__in=send_ids)
+                .values("send_id")
+                .annotate(total=Count("id"), pending=Count("id", filter=Q(status__in=PENDING)))
+                .order_by()
+            }
+        for row in rows:
+            item = counts.get(row.send_id, {"total": 0, "pending": 0})
+            row.progress_counts = (item["total"] - item["pending"], item["total"])
+        return changelist
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: Campaign) -> str:
+        if not obj.send_id:
+            return "—"
+        done, total = getattr(obj, "progress_counts", (0, 0))
+        percent = 100 if not total else int(100 * done / total)
+        return format_html(
+            '<progress max="100" value="{}" style="width:6em"></progress> {}% ({}/{})',
+            percent,
+            percent,
+            f"{done:,}",
+            f"{total:,}",
+        )
+
+    # --- Change page --------------------------------------------------------------
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)
+        queryset = self.get_queryset(request).select_related(
+            "template", "segment", "send", "created_by"
+        )
+        try:
+            return queryset.get(pk=object_id)
+        except (Campaign.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def get_fields(self, request: HttpRequest, obj: Campaign | None = None):
+        if obj is None:
+            return [*DATA_FIELDS, "scheduled_at"]
+        return [*DATA_FIELDS, "scheduled_at", *RECORD_FIELDS]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None):
+        if obj is None:
+            return ()
+        if obj.status in EDITABLE:
+            return RECORD_FIELDS
+        return (*DATA_FIELDS, "scheduled_at", *RECORD_FIELDS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        return False  # a campaign is cancelled, never deleted: its ledger stays
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "template":
+            kwargs["queryset"] = MessageTemplate.objects.filter(purpose=Purpose.MARKETING)
+            kwargs["widget"] = TemplateSelect
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Campaign | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk:
+            context.update(self.panel_context(request, obj))
+            if "test_send_form" in context:
+                context["media"] += context["test_send_form"].media
+            if obj.status not in EDITABLE:
+                context.update(show_save=False, show_save_and_continue=False)
+                context.update(show_save_and_add_another=False)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def panel_context(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+        """Status, audience or progress, and the buttons this state allows."""
+        can_act = self.has_change_permission(request, campaign)
+        status = campaign.status
+        context: dict[str, Any] = {
+            "campaign": campaign,
+            "can_act": can_act,
+        }
+        context["actions"] = {
+            "launch": can_act and status in EDITABLE,
+            "schedule": can_act and status in EDITABLE,
+            "pause": can_act and status == CampaignStatus.SENDING,
+            "resume": can_act and status == CampaignStatus.PAUSED,
+            "cancel": can_act and status not in FINISHED,
+            "test_send": can_act,
+        }
+        context["action_urls"] = {
+            name: reverse("admin:outreach_campaign_action", args=[campaign.pk, name])
+            for name in context["actions"]
+        }
+        if campaign.send_id:
+            context["progress"] = progress_data(
+                send_progress(campaign.send),
+                status=status,
+                status_label=campaign.get_status_display(),
+            )
+            context["progress_url"] = reverse(
+                "admin:outreach_campaign_progress", args=[campaign.pk]
+            )
+            context["deliveries_url"] = deliveries_url(campaign.send_id)
+        else:
+            try:
+                context["audience"] = audience_estimate(campaign)
+            except ValidationError as error:
+                context["audience_errors"] = error.messages
+        if can_act:
+            scheduled = campaign.scheduled_at and timezone.localtime(campaign.scheduled_at)
+            context["schedule_form"] = ScheduleForm(initial={"scheduled_at": scheduled})
+            context["test_send_form"] = TestSendForm(
+                initial={"customer": self.test_customer(request)}, admin_site=self.admin_site
+            )
+        return context
+
+    def test_customer(self, request: HttpRequest) -> Customer | None:
+        """The marketer's own customer record (same email), if there is one."""
+        email = email_normalize(getattr(request.user, "email", ""))
+        if not email:
+            return None
+        return Customer.objects.filter(email_normalized=email, merged_into__isnull=True).first()
+
+    # --- Saving a draft -------------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
+        at = form.cleaned_data.get("scheduled_at")
+        if not change:
+            obj.status, obj.scheduled_at = CampaignStatus.DRAFT, None
+            obj.created_by = request.user
+            obj.save()
+        else:
+            with transaction.atomic():
+                current = Campaign.objects.select_for_update().get(pk=obj.pk)
+                if current.status not in EDITABLE:
+                    raise ValidationError(
+                        gettext("This campaign was launched or cancelled meanwhile.")
+                    )
+                if current.status == CampaignStatus.SCHEDULED and at is None:
+                    raise ValidationError(
+                        {"scheduled_at": [gettext("To stop a scheduled campaign, cancel it.")]}
+                    )
+                obj.status, obj.scheduled_at = current.status, current.scheduled_at
+                obj.save(update_fields=[*DATA_FIELDS])
+        if at is not None and at != obj.scheduled_at:
+            copy_saved(obj, services.campaign_schedule(campaign=obj, at=at, actor=request.user))
+            self.message_user(
+                request,
+                gettext("Scheduled for %(time)s.") % {"time": local_time(obj.scheduled_at)},
+                messages.SUCCESS,
+            )
+
+    # --- Buttons and the progress endpoint -------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/action/<slug:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="outreach_campaign_action",
+            ),
+            path(
+                "<path:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="outreach_campaign_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        handler: Callable[[HttpRequest, Campaign], str] | None = {
+            "launch": self.launch,
+            "schedule": self.schedule,
+            "pause": self.pause,
+            "resume": self.resume,
+            "cancel": self.cancel,
+            "test_send": self.test_send,
+        }.get(action)
+        if handler is None:
+            raise Http404
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        try:
+            text = handler(request, campaign)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:outreach_campaign_change", args=[campaign.pk]))
+
+    def launch(self, request: HttpRequest, campaign: Campaign) -> str:
+        if campaign.status not in EDITABLE:
+            raise ValidationError(gettext("This campaign has already been launched."))
+        campaign = services.campaign_launch(campaign=campaign, actor=request.user)
+        if campaign.status != CampaignStatus.SENDING:
+            raise ValidationError(gettext("This campaign has already been launched."))
+        progress = send_progress(campaign.send)
+        text = gettext(
+            "“%(name)s” is being sent: %(queued)s recipient(s) queued, %(skipped)s skipped."
+        ) % {
+            "name": campaign.name,
+            "queued": f"{progress.pending:,}",
+            "skipped": f"{progress.by_status.get('skipped', 0):,}",
+        }
+        quiet_until = quiet_hours_end(timezone.now())
+        if quiet_until is not None:
+            text += " " + gettext("It is quiet hours: sending starts at %(time)s.") % {
+                "time": local_time(quiet_until)
+            }
+        return text
+
+    def schedule(self, request: HttpRequest, campaign: Campaign) -> str:
+        form = ScheduleForm(request.POST)
+        if not form.is_valid():
+            raise ValidationError([m for errors in form.errors.values() for m in errors])
+        campaign = services.campaign_schedule(
+            campaign=campaign, at=form.cleaned_data["scheduled_at"], actor=request.user
+        )
+        return gettext("Scheduled for %(time)s.") % {"time": local_time(campaign.scheduled_at)}
+
+    def pause(self, request: HttpRequest, campaign: Campaign) -> str:
+        services.campaign_pause(campaign=campaign, actor=request.user)
+        return gettext("Paused. Messages already handed to the provider still go out.")
+
+    def resume(self, request: HttpRequest, campaign: Campaign) -> str:
+        services.campaign_resume(campaign=campaign, actor=request.user)
+        return gettext("Resumed.")
+
+    def cancel(self, request: HttpRequest, campaign: Campaign) -> str:
+        services.campaign_cancel(campaign=campaign, actor=request.user)
+        return gettext("Cancelled. Messages not yet sent will not go out.")
+
+    def test_send(self, request: HttpRequest, campaign: Campaign) -> str:
+        form = TestSendForm(request.POST, admin_site=self.admin_site)
+        if not form.is_valid():
+            raise ValidationError(gettext("Choose the customer to send the test to."))
+        customer = form.cleaned_data["customer"]
+        send = services.campaign_test_send(campaign=campaign, customer=customer, actor=request.user)
+        skipped = send.deliveries.filter(status=DeliveryStatus.SKIPPED).first()
+        if skipped is not None:  # e.g. no email address, or no LINE account
+            raise ValidationError(
+                gettext("The test cannot go to %(customer)s: %(reason)s.")
+                % {"customer": customer, "reason": skipped.get_skip_reason_display()}
+            )
+        return gettext("A test is on its way to %(customer)s.") % {"customer": customer}
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        if not campaign.send_id:
+            return JsonResponse({"status": campaign.status, "total": 0}, status=404)
+        return JsonResponse(
+            progress_data(
+                send_progress(campaign.send),
+                status=campaign.status,
+                status_label=campaign.get_status_display(),
+            )
+        )

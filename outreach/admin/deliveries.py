@@ -1,0 +1,132 @@
+"""The delivery ledger and its sends in the admin: read-only.
+
+Only the worker and the services write these rows. The ledger is the
+largest table of the product, so its changelist never counts all rows,
+never computes facets and searches customers through an indexed subquery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Customer
+from crm.selectors import customer_search_q
+from outreach.ledger import SendProgress, send_progress
+from outreach.models import Delivery, DeliveryStatus, Send, SkipReason
+
+
+def progress_data(progress: SendProgress, *, status: str = "", status_label: str = "") -> dict:
+    """A send's progress as the page and the JSON endpoint show it: counts
+    for every delivery status (zeros included) and skips by reason."""
+    reason_labels = dict(SkipReason.choices)
+    return {
+        "status": status,
+        "status_label": str(status_label),
+        "total": progress.total,
+        "done": progress.done,
+        "pending": progress.pending,
+        "percent": progress.percent,
+        "by_status": [
+            {"status": value, "label": str(label), "count": progress.by_status.get(value, 0)}
+            for value, label in DeliveryStatus.choices
+        ],
+        "by_reason": [
+            {"reason": reason, "label": str(reason_labels.get(reason, reason)), "count": count}
+            for reason, count in sorted(progress.by_reason.items(), key=lambda item: -item[1])
+        ],
+    }
+
+
+def deliveries_url(send_id: int) -> str:
+    return reverse("admin:outreach_delivery_changelist") + f"?send__id__exact={send_id}"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only services write: view permission is all there is."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "customer",
+        "channel",
+        "status",
+        "skip_reason",
+        "attempts",
+        "error_excerpt",
+        "sent_at",
+        "send",
+    )
+    list_filter = ("status", "skip_reason", "channel", "send__kind")
+    list_select_related = ("customer", "send")
+    # get_search_results does the searching; this only makes the box appear.
+    search_fields = ("customer__email",)
+    search_help_text = _("Customer name, kana, email or phone")
+    ordering = ("-id",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description=_("last error"))
+    def error_excerpt(self, obj: Delivery) -> str:
+        return Truncator(obj.last_error).chars(80)
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(customer_search_q(term)).values("pk")
+        return queryset.filter(customer_id__in=customers), False
+
+
+@admin.register(Send)
+class SendAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "kind", "channel", "purpose", "template", "status", "created_at")
+    list_filter = ("kind", "channel", "purpose", "status")
+    list_select_related = ("template",)
+    ordering = ("-id",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = (
+        "progress",
+        "kind",
+        "channel",
+        "purpose",
+        "template",
+        "status",
+        "respect_quiet_hours",
+        "content",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("template", "created_by")
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: Send) -> str:
+        # render_to_string returns safe HTML: the readonly field shows it as is.
+        data = progress_data(
+            send_progress(obj), status=obj.status, status_label=obj.get_status_display()
+        )
+        return render_to_string(
+            "admin/outreach/campaign/includes/progress.html",
+            {"progress": data, "deliveries_url": deliveries_url(obj.pk)},
+        )

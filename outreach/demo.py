@@ -1,0 +1,195 @@
+"""Japanese demo templates and campaigns, created idempotently.
+
+Called by the demo data command. Everything goes through the services
+(`template_save` validates every template as the admin would); existing
+rows, found by name, are left as they are — a marketer may have edited
+them. The texts are Japanese data, not UI strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from outreach.models import (
+    Campaign,
+    CampaignStatus,
+    MessageChannel,
+    MessageTemplate,
+    Purpose,
+    Segment,
+    SegmentKind,
+)
+from outreach.segments import segments_builtin_ensure
+from outreach.services import campaign_schedule, template_save
+
+WINTER_SALE = "冬のセールのお知らせ"
+NEW_ARRIVALS = "新商品入荷のお知らせ"
+BIRTHDAY = "お誕生日クーポン"
+SHIPPED = "発送のお知らせ"
+REVIEW = "レビューのお願い"
+DELAY = "配送遅延のお詫び"
+
+DEMO_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": WINTER_SALE,
+        "channel": MessageChannel.EMAIL,
+        "purpose": Purpose.MARKETING,
+        "description": "メールマガジン: 冬のセール (個人名入り)",
+        "subject": "【{{ shop.name }}】{{ customer.name }}様へ 冬のセールのお知らせ",
+        "body_text": (
+            "{{ customer.name }}様\n\n"
+            "いつも{{ shop.name }}をご利用いただき、ありがとうございます。\n"
+            "本日より冬のセールを開催いたします。\n\n"
+            "■ 期間: 12月1日(月)〜12月14日(日)\n"
+            "■ 内容: 冬の人気商品が最大30%オフ\n"
+            "{% if customer.order_count %}"
+            "■ これまで{{ customer.order_count }}回のご注文、誠にありがとうございます。\n"
+            "{% endif %}\n"
+            "セール会場はこちら: {{ shop.url }}\n"
+        ),
+        "body_html": (
+            "<p>{{ customer.name }}様</p>\n"
+            "<p>いつも{{ shop.name }}をご利用いただき、ありがとうございます。<br>"
+            "本日より<strong>冬のセール</strong>を開催いたします。</p>\n"
+            "<ul><li>期間: 12月1日(月)〜12月14日(日)</li>"
+            "<li>内容: 冬の人気商品が最大30%オフ</li></ul>\n"
+            '<p><a href="{{ shop.url }}">セール会場はこちら</a></p>\n'
+        ),
+    },
+    {
+        # No personal variables: one multicast request reaches 500 friends.
+        "name": NEW_ARRIVALS,
+        "channel": MessageChannel.LINE,
+        "purpose": Purpose.MARKETING,
+        "description": "LINE: 全員に同じ内容 (一斉配信)",
+        "line_messages": [
+            "【{{ shop.name }}】新商品入荷のお知らせ\n"
+            "静岡の新茶を使った季節限定の煎茶が入荷しました🍵",
+            "数量限定です。詳しくはこちらからご覧ください。\n{{ shop.url }}",
+        ],
+    },
+    {
+        "name": BIRTHDAY,
+        "channel": MessageChannel.LINE,
+        "purpose": Purpose.MARKETING,
+        "description": "LINE: お名前入り (個別配信)",
+        "line_messages": [
+            "{{ customer.given_name }}様、お誕生日おめでとうございます🎂",
+            "日頃の感謝を込めて、今月末までお使いいただける500円分のクーポンを"
+            "お届けします。\nクーポンコード: BIRTHDAY500\n{{ shop.url }}",
+        ],
+    },
+    {
+        "name": SHIPPED,
+        "channel": MessageChannel.EMAIL,
+        "purpose": Purpose.TRANSACTIONAL,
+        "description": "注文: 発送通知",
+        "subject": (
+            "【{{ shop.name }}】ご注文の商品を発送しました (注文番号 {{ order.order_number }})"
+        ),
+        "body_text": (
+            "{{ customer.name }}様\n\n"
+            "ご注文いただいた商品を発送いたしました。\n\n"
+            "注文番号: {{ order.order_number }}\n"
+            "ご注文日時: {{ order.ordered_at|date:'Y年n月j日 H:i' }}\n"
+            "ご注文金額: {{ order.total }}円\n\n"
+            "お届けまで今しばらくお待ちください。\n"
+            "ご不明な点は {{ shop.contact_email }} までお問い合わせください。\n\n"
+            "{{ shop.company }}\n{{ shop.name }}\n"
+        ),
+    },
+    {
+        # Neutral wording (mall rules): no incentive, no request for a good rating.
+        "name": REVIEW,
+        "channel": MessageChannel.EMAIL,
+        "purpose": Purpose.TRANSACTIONAL,
+        "description": "注文: レビュー依頼 (配達から5〜30日後、1注文につき1回)",
+        "subject": "【{{ shop.name }}】お届けした商品のご感想をお聞かせください",
+        "body_text": (
+            "{{ customer.name }}様\n\n"
+            "先日は{{ shop.name }}をご利用いただき、ありがとうございました。\n"
+            "注文番号 {{ order.order_number }} の商品はお手元に届きましたでしょうか。\n\n"
+            "よろしければ、商品のご感想をレビューとしてお寄せください。\n"
+            "良かった点も、気になった点も、率直なご意見を今後の参考にさせていただきます。\n"
+            "レビューの投稿は任意です。\n\n"
+            "{{ shop.company }}\n{{ shop.name }}\n"
+        ),
+    },
+    {
+        # A concrete date, never "しばらく" (the sales-stop rule).
+        "name": DELAY,
+        "channel": MessageChannel.EMAIL,
+        "purpose": Purpose.TRANSACTIONAL,
+        "description": "配送遅延: お届け予定日を具体的な日付で ({{ extra.expected_date }})",
+        "subject": "【{{ shop.name }}】配送遅延のお詫び (注文番号 {{ order.order_number }})",
+        "body_text": (
+            "{{ customer.name }}様\n\n"
+            "ご注文いただいた商品 (注文番号 {{ order.order_number }}) のお届けが"
+            "遅れておりますことを、心よりお詫び申し上げます。\n\n"
+            "お届け予定日: {{ extra.expected_date }}\n\n"
+            "予定日までに発送し、発送時に改めてご連絡いたします。\n"
+            "ご注文のキャンセルをご希望の場合は、このメールにご返信ください。\n\n"
+            "{{ shop.company }}\n{{ shop.name }}\n"
+            "お問い合わせ: {{ shop.contact_email }} / {{ shop.contact_phone }}\n"
+        ),
+    },
+]
+
+
+def demo_templates_ensure(*, actor=None) -> dict[str, MessageTemplate]:
+    """The demo templates by name, created through template_save when missing."""
+    existing = {t.name: t for t in MessageTemplate.objects.filter(name__in=_names())}
+    templates = {}
+    for values in DEMO_TEMPLATES:
+        template = existing.get(values["name"])
+        if template is None:
+            template = template_save(template=MessageTemplate(**values), actor=actor)
+        templates[template.name] = template
+    return templates
+
+
+def _names() -> list[str]:
+    return [values["name"] for values in DEMO_TEMPLATES]
+
+
+def _lifecycle_segment(value: str) -> Segment:
+    segments_builtin_ensure()
+    return Segment.objects.filter(kind=SegmentKind.LIFECYCLE, lifecycle_segment=value).first()
+
+
+def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign]:
+    """A draft email campaign (winter sale to regular customers) and, when
+    `scheduled`, a LINE campaign (new arrivals to VIP customers) scheduled
+    for 10:00 a week from now. Found by name; never launched here."""
+    templates = demo_templates_ensure(actor=actor)
+    campaigns = []
+    plans = [
+        ("冬のセール (一般のお客様)", WINTER_SALE, "regular", None),
+        ("新商品入荷 (優良のお客様)", NEW_ARRIVALS, "vip", 7),
+    ]
+    for name, template_name, lifecycle, days in plans:
+        if days is not None and not scheduled:
+            continue
+        campaign = Campaign.objects.filter(name=name).first()
+        if campaign is None:
+            template = templates[template_name]
+            campaign = Campaign.objects.create(
+                name=name,
+                channel=template.channel,
+                template=template,
+                segment=_lifecycle_segment(lifecycle),
+                status=CampaignStatus.DRAFT,
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
+            if days is not None:
+                at = datetime.combine(
+                    timezone.localdate() + timedelta(days=days),
+                    time(10, 0),
+                    tzinfo=timezone.get_current_timezone(),
+                )
+                campaign = campaign_schedule(campaign=campaign, at=at, actor=actor)
+        campaigns.append(campaign)
+    return campaigns
