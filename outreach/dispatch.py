@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -26,7 +27,12 @@ from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
-from outreach.services import recipients_checked, send_finish_if_done, unsubscribe_url
+from outreach.services import (
+    recipients_checked,
+    send_eligibility_purpose,
+    send_finish_if_done,
+    unsubscribe_url,
+)
 from outreach.templating import render_email, render_line, shop_context, template_context
 
 logger = logging.getLogger(__name__)
@@ -70,7 +76,9 @@ def _recipients(send: Send, rows: list[Delivery]) -> dict[int, Customer]:
     """The rows' customers, each annotated with `skip_reason` (the same
     rule as the launch snapshot, evaluated again now) and `send_address`."""
     customers = recipients_checked(
-        customer_ids={row.customer_id for row in rows}, channel=send.channel, purpose=send.purpose
+        customer_ids={row.customer_id for row in rows},
+        channel=send.channel,
+        purpose=send_eligibility_purpose(send),
     )
     return {customer.pk: customer for customer in customers}
 
@@ -126,8 +134,11 @@ class _Worker:
 
     def __init__(self, send: Send) -> None:
         self.send = send
-        self.template = send.template
         self.content = send.content or {}
+        # The template as it was when the send was created (see
+        # outreach.services.template_snapshot); older sends read the row.
+        snapshot = self.content.get("template")
+        self.template = SimpleNamespace(**snapshot) if snapshot else send.template
         self._order_cache: dict[int, Order | None] = {}
 
     def __enter__(self):

@@ -234,6 +234,46 @@ class Campaign(models.Model):
         return self.name
 
 
+class CampaignEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    EDITED = "edited", _("Edited")
+    SCHEDULED = "scheduled", _("Scheduled")
+    UNSCHEDULED = "unscheduled", _("Unscheduled")
+    LAUNCHED = "launched", _("Launched")
+    PAUSED = "paused", _("Paused")
+    RESUMED = "resumed", _("Resumed")
+    CANCELLED = "cancelled", _("Cancelled")
+    COMPLETED = "completed", _("Completed")
+    TEST_SENT = "test_sent", _("Test sent")
+
+
+class CampaignEvent(models.Model):
+    """The campaign's history: who changed its state, when."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="events", verbose_name=_("campaign")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=CampaignEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("campaign event")
+        verbose_name_plural = _("campaign events")
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENDING = "sending", _("Sending")

@@ -26,6 +26,8 @@ from crm.models import (
 from crm.services import consent_record
 from outreach.models import (
     Campaign,
+    CampaignEvent,
+    CampaignEventKind,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -166,17 +168,32 @@ def send_create(
         raise ValidationError({"template": [_("The template is for another channel.")]})
     if template is None and not content:
         raise ValidationError({"content": [_("A send needs a template or content.")]})
+    content = dict(content or {})
+    if template is not None:
+        # What goes out is the template as it is now: editing the template
+        # later does not change a send that is already under way.
+        content["template"] = template_snapshot(template)
     return Send.objects.create(
         kind=kind,
         channel=channel,
         purpose=purpose,
         template=template,
-        content=content or {},
+        content=content,
         respect_quiet_hours=purpose == Purpose.MARKETING
         if respect_quiet_hours is None
         else respect_quiet_hours,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
+
+
+def template_snapshot(template: MessageTemplate) -> dict[str, Any]:
+    return {
+        "subject": template.subject,
+        "body_text": template.body_text,
+        "body_html": template.body_html,
+        "line_messages": list(template.line_messages or []),
+        "is_personal": template.is_personal,
+    }
 
 
 def send_enqueue(send: Send, *, parallel: int | None = None) -> None:
@@ -254,7 +271,7 @@ def deliveries_snapshot(
     """Write one ledger row per customer of `audience` — queued, or skipped
     with the reason — as a single INSERT ... SELECT. Safe to repeat (rows
     that exist are left alone). Returns the number of rows written."""
-    reason = eligibility_reason(channel=send.channel, purpose=send.purpose)
+    reason = eligibility_reason(channel=send.channel, purpose=send_eligibility_purpose(send))
     select = audience.order_by().annotate(skip=reason).values_list("pk", "skip")
     select_sql, select_params = select.query.sql_with_params()
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -285,6 +302,12 @@ def deliveries_snapshot(
 # --- Campaigns ----------------------------------------------------------------------------
 
 
+def _campaign_event(campaign: Campaign, kind: str, actor=None, **data) -> None:
+    CampaignEvent.objects.create(
+        campaign=campaign, kind=kind, actor=actor if getattr(actor, "pk", None) else None, data=data
+    )
+
+
 def _campaign_check(campaign: Campaign) -> None:
     errors = {}
     if campaign.template.channel != campaign.channel:
@@ -297,17 +320,60 @@ def _campaign_check(campaign: Campaign) -> None:
         raise ValidationError(errors)
 
 
+def campaign_save(
+    *,
+    campaign: Campaign | None,
+    name: str,
+    channel: str,
+    template: MessageTemplate,
+    segment,
+    actor=None,
+) -> Campaign:
+    """Create a draft, or edit one that has not been launched."""
+    with transaction.atomic():
+        if campaign is not None and campaign.pk:
+            campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+            if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+                raise ValidationError(_("A launched campaign cannot be edited."))
+            created = False
+        else:
+            campaign = Campaign(created_by=actor if getattr(actor, "pk", None) else None)
+            created = True
+        campaign.name, campaign.channel = name, channel
+        campaign.template, campaign.segment = template, segment
+        _campaign_check(campaign)
+        campaign.full_clean()
+        campaign.save()
+        _campaign_event(
+            campaign, CampaignEventKind.CREATED if created else CampaignEventKind.EDITED, actor
+        )
+    return campaign
+
+
 def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campaign:
-    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        raise ValidationError(_("Only a draft can be scheduled."))
     if at <= timezone.now():
         raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
     _campaign_check(campaign)
-    updated = Campaign.objects.filter(
-        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
-    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=at)
-    if not updated:
-        raise ValidationError(_("Only a draft can be scheduled."))
+    with transaction.atomic():
+        updated = Campaign.objects.filter(
+            pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
+        ).update(status=CampaignStatus.SCHEDULED, scheduled_at=at)
+        if not updated:
+            raise ValidationError(_("Only a draft can be scheduled."))
+        _campaign_event(campaign, CampaignEventKind.SCHEDULED, actor, at=at.isoformat())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_unschedule(*, campaign: Campaign, actor=None) -> Campaign:
+    """Back to a draft: it will not go out at the scheduled time."""
+    with transaction.atomic():
+        updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
+            status=CampaignStatus.DRAFT, scheduled_at=None
+        )
+        if not updated:
+            raise ValidationError(_("Only a scheduled campaign can be unscheduled."))
+        _campaign_event(campaign, CampaignEventKind.UNSCHEDULED, actor)
     campaign.refresh_from_db()
     return campaign
 
@@ -332,13 +398,16 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
             template=campaign.template,
             actor=actor,
         )
-        deliveries_snapshot(
+        written = deliveries_snapshot(
             send=send, audience=segment_customers(campaign.segment, now=now), now=now
         )
         campaign.send = send
         campaign.status = CampaignStatus.SENDING
         campaign.launched_at = now
         campaign.save(update_fields=["send", "status", "launched_at"])
+        _campaign_event(
+            campaign, CampaignEventKind.LAUNCHED, actor, send=send.pk, recipients=written
+        )
         send_enqueue(send)
     logger.info("campaign %s launched as send %s", campaign.pk, send.pk)
     return campaign
@@ -355,7 +424,7 @@ def campaigns_launch_due(*, now: datetime | None = None) -> int:
 
 
 def _campaign_transition(
-    campaign: Campaign, *, from_: set[str], to: str, send_status: str
+    campaign: Campaign, *, from_: set[str], to: str, send_status: str, event: str, actor
 ) -> Campaign:
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -372,6 +441,7 @@ def _campaign_transition(
         campaign.save(update_fields=fields)
         if campaign.send_id:
             Send.objects.filter(pk=campaign.send_id).update(status=send_status)
+        _campaign_event(campaign, event, actor)
     return campaign
 
 
@@ -381,6 +451,8 @@ def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
         from_={CampaignStatus.SENDING},
         to=CampaignStatus.PAUSED,
         send_status=SendStatus.PAUSED,
+        event=CampaignEventKind.PAUSED,
+        actor=actor,
     )
 
 
@@ -390,6 +462,8 @@ def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
         from_={CampaignStatus.PAUSED},
         to=CampaignStatus.SENDING,
         send_status=SendStatus.SENDING,
+        event=CampaignEventKind.RESUMED,
+        actor=actor,
     )
     send_enqueue(campaign.send)
     return campaign
@@ -406,6 +480,8 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
         },
         to=CampaignStatus.CANCELLED,
         send_status=SendStatus.CANCELLED,
+        event=CampaignEventKind.CANCELLED,
+        actor=actor,
     )
     if campaign.send_id:
         send_cancel_queued(campaign.send)
@@ -434,26 +510,37 @@ def send_finish_if_done(send: Send) -> bool:
         finished = Send.objects.filter(pk=send.pk, status=SendStatus.SENDING).update(
             status=SendStatus.COMPLETED, completed_at=now
         )
-        Campaign.objects.filter(send=send, status=CampaignStatus.SENDING).update(
+        campaigns = list(Campaign.objects.filter(send=send, status=CampaignStatus.SENDING))
+        Campaign.objects.filter(pk__in=[c.pk for c in campaigns]).update(
             status=CampaignStatus.COMPLETED, completed_at=now
         )
+        for campaign in campaigns:
+            _campaign_event(campaign, CampaignEventKind.COMPLETED)
     return bool(finished)
 
 
 def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) -> Send:
-    """Send the campaign's message to one chosen customer now (no consent
-    needed: it goes to the marketer's own test address or LINE account),
-    through the same ledger and worker."""
-    send = send_create(
-        kind=SendKind.TEST,
-        channel=campaign.channel,
-        purpose=Purpose.TRANSACTIONAL,
-        template=campaign.template,
-        respect_quiet_hours=False,
-        actor=actor,
-    )
-    deliveries_snapshot(
-        send=send, audience=Customer.objects.filter(pk=customer.pk), now=timezone.now()
-    )
-    send_enqueue(send, parallel=1)
+    """Send the campaign's message, exactly as customers will get it (legal
+    footer, unsubscribe link), to one chosen customer now — typically the
+    marketer's own test record. No consent is needed for that one."""
+    with transaction.atomic():
+        send = send_create(
+            kind=SendKind.TEST,
+            channel=campaign.channel,
+            purpose=Purpose.MARKETING,
+            template=campaign.template,
+            respect_quiet_hours=False,
+            actor=actor,
+        )
+        deliveries_snapshot(
+            send=send, audience=Customer.objects.filter(pk=customer.pk), now=timezone.now()
+        )
+        _campaign_event(campaign, CampaignEventKind.TEST_SENT, actor, customer=customer.pk)
+        send_enqueue(send, parallel=1)
     return send
+
+
+def send_eligibility_purpose(send: Send) -> str:
+    """Which rules decide who may receive a send: a test send goes to the
+    chosen person whatever their marketing consent."""
+    return Purpose.TRANSACTIONAL if send.kind == SendKind.TEST else send.purpose

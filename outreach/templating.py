@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
-from django.template.base import FilterExpression, Node
+from django.template.base import FilterExpression, Node, TextNode
 from django.template.defaulttags import ForNode, IfNode, WithNode
 from django.utils.translation import gettext as _
 
@@ -94,10 +94,16 @@ def _variables(nodelist) -> set[str]:
     def walk(nodes, local: set[str]):
         for node in nodes:
             for expression in expressions(node):
-                var = expression.var
-                lookups = getattr(var, "lookups", None)
-                if lookups and lookups[0] not in local:
-                    found.add(".".join(lookups))
+                # The value, and variables passed as filter arguments
+                # ({{ shop.name|add:customer.given_name }}).
+                variables = [expression.var]
+                variables += [
+                    arg for _f, args in expression.filters for is_var, arg in args if is_var
+                ]
+                for var in variables:
+                    lookups = getattr(var, "lookups", None)
+                    if lookups and lookups[0] not in local:
+                        found.add(".".join(lookups))
             inner_local = set(local)
             if isinstance(node, ForNode):
                 inner_local |= set(node.loopvars) | {"forloop"}
@@ -120,6 +126,13 @@ def _condition_expressions(condition):
         child = getattr(condition, side, None)
         if child is not None:
             yield from _condition_expressions(child)
+
+
+def _unclosed_tag(template: Template) -> bool:
+    """Django renders "{{ customer.name" (no closing braces) as plain text."""
+    return any(
+        "{{" in node.s or "{%" in node.s for node in template.nodelist.get_nodes_by_type(TextNode)
+    )
 
 
 def _compile(source: str, field: str, errors: dict[str, list[str]]) -> Template | None:
@@ -200,6 +213,11 @@ def template_validate(
         compiled = _compile(source, field, errors)
         if compiled is not None:
             roots |= _check_variables(compiled, field, errors)
+            if _unclosed_tag(compiled):
+                errors.setdefault(field, []).append(
+                    _("A tag opened with %(open)s is not closed: customers would see it as is.")
+                    % {"open": "{{ / {%"}
+                )
     if errors:
         raise ValidationError(errors)
     return TemplateCheck(is_personal=bool(roots & PERSONAL_ROOTS))

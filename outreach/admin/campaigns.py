@@ -18,7 +18,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import (
     Http404,
@@ -283,30 +282,26 @@ class CampaignAdmin(ServiceFormAdmin):
 
     def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
         at = form.cleaned_data.get("scheduled_at")
-        if not change:
-            obj.status, obj.scheduled_at = CampaignStatus.DRAFT, None
-            obj.created_by = request.user
-            obj.save()
-        else:
-            with transaction.atomic():
-                current = Campaign.objects.select_for_update().get(pk=obj.pk)
-                if current.status not in EDITABLE:
-                    raise ValidationError(
-                        gettext("This campaign was launched or cancelled meanwhile.")
-                    )
-                if current.status == CampaignStatus.SCHEDULED and at is None:
-                    raise ValidationError(
-                        {"scheduled_at": [gettext("To stop a scheduled campaign, cancel it.")]}
-                    )
-                obj.status, obj.scheduled_at = current.status, current.scheduled_at
-                obj.save(update_fields=[*DATA_FIELDS])
-        if at is not None and at != obj.scheduled_at:
-            copy_saved(obj, services.campaign_schedule(campaign=obj, at=at, actor=request.user))
+        was_scheduled = change and obj.status == CampaignStatus.SCHEDULED
+        saved = services.campaign_save(
+            campaign=obj if change else None,
+            name=obj.name,
+            channel=obj.channel,
+            template=obj.template,
+            segment=obj.segment,
+            actor=request.user,
+        )
+        if was_scheduled and at is None:
+            saved = services.campaign_unschedule(campaign=saved, actor=request.user)
+            self.message_user(request, gettext("Unscheduled: the campaign is a draft again."))
+        elif at is not None and at != saved.scheduled_at:
+            saved = services.campaign_schedule(campaign=saved, at=at, actor=request.user)
             self.message_user(
                 request,
-                gettext("Scheduled for %(time)s.") % {"time": local_time(obj.scheduled_at)},
+                gettext("Scheduled for %(time)s.") % {"time": local_time(saved.scheduled_at)},
                 messages.SUCCESS,
             )
+        copy_saved(obj, saved)
 
     # --- Buttons and the progress endpoint -------------------------------------------
 

@@ -8,6 +8,7 @@ crash is recognisable as the same message. SMTP answers are classified:
 
 from __future__ import annotations
 
+import email.header
 import email.message
 import email.policy
 import logging
@@ -36,16 +37,40 @@ class EmailMessage:
     reply_to: str = ""
 
 
+class _Policy(email.policy.Compat32):
+    """Django's own (compat32) policy, folding only lines over RFC 5322's
+    998 limit: at 78 it folds a long header right after "Name:" (parsers
+    read the value back with a leading space). The modern policy does not,
+    but it re-parses every header of every part (~5 ms a message) and
+    writes a long List-Unsubscribe as RFC 2047 encoded-words, which RFC
+    2369/8058 readers (one-click unsubscribe) do not decode.
+
+    An ASCII value whose lines fit is written as it is: what compat32
+    would write, without building a Header for each (half the time)."""
+
+    def _fold(self, name, value, sanitize):
+        if isinstance(value, str) and value.isascii():
+            lines = value.splitlines()
+            if all(len(name) + len(line) < 990 for line in lines):
+                return f"{name}: {self.linesep.join(lines)}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+_POLICY = _Policy(max_line_length=998)
+
+
 class _MailMessage(EmailMultiAlternatives):
-    """Django's message, with the Subject folded by the modern email policy:
-    Django 5.2 folds a long encoded Subject right after "Subject:", which
-    parsers read back with a leading space."""
+    """Django's message, with the Subject encoded and folded between its
+    encoded-words (the first one right after "Subject: ")."""
 
     def message(self, *args, **kwargs):
         msg = super().message(*args, **kwargs)
-        msg.policy = email.policy.SMTP
+        msg.policy = _POLICY
         del msg["Subject"]
-        email.message.Message.__setitem__(msg, "Subject", self.subject)
+        subject = self.subject
+        if not subject.isascii():
+            subject = email.header.Header(subject, "utf-8", header_name="Subject").encode()
+        email.message.Message.__setitem__(msg, "Subject", subject)
         return msg
 
 
