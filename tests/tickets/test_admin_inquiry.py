@@ -1,0 +1,521 @@
+"""The inquiry page: the conversation, the customer panel, the controls
+(each one service), the template picker, the collision check, approval,
+a flat query count; and the reply-template and calendar settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from core.roles import AGENT, MARKETER
+from crm.services import consent_record, customer_claimant_set, customer_upsert
+from outreach.models import Delivery
+from tests.crm import factories as crm_factories
+from tests.tickets import factories
+from tickets.models import (
+    BusinessCalendar,
+    Category,
+    Inquiry,
+    InquiryMessage,
+    MessageKind,
+    OutboundState,
+    ReplyApprovalRule,
+    ReplyTemplate,
+    SlaState,
+)
+from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
+from tickets.services import (
+    AttachmentData,
+    inquiry_auto_acknowledge,
+    inquiry_inbound_add,
+    inquiry_note_add,
+    inquiry_reply,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media_and_presence(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    cache.clear()  # presence lives in the cache
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    user = django_user_model.objects.create_user("marketer", is_staff=True)
+    user.groups.add(Group.objects.get(name=MARKETER))
+    return user
+
+
+@pytest.fixture
+def trainee(django_user_model, owner):
+    """An agent whose replies wait for a manager's approval."""
+    user = django_user_model.objects.create_user("trainee", is_staff=True, last_name="新人")
+    group = Group.objects.create(name="研修中")
+    ReplyApprovalRule.objects.create(group=group, created_by=owner)
+    user.groups.add(group, Group.objects.get(name=AGENT))
+    return user
+
+
+def page_url(inquiry) -> str:
+    return reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
+
+
+def action_url(inquiry, action: str) -> str:
+    return reverse("admin:tickets_inquiry_action", args=[inquiry.pk, action])
+
+
+def ja(text: str) -> str:
+    with translation.override("ja"):
+        return gettext(text)
+
+
+def latest_id(inquiry) -> int:
+    return InquiryMessage.objects.filter(inquiry=inquiry).order_by("-pk").first().pk
+
+
+def send_reply(client, inquiry, body="ご連絡ありがとうございます。", *, seen=None, **extra):
+    data = {
+        "reply-body": body,
+        "reply-channel": "email",
+        "reply-seen_message_id": latest_id(inquiry) if seen is None else seen,
+        **extra,
+    }
+    return client.post(action_url(inquiry, "reply"), data)
+
+
+def photo(name="写真.jpg", size=2048) -> AttachmentData:
+    return AttachmentData(name, "image/jpeg", b"\xff\xd8" + b"x" * (size - 2), size)
+
+
+# --- Query count ----------------------------------------------------------------------
+
+
+def _messages(inquiry, count: int, colleague) -> None:
+    """`count` more messages of every kind, with attachments."""
+    for index in range(count):
+        kind = index % 3
+        if kind == 0:
+            inquiry_inbound_add(
+                inquiry=inquiry,
+                body_text=f"追加の写真です {index}",
+                attachments=[
+                    photo(f"写真{index}.jpg"),
+                    AttachmentData("動画.mp4", "video/mp4", None, 10**9),
+                ],
+            )
+        elif kind == 1:
+            inquiry_note_add(inquiry=inquiry, body=f"確認中 {index}", actor=colleague)
+        else:
+            inquiry_reply(inquiry=inquiry, body=f"回答 {index}", actor=colleague)
+
+
+def test_inquiry_page_query_count_does_not_grow_with_messages(
+    client, owner, colleague, django_assert_num_queries
+):
+    client.force_login(owner)
+    customer = crm_factories.customer()
+    crm_factories.order(customer=customer)
+    factories.inquiry(customer=customer)  # another inquiry of the customer
+    inquiry = factories.inquiry(customer=customer, attachments=[photo()])
+    _messages(inquiry, 1, colleague)
+    # session, user, permissions (2), the inquiry with its joins, manager?,
+    # messages with authors and deliveries, their attachments, consent,
+    # orders, other inquiries, timeline, LINE identity, then the choices
+    # of the template, assignee and category selects
+    with django_assert_num_queries(16):
+        response = client.get(page_url(inquiry))
+    assert len(response.context["conversation"]) == 2
+
+    _messages(inquiry, 10, colleague)
+    with django_assert_num_queries(16):
+        response = client.get(page_url(inquiry))
+    assert len(response.context["conversation"]) == 12
+
+
+# --- What the page shows ------------------------------------------------------------------
+
+
+def test_the_conversation_in_order_with_kinds_states_and_attachments(client, colleague, trainee):
+    from tickets.models import AutoAcknowledgement
+
+    AutoAcknowledgement.objects.create(channel="email", body="{{ customer.name }}様 受付しました")
+    inquiry = factories.inquiry(
+        attachments=[photo(), AttachmentData("大.mov", "video/quicktime", None, 10**9)]
+    )
+    inquiry_auto_acknowledge(inquiry=inquiry)
+    inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=colleague)
+    inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    inquiry_reply(inquiry=inquiry, body="承認待ちの返信", actor=trainee)
+    client.force_login(colleague)
+
+    response = client.get(page_url(inquiry))
+    views = response.context["conversation"]
+    assert [(v.side, v.message.kind) for v in views] == [
+        ("customer", "inbound"),
+        ("staff", "outbound"),
+        ("note", "note"),
+        ("staff", "outbound"),
+        ("staff", "outbound"),
+    ]
+    html = response.content.decode()
+    assert ja("Automatic reply") in html and ja("Internal note") in html
+    assert ja("Awaiting approval") in html and 'class="msg msg-note"' in html
+    assert views[3].labels == [("delivery-queued", ja("Queued"))]
+    stored, truncated = views[0].attachments
+    assert stored[1] == reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, stored[0].pk])
+    assert truncated[1] == "" and ja("too large, not stored") in html
+
+
+def test_an_attachment_downloads_only_through_its_inquiry(client, colleague, outsider):
+    inquiry = factories.inquiry(attachments=[photo(size=100)])
+    other = factories.inquiry()
+    attachment = inquiry.messages.get().attachments.get()
+    client.force_login(colleague)
+    response = client.get(
+        reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, attachment.pk])
+    )
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+    assert "attachment;" in response["Content-Disposition"]
+    wrong = reverse("admin:tickets_inquiry_attachment", args=[other.pk, attachment.pk])
+    assert client.get(wrong).status_code == 404
+    client.force_login(outsider)
+    assert (
+        client.get(
+            reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, attachment.pk])
+        ).status_code
+        == 302
+    )
+
+
+def test_the_customer_panel(client, colleague, owner):
+    customer = crm_factories.customer(family_name="田村", family_name_kana="タムラ")
+    customer_claimant_set(customer=customer, reason="返品期限後の返品を繰り返し要求。", actor=owner)
+    consent_record(customer=customer, channel="email", action="opt_in", source="admin")
+    orders = [
+        crm_factories.order(customer=customer, ordered_at=timezone.now() - timedelta(days=days))
+        for days in range(1, 8)
+    ]
+    earlier = factories.inquiry(customer=customer, subject="以前の問い合わせ")
+    inquiry = factories.inquiry(customer=customer)
+    client.force_login(colleague)
+    response = client.get(page_url(inquiry))
+    html = response.content.decode()
+    assert "返品期限後の返品を繰り返し要求。" in html and 'class="claimant-badge"' in html
+    assert response.context["orders"] == orders[:5]  # the last five
+    assert response.context["other_inquiries"] == [earlier]
+    assert dict(response.context["consent"])[ja("Email")] is True
+    assert reverse("admin:crm_customer_change", args=[customer.pk]) in html
+    assert "タムラ" in html
+
+
+# --- Replying -------------------------------------------------------------------------------
+
+
+def test_a_reply_from_the_page_goes_through_the_ledger(client, colleague):
+    inquiry = factories.inquiry()
+    client.force_login(colleague)
+    response = send_reply(client, inquiry)
+    assert response.status_code == 302 and response["Location"].endswith("#latest")
+    reply = InquiryMessage.objects.get(inquiry=inquiry, kind=MessageKind.OUTBOUND)
+    assert Delivery.objects.filter(pk=reply.delivery_id, send__kind="reply").exists()
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is not None and inquiry.sla_state == SlaState.MET
+
+
+def test_a_note_from_the_page_does_not_stop_the_clock(client, colleague):
+    inquiry = factories.inquiry()
+    client.force_login(colleague)
+    response = client.post(action_url(inquiry, "note"), {"note-body": "倉庫に確認中"})
+    assert response.status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is None
+    assert inquiry.messages.filter(kind=MessageKind.NOTE, author=colleague).count() == 1
+
+
+def test_the_template_picker_fills_customer_order_and_date(client, colleague):
+    reply_templates_ensure()
+    customer = crm_factories.customer(family_name="佐々木", given_name="恵子")
+    order = crm_factories.order(customer=customer, order_number="MD-2611-000042")
+    inquiry = factories.inquiry(customer=customer, order=order)
+    template = ReplyTemplate.objects.get(name=DELIVERY_DELAY)
+    url = reverse("admin:tickets_inquiry_reply_template", args=[inquiry.pk])
+    client.force_login(colleague)
+
+    data = client.get(
+        url, {"template": template.pk, "order": order.pk, "date": "2026-12-05"}
+    ).json()
+    assert data["body"].startswith("佐々木 恵子様")
+    assert "注文番号: MD-2611-000042" in data["body"]
+    assert "お届け予定日: 2026年12月5日（土）" in data["body"]
+    assert data["missing"] == []
+    # without a date the agent is told what is missing
+    data = client.get(url, {"template": template.pk, "order": order.pk}).json()
+    assert data["missing"] == ["extra.expected_date"]
+    # an impossible date is refused, not a crash
+    assert client.get(url, {"template": template.pk, "date": "2026-02-30"}).status_code == 400
+    # another customer's order is refused
+    stranger = crm_factories.order(customer=crm_factories.customer())
+    assert client.get(url, {"template": template.pk, "order": stranger.pk}).status_code == 400
+
+
+def test_a_reply_by_someone_else_after_the_page_loaded_holds_the_send(client, colleague, owner):
+    inquiry = factories.inquiry()
+    client.force_login(owner)
+    seen = client.get(page_url(inquiry)).context["latest_message_id"]
+    # meanwhile, the colleague answers the same customer
+    inquiry_reply(inquiry=inquiry, body="佐藤が先に回答しました。", actor=colleague)
+
+    response = send_reply(client, inquiry, "店長からの回答です。", seen=seen)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ja("Not sent: someone else replied to this customer after you opened the page.") in html
+    assert "佐藤が先に回答しました。" in html and 'name="reply-confirm_collision"' in html
+    assert "店長からの回答です。" in html  # the draft is kept
+    assert not inquiry.messages.filter(author=owner).exists()
+
+    response = send_reply(
+        client, inquiry, "店長からの回答です。", seen=seen, **{"reply-confirm_collision": "on"}
+    )
+    assert response.status_code == 302
+    assert inquiry.messages.filter(author=owner, kind=MessageKind.OUTBOUND).count() == 1
+    assert Delivery.objects.filter(send__kind="reply").count() == 2
+
+
+def test_presence_tells_who_else_has_the_inquiry_open(client, colleague, owner):
+    inquiry = factories.inquiry()
+    client.force_login(colleague)
+    client.get(page_url(inquiry))  # the colleague has it open
+    presence = reverse("admin:tickets_inquiry_presence", args=[inquiry.pk])
+    client.force_login(owner)
+    response = client.get(page_url(inquiry))
+    with translation.override("ja"):
+        expected = gettext("%(names)s also has this inquiry open.") % {"names": "佐藤"}
+    assert expected in response.content.decode()
+
+    seen = response.context["latest_message_id"]
+    inquiry_reply(inquiry=inquiry, body="回答しました。", actor=colleague)
+    beat = client.post(presence, {"seen": seen}).json()
+    assert beat == {"viewers": ["佐藤"], "newer_replies": ["佐藤"], "newer_messages": 1}
+    client.force_login(colleague)
+    client.post(presence, {"leave": "1"})
+    client.force_login(owner)
+    assert client.post(presence, {"seen": seen + 1}).json()["viewers"] == []
+
+
+# --- Approval ---------------------------------------------------------------------------------
+
+
+def test_a_held_reply_is_sent_when_a_manager_approves_it(client, trainee, owner):
+    inquiry = factories.inquiry()
+    client.force_login(trainee)
+    send_reply(client, inquiry, "確認いたします。")
+    held = inquiry.messages.get(kind=MessageKind.OUTBOUND)
+    assert held.outbound_state == OutboundState.AWAITING_APPROVAL and held.delivery is None
+    assert client.post(action_url(inquiry, "approve"), {"message": held.pk}).status_code == 403
+
+    client.force_login(owner)
+    page = client.get(page_url(inquiry))
+    assert page.context["conversation"][1].forms is not None
+    response = client.post(
+        action_url(inquiry, "approve"),
+        {"message": held.pk, f"approve-{held.pk}-body": "確認いたします。少々お待ちください。"},
+    )
+    assert response.status_code == 302
+    held.refresh_from_db()
+    assert held.delivery is not None and held.approved_by == owner
+    assert held.body_text == "確認いたします。少々お待ちください。"
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is not None
+    # approving twice (a second tab) sends nothing more and says why
+    again = client.post(
+        action_url(inquiry, "approve"), {"message": held.pk, f"approve-{held.pk}-body": "x"}
+    )
+    assert again.status_code == 200
+    assert ja("This reply is not waiting for approval.") in again.content.decode()
+    assert Delivery.objects.filter(send__kind="reply").count() == 1
+
+
+def test_a_manager_returns_a_held_reply_with_a_note(client, trainee, owner):
+    inquiry = factories.inquiry()
+    client.force_login(trainee)
+    send_reply(client, inquiry, "たぶん明日届きます。")
+    held = inquiry.messages.get(kind=MessageKind.OUTBOUND)
+    client.force_login(owner)
+    # a return without a note is refused on the form
+    response = client.post(action_url(inquiry, "return"), {"message": held.pk})
+    assert response.status_code == 200
+    response = client.post(
+        action_url(inquiry, "return"),
+        {
+            "message": held.pk,
+            f"return-{held.pk}-note": "「たぶん」ではなく日付を明記してください。",
+        },
+    )
+    assert response.status_code == 302
+    held.refresh_from_db()
+    assert held.outbound_state == OutboundState.RETURNED and held.delivery is None
+    client.force_login(trainee)
+    html = client.get(page_url(inquiry)).content.decode()
+    assert "「たぶん」ではなく日付を明記してください。" in html and "js-reuse" in html
+
+
+# --- The other controls ------------------------------------------------------------------------
+
+
+def test_each_control_calls_its_service(client, colleague):
+    inquiry = factories.inquiry()
+    client.force_login(colleague)
+    defect = Category.objects.get(code="product_defect")
+    posts = [
+        ("assign-me", {}),
+        ("category", {"category-category": defect.pk}),
+        ("priority", {"priority-priority": "high"}),
+        ("solution", {}),
+        ("status", {"status-status": "resolved"}),
+    ]
+    for action, data in posts:
+        assert client.post(action_url(inquiry, action), data).status_code == 302, action
+    inquiry.refresh_from_db()
+    assert (inquiry.assignee, inquiry.category, inquiry.priority) == (colleague, defect, "high")
+    assert inquiry.triaged_at and inquiry.solution_proposed_at and inquiry.resolved_at
+    kinds = set(inquiry.events.values_list("kind", flat=True))
+    assert {"assigned", "category", "priority", "stage", "status"} <= kinds
+    assert client.post(action_url(inquiry, "assign"), {"assign-assignee": ""}).status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.assignee is None
+
+
+def test_refusals_come_back_as_form_errors_not_errors(client, colleague):
+    customer, _ = customer_upsert(channel="phone", phone="090-5555-6666", family_name="電話")
+    inquiry = factories.inquiry(channel="phone", customer=customer)
+    client.force_login(colleague)
+    # the service refuses: no email address to reply to
+    response = send_reply(client, inquiry, "お電話ありがとうございました。")
+    assert response.status_code == 200
+    assert ja("The customer has no email address.") in response.content.decode()
+    assert response.context["reply_form"]["body"].value() == "お電話ありがとうございました。"
+    # the forms refuse: an empty note, an unknown status
+    assert client.post(action_url(inquiry, "note"), {"note-body": " "}).status_code == 200
+    assert client.post(action_url(inquiry, "status"), {"status-status": "x"}).status_code == 200
+    assert client.get(action_url(inquiry, "note")).status_code == 405
+    assert inquiry.messages.count() == 1
+
+
+# --- Who may ----------------------------------------------------------------------------------
+
+
+def test_a_marketer_sees_the_inquiry_but_not_its_messages_and_changes_nothing(client, marketer):
+    # the seeded role has view_inquiry, but neither view_inquirymessage nor view_attachment
+    inquiry = factories.inquiry(attachments=[photo(size=100)])
+    attachment = inquiry.messages.get().attachments.get()
+    client.force_login(marketer)
+    response = client.get(page_url(inquiry))
+    assert response.status_code == 200 and "reply_form" not in response.context
+    assert response.context["conversation"] == []
+    assert "11月20日に注文した商品" not in response.content.decode()
+    download = reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, attachment.pk])
+    assert client.get(download).status_code == 403
+    assert client.post(action_url(inquiry, "note"), {"note-body": "メモ"}).status_code == 403
+    assert send_reply(client, inquiry).status_code == 403
+    assert inquiry.messages.count() == 1
+
+
+def test_an_outsider_is_sent_to_the_login_page(client, outsider):
+    inquiry = factories.inquiry()
+    client.force_login(outsider)
+    for url in (page_url(inquiry), action_url(inquiry, "note")):
+        response = client.post(url, {"note-body": "x"}) if "do" in url else client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_an_agent_enters_a_phone_call(client, colleague):
+    customer = crm_factories.customer()
+    client.force_login(colleague)
+    response = client.post(
+        reverse("admin:tickets_inquiry_add"),
+        {
+            "customer": customer.pk,
+            "channel": "phone",
+            "subject": "【電話】配達日の変更",
+            "body_text": "土曜日の夜に変更したいとのこと。",
+            "priority": "normal",
+        },
+    )
+    inquiry = Inquiry.objects.get()
+    assert response.status_code == 302 and response["Location"] == page_url(inquiry)
+    assert inquiry.channel == "phone" and inquiry.first_reply_due_at is not None
+    assert inquiry.messages.get().author == colleague
+
+
+# --- Settings: reply templates and calendars ------------------------------------------------------
+
+
+def test_a_reply_template_is_checked_before_it_is_saved(client, owner):
+    client.force_login(owner)
+    url = reverse("admin:tickets_replytemplate_add")
+    bad = client.post(
+        url, {"name": "誤り", "body": "{{ customer.name }}様 {{ customer.password }}"}
+    )
+    assert (
+        bad.status_code == 200
+        and "customer.password" in bad.context["adminform"].form.errors["body"][0]
+    )
+    for body in ("{% if %}", "{{ customer.name 様"):  # a syntax error, a tag left open
+        broken = client.post(url, {"name": "誤り", "body": body})
+        assert broken.status_code == 200 and "body" in broken.context["adminform"].form.errors
+    good = client.post(
+        url,
+        {
+            "name": "お礼",
+            "body": "{{ customer.name }}様\r\n{{ inquiry.reference }} {{ extra.date }}",
+            "is_active": "on",
+        },
+    )
+    assert good.status_code == 302
+    assert (
+        ReplyTemplate.objects.get(name="お礼").body
+        == "{{ customer.name }}様\n{{ inquiry.reference }} {{ extra.date }}\n"
+    )
+
+
+def test_calendar_hours_are_entered_per_weekday_and_checked(client, owner):
+    client.force_login(owner)
+    calendar = BusinessCalendar.objects.get()
+    url = reverse("admin:tickets_businesscalendar_change", args=[calendar.pk])
+    data = {
+        "name": calendar.name,
+        "time_zone": "Asia/Tokyo",
+        "hours_mon": "09:00-12:00, 13:00-18:00",
+        "hours_tue": "9時から",
+        "japanese_holidays": "on",
+        "closures-TOTAL_FORMS": "0",
+        "closures-INITIAL_FORMS": "0",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "hours_tue" in response.context["adminform"].form.errors
+    data["hours_tue"] = "10:00-17:00"
+    assert client.post(url, data).status_code == 302
+    calendar.refresh_from_db()
+    assert calendar.hours == {"mon": ["09:00-12:00", "13:00-18:00"], "tue": ["10:00-17:00"]}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_page_script_parses():
+    script = Path(__file__).resolve().parents[2] / "tickets/static/tickets/inquiry.js"
+    subprocess.run(["node", "--check", str(script)], check=True)

@@ -1,0 +1,259 @@
+"""The agent inbox: the inquiry changelist.
+
+Open inquiries by default, the next first-reply deadline first; filters for
+mine / unassigned, SLA state, channel, category and status; one search box
+for references, customers (name, kana, email, phone) and order numbers;
+bulk actions that call the services. Every row's data comes from
+`tickets.selectors.inbox()` in one query.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Exists, F, OuterRef, Q, When
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from core.roles import AGENT, MANAGER
+from crm.models import Customer, Order
+from crm.selectors import customer_search_q
+from tickets.admin.display import claimant_badge, sla_badge, sla_state_q
+from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
+from tickets.presence import staff_name
+from tickets.selectors import inbox
+from tickets.services import inquiries_bulk_assign, inquiries_bulk_close
+
+REFERENCE_RE = re.compile(r"^Q-\d{4}-\d{5}$", re.IGNORECASE)
+# Unreplied inquiries by deadline first; the rest (no first-reply clock
+# running) after them, the customer's latest message first.
+INBOX_ORDER = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
+    nulls_last=True
+)
+
+
+def staff_who_answer():
+    """Staff an inquiry can be assigned to: agents, managers, superusers."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(groups__name__in=[AGENT, MANAGER]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+
+
+class _DefaultingFilter(admin.SimpleListFilter):
+    """A filter whose unselected state means `default_title`, not "all"."""
+
+    default_title = _("All")
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": self.default_title,
+        }
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(value),
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
+
+
+class StatusFilter(_DefaultingFilter):
+    """Open inquiries unless asked otherwise: the inbox is a work queue."""
+
+    title = _("status")
+    parameter_name = "status"
+    default_title = _("Open (all open statuses)")
+
+    def lookups(self, request, model_admin):
+        return [*InquiryStatus.choices, ("all", _("All, including closed"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset.filter(status__in=OPEN_STATUSES)
+        if value in InquiryStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class AssigneeFilter(_DefaultingFilter):
+    title = _("assignee")
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("mine", _("Mine")),
+            ("none", _("Unassigned")),
+            *((str(user.pk), staff_name(user)) for user in staff_who_answer()),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "mine":
+            return queryset.filter(assignee=request.user)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value and value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        return queryset
+
+
+class SlaFilter(_DefaultingFilter):
+    """By the state the time-left column shows (live, not only as the SLA
+    watch last stored it)."""
+
+    title = _("first reply")
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [
+            (SlaState.AT_RISK, _("At risk")),
+            (SlaState.BREACHED, _("Breached")),
+            (SlaState.ON_TRACK, _("On track")),
+            (SlaState.MET, _("Replied in time")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() in SlaState.values:
+            return queryset.filter(sla_state_q(self.value(), timezone.now()))
+        return queryset
+
+
+class InboxMixin:
+    """The changelist half of InquiryAdmin (tickets/admin/inquiries.py)."""
+
+    list_display = (
+        "reference",
+        "customer_column",
+        "channel",
+        "category",
+        "status",
+        "assignee_column",
+        "time_left",
+        "created_at",
+    )
+    list_display_links = ("reference",)
+    list_filter = (StatusFilter, AssigneeFilter, SlaFilter, "channel", "category", "priority")
+    ordering = (INBOX_ORDER, "-last_inbound_at")
+    list_per_page = 50
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    # get_search_results does the searching; this only makes the box appear.
+    search_fields = ("reference",)
+    search_help_text = _(
+        "Reference (Q-2611-00042), customer name, kana, email, phone, order number or subject"
+    )
+    actions = ("assign_to_me", "assign_to", "close_inquiries")
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = inbox()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+    # --- Columns ------------------------------------------------------------
+
+    @admin.display(description=_("customer"), ordering="customer__family_name_kana")
+    def customer_column(self, obj: Inquiry) -> str:
+        customer = obj.customer
+        return format_html(
+            '{}<span class="inbox-name">{}</span> <span class="inbox-kana">{}</span>',
+            claimant_badge(customer),
+            customer.display_name or f"#{customer.pk}",
+            customer.display_name_kana,
+        )
+
+    @admin.display(description=_("assignee"), ordering="assignee__last_name")
+    def assignee_column(self, obj: Inquiry) -> str:
+        return staff_name(obj.assignee) or "—"
+
+    @admin.display(description=_("first reply"), ordering=INBOX_ORDER)
+    def time_left(self, obj: Inquiry) -> str:
+        return sla_badge(obj, timezone.now())
+
+    # --- Search -------------------------------------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if REFERENCE_RE.match(term):
+            return queryset.filter(reference=term.upper()), False
+        customers = Customer.objects.filter(customer_search_q(term)).values("pk")
+        by_order = Exists(Order.objects.filter(customer=OuterRef("customer_id"), order_number=term))
+        matches = (
+            Q(customer__in=customers)
+            | Q(order__order_number=term)
+            | Q(by_order)
+            | Q(subject__icontains=term)
+        )
+        return queryset.filter(matches), False
+
+    # --- Bulk actions ----------------------------------------------------------
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        count = inquiries_bulk_assign(
+            inquiries=list(queryset), assignee=request.user, actor=request.user
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d inquiry assigned to you.", "%(count)d inquiries assigned to you.", count
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Assign to…"), permissions=["change"])
+    def assign_to(self, request, queryset):
+        agents = list(staff_who_answer())
+        if request.POST.get("post") == "yes":
+            chosen = [user for user in agents if str(user.pk) == request.POST.get("assignee")]
+            if chosen:
+                count = inquiries_bulk_assign(
+                    inquiries=list(queryset), assignee=chosen[0], actor=request.user
+                )
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d inquiry assigned to %(name)s.",
+                        "%(count)d inquiries assigned to %(name)s.",
+                        count,
+                    )
+                    % {"count": count, "name": staff_name(chosen[0])},
+                    messages.SUCCESS,
+                )
+                return None
+            self.message_user(request, gettext("Choose who takes them."), messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Assign inquiries"),
+            "opts": self.model._meta,
+            "inquiries": queryset.select_related("customer"),
+            "agents": [(user.pk, staff_name(user)) for user in agents],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/tickets/inquiry/assign_to.html", context)
+
+    @admin.action(description=_("Close"), permissions=["change"])
+    def close_inquiries(self, request, queryset):
+        count = inquiries_bulk_close(inquiries=list(queryset), actor=request.user)
+        self.message_user(
+            request,
+            ngettext("%(count)d inquiry closed.", "%(count)d inquiries closed.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )

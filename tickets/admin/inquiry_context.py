@@ -1,0 +1,307 @@
+"""What the inquiry page shows, gathered in a fixed number of queries:
+the conversation (one query for messages with authors and deliveries, one
+for their attachments), the customer panel, the timeline and the forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, When
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Channel, ChannelIdentity, ConsentChannel
+from outreach.models import MessageChannel
+from tickets.admin.display import claimant_badge, sla_view
+from tickets.admin.inquiry_forms import (
+    AssignForm,
+    CategoryForm,
+    NoteForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+    TemplatePickForm,
+    held_forms,
+)
+from tickets.models import (
+    Inquiry,
+    InquiryEventKind,
+    InquiryMessage,
+    InquiryStatus,
+    MessageKind,
+    OutboundState,
+    ReplyTemplate,
+)
+from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
+from tickets.selectors import inquiry_conversation
+from tickets.services import reply_channel_for
+
+# A reply by someone else this recent is announced at the top of the page
+# (settings.INQUIRY_COLLISION_MINUTES overrides it).
+COLLISION_MINUTES = 10
+
+ACTIONS = (
+    "reply",
+    "note",
+    "status",
+    "assign",
+    "assign-me",
+    "category",
+    "priority",
+    "solution",
+    "approve",
+    "return",
+)
+# SPEC rule 2: the response stages, in order, and where each time is kept.
+STAGES = (
+    (_("Received"), "created_at"),
+    (_("Triage"), "triaged_at"),
+    (_("First contact"), "first_replied_at"),
+    (_("Solution proposed"), "solution_proposed_at"),
+    (_("Resolved"), "resolved_at"),
+    (_("Closed"), "closed_at"),
+)
+
+
+PRESENCE = _("%(names)s also has this inquiry open.")
+
+
+def script_texts() -> dict[str, str]:
+    """What the page's script says; %(names)s is filled in by the script."""
+    return {
+        "presence": str(PRESENCE),
+        "newer": gettext(
+            "%(names)s replied after you opened this page. Reload it and read the reply "
+            "before you send yours."
+        ),
+        "newer_messages": gettext(
+            "New messages arrived since you opened this page: reload it to see them."
+        ),
+        "replace": gettext("Replace the text in the reply box with the template?"),
+        "missing": gettext("No value for: %(names)s. Fill them in the text before sending."),
+    }
+
+
+@dataclass
+class MessageView:
+    message: InquiryMessage
+    side: str  # customer | staff | note
+    who: str
+    text: str
+    full_text: str = ""  # the whole mail when the shown text leaves quoted history out
+    labels: list[tuple[str, str]] = field(default_factory=list)  # (css, text)
+    attachments: list[tuple[Any, str]] = field(default_factory=list)  # (attachment, url)
+    forms: tuple | None = None  # approve and return forms of a held reply
+
+
+def _labels(message: InquiryMessage) -> list[tuple[str, str]]:
+    labels = []
+    if message.is_automatic:
+        labels.append(("auto", gettext("Automatic reply")))
+    state = message.outbound_state
+    if state == OutboundState.AWAITING_APPROVAL:
+        labels.append(("held", gettext("Awaiting approval")))
+    elif state == OutboundState.RETURNED:
+        labels.append(("returned", gettext("Returned for changes")))
+    elif message.delivery is not None:
+        status = message.delivery.status
+        labels.append((f"delivery-{status}", message.delivery.get_status_display()))
+    elif state:
+        labels.append((f"state-{state}", message.get_outbound_state_display()))
+    return labels
+
+
+def conversation(
+    inquiry: Inquiry, messages: list[InquiryMessage], *, bound: dict, can_approve: bool
+) -> list[MessageView]:
+    customer_name = inquiry.customer.display_name or gettext("Customer")
+    views = []
+    for message in messages:
+        attachments = [
+            (
+                attachment,
+                ""
+                if attachment.truncated or not attachment.file
+                else reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, attachment.pk]),
+            )
+            for attachment in message.attachments.all()
+        ]
+        if message.kind == MessageKind.INBOUND:
+            text = message.visible_text or message.body_text
+            view = MessageView(
+                message,
+                "customer",
+                customer_name,
+                text,
+                full_text=message.body_text if message.body_text.strip() != text.strip() else "",
+                attachments=attachments,
+            )
+            if message.author_id:  # a phone call an agent wrote down
+                view.labels.append(
+                    (
+                        "entered",
+                        gettext("Entered by %(name)s") % {"name": staff_name(message.author)},
+                    )
+                )
+        elif message.kind == MessageKind.NOTE:
+            view = MessageView(
+                message,
+                "note",
+                staff_name(message.author),
+                message.body_text,
+                attachments=attachments,
+            )
+        else:
+            view = MessageView(
+                message,
+                "staff",
+                staff_name(message.author) or gettext("System"),
+                message.body_text,
+                labels=_labels(message),
+                attachments=attachments,
+            )
+            if can_approve and message.outbound_state == OutboundState.AWAITING_APPROVAL:
+                approve_form, return_form = held_forms(message)
+                view.forms = (
+                    bound.get(f"approve-{message.pk}") or approve_form,
+                    bound.get(f"return-{message.pk}") or return_form,
+                )
+        views.append(view)
+    return views
+
+
+def customer_panel(inquiry: Inquiry) -> dict[str, Any]:
+    customer = inquiry.customer
+    states = {state.channel: state for state in customer.consent_states.all()}
+    return {
+        "customer": customer,
+        "claimant_badge": claimant_badge(customer),
+        "customer_url": reverse("admin:crm_customer_change", args=[customer.pk]),
+        "consent": [
+            (label, states[value].granted if value in states else None)
+            for value, label in ConsentChannel.choices
+        ],
+        "orders": list(customer.orders.order_by("-ordered_at", "-id")[:5]),
+        "other_inquiries": list(
+            Inquiry.objects.filter(customer=customer)
+            .exclude(pk=inquiry.pk)
+            .order_by("-created_at", "-id")[:5]
+        ),
+    }
+
+
+def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
+    status_labels = dict(InquiryStatus.choices)
+    events = list(inquiry.events.select_related("actor").order_by("-created_at", "-id")[:limit])
+    rows = []
+    for event in reversed(events):
+        old, new = event.old, event.new
+        if event.kind == InquiryEventKind.STATUS:
+            old, new = status_labels.get(old, old), status_labels.get(new, new)
+        rows.append(
+            {
+                "at": event.created_at,
+                "kind": event.get_kind_display(),
+                "actor": staff_name(event.actor),
+                "old": old,
+                "new": new,
+            }
+        )
+    return rows
+
+
+def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int, line_known: bool) -> ReplyForm:
+    form = bound.get("reply") or ReplyForm(
+        initial={"channel": reply_channel_for(inquiry), "seen_message_id": latest_id}
+    )
+    if not line_known and reply_channel_for(inquiry) != MessageChannel.LINE:
+        form.fields["channel"].choices = [(MessageChannel.EMAIL, MessageChannel.EMAIL.label)]
+    return form
+
+
+def page_context(
+    request: HttpRequest,
+    inquiry: Inquiry,
+    *,
+    bound: dict[str, Any],
+    can_change: bool,
+    can_approve: bool,
+) -> dict[str, Any]:
+    now = timezone.now()
+    # The seeded roles: agents and managers read messages, marketers do not.
+    can_read = request.user.has_perm("tickets.view_inquirymessage")
+    messages = list(inquiry_conversation(inquiry)) if can_read else []
+    latest_id = max((message.pk for message in messages), default=0)
+    minutes = getattr(settings, "INQUIRY_COLLISION_MINUTES", COLLISION_MINUTES)
+    recent = now - timedelta(minutes=minutes)
+    recent_reply_texts = [
+        gettext("%(name)s sent a reply %(minutes)d min ago.")
+        % {
+            "name": staff_name(m.author),
+            "minutes": max(int((now - m.created_at).total_seconds() // 60), 0),
+        }
+        for m in messages
+        if m.kind == MessageKind.OUTBOUND
+        and not m.is_automatic
+        and m.author_id != request.user.pk
+        and m.created_at >= recent
+    ]
+    viewers = [v.name for v in presence_others(inquiry_id=inquiry.pk, user=request.user)]
+    context: dict[str, Any] = {
+        "inquiry": inquiry,
+        "sla": sla_view(inquiry, now),
+        "stages": [(label, getattr(inquiry, name)) for label, name in STAGES],
+        "conversation": conversation(inquiry, messages, bound=bound, can_approve=can_approve),
+        "latest_message_id": latest_id,
+        "can_read_messages": can_read,
+        "presence_text": str(PRESENCE) % {"names": "、".join(viewers)} if viewers else "",
+        "script_texts": script_texts(),
+        "recent_reply_texts": recent_reply_texts,
+        "assignee_name": staff_name(inquiry.assignee),
+        "timeline": timeline(inquiry),
+        "can_change": can_change,
+        "can_approve": can_approve,
+        "heartbeat_seconds": PRESENCE_HEARTBEAT_SECONDS,
+        "presence_url": reverse("admin:tickets_inquiry_presence", args=[inquiry.pk]),
+        "template_url": reverse("admin:tickets_inquiry_reply_template", args=[inquiry.pk]),
+        "changelist_url": reverse("admin:tickets_inquiry_changelist"),
+        **customer_panel(inquiry),
+    }
+    if can_change and can_read:
+        line_known = ChannelIdentity.objects.filter(
+            customer=inquiry.customer, channel=Channel.LINE
+        ).exists()
+        orders = list(context["orders"])
+        if inquiry.order is not None and inquiry.order not in orders:
+            orders.insert(0, inquiry.order)
+        context.update(
+            action_urls={
+                name.replace("-", "_"): reverse(
+                    "admin:tickets_inquiry_action", args=[inquiry.pk, name]
+                )
+                for name in ACTIONS
+            },
+            reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id, line_known=line_known),
+            pick_form=TemplatePickForm(
+                # the templates of the inquiry's category first
+                templates=ReplyTemplate.objects.filter(is_active=True).order_by(
+                    Case(When(category_id=inquiry.category_id, then=0), default=1), "name"
+                ),
+                orders=orders,
+                selected_order=inquiry.order or (orders[0] if orders else None),
+            ),
+            note_form=bound.get("note") or NoteForm(),
+            status_form=bound.get("status") or StatusForm(initial={"status": inquiry.status}),
+            assign_form=bound.get("assign") or AssignForm(initial={"assignee": inquiry.assignee}),
+            category_form=bound.get("category")
+            or CategoryForm(initial={"category": inquiry.category}),
+            priority_form=bound.get("priority")
+            or PriorityForm(initial={"priority": inquiry.priority}),
+        )
+    return context

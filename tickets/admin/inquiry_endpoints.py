@@ -1,0 +1,147 @@
+"""The inquiry page's lookups and the endpoints its script calls: the
+reply-template renderer, the presence heartbeat, attachment downloads."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
+from django.urls import path
+from django.utils.dateparse import parse_date, parse_time
+from django.utils.translation import gettext
+
+from tickets.models import Attachment, Inquiry, InquiryMessage, MessageKind, ReplyTemplate
+from tickets.presence import presence_leave, presence_others, presence_touch, staff_name
+from tickets.reply_templates import extra_from_date, reply_template_render
+
+
+class InquiryEndpointsMixin:
+    """Part of InquiryAdmin (tickets/admin/inquiries.py)."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/reply-template/",
+                view(self.reply_template_view),
+                name="tickets_inquiry_reply_template",
+            ),
+            path(
+                "<path:object_id>/presence/",
+                view(self.presence_view),
+                name="tickets_inquiry_presence",
+            ),
+            path(
+                "<path:object_id>/attachment/<int:attachment_id>/",
+                view(self.attachment_view),
+                name="tickets_inquiry_attachment",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        queryset = self.get_queryset(request).select_related("order", "sla_policy")
+        try:
+            return queryset.get(pk=object_id)
+        except (Inquiry.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def _inquiry_or_404(self, request: HttpRequest, object_id: str, *, change: bool) -> Inquiry:
+        inquiry = self.get_object(request, unquote(object_id))
+        if inquiry is None:
+            raise Http404
+        allowed = (
+            self.has_change_permission(request, inquiry)
+            if change
+            else self.has_view_or_change_permission(request, inquiry)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return inquiry
+
+    def reply_template_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """A reply template rendered for this inquiry (GET template, order,
+        date, time): the picker puts the text in the reply box."""
+        inquiry = self._inquiry_or_404(request, object_id, change=True)
+        template = ReplyTemplate.objects.filter(pk=_int(request.GET.get("template"))).first()
+        if template is None:
+            return JsonResponse({"error": gettext("Choose a reply template.")}, status=404)
+        order = None
+        if request.GET.get("order"):
+            order = inquiry.customer.orders.filter(pk=_int(request.GET["order"])).first()
+            if order is None:
+                return JsonResponse({"error": gettext("Unknown order.")}, status=400)
+        try:
+            day = parse_date(request.GET.get("date") or "")
+            at = parse_time(request.GET.get("time") or "")
+        except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+            return JsonResponse({"error": gettext("Enter a valid date.")}, status=400)
+        moment = datetime.combine(day, time(at.hour, at.minute)) if day and at else None
+        rendered = reply_template_render(
+            template=template, inquiry=inquiry, order=order, extra=extra_from_date(day, moment)
+        )
+        return JsonResponse(
+            {"name": template.name, "body": rendered.body, "missing": list(rendered.missing)}
+        )
+
+    def presence_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The heartbeat: I still have the page open; who else has, and was
+        anything written since the message I saw?"""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        inquiry = self._inquiry_or_404(request, object_id, change=False)
+        if request.POST.get("leave"):
+            presence_leave(inquiry_id=inquiry.pk, user=request.user)
+            return HttpResponse(status=204)
+        presence_touch(inquiry_id=inquiry.pk, user=request.user)
+        seen = _int(request.POST.get("seen"))
+        newer = list(
+            InquiryMessage.objects.filter(inquiry=inquiry, pk__gt=seen)
+            .select_related("author")
+            .order_by("pk")
+        )
+        return JsonResponse(
+            {
+                "viewers": [
+                    v.name for v in presence_others(inquiry_id=inquiry.pk, user=request.user)
+                ],
+                "newer_replies": [
+                    staff_name(m.author)
+                    for m in newer
+                    if m.kind == MessageKind.OUTBOUND
+                    and not m.is_automatic
+                    and m.author_id != request.user.pk
+                ],
+                "newer_messages": len(newer),
+            }
+        )
+
+    def attachment_view(self, request: HttpRequest, object_id: str, attachment_id: int):
+        inquiry = self._inquiry_or_404(request, object_id, change=False)
+        if not request.user.has_perm("tickets.view_attachment"):
+            raise PermissionDenied
+        attachment = Attachment.objects.filter(pk=attachment_id, message__inquiry=inquiry).first()
+        if attachment is None or attachment.truncated or not attachment.file:
+            raise Http404
+        return FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.filename,
+            content_type=attachment.content_type or "application/octet-stream",
+        )
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

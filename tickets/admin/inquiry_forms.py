@@ -1,0 +1,144 @@
+"""The forms of the inquiry page's controls: each posts to its own URL and
+calls one service (tickets/admin/inquiry_page.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from outreach.models import MessageChannel
+from tickets.admin.inbox import staff_who_answer
+from tickets.models import Category, InquiryStatus, Priority
+from tickets.presence import staff_name
+
+
+class ReplyForm(forms.Form):
+    prefix = "reply"
+    body = forms.CharField(
+        label=_("reply"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 12, "class": "vLargeTextField reply-body"}),
+    )
+    channel = forms.ChoiceField(label=_("send by"), choices=MessageChannel.choices)
+    # The latest message the agent had on screen: a reply by someone else
+    # after it blocks the send until the agent confirms.
+    seen_message_id = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    confirm_collision = forms.BooleanField(
+        label=_("I have read the newer reply; send mine anyway"), required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.collision: list = []  # the newer replies, when the send was held back
+
+    def clean_body(self) -> str:
+        # Browsers post textareas with CRLF.
+        return self.cleaned_data["body"].replace("\r\n", "\n")
+
+
+class NoteForm(forms.Form):
+    prefix = "note"
+    body = forms.CharField(
+        label=_("internal note"),
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+        help_text=_("Only staff see notes. A note does not count as a reply."),
+    )
+
+
+class StatusForm(forms.Form):
+    prefix = "status"
+    status = forms.ChoiceField(label=_("status"), choices=InquiryStatus.choices)
+
+
+class StaffChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return staff_name(obj)
+
+
+class AssignForm(forms.Form):
+    prefix = "assign"
+    assignee = StaffChoiceField(
+        label=_("assignee"),
+        queryset=staff_who_answer(),
+        required=False,
+        empty_label=_("(unassigned)"),
+    )
+
+
+class CategoryForm(forms.Form):
+    prefix = "category"
+    category = forms.ModelChoiceField(
+        label=_("category"), queryset=Category.objects.all(), required=False
+    )
+
+
+class PriorityForm(forms.Form):
+    prefix = "priority"
+    priority = forms.ChoiceField(label=_("priority"), choices=Priority.choices)
+
+
+class ApproveForm(forms.Form):
+    """A manager sends a held reply, edited or not."""
+
+    body = forms.CharField(
+        label=_("reply as it will be sent"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "vLargeTextField"}),
+    )
+
+    def clean_body(self) -> str:
+        return self.cleaned_data["body"].replace("\r\n", "\n")
+
+
+class ReturnForm(forms.Form):
+    note = forms.CharField(
+        label=_("what should change"),
+        max_length=255,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+def held_forms(message, *, data=None) -> tuple[ApproveForm, ReturnForm]:
+    """The approve and return forms of one held reply."""
+    return (
+        ApproveForm(data, prefix=f"approve-{message.pk}", initial={"body": message.body_text}),
+        ReturnForm(data, prefix=f"return-{message.pk}"),
+    )
+
+
+class TemplatePickForm(forms.Form):
+    """The template picker's inputs. Not posted: the page's script asks the
+    reply-template endpoint for the rendered text and fills the reply box."""
+
+    prefix = "pick"
+    template = forms.ModelChoiceField(
+        label=_("reply template"), queryset=None, required=False, empty_label=_("(choose)")
+    )
+    order = forms.ChoiceField(label=_("order"), required=False)
+    date = forms.DateField(
+        label=_("date for the template"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("The expected delivery, restock or recovery date the customer is told."),
+    )
+    time = forms.TimeField(
+        label=_("time"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text=_("Optional: the recovery time of a system failure."),
+    )
+
+    def __init__(self, *args: Any, templates, orders, selected_order=None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = templates
+        self.fields["order"].choices = [
+            ("", _("(no order)")),
+            *(
+                (order.pk, f"{order.order_number} ({order.get_channel_display()})")
+                for order in orders
+            ),
+        ]
+        if selected_order is not None:
+            self.initial["order"] = selected_order.pk

@@ -1,0 +1,317 @@
+"""The inquiry page: the conversation, the customer, and the controls.
+
+GET `<id>/change/` shows the page (a bounded number of queries whatever the
+number of messages). Every control is a POST form of its own to
+`<id>/do/<action>/` that calls one service; a refusal re-renders the page
+with the form's errors, a success redirects back with a message.
+
+Two agents answering the same customer twice is what the collision check
+prevents: the reply form carries the id of the latest message the agent
+had on screen, and a reply by someone else after it holds the send back
+until the agent confirms (checked under the inquiry's row lock, so two
+simultaneous sends cannot both pass). Presence (who else has the page
+open) is a hint on top, from a heartbeat (tickets/presence.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
+
+from core.admin import form_errors_add
+from core.roles import MANAGER
+from tickets.admin.inquiry_context import page_context
+from tickets.admin.inquiry_endpoints import InquiryEndpointsMixin
+from tickets.admin.inquiry_forms import (
+    AssignForm,
+    CategoryForm,
+    NoteForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+    held_forms,
+)
+from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
+from tickets.presence import presence_touch, staff_name
+from tickets.services import (
+    inquiry_assign,
+    inquiry_category_set,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_reply,
+    inquiry_reply_approve,
+    inquiry_reply_return,
+    inquiry_solution_proposed,
+    inquiry_status_set,
+)
+
+PAGE_TEMPLATE = "admin/tickets/inquiry/inquiry_page.html"
+# Controls that write a message need this besides changing the inquiry.
+MESSAGE_ADD = "tickets.add_inquirymessage"
+WRITES_MESSAGES = ("reply", "note", "approve", "return")
+
+
+def is_manager(user) -> bool:
+    """Who may approve held replies (as the services decide). Asked once
+    per request: the answer stays on the request's user object."""
+    if not hasattr(user, "_tickets_is_manager"):
+        user._tickets_is_manager = user.is_superuser or user.groups.filter(name=MANAGER).exists()
+    return user._tickets_is_manager
+
+
+def newer_replies(inquiry: Inquiry, *, seen_message_id: int, user) -> list[InquiryMessage]:
+    """Replies by someone else than `user` written after the message they saw."""
+    replies = list(
+        InquiryMessage.objects.filter(
+            inquiry=inquiry, kind=MessageKind.OUTBOUND, is_automatic=False, pk__gt=seen_message_id
+        )
+        .exclude(author=user)
+        .select_related("author")
+        .order_by("pk")
+    )
+    for reply in replies:
+        reply.author_name = staff_name(reply.author)
+    return replies
+
+
+class InquiryPageMixin(InquiryEndpointsMixin):
+    """The change-view half of InquiryAdmin (tickets/admin/inquiries.py)."""
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="tickets_inquiry_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- The page -----------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        inquiry = self.get_object(request, unquote(object_id))
+        if inquiry is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, inquiry):
+            raise PermissionDenied
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
+        presence_touch(inquiry_id=inquiry.pk, user=request.user)
+        return self.render_page(request, inquiry)
+
+    def render_page(
+        self, request: HttpRequest, inquiry: Inquiry, *, bound: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        can_change = self.has_change_permission(request, inquiry)
+        context = {
+            **self.admin_site.each_context(request),
+            **page_context(
+                request,
+                inquiry,
+                bound=bound or {},
+                can_change=can_change,
+                can_approve=can_change and is_manager(request.user),
+            ),
+            "opts": self.opts,
+            "original": inquiry,
+            "title": f"{inquiry.reference} {inquiry.subject}",
+            "has_view_permission": True,
+            "has_change_permission": can_change,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, PAGE_TEMPLATE, context)
+
+    def _back(self, inquiry: Inquiry, anchor: str = "") -> HttpResponseRedirect:
+        url = reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
+        return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
+
+    # --- The controls ---------------------------------------------------------
+
+    def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        handler = {
+            "reply": self.do_reply,
+            "note": self.do_note,
+            "status": self.do_status,
+            "assign": self.do_assign,
+            "assign-me": self.do_assign_me,
+            "category": self.do_category,
+            "priority": self.do_priority,
+            "solution": self.do_solution,
+            "approve": self.do_approve,
+            "return": self.do_return,
+        }.get(action)
+        if handler is None:
+            raise Http404
+        inquiry = self._inquiry_or_404(request, object_id, change=True)
+        if action in WRITES_MESSAGES and not request.user.has_perm(MESSAGE_ADD):
+            raise PermissionDenied
+        return handler(request, inquiry)
+
+    def _form_call(self, request, inquiry, key: str, form, call, success: str, anchor: str = ""):
+        """Validate `form`, call the service; errors re-render the page."""
+        if form.is_valid():
+            try:
+                call(form.cleaned_data)
+            except ValidationError as error:
+                form_errors_add(form, error)
+                if form.non_field_errors():  # also where a hidden form cannot show it
+                    self.message_user(request, " ".join(form.non_field_errors()), messages.ERROR)
+            else:
+                self.message_user(request, success, messages.SUCCESS)
+                return self._back(inquiry, anchor)
+        return self.render_page(request, inquiry, bound={key: form})
+
+    def do_reply(self, request: HttpRequest, inquiry: Inquiry) -> HttpResponse:
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            return self.render_page(request, inquiry, bound={"reply": form})
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                # Serialises sends on this inquiry: the check below is exact.
+                Inquiry.objects.select_for_update().filter(pk=inquiry.pk).first()
+                form.collision = newer_replies(
+                    inquiry, seen_message_id=data["seen_message_id"], user=request.user
+                )
+                if form.collision and not data["confirm_collision"]:
+                    return self.render_page(request, inquiry, bound={"reply": form})
+                message = inquiry_reply(
+                    inquiry=inquiry, body=data["body"], actor=request.user, channel=data["channel"]
+                )
+        except ValidationError as error:
+            form.collision = []
+            form_errors_add(form, error)
+            return self.render_page(request, inquiry, bound={"reply": form})
+        if message.outbound_state == OutboundState.AWAITING_APPROVAL:
+            text = gettext("Your reply waits for a manager's approval before it goes out.")
+        else:
+            text = gettext("Your reply is on its way to the customer.")
+        self.message_user(request, text, messages.SUCCESS)
+        return self._back(inquiry, "latest")
+
+    def do_note(self, request, inquiry):
+        return self._form_call(
+            request,
+            inquiry,
+            "note",
+            NoteForm(request.POST),
+            lambda data: inquiry_note_add(inquiry=inquiry, body=data["body"], actor=request.user),
+            gettext("Note added."),
+            "latest",
+        )
+
+    def do_status(self, request, inquiry):
+        return self._form_call(
+            request,
+            inquiry,
+            "status",
+            StatusForm(request.POST),
+            lambda data: inquiry_status_set(
+                inquiry=inquiry, status=data["status"], actor=request.user
+            ),
+            gettext("Status changed."),
+        )
+
+    def do_assign(self, request, inquiry):
+        return self._form_call(
+            request,
+            inquiry,
+            "assign",
+            AssignForm(request.POST),
+            lambda data: inquiry_assign(
+                inquiry=inquiry, assignee=data["assignee"], actor=request.user
+            ),
+            gettext("Assignee changed."),
+        )
+
+    def do_assign_me(self, request, inquiry):
+        inquiry_assign(inquiry=inquiry, assignee=request.user, actor=request.user)
+        self.message_user(request, gettext("The inquiry is assigned to you."), messages.SUCCESS)
+        return self._back(inquiry)
+
+    def do_category(self, request, inquiry):
+        return self._form_call(
+            request,
+            inquiry,
+            "category",
+            CategoryForm(request.POST),
+            lambda data: inquiry_category_set(
+                inquiry=inquiry, category=data["category"], actor=request.user
+            ),
+            gettext("Category changed."),
+        )
+
+    def do_priority(self, request, inquiry):
+        return self._form_call(
+            request,
+            inquiry,
+            "priority",
+            PriorityForm(request.POST),
+            lambda data: inquiry_priority_set(
+                inquiry=inquiry, priority=data["priority"], actor=request.user
+            ),
+            gettext("Priority changed."),
+        )
+
+    def do_solution(self, request, inquiry):
+        inquiry_solution_proposed(inquiry=inquiry, actor=request.user)
+        self.message_user(request, gettext("Solution proposed: recorded."), messages.SUCCESS)
+        return self._back(inquiry)
+
+    def _held(self, request, inquiry) -> InquiryMessage:
+        if not is_manager(request.user):
+            raise PermissionDenied
+        message = InquiryMessage.objects.filter(
+            inquiry=inquiry, kind=MessageKind.OUTBOUND, pk=request.POST.get("message") or 0
+        ).first()
+        if message is None:
+            raise Http404
+        return message
+
+    def do_approve(self, request, inquiry):
+        message = self._held(request, inquiry)
+        form, _return_form = held_forms(message, data=request.POST)
+        return self._form_call(
+            request,
+            inquiry,
+            f"approve-{message.pk}",
+            form,
+            lambda data: inquiry_reply_approve(
+                message=message, actor=request.user, body=data["body"]
+            ),
+            gettext("Approved: the reply is on its way to the customer."),
+            "latest",
+        )
+
+    def do_return(self, request, inquiry):
+        message = self._held(request, inquiry)
+        _approve_form, form = held_forms(message, data=request.POST)
+        return self._form_call(
+            request,
+            inquiry,
+            f"return-{message.pk}",
+            form,
+            lambda data: inquiry_reply_return(
+                message=message, actor=request.user, note=data["note"]
+            ),
+            gettext("The reply was returned to its author with your note."),
+            f"message-{message.pk}",
+        )
