@@ -233,6 +233,8 @@ CONSENT_LEDGER_RETENTION_DAYS = env_int("CONSENT_LEDGER_RETENTION_DAYS", 3 * 365
 # A customer writing to an inquiry closed longer ago than this opens a new,
 # linked one instead of reopening it.
 INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
+# The inquiry page warns of another agent's reply made this recently.
+INQUIRY_COLLISION_MINUTES = env_int("INQUIRY_COLLISION_MINUTES", 10, minimum=1)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
 MEDIA_ROOT = VAR_DIR / "media"
 # Inbound mail by IMAP polling (off unless IMAP_HOST is set).

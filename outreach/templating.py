@@ -75,7 +75,7 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _variables(nodelist) -> set[str]:
+def template_variables(nodelist) -> set[str]:
     """Dotted variable paths a compiled template reads (loop variables and
     {% with %} names are local, and removed)."""
     found: set[str] = set()
@@ -145,7 +145,7 @@ def _compile(source: str, field: str, errors: dict[str, list[str]]) -> Template 
 
 def _check_variables(template: Template, field: str, errors: dict[str, list[str]]) -> set[str]:
     roots = set()
-    for path in sorted(_variables(template.nodelist)):
+    for path in sorted(template_variables(template.nodelist)):
         root, _sep, attribute = path.partition(".")
         roots.add(root)
         allowed = TEMPLATE_CONTEXT.get(root)

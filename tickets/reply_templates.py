@@ -23,11 +23,11 @@ from django.utils.translation import gettext as _
 from crm.models import Order
 from outreach.templating import (
     TEMPLATE_CONTEXT,
-    _variables,
     customer_context,
     order_context,
     render_string,
     shop_context,
+    template_variables,
 )
 from tickets.models import AutoAcknowledgement, Category, Inquiry, ReplyTemplate
 
@@ -77,7 +77,7 @@ def template_variables_check(
         raise ValidationError(
             {field: [_("Template syntax error: %(error)s") % {"error": exc}]}
         ) from None
-    variables = _variables(compiled.nodelist)
+    variables = template_variables(compiled.nodelist)
     errors = []
     # Django renders "{{ customer.name" (not closed) as plain text.
     if any(

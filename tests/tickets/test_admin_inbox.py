@@ -285,12 +285,10 @@ def test_an_outsider_is_sent_to_the_login_page(client, outsider):
     assert response["Location"].startswith(reverse("admin:login"))
 
 
-def test_a_marketer_sees_the_inbox_but_cannot_act_on_it(client, marketer):
+def test_a_marketer_cannot_see_the_inbox_nor_act_on_it(client, marketer):
     client.force_login(marketer)
     inquiry = factories.inquiry()
-    response = client.get(INBOX)
-    assert references(response) == [inquiry.reference]
-    assert response.context["action_form"] is None  # no action is offered
+    assert client.get(INBOX).status_code == 403
     _action(client, "close_inquiries", [inquiry])
     inquiry.refresh_from_db()
     assert inquiry.status == InquiryStatus.NEW

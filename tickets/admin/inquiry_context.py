@@ -43,8 +43,7 @@ from tickets.selectors import inquiry_conversation
 from tickets.services import reply_channel_for
 
 # A reply by someone else this recent is announced at the top of the page
-# (settings.INQUIRY_COLLISION_MINUTES overrides it).
-COLLISION_MINUTES = 10
+# (settings.INQUIRY_COLLISION_MINUTES).
 
 ACTIONS = (
     "reply",
@@ -238,7 +237,7 @@ def page_context(
     can_read = request.user.has_perm("tickets.view_inquirymessage")
     messages = list(inquiry_conversation(inquiry)) if can_read else []
     latest_id = max((message.pk for message in messages), default=0)
-    minutes = getattr(settings, "INQUIRY_COLLISION_MINUTES", COLLISION_MINUTES)
+    minutes = settings.INQUIRY_COLLISION_MINUTES
     recent = now - timedelta(minutes=minutes)
     recent_reply_texts = [
         gettext("%(name)s sent a reply %(minutes)d min ago.")

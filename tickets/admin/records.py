@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Length
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -17,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tickets.admin.inquiry_page import is_manager
 from tickets.models import InboundMail, StaffNotification
+from tickets.services import staff_notifications_mark_read
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -188,8 +188,8 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
     def mark_read(self, request, queryset):
         # Only one's own notifications: a manager looking at everyone's
         # does not read them for the others.
-        count = queryset.filter(user=request.user, read_at__isnull=True).update(
-            read_at=timezone.now()
+        count = staff_notifications_mark_read(
+            user=request.user, ids=queryset.values_list("pk", flat=True)
         )
         self.message_user(
             request,

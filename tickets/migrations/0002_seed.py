@@ -37,6 +37,7 @@ AGENT_PERMS = [
     "view_replytemplate",
     "view_slapolicy",
     "view_businesscalendar",
+    "view_calendarclosure",
     "view_staffnotification",
     "change_staffnotification",
 ]
@@ -50,7 +51,6 @@ MANAGER_EXTRA = [
     "change_slapolicy",
     "add_businesscalendar",
     "change_businesscalendar",
-    "view_calendarclosure",
     "add_calendarclosure",
     "change_calendarclosure",
     "delete_calendarclosure",
@@ -88,7 +88,9 @@ def seed(apps, schema_editor):
         {
             AGENT: AGENT_PERMS,
             MANAGER: [*AGENT_PERMS, *MANAGER_EXTRA],
-            MARKETER: ["view_inquiry", "view_category"],
+            # Marketers build segments on inquiry counts; they do not read
+            # customers' conversations.
+            MARKETER: ["view_category"],
         },
     )
 

@@ -14,6 +14,7 @@ from tickets.services.inquiries import (
     inquiry_solution_proposed,
     inquiry_status_set,
     reference_next,
+    staff_notifications_mark_read,
 )
 from tickets.services.replies import (
     inquiry_auto_acknowledge,
@@ -49,4 +50,5 @@ __all__ = [
     "sla_policy_for",
     "sla_times",
     "sla_watch",
+    "staff_notifications_mark_read",
 ]

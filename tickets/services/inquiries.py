@@ -73,6 +73,13 @@ class AttachmentData:
     size: int
 
 
+def _stamp(message: InquiryMessage, received_at: datetime) -> None:
+    """A message shows when the customer sent it, not when we processed it
+    (mail polled late, LINE events consumed a minute later)."""
+    InquiryMessage.objects.filter(pk=message.pk).update(created_at=received_at)
+    message.created_at = received_at
+
+
 def _attachments_save(message: InquiryMessage, attachments: Sequence[AttachmentData]) -> None:
     for item in attachments:
         attachment = Attachment(
@@ -153,6 +160,7 @@ def inquiry_create(
             in_reply_to=in_reply_to[:255],
             references=references,
         )
+        _stamp(message, received_at)
         _attachments_save(message, attachments)
         event_add(
             inquiry,
@@ -232,6 +240,7 @@ def inquiry_inbound_add(
             in_reply_to=in_reply_to[:255],
             references=references,
         )
+        _stamp(message, received_at)
         _attachments_save(message, attachments)
         Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
@@ -396,3 +405,10 @@ def inquiries_bulk_close(*, inquiries, actor) -> int:
         inquiry_status_set(inquiry=inquiry, status=InquiryStatus.CLOSED, actor=actor)
         done += 1
     return done
+
+
+def staff_notifications_mark_read(*, user, ids) -> int:
+    """Mark some of the user's own notifications read."""
+    return StaffNotification.objects.filter(
+        user=user, pk__in=list(ids), read_at__isnull=True
+    ).update(read_at=timezone.now())
