@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from outreach.models import (
     Campaign,
-    CampaignStatus,
     MessageChannel,
     MessageTemplate,
     Purpose,
@@ -23,7 +22,7 @@ from outreach.models import (
     SegmentKind,
 )
 from outreach.segments import segments_builtin_ensure
-from outreach.services import campaign_schedule, template_save
+from outreach.services import campaign_save, campaign_schedule, template_save
 
 WINTER_SALE = "冬のセールのお知らせ"
 NEW_ARRIVALS = "新商品入荷のお知らせ"
@@ -176,13 +175,13 @@ def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign
         campaign = Campaign.objects.filter(name=name).first()
         if campaign is None:
             template = templates[template_name]
-            campaign = Campaign.objects.create(
+            campaign = campaign_save(
+                campaign=None,
                 name=name,
                 channel=template.channel,
                 template=template,
                 segment=_lifecycle_segment(lifecycle),
-                status=CampaignStatus.DRAFT,
-                created_by=actor if getattr(actor, "pk", None) else None,
+                actor=actor,
             )
             if days is not None:
                 at = datetime.combine(
@@ -193,3 +192,18 @@ def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign
                 campaign = campaign_schedule(campaign=campaign, at=at, actor=actor)
         campaigns.append(campaign)
     return campaigns
+
+
+def outreach_demo(ctx) -> None:
+    """Demo step for `manage.py demo_data`: templates, the built-in
+    segments and two campaigns (a draft, and one scheduled a week ahead)."""
+    before = (MessageTemplate.objects.count(), Campaign.objects.count())
+    marketer = ctx.users.get("marketer")
+    segments_builtin_ensure()
+    demo_campaign_ensure(actor=marketer)
+    after = (MessageTemplate.objects.count(), Campaign.objects.count())
+    ctx.created["message templates"] += after[0] - before[0]
+    ctx.created["campaigns"] += after[1] - before[1]
+
+
+DEMO_STEPS = [outreach_demo]
