@@ -16,7 +16,7 @@ API_KEY_PREFIX = "mdg"
 
 
 class ApiScope(models.TextChoices):
-    READ = "read", _("Read")
+    READ = "read", _("Read only")
     WRITE = "write", _("Read and write")
 
 

@@ -319,7 +319,7 @@ class Delivery(models.Model):
     # shared by the recipients of one multicast request.
     retry_key = models.UUIDField(_("retry key"), null=True, blank=True)
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
-    address = models.CharField(_("address"), max_length=255, blank=True)
+    address = models.CharField(_("recipient address"), max_length=255, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

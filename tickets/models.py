@@ -56,8 +56,8 @@ class CalendarClosure(models.Model):
     calendar = models.ForeignKey(
         BusinessCalendar, on_delete=models.CASCADE, related_name="closures"
     )
-    start_date = models.DateField(_("from"))
-    end_date = models.DateField(_("until"))
+    start_date = models.DateField(_("first closed day"))
+    end_date = models.DateField(_("last closed day"))
     reason = models.CharField(_("reason"), max_length=100, blank=True)
 
     class Meta:
@@ -414,8 +414,8 @@ class InquiryEvent(models.Model):
         related_name="+",
         verbose_name=_("by"),
     )
-    old = models.CharField(_("from"), max_length=100, blank=True)
-    new = models.CharField(_("to"), max_length=100, blank=True)
+    old = models.CharField(_("old value"), max_length=100, blank=True)
+    new = models.CharField(_("new value"), max_length=100, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
@@ -511,7 +511,7 @@ class InboundMail(models.Model):
     source = models.CharField(_("source"), max_length=100)
     dedupe_key = models.CharField(max_length=255, unique=True)
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
-    from_address = models.CharField(_("from"), max_length=255, blank=True)
+    from_address = models.CharField(_("sender"), max_length=255, blank=True)
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     status = models.CharField(_("status"), max_length=9, choices=InboundStatus.choices)
     reason = models.TextField(_("reason"), blank=True)

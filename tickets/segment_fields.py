@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
 
 from outreach.segments import (
     NUMBER_OPERATORS,
@@ -32,7 +33,7 @@ def register() -> None:
     segment_field_register(
         SegmentField(
             name="complaint_count_recent",
-            label=_("complaints in the last %(days)d days") % {"days": days},
+            label=lazy(lambda: _("complaints in the last %(days)d days") % {"days": days}, str)(),
             operators=NUMBER_OPERATORS,
             build=number_expression(
                 lambda now: related_count(

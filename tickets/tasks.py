@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from tickets.models import NotificationKind, StaffNotification
 from tickets.services.sla import sla_watch
@@ -29,10 +30,10 @@ def notifications_email_enqueue() -> None:
 
 
 _SUBJECTS = {
-    NotificationKind.AT_RISK: "[%(ref)s] First reply due soon: %(subject)s",
-    NotificationKind.BREACHED: "[%(ref)s] First reply overdue: %(subject)s",
-    NotificationKind.ASSIGNED: "[%(ref)s] Assigned to you: %(subject)s",
-    NotificationKind.APPROVAL: "[%(ref)s] A reply awaits your approval: %(subject)s",
+    NotificationKind.AT_RISK: gettext_noop("[%(ref)s] First reply due soon: %(subject)s"),
+    NotificationKind.BREACHED: gettext_noop("[%(ref)s] First reply overdue: %(subject)s"),
+    NotificationKind.ASSIGNED: gettext_noop("[%(ref)s] Assigned to you: %(subject)s"),
+    NotificationKind.APPROVAL: gettext_noop("[%(ref)s] A reply awaits your approval: %(subject)s"),
 }
 
 

@@ -153,7 +153,7 @@ class ReadFilter(admin.SimpleListFilter):
     parameter_name = "read"
 
     def lookups(self, request, model_admin):
-        return [("no", _("Unread")), ("yes", _("Read"))]
+        return [("no", _("Unread")), ("yes", _("Already read"))]
 
     def queryset(self, request, queryset):
         if self.value() in ("yes", "no"):
