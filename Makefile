@@ -22,7 +22,9 @@ run: $(STAMP)
 	$(PY) manage.py demo_banner
 	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho start -f Procfile
 
-## make test: the whole suite on a throwaway PostgreSQL server.
+## make test: the whole suite on a throwaway PostgreSQL server (both cores;
+## a test file stays on one worker). PYTEST_ARGS="-n0 tests/crm" to narrow.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(STAMP)
 	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
 
