@@ -4,11 +4,13 @@ The last UID handled is saved after every message, so a restart resumes
 where it stopped; a new UIDVALIDITY (the mailbox was rebuilt) starts over,
 and InboundMail's dedupe key keeps that from creating duplicates. A message
 that fails to parse or apply is recorded as failed by the ingester and the
-poller moves on.
+poller moves on; a database failure stops the poll before that message, and
+the next poll fetches it again.
 """
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import logging
 from dataclasses import dataclass
@@ -63,7 +65,7 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
     client = client_class(account.host, account.port, timeout=settings.IMAP_TIMEOUT)
     try:
         client.login(account.user, account.password)
-        status, data = client.select(f'"{account.mailbox}"', readonly=True)
+        status, data = client.select(mailbox_argument(account.mailbox), readonly=True)
         if status != "OK":
             raise imaplib.IMAP4.error(f"cannot select {account.mailbox}: {data!r}")
         state, _ = MailboxState.objects.get_or_create(name=account.name)
@@ -93,6 +95,30 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
         except Exception:
             logger.debug("IMAP logout failed", exc_info=True)
     return report
+
+
+def mailbox_argument(name: str) -> str:
+    """A mailbox name as an IMAP quoted string. Names beyond printable
+    ASCII (a folder called 問い合わせ) go in the modified UTF-7 of RFC 3501
+    5.1.3; imaplib would refuse them otherwise."""
+    encoded: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
+            encoded.append("&" + data.rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if " " <= char <= "~":
+            flush()
+            encoded.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    text = "".join(encoded).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def _uid_validity(client: imaplib.IMAP4) -> int | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import SuspiciousFileOperation
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from crm.models import Channel, ChannelIdentity
 from crm.normalize import email_normalize
@@ -36,6 +38,17 @@ from tickets.services.replies import inquiry_auto_acknowledge
 
 logger = logging.getLogger(__name__)
 
+# The database is briefly unavailable (connection lost, lock or statement
+# timeout, deadlock): not the mail's fault. These propagate, so the mail
+# server retries the pipe (EX_TEMPFAIL) and the IMAP poller stops before
+# the message, instead of recording a good mail as failed.
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
+# A Date header older than this is a wrong clock (1970, a year off...), not
+# mail that took that long to arrive: the inquiry counts from its arrival.
+MAIL_DATE_MAX_AGE = timedelta(days=7)
+# File systems take 255 bytes a name; the storage may add "_" and 7 letters.
+ATTACHMENT_NAME_MAX_BYTES = 200
+
 
 def channel_for_address(address: str) -> str:
     """Mall inquiries arrive through the malls' mail relays; the sender's
@@ -48,8 +61,10 @@ def channel_for_address(address: str) -> str:
 
 
 def _name_parts(name: str) -> tuple[str, str]:
-    """ "山田 太郎" → ("山田", "太郎"): Japanese names are family first."""
-    parts = re.split(r"[\s\u3000]+", (name or "").strip(), maxsplit=1)
+    """ "山田 太郎" → ("山田", "太郎"): Japanese names are family first. The
+    Amazon relay's " - Amazon Marketplace" suffix is not part of the name."""
+    name = re.sub(r"\s+-\s+(?:Amazon\s+)?Marketplace\s*$", "", name or "", flags=re.IGNORECASE)
+    parts = re.split(r"[\s\u3000]+", name.strip(), maxsplit=1)
     if not parts or not parts[0] or "@" in parts[0]:
         return "", ""
     return parts[0][:100], (parts[1] if len(parts) > 1 else "")[:100]
@@ -78,7 +93,9 @@ def mail_thread_find(parsed: ParsedMail, *, sender_email: str) -> Inquiry | None
             and (
                 inquiry.customer.email_normalized == sender_email
                 or ChannelIdentity.objects.filter(
-                    customer=inquiry.customer, channel=Channel.EMAIL, external_id=sender_email
+                    customer=inquiry.customer,
+                    channel=channel_for_address(sender_email),
+                    external_id=sender_email,
                 ).exists()
             )
         ):
@@ -86,13 +103,11 @@ def mail_thread_find(parsed: ParsedMail, *, sender_email: str) -> Inquiry | None
     return None
 
 
-def _record(**fields) -> InboundMail:
-    return InboundMail.objects.create(**fields)
-
-
 def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
     """Turn one raw RFC 822 message into an inquiry message, once. Never
-    raises for a bad message: the outcome is in the returned record."""
+    raises for a bad message: the outcome is in the returned record. A
+    database failure (TRANSIENT_DATABASE_ERRORS) raises, with nothing
+    stored, so that the mail is delivered again."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
         parsed = parse_message(raw, max_attachment_bytes=settings.ATTACHMENT_MAX_BYTES)
@@ -129,14 +144,24 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
         )
     try:
         with transaction.atomic():
-            message = _mail_apply(parsed, sender)
-            return _once(
-                dedupe_key,
-                source=source,
-                status=InboundStatus.PROCESSED,
-                inquiry_message=message,
-                **summary,
-            )
+            # The record goes first: its unique key is the lock that keeps a
+            # second pipe or poller with the same mail from applying it too
+            # (it waits here, then finds the record).
+            try:
+                with transaction.atomic():
+                    record = InboundMail.objects.create(
+                        dedupe_key=dedupe_key,
+                        source=source,
+                        status=InboundStatus.PROCESSED,
+                        **summary,
+                    )
+            except IntegrityError:
+                return InboundMail.objects.get(dedupe_key=dedupe_key)
+            record.inquiry_message = _mail_apply(parsed, sender)
+            record.save(update_fields=["inquiry_message"])
+            return record
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
     except Exception as exc:  # one bad mail never stops the others
         logger.exception("inbound mail %s failed", dedupe_key)
         return _once(
@@ -157,12 +182,12 @@ def _once(dedupe_key: str, **fields) -> InboundMail:
 def _mail_apply(parsed: ParsedMail, sender: str) -> InquiryMessage:
     attachments = [
         AttachmentData(
-            filename=a.filename,
+            filename=_storable_filename(a.filename, number),
             content_type=a.content_type,
             content=None if a.truncated else a.payload,
             size=a.size,
         )
-        for a in parsed.attachments
+        for number, a in enumerate(parsed.attachments, start=1)
         if not a.is_inline or a.filename
     ]
     common = {
@@ -177,24 +202,65 @@ def _mail_apply(parsed: ParsedMail, sender: str) -> InquiryMessage:
     }
     inquiry = mail_thread_find(parsed, sender_email=sender)
     if inquiry is not None:
-        return inquiry_inbound_add(inquiry=inquiry, subject=parsed.subject, **common)
+        message = inquiry_inbound_add(inquiry=inquiry, subject=parsed.subject, **common)
+        if message.inquiry_id != inquiry.pk:  # closed long ago: a new, linked inquiry
+            _acknowledge(message.inquiry)
+        return message
+    if not parsed.text.strip() and not attachments:
+        # Mobile mail is often written in the subject alone.
+        common["body_text"] = common["visible_text"] = parsed.subject
+    channel = channel_for_address(sender)
     family, given = _name_parts(parsed.from_name)
+    # A mall's relay address is the buyer's identity on that mall (a masked
+    # Amazon address...), not an email identity: the mall's rules apply.
     customer, _created = customer_upsert(
-        channel=Channel.EMAIL, email=sender, family_name=family, given_name=given
+        channel=channel,
+        external_id="" if channel == Channel.EMAIL else sender,
+        email=sender,
+        family_name=family,
+        given_name=given,
     )
-    inquiry = inquiry_create(
-        customer=customer,
-        channel=channel_for_address(sender),
-        subject=parsed.subject,
-        **common,
-    )
-    inquiry_auto_acknowledge(inquiry=inquiry)
-    return inquiry.messages.get()
+    inquiry = inquiry_create(customer=customer, channel=channel, subject=parsed.subject, **common)
+    message = inquiry.messages.get()
+    _acknowledge(inquiry)
+    return message
+
+
+def _acknowledge(inquiry: Inquiry) -> None:
+    """The automatic acknowledgement is a courtesy: if it cannot be made (a
+    broken template, a text too long for LINE...), the inquiry stays."""
+    try:
+        with transaction.atomic():
+            inquiry_auto_acknowledge(inquiry=inquiry)
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except Exception:
+        logger.exception("automatic acknowledgement of %s failed", inquiry.reference)
+
+
+def _storable_filename(name: str, number: int) -> str:
+    """The attachment's name, unless the file storage could not take it: a
+    name of symbols only ("★") has nothing a file name may keep, and a long
+    Japanese name passes the file system's 255 bytes (3 bytes a character)."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 10:
+        stem, extension = name, ""
+    suffix = f".{extension}" if extension else ""
+    try:
+        get_valid_filename(name)
+    except SuspiciousFileOperation:
+        return f"attachment-{number}{suffix}"
+    if len(name.encode("utf-8")) <= ATTACHMENT_NAME_MAX_BYTES:
+        return name
+    budget = ATTACHMENT_NAME_MAX_BYTES - len(suffix.encode("utf-8"))
+    return stem.encode("utf-8")[:budget].decode("utf-8", "ignore") + suffix
 
 
 def _plausible(moment: datetime | None) -> bool:
-    """A Date header is trusted only if it is not in the future."""
-    return moment is not None and moment <= timezone.now()
+    """A Date header is trusted only if it is not in the future and not
+    older than MAIL_DATE_MAX_AGE."""
+    now = timezone.now()
+    return moment is not None and now - MAIL_DATE_MAX_AGE <= moment <= now
 
 
 # --- LINE ---------------------------------------------------------------------------
@@ -211,52 +277,66 @@ def _line_text(payload: dict) -> str:
 
 def line_messages_consume(*, limit: int = 200) -> int:
     """Turn stored LINE message events into inquiry messages: the user's
-    open LINE inquiry, or a new one."""
+    open LINE inquiry, or a new one. An event that cannot be applied keeps
+    the reason in its ``error`` and is skipped from then on, so one bad
+    event never holds up the others."""
     done = 0
     pending = LineWebhookEvent.objects.filter(
         event_type="message", processed_at__isnull=True, error="", customer__isnull=False
     ).order_by("occurred_at", "id")
     for event_id in list(pending.values_list("id", flat=True)[:limit]):
-        with transaction.atomic():
-            event = (
-                LineWebhookEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk=event_id, processed_at__isnull=True)
-                .select_related("customer")
-                .first()
+        try:
+            with transaction.atomic():
+                event = (
+                    LineWebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(pk=event_id, processed_at__isnull=True, error="")
+                    .select_related("customer")
+                    .first()
+                )
+                if event is None:
+                    continue
+                _line_message_apply(event)
+        except TRANSIENT_DATABASE_ERRORS:
+            raise
+        except Exception as exc:
+            logger.exception("LINE event %s could not become an inquiry message", event_id)
+            LineWebhookEvent.objects.filter(pk=event_id).update(
+                error=f"{type(exc).__name__}: {exc}"
             )
-            if event is None:
-                continue
-            text = _line_text(event.payload)
-            inquiry = (
-                Inquiry.objects.filter(customer=event.customer, channel=Channel.LINE)
-                .filter(Q(status__in=OPEN_STATUSES))
-                .order_by("-created_at")
-                .first()
-            )
-            if inquiry is not None:
-                message = inquiry_inbound_add(
-                    inquiry=inquiry,
-                    body_text=text,
-                    received_at=event.occurred_at,
-                    channel=Channel.LINE,
-                )
-            else:
-                subject = text.splitlines()[0][:60] if text else "LINE"
-                inquiry = inquiry_create(
-                    customer=event.customer,
-                    channel=Channel.LINE,
-                    subject=subject,
-                    body_text=text,
-                    received_at=event.occurred_at,
-                )
-                message = inquiry.messages.get()
-            if event.reply_token:
-                InquiryMessage.objects.filter(pk=message.pk).update(
-                    line_reply_token=event.reply_token
-                )
-            event.processed_at = timezone.now()
-            event.save(update_fields=["processed_at"])
-            if message.inquiry.messages.filter(kind=MessageKind.INBOUND).count() == 1:
-                inquiry_auto_acknowledge(inquiry=message.inquiry)
+            continue
         done += 1
     return done
+
+
+def _line_message_apply(event: LineWebhookEvent) -> InquiryMessage:
+    text = _line_text(event.payload)
+    inquiry = (
+        Inquiry.objects.filter(customer=event.customer, channel=Channel.LINE)
+        .filter(Q(status__in=OPEN_STATUSES))
+        .order_by("-created_at")
+        .first()
+    )
+    if inquiry is not None:
+        message = inquiry_inbound_add(
+            inquiry=inquiry,
+            body_text=text,
+            received_at=event.occurred_at,
+            channel=Channel.LINE,
+        )
+    else:
+        subject = text.splitlines()[0][:60] if text.strip() else "LINE"
+        inquiry = inquiry_create(
+            customer=event.customer,
+            channel=Channel.LINE,
+            subject=subject,
+            body_text=text,
+            received_at=event.occurred_at,
+        )
+        message = inquiry.messages.get()
+    if event.reply_token:
+        InquiryMessage.objects.filter(pk=message.pk).update(line_reply_token=event.reply_token)
+    event.processed_at = timezone.now()
+    event.save(update_fields=["processed_at"])
+    if message.inquiry.messages.filter(kind=MessageKind.INBOUND).count() == 1:
+        _acknowledge(message.inquiry)
+    return message

@@ -31,4 +31,10 @@ class Command(BaseCommand):
         except Exception as exc:  # the database is down: let the MTA retry
             self.stderr.write(f"Could not store the message: {type(exc).__name__}: {exc}")
             sys.exit(EX_TEMPFAIL)
-        self.stdout.write(f"{record.status}: {record.subject} {record.reason}".strip())
+        summary = f"{record.status}: {record.subject} {record.reason}".strip()
+        try:
+            self.stdout.write(summary)
+        except UnicodeEncodeError:
+            # A legacy locale (EUC-JP has no ① or ㈱): the mail is stored, and
+            # a crash now would make the mail server bounce it.
+            self.stdout.write(summary.encode("ascii", "backslashreplace").decode("ascii"))
