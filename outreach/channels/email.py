@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.utils.crypto import salted_hmac
 
 from outreach.channels import Outcome, Result
 
@@ -75,8 +76,12 @@ class _MailMessage(EmailMultiAlternatives):
 
 
 def message_id_for(*, send_id: int, delivery_id: int) -> str:
+    """Deterministic per delivery (a resend is the same message) and not
+    guessable (a stranger cannot thread a mail into someone else's inquiry
+    by In-Reply-To)."""
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "madoguchi.invalid"
-    return f"<madoguchi.{send_id}.{delivery_id}@{domain}>"
+    tag = salted_hmac("madoguchi.message-id", f"{send_id}.{delivery_id}").hexdigest()[:16]
+    return f"<madoguchi.{send_id}.{delivery_id}.{tag}@{domain}>"
 
 
 def _smtp_outcome(exc: Exception, to: str) -> Outcome:

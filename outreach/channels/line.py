@@ -12,18 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from functools import cache
+from types import ModuleType
 
 from django.conf import settings
-from linebot.v3.messaging import (
-    ApiClient,
-    Configuration,
-    MessagingApi,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    TextMessage,
-)
-from linebot.v3.messaging.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from outreach.channels import Outcome, Result
@@ -31,10 +23,21 @@ from outreach.channels import Outcome, Result
 logger = logging.getLogger(__name__)
 
 MULTICAST_MAX_RECIPIENTS = 500
+
+
+@cache
+def _sdk() -> ModuleType:
+    """line-bot-sdk, imported on first use: it takes seconds to import, and
+    most processes (a piped mail, a management command) never talk to LINE."""
+    from linebot.v3 import messaging
+
+    return messaging
+
+
 RATE_LIMITED_BACKOFF_SECONDS = 30.0
 
 
-def _line_error(exc: ApiException) -> str:
+def _line_error(exc) -> str:
     try:
         body = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
@@ -57,11 +60,13 @@ def _header(headers, name: str) -> str:
 
 class LineAdapter:
     def __init__(self) -> None:
-        configuration = Configuration(
+        sdk = _sdk()
+        self.sdk = sdk
+        configuration = sdk.Configuration(
             host=settings.LINE_API_HOST, access_token=settings.LINE_CHANNEL_ACCESS_TOKEN
         )
-        self.client = ApiClient(configuration)
-        self.api = MessagingApi(self.client)
+        self.client = sdk.ApiClient(configuration)
+        self.api = sdk.MessagingApi(self.client)
         self.timeout = (settings.LINE_CONNECT_TIMEOUT, settings.LINE_READ_TIMEOUT)
 
     def __enter__(self) -> LineAdapter:
@@ -71,20 +76,24 @@ class LineAdapter:
         self.client.close()
 
     def push(self, *, to: str, texts: list[str], retry_key: uuid.UUID) -> Outcome:
-        request = PushMessageRequest(to=to, messages=[TextMessage(text=t) for t in texts])
+        request = self.sdk.PushMessageRequest(
+            to=to, messages=[self.sdk.TextMessage(text=t) for t in texts]
+        )
         return self._call(self.api.push_message_with_http_info, request, retry_key=retry_key)
 
     def multicast(self, *, to: list[str], texts: list[str], retry_key: uuid.UUID) -> Outcome:
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
-        request = MulticastRequest(to=to, messages=[TextMessage(text=t) for t in texts])
+        request = self.sdk.MulticastRequest(
+            to=to, messages=[self.sdk.TextMessage(text=t) for t in texts]
+        )
         return self._call(self.api.multicast_with_http_info, request, retry_key=retry_key)
 
     def reply(self, *, reply_token: str, texts: list[str]) -> Outcome:
         """The free Reply API. A reply token works once, shortly after the
         event; the caller falls back to push when this fails."""
-        request = ReplyMessageRequest(
-            reply_token=reply_token, messages=[TextMessage(text=t) for t in texts]
+        request = self.sdk.ReplyMessageRequest(
+            reply_token=reply_token, messages=[self.sdk.TextMessage(text=t) for t in texts]
         )
         return self._call(self.api.reply_message_with_http_info, request, retry_key=None)
 
@@ -94,7 +103,7 @@ class LineAdapter:
             kwargs["x_line_retry_key"] = str(retry_key)
         try:
             response = method(request, **kwargs)
-        except ApiException as exc:
+        except self.sdk.ApiException as exc:
             if exc.status == 409 and retry_key is not None:
                 accepted = _header(exc.headers, "X-Line-Accepted-Request-Id")
                 return Outcome(Result.SENT, provider_id=accepted)

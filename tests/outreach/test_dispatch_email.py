@@ -137,7 +137,7 @@ def test_marketing_mail_parses_and_carries_sender_block_and_one_click_headers(sm
     assert message["Subject"] == "鈴木 花子様、冬のセールのお知らせ"
     delivery = Delivery.objects.get(send=campaign.send, customer=customer)
     assert message["Message-ID"] == delivery.provider_message_id
-    assert message["Message-ID"].startswith(f"<madoguchi.{campaign.send_id}.{delivery.pk}@")
+    assert message["Message-ID"].startswith(f"<madoguchi.{campaign.send_id}.{delivery.pk}.")
     unsubscribe = message["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{settings.SITE_URL}/u/") and unsubscribe.endswith("/>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -350,3 +350,13 @@ def test_rows_of_a_crashed_worker_come_back_after_the_lease(smtp, settings):
     assert len(smtp.received) == 1
     row = Delivery.objects.get(pk=claimed.pk)
     assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_message_ids_are_stable_per_delivery_but_not_guessable():
+    from outreach.channels.email import message_id_for
+
+    first = message_id_for(send_id=7, delivery_id=42)
+    assert first == message_id_for(send_id=7, delivery_id=42)
+    assert first != message_id_for(send_id=7, delivery_id=43)
+    tag = first.split("@")[0].rsplit(".", 1)[1]
+    assert len(tag) == 16 and tag not in message_id_for(send_id=7, delivery_id=43)

@@ -112,7 +112,7 @@ def test_a_persons_public_reply_stops_the_clock_and_goes_through_the_ledger(coll
     send = Send.objects.get(kind="reply")
     assert (send.purpose, send.channel) == ("transactional", "email")
     assert reply.delivery.send == send and reply.delivery.status == "queued"
-    assert reply.message_id.startswith(f"<madoguchi.{send.pk}.{reply.delivery.pk}@")
+    assert reply.message_id.startswith(f"<madoguchi.{send.pk}.{reply.delivery.pk}.")
     assert send.content["subject"] == f"Re: {inquiry.subject} [{inquiry.reference}]"
 
 
