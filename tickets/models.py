@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Channel, Customer, Order
@@ -248,6 +248,18 @@ class Inquiry(models.Model):
                 name="tickets_inbox_open",
                 condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
             ),
+            # The inbox's default order: unanswered by deadline, then by the
+            # customer's latest message (matches tickets.admin's ordering).
+            models.Index(
+                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
+                    nulls_last=True
+                ),
+                F("last_inbound_at").desc(),
+                F("id").desc(),
+                name="tickets_inbox_deadline",
+                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+            ),
+            models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
             models.Index(fields=["assignee", "status"], name="tickets_inbox_assignee"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
         ]

@@ -78,7 +78,7 @@ def sla_state_q(state: str, now: datetime) -> Q:
         return (
             unreplied
             & Q(first_reply_due_at__gt=now)
-            & ~Q(sla_state=SlaState.BREACHED)
+            & Q(sla_state__in=[SlaState.ON_TRACK, SlaState.AT_RISK])
             & (Q(sla_state=SlaState.AT_RISK) | Q(at_risk_at__lte=now))
         )
     if state == SlaState.ON_TRACK:

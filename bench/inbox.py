@@ -1,0 +1,681 @@
+"""Benchmark: the agent's reads at scale: the inquiry API list, the admin
+inbox changelist and the SLA watch, each next to its bare SQL.
+
+Builds 1,000,000 inquiries (50,000 open) for 200,000 customers and 20
+agents in PostgreSQL with server-side INSERT ... SELECT FROM generate_series
+(no ORM per row), VACUUM ANALYZE, then measures in the same run:
+
+  api        GET /api/v1/inquiries/ with an API key (all channels),
+             unfiltered and ?status=open&sla_state=at_risk
+  inbox      GET /admin/tickets/inquiry/ as a logged-in agent: the default
+             view (open, next deadline first), mine, at risk, one channel
+  sla watch  tickets.services.sla_watch(now=...) in process: a run where a
+             few hundred open inquiries cross the at-risk / breach
+             thresholds, and a run where nothing changes
+
+HTTP figures come from real HTTP: gunicorn (2 gthread workers, DEBUG false,
+bench settings) on 127.0.0.1, one keep-alive client, requests one at a
+time after a warm-up. Each page's bare SQL is the page's own row query
+(captured from one in-process request through django.test.Client) executed
+with a raw cursor and fully fetched, in this process, against the same
+server. The SLA watch's bare SQL is its two indexed selects.
+
+It prints median and p95 in milliseconds, the targets and pass/miss, the
+SQL queries of each page with their own times, and EXPLAIN ANALYZE of every
+page's slowest query. It prints numbers; it is not a pass/fail test.
+
+Run (the figures in bench/README.md come from exactly this command):
+
+    scripts/with-postgres.sh .venv/bin/python bench/inbox.py
+
+`--inquiries 100000 --repeat 30` gives a quick run. Only 127.0.0.1 is ever
+contacted; gunicorn is always stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# Before Django reads its settings: the bench agent logs in with a password.
+os.environ["ADMIN_REQUIRE_OTP"] = "false"
+
+from bench.common import ROOT, django_setup, log, migrate, percentile, table, time_once
+
+HOST = "127.0.0.1"
+AGENTS = 20
+BENCH_AGENT = "bench-agent"
+BENCH_PASSWORD = "bench-agent-pw-2611"
+TARGETS_MS = {"api": 50.0, "inbox": 150.0, "sla": 200.0}
+OPEN_STATUSES = ("new", "open", "waiting_customer", "waiting_third_party")
+
+
+# --- SQL helpers ---------------------------------------------------------------------
+
+
+def sql(statement: str, params=None, *, fetch: bool = False):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if fetch else cursor.rowcount
+
+
+def insert_select(table_name: str, count_sql: str, values: dict[str, str]) -> int:
+    """INSERT INTO table SELECT ... FROM generate_series(1, n) g: the given
+    column expressions, and a zero value of its type for every other NOT
+    NULL column without a default (Django sets defaults in Python, not in
+    the database), so the script survives new columns."""
+    columns = sql(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL",
+        [table_name],
+        fetch=True,
+    )
+    zero = {
+        "boolean": "false",
+        "integer": "0",
+        "smallint": "0",
+        "bigint": "0",
+        "jsonb": "'{}'::jsonb",
+        "date": "current_date",
+        "timestamp with time zone": "now()",
+        "bytea": "''::bytea",
+    }
+    exprs = dict(values)
+    for name, data_type in columns:
+        if name not in exprs and name != "id":
+            exprs[name] = zero.get(data_type, "''")
+    names = ", ".join(f'"{name}"' for name in exprs)
+    select = ", ".join(exprs.values())
+    return sql(f'INSERT INTO "{table_name}" ({names}) SELECT {select} FROM {count_sql}')
+
+
+# --- Data ------------------------------------------------------------------------------
+
+
+def build(*, inquiries: int, open_count: int, customers: int) -> dict:
+    """Customers, agents, inquiries (the newest `open_count` open) and the
+    first message of every open inquiry. Returns what the measurements need."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from core.roles import AGENT
+    from core.services import api_key_create
+    from crm.models import Channel
+    from tickets.models import Category, SlaPolicy
+
+    started = time.perf_counter()
+    user_model = get_user_model()
+    agent_group = Group.objects.get(name=AGENT)
+    bench_agent = user_model.objects.create_user(
+        BENCH_AGENT, password=BENCH_PASSWORD, is_staff=True, last_name="ベンチ"
+    )
+    agents = [bench_agent] + [
+        user_model.objects.create_user(f"agent{n:02d}", is_staff=True, last_name=f"担当{n:02d}")
+        for n in range(1, AGENTS)
+    ]
+    for agent in agents:
+        agent.groups.add(agent_group)
+    agent_ids = [agent.pk for agent in agents]
+    category_ids = list(Category.objects.values_list("pk", flat=True))
+    default_policy = SlaPolicy.objects.get(channel="", priority="", is_active=True)
+    yahoo_policy = SlaPolicy.objects.filter(channel="yahoo", is_active=True).first()
+    _key, api_secret = api_key_create(label="bench", scope="read", channels=Channel.values)
+
+    elapsed, _ = time_once(
+        lambda: insert_select(
+            "crm_customer",
+            f"generate_series(1, {customers}) g",
+            {
+                "family_name": "(ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])"
+                "[1 + g % 8]",
+                "given_name": "'花子' || g",
+                "family_name_kana": "(ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ',"
+                "'ワタナベ','ヤマモト','ナカムラ'])[1 + g % 8]",
+                "given_name_kana": "'ハナコ'",
+                "email": "'c' || g || '@example.jp'",
+                "email_normalized": "'c' || g || '@example.jp'",
+                "created_at": "now() - (g % 1000) * interval '1 day'",
+                "updated_at": "now()",
+            },
+        )
+    )
+    log(f"customers: {customers:,} in {elapsed:.1f} s")
+    first_customer = sql("SELECT min(id) FROM crm_customer", fetch=True)[0][0]
+
+    closed = inquiries - open_count
+    # Channels by share: email 30%, rakuten 20%, amazon 15%, yahoo 10%,
+    # own_site 10%, line 10%, phone 5%. h, k and m are independent hashes of g.
+    channel = (
+        "CASE WHEN k % 100 < 30 THEN 'email' WHEN k % 100 < 50 THEN 'rakuten'"
+        " WHEN k % 100 < 65 THEN 'amazon' WHEN k % 100 < 75 THEN 'yahoo'"
+        " WHEN k % 100 < 85 THEN 'own_site' WHEN k % 100 < 95 THEN 'line' ELSE 'phone' END"
+    )
+    # Open ones: new 20%, open 40%, waiting on the customer 30%, on a third
+    # party 10%; the older ones resolved (10%) or closed.
+    status = (
+        f"CASE WHEN g <= {closed} THEN (CASE WHEN h % 10 = 0 THEN 'resolved' ELSE 'closed' END)"
+        " WHEN h % 10 < 2 THEN 'new' WHEN h % 10 < 6 THEN 'open'"
+        " WHEN h % 10 < 9 THEN 'waiting_customer' ELSE 'waiting_third_party' END"
+    )
+    # The open ones arrived over the last 7 days, the rest over the year before.
+    created = (
+        f"CASE WHEN g <= {closed} THEN now() - interval '7 days'"
+        f" - ({closed} - g) * (interval '358 days' / {max(closed, 1)})"
+        f" ELSE now() - ({inquiries} - g) * (interval '7 days' / {max(open_count, 1)}) END"
+    )
+    # Unreplied: every new one and half of the "open" ones; everything else
+    # got its first reply 1-30 hours after it came in.
+    unreplied = "(s = 'new' OR (s = 'open' AND h % 20 < 10))"
+    yahoo = yahoo_policy.pk if yahoo_policy else default_policy.pk
+    categories = "(ARRAY[" + ",".join(map(str, category_ids)) + "]::bigint[])"
+    assignees = "(ARRAY[" + ",".join(map(str, agent_ids)) + "]::bigint[])"
+    inner = (
+        f"SELECT g, h, k, m, {channel} AS ch, s, c FROM ("
+        f" SELECT g, h, k, m, {status} AS s, {created} AS c FROM ("
+        f"  SELECT g, (g * 2654435761) % 1000003 AS h, (g * 40503) % 1000033 AS k,"
+        f" (g * 69069) % 999983 AS m FROM generate_series(1::bigint, {inquiries}) g"
+        " ) a) b"
+    )
+    due = "c + CASE WHEN ch = 'yahoo' THEN interval '12 hours' ELSE interval '24 hours' END"
+    replied_at = "c + (1 + h % 30) * interval '1 hour'"
+    elapsed, _ = time_once(
+        lambda: insert_select(
+            "tickets_inquiry",
+            f"({inner}) x",
+            {
+                "reference": "'Q-' || (2501 + g / 100000) || '-'"
+                " || lpad((g % 100000)::text, 5, '0')",
+                "customer_id": f"{first_customer} + (h * 7919) % {customers}",
+                "channel": "ch",
+                "subject": "'お問い合わせ ' || g",
+                "category_id": f"CASE WHEN m % 5 = 0 THEN NULL ELSE {categories}"
+                f"[1 + (m / 5) % {len(category_ids)}] END",
+                "priority": "CASE WHEN (k / 100) % 100 < 5 THEN 'low'"
+                " WHEN (k / 100) % 100 < 87 THEN 'normal'"
+                " WHEN (k / 100) % 100 < 97 THEN 'high' ELSE 'urgent' END",
+                "status": "s",
+                "assignee_id": f"CASE WHEN s = 'new' THEN NULL ELSE {assignees}"
+                f"[1 + m % {len(agent_ids)}] END",
+                "sla_policy_id": f"CASE WHEN ch = 'yahoo' THEN {yahoo}"
+                f" ELSE {default_policy.pk} END",
+                "first_reply_due_at": due,
+                "at_risk_at": f"{due} - interval '4 hours'",
+                "first_replied_at": f"CASE WHEN {unreplied} THEN NULL ELSE {replied_at} END",
+                "sla_state": f"CASE WHEN NOT {unreplied} THEN (CASE WHEN {replied_at} > {due}"
+                " THEN 'breached' ELSE 'met' END)"
+                f" WHEN {due} <= now() THEN 'breached'"
+                f" WHEN {due} - interval '4 hours' <= now() THEN 'at_risk' ELSE 'on_track' END",
+                "triaged_at": "CASE WHEN s = 'new' THEN NULL ELSE c + interval '30 minutes' END",
+                "resolved_at": "CASE WHEN s IN ('resolved', 'closed') THEN c + interval '3 days'"
+                " END",
+                "closed_at": "CASE WHEN s = 'closed' THEN c + interval '10 days' END",
+                "last_inbound_at": "c + (h % 3) * interval '2 hours'",
+                "created_at": "c",
+                "updated_at": "c + interval '1 hour'",
+            },
+        )
+    )
+    log(f"inquiries: {inquiries:,} in {elapsed:.1f} s")
+    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+    elapsed, _ = time_once(
+        lambda: insert_select(
+            "tickets_inquirymessage",
+            f"tickets_inquiry i WHERE i.status IN ({statuses})",
+            {
+                "inquiry_id": "i.id",
+                "kind": "'inbound'",
+                "channel": "i.channel",
+                "subject": "i.subject",
+                "body_text": "'注文した商品がまだ届きません。'",
+                "visible_text": "'注文した商品がまだ届きません。'",
+                "message_id": "CASE WHEN i.channel = 'email' THEN '<' || i.reference"
+                " || '@mail.example.jp>' ELSE '' END",
+                "created_at": "i.created_at",
+            },
+        )
+    )
+    log(f"first messages of the open inquiries in {elapsed:.1f} s")
+    elapsed, _ = time_once(lambda: sql("VACUUM ANALYZE"))
+    log(f"VACUUM ANALYZE in {elapsed:.1f} s; data built in {time.perf_counter() - started:.0f} s")
+    return {"api_secret": api_secret, "agent": bench_agent}
+
+
+# --- Capturing a page's SQL in process -------------------------------------------------
+
+
+def page_queries(client, path: str, headers: dict[str, str]) -> list[tuple[str, float]]:
+    """The SQL of one in-process request: (sql, seconds) in order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path, headers=headers)
+    if response.status_code != 200:
+        raise RuntimeError(f"{path}: HTTP {response.status_code}")
+    return [(query["sql"], float(query["time"])) for query in captured.captured_queries]
+
+
+def row_query(queries: list[tuple[str, float]]) -> str:
+    """The page's rows: the first SELECT of inquiry rows (with LIMIT when
+    there is more than one page)."""
+    for statement, _seconds in queries:
+        if statement.startswith('SELECT "tickets_inquiry"."id"'):
+            return statement
+    raise RuntimeError("no row query found in:\n" + "\n".join(q for q, _s in queries))
+
+
+def time_sql(statement: str, *, repeat: int, warmup: int) -> list[float]:
+    """A raw cursor, the statement as captured, every row fetched."""
+    from django.db import connection
+
+    samples = []
+    with connection.cursor() as cursor:
+        for index in range(warmup + repeat):
+            start = time.perf_counter()
+            cursor.execute(statement)
+            cursor.fetchall()
+            if index >= warmup:
+                samples.append(time.perf_counter() - start)
+    return samples
+
+
+def explain(statement: str) -> list[str]:
+    rows = sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", fetch=True)
+    return [row[0] for row in rows]
+
+
+# --- gunicorn --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(port: int) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="false",
+        ADMIN_REQUIRE_OTP="false",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        f"--bind={HOST}:{port}",
+        "--workers=2",
+        "--worker-class=gthread",
+        "--threads=2",
+        "--keep-alive=30",
+        "--log-level=warning",
+        "--timeout=60",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=5)
+            connection.request("GET", "/bench/ping/")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def gunicorn_stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+class HttpClient:
+    """One keep-alive connection; cookies kept by name."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, *, body=None, headers=None) -> tuple[int, bytes]:
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _sep, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def login(self, username: str, password: str) -> None:
+        status, _ = self.request("GET", "/admin/login/")
+        body = urlencode(
+            {
+                "csrfmiddlewaretoken": self.cookies["csrftoken"],
+                "username": username,
+                "password": password,
+                "next": "/admin/",
+            }
+        )
+        status, _ = self.request(
+            "POST",
+            "/admin/login/",
+            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"login failed: HTTP {status}")
+
+    def timed(self, path: str, headers: dict[str, str], *, repeat: int, warmup: int):
+        samples = []
+        for index in range(warmup + repeat):
+            start = time.perf_counter()
+            status, data = self.request("GET", path, headers=headers)
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                raise RuntimeError(f"{path}: HTTP {status}: {data[:200]!r}")
+            if index >= warmup:
+                samples.append(elapsed)
+        return samples, data
+
+
+def proposed_indexes() -> list:
+    """The index this benchmark proposes for tickets.Inquiry.Meta.indexes
+    (bench/README.md): the inbox's default order, on open inquiries only."""
+    from django.db import models
+    from django.db.models import Case, F, Q, When
+
+    from tickets.models import OPEN_STATUSES as OPEN
+
+    return [
+        models.Index(
+            Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
+                nulls_last=True
+            ),
+            F("last_inbound_at").desc(),
+            F("id").desc(),
+            name="tickets_inbox_deadline",
+            condition=Q(status__in=OPEN),
+        )
+    ]
+
+
+def index_add() -> None:
+    """Create the proposed indexes exactly as their migration would."""
+    from django.db import connection
+
+    from tickets.models import Inquiry
+
+    with connection.schema_editor() as editor:
+        for index in proposed_indexes():
+            log("  " + str(index.create_sql(Inquiry, editor)))
+            editor.add_index(Inquiry, index)
+    sql("ANALYZE tickets_inquiry")
+    connection.close()
+
+
+def measure_http(cases, captured, *, args, suffix: str, kinds=("api", "inbox")):
+    """Each case through gunicorn, next to its bare row query."""
+    rows, details = [], []
+    process = None
+    try:
+        port = free_port()
+        process = gunicorn_start(port)
+        http_client = HttpClient(port)
+        http_client.login(BENCH_AGENT, BENCH_PASSWORD)
+        for kind, name, path, headers in cases:
+            if kind not in kinds:
+                continue
+            samples, body = http_client.timed(path, headers, repeat=args.repeat, warmup=args.warmup)
+            bare_sql = row_query(captured[name])
+            bare = time_sql(bare_sql, repeat=args.repeat, warmup=args.warmup)
+            p95 = percentile(samples, 95)
+            target = TARGETS_MS[kind]
+            shown = (
+                len(json.loads(body)["results"])
+                if kind == "api"
+                else body.decode().count('name="_selected_action"')
+            )
+            rows.append(
+                [
+                    name + suffix,
+                    shown,
+                    len(captured[name]),
+                    ms(percentile(samples, 50)),
+                    ms(p95),
+                    ms(percentile(bare, 50)),
+                    ms(percentile(bare, 95)),
+                    f"< {target:.0f}",
+                    "pass" if p95 * 1000 < target else "MISS",
+                ]
+            )
+            slowest = max(captured[name], key=lambda item: item[1])[0]
+            plans = [("rows", explain(bare_sql))]
+            if slowest != bare_sql:
+                plans.append(("slowest", explain(slowest)))
+            details.append((name + suffix, captured[name], plans))
+    finally:
+        gunicorn_stop(process)
+    return rows, details
+
+
+# --- Main --------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inquiries", type=int, default=1_000_000)
+    parser.add_argument("--open", type=int, default=50_000)
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument(
+        "--as-is", action="store_true", help="skip the second round with the proposed index"
+    )
+    args = parser.parse_args()
+    args.open = min(args.open, args.inquiries)
+
+    django_setup()
+    migrate()
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+
+    from tickets.models import Inquiry, InquiryEvent, StaffNotification
+    from tickets.services import sla_watch
+
+    load_before = os.getloadavg()
+    data = build(inquiries=args.inquiries, open_count=args.open, customers=args.customers)
+    api_headers = {"Authorization": f"Bearer {data['api_secret']}"}
+    cases = [
+        ("api", "api list", "/api/v1/inquiries/", api_headers),
+        (
+            "api",
+            "api list ?status=open&sla_state=at_risk",
+            "/api/v1/inquiries/?status=open&sla_state=at_risk",
+            api_headers,
+        ),
+        ("inbox", "inbox default (open)", "/admin/tickets/inquiry/", {}),
+        ("inbox", "inbox ?assignee=mine", "/admin/tickets/inquiry/?assignee=mine", {}),
+        ("inbox", "inbox ?sla=at_risk", "/admin/tickets/inquiry/?sla=at_risk", {}),
+        (
+            "inbox",
+            "inbox ?channel__exact=email",
+            "/admin/tickets/inquiry/?channel__exact=email",
+            {},
+        ),
+    ]
+
+    # The SQL of every page, from one in-process request each.
+    client = Client()
+    client.force_login(data["agent"])
+    captured = {}
+    for _kind, name, path, headers in cases:
+        page_queries(client, path, headers)  # warm caches (permissions, content types)
+        captured[name] = page_queries(client, path, headers)
+    connection.close()  # gunicorn forks with none of ours
+
+    rows, details = measure_http(cases, captured, args=args, suffix="")
+    # The SLA watch, in process: `now` one hour ahead crosses the thresholds
+    # of the inquiries due in the next hour (a few hundred at this volume).
+    now = timezone.now()
+    later = now + timedelta(hours=1)
+    unreplied = (
+        "first_replied_at IS NULL AND status IN ('new', 'open', 'waiting_customer',"
+        " 'waiting_third_party')"
+    )
+    bare_selects = [
+        "SELECT id, sla_state, assignee_id FROM tickets_inquiry WHERE "
+        + unreplied
+        + " AND sla_state IN ('on_track', 'at_risk') AND first_reply_due_at <= %s LIMIT 1000",
+        "SELECT id, sla_state, assignee_id FROM tickets_inquiry WHERE "
+        + unreplied
+        + " AND sla_state = 'on_track' AND at_risk_at <= %s LIMIT 1000",
+    ]
+
+    def bare_watch(at) -> int:
+        return sum(len(sql(statement, [at], fetch=True)) for statement in bare_selects)
+
+    to_breach = list(
+        Inquiry.objects.filter(
+            first_replied_at__isnull=True,
+            status__in=OPEN_STATUSES,
+            sla_state__in=["on_track", "at_risk"],
+            first_reply_due_at__lte=later,
+        ).values_list("id", "sla_state")
+    )
+    to_risk = list(
+        Inquiry.objects.filter(
+            first_replied_at__isnull=True,
+            status__in=OPEN_STATUSES,
+            sla_state="on_track",
+            at_risk_at__lte=later,
+            first_reply_due_at__gt=later,
+        ).values_list("id", flat=True)
+    )
+    changing = [pk for pk, _state in to_breach] + to_risk
+
+    def reset() -> None:
+        """Put back (untimed) what a run moved, its events and notifications."""
+        for state in ("on_track", "at_risk"):
+            ids = [pk for pk, old in to_breach if old == state]
+            ids += to_risk if state == "on_track" else []
+            Inquiry.objects.filter(pk__in=ids).update(sla_state=state)
+        InquiryEvent.objects.filter(inquiry_id__in=changing, kind="sla").delete()
+        StaffNotification.objects.filter(inquiry_id__in=changing).delete()
+
+    sla_runs, moved = [], {}
+    for _ in range(max(5, min(args.repeat // 10, 20))):
+        reset()
+        elapsed, moved = time_once(lambda: sla_watch(now=later))
+        sla_runs.append(elapsed)
+    reset()
+    bare_changing = [time_once(lambda: bare_watch(later))[0] for _ in range(args.repeat)]
+    sla_watch(now=later)
+    idle_runs = [time_once(lambda: sla_watch(now=later))[0] for _ in range(args.repeat)]
+    bare_idle = [time_once(lambda: bare_watch(later))[0] for _ in range(args.repeat)]
+    for name, samples, bare, note in (
+        (
+            f"sla watch, {moved.get('at_risk', 0)} at risk + {moved.get('breached', 0)} breached",
+            sla_runs,
+            bare_changing,
+            "bare: its 2 selects",
+        ),
+        ("sla watch, nothing changes", idle_runs, bare_idle, "bare: its 2 selects"),
+    ):
+        p95 = percentile(samples, 95)
+        rows.append(
+            [
+                name,
+                len(changing) if "nothing" not in name else 0,
+                note,
+                ms(percentile(samples, 50)),
+                ms(p95),
+                ms(percentile(bare, 50)),
+                ms(percentile(bare, 95)),
+                f"< {TARGETS_MS['sla']:.0f}",
+                "pass" if p95 * 1000 < TARGETS_MS["sla"] else "MISS",
+            ]
+        )
+
+    if not args.as_is:
+        log("adding the proposed index: " + ", ".join(i.name for i in proposed_indexes()))
+        index_add()
+        rows_after, details_after = measure_http(
+            cases, captured, args=args, suffix=" [+index]", kinds=("inbox",)
+        )
+        rows += rows_after
+        details += details_after
+
+    print(
+        f"\n{args.inquiries:,} inquiries ({args.open:,} open), {args.customers:,} customers,"
+        f" {AGENTS} agents; HTTP through gunicorn (2 gthread workers, DEBUG false) on"
+        f" 127.0.0.1, {args.repeat} requests per figure after {args.warmup} warm-up;"
+        " bare = the page's row query on a raw cursor. Times in ms."
+    )
+    print(
+        f"{os.cpu_count()} CPUs; load average (1 min) {load_before[0]:.1f} before the build,"
+        f" {os.getloadavg()[0]:.1f} at the end: other work on the machine inflates the"
+        " figures.\n"
+    )
+    print(
+        table(
+            [
+                "figure",
+                "rows",
+                "queries",
+                "median",
+                "p95",
+                "bare med",
+                "bare p95",
+                "target p95",
+                "result",
+            ],
+            rows,
+        )
+    )
+    print("\nSQL of each page (time of the in-process capture, ms):")
+    for name, queries, plans in details:
+        print(f"\n== {name}")
+        for statement, seconds in queries:
+            short = re.sub(r"\s+", " ", statement)
+            print(f"  {seconds * 1000:7.1f}  {short[:150]}")
+        for label, lines in plans:
+            print(f"  -- EXPLAIN ANALYZE ({label}):")
+            for line in lines:
+                print(f"     {line}")
+
+
+if __name__ == "__main__":
+    main()
