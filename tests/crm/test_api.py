@@ -86,7 +86,9 @@ def test_unknown_malformed_and_revoked_keys_are_401():
     assert api_client(secret).get("/api/v1/customers/").status_code == 200
     api_key_revoke(api_key=key)
     error = assert_error_shape(api_client(secret).get("/api/v1/customers/"), 401)
-    assert "revoked" in error["message"]
+    assert error["message"] == "このAPIキーは無効化されています。"  # Japanese by default
+    english = api_client(secret).get("/api/v1/customers/", HTTP_ACCEPT_LANGUAGE="en")
+    assert english.json()["error"]["message"] == "This API key has been revoked."
 
 
 def test_last_used_is_recorded_without_a_write_per_request():

@@ -230,6 +230,7 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     consented(email="")
     campaign = services.campaign_launch(campaign=campaign_make(template, segment))
     client.force_login(marketer)
+    client.get(change_url(campaign))  # Django's content-type cache warm, as in production
     # session, user, campaign, permissions (2), progress, test customer
     with django_assert_max_num_queries(7):
         response = client.get(change_url(campaign))

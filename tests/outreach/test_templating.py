@@ -147,9 +147,7 @@ def test_line_length_counts_utf16_units_so_an_emoji_at_the_boundary_counts_twice
         (["配信停止: {{ unsubscribe_url }}"], True),
         (["お届け予定日: {{ extra.expected_date }}"], True),
         (["注文番号 {{ order.order_number }}"], True),
-        pytest.param(
-            ["【{{ shop.name|add:customer.given_name }}】"], True
-        ),
+        pytest.param(["【{{ shop.name|add:customer.given_name }}】"], True),
     ],
 )
 def test_content_is_personal_when_it_reads_a_per_recipient_value(messages, personal):
