@@ -596,7 +596,8 @@ def lifecycle_recompute(
     """Recompute order metrics and the lifecycle segment, set-based: one
     UPDATE ... FROM over an aggregate of the orders, touching only the rows
     whose values change. All customers, or only `customer_ids`. Returns the
-    number of customers changed.
+    number of customers changed. A customer whose metrics another
+    transaction changes while this runs keeps that newer result.
 
     Segments, first match wins:
       claimant  flagged by a person
@@ -639,17 +640,17 @@ def lifecycle_recompute(
         id_list = ", ".join(placeholders)
         order_filter = f"AND o.customer_id IN ({id_list})"
         customer_filter = f"WHERE c2.id IN ({id_list})"
-    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    sql = f"""
-        UPDATE crm_customer AS c SET
-            first_order_at = m.first_at,
-            last_order_at = m.last_at,
-            order_count = m.n,
-            total_spent = m.spent,
-            lifecycle_segment = m.segment
-        FROM (
+    postgres = connection.vendor == "postgresql"
+    distinct, same = ("IS DISTINCT FROM", "IS NOT DISTINCT FROM") if postgres else ("IS NOT", "IS")
+    changed = f"""
+        SELECT * FROM (
             SELECT
                 c2.id AS id,
+                c2.first_order_at AS old_first_at,
+                c2.last_order_at AS old_last_at,
+                c2.order_count AS old_n,
+                c2.total_spent AS old_spent,
+                c2.lifecycle_segment AS old_segment,
                 agg.first_at AS first_at,
                 agg.last_at AS last_at,
                 COALESCE(agg.n, 0) AS n,
@@ -669,20 +670,47 @@ def lifecycle_recompute(
                     MIN(o.ordered_at) AS first_at,
                     MAX(o.ordered_at) AS last_at,
                     COUNT(*) AS n,
-                    SUM(o.total) AS spent
+                    CAST(SUM(o.total) AS BIGINT) AS spent
                 FROM crm_order AS o
                 WHERE o.status NOT IN ({", ".join(excluded)}) {order_filter}
                 GROUP BY o.customer_id
             ) AS agg ON agg.customer_id = c2.id
             {customer_filter}
-        ) AS m
-        WHERE c.id = m.id AND (
-            c.first_order_at {distinct} m.first_at
-            OR c.last_order_at {distinct} m.last_at
-            OR c.order_count <> m.n
-            OR c.total_spent <> m.spent
-            OR c.lifecycle_segment <> m.segment
-        )
+        ) AS fresh
+        WHERE old_first_at {distinct} first_at
+            OR old_last_at {distinct} last_at
+            OR old_n <> n
+            OR old_spent <> spent
+            OR old_segment <> segment
+    """
+    if postgres and ids is None:
+        # Joined plainly to `changed`, PostgreSQL would scan and hash the
+        # whole customer table a second time (it cannot know that few rows
+        # changed); given the changed ids as an array, it looks each one up
+        # by primary key.
+        prefix = f"WITH changed AS ({changed})"
+        source, only_changed = "changed", "AND c.id = ANY(ARRAY(SELECT id FROM changed))"
+    else:
+        # A plain UPDATE statement: SQLite reports rowcount only for those.
+        prefix, source, only_changed = "", f"({changed}) AS changed", ""
+    # The old_* conditions skip a customer whose metrics another transaction
+    # changed after `changed` was read (an order upsert during the nightly
+    # run): its newer figures stay.
+    sql = f"""
+        {prefix}
+        UPDATE crm_customer AS c SET
+            first_order_at = changed.first_at,
+            last_order_at = changed.last_at,
+            order_count = changed.n,
+            total_spent = changed.spent,
+            lifecycle_segment = changed.segment
+        FROM {source}
+        WHERE c.id = changed.id {only_changed}
+            AND c.first_order_at {same} changed.old_first_at
+            AND c.last_order_at {same} changed.old_last_at
+            AND c.order_count = changed.old_n
+            AND c.total_spent = changed.old_spent
+            AND c.lifecycle_segment = changed.old_segment
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

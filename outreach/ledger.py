@@ -97,8 +97,11 @@ def delivery_claim_batch(
             if rows:
                 return rows
         due = due.filter(retry_key__isnull=True)
+    # In the order of the partial queue index (send, next_attempt_at, id):
+    # retries that are due, then fresh rows by id. ORDER BY id alone walks
+    # the primary key past every row already sent (O(n) a batch, O(n²) a send).
     return _claim(
-        due.order_by("id")[:limit],
+        due.order_by("next_attempt_at", "id")[:limit],
         now=now,
         lease_seconds=lease_seconds,
         retry_key_per=retry_key_per,

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print numbers, not pass/fail (see README.md)."""

@@ -1,0 +1,539 @@
+"""Benchmark: order ingest over real HTTP, POST /api/v1/orders/ against a
+bare DRF endpoint doing the essential writes.
+
+Starts gunicorn (2 gthread workers x 4 threads) on a free 127.0.0.1 port,
+serving Django with bench settings against $DATABASE_URL, and drives it
+with keep-alive HTTP connections from client threads, for a bounded number
+of seconds per round, alternating:
+
+  ping   /bench/ping/, a plain Django view: the ceiling of the load
+         generator + gunicorn on this machine (the client is not the
+         bottleneck if this is far above the order rates)
+  bare   /bench/bare-order/ (bench/urls.py): same payload, plain Serializer,
+         one Order insert + one bulk insert of its lines
+  real   /api/v1/orders/: API-key auth, Idempotency-Key, customer
+         resolution (70% returning customers, 30% new), order upsert,
+         lifecycle metrics, the full response
+
+It prints requests/s, p50/p95 latency and errors for each, the ratio
+real / bare (target: at least 0.50), then counts the SQL queries of one
+order POST (new and returning customer) and profiles where the time goes,
+in process with django.test.Client. It prints numbers; it is not a
+pass/fail test.
+
+Run (the figures in bench/README.md come from exactly this command):
+
+    scripts/with-postgres.sh .venv/bin/python bench/api_ingest.py
+
+(`make bench-api` is the same.) Only 127.0.0.1 is ever contacted; every
+round stops by itself; gunicorn is always stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import json
+import os
+import pstats
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, django_setup, log, migrate, percentile, table
+
+HOST = "127.0.0.1"
+RETURNING_CUSTOMERS = 100_000
+NEW_SHARE = 0.3
+FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ")]
+GIVEN = [("花子", "ハナコ"), ("太郎", "タロウ"), ("美咲", "ミサキ"), ("翔太", "ショウタ")]
+
+
+# --- Data --------------------------------------------------------------------
+
+
+def seed(returning: int) -> int:
+    """Returning customers, each with an own-site identity M<n> and exactly
+    the profile the load generator sends for them (so a repeat order changes
+    no profile field); plus the customer the bare endpoint uses. Server-side
+    INSERT ... SELECT, no ORM per row. Returns the bare customer's id."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO crm_customer (
+                family_name, given_name, family_name_kana, given_name_kana,
+                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
+                address, notes, is_claimant, claimant_reason, order_count, total_spent,
+                lifecycle_segment, created_at, updated_at)
+            SELECT
+                (%(family)s::text[])[1 + g %% 4], (%(given)s::text[])[1 + g %% 4],
+                (%(family_kana)s::text[])[1 + g %% 4], (%(given_kana)s::text[])[1 + g %% 4],
+                'm' || g || '@example.jp', 'm' || g || '@example.jp',
+                '080-' || lpad(g::text, 8, '0'), '080' || lpad(g::text, 8, '0'),
+                '', '', '', '', false, '', 0, 0, 'prospect', now(), now()
+            FROM generate_series(1, %(n)s) AS g
+            """,
+            {
+                "n": returning,
+                "family": [f for f, _k in FAMILY],
+                "given": [g for g, _k in GIVEN],
+                "family_kana": [k for _f, k in FAMILY],
+                "given_kana": [k for _g, k in GIVEN],
+            },
+        )
+        cursor.execute(
+            """
+            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
+                                             created_at)
+            SELECT id, 'own_site', 'M' || substr(email, 2, strpos(email, '@') - 2), '', now()
+            FROM crm_customer WHERE email LIKE %s
+            """,
+            ["m%@example.jp"],
+        )
+        cursor.execute(
+            "INSERT INTO crm_customer (family_name, given_name, family_name_kana,"
+            " given_name_kana, email, email_normalized, phone, phone_normalized, postal_code,"
+            " prefecture, address, notes, is_claimant, claimant_reason, order_count,"
+            " total_spent, lifecycle_segment, created_at, updated_at)"
+            " VALUES ('ベンチ', '', '', '', '', '', '', '', '', '', '', '', false, '', 0, 0,"
+            " 'prospect', now(), now()) RETURNING id"
+        )
+        bare_customer = cursor.fetchone()[0]
+        cursor.execute("VACUUM ANALYZE")
+    return bare_customer
+
+
+def api_key() -> str:
+    from core.models import ApiScope
+    from core.services import api_key_create
+
+    _key, secret = api_key_create(label="bench", scope=ApiScope.WRITE, channels=["own_site"])
+    return secret
+
+
+def order_payload(tag: str, number: int, rng: random.Random, new_share: float = NEW_SHARE) -> dict:
+    """One order as a store site sends it: 70% from a returning customer."""
+    if rng.random() < new_share:
+        k = f"{tag}-{number}"
+        family, given = rng.choice(FAMILY), rng.choice(GIVEN)
+        customer = {
+            "external_id": f"N{k}",
+            "email": f"n{k}@example.jp",
+            "family_name": family[0],
+            "given_name": given[0],
+            "family_name_kana": family[1],
+            "given_name_kana": given[1],
+            "phone": f"090-{rng.randrange(10**8):08d}",
+        }
+    else:
+        g = rng.randint(1, RETURNING_CUSTOMERS)
+        customer = {
+            "external_id": f"M{g}",
+            "email": f"m{g}@example.jp",
+            "family_name": FAMILY[g % 4][0],
+            "given_name": GIVEN[g % 4][0],
+            "family_name_kana": FAMILY[g % 4][1],
+            "given_name_kana": GIVEN[g % 4][1],
+            "phone": f"080-{g:08d}",
+        }
+    lines = [
+        {
+            "sku": f"SKU-{rng.randrange(5000):05d}",
+            "name": "今治タオル フェイスタオル",
+            "quantity": rng.randint(1, 3),
+            "unit_price": rng.choice([980, 1480, 2980, 4980]),
+        }
+        for _ in range(rng.randint(2, 3))
+    ]
+    return {
+        "channel": "own_site",
+        "order_number": f"W-{tag}-{number}",
+        "customer": customer,
+        "ordered_at": datetime.now(UTC).isoformat(),
+        "total": sum(line["quantity"] * line["unit_price"] for line in lines),
+        "lines": lines,
+    }
+
+
+# --- Server --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(port: int, worker_class: str, threads: int, bare_customer: int):
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="false",
+        BENCH_BARE_CUSTOMER_ID=str(bare_customer),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        f"--bind={HOST}:{port}",
+        "--workers=2",
+        f"--worker-class={worker_class}",
+        f"--threads={threads}",
+        "--keep-alive=30",
+        "--backlog=256",
+        "--log-level=warning",
+        "--timeout=60",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=5)
+            connection.request("GET", "/bench/ping/")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def gunicorn_stop(process) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+# --- Load ----------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    client_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+def drive(
+    name: str,
+    port: int,
+    path: str,
+    *,
+    seconds: float,
+    clients: int,
+    token: str = "",
+    tag: str = "",
+    max_requests: int = 100_000,
+) -> Result:
+    """`clients` threads, each with one keep-alive connection, POST (or GET
+    for ping) as fast as answers come, until `seconds` pass or
+    `max_requests` were sent. Every socket has a timeout."""
+    result = Result(name)
+    lock = threading.Lock()
+    sent = [0]
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        rng = random.Random(f"{tag}-{index}")
+        connection = http.client.HTTPConnection(HOST, port, timeout=30)
+        latencies, errors, statuses = [], 0, {}
+        number = 0
+        while time.monotonic() < deadline:
+            with lock:
+                if sent[0] >= max_requests:
+                    break
+                sent[0] += 1
+            number += 1
+            headers = {}
+            if path.endswith("ping/"):
+                method, body = "GET", None
+            else:
+                method = "POST"
+                body = json.dumps(order_payload(f"{tag}{index}", number, rng)).encode()
+                headers = {
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": str(uuid.uuid4()),
+                }
+                if token:
+                    headers["Authorization"] = f"Bearer {token}"
+            start = time.perf_counter()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                connection.close()
+                continue
+            elapsed = time.perf_counter() - start
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            if response.status >= 300:
+                errors += 1
+            else:
+                latencies.append(elapsed)
+        connection.close()
+        with lock:
+            result.latencies += latencies
+            result.errors += errors
+            for code, count in statuses.items():
+                result.statuses[code] = result.statuses.get(code, 0) + count
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    result.seconds = time.perf_counter() - wall_start
+    result.client_cpu = time.process_time() - cpu_start
+    return result
+
+
+# --- Profile -------------------------------------------------------------------
+
+
+PROFILED_STEPS = [
+    ("API key authentication", "core/api/auth.py", "authenticate"),
+    ("idempotency: whole wrapper", "core/api/idempotency.py", "idempotent_response"),
+    ("request body validation", "rest_framework/serializers.py", "is_valid"),
+    ("customer_upsert", "crm/services.py", "customer_upsert"),
+    ("  customer_resolve", "crm/services.py", "customer_resolve"),
+    ("order_upsert", "crm/services.py", "order_upsert"),
+    ("  Model.full_clean", "django/db/models/base.py", "full_clean"),
+    ("  lifecycle_recompute", "crm/services.py", "lifecycle_recompute"),
+    ("re-read order (selector .get)", "django/db/models/query.py", "get"),
+    ("response serialization", "rest_framework/serializers.py", "data"),
+    ("all SQL execution", "django/db/backends/utils.py", "_execute"),
+]
+
+
+class QueryTimer:
+    """An execute_wrapper: each SQL statement with its own duration."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[float, str]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - start, " ".join(sql.split())))
+
+    def lines(self) -> list[str]:
+        return [f"{seconds * 1000:6.2f} ms  {sql[:110]}" for seconds, sql in self.queries]
+
+
+def profile_in_process(token: str, count: int) -> tuple[list[tuple[str, list[str]]], list]:
+    """Query lists for one new-customer and one returning-customer order,
+    then a cProfile of `count` orders: cumulative time of each step."""
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    rng = random.Random("profile")
+
+    def post(payload: dict):
+        return client.post(
+            "/api/v1/orders/",
+            data=json.dumps(payload),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        )
+
+    samples = []
+    for label, share in (("new customer", 1.0), ("returning customer", 0.0)):
+        payload = order_payload("qc", len(samples), rng, new_share=share)
+        timer = QueryTimer()
+        with connection.execute_wrapper(timer):
+            response = post(payload)
+        assert response.status_code == 201, response.content
+        samples.append((label, timer.lines()))
+
+    with connection.cursor() as cursor:
+        start = time.perf_counter()
+        for _ in range(500):
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        round_trip = (time.perf_counter() - start) / 500
+
+    payloads = [order_payload("prof", n, rng) for n in range(count)]
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for payload in payloads:
+        post(payload)
+    profiler.disable()
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profiler).stats
+    rows = []
+    for label, filename, function in PROFILED_STEPS:
+        cumulative = sum(
+            value[3]
+            for (path, _line, name), value in stats.items()
+            if name == function and path.replace("\\", "/").endswith(filename)
+        )
+        rows.append([label, f"{cumulative / count * 1000:.2f}", f"{cumulative / total:.0%}"])
+    rows.insert(0, ["whole request (test client)", f"{total / count * 1000:.2f}", "100%"])
+    rows.append(["one SELECT 1 round trip (no profiler)", f"{round_trip * 1000:.2f}", ""])
+    return samples, rows
+
+
+# --- Main ----------------------------------------------------------------------
+
+
+def summary(result: Result) -> list[object]:
+    return [
+        result.name,
+        len(result.latencies),
+        f"{result.rate:.1f}",
+        f"{percentile(result.latencies, 50) * 1000:.1f}",
+        f"{percentile(result.latencies, 95) * 1000:.1f}",
+        result.errors,
+        f"{result.client_cpu / result.seconds:.0%}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=12, help="per round and endpoint")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--profile-orders", type=int, default=200)
+    args = parser.parse_args()
+
+    django_setup()
+    from django.db import connection
+
+    migrate()
+    log(f"Seeding {RETURNING_CUSTOMERS:,} returning customers...")
+    bare_customer = seed(RETURNING_CUSTOMERS)
+    token = api_key()
+    connection.close()  # the load runs in gunicorn; keep no idle session here
+
+    port = free_port()
+    results: dict[str, list[Result]] = {"ping": [], "bare": [], "real": []}
+    server = None
+    try:
+        server = gunicorn_start(port, args.worker_class, args.threads, bare_customer)
+        log(f"gunicorn {args.worker_class} 2 workers x {args.threads} threads on {HOST}:{port}")
+        endpoints = {
+            "ping": ("/bench/ping/", ""),
+            "bare": ("/bench/bare-order/", ""),
+            "real": ("/api/v1/orders/", token),
+        }
+        for name, (path, key) in endpoints.items():  # warm-up: connections, caches
+            drive(
+                f"warm-{name}",
+                port,
+                path,
+                seconds=2,
+                clients=args.clients,
+                token=key,
+                tag=f"w{name}",
+            )
+        for round_ in range(args.rounds):
+            for name, (path, key) in endpoints.items():
+                result = drive(
+                    name,
+                    port,
+                    path,
+                    seconds=args.seconds,
+                    clients=args.clients,
+                    token=key,
+                    tag=f"r{round_}{name}",
+                )
+                results[name].append(result)
+                log(
+                    f"  round {round_ + 1} {name}: {result.rate:.1f} req/s, "
+                    f"{result.errors} errors {result.statuses}"
+                )
+    finally:
+        gunicorn_stop(server)
+
+    log("Counting queries and profiling in process...")
+    queries, profile = profile_in_process(token, args.profile_orders)
+
+    rows = []
+    for name, runs in results.items():
+        merged = Result(
+            f"{name} ({len(runs)} x {args.seconds:.0f} s)",
+            seconds=sum(r.seconds for r in runs),
+            latencies=[x for r in runs for x in r.latencies],
+            errors=sum(r.errors for r in runs),
+            client_cpu=sum(r.client_cpu for r in runs),
+        )
+        rows.append(summary(merged))
+    ratios = [
+        real.rate / bare.rate for real, bare in zip(results["real"], results["bare"], strict=True)
+    ]
+    print()
+    print(
+        f"order ingest over HTTP — gunicorn {args.worker_class}, 2 workers x {args.threads} "
+        f"threads; {args.clients} keep-alive client threads; {os.cpu_count()} CPUs; "
+        f"{RETURNING_CUSTOMERS:,} customers seeded, {NEW_SHARE:.0%} of orders from new customers"
+    )
+    print()
+    print(
+        table(
+            ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "errors", "client CPU"],
+            rows,
+        )
+    )
+    print()
+    print(
+        f"real / bare: {statistics.median(ratios):.2f} (median of rounds: "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + "; target ≥ 0.50)"
+    )
+    print("client CPU: the load generator's CPU time ÷ wall time (1 core = 100%)")
+    print()
+    for label, lines in queries:
+        savepoints = sum("SAVEPOINT" in line for line in lines)
+        print(
+            f"SQL of one order POST, {label}: {len(lines)} statements "
+            f"({savepoints} of them SAVEPOINT/RELEASE), plus BEGIN and COMMIT"
+        )
+        for line in lines:
+            print("  " + line)
+        print()
+    print(
+        f"Where the time goes, in process (cProfile, {args.profile_orders} orders; "
+        "cumulative, steps overlap):"
+    )
+    print(table(["step", "ms / order", "share"], profile))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,556 @@
+"""Benchmark: a 100,000-recipient campaign through the REAL worker.
+
+Builds 100,000 customers with an email address, a LINE identity and an
+opt-in on both channels, set-based in PostgreSQL (INSERT ... SELECT FROM
+generate_series, no ORM per row), then measures:
+
+  bare loop   one smtplib connection sending the same 100,000 messages
+              (the worker's own output, rendered beforehand) to the sink
+  email       campaign_launch, then `manage.py qcluster` (Q_WORKERS=2) until
+              every row is sent: messages/s from launch to the last sent_at,
+              and the cluster's peak RSS (psutil, every 0.2 s: the sum over
+              the process tree, and the biggest single process)
+  LINE        the same 100,000 as LINE followers, one identical message
+              (multicasts of 500) to the LINE fake: time from launch to the
+              last sent_at, requests made
+
+The SMTP sink is aiosmtpd in a separate process (it counts messages and
+Message-IDs, nothing else), so it does not compete for this process's GIL.
+The LINE fake runs in a thread of this process, which only polls meanwhile.
+It prints numbers; it is not a pass/fail test. Targets: email >= 50% of the
+bare loop; LINE 100,000 < 10 s; worker peak RSS < 300 MB.
+
+Run (the figures in bench/README.md come from exactly this command):
+
+    scripts/with-postgres.sh .venv/bin/python bench/campaign_send.py
+
+`--customers 20000` gives a quick run; `--profile 2000` also runs one
+in-process send_dispatch of 2,000 mails under cProfile and prints where the
+time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import re
+import signal
+import smtplib
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import django_setup, log, migrate, table, time_once
+
+FROM = "support@shop.example.jp"
+LINE_TOKEN = "bench-line-token"
+LINE_SECRET = "bench-line-secret"
+STALL_SECONDS = 180  # a phase with no row sent for this long has failed
+
+# --- The SMTP sink (a separate process) ---------------------------------------------
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def smtp_sink(port: int, received, unique, ready) -> None:
+    """aiosmtpd on `port`, counting messages and distinct Message-IDs into
+    shared integers, until the process is killed or its parent is gone."""
+    from aiosmtpd.controller import Controller
+
+    seen: set[bytes] = set()
+
+    class Counter:
+        async def handle_DATA(self, server, session, envelope):
+            match = _MESSAGE_ID.search(envelope.content, 0, 8192)
+            with received.get_lock():
+                received.value += 1
+            if match and match.group(1) not in seen:
+                seen.add(match.group(1))
+                with unique.get_lock():
+                    unique.value += 1
+            return "250 OK"
+
+    parent = os.getppid()
+    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    while os.getppid() == parent:  # the bench is gone (even by SIGKILL): so is the sink
+        time.sleep(1)
+
+
+@dataclass
+class Sink:
+    port: int
+    process: multiprocessing.Process
+    received: object
+    unique: object
+
+    @classmethod
+    def start(cls) -> Sink:
+        from tests.smtp_server import free_port
+
+        context = multiprocessing.get_context("spawn")
+        port = free_port()
+        received, unique, ready = context.Value("q", 0), context.Value("q", 0), context.Event()
+        process = context.Process(
+            target=smtp_sink, args=(port, received, unique, ready), daemon=True
+        )
+        process.start()
+        if not ready.wait(30):
+            process.kill()
+            raise RuntimeError("the SMTP sink did not start")
+        return cls(port, process, received, unique)
+
+    def counts(self) -> tuple[int, int]:
+        return self.received.value, self.unique.value
+
+    def reset(self) -> None:
+        with self.received.get_lock():
+            self.received.value = 0
+        with self.unique.get_lock():
+            self.unique.value = 0
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+
+
+# --- Data --------------------------------------------------------------------------
+
+
+def sql(statement: str, params=None) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+def build(customers: int) -> None:
+    """Customers with email, LINE identity and opt-ins on email and LINE,
+    as the services would have written them (events + current states)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    now = timezone.now()
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")  # fresh schema: no FK triggers
+        sql(
+            """
+            INSERT INTO crm_customer (
+                family_name, given_name, family_name_kana, given_name_kana,
+                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
+                address, notes, is_claimant, claimant_reason, order_count, total_spent,
+                lifecycle_segment, created_at, updated_at)
+            SELECT
+                (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])[1 + g %% 8],
+                (ARRAY['花子','太郎','美咲','翔太','陽菜','大翔','結衣','蓮'])[1 + g %% 8],
+                (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ','ワタナベ','ヤマモト',
+                       'ナカムラ'])[1 + g %% 8],
+                (ARRAY['ハナコ','タロウ','ミサキ','ショウタ','ヒナ','ヒロト','ユイ','レン'])
+                    [1 + g %% 8],
+                'customer' || g || '@example.jp', 'customer' || g || '@example.jp',
+                '', '', '150-0001', '東京都', '神宮前1-2-3', '', false, '', 1, 5000,
+                'new', %(now)s, %(now)s
+            FROM generate_series(1, %(n)s) AS g
+            """,
+            {"n": customers, "now": now},
+        )
+        sql(
+            """
+            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
+                                             created_at)
+            SELECT id, 'line', 'U' || lpad(to_hex(id), 32, '0'), '', %(now)s FROM crm_customer
+            """,
+            {"now": now},
+        )
+        sql(
+            """
+            INSERT INTO crm_consentevent (customer_id, channel, action, source, wording_version,
+                                          occurred_at, recorded_at, note)
+            SELECT c.id, ch, 'opt_in', 'import', '', %(now)s, %(now)s, ''
+            FROM crm_customer AS c CROSS JOIN unnest(ARRAY['email', 'line']) AS ch
+            """,
+            {"now": now},
+        )
+        sql(
+            """
+            INSERT INTO crm_consentstate (customer_id, channel, granted, changed_at, event_id)
+            SELECT customer_id, channel, true, occurred_at, id FROM crm_consentevent
+            """
+        )
+    for name in ("crm_customer", "crm_channelidentity", "crm_consentevent", "crm_consentstate"):
+        sql(f"VACUUM ANALYZE {name}")
+
+
+def campaign(channel: str):
+    """A draft campaign to everyone with an opt-in on `channel`."""
+    from outreach import services
+    from outreach.models import Campaign, MessageTemplate, Segment, SegmentKind
+
+    if channel == "email":
+        template = MessageTemplate(
+            name="冬のセール(メール)",
+            channel="email",
+            purpose="marketing",
+            subject="{{ customer.name }}様、冬のセールのお知らせ",
+            body_text=(
+                "{{ customer.family_name }}様\n\nいつも{{ shop.name }}をご利用いただき"
+                "ありがとうございます。\n冬のセールを本日から開催します。\n{{ shop.url }}"
+            ),
+            body_html=(
+                "<p>{{ customer.family_name }}様</p><p>いつも{{ shop.name }}をご利用いただき"
+                "ありがとうございます。</p><p>冬のセールを本日から開催します。</p>"
+                '<p><a href="{{ shop.url }}">{{ shop.url }}</a></p>'
+            ),
+        )
+    else:
+        template = MessageTemplate(
+            name="冬のセール(LINE)",
+            channel="line",
+            purpose="marketing",
+            line_messages=["{{ shop.name }}の冬のセールが始まりました🎉", "本日23:59まで"],
+        )
+    template = services.template_save(template=template)
+    segment = Segment.objects.create(
+        name=f"opt-in {channel}",
+        kind=SegmentKind.CUSTOM,
+        rule={
+            "match": "all",
+            "conditions": [{"field": "consent", "op": "granted", "value": [channel]}],
+        },
+    )
+    return Campaign.objects.create(
+        name=template.name, channel=channel, template=template, segment=segment
+    )
+
+
+def first_ids(count: int) -> list[int]:
+    from crm.models import Customer
+
+    return list(Customer.objects.order_by("id").values_list("id", flat=True)[:count])
+
+
+# --- The bare loop ----------------------------------------------------------------------
+
+
+def worker_output(draft, count: int) -> list[tuple[str, bytes]]:
+    """(recipient, message bytes) for `count` recipients: the worker's own
+    rendering (EmailWorker.message and the adapter's MIME message, as
+    Django's SMTP backend puts it on the wire) for 100 customers; the rest
+    are those messages with the recipient's address and Message-ID."""
+    from django.utils import timezone
+
+    from crm.models import Customer
+    from outreach import services
+    from outreach.channels.email import message_id_for
+    from outreach.dispatch import EmailWorker, _recipients
+    from outreach.models import Delivery, Send
+
+    send = services.send_create(
+        kind="test", channel="email", purpose="marketing", template=draft.template
+    )
+    sample = Customer.objects.filter(pk__in=first_ids(100))
+    services.deliveries_snapshot(send=send, audience=sample, now=timezone.now())
+    rows = list(Delivery.objects.filter(send=send).order_by("id"))
+    worker = EmailWorker(send)
+    customers = _recipients(send, rows)
+    rendered = []
+    for row in rows:
+        customer = customers[row.customer_id]
+        message = worker.message(row, customer, customer.email)
+        data = worker.adapter._build(message).message().as_bytes(linesep="\r\n")
+        rendered.append((customer.email, message.message_id.encode(), data))
+    Send.objects.filter(pk=send.pk).delete()
+
+    out = []
+    for index in range(count):
+        email, message_id, data = rendered[index % len(rendered)]
+        to = f"customer{index + 1}@example.jp"
+        fresh_id = message_id_for(send_id=0, delivery_id=index + 1).encode()
+        out.append((to, data.replace(email.encode(), to.encode()).replace(message_id, fresh_id)))
+    return out
+
+
+def bare_loop(messages: list[tuple[str, bytes]], port: int) -> float:
+    smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    start = time.perf_counter()
+    for to, data in messages:
+        smtp.sendmail(FROM, [to], data)
+    elapsed = time.perf_counter() - start
+    smtp.quit()
+    return elapsed
+
+
+# --- The worker --------------------------------------------------------------------------
+
+
+def memory(worker) -> tuple[int, int, int]:
+    """(sum of RSS, biggest RSS, sum of PSS) over the cluster's processes.
+    RSS counts the pages a forked child shares with its parent once per
+    process; PSS splits shared pages among their sharers."""
+    import psutil
+
+    rss, pss = [], []
+    for process in worker.processes():
+        with contextlib.suppress(psutil.Error):
+            info = process.memory_full_info()
+            rss.append(info.rss)
+            pss.append(getattr(info, "pss", info.rss))
+    return sum(rss), max(rss, default=0), sum(pss)
+
+
+@dataclass
+class RssSampler:
+    """Every 0.2 s: the memory of the cluster's processes (see memory())."""
+
+    worker: object
+    peak_total: int = 0
+    peak_single: int = 0
+    peak_pss: int = 0
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            total, single, pss = memory(self.worker)
+            if total:
+                self.samples += 1
+                self.peak_total = max(self.peak_total, total)
+                self.peak_single = max(self.peak_single, single)
+                self.peak_pss = max(self.peak_pss, pss)
+
+
+@dataclass
+class Run:
+    recipients: int
+    seconds: float
+    launch_seconds: float
+    rss: RssSampler
+
+
+def run_campaign(draft, worker, *, timeout: float) -> Run:
+    """Launch, then poll until no row is queued or sending; the time is from
+    the launch call to the last row's sent_at."""
+    from django.db.models import Max
+
+    from outreach import services
+    from outreach.ledger import PENDING
+    from outreach.models import Delivery
+
+    with RssSampler(worker) as rss:
+        wall = time.time()
+        start = time.perf_counter()
+        launched = services.campaign_launch(campaign=draft)
+        launch_seconds = time.perf_counter() - start
+        rows = Delivery.objects.filter(send=launched.send)
+        deadline = start + timeout
+        pending, progress_at = None, time.perf_counter()
+        while left := rows.filter(status__in=PENDING).count():
+            now = time.perf_counter()
+            if left != pending:
+                pending, progress_at = left, now
+            if now > deadline:
+                raise TimeoutError(f"not done after {timeout}s:\n{worker.log_tail()}")
+            if not worker.running or now - progress_at > STALL_SECONDS:
+                raise RuntimeError(
+                    f"no progress for {now - progress_at:.0f}s ({left:,} rows pending);"
+                    f" cluster processes: {len(worker.processes())}\n{worker.log_tail()}"
+                )
+            time.sleep(0.5)
+    sent = rows.filter(status="sent").count()
+    if sent != rows.count():
+        raise RuntimeError(f"{rows.count() - sent} rows not sent:\n{worker.log_tail()}")
+    last = rows.aggregate(last=Max("sent_at"))["last"].timestamp()
+    return Run(sent, last - wall, launch_seconds, rss)
+
+
+def profile_dispatch(count: int, port: int) -> str:
+    """One in-process send_dispatch of `count` mails under cProfile."""
+    from django.conf import settings
+
+    from crm.models import Customer
+    from outreach import services
+    from outreach.dispatch import send_dispatch
+    from outreach.models import Send
+
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_RATE = 10**6
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    template = Send.objects.filter(channel="email").exclude(template=None).first().template
+    send = services.send_create(
+        kind="campaign", channel="email", purpose="marketing", template=template
+    )
+    from django.utils import timezone
+
+    audience = Customer.objects.filter(pk__in=first_ids(count))
+    services.deliveries_snapshot(send=send, audience=audience, now=timezone.now())
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    report = send_dispatch(send_id=send.pk, time_budget=3600)
+    profiler.disable()
+    elapsed = time.perf_counter() - start
+    out = io.StringIO()
+    out.write(f"{report.sent} mails in {elapsed:.2f}s in-process ({report.sent / elapsed:.0f}/s)\n")
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    return out.getvalue()
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
+    parser.add_argument("--profile", type=int, default=0, help="also profile N mails in-process")
+    args = parser.parse_args()
+    n = args.customers
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the finally below kills
+    # the cluster and the sink.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    django_setup()
+    from django.db import connection
+
+    from outreach.linefake import LineFake
+    from tests.worker import Worker, database_url
+
+    migrate()
+    log(f"building {n:,} customers (email + LINE, opted in)")
+    elapsed, _ = time_once(lambda: build(n))
+    log(f"  built in {elapsed:.1f}s")
+    email_draft, line_draft = campaign("email"), campaign("line")
+
+    load_before = os.getloadavg()
+    sink = Sink.start()
+    line = LineFake(channel_access_token=LINE_TOKEN, channel_secret=LINE_SECRET).start()
+    worker = Worker(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(sink.port),
+            "EMAIL_RATE": "1000000",
+            "LINE_API_HOST": line.url,
+            "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
+            "LINE_CHANNEL_SECRET": LINE_SECRET,
+            "QUIET_HOURS_START": "0",
+            "QUIET_HOURS_END": "0",
+            "Q_WORKERS": "2",
+        }
+    )
+    try:
+        log("rendering the worker's output for the bare loop")
+        messages = worker_output(email_draft, n)
+        size = sum(len(data) for _to, data in messages) / len(messages)
+        log(f"bare smtplib loop: {n:,} messages of {size:,.0f} bytes on one connection")
+        bare = bare_loop(messages, sink.port)
+        bare_counts = sink.counts()
+        del messages
+        sink.reset()
+
+        startup = worker.start(timeout=120)
+        time.sleep(1)
+        idle = memory(worker)
+        log(f"qcluster started in {startup:.1f}s; email campaign")
+        email = run_campaign(email_draft, worker, timeout=args.timeout)
+        email_counts = sink.counts()
+        log("LINE campaign")
+        line_run = run_campaign(line_draft, worker, timeout=args.timeout)
+        statuses = line.statuses("multicast")
+        line_users = len({d.user_id for d in line.deliveries})
+        worker.kill()
+        load_after = os.getloadavg()
+
+        profile = profile_dispatch(args.profile, sink.port) if args.profile else ""
+    finally:
+        worker.close()
+        line.stop()
+        sink.stop()
+
+    bare_rate = n / bare
+    email_rate = email.recipients / email.seconds
+    mb = 1024 * 1024
+    runs = (email.rss, line_run.rss)
+    peak_total = max(r.peak_total for r in runs) / mb
+    peak_single = max(r.peak_single for r in runs) / mb
+    peak_pss = max(r.peak_pss for r in runs) / mb
+    rows = [
+        ["bare smtplib loop, 1 connection", f"{bare_rate:,.0f} msg/s", "", f"{bare:.1f}s"],
+        [
+            "email campaign, worker (2 procs)",
+            f"{email_rate:,.0f} msg/s",
+            ">= 50% of bare",
+            f"{email_rate / bare_rate:.0%} of bare ({email.seconds:.1f}s)",
+        ],
+        [
+            f"LINE campaign, {n:,} (multicast)",
+            f"{line_run.seconds:.1f}s",
+            "< 10 s",
+            f"{line_run.seconds / 10:.0%} of target",
+        ],
+        [
+            "  of which after campaign_launch",
+            f"{line_run.seconds - line_run.launch_seconds:.1f}s",
+            "",
+            f"{(line_run.seconds - line_run.launch_seconds) / 10:.0%} of target",
+        ],
+        [
+            "worker peak RSS, cluster sum",
+            f"{peak_total:.0f} MB",
+            "< 300 MB",
+            f"{peak_total / 300:.0%} of target",
+        ],
+        ["worker peak PSS, cluster sum", f"{peak_pss:.0f} MB", "< 300 MB", f"{peak_pss / 300:.0%}"],
+        ["worker peak RSS, biggest process", f"{peak_single:.0f} MB", "", ""],
+    ]
+    print(f"\ncampaign send, {n:,} recipients (PostgreSQL {connection.pg_version // 10000})")
+    print(table(["figure", "value", "target", "ratio"], rows))
+    print(
+        "\ndetails:"
+        f"\n  load average (1/5/15 min) before {fmt_load(load_before)},"
+        f" after {fmt_load(load_after)}, on {os.cpu_count()} CPUs"
+        f"\n  qcluster start-up {startup:.1f}s; idle cluster: RSS sum {idle[0] / mb:.0f} MB,"
+        f" biggest {idle[1] / mb:.0f} MB, PSS sum {idle[2] / mb:.0f} MB"
+        f"\n  campaign_launch (snapshot of {n:,} rows): email {email.launch_seconds:.1f}s,"
+        f" LINE {line_run.launch_seconds:.1f}s"
+        f"\n  sink: bare loop {bare_counts[0]:,} received / {bare_counts[1]:,} distinct;"
+        f" worker {email_counts[0]:,} received / {email_counts[1]:,} distinct Message-IDs"
+        f"\n  LINE: {sum(statuses.values())} multicast requests {dict(statuses)},"
+        f" {line_users:,} users reached, {len(line.deliveries):,} deliveries"
+        f"\n  memory samples: email {email.rss.samples}, LINE {line_run.rss.samples};"
+        f" email peak RSS {email.rss.peak_total / mb:.0f} MB"
+        f" (biggest {email.rss.peak_single / mb:.0f}, PSS {email.rss.peak_pss / mb:.0f}),"
+        f" LINE peak RSS {line_run.rss.peak_total / mb:.0f} MB"
+        f" (biggest {line_run.rss.peak_single / mb:.0f}, PSS {line_run.rss.peak_pss / mb:.0f})"
+    )
+    if profile:
+        print("\nin-process send_dispatch under cProfile:\n" + profile)
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
+
+
+if __name__ == "__main__":
+    main()

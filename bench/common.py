@@ -1,0 +1,142 @@
+"""Helpers shared by the benchmarks: Django set-up, timing and tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def django_setup() -> None:
+    """Configure Django with bench settings against $DATABASE_URL (PostgreSQL)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit(
+            "The benchmarks need PostgreSQL. Run them through scripts/with-postgres.sh, e.g.\n"
+            "    scripts/with-postgres.sh .venv/bin/python bench/lifecycle.py"
+        )
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+@dataclass
+class Timing:
+    """Wall-clock samples of one figure, in seconds."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+
+def time_once(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def time_repeated(
+    fn: Callable[[], object],
+    repeat: int,
+    *,
+    before: Callable[[], object] | None = None,
+) -> tuple[Timing, list[object]]:
+    """Run `before` (untimed) then `fn` (timed) `repeat` times."""
+    samples, results = [], []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        elapsed, result = time_once(fn)
+        samples.append(elapsed)
+        results.append(result)
+    return Timing(samples), results
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of unsorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, round(pct / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table, right-aligned numbers, left-aligned text."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        out = []
+        for i, cell in enumerate(row):
+            numeric = cell[:1].isdigit() or (cell[:1] in "-+." and cell[1:2].isdigit())
+            out.append(cell.rjust(widths[i]) if numeric else cell.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class ServerCpu:
+    """CPU seconds used by one PostgreSQL server: every process of the
+    cluster (backends, parallel workers, WAL writer, checkpointer...) plus,
+    through the postmaster's cutime/cstime, the processes that exited (the
+    parallel workers of a finished query). On a shared machine wall-clock
+    times swing with other load; CPU seconds much less. Linux /proc only:
+    `available` is False elsewhere or when the server's processes cannot be
+    read."""
+
+    def __init__(self, backend_pid: int) -> None:
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        try:
+            self.postmaster = self._stat(backend_pid)[1]
+            self.available = self.total() > 0
+        except (OSError, IndexError, ValueError):
+            self.available = False
+
+    @staticmethod
+    def _stat(pid: int) -> list[int]:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+        # Fields after "pid (comm) state": ppid, ..., utime, stime, cutime, cstime.
+        rest = text[text.rindex(")") + 2 :].split()
+        return [0, int(rest[1])] + [int(value) for value in rest[11:15]]
+
+    def total(self) -> float:
+        _state, _ppid, utime, stime, cutime, cstime = self._stat(self.postmaster)
+        ticks = utime + stime + cutime + cstime
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = self._stat(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue  # exited meanwhile; counted in the postmaster's cutime
+            if fields[1] == self.postmaster:
+                ticks += fields[2] + fields[3]
+        return ticks / self._tick

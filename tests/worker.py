@@ -1,0 +1,144 @@
+"""A real django-q2 cluster (`manage.py qcluster`) in a subprocess.
+
+The fault tests run the production worker, not a function call: a process
+group of its own (qcluster, its sentinel, pusher, monitor and workers), so
+that a test can SIGKILL the whole cluster at once, as a crash or an OOM kill
+would, and start a fresh one.
+
+The cluster talks to the database pytest-django created (`test_<name>`),
+which only works for `django_db(transaction=True)` tests: the subprocess
+sees committed data only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = "running."  # django-q2 logs "Q Cluster <name> running." once started
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database of `settings_dict` (a Django
+    connection's, i.e. the test database while a test runs)."""
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or "5432"
+    return f"postgres://{auth}{host}:{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+class Worker:
+    """`manage.py qcluster` with the given environment overrides.
+
+    `start()` returns once the cluster logs that it is running (the time it
+    took is `startup_seconds`); `kill()` SIGKILLs the process group and
+    waits until every process of it is gone. Output goes to a log file
+    (`log_path`), shown by `log_tail()` when a test fails.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        # INFO: the cluster's "running." line is how start() knows it is up.
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO", **env}
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py sets config.settings
+        self.process: subprocess.Popen | None = None
+        self.startup_seconds: float | None = None
+        handle, name = tempfile.mkstemp(prefix="qcluster-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(name)
+        self._log = None
+        self.starts = 0
+
+    # --- lifecycle --------------------------------------------------------
+    def start(self, *, timeout: float = 30.0) -> float:
+        if self.running:
+            raise RuntimeError("the worker is already running")
+        offset = self.log_path.stat().st_size
+        self._log = self.log_path.open("ab")
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killpg reaches every child
+        )
+        self.starts += 1
+        deadline = began + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"qcluster exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                if READY_LINE.encode() in log.read():
+                    self.startup_seconds = time.monotonic() - began
+                    return self.startup_seconds
+            time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"qcluster did not start within {timeout}s:\n{self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def processes(self) -> list[psutil.Process]:
+        """The cluster's processes: qcluster and every descendant."""
+        if self.process is None:
+            return []
+        try:
+            parent = psutil.Process(self.process.pid)
+            return [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self, *, timeout: float = 10.0) -> None:
+        """SIGKILL the whole process group; return when all of it is dead."""
+        if self.process is None:
+            return
+        members = self.processes()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # pgid == pid (new session)
+        self.process.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for member in members:
+            # Orphaned children are reparented; a zombie is as dead as it gets.
+            while time.monotonic() < deadline:
+                try:
+                    if member.status() == psutil.STATUS_ZOMBIE:
+                        break
+                except psutil.NoSuchProcess:
+                    break
+                time.sleep(0.01)
+            else:
+                raise TimeoutError(f"process {member.pid} of the cluster survived SIGKILL")
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def close(self) -> None:
+        """Kill (if running) and remove the log."""
+        self.kill()
+        self.log_path.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
