@@ -1,8 +1,10 @@
 """Benchmark: order ingest over real HTTP, POST /api/v1/orders/ against a
 bare DRF endpoint doing the essential writes.
 
-Starts gunicorn (2 gthread workers x 4 threads) on a free 127.0.0.1 port,
-serving Django with bench settings against $DATABASE_URL, and drives it
+Starts gunicorn (2 gthread workers x 4 threads: keep-alive connections,
+and one thread runs while another waits for PostgreSQL; `--worker-class
+sync` to compare) on a free 127.0.0.1 port, serving Django with bench
+settings against $DATABASE_URL, and drives it
 with keep-alive HTTP connections from client threads, for a bounded number
 of seconds per round, alternating:
 
@@ -425,12 +427,12 @@ def summary(result: Result) -> list[object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=12, help="per round and endpoint")
+    parser.add_argument("--seconds", type=float, default=8, help="per round and endpoint")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8, help="client threads")
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
-    parser.add_argument("--profile-orders", type=int, default=200)
+    parser.add_argument("--profile-orders", type=int, default=100)
     args = parser.parse_args()
 
     django_setup()

@@ -7,14 +7,19 @@ times, in the same run and on the same connection:
   baseline   the bare GROUP BY customer_id aggregate over counted orders,
              fully materialised on the server (every output column consumed)
   cold       lifecycle_recompute() when every customer's metrics are stale
-  steady     the nightly run: 1% of customers got an order since yesterday
-             and the clock moved one day (some customers turn sleeping)
+  nightly    the run production does: 1% of customers got an order since
+             yesterday and the clock moved one day (some turn sleeping);
+             on the customer table as the cold runs left it (every row
+             rewritten: twice the pages), then compacted (VACUUM FULL)
   no-op      the same run again, nothing to change
   one id     lifecycle_recompute(customer_ids=[id]), the order-upsert path
 
 and checks correctness against a direct aggregate for ~1,200 customers.
 It prints numbers; it is not a pass/fail test. The issue's target is
-lifecycle_recompute <= 1.5x the bare aggregate.
+lifecycle_recompute <= 1.5x the bare aggregate. Every figure is paired with
+a baseline run just before it; ratios are taken within pairs, in wall-clock
+and in CPU seconds of the whole PostgreSQL server (read from /proc; much
+steadier than wall-clock when the machine is shared).
 
 Run (the figures in bench/README.md come from exactly this command):
 
@@ -310,15 +315,19 @@ def per_customer_figures(now: datetime, count: int, max_id: int) -> tuple[list[f
         sql("UPDATE crm_customer SET order_count = order_count + 1 WHERE id = %s", [customer_id])
         elapsed, _changed = time_once(lambda cid=customer_id: recompute(now, [cid]))
         samples.append(elapsed)
+    # EXPLAIN ANALYZE (rolled back) the statement for a customer whose
+    # metrics are stale, so that the plan shows the row being updated.
     customer_id = rng.randint(1, max_id)
     with CaptureQueriesContext(connection) as captured:
         recompute(now, [customer_id])
+    sql("UPDATE crm_customer SET order_count = order_count + 1 WHERE id = %s", [customer_id])
     plans = []
     for query in captured.captured_queries:
         with transaction.atomic():
             rows = sql(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {query['sql']}", fetch=True)
             transaction.set_rollback(True)
         plans.append("\n".join(row[0] for row in rows))
+    recompute(now, [customer_id])
     return samples, "\n\n".join(plans)
 
 
