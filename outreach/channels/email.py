@@ -13,6 +13,7 @@ import email.message
 import email.policy
 import logging
 import smtplib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -72,6 +73,10 @@ class _MailMessage(EmailMultiAlternatives):
         if not subject.isascii():
             subject = email.header.Header(subject, "utf-8", header_name="Subject").encode()
         email.message.Message.__setitem__(msg, "Subject", subject)
+        if msg.is_multipart():
+            # A random boundary now: left unset, the generator builds one and
+            # compiles a regex for it to search the parts, for every mail.
+            msg.set_boundary(f"==madoguchi_{uuid.uuid4().hex}==")
         return msg
 
 
