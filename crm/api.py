@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -345,7 +346,7 @@ class OrderViewSet(
             lines=None if lines is None else [services.OrderLineData(**line) for line in lines],
             **data,
         )
-        order = self.get_queryset().get(pk=order.pk)
+        prefetch_related_objects([order], "lines")
         return Response(
             OrderSerializer(order).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -100,6 +100,59 @@ def test_bad_profile_input_is_refused_with_the_field_and_nothing_is_written():
     assert not ChannelIdentity.objects.exists()
 
 
+def test_address_match_prefers_email_then_the_oldest_customer_then_identities():
+    phone_only = factories.customer(channel="rakuten", external_id="p", phone="090-1111-2222")
+    older = factories.customer(channel="rakuten", external_id="e1", email="same@example.jp")
+    Customer.objects.create(email="same@example.jp", email_normalized="same@example.jp")
+    # Email and phone both match different people: the email match wins.
+    found = services.customer_resolve(email="SAME@example.jp", phone="09011112222")
+    assert (found.customer.pk, found.matched_by) == (older.pk, "email")
+    found = services.customer_resolve(email="other@example.jp", phone="+81 90 1111 2222")
+    assert (found.customer.pk, found.matched_by) == (phone_only.pk, "phone")
+    # An email identity (no profile address) is found when no profile matches.
+    by_identity, _ = services.customer_upsert(channel="email", email="mail@example.jp")
+    Customer.objects.filter(pk=by_identity.pk).update(email="", email_normalized="")
+    found = services.customer_resolve(email="mail@example.jp", phone="09011112222")
+    assert (found.customer.pk, found.matched_by) == (by_identity.pk, "email")
+    assert services.customer_resolve(email="", phone="") == services.Resolution(None, "")
+
+
+def test_customer_constraints_involve_no_profile_field():
+    """Profile writes skip the constraint queries of full_clean (the
+    database enforces them): that is only right while no check constraint
+    reads a field a profile write can change."""
+    for constraint in Customer._meta.constraints:
+        fields = _condition_fields(constraint.condition)
+        assert not fields & set(services.PROFILE_FIELDS), constraint.name
+
+
+def _condition_fields(node) -> set[str]:
+    fields = set()
+    for child in node.children:
+        if isinstance(child, Q):
+            fields |= _condition_fields(child)
+        else:
+            name, value = child
+            fields.add(name.split("__")[0])
+            if hasattr(value, "name"):  # F("other_field")
+                fields.add(value.name)
+    return fields
+
+
+def test_order_with_a_negative_total_is_refused_with_the_field():
+    customer = factories.customer()
+    with pytest.raises(ValidationError) as excinfo:
+        services.order_upsert(
+            channel="own_site",
+            order_number="N-1",
+            customer=customer,
+            ordered_at=timezone.now(),
+            total=-1,
+        )
+    assert set(excinfo.value.message_dict) == {"total"}
+    assert not Order.objects.exists()
+
+
 def test_merge_moves_identities_orders_consent_tags_and_records_events(owner):
     winner = factories.customer(channel="own_site", external_id="w", phone="", tags=["ギフト"])
     loser = factories.customer(
