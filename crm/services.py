@@ -279,8 +279,13 @@ def _customer_upsert_once(
         customer.save()
         _event(customer, CustomerEventKind.CREATED, actor, channel=channel)
     else:
-        customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        changed = _apply_profile(customer, profile, overwrite=resolution.matched_by == "identity")
+        overwrite = resolution.matched_by == "identity"
+        # Most repeat buyers send the profile we already hold: lock and
+        # write only when something would change.
+        changed = _apply_profile(customer, profile, overwrite=overwrite)
+        if changed:
+            customer = Customer.objects.select_for_update().get(pk=customer.pk)
+            changed = _apply_profile(customer, profile, overwrite=overwrite)
         if changed:
             _profile_full_clean(customer)
             customer.save(

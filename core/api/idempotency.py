@@ -14,8 +14,9 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
@@ -65,17 +66,8 @@ def idempotent_response(
         )
     request_hash = _request_hash(request)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    api_key=request.auth,
-                    key=key,
-                    method=request.method,
-                    path=request.path[:255],
-                    request_hash=request_hash,
-                    status_code=0,
-                )
-        except IntegrityError:
+        record_id = _claim(request, key, request_hash)
+        if record_id is None:
             existing = IdempotencyRecord.objects.get(api_key=request.auth, key=key)
             return _replay(existing, request_hash)
         response = produce()
@@ -83,10 +75,51 @@ def idempotent_response(
             # Only a success is remembered; a refused request may be retried.
             transaction.set_rollback(True)
             return response
-        record.status_code = response.status_code
-        record.response_body = JSONRenderer().render(response.data).decode()
-        record.save(update_fields=["status_code", "response_body"])
+        IdempotencyRecord.objects.filter(pk=record_id).update(
+            status_code=response.status_code,
+            response_body=JSONRenderer().render(response.data).decode(),
+        )
     return response
+
+
+def _claim(request: Request, key: str, request_hash: str) -> int | None:
+    """Insert the key's record, or find that it exists: one statement, no
+    savepoint. A request racing one with the same key waits on the unique
+    index until the first commits (then gets nothing back and replays its
+    answer) or rolls back (then inserts)."""
+    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(IdempotencyRecord._meta.get_field(name).column)
+        for name in (
+            "api_key",
+            "key",
+            "method",
+            "path",
+            "request_hash",
+            "status_code",
+            "response_body",
+            "created_at",
+        )
+    )
+    conflict = ", ".join(
+        connection.ops.quote_name(IdempotencyRecord._meta.get_field(name).column)
+        for name in ("api_key", "key")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, 0, '', %s)"
+            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING id",
+            [
+                request.auth.pk,
+                key,
+                request.method,
+                request.path[:255],
+                request_hash,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> HttpResponse:
