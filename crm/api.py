@@ -24,7 +24,6 @@ from crm.models import (
     ConsentState,
     Customer,
     Order,
-    OrderLine,
     OrderStatus,
     Prefecture,
 )
@@ -128,36 +127,31 @@ def _customer_upsert_from(data: dict, channel: str):
     )
 
 
-class OrderLineSerializer(serializers.ModelSerializer):
+# Orders are declared field by field (not ModelSerializer): they are on the
+# hot path of every store site's order feed, and a ModelSerializer builds
+# its fields from the model again for every instance.
+class OrderLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(label=_("SKU"), max_length=64)
+    name = serializers.CharField(label=_("product name"), max_length=255)
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
     unit_price = serializers.IntegerField(min_value=0, max_value=100_000_000)
 
-    class Meta:
-        model = OrderLine
-        fields = ["sku", "name", "quantity", "unit_price"]
 
-
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    channel = serializers.ChoiceField(label=_("channel"), choices=Channel.choices, read_only=True)
+    order_number = serializers.CharField(label=_("order number"), read_only=True)
+    customer = serializers.IntegerField(source="customer_id", read_only=True)
+    status = serializers.ChoiceField(label=_("status"), choices=OrderStatus.choices, read_only=True)
+    ordered_at = serializers.DateTimeField(label=_("ordered at"), read_only=True)
+    shipped_at = serializers.DateTimeField(label=_("shipped at"), read_only=True, allow_null=True)
+    delivered_at = serializers.DateTimeField(
+        label=_("delivered at"), read_only=True, allow_null=True
+    )
+    total = serializers.IntegerField(label=_("total (JPY)"), read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
-    customer = serializers.PrimaryKeyRelatedField(read_only=True)
-
-    class Meta:
-        model = Order
-        fields = [
-            "id",
-            "channel",
-            "order_number",
-            "customer",
-            "status",
-            "ordered_at",
-            "shipped_at",
-            "delivered_at",
-            "total",
-            "lines",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = fields
+    created_at = serializers.DateTimeField(label=_("created at"), read_only=True)
+    updated_at = serializers.DateTimeField(label=_("updated at"), read_only=True)
 
 
 class OrderUpsertSerializer(serializers.Serializer):
