@@ -1,0 +1,36 @@
+"""Every write to customers, identities, orders and consent goes through
+here; callers import from `crm.services`."""
+
+from crm.services.consent import consent_record, consent_state_rebuild
+from crm.services.customers import (
+    PROFILE_FIELDS,
+    Resolution,
+    customer_claimant_clear,
+    customer_claimant_set,
+    customer_follow_merges,
+    customer_resolve,
+    customer_tags_add,
+    customer_update,
+    customer_upsert,
+)
+from crm.services.lifecycle import lifecycle_recompute
+from crm.services.merge import customer_merge
+from crm.services.orders import OrderLineData, order_upsert
+
+__all__ = [
+    "PROFILE_FIELDS",
+    "OrderLineData",
+    "Resolution",
+    "consent_record",
+    "consent_state_rebuild",
+    "customer_claimant_clear",
+    "customer_claimant_set",
+    "customer_follow_merges",
+    "customer_merge",
+    "customer_resolve",
+    "customer_tags_add",
+    "customer_update",
+    "customer_upsert",
+    "lifecycle_recompute",
+    "order_upsert",
+]

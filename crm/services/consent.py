@@ -1,0 +1,95 @@
+"""Consent: the append-only ledger and the current state (SPEC rule 8)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Customer,
+)
+from crm.services.customers import actor_or_none, customer_follow_merges
+
+
+def consent_record(
+    *,
+    customer: Customer,
+    channel: str,
+    action: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    wording_version: str = "",
+    note: str = "",
+    actor=None,
+) -> ConsentEvent:
+    """Append one opt-in or opt-out to the ledger and keep the current state
+    equal to the latest event for that channel (by occurred_at, then id), so
+    an event that arrives late never overrides a newer one."""
+    errors = {}
+    if channel not in ConsentChannel.values:
+        errors["channel"] = [_("Unknown consent channel: %(value)s.") % {"value": channel}]
+    if action not in ConsentAction.values:
+        errors["action"] = [_("Use opt_in or opt_out.")]
+    if source not in ConsentSource.values:
+        errors["source"] = [_("Unknown source: %(value)s.") % {"value": source}]
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    if occurred_at > now + timedelta(minutes=5):
+        errors["occurred_at"] = [_("A consent event cannot be in the future.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # The customer row is the lock that serialises consent changes.
+        customer = Customer.objects.select_for_update().get(pk=customer_follow_merges(customer).pk)
+        event = ConsentEvent.objects.create(
+            customer=customer,
+            channel=channel,
+            action=action,
+            source=source,
+            occurred_at=occurred_at,
+            wording_version=wording_version[:50],
+            note=note[:255],
+            actor=actor_or_none(actor),
+        )
+        state = ConsentState.objects.filter(customer=customer, channel=channel).first()
+        if state is None:
+            ConsentState.objects.create(
+                customer=customer,
+                channel=channel,
+                granted=action == ConsentAction.OPT_IN,
+                changed_at=occurred_at,
+                event=event,
+            )
+        elif (occurred_at, event.pk) >= (state.changed_at, state.event_id):
+            state.granted = action == ConsentAction.OPT_IN
+            state.changed_at = occurred_at
+            state.event = event
+            state.save(update_fields=["granted", "changed_at", "event"])
+    return event
+
+
+def consent_state_rebuild(customer: Customer) -> None:
+    """Recompute every consent state of one customer from its ledger."""
+    latest: dict[str, ConsentEvent] = {}
+    for event in ConsentEvent.objects.filter(customer=customer).order_by("occurred_at", "id"):
+        latest[event.channel] = event
+    ConsentState.objects.filter(customer=customer).delete()
+    ConsentState.objects.bulk_create(
+        ConsentState(
+            customer=customer,
+            channel=channel,
+            granted=event.action == ConsentAction.OPT_IN,
+            changed_at=event.occurred_at,
+            event=event,
+        )
+        for channel, event in latest.items()
+    )

@@ -1,0 +1,406 @@
+"""Customers: profile cleaning, identity resolution, upsert, edits and the claimant flag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Q, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    Channel,
+    ChannelIdentity,
+    Customer,
+    CustomerEvent,
+    CustomerEventKind,
+    Prefecture,
+    Tag,
+)
+from crm.normalize import email_normalize, kana_normalize, phone_normalize, postal_code_normalize
+from crm.services.lifecycle import lifecycle_recompute
+
+# Fields a caller may set on a customer, and how each is cleaned.
+PROFILE_FIELDS = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "email",
+    "phone",
+    "postal_code",
+    "prefecture",
+    "address",
+    "birthday",
+)
+_KANA_FIELDS = {"family_name_kana", "given_name_kana"}
+
+
+def _clean_profile(data: dict[str, Any]) -> dict[str, Any]:
+    """Trim and normalise the profile fields that were given (None and ""
+    mean "not given"). Raises ValidationError naming the field."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name in PROFILE_FIELDS:
+        value = data.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name == "birthday":
+            if not isinstance(value, date):
+                errors[name] = [_("Enter a date.")]
+            else:
+                cleaned[name] = value
+            continue
+        value = str(value).strip()
+        if name in _KANA_FIELDS:
+            value = kana_normalize(value)
+        elif name == "email":
+            if not email_normalize(value):
+                errors[name] = [_("Enter a valid email address.")]
+                continue
+        elif name == "postal_code":
+            normalized = postal_code_normalize(value)
+            if not normalized:
+                errors[name] = [_("A postal code has 7 digits, e.g. 150-0001.")]
+                continue
+            value = normalized
+        elif name == "prefecture" and value not in Prefecture.values:
+            errors[name] = [_("Unknown prefecture: %(value)s.") % {"value": value}]
+            continue
+        cleaned[name] = value
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _apply_profile(customer: Customer, profile: dict[str, Any], *, overwrite: bool) -> list[str]:
+    """Set profile values on the instance; return the names that changed."""
+    changed = []
+    for name, value in profile.items():
+        current = getattr(customer, name)
+        if current == value or (current and not overwrite):
+            continue
+        setattr(customer, name, value)
+        changed.append(name)
+    customer.email_normalized = email_normalize(customer.email)
+    customer.phone_normalized = phone_normalize(customer.phone)
+    return changed
+
+
+def customer_event_add(customer: Customer, kind: str, actor=None, **data: Any) -> CustomerEvent:
+    return CustomerEvent.objects.create(customer=customer, kind=kind, actor=actor, data=data)
+
+
+def actor_or_none(actor):
+    """Only a real user is stored as an actor (not an API client)."""
+    return actor if getattr(actor, "pk", None) else None
+
+
+def customer_follow_merges(customer: Customer) -> Customer:
+    """The surviving customer a (possibly merged) customer now lives in."""
+    seen = set()
+    while customer.merged_into_id is not None and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = customer.merged_into
+    return customer
+
+
+def _identity_external_id(channel: str, external_id: str, email: str, phone: str) -> str:
+    """For the email and phone channels the address itself is the identity."""
+    if channel == Channel.EMAIL:
+        return email_normalize(external_id or email)
+    if channel == Channel.PHONE:
+        return phone_normalize(external_id or phone)
+    return (external_id or "").strip()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer: Customer | None
+    matched_by: str  # "identity", "email", "phone" or "" (no match)
+
+
+def customer_resolve(
+    *, channel: str = "", external_id: str = "", email: str = "", phone: str = ""
+) -> Resolution:
+    """Find the customer a person is, by channel identity, then normalised
+    email, then normalised Japanese phone number (SPEC: identity resolution).
+    For email and phone, a live customer with that address comes before an
+    identity on the email or phone channel, the oldest customer first.
+    At most two queries: the identities, then the customers."""
+    email_norm = email_normalize(email)
+    phone_norm = phone_normalize(phone)
+    keys = [
+        (key_channel, key)
+        for key_channel, key in (
+            (channel, external_id),
+            (Channel.EMAIL, email_norm),
+            (Channel.PHONE, phone_norm),
+        )
+        if key_channel and key
+    ]
+    if not keys:
+        return Resolution(None, "")
+    condition = Q()
+    for key_channel, key in keys:
+        condition |= Q(channel=key_channel, external_id=key)
+    identities = {
+        (identity.channel, identity.external_id): identity
+        for identity in ChannelIdentity.objects.select_related("customer").filter(condition)
+    }
+    identity = identities.get((channel, external_id)) if channel and external_id else None
+    if identity is not None:
+        return Resolution(customer_follow_merges(identity.customer), "identity")
+    # The best live customer by address, in one row: an email match (the
+    # oldest) before a phone match (the oldest).
+    best = None
+    if email_norm or phone_norm:
+        by_address = Q()
+        if email_norm:
+            by_address |= Q(email_normalized=email_norm)
+        if phone_norm:
+            by_address |= Q(phone_normalized=phone_norm)
+        best = (
+            Customer.objects.filter(
+                by_address, merged_into__isnull=True, anonymized_at__isnull=True
+            )
+            .annotate(
+                by_email=Case(When(email_normalized=email_norm, then=Value(0)), default=Value(1))
+            )
+            .order_by("by_email", "id")
+            .first()
+        )
+    for name, key_channel, key, field in (
+        ("email", Channel.EMAIL, email_norm, "email_normalized"),
+        ("phone", Channel.PHONE, phone_norm, "phone_normalized"),
+    ):
+        if not key:
+            continue
+        if best is not None and getattr(best, field) == key:
+            return Resolution(best, name)
+        if (key_channel, key) in identities:
+            return Resolution(customer_follow_merges(identities[(key_channel, key)].customer), name)
+    return Resolution(None, "")
+
+
+def customer_upsert(
+    *,
+    channel: str = "",
+    external_id: str = "",
+    identity_display_name: str = "",
+    tags: Sequence[str] = (),
+    actor=None,
+    **profile: Any,
+) -> tuple[Customer, bool]:
+    """Create or update the customer this person is, attaching the channel
+    identity. Returns (customer, created).
+
+    Values given through the customer's own channel identity overwrite;
+    values arriving by email or phone match only fill blanks, so a mall
+    cannot overwrite what the shop's own site knows.
+    """
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
+    if channel and channel not in Channel.values:
+        raise ValidationError({"channel": [_("Unknown channel: %(value)s.") % {"value": channel}]})
+    cleaned = _clean_profile(profile)
+    external_id = _identity_external_id(
+        channel, external_id, cleaned.get("email", ""), cleaned.get("phone", "")
+    )
+    if channel and not external_id and channel not in (Channel.EMAIL, Channel.PHONE):
+        raise ValidationError({"external_id": [_("This field is required for the channel.")]})
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _customer_upsert_once(
+                    channel=channel,
+                    external_id=external_id,
+                    identity_display_name=identity_display_name,
+                    tags=tags,
+                    profile=cleaned,
+                    actor=actor_or_none(actor),
+                )
+        except IntegrityError:
+            # Another request created the same identity at the same moment:
+            # the second attempt finds it and updates instead.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _profile_full_clean(customer: Customer) -> None:
+    """Field validation for a profile write. The table's check constraints
+    involve no profile field (tests/crm/test_services.py checks that), so
+    they are left to the database instead of one query each."""
+    customer.full_clean(exclude=["tags"], validate_constraints=False)
+
+
+def _customer_upsert_once(
+    *,
+    channel: str,
+    external_id: str,
+    identity_display_name: str,
+    tags: Sequence[str],
+    profile: dict[str, Any],
+    actor,
+) -> tuple[Customer, bool]:
+    resolution = customer_resolve(
+        channel=channel,
+        external_id=external_id,
+        email=profile.get("email", ""),
+        phone=profile.get("phone", ""),
+    )
+    customer = resolution.customer
+    created = customer is None
+    if created:
+        customer = Customer()
+        _apply_profile(customer, profile, overwrite=True)
+        _profile_full_clean(customer)
+        customer.save()
+        customer_event_add(customer, CustomerEventKind.CREATED, actor, channel=channel)
+    else:
+        overwrite = resolution.matched_by == "identity"
+        # Most repeat buyers send the profile we already hold: lock and
+        # write only when something would change.
+        changed = _apply_profile(customer, profile, overwrite=overwrite)
+        if changed:
+            customer = Customer.objects.select_for_update().get(pk=customer.pk)
+            changed = _apply_profile(customer, profile, overwrite=overwrite)
+        if changed:
+            _profile_full_clean(customer)
+            customer.save(
+                update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
+            )
+            customer_event_add(
+                customer, CustomerEventKind.UPDATED, actor, fields=changed, channel=channel
+            )
+    if channel and external_id and resolution.matched_by != "identity":
+        ChannelIdentity.objects.create(
+            customer=customer,
+            channel=channel,
+            external_id=external_id,
+            display_name=identity_display_name[:255],
+        )
+        if not created:
+            customer_event_add(
+                customer,
+                CustomerEventKind.IDENTITY_ADDED,
+                actor,
+                channel=channel,
+                external_id=external_id,
+                matched_by=resolution.matched_by,
+            )
+    if tags:
+        customer_tags_add(customer=customer, names=tags)
+    return customer, created
+
+
+def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
+    clean = sorted({name.strip() for name in names if name and name.strip()})
+    if not clean:
+        return
+    existing = {tag.name: tag for tag in Tag.objects.filter(name__in=clean)}
+    missing = [Tag(name=name) for name in clean if name not in existing]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {tag.name: tag for tag in Tag.objects.filter(name__in=clean)}
+    customer.tags.add(*existing.values())
+
+
+def customer_update(
+    *, customer: Customer, actor=None, notes: str | None = None, **profile
+) -> Customer:
+    """An edit by a person (admin): given values overwrite, blanks clear."""
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"customer_update() got unknown fields: {sorted(unknown)}")
+    cleaned = _clean_profile(profile)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        changed = []
+        for name in profile:
+            value = cleaned.get(name, None if name == "birthday" else "")
+            if getattr(customer, name) != value:
+                setattr(customer, name, value)
+                changed.append(name)
+        if notes is not None and notes != customer.notes:
+            customer.notes = notes
+            changed.append("notes")
+        customer.email_normalized = email_normalize(customer.email)
+        customer.phone_normalized = phone_normalize(customer.phone)
+        if changed:
+            _profile_full_clean(customer)
+            customer.save(
+                update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
+            )
+            customer_event_add(
+                customer, CustomerEventKind.UPDATED, actor_or_none(actor), fields=changed
+            )
+    return customer
+
+
+# --- Claimant flag (SPEC rule 7) -------------------------------------------
+
+
+def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"claimant_reason": [_("Say why this customer is a claimant.")]})
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        customer.is_claimant = True
+        customer.claimant_reason = reason
+        customer.claimant_set_by = actor_or_none(actor)
+        customer.claimant_set_at = timezone.now()
+        customer.save(
+            update_fields=[
+                "is_claimant",
+                "claimant_reason",
+                "claimant_set_by",
+                "claimant_set_at",
+                "updated_at",
+            ]
+        )
+        customer_event_add(
+            customer, CustomerEventKind.CLAIMANT_FLAGGED, actor_or_none(actor), reason=reason
+        )
+        lifecycle_recompute(customer_ids=[customer.pk])
+    customer.refresh_from_db()
+    return customer
+
+
+def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> Customer:
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if not customer.is_claimant:
+            return customer
+        previous = customer.claimant_reason
+        customer.is_claimant = False
+        customer.claimant_reason = ""
+        customer.claimant_set_by = None
+        customer.claimant_set_at = None
+        customer.save(
+            update_fields=[
+                "is_claimant",
+                "claimant_reason",
+                "claimant_set_by",
+                "claimant_set_at",
+                "updated_at",
+            ]
+        )
+        customer_event_add(
+            customer,
+            CustomerEventKind.CLAIMANT_CLEARED,
+            actor_or_none(actor),
+            reason=reason,
+            previous_reason=previous,
+        )
+        lifecycle_recompute(customer_ids=[customer.pk])
+    customer.refresh_from_db()
+    return customer

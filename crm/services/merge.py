@@ -1,0 +1,80 @@
+"""Merging two customers into one."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    ConsentState,
+    Customer,
+    CustomerEventKind,
+)
+from crm.normalize import email_normalize, phone_normalize
+from crm.services.consent import consent_state_rebuild
+from crm.services.customers import PROFILE_FIELDS, actor_or_none, customer_event_add
+from crm.services.lifecycle import lifecycle_recompute
+
+# Relations to Customer that customer_merge handles itself rather than by
+# re-pointing the foreign key.
+_MERGE_SPECIAL = {(ConsentState, "customer")}
+
+
+def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
+    """Fold `loser` into `winner`: identities, orders, consent history,
+    events, tags and everything else that points at a customer move over;
+    blanks of the winner are filled from the loser; the loser stays as a
+    stub pointing at the winner. Both get an event."""
+    if winner.pk == loser.pk:
+        raise ValidationError(_("A customer cannot be merged with itself."))
+    actor = actor_or_none(actor)
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update().filter(pk__in=[winner.pk, loser.pk])
+        }
+        winner, loser = locked[winner.pk], locked[loser.pk]
+        if winner.merged_into_id or loser.merged_into_id:
+            raise ValidationError(_("A customer that was already merged cannot be merged again."))
+        moved: dict[str, int] = {}
+        for relation in Customer._meta.related_objects:
+            if not (relation.one_to_many or relation.one_to_one):
+                continue
+            model, field = relation.related_model, relation.field.name
+            if (model, field) in _MERGE_SPECIAL:
+                continue
+            count = model._base_manager.filter(**{field: loser}).update(**{field: winner})
+            if count:
+                moved[model._meta.label_lower] = count
+        winner.tags.add(*loser.tags.all())
+        loser.tags.clear()
+
+        changed = []
+        for name in PROFILE_FIELDS:
+            if not getattr(winner, name) and getattr(loser, name):
+                setattr(winner, name, getattr(loser, name))
+                changed.append(name)
+        if loser.notes:
+            winner.notes = f"{winner.notes}\n{loser.notes}".strip()
+            changed.append("notes")
+        if loser.is_claimant and not winner.is_claimant:
+            winner.is_claimant = True
+            winner.claimant_reason = loser.claimant_reason
+            winner.claimant_set_by = loser.claimant_set_by
+            winner.claimant_set_at = loser.claimant_set_at
+            changed += ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
+        winner.email_normalized = email_normalize(winner.email)
+        winner.phone_normalized = phone_normalize(winner.phone)
+        winner.save(update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"])
+
+        ConsentState.objects.filter(customer=loser).delete()
+        consent_state_rebuild(winner)
+
+        loser.merged_into = winner
+        loser.save(update_fields=["merged_into", "updated_at"])
+        customer_event_add(winner, CustomerEventKind.MERGED, actor, loser_id=loser.pk, moved=moved)
+        customer_event_add(loser, CustomerEventKind.MERGED_INTO, actor, winner_id=winner.pk)
+        lifecycle_recompute(customer_ids=[winner.pk, loser.pk])
+    winner.refresh_from_db()
+    return winner

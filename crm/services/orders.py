@@ -1,0 +1,91 @@
+"""Orders: upsert by channel and order number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from crm.models import (
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from crm.services.customers import customer_follow_merges
+from crm.services.lifecycle import lifecycle_recompute
+
+
+@dataclass(frozen=True)
+class OrderLineData:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+
+
+def order_upsert(
+    *,
+    channel: str,
+    order_number: str,
+    customer: Customer,
+    ordered_at: datetime,
+    total: int,
+    status: str = OrderStatus.PAID,
+    shipped_at: datetime | None = None,
+    delivered_at: datetime | None = None,
+    lines: Sequence[OrderLineData] | None = None,
+) -> tuple[Order, bool]:
+    """Create or update an order by (channel, order number), replace its
+    lines when given, and keep the customer's lifecycle metrics right.
+    Returns (order, created)."""
+    if total < 0:
+        raise ValidationError({"total": [_("Ensure this value is greater than or equal to 0.")]})
+    customer = customer_follow_merges(customer)
+    fields = {
+        "customer": customer,
+        "ordered_at": ordered_at,
+        "total": total,
+        "status": status,
+        "shipped_at": shipped_at,
+        "delivered_at": delivered_at,
+    }
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                order = (
+                    Order.objects.select_for_update()
+                    .filter(channel=channel, order_number=order_number)
+                    .first()
+                )
+                created = order is None
+                previous_customer_id = None if created else order.customer_id
+                if created:
+                    order = Order(channel=channel, order_number=order_number, **fields)
+                else:
+                    for name, value in fields.items():
+                        setattr(order, name, value)
+                # Fields only: the customer is a row we hold, the (channel,
+                # order number) row is locked above or absent (a racing
+                # insert fails on the unique index and is retried), and the
+                # one check constraint is tested before the transaction.
+                order.full_clean(
+                    exclude=["customer"], validate_unique=False, validate_constraints=False
+                )
+                order.save()
+                if lines is not None:
+                    if not created:
+                        order.lines.all().delete()
+                    OrderLine.objects.bulk_create(
+                        OrderLine(order=order, **line.__dict__) for line in lines
+                    )
+                lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
+                return order, created
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
