@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from core.roles import AGENT, MANAGER, MARKETER
+from crm import demo_people, demo_tables
 from crm.management.commands import demo_data
 from crm.models import (
     Channel,
@@ -164,7 +165,7 @@ def test_orders_have_lines_and_mostly_delivered(demo):
     assert statuses["delivered"] > sum(statuses.values()) / 2
     for order in Order.objects.prefetch_related("lines")[:20]:
         lines_total = sum(line.quantity * line.unit_price for line in order.lines.all())
-        assert 0 <= order.total - lines_total <= demo_data.SHIPPING_FEE
+        assert 0 <= order.total - lines_total <= demo_tables.SHIPPING_FEE
 
 
 @pytest.mark.django_db
@@ -190,11 +191,11 @@ def test_claimants_are_flagged_by_the_manager_with_a_reason(demo):
         assert customer.lifecycle_segment == LifecycleSegment.CLAIMANT
 
 
-def _people(count: int, seed: int = 1) -> list[demo_data.DemoPerson]:
+def _people(count: int, seed: int = 1) -> list[demo_people.DemoPerson]:
     today = demo_data.timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     taken: set[str] = set()
     return [
-        demo_data.person_generate(index=i, seed=seed, today=today, taken=taken)
+        demo_people.person_generate(index=i, seed=seed, today=today, taken=taken)
         for i in range(count)
     ]
 
