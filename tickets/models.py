@@ -160,7 +160,11 @@ class SlaState(models.TextChoices):
 class Inquiry(models.Model):
     reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="inquiries", verbose_name=_("customer")
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="inquiries",
+        verbose_name=_("customer"),
+        db_index=False,  # tickets_customer_inquiries (customer, created_at) serves it
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     order = models.ForeignKey(
@@ -259,8 +263,19 @@ class Inquiry(models.Model):
                 name="tickets_inbox_deadline",
                 condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
             ),
+            # The same order within one agent's open inquiries ("mine"); the
+            # assignee's foreign-key index serves every other assignee lookup.
+            models.Index(
+                F("assignee"),
+                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
+                    nulls_last=True
+                ),
+                F("last_inbound_at").desc(),
+                F("id").desc(),
+                name="tickets_inbox_assignee_due",
+                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+            ),
             models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
-            models.Index(fields=["assignee", "status"], name="tickets_inbox_assignee"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
         ]
 

@@ -9,10 +9,30 @@ from django.db.models import Prefetch, QuerySet
 
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage
 
+# What the API's InquirySerializer shows, and no more: a list page loads
+# 50 rows of these instead of every column of three tables.
+API_FIELDS = (
+    "reference",
+    "customer_id",
+    "channel",
+    "subject",
+    "category__code",
+    "order__order_number",
+    "status",
+    "first_replied_at",
+    "created_at",
+    "updated_at",
+)
+
 
 def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
-    """Inquiries an API key may see: those that came in on its channels."""
-    return Inquiry.objects.filter(channel__in=list(channels)).select_related("category", "order")
+    """Inquiries an API key may see: those that came in on its channels,
+    with the columns the API shows."""
+    return (
+        Inquiry.objects.filter(channel__in=list(channels))
+        .select_related("category", "order")
+        .only(*API_FIELDS)
+    )
 
 
 def inbox(*, open_only: bool = False) -> QuerySet[Inquiry]:

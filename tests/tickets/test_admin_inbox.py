@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.templatetags import admin_list
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -16,6 +17,7 @@ from core.roles import MARKETER
 from crm.services import customer_claimant_set
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
+from tickets.admin import inbox_rows
 from tickets.admin.display import duration_text
 from tickets.models import (
     Category,
@@ -145,6 +147,56 @@ def test_each_filter_returns_its_rows(client, colleague, queue, query, expected)
     response = client.get(f"{INBOX}?{query}")
     assert response.status_code == 200
     assert sorted(references(response)) == sorted(queue[name].reference for name in expected)
+
+
+def test_each_row_links_to_its_inquiry_keeping_the_filters_and_can_be_selected(
+    client, colleague, queue
+):
+    client.force_login(colleague)
+    response = client.get(f"{INBOX}?channel__exact=line&assignee=none")
+    inquiry = queue["at_risk"]
+    row = row_html(response, inquiry)
+    url = reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
+    assert (
+        f'<a href="{url}?_changelist_filters=channel__exact%3Dline%26assignee%3Dnone">'
+        f"{inquiry.reference}</a>"
+    ) in row
+    with translation.override("ja"):  # the inbox speaks Japanese by default
+        label = gettext("Select this object for an action - {}").format(inquiry)
+    assert (
+        f'<input type="checkbox" name="_selected_action" value="{inquiry.pk}"'
+        f' class="action-select" aria-label="{label}">'
+    ) in row
+    unfiltered = row_html(client.get(INBOX), inquiry)
+    assert f'<a href="{url}">{inquiry.reference}</a>' in unfiltered
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?channel__exact=line&assignee=none", "?status=all&o=-9", "?q=注文&sla=met"],
+)
+def test_rows_are_the_html_the_admin_itself_renders(client, colleague, owner, queue, query):
+    customer_claimant_set(customer=queue["breached"].customer, reason="<強い口調>", actor=owner)
+    client.force_login(colleague)
+    response = client.get(f"{INBOX}{query}")
+    cl = response.context["cl"]
+    assert inbox_rows._cells(cl) is not None  # the fast rows, not the fallback
+    expected = [list(row) for row in admin_list.results(cl)]
+    assert [list(row) for row in inbox_rows.inbox_results(cl)] == expected
+    for row in expected:
+        assert "".join(row) in response.content.decode()
+
+
+def test_the_at_risk_and_on_track_views_list_the_next_deadline_first(client, colleague):
+    client.force_login(colleague)
+    later = factories.inquiry(received_at=ago(hours=21))
+    sooner = factories.inquiry(received_at=ago(hours=22))
+    on_track_later = factories.inquiry(received_at=ago(hours=1))
+    on_track_sooner = factories.inquiry(received_at=ago(hours=2))
+    response = client.get(f"{INBOX}?sla=at_risk")
+    assert references(response) == [sooner.reference, later.reference]
+    response = client.get(f"{INBOX}?sla=on_track")
+    assert references(response) == [on_track_sooner.reference, on_track_later.reference]
 
 
 def test_sla_filters_agree_with_the_state_the_watch_stores(client, colleague, queue):

@@ -152,6 +152,50 @@ def test_at_risk_and_breach_notices_go_out_once(colleague, owner):
     ]
 
 
+def test_an_overdue_inquiry_goes_straight_to_breached_and_each_person_hears_once(owner, colleague):
+    # given: two inquiries already past their deadline, one assigned to the
+    # manager (who hears it once, not as assignee and again as manager)
+    ours = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    inquiry_assign(inquiry=ours, assignee=owner, actor=owner)
+    nobodys = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    # when
+    assert sla_watch() == {"at_risk": 0, "breached": 2}
+    # then: one event each, on_track straight to breached; the managers hear of both
+    events = InquiryEvent.objects.filter(kind="sla").order_by("inquiry_id")
+    assert list(events.values_list("inquiry_id", "old", "new", "actor")) == [
+        (ours.pk, "on_track", "breached", None),
+        (nobodys.pk, "on_track", "breached", None),
+    ]
+    notes = StaffNotification.objects.filter(kind__in=["at_risk", "breached"])
+    assert sorted(notes.values_list("user__username", "inquiry_id", "kind")) == [
+        ("owner", ours.pk, "breached"),
+        ("owner", nobodys.pk, "breached"),
+    ]
+    ours.refresh_from_db()
+    assert ours.sla_state == SlaState.BREACHED
+
+
+def test_the_watch_takes_every_due_inquiry_batch_by_batch(monkeypatch, colleague, owner):
+    monkeypatch.setattr("tickets.services.sla.WATCH_BATCH", 2)
+    due = [factories.inquiry(received_at=timezone.now() - timedelta(hours=21)) for _ in range(5)]
+    for inquiry in due:
+        inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    assert sla_watch() == {"at_risk": 5, "breached": 0}
+    assert sla_watch() == {"at_risk": 0, "breached": 0}
+    assert InquiryEvent.objects.filter(kind="sla", new="at_risk").count() == 5
+    assert StaffNotification.objects.filter(user=colleague, kind="at_risk").count() == 5
+
+
+def test_a_watch_run_is_one_statement_however_many_inquiries_move(django_assert_num_queries):
+    for _ in range(3):
+        factories.inquiry(received_at=timezone.now() - timedelta(hours=21))
+    factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
+    with django_assert_num_queries(1):  # the task is enqueued on commit
+        assert sla_watch() == {"at_risk": 3, "breached": 1}
+    with django_assert_num_queries(1):
+        assert sla_watch() == {"at_risk": 0, "breached": 0}
+
+
 def test_replied_and_closed_inquiries_are_left_alone_by_the_watch(colleague):
     replied = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     inquiry_reply(inquiry=replied, body="回答します", actor=colleague)

@@ -1272,9 +1272,17 @@ def test_property_prefixes_never_change_the_stripped_subject(prefixes, subject):
     assert subject_strip_prefixes(" ".join([*prefixes, subject])) == subject_strip_prefixes(subject)
 
 
+# CP932's side of the pairs in NON_ROUNDTRIP: Windows writes ￠ as the JIS
+# code of ¢, and ISO-2022-JP cannot say which of the two was meant. Those
+# codes read the JIS way (¢, 〜) unless the mail also uses CP932's own rows
+# (①, 髙: then it is Windows's and they read ￠, ～); the rest must come back.
+CP932_SIDE_OF_NON_ROUNDTRIP = "￠￡￢∥－～"
+
+
 @given(text=texts("cp932", newlines=True))
 def test_property_windows_iso2022jp_decodes_back_to_the_text(text):
     assume(roundtrips(text, "cp932"))
+    assume(not set(CP932_SIDE_OF_NON_ROUNDTRIP) & set(text))
     try:
         encoded = mf.iso2022jp_windows(text)
     except ValueError:  # an IBM extension without a JIS row

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -73,39 +73,24 @@ def sla_times(policy: SlaPolicy, start: datetime) -> tuple[datetime, datetime]:
 def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
     """Move unreplied open inquiries on_track → at_risk → breached, by
     indexed queries on their stored thresholds (no scan of all inquiries),
-    and notify once per change: the assignee, and on breach the managers."""
+    and notify once per change: the assignee, and on breach the managers.
+
+    Each batch is one statement: the due rows are locked (SKIP LOCKED, so
+    two watches never move the same row), updated, and their timeline
+    events and notifications inserted from the UPDATE's RETURNING. An
+    inquiry past its deadline goes straight to breached."""
     now = now or timezone.now()
     moved = {"at_risk": 0, "breached": 0}
-    unreplied = Inquiry.objects.filter(first_replied_at__isnull=True, status__in=OPEN_STATUSES)
-    steps = (
-        (
-            SlaState.BREACHED,
-            unreplied.filter(
-                sla_state__in=[SlaState.ON_TRACK, SlaState.AT_RISK], first_reply_due_at__lte=now
-            ),
-        ),
-        (SlaState.AT_RISK, unreplied.filter(sla_state=SlaState.ON_TRACK, at_risk_at__lte=now)),
-    )
-    for state, due in steps:
-        while True:
-            with transaction.atomic():
-                rows = list(
-                    due.order_by()
-                    .select_for_update(skip_locked=True)
-                    .values_list("id", "sla_state", "assignee_id")[:WATCH_BATCH]
-                )
-                if not rows:
-                    break
-                ids = [row[0] for row in rows]
-                Inquiry.objects.filter(pk__in=ids).update(sla_state=state, updated_at=now)
-                InquiryEvent.objects.bulk_create(
-                    InquiryEvent(inquiry_id=pk, kind=InquiryEventKind.SLA, old=old, new=state)
-                    for pk, old, _assignee in rows
-                )
-                _notify(rows, state)
-            moved[state] += len(rows)
-            if len(rows) < WATCH_BATCH:
-                break
+    statement, params = _watch_statement(now=now, recorded_at=timezone.now())
+    while True:
+        # One statement, one transaction: nothing half-moved stays behind.
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            counts = dict(cursor.fetchall())
+        for state, count in counts.items():
+            moved[state] += count
+        if sum(counts.values()) < WATCH_BATCH:
+            break
     if moved["at_risk"] or moved["breached"]:
         from tickets.tasks import notifications_email_enqueue
 
@@ -113,23 +98,71 @@ def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
     return moved
 
 
-def _notify(rows, state: str) -> None:
-    kind = NotificationKind.BREACHED if state == SlaState.BREACHED else NotificationKind.AT_RISK
-    notes = [
-        StaffNotification(user_id=assignee, inquiry_id=pk, kind=kind)
-        for pk, _old, assignee in rows
-        if assignee
-    ]
-    if state == SlaState.BREACHED:
-        managers = list(
-            get_user_model()
-            .objects.filter(groups__name=MANAGER, is_active=True)
-            .values_list("pk", flat=True)
+def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list]:
+    """The SQL of one watch batch and its parameters; it returns (new state,
+    count) rows. The due rows are found through the watch's partial indexes
+    (tickets_sla_watch_breach, tickets_sla_watch_at_risk), not a scan."""
+    inquiry = Inquiry._meta
+    event = InquiryEvent._meta
+    note = StaffNotification._meta
+    managers_sql, managers_params = (
+        get_user_model()
+        .objects.filter(groups__name=MANAGER, is_active=True)
+        .values("id")
+        .query.sql_with_params()
+    )
+    breached, at_risk, on_track = SlaState.BREACHED, SlaState.AT_RISK, SlaState.ON_TRACK
+    statement = f"""
+        WITH due AS (
+            SELECT id, sla_state AS old, assignee_id,
+                CASE WHEN first_reply_due_at <= %s THEN %s ELSE %s END AS new
+            FROM {inquiry.db_table}
+            WHERE first_replied_at IS NULL AND status = ANY(%s)
+              AND ((sla_state IN (%s, %s) AND first_reply_due_at <= %s)
+                   OR (sla_state = %s AND at_risk_at <= %s))
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+        ), moved AS (
+            UPDATE {inquiry.db_table} AS inquiry SET sla_state = due.new, updated_at = %s
+            FROM due WHERE inquiry.id = due.id
+            RETURNING inquiry.id, due.old, due.new, due.assignee_id
+        ), events AS (
+            INSERT INTO {event.db_table} (inquiry_id, kind, actor_id, old, new, data, created_at)
+            SELECT id, %s, NULL, old, new, '{{}}'::jsonb, %s FROM moved
+        ), notes AS (
+            INSERT INTO {note.db_table}
+                (user_id, inquiry_id, kind, key, created_at, emailed_at, read_at)
+            SELECT user_id, id, CASE WHEN new = %s THEN %s ELSE %s END, '', %s, NULL, NULL
+            FROM (
+                SELECT assignee_id AS user_id, id, new FROM moved WHERE assignee_id IS NOT NULL
+                UNION
+                SELECT managers.id, moved.id, moved.new
+                FROM moved CROSS JOIN ({managers_sql}) AS managers
+                WHERE moved.new = %s
+            ) AS recipients
+            ON CONFLICT DO NOTHING
         )
-        notes += [
-            StaffNotification(user_id=manager, inquiry_id=pk, kind=kind)
-            for pk, _old, assignee in rows
-            for manager in managers
-            if manager != assignee
-        ]
-    StaffNotification.objects.bulk_create(notes, ignore_conflicts=True)
+        SELECT new, count(*) FROM moved GROUP BY new
+    """
+    params = [
+        now,
+        breached,
+        at_risk,
+        list(OPEN_STATUSES),
+        on_track,
+        at_risk,
+        now,
+        on_track,
+        now,
+        WATCH_BATCH,
+        now,
+        InquiryEventKind.SLA,
+        recorded_at,
+        breached,
+        NotificationKind.BREACHED,
+        NotificationKind.AT_RISK,
+        recorded_at,
+        *managers_params,
+        breached,
+    ]
+    return statement, params
