@@ -24,9 +24,11 @@ Run (the figures in bench/README.md come from exactly this command):
 
     scripts/with-postgres.sh .venv/bin/python bench/campaign_send.py
 
-`--customers 20000` gives a quick run; `--profile 2000` also runs one
-in-process send_dispatch of 2,000 mails under cProfile and prints where the
-time goes.
+`--customers 20000` gives a quick run; `--only line` (or `email`) runs one
+phase (LINE alone needs no SMTP sink and no bare loop); `--profile 2000`
+also runs one in-process send_dispatch of 2,000 mails under cProfile and
+prints where the time goes. The details list each cluster process's RSS,
+PSS and USS at the end.
 """
 
 from __future__ import annotations
@@ -245,14 +247,14 @@ def first_ids(count: int) -> list[int]:
 
 def worker_output(draft, count: int) -> list[tuple[str, bytes]]:
     """(recipient, message bytes) for `count` recipients: the worker's own
-    rendering (EmailWorker.message and the adapter's MIME message, as
-    Django's SMTP backend puts it on the wire) for 100 customers; the rest
-    are those messages with the recipient's address and Message-ID."""
+    rendering (EmailWorker.message and the adapter's bytes, as they go on
+    the wire) for 100 customers; the rest are those messages with the
+    recipient's address and Message-ID."""
     from django.utils import timezone
 
     from crm.models import Customer
     from outreach import services
-    from outreach.channels.email import message_id_for
+    from outreach.channels.email import message_bytes, message_id_for
     from outreach.dispatch import EmailWorker, _recipients
     from outreach.models import Delivery, Send
 
@@ -268,7 +270,9 @@ def worker_output(draft, count: int) -> list[tuple[str, bytes]]:
     for row in rows:
         customer = customers[row.customer_id]
         message = worker.message(row, customer, customer.email)
-        data = worker.adapter._build(message).message().as_bytes(linesep="\r\n")
+        data = message_bytes(message) or worker.adapter._build(message).message().as_bytes(
+            linesep="\r\n"
+        )
         rendered.append((customer.email, message.message_id.encode(), data))
     Send.objects.filter(pk=send.pk).delete()
 
@@ -307,6 +311,19 @@ def memory(worker) -> tuple[int, int, int]:
             rss.append(info.rss)
             pss.append(getattr(info, "pss", info.rss))
     return sum(rss), max(rss, default=0), sum(pss)
+
+
+def process_memory(worker) -> str:
+    """Each cluster process's RSS / PSS / USS in MB, biggest RSS first."""
+    import psutil
+
+    out = []
+    for process in worker.processes():
+        with contextlib.suppress(psutil.Error):
+            info = process.memory_full_info()
+            out.append((info.rss, getattr(info, "pss", 0), getattr(info, "uss", 0)))
+    mb = 1024 * 1024
+    return ", ".join(f"{r / mb:.0f}/{p / mb:.0f}/{u / mb:.0f}" for r, p, u in sorted(out)[::-1])
 
 
 @dataclass
@@ -424,8 +441,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=3600, help="per phase, seconds")
     parser.add_argument("--profile", type=int, default=0, help="also profile N mails in-process")
+    parser.add_argument(
+        "--only", choices=("email", "line"), help="run one phase (email: with the bare loop)"
+    )
     args = parser.parse_args()
     n = args.customers
+    with_email, with_line = args.only in (None, "email"), args.only in (None, "line")
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the finally below kills
     # the cluster and the sink.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -443,13 +464,13 @@ def main() -> None:
     email_draft, line_draft = campaign("email"), campaign("line")
 
     load_before = os.getloadavg()
-    sink = Sink.start()
+    sink = Sink.start() if with_email else None
     line = LineFake(channel_access_token=LINE_TOKEN, channel_secret=LINE_SECRET).start()
     worker = Worker(
         {
             "DATABASE_URL": database_url(connection.settings_dict),
             "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(sink.port),
+            "EMAIL_PORT": str(sink.port if sink else 25),
             "EMAIL_RATE": "1000000",
             "LINE_API_HOST": line.url,
             "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
@@ -459,62 +480,76 @@ def main() -> None:
             "Q_WORKERS": "2",
         }
     )
+    email = line_run = bare = bare_counts = email_counts = None
     try:
-        log("rendering the worker's output for the bare loop")
-        messages = worker_output(email_draft, n)
-        size = sum(len(data) for _to, data in messages) / len(messages)
-        log(f"bare smtplib loop: {n:,} messages of {size:,.0f} bytes on one connection")
-        bare = bare_loop(messages, sink.port)
-        bare_counts = sink.counts()
-        del messages
-        sink.reset()
+        if with_email:
+            log("rendering the worker's output for the bare loop")
+            messages = worker_output(email_draft, n)
+            size = sum(len(data) for _to, data in messages) / len(messages)
+            log(f"bare smtplib loop: {n:,} messages of {size:,.0f} bytes on one connection")
+            bare = bare_loop(messages, sink.port)
+            bare_counts = sink.counts()
+            del messages
+            sink.reset()
 
         startup = worker.start(timeout=120)
         time.sleep(1)
         idle = memory(worker)
-        log(f"qcluster started in {startup:.1f}s; email campaign")
-        email = run_campaign(email_draft, worker, timeout=args.timeout)
-        email_counts = sink.counts()
-        log("LINE campaign")
-        line_run = run_campaign(line_draft, worker, timeout=args.timeout)
-        statuses = line.statuses("multicast")
-        line_users = len({d.user_id for d in line.deliveries})
+        log(f"qcluster started in {startup:.1f}s")
+        if with_email:
+            log("email campaign")
+            email = run_campaign(email_draft, worker, timeout=args.timeout)
+            email_counts = sink.counts()
+        if with_line:
+            log("LINE campaign")
+            line_run = run_campaign(line_draft, worker, timeout=args.timeout)
+            statuses = line.statuses("multicast")
+            line_users = len({d.user_id for d in line.deliveries})
+        per_process = process_memory(worker)
         worker.kill()
         load_after = os.getloadavg()
 
-        profile = profile_dispatch(args.profile, sink.port) if args.profile else ""
+        profile = profile_dispatch(args.profile, sink.port) if args.profile and sink else ""
     finally:
         worker.close()
         line.stop()
-        sink.stop()
+        if sink:
+            sink.stop()
 
-    bare_rate = n / bare
-    email_rate = email.recipients / email.seconds
     mb = 1024 * 1024
-    runs = (email.rss, line_run.rss)
+    runs = [r.rss for r in (email, line_run) if r is not None]
     peak_total = max(r.peak_total for r in runs) / mb
     peak_single = max(r.peak_single for r in runs) / mb
     peak_pss = max(r.peak_pss for r in runs) / mb
-    rows = [
-        ["bare smtplib loop, 1 connection", f"{bare_rate:,.0f} msg/s", "", f"{bare:.1f}s"],
-        [
-            "email campaign, worker (2 procs)",
-            f"{email_rate:,.0f} msg/s",
-            ">= 50% of bare",
-            f"{email_rate / bare_rate:.0%} of bare ({email.seconds:.1f}s)",
-        ],
-        [
-            f"LINE campaign, {n:,} (multicast)",
-            f"{line_run.seconds:.1f}s",
-            "< 10 s",
-            f"{line_run.seconds / 10:.0%} of target",
-        ],
-        [
-            "  of which after campaign_launch",
-            f"{line_run.seconds - line_run.launch_seconds:.1f}s",
-            "",
-            f"{(line_run.seconds - line_run.launch_seconds) / 10:.0%} of target",
-        ],
+    rows = []
+    if email is not None:
+        bare_rate = n / bare
+        email_rate = email.recipients / email.seconds
+        rows += [
+            ["bare smtplib loop, 1 connection", f"{bare_rate:,.0f} msg/s", "", f"{bare:.1f}s"],
+            [
+                "email campaign, worker (2 procs)",
+                f"{email_rate:,.0f} msg/s",
+                ">= 50% of bare",
+                f"{email_rate / bare_rate:.0%} of bare ({email.seconds:.1f}s)",
+            ],
+        ]
+    if line_run is not None:
+        rows += [
+            [
+                f"LINE campaign, {n:,} (multicast)",
+                f"{line_run.seconds:.1f}s",
+                "< 10 s",
+                f"{line_run.seconds / 10:.0%} of target",
+            ],
+            [
+                "  of which after campaign_launch",
+                f"{line_run.seconds - line_run.launch_seconds:.1f}s",
+                "",
+                f"{(line_run.seconds - line_run.launch_seconds) / 10:.0%} of target",
+            ],
+        ]
+    rows += [
         [
             "worker peak RSS, cluster sum",
             f"{peak_total:.0f} MB",
@@ -526,24 +561,32 @@ def main() -> None:
     ]
     print(f"\ncampaign send, {n:,} recipients (PostgreSQL {connection.pg_version // 10000})")
     print(table(["figure", "value", "target", "ratio"], rows))
-    print(
-        "\ndetails:"
-        f"\n  load average (1/5/15 min) before {fmt_load(load_before)},"
-        f" after {fmt_load(load_after)}, on {os.cpu_count()} CPUs"
-        f"\n  qcluster start-up {startup:.1f}s; idle cluster: RSS sum {idle[0] / mb:.0f} MB,"
-        f" biggest {idle[1] / mb:.0f} MB, PSS sum {idle[2] / mb:.0f} MB"
-        f"\n  campaign_launch (snapshot of {n:,} rows): email {email.launch_seconds:.1f}s,"
-        f" LINE {line_run.launch_seconds:.1f}s"
-        f"\n  sink: bare loop {bare_counts[0]:,} received / {bare_counts[1]:,} distinct;"
-        f" worker {email_counts[0]:,} received / {email_counts[1]:,} distinct Message-IDs"
-        f"\n  LINE: {sum(statuses.values())} multicast requests {dict(statuses)},"
-        f" {line_users:,} users reached, {len(line.deliveries):,} deliveries"
-        f"\n  memory samples: email {email.rss.samples}, LINE {line_run.rss.samples};"
-        f" email peak RSS {email.rss.peak_total / mb:.0f} MB"
-        f" (biggest {email.rss.peak_single / mb:.0f}, PSS {email.rss.peak_pss / mb:.0f}),"
-        f" LINE peak RSS {line_run.rss.peak_total / mb:.0f} MB"
-        f" (biggest {line_run.rss.peak_single / mb:.0f}, PSS {line_run.rss.peak_pss / mb:.0f})"
-    )
+    details = [
+        f"load average (1/5/15 min) before {fmt_load(load_before)},"
+        f" after {fmt_load(load_after)}, on {os.cpu_count()} CPUs",
+        f"qcluster start-up {startup:.1f}s; idle cluster: RSS sum {idle[0] / mb:.0f} MB,"
+        f" biggest {idle[1] / mb:.0f} MB, PSS sum {idle[2] / mb:.0f} MB",
+        "cluster processes at the end (RSS / PSS / USS MB): " + per_process,
+    ]
+    if email is not None:
+        details += [
+            f"campaign_launch (snapshot of {n:,} rows), email: {email.launch_seconds:.1f}s",
+            f"sink: bare loop {bare_counts[0]:,} received / {bare_counts[1]:,} distinct;"
+            f" worker {email_counts[0]:,} received / {email_counts[1]:,} distinct Message-IDs",
+            f"email: {email.rss.samples} memory samples; peak RSS"
+            f" {email.rss.peak_total / mb:.0f} MB (biggest {email.rss.peak_single / mb:.0f},"
+            f" PSS {email.rss.peak_pss / mb:.0f})",
+        ]
+    if line_run is not None:
+        details += [
+            f"campaign_launch (snapshot of {n:,} rows), LINE: {line_run.launch_seconds:.1f}s",
+            f"LINE: {sum(statuses.values())} multicast requests {dict(statuses)},"
+            f" {line_users:,} users reached, {len(line.deliveries):,} deliveries",
+            f"LINE: {line_run.rss.samples} memory samples; peak RSS"
+            f" {line_run.rss.peak_total / mb:.0f} MB (biggest {line_run.rss.peak_single / mb:.0f},"
+            f" PSS {line_run.rss.peak_pss / mb:.0f})",
+        ]
+    print("\ndetails:\n  " + "\n  ".join(details))
     if profile:
         print("\nin-process send_dispatch under cProfile:\n" + profile)
 

@@ -1,8 +1,8 @@
 """The delivery worker: claim a batch, check again, render, send, record.
 
 `send_dispatch` works one send for at most DISPATCH_TIME_BUDGET_SECONDS,
-batch by batch. Between batches it re-reads the send's status, so pause
-and cancel hold at the next batch. Consent, claimant flag and address are
+batch by batch. Each claim takes rows only while the send is sending, so
+pause and cancel hold at the next batch. Consent, claimant flag and address are
 checked again for every row at send time; marketing waits out quiet hours.
 """
 
@@ -15,17 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import escape
 
 from crm.models import Customer, Order
 from outreach import ledger
 from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
+from outreach.ledger import id_array
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
 from outreach.services import (
     recipients_checked,
@@ -72,15 +76,73 @@ def _defer_for_quiet_hours(send: Send, until: datetime) -> None:
     ).update(next_attempt_at=until, updated_at=timezone.now())
 
 
-def _recipients(send: Send, rows: list[Delivery]) -> dict[int, Customer]:
+class Recipient(NamedTuple):
+    """A recipient as the send-time check sees it, when the message does
+    not depend on who gets it (a multicast): no Customer to build."""
+
+    pk: int
+    skip_reason: str
+    send_address: str | None
+
+
+def _recipients(
+    send: Send, rows: list[Delivery], *, customers: bool = True
+) -> dict[int, Customer | Recipient]:
     """The rows' customers, each annotated with `skip_reason` (the same
-    rule as the launch snapshot, evaluated again now) and `send_address`."""
-    customers = recipients_checked(
-        customer_ids={row.customer_id for row in rows},
-        channel=send.channel,
-        purpose=send_eligibility_purpose(send),
-    )
-    return {customer.pk: customer for customer in customers}
+    rule as the launch snapshot, evaluated again now) and `send_address`;
+    with `customers=False`, only those three values (`Recipient`)."""
+    return RecipientCheck(send, customers=customers)(row.customer_id for row in rows)
+
+
+class RecipientCheck:
+    """The send-time check (outreach.services.recipients_checked) for one
+    send, compiled once. Building and compiling the eligibility expression
+    (five subqueries) took as long as running it; on PostgreSQL each batch
+    runs the same SQL, its customer ids being one array parameter (see
+    outreach.ledger.id_set) put in place of a placeholder."""
+
+    PLACEHOLDER = (-1,)  # no customer has this id: where a batch's ids go
+
+    def __init__(self, send: Send, *, customers: bool = True) -> None:
+        self.send = send
+        self.customers = customers
+        self._sql: tuple[str, list, list[int]] | None = None
+
+    def _queryset(self, customer_ids):
+        checked = recipients_checked(
+            customer_ids=customer_ids,
+            channel=self.send.channel,
+            purpose=send_eligibility_purpose(self.send),
+        )
+        return (
+            checked if self.customers else checked.values_list("pk", "skip_reason", "send_address")
+        )
+
+    def _compiled(self) -> tuple[str, list, list[int]] | None:
+        if self._sql is None and connection.vendor == "postgresql":
+            sql, params = self._queryset(self.PLACEHOLDER).query.sql_with_params()
+            params = list(params)
+            slots = [i for i, p in enumerate(params) if p == id_array(self.PLACEHOLDER)]
+            self._sql = (sql, params, slots)
+        return self._sql if self._sql and self._sql[2] else None
+
+    def __call__(self, customer_ids) -> dict[int, Customer | Recipient]:
+        ids = list(set(customer_ids))
+        compiled = self._compiled()
+        if compiled is None:
+            found = self._queryset(ids)
+            if self.customers:
+                return {customer.pk: customer for customer in found}
+            return {pk: Recipient(pk, reason, address) for pk, reason, address in found}
+        sql, params, slots = compiled
+        params, array = list(params), id_array(ids)
+        for slot in slots:
+            params[slot] = array
+        if self.customers:
+            return {customer.pk: customer for customer in Customer.objects.raw(sql, params)}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0]: Recipient(*row) for row in cursor.fetchall()}
 
 
 def _record(
@@ -131,6 +193,9 @@ class _Worker:
 
     batch_size = 100
     retry_key_per: str | None = None
+    # False when the message is the same for everyone (a LINE multicast):
+    # the check then reads three values per recipient, not a Customer.
+    renders_per_customer = True
 
     def __init__(self, send: Send) -> None:
         self.send = send
@@ -140,6 +205,12 @@ class _Worker:
         snapshot = self.content.get("template")
         self.template = SimpleNamespace(**snapshot) if snapshot else send.template
         self._order_cache: dict[int, Order | None] = {}
+        self._check: RecipientCheck | None = None
+
+    def recipients(self, rows: list[Delivery]) -> dict[int, Customer | Recipient]:
+        if self._check is None:
+            self._check = RecipientCheck(self.send, customers=self.renders_per_customer)
+        return self._check(row.customer_id for row in rows)
 
     def __enter__(self):
         return self
@@ -153,7 +224,7 @@ class _Worker:
     def check(self, rows: list[Delivery], *, now: datetime, report: DispatchReport):
         """Skip rows that may no longer be sent; return (row, customer,
         address) for the rest."""
-        customers = _recipients(self.send, rows)
+        customers = self.recipients(rows)
         ready, skips = [], defaultdict(list)
         for row in rows:
             customer = customers.get(row.customer_id)
@@ -185,13 +256,33 @@ class _Worker:
 
 
 class EmailWorker(_Worker):
+    # Where each recipient's unsubscribe link goes in the footer rendered
+    # once per worker: HTML escaping leaves it as it is.
+    UNSUBSCRIBE_MARK = "madoguchi-unsubscribe-url-3f9c2e"
+
     def __init__(self, send: Send) -> None:
         super().__init__(send)
         self.batch_size = settings.EMAIL_BATCH_SIZE
         self.adapter = EmailAdapter()
+        self._footers: tuple[str, str] | None = None
 
     def close(self) -> None:
         self.adapter.close()
+
+    def footers(self, unsubscribe_url: str) -> tuple[str, str]:
+        """The legal footer of marketing mail (text, HTML) for one link. The
+        templates are rendered once per worker (the same shop, language and
+        wording for every recipient); the link, escaped as the template
+        would have escaped it, is put in afterwards."""
+        if self._footers is None:
+            footer = {"shop": shop_context(), "unsubscribe_url": self.UNSUBSCRIBE_MARK}
+            self._footers = (
+                render_to_string("outreach/email_footer.txt", footer),
+                render_to_string("outreach/email_footer.html", footer),
+            )
+        link = escape(unsubscribe_url)
+        text, html = self._footers
+        return text.replace(self.UNSUBSCRIBE_MARK, link), html.replace(self.UNSUBSCRIBE_MARK, link)
 
     def message(self, row: Delivery, customer: Customer, address: str) -> EmailMessage:
         context = self.context(customer)
@@ -210,10 +301,10 @@ class EmailWorker(_Worker):
         headers = {"X-Madoguchi-Delivery": str(row.pk)}
         headers.update(self.content.get("headers") or {})
         if self.send.is_marketing:
-            footer = {"shop": shop_context(), "unsubscribe_url": context["unsubscribe_url"]}
-            text = text.rstrip() + "\n\n" + render_to_string("outreach/email_footer.txt", footer)
+            footer_text, footer_html = self.footers(context["unsubscribe_url"])
+            text = text.rstrip() + "\n\n" + footer_text
             if html:
-                html = html + render_to_string("outreach/email_footer.html", footer)
+                html = html + footer_html
             headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             headers["Precedence"] = "bulk"
@@ -254,6 +345,7 @@ class LineWorker(_Worker):
         # Identical content goes by multicast (one retry key per request),
         # personal content by push (one key per recipient).
         self.retry_key_per = "row" if personal else "batch"
+        self.renders_per_customer = personal
         self.batch_size = 50 if personal else MULTICAST_MAX_RECIPIENTS
         self.adapter = LineAdapter()
 
@@ -283,7 +375,7 @@ class LineWorker(_Worker):
         fresh = [row for row in rows if row not in in_doubt]
         ready = self.check(fresh, now=now, report=report) if fresh else []
         if in_doubt:
-            customers = _recipients(self.send, in_doubt)
+            customers = self.recipients(in_doubt)
             ready += [
                 (row, customers[row.customer_id], customers[row.customer_id].send_address)
                 for row in in_doubt
@@ -338,15 +430,15 @@ def send_dispatch(
                 report.out_of_time = True
                 break
             now = now_fn()
-            status = Send.objects.filter(pk=send.pk).values_list("status", flat=True).first()
-            if status != SendStatus.SENDING:
-                break
-            if send.respect_quiet_hours:
-                until = quiet_hours_end(now)
-                if until is not None:
+            until = quiet_hours_end(now) if send.respect_quiet_hours else None
+            if until is not None:
+                status = Send.objects.filter(pk=send.pk).values_list("status", flat=True).first()
+                if status == SendStatus.SENDING:
                     _defer_for_quiet_hours(send, until)
                     report.deferred_until = until
-                    break
+                break
+            # Claims only while the send is sending: a pause or cancel holds
+            # at the next batch (no claim, so the loop ends).
             rows = ledger.delivery_claim_batch(
                 send=send, limit=worker.batch_size, now=now, retry_key_per=worker.retry_key_per
             )

@@ -297,8 +297,22 @@ class Delivery(models.Model):
     """One recipient of one send on one channel: the delivery ledger."""
 
     send = models.ForeignKey(
-        Send, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("send")
+        Send,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("send"),
+        # Served by outreach_delivery_once_per_recipient (send first).
+        db_index=False,
+        # No database constraint: PostgreSQL checks a foreign key row by row
+        # (a trigger and a key-share lock of the send for each delivery),
+        # which was a third of a 100,000-row launch, all for one send row.
+        # Rows are only written by deliveries_snapshot, with the id of a send
+        # it was given (created in the same transaction for a campaign), and
+        # a send is deleted through the ORM, which deletes its rows first.
+        db_constraint=False,
     )
+    # Its index also finds a customer's queued rows on an opt-out (a
+    # customer has a few rows per campaign, not thousands).
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("customer")
     )
@@ -343,6 +357,11 @@ class Delivery(models.Model):
                 name="outreach_delivery_sending_has_lease",
             ),
         ]
+        # Few indexes: a row is written three times (snapshot, claim, outcome),
+        # none of them a HOT update (status is in the queue's condition), so
+        # every index costs three entries per recipient. A send's rows are
+        # found through the unique constraint (send first), a customer's
+        # through the customer column's own index.
         indexes = [
             # The hot queue: what a worker may claim next.
             models.Index(
@@ -350,13 +369,13 @@ class Delivery(models.Model):
                 name="outreach_delivery_queue",
                 condition=Q(status__in=["queued", "sending"]),
             ),
-            models.Index(fields=["send", "status"], name="outreach_delivery_progress"),
+            # LINE requests in flight or in doubt (a retry key, not settled):
+            # the claim's probe for a group to re-send reads these only.
             models.Index(
-                fields=["customer", "channel"],
-                name="outreach_delivery_pending",
-                condition=Q(status="queued"),
+                fields=["send", "next_attempt_at", "id"],
+                name="outreach_delivery_in_doubt",
+                condition=Q(status__in=["queued", "sending"], retry_key__isnull=False),
             ),
-            models.Index(fields=["retry_key"], name="outreach_delivery_retry_key"),
         ]
 
     def __str__(self) -> str:

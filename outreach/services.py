@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -10,8 +11,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.urls import reverse
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,6 +25,7 @@ from crm.models import (
     Customer,
 )
 from crm.services import consent_record
+from outreach.ledger import id_set
 from outreach.models import (
     Campaign,
     CampaignEvent,
@@ -82,9 +84,20 @@ def unsubscribe_token_read(token: str) -> tuple[int, str]:
     return int(data["c"]), data["ch"]
 
 
+@functools.lru_cache(maxsize=8)
+def _unsubscribe_path(script_prefix: str, urlconf: str | None) -> tuple[str, str]:
+    """The unsubscribe path before and after its token, resolved once per
+    URLconf: `reverse()` for every mail was the email worker's largest cost
+    after rendering. A token (URL-safe base64, ':' and '.') is a path
+    segment reverse() leaves as it is."""
+    before, _token, after = reverse("outreach:unsubscribe", args=["TOKEN"]).partition("TOKEN")
+    return before, after
+
+
 def unsubscribe_url(*, customer_id: int, channel: str) -> str:
     token = unsubscribe_token(customer_id=customer_id, channel=channel)
-    return settings.SITE_URL + reverse("outreach:unsubscribe", args=[token])
+    before, after = _unsubscribe_path(get_script_prefix(), get_urlconf())
+    return settings.SITE_URL + before + token + after
 
 
 def consent_withdraw(
@@ -209,36 +222,41 @@ def send_enqueue(send: Send, *, parallel: int | None = None) -> None:
     transaction.on_commit(enqueue)
 
 
-def eligibility_reason(*, channel: str, purpose: str) -> Case:
+def eligibility_reason(*, channel: str, purpose: str, customer_ids=None) -> Case:
     """Why a customer gets no message on `channel` (first reason wins), or
     "" — as one SQL expression over the customer row. The one definition of
     who may be sent what: the launch snapshot and the worker's send-time
-    check both use it."""
+    check both use it.
+
+    Each test is `id IN (SELECT customer_id ...)`, which PostgreSQL runs
+    once per query as a hashed subplan (a correlated EXISTS in a CASE is
+    costed per row: a plan estimated in millions, which switches on JIT
+    compilation, seconds at launch). `customer_ids` (a worker's batch)
+    limits every subquery to those customers, so that checking 500 rows
+    reads 500 rows of each table, not the whole table."""
+
+    def among(queryset: QuerySet) -> Q:
+        if customer_ids is not None:
+            queryset = queryset.filter(customer_id__in=id_set(customer_ids))
+        return Q(pk__in=queryset.values("customer_id"))
+
     consent_channel = channel  # outreach channels map 1:1 onto consent channels
-    granted = Exists(
-        ConsentState.objects.filter(customer=OuterRef("pk"), channel=consent_channel, granted=True)
-    )
-    withdrawn = Exists(
-        ConsentState.objects.filter(customer=OuterRef("pk"), channel=consent_channel, granted=False)
-    )
+    consent = ConsentState.objects.filter(channel=consent_channel)
+    identities = ChannelIdentity.objects.all()
     if channel == MessageChannel.EMAIL:
         no_address = Q(email_normalized="")
     else:
-        no_address = ~Exists(
-            ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.LINE)
-        )
+        no_address = ~among(identities.filter(channel=Channel.LINE))
     whens = [When(merged_into__isnull=False, then=Value(SkipReason.MERGED.value))]
     if purpose == Purpose.MARKETING:
-        amazon_only = Exists(
-            ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.AMAZON)
-        ) & ~Exists(
-            ChannelIdentity.objects.filter(customer=OuterRef("pk")).exclude(channel=Channel.AMAZON)
+        amazon_only = among(identities.filter(channel=Channel.AMAZON)) & ~among(
+            identities.exclude(channel=Channel.AMAZON)
         )
         whens += [
             When(is_claimant=True, then=Value(SkipReason.CLAIMANT.value)),
             When(amazon_only, then=Value(SkipReason.AMAZON_ONLY.value)),
-            When(withdrawn, then=Value(SkipReason.UNSUBSCRIBED.value)),
-            When(~granted, then=Value(SkipReason.NO_CONSENT.value)),
+            When(among(consent.filter(granted=False)), then=Value(SkipReason.UNSUBSCRIBED.value)),
+            When(~among(consent.filter(granted=True)), then=Value(SkipReason.NO_CONSENT.value)),
         ]
     whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
     return Case(*whens, default=Value(""))
@@ -259,23 +277,38 @@ def recipient_address(*, channel: str):
 def recipients_checked(*, customer_ids, channel: str, purpose: str) -> QuerySet[Customer]:
     """Customers annotated with `skip_reason` and `send_address`, one query:
     the worker's send-time check."""
-    return Customer.objects.filter(pk__in=customer_ids).annotate(
-        skip_reason=eligibility_reason(channel=channel, purpose=purpose),
+    customer_ids = list(customer_ids)
+    return Customer.objects.filter(pk__in=id_set(customer_ids)).annotate(
+        skip_reason=eligibility_reason(channel=channel, purpose=purpose, customer_ids=customer_ids),
         send_address=recipient_address(channel=channel),
     )
 
 
 def deliveries_snapshot(
-    *, send: Send, audience: QuerySet[Customer], now: datetime, context_key: str = ""
+    *,
+    send: Send,
+    audience: QuerySet[Customer],
+    now: datetime,
+    context_key: str = "",
+    new_send: bool = False,
 ) -> int:
     """Write one ledger row per customer of `audience` — queued, or skipped
     with the reason — as a single INSERT ... SELECT. Safe to repeat (rows
-    that exist are left alone). Returns the number of rows written."""
+    that exist are left alone). Returns the number of rows written.
+
+    `new_send`: the send was created in the current transaction, so no
+    other transaction can have written its rows; a plain INSERT then skips
+    ON CONFLICT's per-row speculative insertion (about a third of the
+    snapshot's time for a 100,000-row campaign). A segment lists each
+    customer once (its rules are column tests and subqueries, never joins);
+    an audience that did not would fail the unique constraint, and the
+    whole launch with it, rather than send twice."""
     reason = eligibility_reason(channel=send.channel, purpose=send_eligibility_purpose(send))
     select = audience.order_by().annotate(skip=reason).values_list("pk", "skip")
     select_sql, select_params = select.query.sql_with_params()
     stamp = connection.ops.adapt_datetimefield_value(now)
     # "WHERE 1 = 1" lets SQLite parse ON CONFLICT after a SELECT.
+    conflict = "" if new_send else "WHERE 1 = 1 ON CONFLICT DO NOTHING"
     sql = f"""
         INSERT INTO outreach_delivery (
             send_id, customer_id, channel, context_key, status, skip_reason, attempts,
@@ -284,8 +317,7 @@ def deliveries_snapshot(
         SELECT %s, a.pk, %s, %s, CASE WHEN a.skip = '' THEN %s ELSE %s END,
                a.skip, 0, NULL, '', '', '', %s, %s
         FROM ({select_sql}) AS a
-        WHERE 1 = 1
-        ON CONFLICT DO NOTHING
+        {conflict}
     """
     params = [
         send.pk,
@@ -399,7 +431,10 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
             actor=actor,
         )
         written = deliveries_snapshot(
-            send=send, audience=segment_customers(campaign.segment, now=now), now=now
+            send=send,
+            audience=segment_customers(campaign.segment, now=now),
+            now=now,
+            new_send=True,
         )
         campaign.send = send
         campaign.status = CampaignStatus.SENDING

@@ -8,6 +8,7 @@ the same context for previews, test sends and the worker.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,10 +286,19 @@ def template_context(
     }
 
 
+@functools.lru_cache(maxsize=256)
+def compiled(source: str) -> Template:
+    """The compiled template for `source`. Keyed by the source itself, so an
+    edited template is compiled afresh and a send keeps rendering the
+    snapshot it was created with; bounded, as sources are user content.
+    A compiled Template is immutable and safe to render concurrently."""
+    return _ENGINE.from_string(source)
+
+
 def render_string(source: str, context: dict[str, Any], *, autoescape: bool = False) -> str:
     if not source:
         return ""
-    return _ENGINE.from_string(source).render(Context(context, autoescape=autoescape))
+    return compiled(source).render(Context(context, autoescape=autoescape))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,14 @@ One connection is reused across a batch. Each message carries a
 deterministic Message-ID derived from its delivery row, so a resend after a
 crash is recognisable as the same message. SMTP answers are classified:
 4xx and connection trouble retry, 5xx fail with the server's reason.
+
+On Django's SMTP backend a message is written straight to the bytes that
+Django's EmailMultiAlternatives would put on the wire (`message_bytes`)
+and handed to the open smtplib connection: building the MIME objects and
+running the generator cost more than the SMTP round trips. What the direct
+writer does not cover (a body line over 998 bytes, which Django sends
+quoted-printable; an HTML part without text; unusual headers) and other
+backends (console, locmem) go through Django's own message.
 """
 
 from __future__ import annotations
@@ -11,7 +19,10 @@ from __future__ import annotations
 import email.header
 import email.message
 import email.policy
+import email.utils
+import functools
 import logging
+import re
 import smtplib
 import uuid
 from collections.abc import Iterator
@@ -19,6 +30,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import (
+    RFC5322_EMAIL_LINE_LENGTH_LIMIT,
+    BadHeaderError,
+    forbid_multi_line_headers,
+    sanitize_address,
+)
 from django.utils.crypto import salted_hmac
 
 from outreach.channels import Outcome, Result
@@ -61,6 +79,21 @@ class _Policy(email.policy.Compat32):
 _POLICY = _Policy(max_line_length=998)
 
 
+_WIRE = _POLICY.clone(linesep="\r\n")  # how the generator writes headers for SMTP
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject_value(subject: str) -> str:
+    """The Subject as stored in the message: encoded-words if not ASCII."""
+    if subject.isascii():
+        return subject
+    return email.header.Header(subject, "utf-8", header_name="Subject").encode()
+
+
+def _boundary() -> str:
+    return f"==madoguchi_{uuid.uuid4().hex}=="
+
+
 class _MailMessage(EmailMultiAlternatives):
     """Django's message, with the Subject encoded and folded between its
     encoded-words (the first one right after "Subject: ")."""
@@ -69,15 +102,126 @@ class _MailMessage(EmailMultiAlternatives):
         msg = super().message(*args, **kwargs)
         msg.policy = _POLICY
         del msg["Subject"]
-        subject = self.subject
-        if not subject.isascii():
-            subject = email.header.Header(subject, "utf-8", header_name="Subject").encode()
-        email.message.Message.__setitem__(msg, "Subject", subject)
+        email.message.Message.__setitem__(msg, "Subject", _subject_value(self.subject))
         if msg.is_multipart():
             # A random boundary now: left unset, the generator builds one and
             # compiles a regex for it to search the parts, for every mail.
-            msg.set_boundary(f"==madoguchi_{uuid.uuid4().hex}==")
+            msg.set_boundary(_boundary())
         return msg
+
+
+# Headers Django's message() sets itself, or places differently when given.
+_OWN_HEADERS = {"from", "to", "cc", "reply-to", "date", "subject"}
+_NEWLINES = re.compile(r"\r\n|\r|\n")  # the generator's NLCRE
+_PART_HEADERS = 'Content-Type: text/%s; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header line as SafeMIME*.__setitem__ stores it and the generator
+    folds it (BadHeaderError for a newline in the value)."""
+    value = str(value)
+    if value.isascii() and value.isprintable() and len(name) + len(value) < 990:
+        return f"{name}: {value}\r\n".encode()  # what both would leave as it is
+    name, value = forbid_multi_line_headers(name, value, "utf-8")
+    return _WIRE.fold_binary(name, value)
+
+
+def _body(text: str) -> tuple[str, bytes] | None:
+    """(Content-Transfer-Encoding, body) as Django's SafeMIMEText writes
+    UTF-8 text; None when a line needs quoted-printable."""
+    data = text.encode()
+    if len(data) > RFC5322_EMAIL_LINE_LENGTH_LIMIT and any(
+        len(line.encode()) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
+        for line in text.splitlines()
+        if len(line) * 4 > RFC5322_EMAIL_LINE_LENGTH_LIMIT  # 4 bytes at most a character
+    ):
+        return None
+    cte = "7bit" if data.isascii() else "8bit"
+    if "\r" not in text:
+        return cte, data.replace(b"\n", b"\r\n")
+    return cte, _NEWLINES.sub("\r\n", text).encode()
+
+
+def message_bytes(
+    message: EmailMessage,
+    *,
+    date: str | None = None,
+    boundary: str | None = None,
+) -> bytes | None:
+    """The message as Django's SMTP backend would send it (see _MailMessage:
+    same headers in the same order, same encodings), written directly.
+    None when the message needs what only Django's own path does: then send
+    `EmailAdapter._build(message)`."""
+    headers = dict(message.headers)
+    if message.message_id:
+        headers["Message-ID"] = message.message_id
+    names = {name.lower() for name in headers}
+    if not message.to or "message-id" not in names or names & _OWN_HEADERS:
+        return None
+    if message.html and not message.text:
+        return None  # Django leaves the empty text part out
+    text = _body(message.text)
+    html = _body(message.html) if message.html else None
+    if text is None or (message.html and html is None):
+        return None
+    subject = message.subject
+    if "\n" in subject or "\r" in subject:
+        raise BadHeaderError(
+            f"Header values can't contain newlines (got {subject!r} for header 'Subject')"
+        )
+    if html is None:
+        out = [
+            (_PART_HEADERS % "plain").encode(),
+            b"Content-Transfer-Encoding: " + text[0].encode() + b"\r\n",
+        ]
+    else:
+        boundary = boundary or _boundary()
+        out = [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+            "MIME-Version: 1.0\r\n".encode()
+        ]
+    out.append(_header("From", message.from_email or settings.DEFAULT_FROM_EMAIL))
+    out.append(_header("To", message.to))
+    if message.reply_to:
+        out.append(_header("Reply-To", message.reply_to))
+    if date is None:
+        date = email.utils.formatdate(localtime=settings.EMAIL_USE_LOCALTIME)
+    out.append(_header("Date", date))
+    out += [_header(name, value) for name, value in headers.items()]
+    out.append(_WIRE.fold_binary("Subject", _subject_value(subject)))
+    out.append(b"\r\n")
+    if html is None:
+        out.append(text[1])
+        return b"".join(out)
+    delimiter = f"--{boundary}\r\n".encode()
+    for index, (subtype, (cte, body)) in enumerate((("plain", text), ("html", html))):
+        out += [
+            b"\r\n" + delimiter if index else delimiter,
+            (_PART_HEADERS % subtype).encode(),
+            b"Content-Transfer-Encoding: " + cte.encode() + b"\r\n\r\n",
+            body,
+        ]
+    out.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(out)
+
+
+# An address that sanitize_address() returns unchanged: a dot-atom without
+# "=?" (which its parser would read as an encoded-word), ASCII labels of 1
+# to 63 characters (what the IDNA codec accepts as they are).
+_ATOM = r"[A-Za-z0-9_%+-]+"
+_LABEL = r"[A-Za-z0-9-]{1,63}"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+
+
+@functools.lru_cache(maxsize=64)
+def _envelope_sender(address: str) -> str:
+    return sanitize_address(address, "utf-8")
+
+
+def _envelope_recipient(address: str) -> str:
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return sanitize_address(address, "utf-8")
 
 
 def message_id_for(*, send_id: int, delivery_id: int) -> str:
@@ -148,7 +292,7 @@ class EmailAdapter:
                     yield rest.key, Outcome(Result.DEFER, error=error)
                 return
             try:
-                self.connection.send_messages([self._build(message)])
+                self._deliver(message)
             except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 outcome = _smtp_outcome(exc, message.to)
                 if outcome.in_doubt or isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
@@ -156,6 +300,17 @@ class EmailAdapter:
                 yield message.key, outcome
                 continue
             yield message.key, Outcome(Result.SENT, provider_id=message.message_id)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        smtp = getattr(self.connection, "connection", None)
+        # Exactly Django's backend: a subclass may sign or log in _send.
+        data = message_bytes(message) if type(self.connection) is SmtpBackend else None
+        if data is None or smtp is None:
+            self.connection.send_messages([self._build(message)])
+            return
+        # What Django's SMTP backend does with the message (_send).
+        sender = _envelope_sender(message.from_email or settings.DEFAULT_FROM_EMAIL)
+        smtp.sendmail(sender, [_envelope_recipient(message.to)], data)
 
     def _build(self, message: EmailMessage) -> _MailMessage:
         headers = dict(message.headers)

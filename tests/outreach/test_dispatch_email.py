@@ -360,3 +360,48 @@ def test_message_ids_are_stable_per_delivery_but_not_guessable():
     assert first != message_id_for(send_id=7, delivery_id=43)
     tag = first.split("@")[0].rsplit(".", 1)[1]
     assert len(tag) == 16 and tag not in message_id_for(send_id=7, delivery_id=43)
+
+
+def test_each_recipient_gets_their_own_unsubscribe_link_in_both_footers(smtp, settings):
+    # given three customers in one batch (the footer is rendered once per worker)
+    customers = [consented(email=f"f{i}@example.jp") for i in range(3)]
+    template = email_template(body_html="<p>{{ customer.family_name }}様</p>")
+    campaign = services.campaign_launch(campaign=campaign_for(template))
+
+    dispatch_until_done(campaign.send)
+
+    links = {}
+    for received in smtp.received:
+        message = received.message
+        link = message["List-Unsubscribe"][1:-1]
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert text.count(link) == 1 and f'href="{link}"' in html
+        assert "madoguchi-unsubscribe-url" not in text + html
+        assert settings.SHOP_COMPANY in text and settings.SHOP_COMPANY in html
+        links[received.rcpt_tos[0]] = link
+    assert sorted(links) == sorted(c.email for c in customers)
+    assert len(set(links.values())) == 3
+    for customer in customers:
+        token = links[customer.email].rstrip("/").rsplit("/", 1)[1]
+        assert services.unsubscribe_token_read(token) == (customer.pk, "email")
+
+
+def test_a_send_renders_its_snapshot_after_the_template_is_edited(smtp):
+    # given a campaign launched, then its template edited before the worker ran
+    first = consented(email="before@example.jp")
+    template = email_template()
+    launched = services.campaign_launch(campaign=campaign_for(template))
+    template.body_text = "{{ customer.family_name }}様\n\n春のセールを開催します。"
+    services.template_save(template=template)
+
+    # when it is sent, and a new campaign of the edited template after it
+    dispatch_until_done(launched.send)
+    second = services.campaign_launch(campaign=campaign_for(template))
+    dispatch_until_done(second.send)
+
+    # then each mail has the words of its own send (same process, same cache)
+    bodies = [r.message.get_body(("plain",)).get_content() for r in smtp.received]
+    assert [r.rcpt_tos for r in smtp.received] == [[first.email], [first.email]]
+    assert "冬のセール" in bodies[0] and "春のセール" not in bodies[0]
+    assert "春のセール" in bodies[1] and "冬のセール" not in bodies[1]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm import services as crm
@@ -200,3 +202,47 @@ def test_expired_lease_of_a_killed_worker_is_resent_with_its_key(line):
     dispatch_until_done(send, now_fn=lambda: now + timedelta(seconds=31))
     assert [r.retry_key for r in line.accepted_requests] == [str(key)]
     assert len(line.deliveries) == 3
+
+
+def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(
+    line, django_assert_num_queries
+):
+    # given 310 LINE followers, all opted in but one (index 7)
+    for i in range(310):
+        customer, _ = crm.customer_upsert(channel="line", external_id=line_user(i))
+        if i != 7:
+            crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    template = line_template(["件数に依らないクエリ数"])
+    ids = list(Customer.objects.order_by("id").values_list("id", flat=True))
+
+    def sending(size: int) -> Send:
+        send = services.send_create(
+            kind="campaign", channel="line", purpose="marketing", template=template
+        )
+        audience = Customer.objects.filter(pk__in=ids[5 : 5 + size])  # index 7 among them
+        services.deliveries_snapshot(send=send, audience=audience, now=timezone.now())
+        Send.objects.filter(pk=send.pk).update(status="sending")
+        return send
+
+    send_dispatch(send_id=sending(1).pk)  # first use: the rate bucket is created
+
+    # when a send of 3 and one of 300 are dispatched (one batch each)
+    few_send, many = sending(3), sending(300)
+    with CaptureQueriesContext(connection) as few:
+        send_dispatch(send_id=few_send.pk)
+    # then both take the same queries: none per recipient
+    with django_assert_num_queries(len(few.captured_queries)):
+        send_dispatch(send_id=many.pk)
+    assert len(few.captured_queries) <= 22
+    assert Delivery.objects.filter(send=many, status="sent").count() == 299
+    assert Delivery.objects.get(send=many, customer_id=ids[7]).skip_reason == "no_consent"
+    assert [len(r.recipients) for r in line.accepted_requests] == [1, 2, 299]
+
+
+def test_a_429_waits_for_retry_after_when_line_gives_it():
+    from outreach.channels.line import RATE_LIMITED_BACKOFF_SECONDS, _retry_after
+
+    assert _retry_after("7") == 7.0
+    assert _retry_after(None) == RATE_LIMITED_BACKOFF_SECONDS
+    assert _retry_after("Wed, 21 Oct 2026 07:28:00 GMT") == RATE_LIMITED_BACKOFF_SECONDS
+    assert _retry_after("-5") == 0.0

@@ -220,3 +220,27 @@ def test_line_messages_render_without_escaping_and_trimmed(settings):
         context=template_context(customer=None, extra={"name": "<山田>"}),
     )
     assert texts == ["<山田>様 & ご家族様", settings.SHOP_URL]
+
+
+def test_a_source_is_compiled_once_and_an_edited_source_afresh():
+    from outreach.templating import compiled, render_string
+
+    context = template_context(customer=None, extra={"name": "花子"})
+    source = "{{ extra.name }}様、冬のセール (cache test)"
+    assert render_string(source, context) == "花子様、冬のセール (cache test)"
+    assert compiled(source) is compiled(source)
+
+    edited = "{{ extra.name }}様、春のセール (cache test)"
+    assert render_string(edited, context) == "花子様、春のセール (cache test)"
+    assert compiled(edited) is not compiled(source)
+    # the old source (a send's snapshot) still renders as it was written
+    assert render_string(source, context) == "花子様、冬のセール (cache test)"
+
+
+def test_a_cached_template_escapes_per_render_not_per_compile():
+    from outreach.templating import render_string
+
+    source = "<p>{{ extra.note }}</p>"
+    context = template_context(customer=None, extra={"note": "R&D"})
+    assert render_string(source, context, autoescape=True) == "<p>R&amp;D</p>"
+    assert render_string(source, context) == "<p>R&D</p>"

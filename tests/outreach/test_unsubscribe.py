@@ -284,3 +284,17 @@ def test_other_methods_are_405_and_write_nothing(hanako, client, method):
 
     assert response.status_code == 405
     assert counts() == before
+
+
+@pytest.mark.parametrize("channel", ["email", "line"])
+@pytest.mark.parametrize("customer_id", [1, 42, 10**12])
+def test_the_link_is_the_one_reverse_gives(customer_id, channel):
+    # The worker puts the token into a path resolved once; it must be the
+    # URL reverse() gives, and it must open the page.
+    token = services.unsubscribe_token(customer_id=customer_id, channel=channel)
+    url = services.unsubscribe_url(customer_id=customer_id, channel=channel)
+    assert url == django_settings.SITE_URL + reverse("outreach:unsubscribe", args=[token])
+    assert services.unsubscribe_token_read(url.rstrip("/").rsplit("/", 1)[1]) == (
+        customer_id,
+        channel,
+    )
