@@ -253,11 +253,12 @@ class Inquiry(models.Model):
                 condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
             ),
             # The inbox's default order: unanswered by deadline, then by the
-            # customer's latest message (matches tickets.admin's ordering).
+            # customer's latest message (matches tickets.admin's ordering,
+            # ASC NULLS LAST there: PostgreSQL's ASC, so this index serves
+            # it; written without NULLS LAST, which SQLite's CREATE INDEX
+            # refuses).
             models.Index(
-                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
-                    nulls_last=True
-                ),
+                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(),
                 F("last_inbound_at").desc(),
                 F("id").desc(),
                 name="tickets_inbox_deadline",
@@ -267,9 +268,7 @@ class Inquiry(models.Model):
             # assignee's foreign-key index serves every other assignee lookup.
             models.Index(
                 F("assignee"),
-                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
-                    nulls_last=True
-                ),
+                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(),
                 F("last_inbound_at").desc(),
                 F("id").desc(),
                 name="tickets_inbox_assignee_due",

@@ -116,6 +116,15 @@ def test_a_persons_public_reply_stops_the_clock_and_goes_through_the_ledger(coll
     assert send.content["subject"] == f"Re: {inquiry.subject} [{inquiry.reference}]"
 
 
+@pytest.fixture(params=["one statement", "portable"])
+def watch_path(request, monkeypatch):
+    """Run a watch test both ways: PostgreSQL's one statement a batch, and
+    the ORM steps SQLite (`make run`) uses."""
+    if request.param == "portable":
+        monkeypatch.setattr("tickets.services.sla.ONE_STATEMENT_VENDORS", ())
+    return request.param
+
+
 def test_a_late_first_reply_keeps_the_breach():
     inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     sla_watch()
@@ -127,7 +136,7 @@ def test_a_late_first_reply_keeps_the_breach():
     assert inquiry.sla_state == SlaState.BREACHED and inquiry.first_replied_at is not None
 
 
-def test_at_risk_and_breach_notices_go_out_once(colleague, owner):
+def test_at_risk_and_breach_notices_go_out_once(colleague, owner, watch_path):
     inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=21))
     inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
     # at risk: 4 hours or less left
@@ -152,7 +161,9 @@ def test_at_risk_and_breach_notices_go_out_once(colleague, owner):
     ]
 
 
-def test_an_overdue_inquiry_goes_straight_to_breached_and_each_person_hears_once(owner, colleague):
+def test_an_overdue_inquiry_goes_straight_to_breached_and_each_person_hears_once(
+    owner, colleague, watch_path
+):
     # given: two inquiries already past their deadline, one assigned to the
     # manager (who hears it once, not as assignee and again as manager)
     ours = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
@@ -175,7 +186,9 @@ def test_an_overdue_inquiry_goes_straight_to_breached_and_each_person_hears_once
     assert ours.sla_state == SlaState.BREACHED
 
 
-def test_the_watch_takes_every_due_inquiry_batch_by_batch(monkeypatch, colleague, owner):
+def test_the_watch_takes_every_due_inquiry_batch_by_batch(
+    monkeypatch, colleague, owner, watch_path
+):
     monkeypatch.setattr("tickets.services.sla.WATCH_BATCH", 2)
     due = [factories.inquiry(received_at=timezone.now() - timedelta(hours=21)) for _ in range(5)]
     for inquiry in due:
@@ -196,7 +209,7 @@ def test_a_watch_run_is_one_statement_however_many_inquiries_move(django_assert_
         assert sla_watch() == {"at_risk": 0, "breached": 0}
 
 
-def test_replied_and_closed_inquiries_are_left_alone_by_the_watch(colleague):
+def test_replied_and_closed_inquiries_are_left_alone_by_the_watch(colleague, watch_path):
     replied = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     inquiry_reply(inquiry=replied, body="回答します", actor=colleague)
     closed = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))

@@ -22,6 +22,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='inquiry',
-            index=models.Index(models.F('assignee'), models.OrderBy(models.Case(models.When(first_replied_at__isnull=True, then=models.F('first_reply_due_at'))), nulls_last=True), models.OrderBy(models.F('last_inbound_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('status__in', ['new', 'open', 'waiting_customer', 'waiting_third_party'])), name='tickets_inbox_assignee_due'),
+            index=models.Index(models.F('assignee'), models.OrderBy(models.Case(models.When(first_replied_at__isnull=True, then=models.F('first_reply_due_at')))), models.OrderBy(models.F('last_inbound_at'), descending=True), models.OrderBy(models.F('id'), descending=True), condition=models.Q(('status__in', ['new', 'open', 'waiting_customer', 'waiting_third_party'])), name='tickets_inbox_assignee_due'),
         ),
     ]
