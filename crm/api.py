@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -131,27 +132,33 @@ def _customer_upsert_from(data: dict, channel: str):
 # hot path of every store site's order feed, and a ModelSerializer builds
 # its fields from the model again for every instance.
 class OrderLineSerializer(serializers.Serializer):
-    sku = serializers.CharField(label=_("SKU"), max_length=64)
-    name = serializers.CharField(label=_("product name"), max_length=255)
+    sku = serializers.CharField(label=capfirst(_("SKU")), max_length=64)
+    name = serializers.CharField(label=capfirst(_("product name")), max_length=255)
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
     unit_price = serializers.IntegerField(min_value=0, max_value=100_000_000)
 
 
 class OrderSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
-    channel = serializers.ChoiceField(label=_("channel"), choices=Channel.choices, read_only=True)
-    order_number = serializers.CharField(label=_("order number"), read_only=True)
-    customer = serializers.IntegerField(source="customer_id", read_only=True)
-    status = serializers.ChoiceField(label=_("status"), choices=OrderStatus.choices, read_only=True)
-    ordered_at = serializers.DateTimeField(label=_("ordered at"), read_only=True)
-    shipped_at = serializers.DateTimeField(label=_("shipped at"), read_only=True, allow_null=True)
-    delivered_at = serializers.DateTimeField(
-        label=_("delivered at"), read_only=True, allow_null=True
+    channel = serializers.ChoiceField(
+        label=capfirst(_("channel")), choices=Channel.choices, read_only=True
     )
-    total = serializers.IntegerField(label=_("total (JPY)"), read_only=True)
+    order_number = serializers.CharField(label=capfirst(_("order number")), read_only=True)
+    customer = serializers.IntegerField(source="customer_id", read_only=True)
+    status = serializers.ChoiceField(
+        label=capfirst(_("status")), choices=OrderStatus.choices, read_only=True
+    )
+    ordered_at = serializers.DateTimeField(label=capfirst(_("ordered at")), read_only=True)
+    shipped_at = serializers.DateTimeField(
+        label=capfirst(_("shipped at")), read_only=True, allow_null=True
+    )
+    delivered_at = serializers.DateTimeField(
+        label=capfirst(_("delivered at")), read_only=True, allow_null=True
+    )
+    total = serializers.IntegerField(label=capfirst(_("total (JPY)")), read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
-    created_at = serializers.DateTimeField(label=_("created at"), read_only=True)
-    updated_at = serializers.DateTimeField(label=_("updated at"), read_only=True)
+    created_at = serializers.DateTimeField(label=capfirst(_("created at")), read_only=True)
+    updated_at = serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
 
 
 class OrderUpsertSerializer(serializers.Serializer):

@@ -334,7 +334,14 @@ class EmailWorker(_Worker):
         by_id = {row.pk: row for row, _customer, _address in ready}
         if messages:
             ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
-            outcomes += [([by_id[key]], outcome) for key, outcome in self.adapter.send(messages)]
+            try:
+                for key, outcome in self.adapter.send(messages):
+                    outcomes.append(([by_id[key]], outcome))
+            except Exception:
+                # What the server already took is recorded (never sent
+                # again); the rest of the batch keeps its lease.
+                _record(outcomes, now=timezone.now(), report=report)
+                raise
         return _record(outcomes, now=timezone.now(), report=report)
 
 

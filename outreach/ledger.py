@@ -73,7 +73,14 @@ _CLAIM_FIELDS = (
 )
 
 
-def _claim(ids_queryset, *, now: datetime, lease_seconds: int, retry_key_per: str | None):
+def _claim(
+    ids_queryset,
+    *,
+    now: datetime,
+    lease_seconds: int,
+    retry_key_per: str | None,
+    skip_locked: bool = True,
+):
     """Mark the rows selected by `ids_queryset` as sending under a lease and
     return them, ordered by id. `retry_key_per`: None (email), "batch" (one
     key for the whole batch: a multicast) or "row" (a key each: push).
@@ -84,7 +91,9 @@ def _claim(ids_queryset, *, now: datetime, lease_seconds: int, retry_key_per: st
     (subquery)` would do too, but PostgreSQL plans it as a hash semi-join
     over a sequential scan of the whole ledger. A row changed meanwhile is
     checked again against the conditions before it is locked (PostgreSQL
-    re-reads it), so a row that stopped being due is not taken."""
+    re-reads it), so a row that stopped being due is not taken.
+    `skip_locked=False` waits for rows another worker is claiming instead of
+    passing them by: for a group that must be taken whole or not at all."""
     lease = now + timedelta(seconds=lease_seconds)
     stamp = connection.ops.adapt_datetimefield_value
     quote = connection.ops.quote_name
@@ -99,7 +108,9 @@ def _claim(ids_queryset, *, now: datetime, lease_seconds: int, retry_key_per: st
     table = quote(Delivery._meta.db_table)
     returning = ", ".join(f"{table}.{quote(column)}" for column in _CLAIM_FIELDS)
     with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
+        if not skip_locked:
+            ids_queryset = ids_queryset.select_for_update(of=("self",))
+        elif connection.features.has_select_for_update_skip_locked:
             ids_queryset = ids_queryset.select_for_update(skip_locked=True, of=("self",))
         ids_sql, ids_params = ids_queryset.values("id").query.sql_with_params()
         sql = f"""
@@ -141,8 +152,15 @@ def delivery_claim_batch(
         in_doubt = due.filter(retry_key__isnull=False).order_by("next_attempt_at", "id")
         key = list(in_doubt.values_list("retry_key", flat=True)[:1])
         if key:
-            group = due.filter(retry_key=key[0])
-            rows = _claim(group, now=now, lease_seconds=lease_seconds, retry_key_per=None)
+            # Whole or not at all: with SKIP LOCKED two workers could each
+            # take part of the group and both send under its one retry key
+            # (LINE answers the second 409, and half the recipients never
+            # get the message). Locking in id order, the second worker waits
+            # for the first's claim, then finds the rows leased, not due.
+            group = due.filter(retry_key=key[0]).order_by("id")
+            rows = _claim(
+                group, now=now, lease_seconds=lease_seconds, retry_key_per=None, skip_locked=False
+            )
             if rows:
                 return rows
         due = due.filter(retry_key__isnull=True)

@@ -85,7 +85,9 @@ def unsubscribe_token_read(token: str) -> tuple[int, str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _unsubscribe_path(script_prefix: str, urlconf: str | None) -> tuple[str, str]:
+def _unsubscribe_path(
+    script_prefix: str, urlconf: str | None, root_urlconf: str
+) -> tuple[str, str]:
     """The unsubscribe path before and after its token, resolved once per
     URLconf: `reverse()` for every mail was the email worker's largest cost
     after rendering. A token (URL-safe base64, ':' and '.') is a path
@@ -96,7 +98,7 @@ def _unsubscribe_path(script_prefix: str, urlconf: str | None) -> tuple[str, str
 
 def unsubscribe_url(*, customer_id: int, channel: str) -> str:
     token = unsubscribe_token(customer_id=customer_id, channel=channel)
-    before, after = _unsubscribe_path(get_script_prefix(), get_urlconf())
+    before, after = _unsubscribe_path(get_script_prefix(), get_urlconf(), settings.ROOT_URLCONF)
     return settings.SITE_URL + before + token + after
 
 

@@ -165,16 +165,16 @@ def customer_resolve(
             by_address |= Q(email_normalized=email_norm)
         if phone_norm:
             by_address |= Q(phone_normalized=phone_norm)
-        best = (
-            Customer.objects.filter(
-                by_address, merged_into__isnull=True, anonymized_at__isnull=True
-            )
-            .annotate(
-                by_email=Case(When(email_normalized=email_norm, then=Value(0)), default=Value(1))
-            )
-            .order_by("by_email", "id")
-            .first()
+        live = Customer.objects.filter(
+            by_address, merged_into__isnull=True, anonymized_at__isnull=True
         )
+        if email_norm and phone_norm:
+            live = live.annotate(
+                by_email=Case(When(email_normalized=email_norm, then=Value(0)), default=Value(1))
+            ).order_by("by_email", "id")
+        else:
+            live = live.order_by("id")
+        best = live.first()
     for name, key_channel, key, field in (
         ("email", Channel.EMAIL, email_norm, "email_normalized"),
         ("phone", Channel.PHONE, phone_norm, "phone_normalized"),

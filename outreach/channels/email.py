@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import (
+    ADDRESS_HEADERS,
     RFC5322_EMAIL_LINE_LENGTH_LIMIT,
     BadHeaderError,
     forbid_multi_line_headers,
@@ -120,7 +121,12 @@ def _header(name: str, value: str) -> bytes:
     """One header line as SafeMIME*.__setitem__ stores it and the generator
     folds it (BadHeaderError for a newline in the value)."""
     value = str(value)
-    if value.isascii() and value.isprintable() and len(name) + len(value) < 990:
+    if (
+        value.isascii()
+        and value.isprintable()
+        and len(name) + len(value) < 990
+        and (name.lower() not in ADDRESS_HEADERS or _PLAIN_ADDRESS.fullmatch(value))
+    ):
         return f"{name}: {value}\r\n".encode()  # what both would leave as it is
     name, value = forbid_multi_line_headers(name, value, "utf-8")
     return _WIRE.fold_binary(name, value)
@@ -298,6 +304,12 @@ class EmailAdapter:
                 if outcome.in_doubt or isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
                     self.close()
                 yield message.key, outcome
+                continue
+            except ValueError as exc:
+                # A header or address refused while the message was being
+                # written (BadHeaderError is one), before any byte went out:
+                # this message fails with the reason, the rest go on.
+                yield message.key, Outcome(Result.FAILED, error=f"Message refused: {exc}")
                 continue
             yield message.key, Outcome(Result.SENT, provider_id=message.message_id)
 

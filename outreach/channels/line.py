@@ -1,26 +1,22 @@
-"""LINE through the Messaging API's HTTP endpoints (push, multicast, reply).
-
-A small client of our own on urllib3 rather than line-bot-sdk's
-MessagingApi: the three calls are one JSON POST each, and the SDK (its
-pydantic models, aiohttp and the rest) cost every worker process ~20–60 MB
-and ~0.5 ms a multicast of building and validating 500 model objects.
-The local fake (outreach.linefake) checks these requests the way LINE does.
+"""LINE through the official line-bot-sdk v3 MessagingApi.
 
 The API host comes from settings.LINE_API_HOST, so tests and `make run`
 point it at the local fake. Every push and multicast carries the
 X-Line-Retry-Key stored in the ledger before the call: 409 means LINE had
 already accepted that request (sent), 429 backs off (for Retry-After
-seconds when LINE says), other 4xx fail with LINE's own message, 5xx and
-timeouts retry with the same key.
+seconds when LINE gives them), other 4xx fail with LINE's own message, 5xx
+and timeouts retry with the same key.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
+from functools import cache
+from types import ModuleType
 
-import urllib3
 from django.conf import settings
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -29,24 +25,19 @@ from outreach.channels import Outcome, Result
 logger = logging.getLogger(__name__)
 
 MULTICAST_MAX_RECIPIENTS = 500
+
+
+@cache
+def _sdk() -> ModuleType:
+    """line-bot-sdk, imported on first use: it takes seconds to import, and
+    most processes (a piped mail, a management command) never talk to LINE."""
+    from linebot.v3 import messaging
+
+    return messaging
+
+
 RATE_LIMITED_BACKOFF_SECONDS = 30.0  # after a 429 without Retry-After
 RETRY_AFTER_MAX_SECONDS = 3600.0
-
-
-def _line_error(status: int, reason: str, data: bytes) -> str:
-    try:
-        body = json.loads(data or b"{}")
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = body.get("message") or reason or "error"
-    details = "; ".join(
-        f"{d.get('property', '')}: {d.get('message', '')}"
-        for d in body.get("details") or []
-        if isinstance(d, dict)
-    )
-    return f"LINE {status}: {message}" + (f" ({details})" if details else "")
 
 
 def _retry_after(value: str | None) -> float:
@@ -55,73 +46,90 @@ def _retry_after(value: str | None) -> float:
         seconds = float(value) if value else RATE_LIMITED_BACKOFF_SECONDS
     except ValueError:
         return RATE_LIMITED_BACKOFF_SECONDS
+    if not math.isfinite(seconds):
+        return RATE_LIMITED_BACKOFF_SECONDS
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
 
 
-def _texts(texts: list[str]) -> list[dict]:
-    return [{"type": "text", "text": text} for text in texts]
+def _line_error(exc) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") or exc.reason or "error"
+    details = "; ".join(
+        f"{d.get('property', '')}: {d.get('message', '')}" for d in body.get("details") or []
+    )
+    return f"LINE {exc.status}: {message}" + (f" ({details})" if details else "")
+
+
+def _header(headers, name: str) -> str:
+    if not headers:
+        return ""
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return value
+    return ""
 
 
 class LineAdapter:
     def __init__(self) -> None:
-        self.host = settings.LINE_API_HOST
-        self.headers = {
-            "Authorization": f"Bearer {settings.LINE_CHANNEL_ACCESS_TOKEN}",
-            "Content-Type": "application/json",
-            "User-Agent": "madoguchi",
-        }
-        # A connection that cannot be opened is retried (nothing was sent);
-        # a request whose answer is lost is not: the ledger retries it later
-        # with its retry key.
-        self.http = urllib3.PoolManager(
-            maxsize=1,
-            retries=urllib3.Retry(total=None, connect=2, read=0, redirect=0, status=0, other=0),
-            timeout=urllib3.Timeout(
-                connect=settings.LINE_CONNECT_TIMEOUT, read=settings.LINE_READ_TIMEOUT
-            ),
+        sdk = _sdk()
+        self.sdk = sdk
+        configuration = sdk.Configuration(
+            host=settings.LINE_API_HOST, access_token=settings.LINE_CHANNEL_ACCESS_TOKEN
         )
+        self.client = sdk.ApiClient(configuration)
+        self.api = sdk.MessagingApi(self.client)
+        self.timeout = (settings.LINE_CONNECT_TIMEOUT, settings.LINE_READ_TIMEOUT)
 
     def __enter__(self) -> LineAdapter:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.http.clear()
+        self.client.close()
 
     def push(self, *, to: str, texts: list[str], retry_key: uuid.UUID) -> Outcome:
-        body = {"to": to, "messages": _texts(texts)}
-        return self._call("/v2/bot/message/push", body, retry_key=retry_key)
+        request = self.sdk.PushMessageRequest(
+            to=to, messages=[self.sdk.TextMessage(text=t) for t in texts]
+        )
+        return self._call(self.api.push_message_with_http_info, request, retry_key=retry_key)
 
     def multicast(self, *, to: list[str], texts: list[str], retry_key: uuid.UUID) -> Outcome:
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
-        body = {"to": to, "messages": _texts(texts)}
-        return self._call("/v2/bot/message/multicast", body, retry_key=retry_key)
+        request = self.sdk.MulticastRequest(
+            to=to, messages=[self.sdk.TextMessage(text=t) for t in texts]
+        )
+        return self._call(self.api.multicast_with_http_info, request, retry_key=retry_key)
 
     def reply(self, *, reply_token: str, texts: list[str]) -> Outcome:
         """The free Reply API. A reply token works once, shortly after the
         event; the caller falls back to push when this fails."""
-        body = {"replyToken": reply_token, "messages": _texts(texts)}
-        return self._call("/v2/bot/message/reply", body, retry_key=None)
+        request = self.sdk.ReplyMessageRequest(
+            reply_token=reply_token, messages=[self.sdk.TextMessage(text=t) for t in texts]
+        )
+        return self._call(self.api.reply_message_with_http_info, request, retry_key=None)
 
-    def _call(self, path: str, body: dict, *, retry_key: uuid.UUID | None) -> Outcome:
-        headers = self.headers
+    def _call(self, method, request, *, retry_key: uuid.UUID | None) -> Outcome:
+        kwargs = {"_request_timeout": self.timeout}
         if retry_key is not None:
-            headers = {**headers, "X-Line-Retry-Key": str(retry_key)}
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            kwargs["x_line_retry_key"] = str(retry_key)
         try:
-            response = self.http.request("POST", self.host + path, body=data, headers=headers)
+            response = method(request, **kwargs)
+        except self.sdk.ApiException as exc:
+            if exc.status == 409 and retry_key is not None:
+                accepted = _header(exc.headers, "X-Line-Accepted-Request-Id")
+                return Outcome(Result.SENT, provider_id=accepted)
+            if exc.status == 429:
+                return Outcome(
+                    Result.RETRY,
+                    error=_line_error(exc),
+                    retry_after=_retry_after(_header(exc.headers, "Retry-After")),
+                )
+            if exc.status is not None and 400 <= exc.status < 500:
+                return Outcome(Result.FAILED, error=_line_error(exc))
+            return Outcome(Result.RETRY, error=_line_error(exc), in_doubt=True)
         except (Urllib3Error, OSError) as exc:
             return Outcome(Result.RETRY, error=f"LINE unreachable: {exc}", in_doubt=True)
-        status = response.status
-        if 200 <= status < 300:
-            return Outcome(Result.SENT, provider_id=response.headers.get("X-Line-Request-Id", ""))
-        error = _line_error(status, response.reason or "", response.data)
-        if status == 409 and retry_key is not None:
-            accepted = response.headers.get("X-Line-Accepted-Request-Id", "")
-            return Outcome(Result.SENT, provider_id=accepted)
-        if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            return Outcome(Result.RETRY, error=error, retry_after=retry_after)
-        if 400 <= status < 500:
-            return Outcome(Result.FAILED, error=error)
-        return Outcome(Result.RETRY, error=error, in_doubt=True)
+        return Outcome(Result.SENT, provider_id=_header(response.headers, "X-Line-Request-Id"))

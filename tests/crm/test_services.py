@@ -115,6 +115,10 @@ def test_address_match_prefers_email_then_the_oldest_customer_then_identities():
     found = services.customer_resolve(email="mail@example.jp", phone="09011112222")
     assert (found.customer.pk, found.matched_by) == (by_identity.pk, "email")
     assert services.customer_resolve(email="", phone="") == services.Resolution(None, "")
+    # By phone alone, the oldest customer with that number, whatever their email.
+    Customer.objects.create(phone="090-1111-2222", phone_normalized="09011112222")
+    found = services.customer_resolve(phone="090-1111-2222")
+    assert (found.customer.pk, found.matched_by) == (phone_only.pk, "phone")
 
 
 def test_customer_constraints_involve_no_profile_field():

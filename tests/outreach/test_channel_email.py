@@ -92,6 +92,15 @@ CASES = {
         message_id="<a.1@x.jp>",
         from_email="まどぐち雑貨店 <support@shop.example.jp>",
     ),
+    "ASCII display names Django quotes": EmailMessage(
+        key=1,
+        to="Taro Y. <taro@example.jp>",
+        subject="x",
+        text="x",
+        message_id="<a.1@x.jp>",
+        from_email="Shop Inc. <support@shop.example.jp>",
+        reply_to="Shop, Support <support@shop.example.jp>",
+    ),
     "mixed line ends, dot lines, From lines": EmailMessage(
         key=1,
         to="a@example.jp",
@@ -153,6 +162,31 @@ def test_a_long_line_goes_quoted_printable_and_an_idn_domain_in_punycode(smtp):
     assert first.message.get_content().rstrip() == long_line  # SMTP ends the data with CRLF
     assert second.rcpt_tos == ["taro@xn--r8jz45g.jp"]
     assert second.message.get_content().rstrip() == "本文"
+
+
+@pytest.mark.django_db
+def test_a_message_with_a_refused_header_fails_alone_and_the_rest_are_sent(smtp):
+    # An inbound Message-ID with a line break, reused in In-Reply-To: the
+    # message cannot be written; it fails with the reason, nothing is sent
+    # for it, and the messages after it still go.
+    messages = [
+        EmailMessage(key=1, to=TO, subject="一通目", text="本文", message_id="<a@x>"),
+        EmailMessage(
+            key=2,
+            to=TO,
+            subject="二通目",
+            text="本文",
+            message_id="<b@x>",
+            headers={"In-Reply-To": "<broken\n@x>"},
+        ),
+        EmailMessage(key=3, to=TO, subject="三通目", text="本文", message_id="<c@x>"),
+    ]
+    with EmailAdapter() as adapter:
+        outcomes = dict(adapter.send(messages))
+
+    assert [outcomes[key].result for key in (1, 2, 3)] == [Result.SENT, Result.FAILED, Result.SENT]
+    assert "newlines" in outcomes[2].error
+    assert [received.message["Subject"] for received in smtp.received] == ["一通目", "三通目"]
 
 
 @pytest.mark.django_db

@@ -246,3 +246,4 @@ def test_a_429_waits_for_retry_after_when_line_gives_it():
     assert _retry_after(None) == RATE_LIMITED_BACKOFF_SECONDS
     assert _retry_after("Wed, 21 Oct 2026 07:28:00 GMT") == RATE_LIMITED_BACKOFF_SECONDS
     assert _retry_after("-5") == 0.0
+    assert _retry_after("nan") == _retry_after("inf") == RATE_LIMITED_BACKOFF_SECONDS

@@ -468,17 +468,3 @@ def test_the_webhook_accepts_the_compact_utf8_json_line_sends_and_pretty_json_al
 
 def test_the_route_is_named():
     assert reverse("outreach:line-webhook") == URL
-
-
-@pytest.mark.parametrize("body", ["{}", '{"events":[{"message":{"text":"こんにちは🎉"}}]}'])
-def test_our_signature_check_agrees_with_the_line_sdk(body, settings):
-    from linebot.v3 import SignatureValidator
-
-    from outreach.webhooks import line_signature_valid
-
-    settings.LINE_CHANNEL_SECRET = "秘密-secret"
-    sdk = SignatureValidator(settings.LINE_CHANNEL_SECRET)
-    good = line_signature(body.encode(), settings.LINE_CHANNEL_SECRET)
-    for signature in (good, good[:-2] + "AA", "", "署名"):
-        ours = line_signature_valid(body.encode(), signature)
-        assert ours == sdk.validate(body, signature) == (signature == good)
