@@ -45,10 +45,10 @@ INBOX_ORDER = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_a
     nulls_last=True
 )
 # Under the "at risk" and "on track" filters every row is unreplied, so the
-# same order is the plain deadline, which the SLA watch's partial index
-# (tickets_sla_watch_breach) reads in order: 50 rows instead of all of them
-# due later than now, sorted.
-UNREPLIED_ORDER = (F("first_reply_due_at").asc(nulls_last=True), "-last_inbound_at")
+# same order is the plain deadline (then the id: deadlines are to the
+# microsecond), which the partial index tickets_sla_watch_due reads in
+# order: 50 rows instead of all of them due later than now, sorted.
+UNREPLIED_ORDER = (F("first_reply_due_at").asc(nulls_last=True), "pk")
 
 
 def staff_who_answer():

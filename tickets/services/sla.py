@@ -164,7 +164,7 @@ def _notify(rows, state: str) -> None:
 def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list]:
     """The SQL of one watch batch and its parameters; it returns (new state,
     count) rows. The due rows are found through the watch's partial indexes
-    (tickets_sla_watch_breach, tickets_sla_watch_at_risk), not a scan."""
+    (tickets_sla_watch_due, tickets_sla_watch_at_risk), not a scan."""
     inquiry = Inquiry._meta
     event = InquiryEvent._meta
     note = StaffNotification._meta
