@@ -400,7 +400,14 @@ class ConsentState(models.Model):
                 fields=["channel", "customer"],
                 name="crm_consent_granted",
                 condition=Q(granted=True),
-            )
+            ),
+            # Opt-outs: few, and every batch of a send asks which of its
+            # customers withdrew (a scan of all states without it).
+            models.Index(
+                fields=["channel", "customer"],
+                name="crm_consent_withdrawn",
+                condition=Q(granted=False),
+            ),
         ]
 
     def __str__(self) -> str:
