@@ -354,23 +354,13 @@ def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer
         raise ValidationError({"claimant_reason": [_("Say why this customer is a claimant.")]})
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        customer.is_claimant = True
-        customer.claimant_reason = reason
-        customer.claimant_set_by = actor_or_none(actor)
-        customer.claimant_set_at = timezone.now()
-        customer.save(
-            update_fields=[
-                "is_claimant",
-                "claimant_reason",
-                "claimant_set_by",
-                "claimant_set_at",
-                "updated_at",
-            ]
+        _claimant_write(
+            customer,
+            flag_reason=reason,
+            actor=actor,
+            kind=CustomerEventKind.CLAIMANT_FLAGGED,
+            event_data={"reason": reason},
         )
-        customer_event_add(
-            customer, CustomerEventKind.CLAIMANT_FLAGGED, actor_or_none(actor), reason=reason
-        )
-        lifecycle_recompute(customer_ids=[customer.pk])
     customer.refresh_from_db()
     return customer
 
@@ -380,27 +370,35 @@ def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> C
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if not customer.is_claimant:
             return customer
-        previous = customer.claimant_reason
-        customer.is_claimant = False
-        customer.claimant_reason = ""
-        customer.claimant_set_by = None
-        customer.claimant_set_at = None
-        customer.save(
-            update_fields=[
-                "is_claimant",
-                "claimant_reason",
-                "claimant_set_by",
-                "claimant_set_at",
-                "updated_at",
-            ]
-        )
-        customer_event_add(
+        _claimant_write(
             customer,
-            CustomerEventKind.CLAIMANT_CLEARED,
-            actor_or_none(actor),
-            reason=reason,
-            previous_reason=previous,
+            flag_reason="",
+            actor=actor,
+            kind=CustomerEventKind.CLAIMANT_CLEARED,
+            event_data={"reason": reason, "previous_reason": customer.claimant_reason},
         )
-        lifecycle_recompute(customer_ids=[customer.pk])
     customer.refresh_from_db()
     return customer
+
+
+def _claimant_write(
+    customer: Customer, *, flag_reason: str, actor, kind: str, event_data: dict[str, Any]
+) -> None:
+    """Flag (a reason) or clear (no reason) the locked customer, record the
+    event and recompute the segment."""
+    flagged = bool(flag_reason)
+    customer.is_claimant = flagged
+    customer.claimant_reason = flag_reason
+    customer.claimant_set_by = actor_or_none(actor) if flagged else None
+    customer.claimant_set_at = timezone.now() if flagged else None
+    customer.save(
+        update_fields=[
+            "is_claimant",
+            "claimant_reason",
+            "claimant_set_by",
+            "claimant_set_at",
+            "updated_at",
+        ]
+    )
+    customer_event_add(customer, kind, actor_or_none(actor), **event_data)
+    lifecycle_recompute(customer_ids=[customer.pk])
