@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.timeline import EventRecord
+
 
 class Channel(models.TextChoices):
     RAKUTEN = "rakuten", _("Rakuten Ichiba")
@@ -425,23 +427,13 @@ class CustomerEventKind(models.TextChoices):
     ANONYMIZED = "anonymized", _("Anonymised")
 
 
-class CustomerEvent(models.Model):
+class CustomerEvent(EventRecord):
     """The customer's timeline and audit log: who did what, when."""
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="events", verbose_name=_("customer")
     )
     kind = models.CharField(_("kind"), max_length=20, choices=CustomerEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.timeline import EventRecord
 from crm.models import Customer, LifecycleSegment
 
 
@@ -247,23 +248,13 @@ class CampaignEventKind(models.TextChoices):
     TEST_SENT = "test_sent", _("Test sent")
 
 
-class CampaignEvent(models.Model):
+class CampaignEvent(EventRecord):
     """The campaign's history: who changed its state, when."""
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="events", verbose_name=_("campaign")
     )
     kind = models.CharField(_("kind"), max_length=12, choices=CampaignEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 
+from core.timeline import EventRecord
 from crm.models import Channel, Customer, Order
 
 
@@ -430,25 +431,15 @@ class InquiryEventKind(models.TextChoices):
     LINKED = "linked", _("Linked")
 
 
-class InquiryEvent(models.Model):
+class InquiryEvent(EventRecord):
     """The inquiry's timeline: who changed what, from what, to what."""
 
     inquiry = models.ForeignKey(
         Inquiry, on_delete=models.CASCADE, related_name="events", verbose_name=_("inquiry")
     )
     kind = models.CharField(_("kind"), max_length=16, choices=InquiryEventKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
     old = models.CharField(_("old value"), max_length=100, blank=True)
     new = models.CharField(_("new value"), max_length=100, blank=True)
-    data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
