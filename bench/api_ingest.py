@@ -40,10 +40,7 @@ import json
 import os
 import pstats
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -54,9 +51,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, django_setup, log, migrate, percentile, table
+from bench.common import (
+    HOST,
+    django_setup,
+    free_port,
+    gunicorn_start,
+    gunicorn_stop,
+    log,
+    migrate,
+    percentile,
+    table,
+)
 
-HOST = "127.0.0.1"
 RETURNING_CUSTOMERS = 100_000
 NEW_SHARE = 0.3
 FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ")]
@@ -172,60 +178,6 @@ def order_payload(tag: str, number: int, rng: random.Random, new_share: float = 
 
 
 # --- Server --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def gunicorn_start(port: int, worker_class: str, threads: int, bare_customer: int):
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DEBUG="false",
-        BENCH_BARE_CUSTOMER_ID=str(bare_customer),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi:application",
-        f"--bind={HOST}:{port}",
-        "--workers=2",
-        f"--worker-class={worker_class}",
-        f"--threads={threads}",
-        "--keep-alive=30",
-        "--backlog=256",
-        "--log-level=warning",
-        "--timeout=60",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=5)
-            connection.request("GET", "/bench/ping/")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 30 s")
-
-
-def gunicorn_stop(process) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 # --- Load ----------------------------------------------------------------------
@@ -448,7 +400,15 @@ def main() -> None:
     results: dict[str, list[Result]] = {"ping": [], "bare": [], "real": []}
     server = None
     try:
-        server = gunicorn_start(port, args.worker_class, args.threads, bare_customer)
+        server = gunicorn_start(
+            port,
+            env={"BENCH_BARE_CUSTOMER_ID": str(bare_customer)},
+            options=[
+                f"--worker-class={args.worker_class}",
+                f"--threads={args.threads}",
+                "--backlog=256",
+            ],
+        )
         log(f"gunicorn {args.worker_class} 2 workers x {args.threads} threads on {HOST}:{port}")
         endpoints = {
             "ping": ("/bench/ping/", ""),

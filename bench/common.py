@@ -1,9 +1,13 @@
-"""Helpers shared by the benchmarks: Django set-up, timing and tables."""
+"""Helpers shared by the benchmarks: Django set-up, gunicorn, timing and tables."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
 
 
 def django_setup() -> None:
@@ -140,3 +145,57 @@ class ServerCpu:
             if fields[1] == self.postmaster:
                 ticks += fields[2] + fields[3]
         return ticks / self._tick
+
+
+# --- gunicorn ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(
+    port: int, *, env: dict[str, str], options: Sequence[str] = ()
+) -> subprocess.Popen:
+    """gunicorn (2 workers, bench settings, DEBUG false) on 127.0.0.1:`port`,
+    once it answers /bench/ping/; `env` and `options` add to the defaults."""
+    environment = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", DEBUG="false", **env)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        f"--bind={HOST}:{port}",
+        "--workers=2",
+        "--keep-alive=30",
+        "--log-level=warning",
+        "--timeout=60",
+        *options,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=5)
+            connection.request("GET", "/bench/ping/")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
+
+
+def gunicorn_stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

@@ -48,9 +48,6 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -63,9 +60,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["ADMIN_REQUIRE_OTP"] = "false"
 
 from bench.common import (
-    ROOT,
+    HOST,
     ServerCpu,
     django_setup,
+    free_port,
+    gunicorn_start,
+    gunicorn_stop,
     log,
     migrate,
     percentile,
@@ -73,7 +73,6 @@ from bench.common import (
     time_once,
 )
 
-HOST = "127.0.0.1"
 AGENTS = 20
 BENCH_AGENT = "bench-agent"
 BENCH_PASSWORD = "bench-agent-pw-2611"
@@ -322,48 +321,6 @@ def explain(statement: str) -> list[str]:
 # --- gunicorn --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def gunicorn_start(port: int) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DEBUG="false",
-        ADMIN_REQUIRE_OTP="false",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi:application",
-        f"--bind={HOST}:{port}",
-        "--workers=2",
-        "--worker-class=gthread",
-        "--threads=2",
-        "--keep-alive=30",
-        "--log-level=warning",
-        "--timeout=60",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=5)
-            connection.request("GET", "/bench/ping/")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 30 s")
-
-
 def process_tree_cpu(root: int) -> float:
     """CPU seconds (user + system) used so far by a process and its live
     children: gunicorn's master and workers (Linux /proc)."""
@@ -380,17 +337,6 @@ def process_tree_cpu(root: int) -> float:
         if int(entry) == root or int(fields[1]) == root:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def gunicorn_stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 class HttpClient:
@@ -451,7 +397,11 @@ def measure_http(cases, captured, *, args):
     process = None
     try:
         port = free_port()
-        process = gunicorn_start(port)
+        process = gunicorn_start(
+            port,
+            env={"ADMIN_REQUIRE_OTP": "false"},
+            options=["--worker-class=gthread", "--threads=2"],
+        )
         http_client = HttpClient(port)
         http_client.login(BENCH_AGENT, BENCH_PASSWORD)
         db_cpu = ServerCpu(sql("SELECT pg_backend_pid()", fetch=True)[0][0])
