@@ -21,6 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
+from core.admin_filters import DefaultingFilter
 from crm.models import (
     ChannelIdentity,
     ConsentEvent,
@@ -121,11 +122,12 @@ class CustomerEventInline(ReadOnlyInline):
     select_related = ("actor",)
 
 
-class MergedFilter(admin.SimpleListFilter):
+class MergedFilter(DefaultingFilter):
     """Merged customers are stubs pointing at the survivor: hidden unless asked for."""
 
     title = _("merged")
     parameter_name = "merged"
+    default_title = _("Not merged")
 
     def lookups(self, request, model_admin):
         return [("yes", _("Merged only")), ("all", _("All, including merged"))]
@@ -136,19 +138,6 @@ class MergedFilter(admin.SimpleListFilter):
         if self.value() == "all":
             return queryset
         return queryset.filter(merged_into__isnull=True)
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": _("Not merged"),
-        }
-        for value, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": title,
-            }
 
 
 class CustomerForm(forms.ModelForm):

@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_filters import DefaultingFilter
 from core.roles import AGENT, MANAGER
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
@@ -62,26 +63,7 @@ def staff_who_answer():
     )
 
 
-class _DefaultingFilter(admin.SimpleListFilter):
-    """A filter whose unselected state means `default_title`, not "all"."""
-
-    default_title = _("All")
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": self.default_title,
-        }
-        for value, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == str(value),
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": title,
-            }
-
-
-class StatusFilter(_DefaultingFilter):
+class StatusFilter(DefaultingFilter):
     """Open inquiries unless asked otherwise: the inbox is a work queue."""
 
     title = _("status")
@@ -100,7 +82,7 @@ class StatusFilter(_DefaultingFilter):
         return queryset
 
 
-class AssigneeFilter(_DefaultingFilter):
+class AssigneeFilter(DefaultingFilter):
     title = _("assignee")
     parameter_name = "assignee"
 
@@ -122,7 +104,7 @@ class AssigneeFilter(_DefaultingFilter):
         return queryset
 
 
-class SlaFilter(_DefaultingFilter):
+class SlaFilter(DefaultingFilter):
     """By the state the time-left column shows (live, not only as the SLA
     watch last stored it)."""
 

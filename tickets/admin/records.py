@@ -14,6 +14,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_filters import DefaultingFilter
 from tickets.admin.inquiry_page import is_manager
 from tickets.models import InboundMail, StaffNotification
 from tickets.services import staff_notifications_mark_read
@@ -120,11 +121,12 @@ class InboundMailAdmin(ReadOnlyAdmin):
         return response
 
 
-class NotificationOwnerFilter(admin.SimpleListFilter):
+class NotificationOwnerFilter(DefaultingFilter):
     """Mine by default; managers may look at everyone's."""
 
     title = _("for")
     parameter_name = "for"
+    default_title = _("Me")
 
     def lookups(self, request, model_admin):
         # Only managers get the filter; everyone else sees only their own
@@ -133,19 +135,6 @@ class NotificationOwnerFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset if self.value() == "all" else queryset.filter(user=request.user)
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": _("Me"),
-        }
-        for value, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": title,
-            }
 
 
 class ReadFilter(admin.SimpleListFilter):
