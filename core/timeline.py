@@ -1,5 +1,5 @@
-"""The part every timeline model shares (kept out of core.models, which
-imports crm)."""
+"""What every timeline shares: the abstract record and who may be its
+actor (kept out of core.models, which imports crm)."""
 
 from django.conf import settings
 from django.db import models
@@ -23,3 +23,9 @@ class EventRecord(models.Model):
 
     class Meta:
         abstract = True
+
+
+def actor_or_none(actor):
+    """Only a real user is stored as an actor (not an API client, which has
+    no primary key, nor nobody)."""
+    return actor if getattr(actor, "pk", None) else None

@@ -129,8 +129,9 @@ def _customer_upsert_from(data: dict, channel: str):
 
 
 # Orders are declared field by field (not ModelSerializer): they are on the
-# hot path of every store site's order feed, and a ModelSerializer builds
-# its fields from the model again for every instance.
+# hot path of every store site's order feed, and a ModelSerializer infers
+# its fields from the model (field mapping, validators, labels) for every
+# serializer it makes, i.e. on every request.
 class OrderLineSerializer(serializers.Serializer):
     sku = serializers.CharField(label=capfirst(_("SKU")), max_length=64)
     name = serializers.CharField(label=capfirst(_("product name")), max_length=255)

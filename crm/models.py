@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -258,7 +259,7 @@ class Order(models.Model):
     ordered_at = models.DateTimeField(_("ordered at"))
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
-    total = models.BigIntegerField(_("total (JPY)"))
+    total = models.BigIntegerField(_("total (JPY)"), validators=[MinValueValidator(0)])
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

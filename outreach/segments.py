@@ -114,6 +114,7 @@ from django.utils.dates import MONTHS
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.timeline import actor_or_none
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -853,10 +854,6 @@ def segment_values_clean(
     return values
 
 
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
-
-
 def segment_save(
     *,
     segment: Segment | None,
@@ -878,7 +875,7 @@ def segment_save(
     )
     with transaction.atomic():
         if segment is None:
-            segment = Segment(created_by=_actor(actor))
+            segment = Segment(created_by=actor_or_none(actor))
         else:
             segment = Segment.objects.select_for_update().get(pk=segment.pk)
         for key, value in values.items():

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.timeline import actor_or_none
 from crm.models import (
     ConsentAction,
     ConsentChannel,
@@ -17,7 +18,7 @@ from crm.models import (
     ConsentState,
     Customer,
 )
-from crm.services.customers import actor_or_none, customer_follow_merges
+from crm.services.customers import customer_follow_merges
 
 
 def consent_record(

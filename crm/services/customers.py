@@ -13,6 +13,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.timeline import actor_or_none
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -87,18 +88,27 @@ def _apply_profile(customer: Customer, profile: dict[str, Any], *, overwrite: bo
             continue
         setattr(customer, name, value)
         changed.append(name)
-    customer.email_normalized = email_normalize(customer.email)
-    customer.phone_normalized = phone_normalize(customer.phone)
     return changed
 
 
+def profile_save(customer: Customer, changed: list[str] | None = None) -> None:
+    """Save a profile write (`changed` fields, or a new customer): the
+    normalised email and phone that identity resolution matches on always
+    follow the fields they come from."""
+    customer.email_normalized = email_normalize(customer.email)
+    customer.phone_normalized = phone_normalize(customer.phone)
+    if changed is None:
+        customer.save()
+    else:
+        customer.save(
+            update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
+        )
+
+
 def customer_event_add(customer: Customer, kind: str, actor=None, **data: Any) -> CustomerEvent:
-    return CustomerEvent.objects.create(customer=customer, kind=kind, actor=actor, data=data)
-
-
-def actor_or_none(actor):
-    """Only a real user is stored as an actor (not an API client)."""
-    return actor if getattr(actor, "pk", None) else None
+    return CustomerEvent.objects.create(
+        customer=customer, kind=kind, actor=actor_or_none(actor), data=data
+    )
 
 
 def customer_follow_merges(customer: Customer) -> Customer:
@@ -262,7 +272,7 @@ def _customer_upsert_once(
         customer = Customer()
         _apply_profile(customer, profile, overwrite=True)
         _profile_full_clean(customer)
-        customer.save()
+        profile_save(customer)
         customer_event_add(customer, CustomerEventKind.CREATED, actor, channel=channel)
     else:
         overwrite = resolution.matched_by == "identity"
@@ -274,9 +284,7 @@ def _customer_upsert_once(
             changed = _apply_profile(customer, profile, overwrite=overwrite)
         if changed:
             _profile_full_clean(customer)
-            customer.save(
-                update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
-            )
+            profile_save(customer, changed)
             customer_event_add(
                 customer, CustomerEventKind.UPDATED, actor, fields=changed, channel=channel
             )
@@ -332,16 +340,10 @@ def customer_update(
         if notes is not None and notes != customer.notes:
             customer.notes = notes
             changed.append("notes")
-        customer.email_normalized = email_normalize(customer.email)
-        customer.phone_normalized = phone_normalize(customer.phone)
         if changed:
             _profile_full_clean(customer)
-            customer.save(
-                update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
-            )
-            customer_event_add(
-                customer, CustomerEventKind.UPDATED, actor_or_none(actor), fields=changed
-            )
+            profile_save(customer, changed)
+            customer_event_add(customer, CustomerEventKind.UPDATED, actor, fields=changed)
     return customer
 
 
@@ -354,13 +356,7 @@ def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer
         raise ValidationError({"claimant_reason": [_("Say why this customer is a claimant.")]})
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        _claimant_write(
-            customer,
-            flag_reason=reason,
-            actor=actor,
-            kind=CustomerEventKind.CLAIMANT_FLAGGED,
-            event_data={"reason": reason},
-        )
+        _claimant_write(customer, flag_reason=reason, actor=actor, reason=reason)
     customer.refresh_from_db()
     return customer
 
@@ -374,16 +370,18 @@ def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> C
             customer,
             flag_reason="",
             actor=actor,
-            kind=CustomerEventKind.CLAIMANT_CLEARED,
-            event_data={"reason": reason, "previous_reason": customer.claimant_reason},
+            reason=reason,
+            previous_reason=customer.claimant_reason,
         )
     customer.refresh_from_db()
     return customer
 
 
-def _claimant_write(
-    customer: Customer, *, flag_reason: str, actor, kind: str, event_data: dict[str, Any]
-) -> None:
+# The fields that make the claimant flag (customer_merge carries them over).
+CLAIMANT_FIELDS = ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
+
+
+def _claimant_write(customer: Customer, *, flag_reason: str, actor, **event_data: Any) -> None:
     """Flag (a reason) or clear (no reason) the locked customer, record the
     event and recompute the segment."""
     flagged = bool(flag_reason)
@@ -391,14 +389,7 @@ def _claimant_write(
     customer.claimant_reason = flag_reason
     customer.claimant_set_by = actor_or_none(actor) if flagged else None
     customer.claimant_set_at = timezone.now() if flagged else None
-    customer.save(
-        update_fields=[
-            "is_claimant",
-            "claimant_reason",
-            "claimant_set_by",
-            "claimant_set_at",
-            "updated_at",
-        ]
-    )
-    customer_event_add(customer, kind, actor_or_none(actor), **event_data)
+    customer.save(update_fields=[*CLAIMANT_FIELDS, "updated_at"])
+    kind = CustomerEventKind.CLAIMANT_FLAGGED if flagged else CustomerEventKind.CLAIMANT_CLEARED
+    customer_event_add(customer, kind, actor, **event_data)
     lifecycle_recompute(customer_ids=[customer.pk])

@@ -152,9 +152,7 @@ def _recompute_all(changed: str, params: dict[str, Any], same: str) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_hashagg = off")
         cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE lifecycle_changed ON COMMIT DROP AS {changed}", params
-        )
+        cursor.execute(f"CREATE TEMPORARY TABLE lifecycle_changed AS {changed}", params)
         found = cursor.rowcount
         cursor.execute("SET LOCAL enable_hashagg TO DEFAULT")
         cursor.execute("SET LOCAL enable_hashjoin TO DEFAULT")

@@ -6,14 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.timeline import actor_or_none
 from crm.models import (
     ConsentState,
     Customer,
     CustomerEventKind,
 )
-from crm.normalize import email_normalize, phone_normalize
 from crm.services.consent import consent_state_rebuild
-from crm.services.customers import PROFILE_FIELDS, actor_or_none, customer_event_add
+from crm.services.customers import CLAIMANT_FIELDS, PROFILE_FIELDS, customer_event_add, profile_save
 from crm.services.lifecycle import lifecycle_recompute
 
 # Relations to Customer that customer_merge handles itself rather than by
@@ -59,14 +59,10 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
             winner.notes = f"{winner.notes}\n{loser.notes}".strip()
             changed.append("notes")
         if loser.is_claimant and not winner.is_claimant:
-            winner.is_claimant = True
-            winner.claimant_reason = loser.claimant_reason
-            winner.claimant_set_by = loser.claimant_set_by
-            winner.claimant_set_at = loser.claimant_set_at
-            changed += ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
-        winner.email_normalized = email_normalize(winner.email)
-        winner.phone_normalized = phone_normalize(winner.phone)
-        winner.save(update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"])
+            for name in CLAIMANT_FIELDS:
+                setattr(winner, name, getattr(loser, name))
+            changed += CLAIMANT_FIELDS
+        profile_save(winner, changed)
 
         ConsentState.objects.filter(customer=loser).delete()
         consent_state_rebuild(winner)

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext as _
 
 from crm.models import (
     Customer,
@@ -43,8 +41,6 @@ def order_upsert(
     """Create or update an order by (channel, order number), replace its
     lines when given, and keep the customer's lifecycle metrics right.
     Returns (order, created)."""
-    if total < 0:
-        raise ValidationError({"total": [_("Ensure this value is greater than or equal to 0.")]})
     customer = customer_follow_merges(customer)
     fields = {
         "customer": customer,
@@ -69,10 +65,10 @@ def order_upsert(
                 else:
                     for name, value in fields.items():
                         setattr(order, name, value)
-                # Fields only: the customer is a row we hold, the (channel,
-                # order number) row is locked above or absent (a racing
-                # insert fails on the unique index and is retried), and the
-                # one check constraint is tested before the transaction.
+                # Fields only (their validators include the total's check
+                # constraint): the customer is a row we hold, and the
+                # (channel, order number) row is locked above or absent (a
+                # racing insert fails on the unique index and is retried).
                 order.full_clean(
                     exclude=["customer"], validate_unique=False, validate_constraints=False
                 )

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.timeline import actor_or_none
 from crm.models import Customer, Order
 from crm.services import customer_follow_merges
 from tickets.models import (
@@ -39,15 +40,11 @@ from tickets.services.sla import sla_policy_for, sla_times
 logger = logging.getLogger(__name__)
 
 
-def _actor(actor):
-    return actor if getattr(actor, "pk", None) else None
-
-
 def event_add(inquiry: Inquiry, kind: str, actor=None, old="", new="", **data) -> InquiryEvent:
     return InquiryEvent.objects.create(
         inquiry=inquiry,
         kind=kind,
-        actor=_actor(actor),
+        actor=actor_or_none(actor),
         old=str(old)[:100],
         new=str(new)[:100],
         data=data,
@@ -151,7 +148,7 @@ def inquiry_create(
             inquiry=inquiry,
             kind=MessageKind.INBOUND,
             channel=channel,
-            author=_actor(author),
+            author=actor_or_none(author),
             subject=subject,
             body_text=body_text or "",
             visible_text=visible_text or body_text or "",
@@ -257,7 +254,7 @@ def inquiry_note_add(*, inquiry: Inquiry, body: str, actor) -> InquiryMessage:
             inquiry=inquiry,
             kind=MessageKind.NOTE,
             channel=inquiry.channel,
-            author=_actor(actor),
+            author=actor_or_none(actor),
             body_text=body,
         )
         event_add(inquiry, InquiryEventKind.NOTE, actor, message=message.pk)

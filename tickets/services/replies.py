@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.roles import MANAGER
+from core.timeline import actor_or_none
 from crm.models import Channel, ChannelIdentity, Customer
 from outreach.channels.email import message_id_for
 from outreach.models import Delivery, MessageChannel, Purpose, SendKind
@@ -37,7 +38,7 @@ from tickets.models import (
     SlaState,
     StaffNotification,
 )
-from tickets.services.inquiries import _actor, event_add
+from tickets.services.inquiries import event_add
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def inquiry_reply(
     _address_check(customer, channel)
     if channel == MessageChannel.LINE:
         _line_texts(body)  # refuse now what LINE would refuse later
-    author = _actor(actor)
+    author = actor_or_none(actor)
     with transaction.atomic():
         message = InquiryMessage.objects.create(
             inquiry=inquiry,
