@@ -255,7 +255,7 @@ def worker_output(draft, count: int) -> list[tuple[str, bytes]]:
     from crm.models import Customer
     from outreach import services
     from outreach.channels.email import message_bytes, message_id_for
-    from outreach.dispatch import EmailWorker, _recipients
+    from outreach.dispatch import EmailWorker
     from outreach.models import Delivery, Send
 
     send = services.send_create(
@@ -265,7 +265,7 @@ def worker_output(draft, count: int) -> list[tuple[str, bytes]]:
     services.deliveries_snapshot(send=send, audience=sample, now=timezone.now())
     rows = list(Delivery.objects.filter(send=send).order_by("id"))
     worker = EmailWorker(send)
-    customers = _recipients(send, rows)
+    customers = worker.recipients(rows)
     rendered = []
     for row in rows:
         customer = customers[row.customer_id]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.models import ApiKey, ApiScope, api_key_generate, api_key_hash
+from core.timeline import actor_or_none
 from crm.models import Channel
 
 
@@ -40,7 +41,7 @@ def api_key_create(
         key_hash=api_key_hash(secret),
         scope=scope,
         channels=channels,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=actor_or_none(actor),
     )
     return key, secret
 
@@ -49,7 +50,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     """Revoke at once (the next request with it is a 401); records who."""
     with transaction.atomic():
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "pk", None) else None
+            revoked_at=timezone.now(), revoked_by=actor_or_none(actor)
         )
     api_key.refresh_from_db()
     return api_key

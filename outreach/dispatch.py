@@ -85,15 +85,6 @@ class Recipient(NamedTuple):
     send_address: str | None
 
 
-def _recipients(
-    send: Send, rows: list[Delivery], *, customers: bool = True
-) -> dict[int, Customer | Recipient]:
-    """The rows' customers, each annotated with `skip_reason` (the same
-    rule as the launch snapshot, evaluated again now) and `send_address`;
-    with `customers=False`, only those three values (`Recipient`)."""
-    return RecipientCheck(send, customers=customers)(row.customer_id for row in rows)
-
-
 class RecipientCheck:
     """The send-time check (outreach.services.recipients_checked) for one
     send, compiled once. Building and compiling the eligibility expression

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Min, Q
+from django.db.models import Count, Exists, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -317,19 +317,6 @@ def send_progress(send: Send) -> SendProgress:
         if row["skip_reason"]:
             by_reason[row["skip_reason"]] = row["n"]
     return SendProgress(total=sum(by_status.values()), by_status=by_status, by_reason=by_reason)
-
-
-def send_next_due(send: Send) -> datetime | None:
-    """When the send's next row is due (None: nothing pending)."""
-    pending = Delivery.objects.filter(send=send, status__in=PENDING).aggregate(
-        queued=Min("next_attempt_at", filter=Q(status=DeliveryStatus.QUEUED)),
-        lease=Min("lease_expires_at", filter=Q(status=DeliveryStatus.SENDING)),
-        n=Count("id"),
-    )
-    if not pending["n"]:
-        return None
-    times = [t for t in (pending["queued"], pending["lease"]) if t is not None]
-    return min(times) if times else timezone.now()
 
 
 # --- Rate limits shared by every worker ----------------------------------------------

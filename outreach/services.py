@@ -16,6 +16,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.timeline import actor_or_none
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -25,7 +26,7 @@ from crm.models import (
     Customer,
 )
 from crm.services import consent_record
-from outreach.ledger import id_set
+from outreach.ledger import PENDING, id_set
 from outreach.models import (
     Campaign,
     CampaignEvent,
@@ -197,7 +198,7 @@ def send_create(
         respect_quiet_hours=purpose == Purpose.MARKETING
         if respect_quiet_hours is None
         else respect_quiet_hours,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=actor_or_none(actor),
     )
 
 
@@ -338,7 +339,7 @@ def deliveries_snapshot(
 
 def _campaign_event(campaign: Campaign, kind: str, actor=None, **data) -> None:
     CampaignEvent.objects.create(
-        campaign=campaign, kind=kind, actor=actor if getattr(actor, "pk", None) else None, data=data
+        campaign=campaign, kind=kind, actor=actor_or_none(actor), data=data
     )
 
 
@@ -371,7 +372,7 @@ def campaign_save(
                 raise ValidationError(_("A launched campaign cannot be edited."))
             created = False
         else:
-            campaign = Campaign(created_by=actor if getattr(actor, "pk", None) else None)
+            campaign = Campaign(created_by=actor_or_none(actor))
             created = True
         campaign.name, campaign.channel = name, channel
         campaign.template, campaign.segment = template, segment
@@ -537,9 +538,7 @@ def send_cancel_queued(send: Send) -> int:
 
 def send_finish_if_done(send: Send) -> bool:
     """Mark a send (and its campaign) completed once nothing is pending."""
-    pending = Delivery.objects.filter(
-        send=send, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
-    ).exists()
+    pending = Delivery.objects.filter(send=send, status__in=PENDING).exists()
     if pending:
         return False
     now = timezone.now()
@@ -547,12 +546,18 @@ def send_finish_if_done(send: Send) -> bool:
         finished = Send.objects.filter(pk=send.pk, status=SendStatus.SENDING).update(
             status=SendStatus.COMPLETED, completed_at=now
         )
-        campaigns = list(Campaign.objects.filter(send=send, status=CampaignStatus.SENDING))
-        Campaign.objects.filter(pk__in=[c.pk for c in campaigns]).update(
-            status=CampaignStatus.COMPLETED, completed_at=now
+        # Locked, and updated only while still sending: a pause committed
+        # meanwhile is not overwritten.
+        campaigns = list(
+            Campaign.objects.select_for_update().filter(send=send, status=CampaignStatus.SENDING)
         )
-        for campaign in campaigns:
-            _campaign_event(campaign, CampaignEventKind.COMPLETED)
+        Campaign.objects.filter(
+            pk__in=[c.pk for c in campaigns], status=CampaignStatus.SENDING
+        ).update(status=CampaignStatus.COMPLETED, completed_at=now)
+        CampaignEvent.objects.bulk_create(
+            CampaignEvent(campaign=campaign, kind=CampaignEventKind.COMPLETED)
+            for campaign in campaigns
+        )
     return bool(finished)
 
 
