@@ -51,7 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import django_setup, log, migrate, table, time_once
+from bench.common import django_setup, log, migrate, sql, table, time_once
 
 FROM = "support@shop.example.jp"
 LINE_TOKEN = "bench-line-token"
@@ -127,14 +127,6 @@ class Sink:
 
 
 # --- Data --------------------------------------------------------------------------
-
-
-def sql(statement: str, params=None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.rowcount
 
 
 def build(customers: int) -> None:

@@ -147,6 +147,15 @@ class ServerCpu:
         return ticks / self._tick
 
 
+def sql(statement: str, params=None, *, fetch: bool = False):
+    """Run one statement on Django's connection: its rows, or its rowcount."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if fetch else cursor.rowcount
+
+
 # --- gunicorn ----------------------------------------------------------------
 
 

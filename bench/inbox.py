@@ -69,6 +69,7 @@ from bench.common import (
     log,
     migrate,
     percentile,
+    sql,
     table,
     time_once,
 )
@@ -81,14 +82,6 @@ OPEN_STATUSES = ("new", "open", "waiting_customer", "waiting_third_party")
 
 
 # --- SQL helpers ---------------------------------------------------------------------
-
-
-def sql(statement: str, params=None, *, fetch: bool = False):
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if fetch else cursor.rowcount
 
 
 def insert_select(table_name: str, count_sql: str, values: dict[str, str]) -> int:

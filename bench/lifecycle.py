@@ -51,19 +51,12 @@ from bench.common import (
     log,
     migrate,
     percentile,
+    sql,
     table,
     time_once,
 )
 
 CHANNELS = ["rakuten", "amazon", "yahoo", "own_site", "store"]
-
-
-def sql(statement: str, params=None, *, fetch: bool = False):
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if fetch else cursor.rowcount
 
 
 def excluded_statuses() -> list[str]:

@@ -149,6 +149,7 @@ OPEN_STATUSES = (
     InquiryStatus.WAITING_CUSTOMER,
     InquiryStatus.WAITING_THIRD_PARTY,
 )
+OPEN_STATUS_VALUES = [status.value for status in OPEN_STATUSES]  # for index conditions
 
 
 class SlaState(models.TextChoices):
@@ -256,7 +257,7 @@ class Inquiry(models.Model):
                 fields=["-created_at"],
                 include=["channel"],
                 name="tickets_inbox_open_channel",
-                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+                condition=Q(status__in=OPEN_STATUS_VALUES),
             ),
             # The inbox's default order: unanswered by deadline, then by the
             # customer's latest message (matches tickets.admin's ordering,
@@ -268,7 +269,7 @@ class Inquiry(models.Model):
                 F("last_inbound_at").desc(),
                 F("id").desc(),
                 name="tickets_inbox_deadline",
-                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+                condition=Q(status__in=OPEN_STATUS_VALUES),
             ),
             # The same order within one agent's open inquiries ("mine"); the
             # assignee's foreign-key index serves every other assignee lookup.
@@ -278,7 +279,7 @@ class Inquiry(models.Model):
                 F("last_inbound_at").desc(),
                 F("id").desc(),
                 name="tickets_inbox_assignee_due",
-                condition=Q(status__in=["new", "open", "waiting_customer", "waiting_third_party"]),
+                condition=Q(status__in=OPEN_STATUS_VALUES),
             ),
             models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
