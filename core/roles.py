@@ -1,5 +1,6 @@
-"""The staff roles (SPEC: groups agent, marketer, manager) and a helper for
-data migrations that grant each role the permissions of one app's models.
+"""The staff roles (SPEC: groups agent, marketer, manager), who counts as a
+manager, and a helper for data migrations that grant each role the
+permissions of one app's models.
 
 Each app's data migration lists what its models allow each role; the
 helper creates the groups when missing, so the migrations of any app can
@@ -11,6 +12,28 @@ AGENT = "agent"
 MARKETER = "marketer"
 MANAGER = "manager"
 ROLES = (AGENT, MARKETER, MANAGER)
+
+
+def is_manager(user) -> bool:
+    """Whether `user` has a manager's say: approves held replies, replies
+    without approval, sees everyone's notifications. Superusers count.
+    Asked once per user object (a request's user): the answer is kept on
+    it, as Django keeps its permission cache."""
+    if user is None:
+        return False
+    if not hasattr(user, "_is_manager"):
+        user._is_manager = user.is_superuser or user.groups.filter(name=MANAGER).exists()
+    return user._is_manager
+
+
+def managers():
+    """The active members of the manager group: who is told of held replies
+    and SLA breaches. Superusers are left out on purpose: a superuser is an
+    administrator's account, not on the shop's rota, so it may act as a
+    manager (is_manager) but is not notified as one."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(groups__name=MANAGER, is_active=True)
 
 
 def role_permissions_grant(apps, app_label: str, grants: dict[str, list[str]]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch, Q, QuerySet
 
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage
+from core.roles import AGENT, MANAGER
+from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage, MessageKind
 
 # What the API's InquirySerializer shows, and no more: a list page loads
 # 50 rows of these instead of every column of three tables.
@@ -51,4 +53,41 @@ def inquiry_conversation(inquiry: Inquiry) -> QuerySet[InquiryMessage]:
         .select_related("author", "delivery", "approved_by")
         .prefetch_related(Prefetch("attachments"))
         .order_by("created_at", "id")
+    )
+
+
+def inquiry_messages_after(inquiry: Inquiry, *, message_id: int) -> QuerySet[InquiryMessage]:
+    """The messages of an inquiry newer than `message_id` (the latest one a
+    page had on screen), in order, with their authors."""
+    return (
+        InquiryMessage.objects.filter(inquiry=inquiry, pk__gt=message_id)
+        .select_related("author")
+        .order_by("pk")
+    )
+
+
+def replies_by_others(messages: Iterable[InquiryMessage], *, user) -> list[InquiryMessage]:
+    """The replies among `messages` that someone other than `user` sent the
+    customer (automatic replies and notes left out): what `user` must read
+    before answering the same customer. It sorts messages already loaded,
+    so the inquiry page, its heartbeat and the send-time collision check
+    each keep to the one query they make anyway."""
+    return [
+        message
+        for message in messages
+        if message.kind == MessageKind.OUTBOUND
+        and not message.is_automatic
+        and message.author_id != user.pk
+    ]
+
+
+def assignable_staff() -> QuerySet:
+    """Who an inquiry can be assigned to: active staff who are agents,
+    managers or superusers, by name."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(groups__name__in=[AGENT, MANAGER]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("last_name", "first_name", "username")
     )

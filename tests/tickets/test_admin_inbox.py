@@ -308,7 +308,7 @@ def test_assign_to_a_chosen_agent_asks_whom_first(client, owner, colleague):
     first, second = factories.inquiry(), factories.inquiry()
     page = _action(client, "assign_to", [first, second])
     assert page.status_code == 200
-    assert (colleague.pk, "佐藤") in page.context["agents"]
+    assert f'<option value="{colleague.pk}">佐藤</option>' in page.content.decode()
     assert not Inquiry.objects.filter(assignee__isnull=False).exists()
 
     response = _action(client, "assign_to", [first, second], post="yes", assignee=colleague.pk)
@@ -316,6 +316,40 @@ def test_assign_to_a_chosen_agent_asks_whom_first(client, owner, colleague):
     assert list(Inquiry.objects.values_list("assignee", flat=True).distinct()) == [colleague.pk]
     # the colleague hears of it
     assert StaffNotification.objects.filter(user=colleague, kind="assigned").count() == 2
+
+
+def test_assign_to_asks_again_when_nobody_or_a_non_agent_is_chosen(client, owner, marketer):
+    client.force_login(owner)
+    inquiry = factories.inquiry()
+    for chosen in ("", marketer.pk):
+        page = _action(client, "assign_to", [inquiry], post="yes", assignee=chosen)
+        assert page.status_code == 200
+        with translation.override("ja"):
+            assert gettext("Choose who takes them.") in page.content.decode()
+        assert f'<option value="{marketer.pk}">' not in page.content.decode()
+    inquiry.refresh_from_db()
+    assert inquiry.assignee is None
+
+
+def test_assign_to_me_is_refused_to_whoever_cannot_take_inquiries(client, django_user_model):
+    # given: staff allowed to change inquiries but in no role that answers them
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_inquiry", "change_inquiry"])
+    )
+    client.force_login(clerk)
+    inquiry = factories.inquiry()
+    # when
+    response = _action(client, "assign_to_me", [inquiry])
+    # then: nothing is assigned and the reason is shown
+    assert response.status_code == 302
+    inquiry.refresh_from_db()
+    assert inquiry.assignee is None
+    with translation.override("ja"):
+        reason = gettext("Only active agents and managers can be assigned inquiries.")
+        assert reason in client.get(INBOX).content.decode()
 
 
 def test_close_closes_through_the_service(client, colleague):

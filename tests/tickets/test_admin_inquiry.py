@@ -21,16 +21,20 @@ from crm.services import consent_record, customer_claimant_set, customer_upsert
 from outreach.models import Delivery
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
+from tickets.admin.inquiries import InquiryAdmin
+from tickets.admin.inquiry_context import ACTIONS
 from tickets.models import (
     BusinessCalendar,
     Category,
     Inquiry,
     InquiryMessage,
     MessageKind,
+    NotificationKind,
     OutboundState,
     ReplyApprovalRule,
     ReplyTemplate,
     SlaState,
+    StaffNotification,
 )
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
 from tickets.services import (
@@ -39,6 +43,7 @@ from tickets.services import (
     inquiry_inbound_add,
     inquiry_note_add,
     inquiry_reply,
+    reply_needs_approval,
 )
 
 pytestmark = pytest.mark.django_db
@@ -373,7 +378,55 @@ def test_a_manager_returns_a_held_reply_with_a_note(client, trainee, owner):
     assert "「たぶん」ではなく日付を明記してください。" in html and "js-reuse" in html
 
 
+def test_a_superuser_approves_replies_and_so_needs_no_approval_for_their_own(
+    client, trainee, owner, django_user_model
+):
+    # given: a superuser who is also in the group whose replies wait for approval
+    boss = django_user_model.objects.create_superuser("boss", last_name="社長")
+    boss.groups.add(Group.objects.get(name="研修中"))
+    inquiry = factories.inquiry()
+    inquiry_reply(inquiry=inquiry, body="承認待ちの返信", actor=trainee)
+    # when: they open the page, it offers them the trainee's held reply to approve
+    client.force_login(boss)
+    page = client.get(page_url(inquiry))
+    assert page.context["can_approve"] and page.context["conversation"][1].forms is not None
+    # then: the service agrees they approve, so their own reply goes straight out
+    assert not reply_needs_approval(boss)
+    assert send_reply(client, inquiry, "社長からの回答です。").status_code == 302
+    sent = inquiry.messages.get(author=boss)
+    assert sent.outbound_state == OutboundState.SENDING and sent.delivery is not None
+    # the held reply was announced to the manager group, not to the superuser
+    approvals = StaffNotification.objects.filter(kind=NotificationKind.APPROVAL)
+    assert list(approvals.values_list("user", flat=True)) == [owner.pk]
+
+
 # --- The other controls ------------------------------------------------------------------------
+
+
+def test_every_control_on_the_page_has_its_handler_and_nothing_else_is_answered(client, colleague):
+    inquiry = factories.inquiry()
+    client.force_login(colleague)
+    urls = client.get(page_url(inquiry)).context["action_urls"]
+    assert sorted(urls) == sorted(name.replace("-", "_") for name in ACTIONS)
+    for name in ACTIONS:
+        assert callable(getattr(InquiryAdmin, f"do_{name.replace('-', '_')}")), name
+    for unknown in ("delete", "assign_me", "held"):
+        assert client.post(action_url(inquiry, unknown)).status_code == 404, unknown
+
+
+def test_the_reply_box_offers_line_only_where_the_customer_can_get_it(client, colleague):
+    by_mail = factories.inquiry(channel="email")
+    by_line = factories.inquiry(channel="line")
+    known_on_line = factories.inquiry(channel="email", customer=by_line.customer)
+    client.force_login(colleague)
+    for inquiry, default, offered in (
+        (by_mail, "email", ["email"]),
+        (by_line, "line", ["email", "line"]),
+        (known_on_line, "email", ["email", "line"]),
+    ):
+        form = client.get(page_url(inquiry)).context["reply_form"]
+        assert form["channel"].initial == default, inquiry.channel
+        assert [value for value, _label in form.fields["channel"].choices] == offered
 
 
 def test_each_control_calls_its_service(client, colleague):

@@ -11,6 +11,7 @@ from tickets.models import (
     AutoAcknowledgement,
     BusinessCalendar,
     Category,
+    Inquiry,
     InquiryEvent,
     InquiryStatus,
     SlaPolicy,
@@ -18,6 +19,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services import (
+    inquiries_bulk_assign,
     inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_category_set,
@@ -26,6 +28,8 @@ from tickets.services import (
     inquiry_priority_set,
     inquiry_reply,
     inquiry_status_set,
+    sla_state_live,
+    sla_state_live_q,
     sla_watch,
 )
 
@@ -215,6 +219,60 @@ def test_replied_and_closed_inquiries_are_left_alone_by_the_watch(colleague, wat
     closed = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     inquiry_status_set(inquiry=closed, status="closed", actor=colleague)
     assert sla_watch() == {"at_risk": 0, "breached": 0}
+
+
+def test_the_live_sla_state_and_the_filter_by_it_agree(colleague):
+    # given: inquiries at every stage; the watch ran once, and is behind later on
+    now = timezone.now()
+    for hours in (1, 19, 21, 23, 30):
+        factories.inquiry(received_at=now - timedelta(hours=hours))
+    late = factories.inquiry(received_at=now - timedelta(hours=30))
+    in_time = factories.inquiry(received_at=now - timedelta(hours=2))
+    closed = factories.inquiry(received_at=now - timedelta(hours=10))
+    inquiry_status_set(inquiry=closed, status=InquiryStatus.CLOSED, actor=colleague)
+    sla_watch(now=now)
+    for inquiry in (late, in_time):
+        inquiry_reply(inquiry=inquiry, body="回答いたします。", actor=colleague)
+    rows = list(Inquiry.objects.all())
+    seen = set()
+    # when / then: at each moment, each state's filter selects exactly its inquiries
+    for moment in (
+        now,
+        now + timedelta(hours=2),
+        now + timedelta(hours=5),
+        now + timedelta(days=2),
+    ):
+        for state in SlaState.values:
+            expected = {row.pk for row in rows if sla_state_live(row, moment) == state}
+            found = Inquiry.objects.filter(sla_state_live_q(state, moment))
+            assert set(found.values_list("pk", flat=True)) == expected, (state, moment)
+            seen |= {state} if expected else set()
+    assert seen == set(SlaState.values)
+    closed.refresh_from_db()
+    assert sla_state_live(closed, now) == ""
+
+
+def test_only_staff_who_answer_inquiries_can_be_assigned_them(colleague, owner, django_user_model):
+    from django.contrib.auth.models import Group
+
+    from core.roles import MARKETER
+
+    marketer = django_user_model.objects.create_user("marketer", is_staff=True)
+    marketer.groups.add(Group.objects.get(name=MARKETER))
+    gone = django_user_model.objects.create_user("gone", is_staff=True, is_active=False)
+    gone.groups.add(Group.objects.get(name="agent"))
+    inquiry = factories.inquiry()
+    for nobody in (marketer, gone):
+        with pytest.raises(ValidationError) as refused:
+            inquiry_assign(inquiry=inquiry, assignee=nobody, actor=owner)
+        assert "assignee" in refused.value.message_dict
+        with pytest.raises(ValidationError):
+            inquiries_bulk_assign(inquiries=[inquiry], assignee=nobody, actor=owner)
+    assert not InquiryEvent.objects.filter(kind="assigned").exists()
+    inquiry = inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    assert inquiry.assignee == colleague
+    inquiry = inquiry_assign(inquiry=inquiry, assignee=None, actor=owner)
+    assert inquiry.assignee is None
 
 
 def test_triage_is_reached_when_category_and_assignee_are_both_set(colleague):

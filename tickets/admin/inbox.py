@@ -16,7 +16,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -27,14 +27,14 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_filters import DefaultingFilter
-from core.roles import AGENT, MANAGER
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
-from tickets.admin.display import claimant_badge, sla_badge, sla_state_q
+from tickets.admin.display import claimant_badge, sla_badge
+from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
-from tickets.selectors import inbox
-from tickets.services import inquiries_bulk_assign, inquiries_bulk_close
+from tickets.selectors import assignable_staff, inbox
+from tickets.services import inquiries_bulk_assign, inquiries_bulk_close, sla_state_live_q
 
 # Django's own label for the row checkbox, translated by Django's catalogue
 # (a name, not a literal, so that makemessages leaves it to Django's).
@@ -50,17 +50,6 @@ INBOX_ORDER = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_a
 # microsecond), which the partial index tickets_sla_watch_due reads in
 # order: 50 rows instead of all of them due later than now, sorted.
 UNREPLIED_ORDER = (F("first_reply_due_at").asc(nulls_last=True), "pk")
-
-
-def staff_who_answer():
-    """Staff an inquiry can be assigned to: agents, managers, superusers."""
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .filter(Q(groups__name__in=[AGENT, MANAGER]) | Q(is_superuser=True))
-        .distinct()
-        .order_by("last_name", "first_name", "username")
-    )
 
 
 class StatusFilter(DefaultingFilter):
@@ -90,7 +79,7 @@ class AssigneeFilter(DefaultingFilter):
         return [
             ("mine", _("Mine")),
             ("none", _("Unassigned")),
-            *((str(user.pk), staff_name(user)) for user in staff_who_answer()),
+            *((str(user.pk), staff_name(user)) for user in assignable_staff()),
         ]
 
     def queryset(self, request, queryset):
@@ -121,7 +110,7 @@ class SlaFilter(DefaultingFilter):
 
     def queryset(self, request, queryset):
         if self.value() in SlaState.values:
-            return queryset.filter(sla_state_q(self.value(), timezone.now()))
+            return queryset.filter(sla_state_live_q(self.value(), timezone.now()))
         return queryset
 
 
@@ -245,9 +234,13 @@ class InboxMixin:
 
     @admin.action(description=_("Assign to me"), permissions=["change"])
     def assign_to_me(self, request, queryset):
-        count = inquiries_bulk_assign(
-            inquiries=list(queryset), assignee=request.user, actor=request.user
-        )
+        try:
+            count = inquiries_bulk_assign(
+                inquiries=list(queryset), assignee=request.user, actor=request.user
+            )
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
         self.message_user(
             request,
             ngettext(
@@ -259,12 +252,12 @@ class InboxMixin:
 
     @admin.action(description=_("Assign to…"), permissions=["change"])
     def assign_to(self, request, queryset):
-        agents = list(staff_who_answer())
-        if request.POST.get("post") == "yes":
-            chosen = [user for user in agents if str(user.pk) == request.POST.get("assignee")]
-            if chosen:
+        form = BulkAssignForm(request.POST if request.POST.get("post") == "yes" else None)
+        if form.is_bound:
+            if form.is_valid():
+                assignee = form.cleaned_data["assignee"]
                 count = inquiries_bulk_assign(
-                    inquiries=list(queryset), assignee=chosen[0], actor=request.user
+                    inquiries=list(queryset), assignee=assignee, actor=request.user
                 )
                 self.message_user(
                     request,
@@ -273,7 +266,7 @@ class InboxMixin:
                         "%(count)d inquiries assigned to %(name)s.",
                         count,
                     )
-                    % {"count": count, "name": staff_name(chosen[0])},
+                    % {"count": count, "name": staff_name(assignee)},
                     messages.SUCCESS,
                 )
                 return None
@@ -283,7 +276,7 @@ class InboxMixin:
             "title": gettext("Assign inquiries"),
             "opts": self.model._meta,
             "inquiries": queryset.select_related("customer"),
-            "agents": [(user.pk, staff_name(user)) for user in agents],
+            "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }

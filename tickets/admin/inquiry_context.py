@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Channel, ChannelIdentity, ConsentChannel
+from crm.models import ConsentChannel
 from outreach.models import MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
@@ -39,12 +39,11 @@ from tickets.models import (
     ReplyTemplate,
 )
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
-from tickets.selectors import inquiry_conversation
-from tickets.services import reply_channel_for
+from tickets.selectors import inquiry_conversation, replies_by_others
+from tickets.services import reply_channel_for, reply_channels_for
 
-# A reply by someone else this recent is announced at the top of the page
-# (settings.INQUIRY_COLLISION_MINUTES).
-
+# The page's controls: each posts to do/<name>/, which InquiryPageMixin
+# answers with its do_<name> method (assign-me: do_assign_me).
 ACTIONS = (
     "reply",
     "note",
@@ -215,12 +214,13 @@ def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
     return rows
 
 
-def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int, line_known: bool) -> ReplyForm:
+def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int) -> ReplyForm:
     form = bound.get("reply") or ReplyForm(
         initial={"channel": reply_channel_for(inquiry), "seen_message_id": latest_id}
     )
-    if not line_known and reply_channel_for(inquiry) != MessageChannel.LINE:
-        form.fields["channel"].choices = [(MessageChannel.EMAIL, MessageChannel.EMAIL.label)]
+    form.fields["channel"].choices = [
+        (channel, MessageChannel(channel).label) for channel in reply_channels_for(inquiry)
+    ]
     return form
 
 
@@ -237,19 +237,16 @@ def page_context(
     can_read = request.user.has_perm("tickets.view_inquirymessage")
     messages = list(inquiry_conversation(inquiry)) if can_read else []
     latest_id = max((message.pk for message in messages), default=0)
-    minutes = settings.INQUIRY_COLLISION_MINUTES
-    recent = now - timedelta(minutes=minutes)
+    # A reply by someone else this recent is announced at the top of the page.
+    recent = now - timedelta(minutes=settings.INQUIRY_COLLISION_MINUTES)
     recent_reply_texts = [
         gettext("%(name)s sent a reply %(minutes)d min ago.")
         % {
             "name": staff_name(m.author),
             "minutes": max(int((now - m.created_at).total_seconds() // 60), 0),
         }
-        for m in messages
-        if m.kind == MessageKind.OUTBOUND
-        and not m.is_automatic
-        and m.author_id != request.user.pk
-        and m.created_at >= recent
+        for m in replies_by_others(messages, user=request.user)
+        if m.created_at >= recent
     ]
     viewers = [v.name for v in presence_others(inquiry_id=inquiry.pk, user=request.user)]
     context: dict[str, Any] = {
@@ -273,9 +270,6 @@ def page_context(
         **customer_panel(inquiry),
     }
     if can_change and can_read:
-        line_known = ChannelIdentity.objects.filter(
-            customer=inquiry.customer, channel=Channel.LINE
-        ).exists()
         orders = list(context["orders"])
         if inquiry.order is not None and inquiry.order not in orders:
             orders.insert(0, inquiry.order)
@@ -286,7 +280,7 @@ def page_context(
                 )
                 for name in ACTIONS
             },
-            reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id, line_known=line_known),
+            reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id),
             pick_form=TemplatePickForm(
                 # the templates of the inquiry's category first
                 templates=ReplyTemplate.objects.filter(is_active=True).order_by(

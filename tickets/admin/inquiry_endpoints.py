@@ -19,9 +19,10 @@ from django.urls import path
 from django.utils.dateparse import parse_date, parse_time
 from django.utils.translation import gettext
 
-from tickets.models import Attachment, Inquiry, InquiryMessage, MessageKind, ReplyTemplate
+from tickets.models import Attachment, Inquiry, ReplyTemplate
 from tickets.presence import presence_leave, presence_others, presence_touch, staff_name
 from tickets.reply_templates import extra_from_date, reply_template_render
+from tickets.selectors import inquiry_messages_after, replies_by_others
 
 
 class InquiryEndpointsMixin:
@@ -104,22 +105,14 @@ class InquiryEndpointsMixin:
             return HttpResponse(status=204)
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
         seen = _int(request.POST.get("seen"))
-        newer = list(
-            InquiryMessage.objects.filter(inquiry=inquiry, pk__gt=seen)
-            .select_related("author")
-            .order_by("pk")
-        )
+        newer = list(inquiry_messages_after(inquiry, message_id=seen))
         return JsonResponse(
             {
                 "viewers": [
                     v.name for v in presence_others(inquiry_id=inquiry.pk, user=request.user)
                 ],
                 "newer_replies": [
-                    staff_name(m.author)
-                    for m in newer
-                    if m.kind == MessageKind.OUTBOUND
-                    and not m.is_automatic
-                    and m.author_id != request.user.pk
+                    staff_name(m.author) for m in replies_by_others(newer, user=request.user)
                 ],
                 "newer_messages": len(newer),
             }

@@ -9,9 +9,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from outreach.models import MessageChannel
-from tickets.admin.inbox import staff_who_answer
 from tickets.models import Category, InquiryStatus, Priority
 from tickets.presence import staff_name
+from tickets.selectors import assignable_staff
 
 
 class ReplyForm(forms.Form):
@@ -61,10 +61,22 @@ class AssignForm(forms.Form):
     prefix = "assign"
     assignee = StaffChoiceField(
         label=_("assignee"),
-        queryset=staff_who_answer(),
+        queryset=assignable_staff(),
         required=False,
         empty_label=_("(unassigned)"),
     )
+
+
+class BulkAssignForm(AssignForm):
+    """The inbox's "Assign to…" action: someone must be chosen."""
+
+    prefix = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assignee.required = True
+        assignee.empty_label = _("(choose)")
 
 
 class CategoryForm(forms.Form):

@@ -33,8 +33,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 
 from core.admin import form_errors_add
-from core.roles import MANAGER
-from tickets.admin.inquiry_context import page_context
+from core.roles import is_manager
+from tickets.admin.inquiry_context import ACTIONS, page_context
 from tickets.admin.inquiry_endpoints import InquiryEndpointsMixin
 from tickets.admin.inquiry_forms import (
     AssignForm,
@@ -47,6 +47,7 @@ from tickets.admin.inquiry_forms import (
 )
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
 from tickets.presence import presence_touch, staff_name
+from tickets.selectors import inquiry_messages_after, replies_by_others
 from tickets.services import (
     inquiry_assign,
     inquiry_category_set,
@@ -65,23 +66,10 @@ MESSAGE_ADD = "tickets.add_inquirymessage"
 WRITES_MESSAGES = ("reply", "note", "approve", "return")
 
 
-def is_manager(user) -> bool:
-    """Who may approve held replies (as the services decide). Asked once
-    per request: the answer stays on the request's user object."""
-    if not hasattr(user, "_tickets_is_manager"):
-        user._tickets_is_manager = user.is_superuser or user.groups.filter(name=MANAGER).exists()
-    return user._tickets_is_manager
-
-
 def newer_replies(inquiry: Inquiry, *, seen_message_id: int, user) -> list[InquiryMessage]:
     """Replies by someone else than `user` written after the message they saw."""
-    replies = list(
-        InquiryMessage.objects.filter(
-            inquiry=inquiry, kind=MessageKind.OUTBOUND, is_automatic=False, pk__gt=seen_message_id
-        )
-        .exclude(author=user)
-        .select_related("author")
-        .order_by("pk")
+    replies = replies_by_others(
+        inquiry_messages_after(inquiry, message_id=seen_message_id), user=user
     )
     for reply in replies:
         reply.author_name = staff_name(reply.author)
@@ -146,20 +134,9 @@ class InquiryPageMixin(InquiryEndpointsMixin):
     def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        handler = {
-            "reply": self.do_reply,
-            "note": self.do_note,
-            "status": self.do_status,
-            "assign": self.do_assign,
-            "assign-me": self.do_assign_me,
-            "category": self.do_category,
-            "priority": self.do_priority,
-            "solution": self.do_solution,
-            "approve": self.do_approve,
-            "return": self.do_return,
-        }.get(action)
-        if handler is None:
+        if action not in ACTIONS:
             raise Http404
+        handler = getattr(self, f"do_{action.replace('-', '_')}")  # assign-me: do_assign_me
         inquiry = self._inquiry_or_404(request, object_id, change=True)
         if action in WRITES_MESSAGES and not request.user.has_perm(MESSAGE_ADD):
             raise PermissionDenied
@@ -243,8 +220,12 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         )
 
     def do_assign_me(self, request, inquiry):
-        inquiry_assign(inquiry=inquiry, assignee=request.user, actor=request.user)
-        self.message_user(request, gettext("The inquiry is assigned to you."), messages.SUCCESS)
+        try:
+            inquiry_assign(inquiry=inquiry, assignee=request.user, actor=request.user)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, gettext("The inquiry is assigned to you."), messages.SUCCESS)
         return self._back(inquiry)
 
     def do_category(self, request, inquiry):

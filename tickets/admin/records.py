@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_filters import DefaultingFilter
-from tickets.admin.inquiry_page import is_manager
+from core.roles import is_manager
 from tickets.models import InboundMail, StaffNotification
 from tickets.services import staff_notifications_mark_read
 

@@ -22,9 +22,17 @@ from tickets.services.replies import (
     inquiry_reply_approve,
     inquiry_reply_return,
     reply_channel_for,
+    reply_channels_for,
     reply_needs_approval,
 )
-from tickets.services.sla import calendar_for, sla_policy_for, sla_times, sla_watch
+from tickets.services.sla import (
+    calendar_for,
+    sla_policy_for,
+    sla_state_live,
+    sla_state_live_q,
+    sla_times,
+    sla_watch,
+)
 
 __all__ = [
     "AttachmentData",
@@ -46,8 +54,11 @@ __all__ = [
     "inquiry_status_set",
     "reference_next",
     "reply_channel_for",
+    "reply_channels_for",
     "reply_needs_approval",
     "sla_policy_for",
+    "sla_state_live",
+    "sla_state_live_q",
     "sla_times",
     "sla_watch",
     "staff_notifications_mark_read",

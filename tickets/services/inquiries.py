@@ -35,6 +35,7 @@ from tickets.models import (
     SlaState,
     StaffNotification,
 )
+from tickets.selectors import assignable_staff
 from tickets.services.sla import sla_policy_for, sla_times
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,21 @@ def _triage_check(inquiry: Inquiry, now: datetime) -> list[str]:
     return []
 
 
+def _assignee_check(assignee) -> None:
+    if assignee is not None and not assignable_staff().filter(pk=assignee.pk).exists():
+        raise ValidationError(
+            {"assignee": [_("Only active agents and managers can be assigned inquiries.")]}
+        )
+
+
 def inquiry_assign(*, inquiry: Inquiry, assignee, actor) -> Inquiry:
+    """Give the inquiry to `assignee` (one of assignable_staff), or to
+    nobody (None)."""
+    _assignee_check(assignee)
+    return _assign(inquiry, assignee, actor)
+
+
+def _assign(inquiry: Inquiry, assignee, actor) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.assignee_id == getattr(assignee, "pk", None):
@@ -389,9 +404,10 @@ def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
 
 
 def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
+    _assignee_check(assignee)
     done = 0
     for inquiry in inquiries:
-        inquiry_assign(inquiry=inquiry, assignee=assignee, actor=actor)
+        _assign(inquiry, assignee, actor)
         done += 1
     return done
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.roles import MANAGER
+from core.roles import is_manager, managers
 from core.timeline import actor_or_none
 from crm.models import Channel, ChannelIdentity, Customer
 from outreach.channels.email import message_id_for
@@ -58,6 +58,19 @@ def reply_channel_for(inquiry: Inquiry, requested: str | None = None) -> str:
     return MessageChannel.LINE if inquiry.channel == Channel.LINE else MessageChannel.EMAIL
 
 
+def reply_channels_for(inquiry: Inquiry) -> list[str]:
+    """The channels a reply may be offered by: LINE as well when the inquiry
+    came by LINE or the customer is known on LINE; email always (a send
+    without an address is refused, saying why)."""
+    if reply_channel_for(inquiry) == MessageChannel.LINE or _line_known(inquiry.customer):
+        return list(MessageChannel.values)
+    return [MessageChannel.EMAIL]
+
+
+def _line_known(customer: Customer) -> bool:
+    return ChannelIdentity.objects.filter(customer=customer, channel=Channel.LINE).exists()
+
+
 def _line_texts(body: str) -> list[str]:
     """Split a long reply into LINE messages (at most 5 of 5,000 UTF-16
     units), at paragraph boundaries where possible."""
@@ -89,15 +102,14 @@ def _line_texts(body: str) -> list[str]:
 def _address_check(customer: Customer, channel: str) -> None:
     if channel == MessageChannel.EMAIL and not customer.email:
         raise ValidationError({"channel": [_("The customer has no email address.")]})
-    if (
-        channel == MessageChannel.LINE
-        and not ChannelIdentity.objects.filter(customer=customer, channel=Channel.LINE).exists()
-    ):
+    if channel == MessageChannel.LINE and not _line_known(customer):
         raise ValidationError({"channel": [_("The customer is not known on LINE.")]})
 
 
 def reply_needs_approval(author) -> bool:
-    if author is None or author.groups.filter(name=MANAGER).exists():
+    """A person's reply waits for approval when a rule covers one of their
+    groups, unless they may approve replies themselves (is_manager)."""
+    if author is None or is_manager(author):
         return False
     return ReplyApprovalRule.objects.filter(group__user=author).exists()
 
@@ -137,9 +149,6 @@ def inquiry_reply(
 
 
 def _approval_requested(message: InquiryMessage) -> None:
-    from django.contrib.auth import get_user_model
-
-    managers = get_user_model().objects.filter(groups__name=MANAGER, is_active=True)
     StaffNotification.objects.bulk_create(
         [
             StaffNotification(
@@ -148,7 +157,7 @@ def _approval_requested(message: InquiryMessage) -> None:
                 kind=NotificationKind.APPROVAL,
                 key=str(message.pk),
             )
-            for manager in managers
+            for manager in managers()
         ],
         ignore_conflicts=True,
     )
@@ -158,7 +167,7 @@ def inquiry_reply_approve(
     *, message: InquiryMessage, actor, body: str | None = None
 ) -> InquiryMessage:
     """A manager sends a held reply (optionally edited)."""
-    if not actor.groups.filter(name=MANAGER).exists() and not actor.is_superuser:
+    if not is_manager(actor):
         raise PermissionDenied(_("Only a manager can approve replies."))
     with transaction.atomic():
         message = (
@@ -176,7 +185,7 @@ def inquiry_reply_approve(
 
 
 def inquiry_reply_return(*, message: InquiryMessage, actor, note: str) -> InquiryMessage:
-    if not actor.groups.filter(name=MANAGER).exists() and not actor.is_superuser:
+    if not is_manager(actor):
         raise PermissionDenied(_("Only a manager can return replies."))
     if not (note or "").strip():
         raise ValidationError({"note": [_("Say what should change.")]})

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.roles import MANAGER
+from core.roles import managers
 from tickets import calendar as cal
 from tickets.models import (
     OPEN_STATUSES,
@@ -68,6 +67,49 @@ def sla_times(policy: SlaPolicy, start: datetime) -> tuple[datetime, datetime]:
     due = cal.business_deadline(start, target, pure)
     at_risk = cal.business_deadline(start, warn, pure)
     return due, at_risk
+
+
+def sla_state_live(inquiry: Inquiry, now: datetime) -> str:
+    """The first-reply state at `now`: an SlaState value, or "" when no
+    deadline applies. The stored sla_state moves only when the SLA watch
+    runs; the deadline itself is exact, so the live state is the later of
+    the two. sla_state_live_q selects inquiries by the same rule."""
+    if inquiry.first_replied_at is not None:
+        return SlaState.BREACHED if inquiry.sla_state == SlaState.BREACHED else SlaState.MET
+    due = inquiry.first_reply_due_at
+    if inquiry.status not in OPEN_STATUSES or due is None:
+        return ""
+    if now >= due or inquiry.sla_state == SlaState.BREACHED:
+        return SlaState.BREACHED
+    if inquiry.sla_state == SlaState.AT_RISK or (
+        inquiry.at_risk_at is not None and now >= inquiry.at_risk_at
+    ):
+        return SlaState.AT_RISK
+    return SlaState.ON_TRACK
+
+
+def sla_state_live_q(state: str, now: datetime) -> Q:
+    """The inquiries whose sla_state_live is `state` at `now`."""
+    unreplied = Q(first_replied_at__isnull=True, status__in=OPEN_STATUSES)
+    overdue = unreplied & (Q(first_reply_due_at__lte=now) | Q(sla_state=SlaState.BREACHED))
+    if state == SlaState.BREACHED:
+        return overdue | Q(first_replied_at__isnull=False, sla_state=SlaState.BREACHED)
+    if state == SlaState.AT_RISK:
+        return (
+            unreplied
+            & Q(first_reply_due_at__gt=now)
+            & Q(sla_state__in=[SlaState.ON_TRACK, SlaState.AT_RISK])
+            & (Q(sla_state=SlaState.AT_RISK) | Q(at_risk_at__lte=now))
+        )
+    if state == SlaState.ON_TRACK:
+        return (
+            unreplied
+            & Q(first_reply_due_at__gt=now, sla_state=SlaState.ON_TRACK)
+            & (Q(at_risk_at__isnull=True) | Q(at_risk_at__gt=now))
+        )
+    if state == SlaState.MET:
+        return Q(first_replied_at__isnull=False) & ~Q(sla_state=SlaState.BREACHED)
+    return Q()
 
 
 def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
@@ -152,8 +194,7 @@ def _notify(rows, state: str) -> None:
     kind = NotificationKind.BREACHED if state == SlaState.BREACHED else NotificationKind.AT_RISK
     recipients = {(assignee, pk) for pk, _old, assignee in rows if assignee}
     if state == SlaState.BREACHED:
-        managers = get_user_model().objects.filter(groups__name=MANAGER, is_active=True)
-        for manager in managers.values_list("pk", flat=True):
+        for manager in managers().values_list("pk", flat=True):
             recipients |= {(manager, pk) for pk, _old, _assignee in rows}
     StaffNotification.objects.bulk_create(
         (StaffNotification(user_id=user, inquiry_id=pk, kind=kind) for user, pk in recipients),
@@ -168,12 +209,7 @@ def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list
     inquiry = Inquiry._meta
     event = InquiryEvent._meta
     note = StaffNotification._meta
-    managers_sql, managers_params = (
-        get_user_model()
-        .objects.filter(groups__name=MANAGER, is_active=True)
-        .values("id")
-        .query.sql_with_params()
-    )
+    managers_sql, managers_params = managers().values("id").query.sql_with_params()
     breached, at_risk, on_track = SlaState.BREACHED, SlaState.AT_RISK, SlaState.ON_TRACK
     statement = f"""
         WITH due AS (
