@@ -16,7 +16,9 @@ generate_series, no ORM per row), then measures:
 
 The SMTP sink is aiosmtpd in a separate process (it counts messages and
 Message-IDs, nothing else), so it does not compete for this process's GIL.
-The LINE fake runs in a thread of this process, which only polls meanwhile.
+The LINE fake too runs in a process of its own (in a thread of this one it
+shared the GIL with the memory sampler and the progress poll); its record
+is read over its control API afterwards.
 It prints numbers; it is not a pass/fail test. Targets: email >= 50% of the
 bare loop; LINE 100,000 < 10 s; worker peak RSS < 300 MB.
 
@@ -28,7 +30,8 @@ Run (the figures in bench/README.md come from exactly this command):
 phase (LINE alone needs no SMTP sink and no bare loop); `--profile 2000`
 also runs one in-process send_dispatch of 2,000 mails under cProfile and
 prints where the time goes. The details list each cluster process's RSS,
-PSS and USS at the end.
+PSS and USS at the end, and the CPU seconds each group of processes (the
+cluster, PostgreSQL, the sink, the fake, this script) used per phase.
 """
 
 from __future__ import annotations
@@ -120,6 +123,72 @@ class Sink:
             self.received.value = 0
         with self.unique.get_lock():
             self.unique.value = 0
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+
+
+# --- The LINE fake (a separate process) ---------------------------------------------
+
+
+def line_fake_serve(port: int, ready) -> None:
+    """The LINE fake's process: serve until killed."""
+    from outreach.linefake import LineFake
+
+    fake = LineFake(port=port, channel_access_token=LINE_TOKEN, channel_secret=LINE_SECRET)
+    ready.set()
+    fake.serve_forever()
+
+
+@dataclass
+class FakeProcess:
+    url: str
+    process: multiprocessing.Process
+
+    @classmethod
+    def start(cls) -> FakeProcess:
+        from tests.smtp_server import free_port
+
+        context = multiprocessing.get_context("spawn")
+        port, ready = free_port(), context.Event()
+        process = context.Process(target=line_fake_serve, args=(port, ready), daemon=True)
+        process.start()
+        if not ready.wait(60):
+            process.kill()
+            raise RuntimeError("the LINE fake did not start")
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:  # ready is set just before it binds: wait until it answers
+            try:
+                cls._get(url, "requests")
+                return cls(url, process)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @staticmethod
+    def _get(url: str, what: str) -> list[dict]:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/__fake__/{what}", timeout=60) as response:
+            return json.load(response)[what]
+
+    def statuses(self, endpoint: str) -> dict[int, int]:
+        from collections import Counter
+
+        return dict(
+            Counter(
+                r["status"] for r in self._get(self.url, "requests") if r["endpoint"] == endpoint
+            )
+        )
+
+    def users(self) -> tuple[int, int]:
+        """(deliveries, distinct users reached)."""
+        deliveries = self._get(self.url, "deliveries")
+        return len(deliveries), len({d["userId"] for d in deliveries})
 
     def stop(self) -> None:
         self.process.kill()
@@ -290,19 +359,21 @@ def bare_loop(messages: list[tuple[str, bytes]], port: int) -> float:
 # --- The worker --------------------------------------------------------------------------
 
 
-def memory(worker) -> tuple[int, int, int]:
+def memory(worker, *, pss: bool = True) -> tuple[int, int, int]:
     """(sum of RSS, biggest RSS, sum of PSS) over the cluster's processes.
     RSS counts the pages a forked child shares with its parent once per
-    process; PSS splits shared pages among their sharers."""
+    process; PSS splits shared pages among their sharers. PSS makes the
+    kernel walk every page of every process (~30 ms for the cluster), so
+    `pss=False` reads RSS alone (PSS is then 0)."""
     import psutil
 
-    rss, pss = [], []
+    rss, pss_sizes = [], []
     for process in worker.processes():
         with contextlib.suppress(psutil.Error):
-            info = process.memory_full_info()
+            info = process.memory_full_info() if pss else process.memory_info()
             rss.append(info.rss)
-            pss.append(getattr(info, "pss", info.rss))
-    return sum(rss), max(rss, default=0), sum(pss)
+            pss_sizes.append(getattr(info, "pss", 0))
+    return sum(rss), max(rss, default=0), sum(pss_sizes)
 
 
 def process_memory(worker) -> str:
@@ -318,9 +389,36 @@ def process_memory(worker) -> str:
     return ", ".join(f"{r / mb:.0f}/{p / mb:.0f}/{u / mb:.0f}" for r, p, u in sorted(out)[::-1])
 
 
+def settle(worker, *, quiet: float = 0.05, timeout: float = 60) -> float:
+    """Wait until the cluster is idle, as a long-running one is when a
+    campaign starts (its workers import the dispatch code and line-bot-sdk
+    as they spawn): its processes used under `quiet` s of CPU in 0.5 s.
+    Returns the seconds waited."""
+    import psutil
+
+    def cpu() -> float:
+        total = 0.0
+        for process in worker.processes():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    began = time.monotonic()
+    before = cpu()
+    while time.monotonic() - began < timeout:
+        time.sleep(0.5)
+        now = cpu()
+        if now - before < quiet:
+            break
+        before = now
+    return time.monotonic() - began
+
+
 @dataclass
 class RssSampler:
-    """Every 0.2 s: the memory of the cluster's processes (see memory())."""
+    """Every 0.2 s: the RSS of the cluster's processes, and every second
+    their PSS too (see memory())."""
 
     worker: object
     peak_total: int = 0
@@ -339,13 +437,47 @@ class RssSampler:
         self._thread.join(5)
 
     def _run(self) -> None:
+        tick = 0
         while not self._stop.wait(0.2):
-            total, single, pss = memory(self.worker)
+            total, single, pss = memory(self.worker, pss=tick % 5 == 0)
+            tick += 1
             if total:
                 self.samples += 1
                 self.peak_total = max(self.peak_total, total)
                 self.peak_single = max(self.peak_single, single)
                 self.peak_pss = max(self.peak_pss, pss)
+
+
+def cpu_times(worker, others: dict[str, int]) -> dict[tuple[str, int], float]:
+    """CPU seconds (user + system) so far of each process that takes part,
+    keyed by (group, pid): the cluster's; PostgreSQL's (its server
+    processes and the backends of the workers and of this script: the
+    launch and the progress polls); this script; `others` (name: pid)."""
+    import psutil
+
+    processes = [("worker", p) for p in worker.processes()]
+    processes += [("bench", psutil.Process())]
+    for name, pid in others.items():
+        with contextlib.suppress(psutil.Error):  # it may have ended
+            processes.append((name, psutil.Process(pid)))
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres":
+            processes.append(("postgres", process))
+    out = {}
+    for group, process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            out[(group, process.pid)] = times.user + times.system
+    return out
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds used between two cpu_times() by group (processes that
+    ended meanwhile are not counted)."""
+    used: dict[str, float] = {}
+    for (group, pid), seconds in after.items():
+        used[group] = used.get(group, 0.0) + seconds - before.get((group, pid), 0.0)
+    return used
 
 
 @dataclass
@@ -354,17 +486,21 @@ class Run:
     seconds: float
     launch_seconds: float
     rss: RssSampler
+    first_sent_seconds: float  # from the launch call to the first row's sent_at
+    cpu: dict[str, float]  # CPU seconds by process group, launch to done
 
 
-def run_campaign(draft, worker, *, timeout: float) -> Run:
+def run_campaign(draft, worker, *, timeout: float, others: dict[str, int]) -> Run:
     """Launch, then poll until no row is queued or sending; the time is from
-    the launch call to the last row's sent_at."""
-    from django.db.models import Max
+    the launch call to the last row's sent_at. `others`: processes whose
+    CPU time is reported beside the cluster's and PostgreSQL's."""
+    from django.db.models import Max, Min
 
     from outreach import services
     from outreach.ledger import PENDING
     from outreach.models import Delivery
 
+    cpu_before = cpu_times(worker, others)
     with RssSampler(worker) as rss:
         wall = time.time()
         start = time.perf_counter()
@@ -385,11 +521,13 @@ def run_campaign(draft, worker, *, timeout: float) -> Run:
                     f" cluster processes: {len(worker.processes())}\n{worker.log_tail()}"
                 )
             time.sleep(0.5)
+    cpu = cpu_used(cpu_before, cpu_times(worker, others))
     sent = rows.filter(status="sent").count()
     if sent != rows.count():
         raise RuntimeError(f"{rows.count() - sent} rows not sent:\n{worker.log_tail()}")
-    last = rows.aggregate(last=Max("sent_at"))["last"].timestamp()
-    return Run(sent, last - wall, launch_seconds, rss)
+    times = rows.aggregate(first=Min("sent_at"), last=Max("sent_at"))
+    first, last = times["first"].timestamp(), times["last"].timestamp()
+    return Run(sent, last - wall, launch_seconds, rss, first - wall, cpu)
 
 
 def profile_dispatch(count: int, port: int) -> str:
@@ -446,7 +584,6 @@ def main() -> None:
     django_setup()
     from django.db import connection
 
-    from outreach.linefake import LineFake
     from tests.worker import Worker, database_url
 
     migrate()
@@ -457,7 +594,7 @@ def main() -> None:
 
     load_before = os.getloadavg()
     sink = Sink.start() if with_email else None
-    line = LineFake(channel_access_token=LINE_TOKEN, channel_secret=LINE_SECRET).start()
+    line = FakeProcess.start()
     worker = Worker(
         {
             "DATABASE_URL": database_url(connection.settings_dict),
@@ -484,19 +621,22 @@ def main() -> None:
             del messages
             sink.reset()
 
+        others = {"LINE fake": line.process.pid}
+        if sink:
+            others["SMTP sink"] = sink.process.pid
         startup = worker.start(timeout=120)
-        time.sleep(1)
+        settled = settle(worker)
         idle = memory(worker)
         log(f"qcluster started in {startup:.1f}s")
         if with_email:
             log("email campaign")
-            email = run_campaign(email_draft, worker, timeout=args.timeout)
+            email = run_campaign(email_draft, worker, timeout=args.timeout, others=others)
             email_counts = sink.counts()
         if with_line:
             log("LINE campaign")
-            line_run = run_campaign(line_draft, worker, timeout=args.timeout)
+            line_run = run_campaign(line_draft, worker, timeout=args.timeout, others=others)
             statuses = line.statuses("multicast")
-            line_users = len({d.user_id for d in line.deliveries})
+            line_deliveries, line_users = line.users()
         per_process = process_memory(worker)
         worker.kill()
         load_after = os.getloadavg()
@@ -556,13 +696,16 @@ def main() -> None:
     details = [
         f"load average (1/5/15 min) before {fmt_load(load_before)},"
         f" after {fmt_load(load_after)}, on {os.cpu_count()} CPUs",
-        f"qcluster start-up {startup:.1f}s; idle cluster: RSS sum {idle[0] / mb:.0f} MB,"
+        f"qcluster start-up {startup:.1f}s, idle {settled:.1f}s later;"
+        f" idle cluster: RSS sum {idle[0] / mb:.0f} MB,"
         f" biggest {idle[1] / mb:.0f} MB, PSS sum {idle[2] / mb:.0f} MB",
         "cluster processes at the end (RSS / PSS / USS MB): " + per_process,
     ]
     if email is not None:
         details += [
-            f"campaign_launch (snapshot of {n:,} rows), email: {email.launch_seconds:.1f}s",
+            f"campaign_launch (snapshot of {n:,} rows), email: {email.launch_seconds:.1f}s;"
+            f" first message sent {email.first_sent_seconds:.1f}s after the launch call",
+            "email: CPU seconds from launch to done: " + fmt_cpu(email.cpu),
             f"sink: bare loop {bare_counts[0]:,} received / {bare_counts[1]:,} distinct;"
             f" worker {email_counts[0]:,} received / {email_counts[1]:,} distinct Message-IDs",
             f"email: {email.rss.samples} memory samples; peak RSS"
@@ -571,9 +714,11 @@ def main() -> None:
         ]
     if line_run is not None:
         details += [
-            f"campaign_launch (snapshot of {n:,} rows), LINE: {line_run.launch_seconds:.1f}s",
+            f"campaign_launch (snapshot of {n:,} rows), LINE: {line_run.launch_seconds:.1f}s;"
+            f" first message sent {line_run.first_sent_seconds:.1f}s after the launch call",
+            "LINE: CPU seconds from launch to done: " + fmt_cpu(line_run.cpu),
             f"LINE: {sum(statuses.values())} multicast requests {dict(statuses)},"
-            f" {line_users:,} users reached, {len(line.deliveries):,} deliveries",
+            f" {line_users:,} users reached, {line_deliveries:,} deliveries",
             f"LINE: {line_run.rss.samples} memory samples; peak RSS"
             f" {line_run.rss.peak_total / mb:.0f} MB (biggest {line_run.rss.peak_single / mb:.0f},"
             f" PSS {line_run.rss.peak_pss / mb:.0f})",
@@ -581,6 +726,12 @@ def main() -> None:
     print("\ndetails:\n  " + "\n  ".join(details))
     if profile:
         print("\nin-process send_dispatch under cProfile:\n" + profile)
+
+
+def fmt_cpu(cpu: dict[str, float]) -> str:
+    ranked = sorted(cpu.items(), key=lambda item: -item[1])
+    parts = [f"{group} {seconds:.1f}" for group, seconds in ranked]
+    return ", ".join(parts) + f" (sum {sum(cpu.values()):.1f})"
 
 
 def fmt_load(load: tuple[float, float, float]) -> str:

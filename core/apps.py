@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        import core.lookups  # noqa: F401  (registers field__any_of)
         from core.schedules import schedules_sync
 
         post_migrate.connect(schedules_sync, sender=self)

@@ -24,12 +24,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
+from core.lookups import id_array
 from crm.models import Customer, Order
 from outreach import ledger
 from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
-from outreach.ledger import id_array
+from outreach.ledger import Claimed
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
 from outreach.services import (
     recipients_checked,
@@ -90,7 +91,7 @@ class RecipientCheck:
     send, compiled once. Building and compiling the eligibility expression
     (five subqueries) took as long as running it; on PostgreSQL each batch
     runs the same SQL, its customer ids being one array parameter (see
-    outreach.ledger.id_set) put in place of a placeholder."""
+    core.lookups.AnyOf) put in place of a placeholder."""
 
     PLACEHOLDER = (-1,)  # no customer has this id: where a batch's ids go
 
@@ -137,11 +138,11 @@ class RecipientCheck:
 
 
 def _record(
-    outcomes: list[tuple[list[Delivery], Outcome]], *, now: datetime, report: DispatchReport
+    outcomes: list[tuple[list[Claimed], Outcome]], *, now: datetime, report: DispatchReport
 ) -> bool:
     """Write outcomes to the ledger. Returns False when the channel is down
     (nothing more should be tried in this dispatch)."""
-    sent: list[Delivery] = []
+    sent: list[Claimed] = []
     provider_ids: dict[int, str] = {}
     channel_down = False
     for rows, outcome in outcomes:
@@ -163,7 +164,7 @@ def _record(
             report.retried += len(rows)
             channel_down = channel_down or outcome.retry_after is not None
         else:  # DEFER: never attempted, the attempt is given back
-            Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+            Delivery.objects.filter(pk__any_of=[row.pk for row in rows]).update(
                 status=DeliveryStatus.QUEUED,
                 attempts=F("attempts") - 1,
                 next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
@@ -198,7 +199,7 @@ class _Worker:
         self._order_cache: dict[int, Order | None] = {}
         self._check: RecipientCheck | None = None
 
-    def recipients(self, rows: list[Delivery]) -> dict[int, Customer | Recipient]:
+    def recipients(self, rows: list[Claimed]) -> dict[int, Customer | Recipient]:
         if self._check is None:
             self._check = RecipientCheck(self.send, customers=self.renders_per_customer)
         return self._check(row.customer_id for row in rows)
@@ -212,14 +213,14 @@ class _Worker:
     def close(self) -> None:
         pass
 
-    def check(self, rows: list[Delivery], *, now: datetime, report: DispatchReport):
+    def check(self, rows: list[Claimed], *, now: datetime, report: DispatchReport):
         """Skip rows that may no longer be sent; return (row, customer,
         address) for the rest."""
         customers = self.recipients(rows)
         ready, skips = [], defaultdict(list)
         for row in rows:
             customer = customers.get(row.customer_id)
-            reason = customer.skip_reason if customer else SkipReason.MERGED
+            reason = customer.skip_reason if customer else SkipReason.GONE
             if reason:
                 skips[reason].append(row.pk)
             else:
@@ -311,7 +312,7 @@ class EmailWorker(_Worker):
             reply_to=self.content.get("reply_to", ""),
         )
 
-    def process(self, rows: list[Delivery], *, now: datetime, report: DispatchReport) -> bool:
+    def process(self, rows: list[Claimed], *, now: datetime, report: DispatchReport) -> bool:
         ready = self.check(rows, now=now, report=report)
         if not ready:
             return True
@@ -365,7 +366,7 @@ class LineWorker(_Worker):
         outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
         return outcome if outcome.result is Result.SENT else None
 
-    def process(self, rows: list[Delivery], *, now: datetime, report: DispatchReport) -> bool:
+    def process(self, rows: list[Claimed], *, now: datetime, report: DispatchReport) -> bool:
         # A row that already carried its retry key when claimed belongs to an
         # earlier request whose outcome is unknown: it is re-sent as it was,
         # with the same key and recipients, not checked again.
@@ -450,7 +451,7 @@ def send_dispatch(
                 # lease and come back when it expires, with the error noted.
                 logger.exception("send %s: batch failed", send.pk)
                 Delivery.objects.filter(
-                    pk__in=[row.pk for row in rows], status=DeliveryStatus.SENDING
+                    pk__any_of=[row.pk for row in rows], status=DeliveryStatus.SENDING
                 ).update(last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000])
                 healthy = False
             if not healthy:

@@ -26,7 +26,7 @@ from crm.models import (
     Customer,
 )
 from crm.services import consent_record
-from outreach.ledger import PENDING, id_set
+from outreach.ledger import PENDING
 from outreach.models import (
     Campaign,
     CampaignEvent,
@@ -240,7 +240,7 @@ def eligibility_reason(*, channel: str, purpose: str, customer_ids=None) -> Case
 
     def among(queryset: QuerySet) -> Q:
         if customer_ids is not None:
-            queryset = queryset.filter(customer_id__in=id_set(customer_ids))
+            queryset = queryset.filter(customer_id__any_of=customer_ids)
         return Q(pk__in=queryset.values("customer_id"))
 
     consent_channel = channel  # outreach channels map 1:1 onto consent channels
@@ -281,7 +281,7 @@ def recipients_checked(*, customer_ids, channel: str, purpose: str) -> QuerySet[
     """Customers annotated with `skip_reason` and `send_address`, one query:
     the worker's send-time check."""
     customer_ids = list(customer_ids)
-    return Customer.objects.filter(pk__in=id_set(customer_ids)).annotate(
+    return Customer.objects.filter(pk__any_of=customer_ids).annotate(
         skip_reason=eligibility_reason(channel=channel, purpose=purpose, customer_ids=customer_ids),
         send_address=recipient_address(channel=channel),
     )
@@ -312,6 +312,10 @@ def deliveries_snapshot(
     stamp = connection.ops.adapt_datetimefield_value(now)
     # "WHERE 1 = 1" lets SQLite parse ON CONFLICT after a SELECT.
     conflict = "" if new_send else "WHERE 1 = 1 ON CONFLICT DO NOTHING"
+    # PostgreSQL would pull the subquery up and evaluate the skip reason
+    # (its five hashed subqueries) once for each of the two places the
+    # outer SELECT names it; OFFSET 0 keeps it a subquery, computed once.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     sql = f"""
         INSERT INTO outreach_delivery (
             send_id, customer_id, channel, context_key, status, skip_reason, attempts,
@@ -319,7 +323,7 @@ def deliveries_snapshot(
         )
         SELECT %s, a.pk, %s, %s, CASE WHEN a.skip = '' THEN %s ELSE %s END,
                a.skip, 0, NULL, '', '', '', %s, %s
-        FROM ({select_sql}) AS a
+        FROM ({select_sql}{fence}) AS a
         {conflict}
     """
     params = [
@@ -331,7 +335,34 @@ def deliveries_snapshot(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, stamp, stamp, *select_params])
-        return cursor.rowcount
+        written = cursor.rowcount
+    _ledger_statistics_refresh(written)
+    return written
+
+
+# A snapshot that grows the ledger by this share (or a never-analysed one)
+# refreshes its planner statistics at once.
+LEDGER_ANALYZE_SHARE = 0.1
+LEDGER_ANALYZE_MIN_ROWS = 5000
+
+
+def _ledger_statistics_refresh(written: int) -> None:
+    """ANALYZE the ledger after a snapshot that grew it by a tenth or more
+    (PostgreSQL). Autovacuum would, but up to a minute later: until then
+    the planner believes the table as small as it was, and the worker's
+    first batches update their 500 rows by a sequential scan of the whole
+    ledger instead of 500 primary-key lookups (11 of 17 ms per batch at
+    100,000 rows). Inside the launch's transaction the new rows are
+    counted (ANALYZE samples the rows its own transaction wrote), and the
+    statistics become visible with them at commit, before a worker starts."""
+    if connection.vendor != "postgresql" or written < LEDGER_ANALYZE_MIN_ROWS:
+        return
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        (known,) = cursor.fetchone()
+        if known < 0 or written >= LEDGER_ANALYZE_SHARE * known:
+            cursor.execute(f"ANALYZE {table}")
 
 
 # --- Campaigns ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from outreach.models import (
     SegmentKind,
     Send,
     SendStatus,
+    SkipReason,
 )
 from tests.crm import factories
 
@@ -193,6 +194,27 @@ def test_an_opt_out_recorded_elsewhere_is_caught_at_send_time(smtp):
     dispatch_until_done(campaign.send)
     assert smtp.received == []
     assert statuses(campaign.send)[customer.pk] == ("skipped", "unsubscribed")
+
+
+def test_a_deleted_customers_rows_go_with_them_and_a_row_left_behind_is_skipped(smtp):
+    # given: a send to two customers (one without orders or consent events,
+    # which protect a customer from deletion)
+    kept, deleted = consented(email="kept@example.jp"), factories.customer(email="gone@example.jp")
+    send = services.send_create(
+        kind="campaign", channel="email", purpose="marketing", template=email_template()
+    )
+    services.deliveries_snapshot(send=send, audience=Customer.objects.all(), now=timezone.now())
+    # when: one is deleted, and a row outlives its customer (a launch racing
+    # a deletion: the ledger has no database constraint on the customer)
+    deleted_id = deleted.pk
+    deleted.delete()
+    assert not Delivery.objects.filter(customer_id=deleted_id).exists()
+    orphan = Delivery.objects.create(send=send, customer_id=deleted_id, channel="email")
+    dispatch_until_done(send)
+    # then
+    assert [rcpt for r in smtp.received for rcpt in r.rcpt_tos] == ["kept@example.jp"]
+    assert statuses(send) == {kept.pk: ("sent", ""), deleted_id: ("skipped", "gone")}
+    assert Delivery.objects.get(pk=orphan.pk).skip_reason == SkipReason.GONE
 
 
 def test_quiet_hours_defer_marketing_until_morning(smtp, settings):
