@@ -31,7 +31,7 @@ from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
-from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendStatus, SkipReason
+from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SkipReason
 from outreach.services import (
     recipients_checked,
     send_eligibility_purpose,
@@ -71,10 +71,15 @@ def quiet_hours_end(now: datetime) -> datetime | None:
     return ends
 
 
-def _defer_for_quiet_hours(send: Send, until: datetime) -> None:
-    Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=until)
-    ).update(next_attempt_at=until, updated_at=timezone.now())
+def _defer_for_quiet_hours(send: Send, until: datetime) -> int:
+    """Queued rows wait until `until`, while the send is sending: one
+    UPDATE (the send's status tested in it, so a pause or cancel committed
+    meanwhile is not overtaken)."""
+    return (
+        Delivery.objects.filter(ledger.while_sending(send), send=send, status=DeliveryStatus.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=until))
+        .update(next_attempt_at=until, updated_at=timezone.now())
+    )
 
 
 class Recipient(NamedTuple):
@@ -431,10 +436,8 @@ def send_dispatch(
             now = now_fn()
             until = quiet_hours_end(now) if send.respect_quiet_hours else None
             if until is not None:
-                status = Send.objects.filter(pk=send.pk).values_list("status", flat=True).first()
-                if status == SendStatus.SENDING:
-                    _defer_for_quiet_hours(send, until)
-                    report.deferred_until = until
+                _defer_for_quiet_hours(send, until)
+                report.deferred_until = until
                 break
             # Claims only while the send is sending: a pause or cancel holds
             # at the next batch (no claim, so the loop ends).

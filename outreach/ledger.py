@@ -31,6 +31,13 @@ from outreach.models import Delivery, DeliveryStatus, RateBucket, Send, SendStat
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
 
+def while_sending(send: Send) -> Exists:
+    """A condition for a statement on the ledger: the send is sending. One
+    test of the send's row for the whole statement, not a join per row; a
+    pause or cancel committed before the statement holds."""
+    return Exists(Send.objects.filter(pk=send.pk, status=SendStatus.SENDING))
+
+
 def _due_q(now: datetime) -> Q:
     """Rows a worker may take: queued and due, or sending with a dead lease."""
     return Q(status=DeliveryStatus.QUEUED) & (
@@ -128,11 +135,8 @@ def delivery_claim_batch(
     """Claim up to `limit` due rows of `send`. For LINE, an in-doubt group
     (rows sharing a retry key) is claimed whole, before any fresh rows."""
     lease_seconds = lease_seconds or settings.DELIVERY_LEASE_SECONDS
-    # Only while the send is sending: a pause or cancel committed before
-    # this claim holds, whatever the worker read a moment ago.
-    # (One test of the send's row for the whole query, not a join per row.)
-    sending = Exists(Send.objects.filter(pk=send.pk, status=SendStatus.SENDING))
-    due = Delivery.objects.filter(sending, send=send).filter(_due_q(now))
+    # Only while the send is sending, whatever the worker read a moment ago.
+    due = Delivery.objects.filter(while_sending(send), send=send).filter(_due_q(now))
     if retry_key_per:
         # Through the partial index outreach_delivery_in_doubt: only rows
         # with a key that are not settled (in flight or in doubt).
@@ -292,18 +296,31 @@ class SendProgress:
         return self.total - self.done
 
 
-def send_progress(send: Send) -> SendProgress:
-    """Counts by status and skip reason, in one query."""
-    by_status: dict[str, int] = {}
-    by_reason: dict[str, int] = {}
+def sends_progress(send_ids: Iterable[int]) -> dict[int, SendProgress]:
+    """Each send's counts by status and skip reason, in one query (a
+    changelist page of campaigns); a send without rows counts zero."""
+    send_ids = list(send_ids)
+    counts: dict[int, tuple[dict[str, int], dict[str, int]]] = {i: ({}, {}) for i in send_ids}
     rows = (
-        Delivery.objects.filter(send=send).values("status", "skip_reason").annotate(n=Count("id"))
+        Delivery.objects.filter(send_id__in=send_ids)
+        .values("send_id", "status", "skip_reason")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    for row in rows.order_by():
+    for row in rows:
+        by_status, by_reason = counts[row["send_id"]]
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
         if row["skip_reason"]:
             by_reason[row["skip_reason"]] = row["n"]
-    return SendProgress(total=sum(by_status.values()), by_status=by_status, by_reason=by_reason)
+    return {
+        send_id: SendProgress(sum(by_status.values()), by_status, by_reason)
+        for send_id, (by_status, by_reason) in counts.items()
+    }
+
+
+def send_progress(send: Send) -> SendProgress:
+    """Counts by status and skip reason, in one query."""
+    return sends_progress([send.pk])[send.pk]
 
 
 # --- Rate limits shared by every worker ----------------------------------------------

@@ -186,6 +186,10 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# Not launched yet: a campaign in these may be edited, scheduled, launched.
+CAMPAIGN_EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+
+
 class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=150)
     channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)

@@ -28,6 +28,7 @@ from crm.models import (
 from crm.services import consent_record
 from outreach.ledger import PENDING
 from outreach.models import (
+    CAMPAIGN_EDITABLE,
     Campaign,
     CampaignEvent,
     CampaignEventKind,
@@ -399,7 +400,7 @@ def campaign_save(
     with transaction.atomic():
         if campaign is not None and campaign.pk:
             campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-            if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+            if campaign.status not in CAMPAIGN_EDITABLE:
                 raise ValidationError(_("A launched campaign cannot be edited."))
             created = False
         else:
@@ -421,9 +422,9 @@ def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campai
         raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
     _campaign_check(campaign)
     with transaction.atomic():
-        updated = Campaign.objects.filter(
-            pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
-        ).update(status=CampaignStatus.SCHEDULED, scheduled_at=at)
+        updated = Campaign.objects.filter(pk=campaign.pk, status__in=CAMPAIGN_EDITABLE).update(
+            status=CampaignStatus.SCHEDULED, scheduled_at=at
+        )
         if not updated:
             raise ValidationError(_("Only a draft can be scheduled."))
         _campaign_event(campaign, CampaignEventKind.SCHEDULED, actor, at=at.isoformat())
@@ -454,7 +455,7 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
             .select_related("template", "segment")
             .get(pk=campaign.pk)
         )
-        if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        if campaign.status not in CAMPAIGN_EDITABLE:
             return campaign
         _campaign_check(campaign)
         send = send_create(

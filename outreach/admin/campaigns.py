@@ -40,8 +40,9 @@ from crm.normalize import email_normalize
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
-from outreach.ledger import PENDING, send_progress
+from outreach.ledger import send_progress, sends_progress
 from outreach.models import (
+    CAMPAIGN_EDITABLE,
     Campaign,
     CampaignStatus,
     Delivery,
@@ -51,7 +52,6 @@ from outreach.models import (
 )
 from outreach.segments import segment_customers
 
-EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 DATA_FIELDS = ("name", "channel", "template", "segment")
 RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by", "created_at")
@@ -147,33 +147,22 @@ class CampaignAdmin(ServiceFormAdmin):
     def get_changelist_instance(self, request: HttpRequest):
         changelist = super().get_changelist_instance(request)
         rows = list(changelist.result_list)  # evaluates (and caches) the page once
-        send_ids = [row.send_id for row in rows if row.send_id]
-        counts = {}
-        if send_ids:
-            counts = {
-                item["send_id"]: item
-                for item in Delivery.objects.filter(send_id__in=send_ids)
-                .values("send_id")
-                .annotate(total=Count("id"), pending=Count("id", filter=Q(status__in=PENDING)))
-                .order_by()
-            }
+        progress = sends_progress(row.send_id for row in rows if row.send_id)
         for row in rows:
-            item = counts.get(row.send_id, {"total": 0, "pending": 0})
-            row.progress_counts = (item["total"] - item["pending"], item["total"])
+            row.send_progress = progress.get(row.send_id)  # None: not launched
         return changelist
 
     @admin.display(description=_("progress"))
     def progress(self, obj: Campaign) -> str:
-        if not obj.send_id:
+        progress = getattr(obj, "send_progress", None)
+        if progress is None:
             return "—"
-        done, total = getattr(obj, "progress_counts", (0, 0))
-        percent = 100 if not total else int(100 * done / total)
         return format_html(
             '<progress max="100" value="{}" style="width:6em"></progress> {}% ({}/{})',
-            percent,
-            percent,
-            f"{done:,}",
-            f"{total:,}",
+            progress.percent,
+            progress.percent,
+            f"{progress.done:,}",
+            f"{progress.total:,}",
         )
 
     # --- Change page --------------------------------------------------------------
@@ -197,7 +186,7 @@ class CampaignAdmin(ServiceFormAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None):
         if obj is None:
             return ()
-        if obj.status in EDITABLE:
+        if obj.status in CAMPAIGN_EDITABLE:
             return RECORD_FIELDS
         return (*DATA_FIELDS, "scheduled_at", *RECORD_FIELDS)
 
@@ -223,7 +212,7 @@ class CampaignAdmin(ServiceFormAdmin):
             context.update(self.panel_context(request, obj))
             if "test_send_form" in context:
                 context["media"] += context["test_send_form"].media
-            if obj.status not in EDITABLE:
+            if obj.status not in CAMPAIGN_EDITABLE:
                 context.update(show_save=False, show_save_and_continue=False)
                 context.update(show_save_and_add_another=False)
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -237,8 +226,8 @@ class CampaignAdmin(ServiceFormAdmin):
             "can_act": can_act,
         }
         context["actions"] = {
-            "launch": can_act and status in EDITABLE,
-            "schedule": can_act and status in EDITABLE,
+            "launch": can_act and status in CAMPAIGN_EDITABLE,
+            "schedule": can_act and status in CAMPAIGN_EDITABLE,
             "pause": can_act and status == CampaignStatus.SENDING,
             "resume": can_act and status == CampaignStatus.PAUSED,
             "cancel": can_act and status not in FINISHED,
@@ -347,10 +336,11 @@ class CampaignAdmin(ServiceFormAdmin):
         return HttpResponseRedirect(reverse("admin:outreach_campaign_change", args=[campaign.pk]))
 
     def launch(self, request: HttpRequest, campaign: Campaign) -> str:
-        if campaign.status not in EDITABLE:
-            raise ValidationError(gettext("This campaign has already been launched."))
+        # The service launches once and returns the campaign as it finds it
+        # under its lock: the same send as before means it was launched.
+        before = campaign.send_id
         campaign = services.campaign_launch(campaign=campaign, actor=request.user)
-        if campaign.status != CampaignStatus.SENDING:
+        if campaign.send_id is None or campaign.send_id == before:
             raise ValidationError(gettext("This campaign has already been launched."))
         progress = send_progress(campaign.send)
         text = gettext(

@@ -57,6 +57,12 @@ class EmailMessage:
     from_email: str = ""
     reply_to: str = ""
 
+    def all_headers(self) -> dict[str, str]:
+        """The extra headers with the Message-ID, as both writers put them."""
+        if not self.message_id:
+            return dict(self.headers)
+        return {**self.headers, "Message-ID": self.message_id}
+
 
 class _Policy(email.policy.Compat32):
     """Django's own (compat32) policy, folding only lines over RFC 5322's
@@ -158,9 +164,7 @@ def message_bytes(
     same headers in the same order, same encodings), written directly.
     None when the message needs what only Django's own path does: then send
     `EmailAdapter._build(message)`."""
-    headers = dict(message.headers)
-    if message.message_id:
-        headers["Message-ID"] = message.message_id
+    headers = message.all_headers()
     names = {name.lower() for name in headers}
     if not message.to or "message-id" not in names or names & _OWN_HEADERS:
         return None
@@ -325,16 +329,13 @@ class EmailAdapter:
         smtp.sendmail(sender, [_envelope_recipient(message.to)], data)
 
     def _build(self, message: EmailMessage) -> _MailMessage:
-        headers = dict(message.headers)
-        if message.message_id:
-            headers["Message-ID"] = message.message_id
         mail = _MailMessage(
             subject=message.subject,
             body=message.text,
             from_email=message.from_email or settings.DEFAULT_FROM_EMAIL,
             to=[message.to],
             reply_to=[message.reply_to] if message.reply_to else None,
-            headers=headers,
+            headers=message.all_headers(),
             connection=self.connection,
         )
         mail.encoding = "utf-8"

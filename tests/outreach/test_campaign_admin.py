@@ -143,8 +143,9 @@ def test_campaign_changelist_queries_do_not_grow_with_campaigns(
     assert "25% (1/4)" in content
     rows = {row.name: row for row in response.context["cl"].result_list}
     assert len(rows) == 10
-    assert rows["c1"].progress_counts == (1, 4)  # the skipped row is done
-    assert rows["c0"].send_id is None and rows["c0"].progress_counts == (0, 0)
+    progress = rows["c1"].send_progress
+    assert (progress.done, progress.total) == (1, 4)  # the skipped row is done
+    assert rows["c0"].send_id is None and rows["c0"].send_progress is None  # not launched
 
 
 def test_delivery_changelist_queries_do_not_grow_with_deliveries(

@@ -237,6 +237,20 @@ def test_quiet_hours_defer_marketing_until_morning(smtp, settings):
     assert len(smtp.received) == 1
 
 
+def test_quiet_hours_leave_a_paused_sends_rows_as_they_are(smtp, settings):
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = 21, 9
+    consented(email="paused@example.jp")
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    services.campaign_pause(campaign=campaign)
+    night = datetime(2026, 11, 24, 22, 30, tzinfo=JST)
+
+    send_dispatch(send_id=campaign.send_id, now_fn=lambda: night)
+
+    row = Delivery.objects.get(send=campaign.send)
+    assert (row.status, row.next_attempt_at) == ("queued", None)
+    assert smtp.received == []
+
+
 def test_transactional_mail_ignores_quiet_hours_and_needs_no_consent(smtp, settings):
     settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = 21, 9
     customer = factories.customer(email="reply@example.jp")
