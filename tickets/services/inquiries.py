@@ -145,21 +145,20 @@ def inquiry_create(
             # Mail polled late keeps the time it was received.
             Inquiry.objects.filter(pk=inquiry.pk).update(created_at=received_at)
             inquiry.created_at = received_at
-        message = InquiryMessage.objects.create(
-            inquiry=inquiry,
-            kind=MessageKind.INBOUND,
+        _inbound_message_save(
+            inquiry,
             channel=channel,
-            author=actor_or_none(author),
+            author=author,
             subject=subject,
-            body_text=body_text or "",
-            visible_text=visible_text or body_text or "",
+            body_text=body_text,
+            visible_text=visible_text,
             body_html=body_html,
-            message_id=message_id[:255],
-            in_reply_to=in_reply_to[:255],
+            message_id=message_id,
+            in_reply_to=in_reply_to,
             references=references,
+            attachments=attachments,
+            received_at=received_at,
         )
-        _stamp(message, received_at)
-        _attachments_save(message, attachments)
         event_add(
             inquiry,
             InquiryEventKind.CREATED,
@@ -170,6 +169,41 @@ def inquiry_create(
         if reopened_from is not None:
             event_add(reopened_from, InquiryEventKind.LINKED, new=inquiry.reference)
     return inquiry
+
+
+def _inbound_message_save(
+    inquiry: Inquiry,
+    *,
+    channel: str,
+    subject: str,
+    body_text: str,
+    visible_text: str,
+    body_html: str,
+    message_id: str,
+    in_reply_to: str,
+    references: str,
+    attachments: Sequence[AttachmentData],
+    received_at: datetime,
+    author=None,
+) -> InquiryMessage:
+    """The customer's message on `inquiry`, stamped with the time it was
+    received, with its attachments."""
+    message = InquiryMessage.objects.create(
+        inquiry=inquiry,
+        kind=MessageKind.INBOUND,
+        channel=channel,
+        author=actor_or_none(author),
+        subject=subject[:255],
+        body_text=body_text or "",
+        visible_text=visible_text or body_text or "",
+        body_html=body_html,
+        message_id=message_id[:255],
+        in_reply_to=in_reply_to[:255],
+        references=references,
+    )
+    _stamp(message, received_at)
+    _attachments_save(message, attachments)
+    return message
 
 
 def inquiry_inbound_add(
@@ -226,20 +260,19 @@ def inquiry_inbound_add(
                 old=InquiryStatus.WAITING_CUSTOMER,
                 new=inquiry.status,
             )
-        message = InquiryMessage.objects.create(
-            inquiry=inquiry,
-            kind=MessageKind.INBOUND,
+        message = _inbound_message_save(
+            inquiry,
             channel=channel or inquiry.channel,
-            subject=subject[:255],
-            body_text=body_text or "",
-            visible_text=visible_text or body_text or "",
+            subject=subject,
+            body_text=body_text,
+            visible_text=visible_text,
             body_html=body_html,
-            message_id=message_id[:255],
-            in_reply_to=in_reply_to[:255],
+            message_id=message_id,
+            in_reply_to=in_reply_to,
             references=references,
+            attachments=attachments,
+            received_at=received_at,
         )
-        _stamp(message, received_at)
-        _attachments_save(message, attachments)
         Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
