@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -143,9 +143,14 @@ class RecipientCheck:
 
 
 def _record(
-    outcomes: list[tuple[list[Claimed], Outcome]], *, now: datetime, report: DispatchReport
+    outcomes: list[tuple[list[Claimed], Outcome]],
+    *,
+    now: datetime,
+    report: DispatchReport,
+    lease: ledger.Lease,
 ) -> bool:
-    """Write outcomes to the ledger. Returns False when the channel is down
+    """Write outcomes to the ledger (a row another worker took meanwhile is
+    left to it, unless it was sent). Returns False when the channel is down
     (nothing more should be tried in this dispatch)."""
     sent: list[Claimed] = []
     provider_ids: dict[int, str] = {}
@@ -156,7 +161,7 @@ def _record(
             for row in rows:
                 provider_ids[row.pk] = outcome.provider_id
         elif outcome.result is Result.FAILED:
-            ledger.delivery_mark_failed(rows, error=outcome.error, now=now)
+            ledger.delivery_mark_failed(rows, error=outcome.error, now=now, lease=lease)
             report.failed += len(rows)
         elif outcome.result is Result.RETRY:
             ledger.delivery_mark_retry(
@@ -165,18 +170,12 @@ def _record(
                 now=now,
                 delay=outcome.retry_after,
                 in_doubt=outcome.in_doubt,
+                lease=lease,
             )
             report.retried += len(rows)
             channel_down = channel_down or outcome.retry_after is not None
         else:  # DEFER: never attempted, the attempt is given back
-            Delivery.objects.filter(pk__any_of=[row.pk for row in rows]).update(
-                status=DeliveryStatus.QUEUED,
-                attempts=F("attempts") - 1,
-                next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
-                lease_expires_at=None,
-                last_error=outcome.error[:2000],
-                updated_at=now,
-            )
+            ledger.delivery_mark_deferred(rows, error=outcome.error, now=now, lease=lease)
             report.retried += len(rows)
             channel_down = True
     if sent:
@@ -317,7 +316,9 @@ class EmailWorker(_Worker):
             reply_to=self.content.get("reply_to", ""),
         )
 
-    def process(self, rows: list[Claimed], *, now: datetime, report: DispatchReport) -> bool:
+    def process(
+        self, rows: list[Claimed], *, now: datetime, report: DispatchReport, lease: ledger.Lease
+    ) -> bool:
         ready = self.check(rows, now=now, report=report)
         if not ready:
             return True
@@ -332,14 +333,14 @@ class EmailWorker(_Worker):
         if messages:
             ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
             try:
-                for key, outcome in self.adapter.send(messages):
+                for key, outcome in self.adapter.send(messages, held=lease.held):
                     outcomes.append(([by_id[key]], outcome))
             except Exception:
                 # What the server already took is recorded (never sent
                 # again); the rest of the batch keeps its lease.
-                _record(outcomes, now=timezone.now(), report=report)
+                _record(outcomes, now=timezone.now(), report=report, lease=lease)
                 raise
-        return _record(outcomes, now=timezone.now(), report=report)
+        return _record(outcomes, now=timezone.now(), report=report, lease=lease)
 
 
 class LineWorker(_Worker):
@@ -371,7 +372,9 @@ class LineWorker(_Worker):
         outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
         return outcome if outcome.result is Result.SENT else None
 
-    def process(self, rows: list[Claimed], *, now: datetime, report: DispatchReport) -> bool:
+    def process(
+        self, rows: list[Claimed], *, now: datetime, report: DispatchReport, lease: ledger.Lease
+    ) -> bool:
         # A row that already carried its retry key when claimed belongs to an
         # earlier request whose outcome is unknown: it is re-sent as it was,
         # with the same key and recipients, not checked again.
@@ -396,10 +399,12 @@ class LineWorker(_Worker):
                 texts=texts,
                 retry_key=group[0].retry_key,
             )
-            return _record([(group, outcome)], now=timezone.now(), report=report)
+            return _record([(group, outcome)], now=timezone.now(), report=report, lease=lease)
         outcomes = []
         ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
         for row, customer, address in ready:
+            if not lease.held(row.pk):
+                continue  # another worker has it now
             outcome = self._reply_first(row) or self.adapter.push(
                 to=address, texts=self.texts(customer), retry_key=row.retry_key
             )
@@ -410,7 +415,7 @@ class LineWorker(_Worker):
         rest = [row for row, _customer, _address in ready if row.pk not in done]
         if rest:
             outcomes.append((rest, Outcome(Result.DEFER, error="LINE rate limit: deferred")))
-        return _record(outcomes, now=timezone.now(), report=report)
+        return _record(outcomes, now=timezone.now(), report=report, lease=lease)
 
 
 def _worker_for(send: Send) -> _Worker:
@@ -447,15 +452,16 @@ def send_dispatch(
             if not rows:
                 break
             report.batches += 1
+            lease = ledger.Lease(rows, now_fn=now_fn)
             try:
-                healthy = worker.process(rows, now=now, report=report)
+                healthy = worker.process(rows, now=now, report=report, lease=lease)
             except Exception as exc:
                 # One bad batch never kills the worker: its rows keep their
                 # lease and come back when it expires, with the error noted.
                 logger.exception("send %s: batch failed", send.pk)
-                Delivery.objects.filter(
-                    pk__any_of=[row.pk for row in rows], status=DeliveryStatus.SENDING
-                ).update(last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000])
+                Delivery.objects.filter(lease.mine(), pk__any_of=[row.pk for row in rows]).update(
+                    last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000]
+                )
                 healthy = False
             if not healthy:
                 break

@@ -16,14 +16,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Q
+from django.db.models import Count, Exists, F, Q
 from django.utils import timezone
 
 from outreach.models import Delivery, DeliveryStatus, RateBucket, Send, SendStatus
@@ -49,7 +49,8 @@ class Claimed(NamedTuple):
     """A claimed ledger row, as the worker reads it: the columns it uses,
     in a tuple. (Building 500 Delivery instances a batch, every column
     converted, was a tenth of a LINE batch's time; the worker reads four
-    of them.) Its status is sending, under the claim's lease."""
+    of them.) Its status is sending, under the claim's lease: `lease`, the
+    expiry the claim wrote, is also the claim's token (see Lease)."""
 
     pk: int
     send_id: int
@@ -57,6 +58,7 @@ class Claimed(NamedTuple):
     context_key: str
     attempts: int
     retry_key: uuid.UUID | None
+    lease: datetime
 
 
 def _claim(
@@ -95,7 +97,7 @@ def _claim(
     sets += ["lease_expires_at = %s", "attempts = attempts + 1", "updated_at = %s"]
     params += [stamp(lease), stamp(now)]
     table = quote(Delivery._meta.db_table)
-    columns = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:]]
+    columns = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:-1]]
     returning = ", ".join(f"{table}.{quote(column)}" for column in ["id", *columns])
     with transaction.atomic():
         if not skip_locked:
@@ -113,7 +115,7 @@ def _claim(
             cursor.execute(sql, [*ids_params, *params])
             # A uuid column on PostgreSQL, 32 hex digits on SQLite.
             rows = sorted(
-                Claimed(*row[:-1], key_field.to_python(row[-1])) for row in cursor.fetchall()
+                Claimed(*row[:-1], key_field.to_python(row[-1]), lease) for row in cursor.fetchall()
             )
         if retry_key_per == "row" and any(row.retry_key is None for row in rows):
             # Elsewhere (SQLite) the keys are made here and written back.
@@ -166,6 +168,68 @@ def delivery_claim_batch(
     )
 
 
+class Lease:
+    """A worker's hold on the rows of one claim.
+
+    The rows are `sending` until their lease expires; the expiry the claim
+    wrote is also its token: a row is this worker's while its
+    `lease_expires_at` is the token. `held(pk)`, asked before each message,
+    renews the lease of the whole batch once a third of it has passed, so a
+    slow server never lets another worker take rows this one is still
+    sending. A row this worker lost (it stalled past the expiry and another
+    worker claimed the row) is neither sent nor recorded by it, except as
+    sent when it was. Successive holders of a row have growing tokens (a row
+    is claimed again only after its lease expired, and renewed only while
+    held), so a stale worker's token never matches.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[Claimed],
+        *,
+        seconds: int | None = None,
+        now_fn: Callable[[], datetime] = timezone.now,
+    ) -> None:
+        self.ids = {row.pk for row in rows}
+        self.token = rows[0].lease if rows else None
+        self.seconds = seconds or settings.DELIVERY_LEASE_SECONDS
+        self.now_fn = now_fn
+        self.renewals = 0
+        self._confirmed = time.monotonic()
+
+    def held(self, pk: int) -> bool:
+        """Whether row `pk` is still this worker's (renewing when due)."""
+        if time.monotonic() - self._confirmed >= self.seconds / 3:
+            self.renew()
+        return pk in self.ids
+
+    def renew(self) -> None:
+        """Extend the lease of the rows still held; forget the others."""
+        if self.ids:
+            token = self.now_fn() + timedelta(seconds=self.seconds)
+            ids = list(self.ids)
+            renewed = Delivery.objects.filter(self.mine(), pk__any_of=ids).update(
+                lease_expires_at=token
+            )
+            if renewed < len(ids):
+                held = Delivery.objects.filter(
+                    pk__any_of=ids, status=DeliveryStatus.SENDING, lease_expires_at=token
+                )
+                self.ids = set(held.values_list("pk", flat=True))
+            self.token = token
+            self.renewals += 1
+        self._confirmed = time.monotonic()
+
+    def mine(self) -> Q:
+        """The condition for a statement on rows of this claim: still held."""
+        return Q(status=DeliveryStatus.SENDING, lease_expires_at=self.token)
+
+
+def _held(ids: list[int], lease: Lease | None):
+    rows = Delivery.objects.filter(pk__any_of=ids)
+    return rows.filter(lease.mine()) if lease is not None else rows
+
+
 # --- Outcomes ------------------------------------------------------------------
 
 
@@ -173,7 +237,8 @@ def delivery_mark_sent(
     rows: Sequence[Claimed], *, now: datetime, provider_id: str | dict[int, str] = ""
 ) -> None:
     """Record rows as sent. `provider_id`: one id for all (a LINE request)
-    or one per row (email Message-IDs)."""
+    or one per row (email Message-IDs). By id, whoever holds a row now: a
+    message that went out is sent, even from a worker that lost its lease."""
     if not rows:
         return
     if isinstance(provider_id, dict):
@@ -214,12 +279,31 @@ def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dic
         cursor.execute(sql, [*params, DeliveryStatus.SENT.value, stamp, stamp])
 
 
-def delivery_mark_failed(rows: Sequence[Claimed], *, error: str, now: datetime) -> None:
+def delivery_mark_failed(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease | None = None
+) -> None:
     if rows:
-        Delivery.objects.filter(pk__any_of=[row.pk for row in rows]).update(
+        _held([row.pk for row in rows], lease).update(
             status=DeliveryStatus.FAILED,
             last_error=error[:2000],
             lease_expires_at=None,
+            updated_at=now,
+        )
+
+
+def delivery_mark_deferred(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease | None = None
+) -> None:
+    """Rows that were never attempted (the server could not be reached, a
+    rate limit): back to the queue after the base backoff, the attempt
+    given back."""
+    if rows:
+        _held([row.pk for row in rows], lease).update(
+            status=DeliveryStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
+            lease_expires_at=None,
+            last_error=error[:2000],
             updated_at=now,
         )
 
@@ -247,6 +331,7 @@ def delivery_mark_retry(
     now: datetime,
     delay: float | None = None,
     in_doubt: bool = False,
+    lease: Lease | None = None,
 ) -> None:
     """A transient error: back to the queue after a backoff, or, once the
     attempts are used up, failed (or unknown when the message may have gone
@@ -256,7 +341,7 @@ def delivery_mark_retry(
     exhausted = [row for row in rows if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS]
     retry = [row for row in rows if row.attempts < settings.DELIVERY_MAX_ATTEMPTS]
     if exhausted:
-        Delivery.objects.filter(pk__any_of=[row.pk for row in exhausted]).update(
+        _held([row.pk for row in exhausted], lease).update(
             status=DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED,
             last_error=f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"[:2000],
             lease_expires_at=None,
@@ -265,7 +350,7 @@ def delivery_mark_retry(
     if retry:
         # One group (a multicast) retries together, at one time.
         wait = delay if delay is not None else backoff_seconds(max(row.attempts for row in retry))
-        Delivery.objects.filter(pk__any_of=[row.pk for row in retry]).update(
+        _held([row.pk for row in retry], lease).update(
             status=DeliveryStatus.QUEUED,
             next_attempt_at=now + timedelta(seconds=wait),
             last_error=error[:2000],

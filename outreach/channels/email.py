@@ -25,7 +25,7 @@ import logging
 import re
 import smtplib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -289,10 +289,16 @@ class EmailAdapter:
             connection.open()
             self.connection = connection
 
-    def send(self, messages: list[EmailMessage]) -> Iterator[tuple[int, Outcome]]:
+    def send(
+        self, messages: list[EmailMessage], *, held: Callable[[int], bool] | None = None
+    ) -> Iterator[tuple[int, Outcome]]:
         """Send in order on one connection; yield (key, outcome) for each.
-        When the server cannot be reached, the rest are deferred."""
+        When the server cannot be reached, the rest are deferred. `held(key)`,
+        asked before each message: False passes it by (the worker no longer
+        holds that delivery), with no outcome."""
         for index, message in enumerate(messages):
+            if held is not None and not held(message.key):
+                continue
             try:
                 self._open()
             except (OSError, smtplib.SMTPException) as exc:

@@ -388,6 +388,36 @@ def test_rows_of_a_crashed_worker_come_back_after_the_lease(smtp, settings):
     assert (row.status, row.attempts) == ("sent", 2)
 
 
+def test_a_worker_that_lost_its_lease_leaves_the_rows_to_the_one_that_took_them(settings):
+    from outreach.ledger import Lease, delivery_claim_batch, delivery_mark_retry
+
+    consented(email="stale@example.jp")
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    now = timezone.now()
+    # given a worker that claimed the row and stalled past its lease...
+    stale_rows = delivery_claim_batch(send=campaign.send, limit=10, now=now, lease_seconds=60)
+    stale = Lease(stale_rows, seconds=60, now_fn=lambda: now)
+    # ...and another worker that took the row meanwhile
+    later = now + timedelta(seconds=61)
+    [taken] = delivery_claim_batch(send=campaign.send, limit=10, now=later, lease_seconds=60)
+    fresh = Lease([taken], seconds=60, now_fn=lambda: later)
+
+    # when the stale worker asks before sending, and records an SMTP 451
+    stale.renew()
+    delivery_mark_retry(stale_rows, error="SMTP 451", now=later, lease=stale)
+
+    # then it no longer holds the row, and the row stays with the other worker
+    assert not stale.held(taken.pk)
+    row = Delivery.objects.get(pk=taken.pk)
+    assert (row.status, row.lease_expires_at, row.last_error) == ("sending", taken.lease, "")
+    # while the worker that holds it renews it
+    fresh.now_fn = lambda: later + timedelta(seconds=30)
+    fresh.renew()
+    assert fresh.held(taken.pk)
+    row.refresh_from_db()
+    assert row.lease_expires_at == later + timedelta(seconds=90)
+
+
 def test_message_ids_are_stable_per_delivery_but_not_guessable():
     from outreach.channels.email import message_id_for
 

@@ -17,6 +17,7 @@ from outreach.dispatch import send_dispatch
 from outreach.linefake import LineFake
 from outreach.models import Delivery, MessageTemplate, Send
 from tests.crm import factories
+from tests.outreach.audience import consented_customers, line_user
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +35,6 @@ def line(settings):
         settings.LINE_CHANNEL_ACCESS_TOKEN = "test-token"
         settings.LINE_CHANNEL_SECRET = "test-secret"
         yield fake
-
-
-def line_user(index: int) -> str:
-    return f"U{index:032x}"
 
 
 def follower(index: int, *, consent: bool = True) -> Customer:
@@ -103,11 +100,7 @@ def test_identical_content_goes_by_multicast_each_follower_once(line):
 
 
 def test_more_than_500_recipients_are_split_into_multicasts_of_at_most_500(line, settings):
-    for i in range(1203):
-        customer, _ = crm.customer_upsert(channel="line", external_id=line_user(i))
-    # consent set-based for speed: the ledger's states are what the worker reads
-    for customer in Customer.objects.all():
-        crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    consented_customers(1203, email=False)
     send = line_send(line_template(["一斉配信のテスト"]))
     dispatch_until_done(send)
     sizes = sorted(len(r.recipients) for r in line.accepted_requests)
@@ -208,10 +201,9 @@ def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(
     line, django_assert_num_queries
 ):
     # given 310 LINE followers, all opted in but one (index 7)
-    for i in range(310):
-        customer, _ = crm.customer_upsert(channel="line", external_id=line_user(i))
-        if i != 7:
-            crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    consented_customers(7, email=False)
+    crm.customer_upsert(channel="line", external_id=line_user(7))
+    consented_customers(302, email=False)
     template = line_template(["件数に依らないクエリ数"])
     ids = list(Customer.objects.order_by("id").values_list("id", flat=True))
 

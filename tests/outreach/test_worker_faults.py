@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 from django_q.brokers import get_broker
 
-from crm.models import ChannelIdentity, ConsentEvent, ConsentState, Customer
+from crm.models import Customer
 from outreach import services
 from outreach.ledger import PENDING
 from outreach.linefake import LineFake
@@ -36,6 +36,7 @@ from outreach.models import (
     Send,
 )
 from outreach.tasks import sends_tick
+from tests.outreach.audience import consented_customers, email_of, line_user
 from tests.smtp_server import SmtpServer, _Handler
 from tests.worker import Worker, database_url
 
@@ -140,54 +141,6 @@ def cluster(transactional_db, smtp_server, line, request):
 
 
 # --- Data ---------------------------------------------------------------------------
-
-
-def line_user(index: int) -> str:
-    return f"U{index:032x}"
-
-
-def email_of(index: int) -> str:
-    return f"kunde{index}@example.jp"
-
-
-def consented_customers(count: int, *, email: bool = True, line: bool = True) -> list[Customer]:
-    """`count` customers with an opt-in on email and/or LINE (and a LINE
-    identity), written set-based: thousands through customer_upsert and
-    consent_record would take minutes. The worker reads exactly these rows
-    (consent state, identity, address), as it would after the services."""
-    now = timezone.now()
-    start = Customer.objects.count()
-    customers = Customer.objects.bulk_create(
-        Customer(
-            family_name="佐藤",
-            given_name=f"花子{start + i}",
-            family_name_kana="サトウ",
-            given_name_kana="ハナコ",
-            email=email_of(start + i) if email else "",
-            email_normalized=email_of(start + i) if email else "",
-        )
-        for i in range(count)
-    )
-    channels = [name for name, wanted in (("email", email), ("line", line)) if wanted]
-    if line:
-        ChannelIdentity.objects.bulk_create(
-            ChannelIdentity(customer=c, channel="line", external_id=line_user(start + i))
-            for i, c in enumerate(customers)
-        )
-    for channel in channels:
-        events = ConsentEvent.objects.bulk_create(
-            ConsentEvent(
-                customer=c, channel=channel, action="opt_in", source="import", occurred_at=now
-            )
-            for c in customers
-        )
-        ConsentState.objects.bulk_create(
-            ConsentState(
-                customer=e.customer, channel=channel, granted=True, changed_at=now, event=e
-            )
-            for e in events
-        )
-    return customers
 
 
 def template(name: str, channel: str, **fields) -> MessageTemplate:
@@ -374,6 +327,33 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
         f"{line.statuses()[409]} (of them for keys in flight at kill: {len(replayed)}); "
         f"LINE duplicates: 0; finished {finished:.1f}s after restart"
     )
+
+
+def test_a_worker_slower_than_its_lease_keeps_its_rows_and_nothing_goes_twice(
+    cluster, smtp_server, settings
+):
+    # given 240 consented customers, a lease of 1 s and an SMTP server so
+    # slow that a batch of 100 takes about 3 s: three leases
+    consented_customers(240, line=False)
+    smtp_server.handler.delay = 0.03
+    cluster.env["DELIVERY_LEASE_SECONDS"] = "1"
+    cluster.env["DISPATCH_TIME_BUDGET_SECONDS"] = "2"
+    settings.DISPATCH_PARALLELISM = 2  # two workers on the one send
+    cluster.start()
+
+    # when the campaign goes out with both workers claiming batches of it
+    mail = launch(email_template(), consent="email")
+    took = wait_until_done(mail, timeout=60, worker=cluster)
+
+    # then every message arrives once: a worker renews the lease of the
+    # batch it is sending, so the other never takes those rows (without the
+    # renewal, a lapsed batch went out twice)
+    assert by_status(mail) == {mail.pk: {"sent": 240}}
+    ids = message_ids(smtp_server)
+    assert len(ids) == 240
+    assert sorted(n for n in ids.values() if n > 1) == []
+    assert smtp_recipients(smtp_server) == {email_of(i) for i in range(240)}
+    print(f"\nbatches of 3 leases: 240 sent once each in {took:.1f}s")
 
 
 def test_smtp_4xx_then_refused_connections_then_recovery_through_the_worker(cluster, smtp_server):
