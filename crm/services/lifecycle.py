@@ -142,8 +142,10 @@ def _recompute_all(changed: str, params: dict[str, Any], same: str) -> int:
     into a temporary table, then the UPDATE from it.
 
     The first reads the orders in customer order from the covering index
-    crm_order_customer and merges them with the customer table's primary
-    key: no hash table of a million groups. The planner prices that plan
+    crm_order_customer and merges them with the customers' stored metrics,
+    read in the same order from the covering index crm_customer_lifecycle
+    (index-only: a third of the heap's pages): no hash table of a million
+    groups. The planner prices that plan
     above hashing both sides, but on a warm cache it takes about half the
     time (bench/lifecycle.py prints both), so hashing is switched off for
     that statement only. The UPDATE is then planned with the real number of

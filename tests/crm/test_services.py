@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -283,3 +284,17 @@ def test_customer_update_by_a_person_overwrites_and_clears(owner):
     event = CustomerEvent.objects.filter(customer=customer, kind=CustomerEventKind.UPDATED).get()
     assert set(event.data["fields"]) == {"phone", "address"} and event.actor == owner
     assert not Customer.objects.filter(~Q(pk=customer.pk)).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL storage parameters")
+def test_the_lifecycle_tables_are_vacuumed_after_about_a_day_of_traffic():
+    """The nightly recompute reads both tables by index-only scans, which
+    need a current visibility map (crm migration 0007)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class"
+            " WHERE relname IN ('crm_customer', 'crm_order') ORDER BY relname"
+        )
+        options = dict(cursor.fetchall())
+    assert "autovacuum_vacuum_scale_factor=0.005" in options["crm_customer"]
+    assert "autovacuum_vacuum_insert_scale_factor=0.005" in options["crm_order"]
