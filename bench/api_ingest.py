@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     HOST,
+    ServerCpu,
     django_setup,
     free_port,
     gunicorn_start,
@@ -60,6 +61,8 @@ from bench.common import (
     log,
     migrate,
     percentile,
+    process_tree_cpu,
+    sql,
     table,
 )
 
@@ -191,6 +194,8 @@ class Result:
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     client_cpu: float = 0.0
+    app_cpu: float = 0.0  # gunicorn's CPU seconds during the round
+    db_cpu: float = 0.0  # the PostgreSQL server's
 
     @property
     def rate(self) -> float:
@@ -366,6 +371,7 @@ def profile_in_process(token: str, count: int) -> tuple[list[tuple[str, list[str
 
 
 def summary(result: Result) -> list[object]:
+    requests = len(result.latencies) + result.errors
     return [
         result.name,
         len(result.latencies),
@@ -374,6 +380,8 @@ def summary(result: Result) -> list[object]:
         f"{percentile(result.latencies, 95) * 1000:.1f}",
         result.errors,
         f"{result.client_cpu / result.seconds:.0%}",
+        f"{result.app_cpu / requests * 1000:.2f}" if requests else "-",
+        f"{result.db_cpu / requests * 1000:.2f}" if requests else "-",
     ]
 
 
@@ -394,6 +402,7 @@ def main() -> None:
     log(f"Seeding {RETURNING_CUSTOMERS:,} returning customers...")
     bare_customer = seed(RETURNING_CUSTOMERS)
     token = api_key()
+    db_cpu = ServerCpu(sql("SELECT pg_backend_pid()", fetch=True)[0][0])
     connection.close()  # the load runs in gunicorn; keep no idle session here
 
     port = free_port()
@@ -427,6 +436,7 @@ def main() -> None:
             )
         for round_ in range(args.rounds):
             for name, (path, key) in endpoints.items():
+                app_before, db_before = process_tree_cpu(server.pid), db_cpu.total()
                 result = drive(
                     name,
                     port,
@@ -436,6 +446,8 @@ def main() -> None:
                     token=key,
                     tag=f"r{round_}{name}",
                 )
+                result.app_cpu = process_tree_cpu(server.pid) - app_before
+                result.db_cpu = db_cpu.total() - db_before
                 results[name].append(result)
                 log(
                     f"  round {round_ + 1} {name}: {result.rate:.1f} req/s, "
@@ -455,6 +467,8 @@ def main() -> None:
             latencies=[x for r in runs for x in r.latencies],
             errors=sum(r.errors for r in runs),
             client_cpu=sum(r.client_cpu for r in runs),
+            app_cpu=sum(r.app_cpu for r in runs),
+            db_cpu=sum(r.db_cpu for r in runs),
         )
         rows.append(summary(merged))
     ratios = [
@@ -469,7 +483,17 @@ def main() -> None:
     print()
     print(
         table(
-            ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "errors", "client CPU"],
+            [
+                "endpoint",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "errors",
+                "client CPU",
+                "gunicorn CPU ms/req",
+                "PostgreSQL CPU ms/req",
+            ],
             rows,
         )
     )
@@ -479,7 +503,9 @@ def main() -> None:
         + ", ".join(f"{r:.2f}" for r in ratios)
         + "; target ≥ 0.50)"
     )
-    print("client CPU: the load generator's CPU time ÷ wall time (1 core = 100%)")
+    print("client CPU: the load generator's CPU time ÷ wall time (1 core = 100%);")
+    print("CPU ms/req: CPU time of gunicorn (master and workers) and of the PostgreSQL")
+    print("server (all its processes) during the rounds, per request")
     print()
     for label, lines in queries:
         savepoints = sum("SAVEPOINT" in line for line in lines)

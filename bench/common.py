@@ -147,6 +147,24 @@ class ServerCpu:
         return ticks / self._tick
 
 
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live
+    children: gunicorn's master and workers (Linux /proc)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(entry) == root or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def sql(statement: str, params=None, *, fetch: bool = False):
     """Run one statement on Django's connection: its rows, or its rowcount."""
     from django.db import connection

@@ -348,7 +348,7 @@ class OrderViewSet(
             lines=None if lines is None else [services.OrderLineData(**line) for line in lines],
             **data,
         )
-        prefetch_related_objects([order], "lines")
+        prefetch_related_objects([order], "lines")  # read only when not just written
         return Response(
             OrderSerializer(order).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

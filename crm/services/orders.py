@@ -26,6 +26,19 @@ class OrderLineData:
     unit_price: int
 
 
+def _lines_known(order: Order, lines: list[OrderLine]) -> None:
+    """Remember the lines just written as `order.lines.all()`, the way
+    prefetch_related stores what it read: whoever shows the order next (the
+    API's response) does not read them back."""
+    cached = order.lines.all()
+    cached._result_cache = lines
+    cached._prefetch_done = True
+    order._prefetched_objects_cache = {
+        **getattr(order, "_prefetched_objects_cache", {}),
+        "lines": cached,
+    }
+
+
 def order_upsert(
     *,
     channel: str,
@@ -76,9 +89,10 @@ def order_upsert(
                 if lines is not None:
                     if not created:
                         order.lines.all().delete()
-                    OrderLine.objects.bulk_create(
+                    written = OrderLine.objects.bulk_create(
                         OrderLine(order=order, **line.__dict__) for line in lines
                     )
+                    _lines_known(order, written)
                 lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
                 return order, created
         except IntegrityError:

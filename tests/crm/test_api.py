@@ -202,6 +202,28 @@ def test_order_post_creates_customer_order_lines_and_metrics(writer):
     assert Order.objects.count() == 1
 
 
+def test_order_post_answers_with_the_lines_it_wrote_without_reading_them_back(writer):
+    with CaptureQueriesContext(connection) as queries:
+        response = writer.post("/api/v1/orders/", ORDER, format="json")
+    assert [line["sku"] for line in response.json()["lines"]] == [
+        "TOWEL-IMABARI-01",
+        "TEA-SENCHA-100",
+    ]
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "crm_orderline"')]
+    assert reads == []
+    # an update without lines keeps them and shows them, read once
+    without_lines = {key: value for key, value in ORDER.items() if key != "lines"}
+    with CaptureQueriesContext(connection) as queries:
+        again = writer.post("/api/v1/orders/", without_lines, format="json")
+    assert again.status_code == 200
+    assert [line["sku"] for line in again.json()["lines"]] == [
+        "TOWEL-IMABARI-01",
+        "TEA-SENCHA-100",
+    ]
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "crm_orderline"')]
+    assert len(reads) == 1
+
+
 def test_retried_post_with_same_idempotency_key_creates_nothing(writer):
     key = str(uuid.uuid4())
     first = writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
