@@ -459,7 +459,7 @@ def send_dispatch(
                 # One bad batch never kills the worker: its rows keep their
                 # lease and come back when it expires, with the error noted.
                 logger.exception("send %s: batch failed", send.pk)
-                Delivery.objects.filter(lease.mine(), pk__any_of=[row.pk for row in rows]).update(
+                lease.rows(row.pk for row in rows).update(
                     last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000]
                 )
                 healthy = False

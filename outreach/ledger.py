@@ -194,7 +194,6 @@ class Lease:
         self.token = rows[0].lease if rows else None
         self.seconds = seconds or settings.DELIVERY_LEASE_SECONDS
         self.now_fn = now_fn
-        self.renewals = 0
         self._confirmed = time.monotonic()
 
     def held(self, pk: int) -> bool:
@@ -208,26 +207,17 @@ class Lease:
         if self.ids:
             token = self.now_fn() + timedelta(seconds=self.seconds)
             ids = list(self.ids)
-            renewed = Delivery.objects.filter(self.mine(), pk__any_of=ids).update(
-                lease_expires_at=token
-            )
-            if renewed < len(ids):
-                held = Delivery.objects.filter(
-                    pk__any_of=ids, status=DeliveryStatus.SENDING, lease_expires_at=token
-                )
-                self.ids = set(held.values_list("pk", flat=True))
+            renewed = self.rows(ids).update(lease_expires_at=token)
             self.token = token
-            self.renewals += 1
+            if renewed < len(ids):
+                self.ids = set(self.rows(ids).values_list("pk", flat=True))
         self._confirmed = time.monotonic()
 
-    def mine(self) -> Q:
-        """The condition for a statement on rows of this claim: still held."""
-        return Q(status=DeliveryStatus.SENDING, lease_expires_at=self.token)
-
-
-def _held(ids: list[int], lease: Lease | None):
-    rows = Delivery.objects.filter(pk__any_of=ids)
-    return rows.filter(lease.mine()) if lease is not None else rows
+    def rows(self, ids: Iterable[int]):
+        """The rows among `ids` this claim still holds, for a statement."""
+        return Delivery.objects.filter(
+            pk__any_of=list(ids), status=DeliveryStatus.SENDING, lease_expires_at=self.token
+        )
 
 
 # --- Outcomes ------------------------------------------------------------------
@@ -280,10 +270,10 @@ def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dic
 
 
 def delivery_mark_failed(
-    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease | None = None
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
 ) -> None:
     if rows:
-        _held([row.pk for row in rows], lease).update(
+        lease.rows(row.pk for row in rows).update(
             status=DeliveryStatus.FAILED,
             last_error=error[:2000],
             lease_expires_at=None,
@@ -292,13 +282,13 @@ def delivery_mark_failed(
 
 
 def delivery_mark_deferred(
-    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease | None = None
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
 ) -> None:
     """Rows that were never attempted (the server could not be reached, a
     rate limit): back to the queue after the base backoff, the attempt
     given back."""
     if rows:
-        _held([row.pk for row in rows], lease).update(
+        lease.rows(row.pk for row in rows).update(
             status=DeliveryStatus.QUEUED,
             attempts=F("attempts") - 1,
             next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
@@ -331,7 +321,7 @@ def delivery_mark_retry(
     now: datetime,
     delay: float | None = None,
     in_doubt: bool = False,
-    lease: Lease | None = None,
+    lease: Lease,
 ) -> None:
     """A transient error: back to the queue after a backoff, or, once the
     attempts are used up, failed (or unknown when the message may have gone
@@ -341,7 +331,7 @@ def delivery_mark_retry(
     exhausted = [row for row in rows if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS]
     retry = [row for row in rows if row.attempts < settings.DELIVERY_MAX_ATTEMPTS]
     if exhausted:
-        _held([row.pk for row in exhausted], lease).update(
+        lease.rows(row.pk for row in exhausted).update(
             status=DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED,
             last_error=f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"[:2000],
             lease_expires_at=None,
@@ -350,7 +340,7 @@ def delivery_mark_retry(
     if retry:
         # One group (a multicast) retries together, at one time.
         wait = delay if delay is not None else backoff_seconds(max(row.attempts for row in retry))
-        _held([row.pk for row in retry], lease).update(
+        lease.rows(row.pk for row in retry).update(
             status=DeliveryStatus.QUEUED,
             next_attempt_at=now + timedelta(seconds=wait),
             last_error=error[:2000],
