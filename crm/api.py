@@ -11,6 +11,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from crm import selectors, services
@@ -78,7 +79,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CustomerProfileSerializer(serializers.Serializer):
+class CustomerProfileSerializer(api_serializers.Serializer):
     """Who the buyer is; every field optional but at least one way to find
     them again (identity, email or phone) is required."""
 
@@ -132,14 +133,14 @@ def _customer_upsert_from(data: dict, channel: str):
 # hot path of every store site's order feed, and a ModelSerializer infers
 # its fields from the model (field mapping, validators, labels) for every
 # serializer it makes, i.e. on every request.
-class OrderLineSerializer(serializers.Serializer):
+class OrderLineSerializer(api_serializers.Serializer):
     sku = serializers.CharField(label=capfirst(_("SKU")), max_length=64)
     name = serializers.CharField(label=capfirst(_("product name")), max_length=255)
     quantity = serializers.IntegerField(min_value=1, max_value=100_000)
     unit_price = serializers.IntegerField(min_value=0, max_value=100_000_000)
 
 
-class OrderSerializer(serializers.Serializer):
+class OrderSerializer(api_serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     channel = serializers.ChoiceField(
         label=capfirst(_("channel")), choices=Channel.choices, read_only=True
@@ -162,7 +163,7 @@ class OrderSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
 
 
-class OrderUpsertSerializer(serializers.Serializer):
+class OrderUpsertSerializer(api_serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     order_number = serializers.CharField(max_length=64)
     customer = CustomerProfileSerializer(
@@ -213,7 +214,7 @@ API_CONSENT_SOURCES = [
 ]
 
 
-class ConsentEventCreateSerializer(serializers.Serializer):
+class ConsentEventCreateSerializer(api_serializers.Serializer):
     customer_id = serializers.IntegerField()
     channel = serializers.ChoiceField(choices=ConsentChannel.choices)
     action = serializers.ChoiceField(choices=ConsentAction.choices)

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from crm.models import Channel, Order
@@ -43,7 +44,7 @@ class InquirySerializer(serializers.ModelSerializer):
         return inquiry.first_replied_at is not None
 
 
-class ContactFormSerializer(serializers.Serializer):
+class ContactFormSerializer(api_serializers.Serializer):
     channel = serializers.ChoiceField(
         choices=Channel.choices,
         default=Channel.OWN_SITE,

@@ -225,10 +225,18 @@ def customer_upsert(
     )
     if channel and not external_id and channel not in (Channel.EMAIL, Channel.PHONE):
         raise ValidationError({"external_id": [_("This field is required for the channel.")]})
+    resolution = _resolve(channel, external_id, cleaned)
+    if _nothing_to_write(resolution, cleaned, tags):
+        # A repeat buyer known by this identity, with the profile we hold
+        # (most orders of a store site's feed): a read, no transaction.
+        return resolution.customer, False
     for attempt in range(2):
         try:
             with transaction.atomic():
                 return _customer_upsert_once(
+                    resolution=resolution
+                    if attempt == 0
+                    else _resolve(channel, external_id, cleaned),
                     channel=channel,
                     external_id=external_id,
                     identity_display_name=identity_display_name,
@@ -251,8 +259,30 @@ def _profile_full_clean(customer: Customer) -> None:
     customer.full_clean(exclude=["tags"], validate_constraints=False)
 
 
+def _resolve(channel: str, external_id: str, profile: dict[str, Any]) -> Resolution:
+    return customer_resolve(
+        channel=channel,
+        external_id=external_id,
+        email=profile.get("email", ""),
+        phone=profile.get("phone", ""),
+    )
+
+
+def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> bool:
+    """Whether the upsert would leave everything as it is: the person was
+    found by this very identity (nothing to attach), no tags to add, and no
+    profile value would change."""
+    customer = resolution.customer
+    if customer is None or resolution.matched_by != "identity" or tags:
+        return False
+    # Values given through the customer's own identity overwrite (see
+    # customer_upsert): any difference is a write.
+    return all(getattr(customer, name) == value for name, value in profile.items())
+
+
 def _customer_upsert_once(
     *,
+    resolution: Resolution,
     channel: str,
     external_id: str,
     identity_display_name: str,
@@ -260,12 +290,6 @@ def _customer_upsert_once(
     profile: dict[str, Any],
     actor,
 ) -> tuple[Customer, bool]:
-    resolution = customer_resolve(
-        channel=channel,
-        external_id=external_id,
-        email=profile.get("email", ""),
-        phone=profile.get("phone", ""),
-    )
     customer = resolution.customer
     created = customer is None
     if created:

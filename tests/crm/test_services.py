@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm import services
@@ -75,6 +76,26 @@ def test_known_identity_updates_profile_but_email_match_only_fills_blanks():
     services.customer_upsert(channel="own_site", external_id="m1", family_name="佐藤(旧姓 鈴木)")
     customer.refresh_from_db()
     assert customer.family_name == "佐藤(旧姓 鈴木)"
+
+
+def test_a_repeat_buyer_with_the_profile_we_hold_is_one_read_and_no_transaction():
+    profile = {"email": "a@example.jp", "family_name": "佐藤", "phone": "090-1234-5678"}
+    customer, _ = services.customer_upsert(channel="own_site", external_id="m1", **profile)
+    with CaptureQueriesContext(connection) as queries:
+        again, created = services.customer_upsert(channel="own_site", external_id="m1", **profile)
+    assert (again.pk, created) == (customer.pk, False)
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert queries[0]["sql"].startswith('SELECT "crm_channelidentity"')
+    # A changed value, a tag or a new identity is still written, as before.
+    with CaptureQueriesContext(connection) as queries:
+        services.customer_upsert(channel="own_site", external_id="m1", **profile, tags=["VIP"])
+    assert any("SAVEPOINT" in q["sql"] for q in queries)
+    services.customer_upsert(channel="own_site", external_id="m1", **{**profile, "phone": ""})
+    services.customer_upsert(channel="own_site", external_id="m1", given_name="花子")
+    customer.refresh_from_db()
+    assert customer.given_name == "花子"
+    assert customer.phone == "090-1234-5678"  # blank means "not given"
+    assert list(customer.tags.values_list("name", flat=True)) == ["VIP"]
 
 
 def test_different_people_stay_apart():

@@ -1,0 +1,40 @@
+"""Serializer building blocks shared by the API apps."""
+
+from __future__ import annotations
+
+import copy
+
+from rest_framework import serializers
+
+
+class ShallowFieldCopies:
+    """Give each serializer instance shallow copies of its declared fields.
+
+    DRF deep-copies every declared field for every serializer instance, and
+    a field's deep copy calls its constructor again with deep copies of its
+    arguments (every label, every choice of a ChoiceField). On an order POST
+    that was three quarters of request-body validation, and most of the
+    response (bench/api_ingest.py).
+
+    A shallow copy of a declared field is as good as a new one: declared
+    fields are never bound or used themselves, only copied. Binding
+    (`bind()`) sets attributes on the copy, and DRF's fields only read what
+    their constructor built (validators, error messages, choices). So code
+    may still set a field's attributes per instance (`fields["x"].required =
+    False`), but must not change those shared lists and dicts in place
+    (`fields["x"].validators.append(...)` would reach every instance);
+    assign a new list instead. Nested serializers are deep-copied, as DRF
+    does: they hold bound fields of their own once used.
+    """
+
+    def get_fields(self):
+        return {
+            name: copy.deepcopy(field)
+            if isinstance(field, serializers.BaseSerializer)
+            else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }
+
+
+class Serializer(ShallowFieldCopies, serializers.Serializer):
+    """A plain serializer with ShallowFieldCopies."""
