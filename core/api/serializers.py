@@ -23,17 +23,25 @@ class ShallowFieldCopies:
     may still set a field's attributes per instance (`fields["x"].required =
     False`), but must not change those shared lists and dicts in place
     (`fields["x"].validators.append(...)` would reach every instance);
-    assign a new list instead. Nested serializers are deep-copied, as DRF
-    does: they hold bound fields of their own once used.
+    assign a new list instead. A field that holds other fields (a nested
+    serializer, a ListField's or DictField's `child`, a many-related field's
+    `child_relation`) is deep-copied, as DRF does: its inner fields are
+    bound to it, so each instance needs its own.
     """
 
     def get_fields(self):
         return {
-            name: copy.deepcopy(field)
-            if isinstance(field, serializers.BaseSerializer)
-            else copy.copy(field)
+            name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
             for name, field in self._declared_fields.items()
         }
+
+
+def _holds_fields(field) -> bool:
+    return (
+        isinstance(field, serializers.BaseSerializer)
+        or hasattr(field, "child")
+        or hasattr(field, "child_relation")
+    )
 
 
 class Serializer(ShallowFieldCopies, serializers.Serializer):

@@ -16,6 +16,7 @@ class Line(api_serializers.Serializer):
 class Order(api_serializers.Serializer):
     number = serializers.CharField(max_length=10)
     lines = Line(many=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=3), required=False)
 
 
 def test_each_instance_gets_its_own_bound_fields_and_the_declared_ones_stay_unbound():
@@ -25,6 +26,9 @@ def test_each_instance_gets_its_own_bound_fields_and_the_declared_ones_stay_unbo
     assert second.fields["number"].parent is second
     assert first.fields["lines"] is not second.fields["lines"]
     assert first.fields["lines"].child is not second.fields["lines"].child
+    # A ListField's child is bound to its ListField: each instance has its own.
+    assert first.fields["tags"].child is not second.fields["tags"].child
+    assert first.fields["tags"].child.parent is first.fields["tags"]
     declared = Order._declared_fields["number"]
     assert declared.parent is None  # never bound: only copied
     assert declared.field_name is None
