@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     HOST,
     ServerCpu,
+    Steal,
     django_setup,
     free_port,
     gunicorn_start,
@@ -196,6 +197,7 @@ class Result:
     client_cpu: float = 0.0
     app_cpu: float = 0.0  # gunicorn's CPU seconds during the round
     db_cpu: float = 0.0  # the PostgreSQL server's
+    steal: str = ""  # the CPU time the host gave other guests meanwhile
 
     @property
     def rate(self) -> float:
@@ -437,6 +439,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, (path, key) in endpoints.items():
                 app_before, db_before = process_tree_cpu(server.pid), db_cpu.total()
+                steal = Steal()
                 result = drive(
                     name,
                     port,
@@ -448,10 +451,11 @@ def main() -> None:
                 )
                 result.app_cpu = process_tree_cpu(server.pid) - app_before
                 result.db_cpu = db_cpu.total() - db_before
+                result.steal = steal.text()
                 results[name].append(result)
                 log(
                     f"  round {round_ + 1} {name}: {result.rate:.1f} req/s, "
-                    f"{result.errors} errors {result.statuses}"
+                    f"{result.errors} errors {result.statuses}, {result.steal}"
                 )
     finally:
         gunicorn_stop(server)
@@ -502,6 +506,23 @@ def main() -> None:
         f"real / bare: {statistics.median(ratios):.2f} (median of rounds: "
         + ", ".join(f"{r:.2f}" for r in ratios)
         + "; target ≥ 0.50)"
+    )
+    print(
+        "rounds, steal of each (bare, real): "
+        + "; ".join(
+            f"{bare.steal}, {real.steal}"
+            for real, bare in zip(results["real"], results["bare"], strict=True)
+        )
+    )
+    cpu = {
+        name: sum(r.app_cpu + r.db_cpu for r in runs)
+        / sum(len(r.latencies) + r.errors for r in runs)
+        for name, runs in results.items()
+        if name != "ping"
+    }
+    print(
+        f"CPU per request, bare ÷ real: {cpu['bare'] / cpu['real']:.2f} (gunicorn + PostgreSQL; "
+        "the rate ratio a quiet 2-core machine would give, less sensitive to steal)"
     )
     print("client CPU: the load generator's CPU time ÷ wall time (1 core = 100%);")
     print("CPU ms/req: CPU time of gunicorn (master and workers) and of the PostgreSQL")

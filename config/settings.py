@@ -98,6 +98,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Covering indexes (INCLUDE) serve PostgreSQL; SQLite builds the same
     # indexes without the extra columns, which is all the demo needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
+    # PostgreSQL: parameters bound by the server, and a statement run a
+    # second time on a connection is prepared once and reused, so the hot
+    # paths (API writes, the delivery worker) are not planned again on every
+    # call. Set false behind a pooler that cannot keep prepared statements
+    # (PgBouncer in transaction mode before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=2
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

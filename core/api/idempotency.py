@@ -1,11 +1,17 @@
 """`Idempotency-Key` for every POST.
 
-The first request with a key runs inside one transaction together with the
-record of its answer, so either both are written or neither is. A retry with
-the same key and the same body gets the first answer again and creates
-nothing; the same key with another body is refused (422). Two identical
-requests racing each other are serialised by the unique index: the second
-waits for the first to commit, then replays its answer.
+The request's work and the record of its answer are written in one
+transaction, so either both are there or neither is. A retry with the same
+key and the same body gets the first answer again and creates nothing; the
+same key with another body is refused (422).
+
+The record is inserted last, after the work (one statement: nothing to
+claim first and fill in later). A request whose key is already recorded
+therefore finds out at that insert and rolls its work back: a retry, or an
+identical request racing the first, which waits on the unique index until
+the first commits. An error is never recorded, so a refused request may be
+retried; but when the key already has an answer, that answer is replayed
+instead of the error.
 """
 
 from __future__ import annotations
@@ -14,9 +20,8 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpResponse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
@@ -24,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.errors import error_response
+from core.db import insert_if_absent
 from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -65,61 +71,41 @@ def idempotent_response(
             % {"max": MAX_KEY_LENGTH},
         )
     request_hash = _request_hash(request)
-    with transaction.atomic():
-        record_id = _claim(request, key, request_hash)
-        if record_id is None:
-            existing = IdempotencyRecord.objects.get(api_key=request.auth, key=key)
-            return _replay(existing, request_hash)
-        response = produce()
-        if response.status_code >= 300:
-            # Only a success is remembered; a refused request may be retried.
+    try:
+        with transaction.atomic():
+            response = produce()
+            if response.status_code < 300 and _record(request, key, request_hash, response):
+                return response
+            # An error (rolled back, not remembered), or the key was
+            # answered already (this request's work is rolled back).
             transaction.set_rollback(True)
-            return response
-        IdempotencyRecord.objects.filter(pk=record_id).update(
+    except Exception:
+        if (existing := _recorded(request, key)) is None:
+            raise
+        return _replay(existing, request_hash)
+    if (existing := _recorded(request, key)) is None:
+        return response
+    return _replay(existing, request_hash)
+
+
+def _record(request: Request, key: str, request_hash: str, response: Response) -> bool:
+    """Remember the answer under the key; False when the key has one already."""
+    return insert_if_absent(
+        IdempotencyRecord(
+            api_key=request.auth,
+            key=key,
+            method=request.method,
+            path=request.path[:255],
+            request_hash=request_hash,
             status_code=response.status_code,
             response_body=JSONRenderer().render(response.data).decode(),
-        )
-    return response
+        ),
+        unique_fields=["api_key", "key"],
+    )
 
 
-def _claim(request: Request, key: str, request_hash: str) -> int | None:
-    """Insert the key's record, or find that it exists: one statement, no
-    savepoint. A request racing one with the same key waits on the unique
-    index until the first commits (then gets nothing back and replays its
-    answer) or rolls back (then inserts)."""
-    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
-    columns = ", ".join(
-        connection.ops.quote_name(IdempotencyRecord._meta.get_field(name).column)
-        for name in (
-            "api_key",
-            "key",
-            "method",
-            "path",
-            "request_hash",
-            "status_code",
-            "response_body",
-            "created_at",
-        )
-    )
-    conflict = ", ".join(
-        connection.ops.quote_name(IdempotencyRecord._meta.get_field(name).column)
-        for name in ("api_key", "key")
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, 0, '', %s)"
-            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING id",
-            [
-                request.auth.pk,
-                key,
-                request.method,
-                request.path[:255],
-                request_hash,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-            ],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
+def _recorded(request: Request, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(api_key=request.auth, key=key).first()
 
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> HttpResponse:

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -156,35 +155,11 @@ def customer_resolve(
     ]
     if not keys:
         return Resolution(None, "")
-    condition = Q()
-    for key_channel, key in keys:
-        condition |= Q(channel=key_channel, external_id=key)
-    identities = {
-        (identity.channel, identity.external_id): identity
-        for identity in ChannelIdentity.objects.select_related("customer").filter(condition)
-    }
-    identity = identities.get((channel, external_id)) if channel and external_id else None
-    if identity is not None:
-        return Resolution(customer_follow_merges(identity.customer), "identity")
-    # The best live customer by address, in one row: an email match (the
-    # oldest) before a phone match (the oldest).
-    best = None
-    if email_norm or phone_norm:
-        by_address = Q()
-        if email_norm:
-            by_address |= Q(email_normalized=email_norm)
-        if phone_norm:
-            by_address |= Q(phone_normalized=phone_norm)
-        live = Customer.objects.filter(
-            by_address, merged_into__isnull=True, anonymized_at__isnull=True
-        )
-        if email_norm and phone_norm:
-            live = live.annotate(
-                by_email=Case(When(email_normalized=email_norm, then=Value(0)), default=Value(1))
-            ).order_by("by_email", "id")
-        else:
-            live = live.order_by("id")
-        best = live.first()
+    by_identity = _customers_by_identity(keys)
+    customer = by_identity.get((channel, external_id)) if channel and external_id else None
+    if customer is not None:
+        return Resolution(customer_follow_merges(customer), "identity")
+    best = _customer_by_address(email_norm, phone_norm) if email_norm or phone_norm else None
     for name, key_channel, key, field in (
         ("email", Channel.EMAIL, email_norm, "email_normalized"),
         ("phone", Channel.PHONE, phone_norm, "phone_normalized"),
@@ -193,9 +168,48 @@ def customer_resolve(
             continue
         if best is not None and getattr(best, field) == key:
             return Resolution(best, name)
-        if (key_channel, key) in identities:
-            return Resolution(customer_follow_merges(identities[(key_channel, key)].customer), name)
+        if (key_channel, key) in by_identity:
+            return Resolution(customer_follow_merges(by_identity[(key_channel, key)]), name)
     return Resolution(None, "")
+
+
+# The two lookups of customer_resolve are written in SQL: they run on every
+# order a store site sends, and building them with the ORM (a join with
+# every customer column, OR-ed conditions, an ordering expression) took
+# longer than PostgreSQL took to answer them (bench/README.md, api_ingest).
+_CUSTOMER = Customer._meta.db_table
+_IDENTITY = ChannelIdentity._meta.db_table
+
+
+def _customers_by_identity(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Customer]:
+    """The customer behind each (channel, external id) that exists. One
+    branch per key, not OR-ed conditions: PostgreSQL can then reuse one
+    generic plan of the prepared statement instead of planning it anew."""
+    branch = (
+        "SELECT c.*, i.channel AS identity_channel, i.external_id AS identity_external_id"
+        f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
+        " WHERE i.channel = %s AND i.external_id = %s"
+    )
+    customers = Customer.objects.raw(
+        " UNION ALL ".join([branch] * len(keys)), [value for key in keys for value in key]
+    )
+    return {(c.identity_channel, c.identity_external_id): c for c in customers}
+
+
+def _customer_by_address(email_norm: str, phone_norm: str) -> Customer | None:
+    """The best live customer by address, in one row: an email match (the
+    oldest) before a phone match (the oldest). The "<> ''" conditions are
+    those of the partial indexes: they let a generic plan use them."""
+    customers = Customer.objects.raw(
+        f"SELECT * FROM {_CUSTOMER}"
+        " WHERE ((email_normalized = %s AND email_normalized <> '')"
+        " OR (phone_normalized = %s AND phone_normalized <> ''))"
+        " AND merged_into_id IS NULL AND anonymized_at IS NULL"
+        " ORDER BY CASE WHEN email_normalized = %s THEN 0 ELSE 1 END, id LIMIT 1",
+        # A blank address matches nothing: blanks are never looked up.
+        [email_norm or None, phone_norm or None, email_norm or None],
+    )
+    return next(iter(customers), None)
 
 
 def customer_upsert(

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
+from core.db import insert_if_absent
 from crm.models import (
     Customer,
     Order,
@@ -63,39 +64,33 @@ def order_upsert(
         "shipped_at": shipped_at,
         "delivered_at": delivered_at,
     }
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                order = (
-                    Order.objects.select_for_update()
-                    .filter(channel=channel, order_number=order_number)
-                    .first()
-                )
-                created = order is None
-                previous_customer_id = None if created else order.customer_id
-                if created:
-                    order = Order(channel=channel, order_number=order_number, **fields)
-                else:
-                    for name, value in fields.items():
-                        setattr(order, name, value)
-                # Fields only (their validators include the total's check
-                # constraint): the customer is a row we hold, and the
-                # (channel, order number) row is locked above or absent (a
-                # racing insert fails on the unique index and is retried).
-                order.full_clean(
-                    exclude=["customer"], validate_unique=False, validate_constraints=False
-                )
-                order.save()
-                if lines is not None:
-                    if not created:
-                        order.lines.all().delete()
-                    written = OrderLine.objects.bulk_create(
-                        OrderLine(order=order, **line.__dict__) for line in lines
-                    )
-                    _lines_known(order, written)
-                lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
-                return order, created
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    order = Order(channel=channel, order_number=order_number, **fields)
+    # Fields only (their validators include the total's check constraint):
+    # the customer is a row we hold, and the (channel, order number) pair is
+    # settled by the unique index below.
+    order.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+    # No savepoint inside a caller's transaction: nothing below is expected
+    # to fail, and whatever does fails the whole request.
+    with transaction.atomic(savepoint=False):
+        # A new order (most of a store site's feed) is one INSERT; an order
+        # already there (or committed by a racing request meanwhile) is
+        # locked and updated.
+        created = insert_if_absent(order, unique_fields=["channel", "order_number"])
+        previous_customer_id = None
+        if not created:
+            order = Order.objects.select_for_update().get(
+                channel=channel, order_number=order_number
+            )
+            previous_customer_id = order.customer_id
+            for name, value in fields.items():
+                setattr(order, name, value)
+            order.save()
+        if lines is not None:
+            if not created:
+                order.lines.all().delete()
+            written = OrderLine.objects.bulk_create(
+                OrderLine(order=order, **line.__dict__) for line in lines
+            )
+            _lines_known(order, written)
+        lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
+    return order, created

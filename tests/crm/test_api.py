@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from core.models import ApiKey, IdempotencyRecord
 from core.services import api_key_revoke
 from crm import services
-from crm.models import ConsentState, Customer, Order
+from crm.models import ConsentState, Customer, CustomerEvent, Order
 from tests.api_client import api_client
 from tests.conftest import make_api_key
 from tests.crm import factories
@@ -233,6 +233,66 @@ def test_retried_post_with_same_idempotency_key_creates_nothing(writer):
     assert second["Idempotent-Replayed"] == "true"
     assert Order.objects.count() == 1 and Customer.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
+
+
+def test_a_retry_runs_nothing_that_stays(writer):
+    """The record is written last: a retry's own work is rolled back."""
+    key = str(uuid.uuid4())
+    writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    order = Order.objects.get()
+    events = CustomerEvent.objects.count()
+    again = writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert again["Idempotent-Replayed"] == "true"
+    assert Order.objects.get().updated_at == order.updated_at
+    assert CustomerEvent.objects.count() == events
+
+
+def test_a_retry_that_would_now_be_refused_still_gets_the_first_answer(writer):
+    customer = factories.customer(channel="own_site", external_id="m-1")
+    key = str(uuid.uuid4())
+    body = {
+        "customer_id": customer.pk,
+        "channel": "email",
+        "action": "opt_in",
+        "wording_version": "v1",
+    }
+    first = writer.post("/api/v1/consent-events/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == 201
+    services.customer_merge(winner=factories.customer(), loser=customer, actor=None)
+    # The customer is gone from the key's view now: run afresh this is a 404.
+    assert writer.post("/api/v1/consent-events/", body, format="json").status_code == 404
+    again = writer.post("/api/v1/consent-events/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    other = writer.post(
+        "/api/v1/consent-events/",
+        {**body, "wording_version": "v2"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    assert_error_shape(other, 422, "idempotency_key_reused")
+
+
+def test_an_order_of_a_returning_buyer_is_six_statements_without_savepoint(writer):
+    writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    second = {**ORDER, "order_number": "OS-20261122-0002"}
+    with CaptureQueriesContext(connection) as queries:
+        response = writer.post("/api/v1/orders/", second, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    assert response.status_code == 201
+    statements = [" ".join(q["sql"].split()[:3]) for q in queries]
+    # Inside the test's transaction the request's own transaction is a
+    # savepoint (BEGIN and COMMIT in production): the only one.
+    assert statements.pop(1).startswith("SAVEPOINT")
+    assert statements.pop().startswith("RELEASE SAVEPOINT")
+    assert statements == [
+        "SELECT * FROM",  # the key
+        "SELECT c.*, i.channel",  # the buyer, by identity
+        'INSERT INTO "crm_order"',  # ... ON CONFLICT DO NOTHING: no lock, no savepoint
+        'INSERT INTO "crm_orderline"',
+        "UPDATE crm_customer AS",  # the buyer's lifecycle metrics
+        'INSERT INTO "core_idempotencyrecord"',  # the answer, last
+    ]
+    assert Customer.objects.get().order_count == 2
 
 
 def test_same_idempotency_key_with_another_body_is_refused(writer):

@@ -85,7 +85,7 @@ def test_a_repeat_buyer_with_the_profile_we_hold_is_one_read_and_no_transaction(
         again, created = services.customer_upsert(channel="own_site", external_id="m1", **profile)
     assert (again.pk, created) == (customer.pk, False)
     assert len(queries) == 1, [q["sql"] for q in queries]
-    assert queries[0]["sql"].startswith('SELECT "crm_channelidentity"')
+    assert "FROM crm_channelidentity" in queries[0]["sql"]
     # A changed value, a tag or a new identity is still written, as before.
     with CaptureQueriesContext(connection) as queries:
         services.customer_upsert(channel="own_site", external_id="m1", **profile, tags=["VIP"])
