@@ -455,13 +455,15 @@ def send_dispatch(
             lease = ledger.Lease(rows, now_fn=now_fn)
             try:
                 healthy = worker.process(rows, now=now, report=report, lease=lease)
+                lease.close(timezone.now())
             except Exception as exc:
                 # One bad batch never kills the worker: its rows keep their
                 # lease and come back when it expires, with the error noted.
                 logger.exception("send %s: batch failed", send.pk)
-                lease.rows(row.pk for row in rows).update(
-                    last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000]
-                )
+                with lease.writing():
+                    lease.rows(row.pk for row in rows).update(
+                        last_error=f"Worker error: {type(exc).__name__}: {exc}"[:2000]
+                    )
                 healthy = False
             if not healthy:
                 break

@@ -4,11 +4,13 @@ A worker claims a small batch of due rows of one send with a conditional
 UPDATE (`FOR UPDATE SKIP LOCKED` on PostgreSQL), marking them `sending`
 with a lease. A crashed worker's rows come back when the lease expires.
 
-LINE rows carry a retry key stored *before* the request. Rows that already
-have one are an earlier request whose outcome is not known (a crash, a
-timeout, a 5xx): they are claimed together, as the same group, and sent
-again with the same key, so LINE either accepts them now or answers 409
-"already accepted" — never a second message.
+LINE requests carry a retry key stored *before* the request. A request
+that already has one is an earlier request whose outcome is not known (a
+crash, a timeout, a 5xx): it is claimed whole, as the same group, and sent
+again with the same key, so LINE either accepts it now or answers 409
+"already accepted" — never a second message. A push's key is on its row;
+a multicast's is on its MulticastRequest, which is what its claim writes
+(see `_claim_multicast`).
 """
 
 from __future__ import annotations
@@ -17,16 +19,25 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Q
+from django.db.models import Count, Exists, F, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from outreach.models import Delivery, DeliveryStatus, RateBucket, Send, SendStatus
+from outreach.models import (
+    Delivery,
+    DeliveryStatus,
+    MulticastRequest,
+    RateBucket,
+    Send,
+    SendStatus,
+)
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
@@ -50,7 +61,9 @@ class Claimed(NamedTuple):
     in a tuple. (Building 500 Delivery instances a batch, every column
     converted, was a tenth of a LINE batch's time; the worker reads four
     of them.) Its status is sending, under the claim's lease: `lease`, the
-    expiry the claim wrote, is also the claim's token (see Lease)."""
+    expiry the claim wrote, is also the claim's token (see Lease). A row of
+    a multicast stays queued: `request_id` is its MulticastRequest, whose
+    attempts, key and lease these are."""
 
     pk: int
     send_id: int
@@ -59,6 +72,7 @@ class Claimed(NamedTuple):
     attempts: int
     retry_key: uuid.UUID | None
     lease: datetime
+    request_id: int | None = None
 
 
 def _claim(
@@ -97,7 +111,8 @@ def _claim(
     sets += ["lease_expires_at = %s", "attempts = attempts + 1", "updated_at = %s"]
     params += [stamp(lease), stamp(now)]
     table = quote(Delivery._meta.db_table)
-    columns = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:-1]]
+    # The row's own columns: Claimed's fields from send_id to retry_key.
+    columns = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:-2]]
     returning = ", ".join(f"{table}.{quote(column)}" for column in ["id", *columns])
     with transaction.atomic():
         if not skip_locked:
@@ -135,8 +150,12 @@ def delivery_claim_batch(
     lease_seconds: int | None = None,
 ) -> list[Claimed]:
     """Claim up to `limit` due rows of `send`. For LINE, an in-doubt group
-    (rows sharing a retry key) is claimed whole, before any fresh rows."""
+    (rows sharing a retry key; a multicast's request) is claimed whole,
+    before any fresh rows. `retry_key_per="batch"` (a multicast): see
+    `_claim_multicast`."""
     lease_seconds = lease_seconds or settings.DELIVERY_LEASE_SECONDS
+    if retry_key_per == "batch":
+        return _claim_multicast(send, limit=limit, now=now, lease_seconds=lease_seconds)
     # Only while the send is sending, whatever the worker read a moment ago.
     due = Delivery.objects.filter(while_sending(send), send=send).filter(_due_q(now))
     if retry_key_per:
@@ -168,6 +187,134 @@ def delivery_claim_batch(
     )
 
 
+_CLAIMED_COLUMNS = ("id", "send_id", "customer_id", "context_key")
+
+
+def _claim_multicast(send: Send, *, limit: int, now: datetime, lease_seconds: int) -> list[Claimed]:
+    """Claim the next multicast of `send`: an open request that is due (a
+    retry whose time has come, or one whose worker's lease expired: in
+    doubt), else up to `limit` fresh rows under a new request.
+
+    Writes one MulticastRequest row, not the rows it names. Fresh rows are
+    the send's queued, due rows past the highest id of its requests, taken
+    by id; new requests of a send are made one at a time (the send's row
+    is locked for it, which also checks it is still sending). Rows left
+    behind — queued, due, below that mark and in no open request (a row
+    that was not due when the claims passed it, or whose request settled
+    without it) — are taken when no fresh row is left."""
+    lease = now + timedelta(seconds=lease_seconds)
+    while True:
+        with transaction.atomic():
+            request = _claim_open_request(send, now=now, lease=lease)
+            if request is not None:
+                rows = _claimed_rows(
+                    Delivery.objects.filter(
+                        pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED
+                    ),
+                    request=request,
+                )
+                if rows:
+                    return rows
+                # Nothing of it is queued any more: its rows were recorded
+                # meanwhile (sent by a worker that had lost the lease).
+                MulticastRequest.objects.filter(pk=request.pk).update(
+                    settled_at=now, lease_expires_at=None
+                )
+                continue
+            return _claim_fresh(send, limit=limit, now=now, lease=lease)
+
+
+def _claim_open_request(send: Send, *, now: datetime, lease: datetime):
+    """Take the first due open request of `send` (skipping one another
+    worker is taking), counting an attempt and writing the lease."""
+    found = (
+        MulticastRequest.objects.filter(
+            while_sending(send), send=send, settled_at__isnull=True, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        found = found.select_for_update(skip_locked=True)
+    pk = found.first()
+    if pk is None:
+        return None
+    MulticastRequest.objects.filter(pk=pk).update(
+        attempts=F("attempts") + 1, lease_expires_at=lease, next_attempt_at=lease
+    )
+    return MulticastRequest.objects.only(
+        "attempts", "retry_key", "delivery_ids", "lease_expires_at"
+    ).get(pk=pk)
+
+
+def _claimed_rows(rows, *, request: MulticastRequest) -> list[Claimed]:
+    return _as_claimed(rows.order_by("id").values_list(*_CLAIMED_COLUMNS), request=request)
+
+
+def _as_claimed(rows: Iterable[tuple], *, request: MulticastRequest) -> list[Claimed]:
+    lease = request.lease_expires_at
+    return [Claimed(*row, request.attempts, request.retry_key, lease, request.pk) for row in rows]
+
+
+def _claim_fresh(send: Send, *, limit: int, now: datetime, lease: datetime) -> list[Claimed]:
+    """A new request for the next fresh (or left-behind) rows of `send`,
+    inside the caller's transaction."""
+    sending = Send.objects.filter(pk=send.pk, status=SendStatus.SENDING)
+    if not sending.select_for_update(no_key=True).values_list("pk", flat=True):
+        return []  # paused or cancelled: no claim
+    mark = Coalesce(
+        Subquery(
+            MulticastRequest.objects.filter(send=send)
+            .order_by("-last_delivery_id")
+            .values("last_delivery_id")[:1]
+        ),
+        0,
+    )
+    queued = Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED)
+    fresh = queued.filter(pk__gt=mark).values_list(*_CLAIMED_COLUMNS)
+    # Due retries first (a quiet-hours wait), then the rest by id: each part
+    # one range of the queue index, past the mark, not a walk from its start.
+    rows = list(fresh.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "id")[:limit])
+    if len(rows) < limit:
+        rows += fresh.filter(next_attempt_at__isnull=True).order_by("id")[: limit - len(rows)]
+    if not rows:
+        rows = _left_behind(send, queued, now=now, limit=limit)
+        if not rows:
+            return []
+    rows.sort()
+    ids = [row[0] for row in rows]
+    request = MulticastRequest.objects.create(
+        send=send,
+        retry_key=uuid.uuid4(),
+        delivery_ids=ids,
+        last_delivery_id=ids[-1],
+        lease_expires_at=lease,
+        next_attempt_at=lease,
+    )
+    return _as_claimed(rows, request=request)
+
+
+def _left_behind(send: Send, queued, *, now: datetime, limit: int) -> list[tuple]:
+    """Queued, due rows (all below the mark, there being none past it) that
+    no open request names."""
+    taken = set(multicast_open_ids(Send.objects.filter(pk=send.pk)))
+    due = queued.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    candidates = due.order_by("id").values_list(*_CLAIMED_COLUMNS)[: limit + len(taken)]
+    return [row for row in candidates if row[0] not in taken][:limit]
+
+
+def multicast_open_ids(sends) -> list[int]:
+    """The ledger rows named by the open multicast requests of `sends` (a
+    Send queryset): they may have gone out; their request settles them."""
+    return [
+        pk
+        for ids in MulticastRequest.objects.filter(
+            send__in=sends, settled_at__isnull=True
+        ).values_list("delivery_ids", flat=True)
+        for pk in ids
+    ]
+
+
 class Lease:
     """A worker's hold on the rows of one claim.
 
@@ -181,6 +328,9 @@ class Lease:
     sent when it was. Successive holders of a row have growing tokens (a row
     is claimed again only after its lease expired, and renewed only while
     held), so a stale worker's token never matches.
+
+    A multicast's lease and token are its MulticastRequest's, the same way:
+    its rows stay queued and are this worker's while the request is.
     """
 
     def __init__(
@@ -192,6 +342,13 @@ class Lease:
     ) -> None:
         self.ids = {row.pk for row in rows}
         self.token = rows[0].lease if rows else None
+        self.request_id = rows[0].request_id if rows else None
+        # What a multicast's rows carry once they have an outcome.
+        self.written = (
+            {"attempts": rows[0].attempts, "retry_key": rows[0].retry_key}
+            if self.request_id
+            else {}
+        )
         self.seconds = seconds or settings.DELIVERY_LEASE_SECONDS
         self.now_fn = now_fn
         self._confirmed = time.monotonic()
@@ -207,17 +364,51 @@ class Lease:
         if self.ids:
             token = self.now_fn() + timedelta(seconds=self.seconds)
             ids = list(self.ids)
-            renewed = self.rows(ids).update(lease_expires_at=token)
-            self.token = token
-            if renewed < len(ids):
-                self.ids = set(self.rows(ids).values_list("pk", flat=True))
+            if self.request_id:
+                renewed = self._request().update(lease_expires_at=token, next_attempt_at=token)
+                self.token = token
+                if not renewed:
+                    self.ids = set()
+            else:
+                renewed = self.rows(ids).update(lease_expires_at=token)
+                self.token = token
+                if renewed < len(ids):
+                    self.ids = set(self.rows(ids).values_list("pk", flat=True))
         self._confirmed = time.monotonic()
 
     def rows(self, ids: Iterable[int]):
-        """The rows among `ids` this claim still holds, for a statement."""
+        """The rows among `ids` this claim still holds, for a statement in
+        the caller's transaction. A multicast's request is locked first:
+        a worker taking it over meanwhile has either committed (and the
+        request is not held any more) or waits for the caller's commit."""
+        if self.request_id:
+            held = self._request().select_for_update(no_key=True).values_list("pk", flat=True)
+            if not list(held):
+                return Delivery.objects.none()
+            return Delivery.objects.filter(pk__any_of=list(ids), status=DeliveryStatus.QUEUED)
         return Delivery.objects.filter(
             pk__any_of=list(ids), status=DeliveryStatus.SENDING, lease_expires_at=self.token
         )
+
+    def writing(self):
+        """The transaction a statement on `rows()` runs in: a multicast's
+        (its request is locked for it); nothing more for other rows."""
+        return transaction.atomic() if self.request_id else nullcontext()
+
+    def _request(self):
+        return MulticastRequest.objects.filter(pk=self.request_id, lease_expires_at=self.token)
+
+    def reschedule(self, at: datetime, *, attempt_given_back: bool = False) -> None:
+        """A multicast to try again at `at`: its request, released."""
+        if self.request_id:
+            attempts = F("attempts") - 1 if attempt_given_back else F("attempts")
+            self._request().update(next_attempt_at=at, lease_expires_at=None, attempts=attempts)
+
+    def close(self, now: datetime) -> None:
+        """The batch is done: a multicast's request, if still held and not
+        rescheduled, is settled (its rows have their outcome)."""
+        if self.request_id:
+            self._request().update(settled_at=now, lease_expires_at=None, next_attempt_at=None)
 
 
 # --- Outcomes ------------------------------------------------------------------
@@ -237,6 +428,11 @@ def delivery_mark_sent(
             _mark_sent_each(rows, now=now, provider_ids=provider_id)
             return
         provider_id = distinct.pop()  # one request for all (a multicast): one plain UPDATE
+    # A multicast's rows take its request's key and attempts.
+    request = rows[0]
+    written = (
+        {"attempts": request.attempts, "retry_key": request.retry_key} if request.request_id else {}
+    )
     Delivery.objects.filter(pk__any_of=[row.pk for row in rows]).update(
         status=DeliveryStatus.SENT,
         sent_at=now,
@@ -244,6 +440,7 @@ def delivery_mark_sent(
         provider_message_id=provider_id[:255],
         last_error="",
         updated_at=now,
+        **written,
     )
 
 
@@ -273,12 +470,14 @@ def delivery_mark_failed(
     rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
 ) -> None:
     if rows:
-        lease.rows(row.pk for row in rows).update(
-            status=DeliveryStatus.FAILED,
-            last_error=error[:2000],
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        with lease.writing():
+            lease.rows(row.pk for row in rows).update(
+                status=DeliveryStatus.FAILED,
+                last_error=error[:2000],
+                lease_expires_at=None,
+                updated_at=now,
+                **lease.written,
+            )
 
 
 def delivery_mark_deferred(
@@ -288,14 +487,19 @@ def delivery_mark_deferred(
     rate limit): back to the queue after the base backoff, the attempt
     given back."""
     if rows:
-        lease.rows(row.pk for row in rows).update(
-            status=DeliveryStatus.QUEUED,
-            attempts=F("attempts") - 1,
-            next_attempt_at=now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS),
-            lease_expires_at=None,
-            last_error=error[:2000],
-            updated_at=now,
-        )
+        at = now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS)
+        # A multicast's attempts are its request's, given back there.
+        given_back = {} if lease.request_id else {"attempts": F("attempts") - 1}
+        with lease.writing():
+            lease.rows(row.pk for row in rows).update(
+                status=DeliveryStatus.QUEUED,
+                next_attempt_at=at,
+                lease_expires_at=None,
+                last_error=error[:2000],
+                updated_at=now,
+                **given_back,
+            )
+            lease.reschedule(at, attempt_given_back=True)
 
 
 def delivery_mark_skipped(ids: Iterable[int], *, reason: str, now: datetime) -> int:
@@ -331,22 +535,29 @@ def delivery_mark_retry(
     exhausted = [row for row in rows if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS]
     retry = [row for row in rows if row.attempts < settings.DELIVERY_MAX_ATTEMPTS]
     if exhausted:
-        lease.rows(row.pk for row in exhausted).update(
-            status=DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED,
-            last_error=f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"[:2000],
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        gave_up = f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"
+        with lease.writing():
+            lease.rows(row.pk for row in exhausted).update(
+                status=DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED,
+                last_error=gave_up[:2000],
+                lease_expires_at=None,
+                updated_at=now,
+                **lease.written,
+            )
     if retry:
         # One group (a multicast) retries together, at one time.
         wait = delay if delay is not None else backoff_seconds(max(row.attempts for row in retry))
-        lease.rows(row.pk for row in retry).update(
-            status=DeliveryStatus.QUEUED,
-            next_attempt_at=now + timedelta(seconds=wait),
-            last_error=error[:2000],
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        at = now + timedelta(seconds=wait)
+        with lease.writing():
+            lease.rows(row.pk for row in retry).update(
+                status=DeliveryStatus.QUEUED,
+                next_attempt_at=at,
+                last_error=error[:2000],
+                lease_expires_at=None,
+                updated_at=now,
+                **lease.written,
+            )
+            lease.reschedule(at)
 
 
 # --- Progress ----------------------------------------------------------------------

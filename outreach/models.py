@@ -364,9 +364,10 @@ class Delivery(models.Model):
                 name="outreach_delivery_sending_has_lease",
             ),
         ]
-        # Few indexes: a row is written three times (snapshot, claim, outcome),
+        # Few indexes: a row is written three times (snapshot, claim, outcome;
+        # a multicast's rows twice, their claim being a MulticastRequest),
         # none of them a HOT update (status is in the queue's condition), so
-        # every index costs three entries per recipient. A send's rows are
+        # every index costs an entry per write. A send's rows are
         # found through the unique constraint (send first), a customer's
         # through the customer column's own index.
         indexes = [
@@ -376,8 +377,9 @@ class Delivery(models.Model):
                 name="outreach_delivery_queue",
                 condition=Q(status__in=["queued", "sending"]),
             ),
-            # LINE requests in flight or in doubt (a retry key, not settled):
-            # the claim's probe for a group to re-send reads these only.
+            # LINE pushes in flight or in doubt (a retry key, not settled):
+            # the claim's probe for one to re-send reads these only. (An
+            # open multicast is its MulticastRequest.)
             models.Index(
                 fields=["send", "next_attempt_at", "id"],
                 name="outreach_delivery_in_doubt",
@@ -387,6 +389,57 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.send} → {self.customer_id} ({self.get_status_display()})"
+
+
+class MulticastRequest(models.Model):
+    """One LINE multicast request of a send: its retry key and recipients,
+    stored before the request is made, held by one worker under a lease,
+    settled once its rows have their outcome.
+
+    Claiming a multicast writes this one row, not the 500 Delivery rows
+    (each would be a new row version with an entry in every index of the
+    ledger: half a batch's database time). The rows stay queued while the
+    request is open; they are written once, with the outcome (and then
+    carry the request's key and attempts). An open request that is due —
+    a retry, or its worker's lease expired — is in doubt: it is sent again
+    with the same key and recipients (see outreach.ledger)."""
+
+    send = models.ForeignKey(
+        Send,
+        on_delete=models.CASCADE,
+        related_name="multicast_requests",
+        verbose_name=_("send"),
+        db_index=False,  # served by outreach_multicast_reach (send first)
+    )
+    retry_key = models.UUIDField(_("retry key"), unique=True)
+    # The ids of its Delivery rows (an unsubscribe or a cancel leaves the
+    # queued rows of an open request alone: they may already have gone
+    # out), and the highest of them: a send's fresh rows are those past
+    # the highest id of its requests.
+    delivery_ids = models.JSONField(_("deliveries"))
+    last_delivery_id = models.BigIntegerField()
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=1)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("LINE multicast request")
+        verbose_name_plural = _("LINE multicast requests")
+        indexes = [
+            # The high-water mark of a send's claims (its newest request).
+            models.Index(fields=["send", "last_delivery_id"], name="outreach_multicast_reach"),
+            # The open requests of a send, for the in-doubt probe.
+            models.Index(
+                fields=["send", "next_attempt_at", "id"],
+                name="outreach_multicast_open",
+                condition=Q(settled_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.send} {self.retry_key}"
 
 
 class RateBucket(models.Model):

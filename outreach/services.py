@@ -26,6 +26,7 @@ from crm.models import (
     Customer,
 )
 from crm.services import consent_record
+from outreach import ledger
 from outreach.ledger import PENDING
 from outreach.models import (
     CAMPAIGN_EDITABLE,
@@ -152,20 +153,32 @@ def unsubscribe_apply(*, customer: Customer, channel: str) -> None:
 
 
 def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
-    """Skip queued marketing rows at once. A row with a LINE retry key is
-    part of a request that may already have gone out; it is settled by
-    re-sending that request as it was, so it is left alone."""
-    return Delivery.objects.filter(
+    """Skip queued marketing rows at once. A row of a LINE request (a retry
+    key on the row, or named by an open multicast request) may already
+    have gone out; it is settled by re-sending that request as it was, so
+    it is left alone."""
+    queued = Delivery.objects.filter(
         customer_id=customer_id,
         channel=channel,
         status=DeliveryStatus.QUEUED,
         retry_key__isnull=True,
         send__purpose=Purpose.MARKETING,
-    ).update(
-        status=DeliveryStatus.SKIPPED,
-        skip_reason=SkipReason.UNSUBSCRIBED,
-        updated_at=timezone.now(),
     )
+    with transaction.atomic():
+        sends = Send.objects.filter(pk__in=queued.values("send_id"))
+        _lock_sends_against_claims(sends)
+        return queued.exclude(pk__any_of=ledger.multicast_open_ids(sends)).update(
+            status=DeliveryStatus.SKIPPED,
+            skip_reason=SkipReason.UNSUBSCRIBED,
+            updated_at=timezone.now(),
+        )
+
+
+def _lock_sends_against_claims(sends) -> None:
+    """Wait for a multicast claim of `sends` in progress (it locks its
+    send's row) and keep new ones out until the caller commits, so the
+    caller's next statement sees every open request."""
+    list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
 # --- Sends ----------------------------------------------------------------------
@@ -560,12 +573,19 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
 
 def send_cancel_queued(send: Send) -> int:
     """Skip every queued row that has not started (rows already handed to a
-    provider finish; LINE rows with a retry key are settled first)."""
-    return Delivery.objects.filter(
+    provider finish; LINE rows with a retry key, or of an open multicast
+    request, are settled first)."""
+    queued = Delivery.objects.filter(
         send=send, status=DeliveryStatus.QUEUED, retry_key__isnull=True
-    ).update(
-        status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.CANCELLED, updated_at=timezone.now()
     )
+    with transaction.atomic():
+        sends = Send.objects.filter(pk=send.pk)
+        _lock_sends_against_claims(sends)
+        return queued.exclude(pk__any_of=ledger.multicast_open_ids(sends)).update(
+            status=DeliveryStatus.SKIPPED,
+            skip_reason=SkipReason.CANCELLED,
+            updated_at=timezone.now(),
+        )
 
 
 def send_finish_if_done(send: Send) -> bool:

@@ -31,6 +31,7 @@ from outreach.models import (
     Delivery,
     DeliveryStatus,
     MessageTemplate,
+    MulticastRequest,
     Segment,
     SegmentKind,
     Send,
@@ -284,9 +285,16 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
         )
         for send in sends
     }
+    # a multicast in flight is an open request held under a lease
+    multicasts_in_flight = MulticastRequest.objects.filter(
+        send=multicast, settled_at__isnull=True, lease_expires_at__isnull=False
+    ).values_list("retry_key", "delivery_ids")
     mail_in_flight = len(in_flight[mail.pk])
     line_keys_in_flight = {k for pk in (multicast.pk, push.pk) for k in in_flight[pk]}
-    line_rows_in_flight = len(in_flight[multicast.pk]) + len(in_flight[push.pk])
+    line_keys_in_flight |= {key for key, _ids in multicasts_in_flight}
+    line_rows_in_flight = len(in_flight[push.pk]) + sum(
+        len(ids) for _k, ids in multicasts_in_flight
+    )
     time.sleep(0.5)  # LINE answers requests whose sender has died
     keys_accepted_by_then = {r.retry_key for r in line.accepted_requests}
 

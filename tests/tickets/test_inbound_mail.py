@@ -10,7 +10,6 @@ import io
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from crm.models import ChannelIdentity
 from outreach.models import Delivery, Send
+from tests.concurrency import at_once
 from tests.tickets import mailfactory as mf
 from tests.worker import database_url
 from tickets.mailparse import parse_message
@@ -772,28 +772,10 @@ def test_a_database_failure_exits_75_so_the_mail_server_retries(postgres, pipe, 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_mail_arriving_twice_at_once_makes_one_inquiry(postgres, acknowledgement):
     # Postfix's pipe and the IMAP poller (or two pollers) see the same mail
+    from tickets.services.inbound import mail_ingest
+
     raw = customer_mail("同時に届きました。", subject="同時")
-    start = threading.Barrier(4)
-    errors = []
-
-    def ingest() -> None:
-        from tickets.services.inbound import mail_ingest
-
-        try:
-            start.wait()
-            mail_ingest(raw, source="race")
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ingest) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert at_once(lambda: mail_ingest(raw, source="race"), 4) == []
     assert InboundMail.objects.count() == 1
     assert Inquiry.objects.count() == 1
     assert InquiryMessage.objects.filter(kind="inbound").count() == 1
