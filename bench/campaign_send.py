@@ -8,8 +8,9 @@ generate_series, no ORM per row), then measures:
               (the worker's own output, rendered beforehand) to the sink
   email       campaign_launch, then `manage.py qcluster` (Q_WORKERS=2) until
               every row is sent: messages/s from launch to the last sent_at,
-              and the cluster's peak RSS (psutil, every 0.2 s: the sum over
-              the process tree, and the biggest single process)
+              and the cluster's peak memory (psutil, every 0.2 s: the
+              biggest single process's RSS, and the PSS of the process tree,
+              shared pages split among their sharers)
   LINE        the same 100,000 as LINE followers, one identical message
               (multicasts of 500) to the LINE fake: time from launch to the
               last sent_at, requests made
@@ -694,15 +695,24 @@ def main() -> None:
                 f"{(line_run.seconds - line_run.launch_seconds) / 10:.0%} of target",
             ],
         ]
+    # The target is a worker's RSS. The whole cluster (six django-q2
+    # processes) is held to it too, by PSS: shared pages split among their
+    # sharers. The plain sum of RSS counts the ~65 MB every forked process
+    # shares (Django, psycopg, the apps) six times: shown, no target.
     rows += [
         [
-            "worker peak RSS, cluster sum",
-            f"{peak_total:.0f} MB",
+            "worker peak RSS, biggest process",
+            f"{peak_single:.0f} MB",
             "< 300 MB",
-            f"{peak_total / 300:.0%} of target",
+            f"{peak_single / 300:.0%} of target",
         ],
-        ["worker peak PSS, cluster sum", f"{peak_pss:.0f} MB", "< 300 MB", f"{peak_pss / 300:.0%}"],
-        ["worker peak RSS, biggest process", f"{peak_single:.0f} MB", "", ""],
+        [
+            "worker peak PSS, whole cluster",
+            f"{peak_pss:.0f} MB",
+            "< 300 MB",
+            f"{peak_pss / 300:.0%} of target",
+        ],
+        ["  (RSS summed over the cluster's 6)", f"{peak_total:.0f} MB", "", "shared pages 6x"],
     ]
     print(f"\ncampaign send, {n:,} recipients (PostgreSQL {connection.pg_version // 10000})")
     print(table(["figure", "value", "target", "ratio"], rows))
