@@ -125,6 +125,7 @@ class Customer(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("claimant set by"),
+        db_index=False,  # crm_customer_claimant_set_by: the few set
     )
     claimant_set_at = models.DateTimeField(_("claimant set at"), null=True, blank=True)
 
@@ -147,6 +148,7 @@ class Customer(models.Model):
         blank=True,
         related_name="merged_customers",
         verbose_name=_("merged into"),
+        db_index=False,  # crm_customer_merged_into: the few merged
     )
     anonymized_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -170,6 +172,19 @@ class Customer(models.Model):
             # segment rules on recency ("days since last order")
             models.Index(fields=["last_order_at"], name="crm_customer_last_order"),
             models.Index(fields=["family_name_kana", "given_name_kana"], name="crm_customer_kana"),
+            # The two foreign keys are null for nearly every customer: partial
+            # indexes hold the rest, and a customer row's update (its
+            # lifecycle figures, on every order) writes no entry in them.
+            models.Index(
+                fields=["merged_into"],
+                name="crm_customer_merged_into",
+                condition=Q(merged_into__isnull=False),
+            ),
+            models.Index(
+                fields=["claimant_set_by"],
+                name="crm_customer_claimant_set_by",
+                condition=Q(claimant_set_by__isnull=False),
+            ),
             # What the nightly lifecycle_recompute compares with the orders,
             # read from the index alone in customer order (a third of the
             # heap's size): the table's autovacuum settings keep its

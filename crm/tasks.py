@@ -3,11 +3,16 @@
 import logging
 
 from crm.services import lifecycle_recompute
+from crm.services.lifecycle import customer_indexes_rebuild
 
 logger = logging.getLogger(__name__)
 
 
 def lifecycle_recompute_task() -> int:
+    """The nightly run: every customer's figures and segment; after a run
+    that rewrote many of them, the customer table's indexes rebuilt."""
     changed = lifecycle_recompute()
     logger.info("lifecycle_recompute: %d customers changed", changed)
+    if customer_indexes_rebuild(changed=changed):
+        logger.info("lifecycle_recompute: indexes of crm_customer rebuilt after the rewrite")
     return changed

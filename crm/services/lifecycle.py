@@ -119,6 +119,34 @@ def lifecycle_recompute(
         return cursor.rowcount
 
 
+# A run that rewrites at least this share of the customers (a backfill, a
+# change of the segment rules) is followed by a rebuild of the customer
+# table's indexes: see customer_indexes_rebuild.
+REBUILD_AFTER_SHARE = 0.2
+
+
+def customer_indexes_rebuild(*, changed: int) -> bool:
+    """Rebuild the indexes of crm_customer, concurrently, after a recompute
+    that rewrote at least REBUILD_AFTER_SHARE of its rows. Each rewritten
+    row put a second entry in every index (the metrics are indexed, so no
+    such update is HOT), and the pages VACUUM empties of the old entries
+    stay half empty: the nightly run, which reads crm_customer_lifecycle
+    whole, and every index scan would read twice the pages from then on.
+    Reads and writes go on meanwhile (REINDEX CONCURRENTLY). PostgreSQL
+    only, outside a transaction (REINDEX CONCURRENTLY cannot run in one).
+    Returns whether it rebuilt."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block or changed <= 0:
+        return False
+    with connection.cursor() as cursor:
+        # The planner's row estimate (-1 before the first VACUUM or ANALYZE).
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'crm_customer'::regclass")
+        (estimate,) = cursor.fetchone()
+        if changed < REBUILD_AFTER_SHARE * estimate:
+            return False
+        cursor.execute("REINDEX TABLE CONCURRENTLY crm_customer")
+    return True
+
+
 def _update_sql(source: str, same: str) -> str:
     return f"""
         UPDATE crm_customer AS c SET
