@@ -9,6 +9,10 @@ times, in the same run and on the same connection:
              in the planner's own plan (hash aggregate) and in the streaming
              plan lifecycle_recompute uses (covering index, group aggregate);
              the faster of the two is the baseline
+  floor      the aggregate's rows written into a new table with no index,
+             unlogged and logged: less than any design that stores the
+             figures writes on a cold run, so its ratio bounds the cold
+             run's from below
   cold       lifecycle_recompute() when every customer's metrics are stale
              (the one-off backfill after loading orders behind the
              services' back: every row of the customer table rewritten)
@@ -352,6 +356,24 @@ def baseline_fetched() -> int:
     return len(sql(inner, params, fetch=True))
 
 
+def write_floor(*, logged: bool) -> int:
+    """Less than any design storing the figures writes on a cold run: the
+    aggregate's rows, five narrow columns, into a new table with no index
+    (no index entries, no old row versions; unlogged: no WAL either), in
+    the streaming plan. Its ratio to the bare aggregate bounds the cold
+    run's from below; the logged one is the floor of a durable store."""
+    from django.db import transaction
+
+    inner, params = aggregate_sql()
+    kind = "" if logged else "UNLOGGED"
+    sql("DROP TABLE IF EXISTS bench_write_floor")
+    with transaction.atomic():
+        sql("SET LOCAL enable_hashagg = off")
+        written = sql(f"CREATE {kind} TABLE bench_write_floor AS {inner}", params)
+    sql("DROP TABLE bench_write_floor")
+    return written
+
+
 def recompute(now: datetime, ids=None) -> int:
     from crm.services import lifecycle_recompute
 
@@ -585,6 +607,14 @@ def main() -> None:
     # The machine may be shared: each figure is paired with baselines run
     # right before it, and ratios are taken within the pairs.
     phases: list[Phase] = []
+
+    log("Write floors (the aggregate into a new table without index)...")
+    for logged in (False, True):
+        how = "logged" if logged else "unlogged"
+        floor = Phase(f"floor of a cold run: the aggregate written, {how}, no index")
+        for _ in range(args.cold_repeat):
+            floor.measure(lambda logged=logged: write_floor(logged=logged))
+        phases.append(floor)
 
     log("Cold runs (every customer stale)...")
     cold = Phase("recompute cold, every customer stale")
