@@ -38,6 +38,7 @@ from outreach.models import (
     DeliveryStatus,
     MessageChannel,
     MessageTemplate,
+    MulticastRequest,
     Purpose,
     Send,
     SendKind,
@@ -174,11 +175,12 @@ def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
         )
 
 
-def _lock_sends_against_claims(sends) -> None:
+def _lock_sends_against_claims(sends) -> list[int]:
     """Wait for a multicast claim of `sends` in progress (it locks its
     send's row) and keep new ones out until the caller commits, so the
-    caller's next statement sees every open request."""
-    list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
+    caller's next statement sees every open request. Returns the ids
+    locked."""
+    return list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
 # --- Sends ----------------------------------------------------------------------
@@ -567,25 +569,79 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
         actor=actor,
     )
     if campaign.send_id:
-        send_cancel_queued(campaign.send)
+        send_settle_cancelled(campaign.send)
     return campaign
 
 
-def send_cancel_queued(send: Send) -> int:
-    """Skip every queued row that has not started (rows already handed to a
-    provider finish; LINE rows with a retry key, or of an open multicast
-    request, are settled first)."""
-    queued = Delivery.objects.filter(
-        send=send, status=DeliveryStatus.QUEUED, retry_key__isnull=True
-    )
+# What the ledger says of a row a cancelled send leaves in doubt.
+CANCELLED_IN_DOUBT = (
+    "The send was cancelled while this message was in flight or waiting for a"
+    " retry of a request that may have been accepted: it may have been"
+    " delivered, and it is not sent again."
+)
+
+
+def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
+    """Give the rows of a cancelled send that no live worker holds their
+    final state; return how many changed. Nothing is sent for them again.
+
+    - Rows that never went out (queued, and in no LINE request): skipped,
+      reason cancelled.
+    - Rows that may have gone out: unknown, with why. These are the rows of a
+      LINE request that is in doubt or waiting for its retry (a retry key on
+      the row, or named by an open multicast request, which is settled), and
+      rows whose worker stopped in the middle of sending them (`sending`, the
+      lease expired).
+
+    A live worker keeps its rows and records their outcome. The sends tick
+    calls this again for what is left once its lease has ended."""
+    now = now or timezone.now()
+    pending = Delivery.objects.filter(send=send, status__in=PENDING)
     with transaction.atomic():
-        sends = Send.objects.filter(pk=send.pk)
-        _lock_sends_against_claims(sends)
-        return queued.exclude(pk__any_of=ledger.multicast_open_ids(sends)).update(
-            status=DeliveryStatus.SKIPPED,
-            skip_reason=SkipReason.CANCELLED,
-            updated_at=timezone.now(),
+        sends = Send.objects.filter(pk=send.pk, status=SendStatus.CANCELLED)
+        if not _lock_sends_against_claims(sends):
+            return 0  # not cancelled
+        # Requests no worker holds; locking one waits for a worker writing
+        # its outcome, and skips it if that worker renewed its lease.
+        idle = (
+            MulticastRequest.objects.filter(send=send, settled_at__isnull=True)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .order_by("pk")
+            .select_for_update(no_key=True)
         )
+        changed = 0
+        for request in idle.only("attempts", "retry_key", "delivery_ids"):
+            changed += pending.filter(
+                pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED
+            ).update(
+                status=DeliveryStatus.UNKNOWN,
+                attempts=request.attempts,
+                retry_key=request.retry_key,
+                last_error=CANCELLED_IN_DOUBT,
+                updated_at=now,
+            )
+            MulticastRequest.objects.filter(pk=request.pk).update(
+                settled_at=now, lease_expires_at=None, next_attempt_at=None
+            )
+        changed += pending.filter(
+            Q(status=DeliveryStatus.QUEUED, retry_key__isnull=False)
+            | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+        ).update(
+            status=DeliveryStatus.UNKNOWN,
+            last_error=CANCELLED_IN_DOUBT,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        changed += (
+            pending.filter(status=DeliveryStatus.QUEUED, retry_key__isnull=True)
+            .exclude(pk__any_of=ledger.multicast_open_ids(sends))
+            .update(
+                status=DeliveryStatus.SKIPPED,
+                skip_reason=SkipReason.CANCELLED,
+                updated_at=now,
+            )
+        )
+    return changed
 
 
 def send_finish_if_done(send: Send) -> bool:

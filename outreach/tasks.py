@@ -11,7 +11,7 @@ from django_q.tasks import async_task
 from outreach.dispatch import send_dispatch
 from outreach.ledger import PENDING
 from outreach.models import Delivery, DeliveryStatus, Send, SendStatus
-from outreach.services import campaigns_launch_due
+from outreach.services import campaigns_launch_due, send_settle_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ def send_dispatch_task(send_id: int) -> dict:
 
 
 def sends_tick() -> int:
-    """Every minute: launch scheduled campaigns that are due, and restart
+    """Every minute: launch scheduled campaigns that are due, restart
     dispatch for active sends that have due work (after a backoff, quiet
-    hours, or a worker that died)."""
+    hours, or a worker that died), and settle what cancelled sends left."""
     campaigns_launch_due()
     now = timezone.now()
     due = Delivery.objects.filter(send=OuterRef("pk"), status__in=PENDING).filter(
@@ -44,4 +44,19 @@ def sends_tick() -> int:
     )
     for send_id in sends:
         async_task("outreach.tasks.send_dispatch_task", send_id, group=f"send-{send_id}")
+    sends_settle_cancelled(now)
     return len(sends)
+
+
+def sends_settle_cancelled(now) -> int:
+    """Cancelled sends with rows left that no live worker holds (in flight
+    or in doubt at the cancel): their final state. Returns rows settled."""
+    left = Delivery.objects.filter(send=OuterRef("pk")).filter(
+        Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+    )
+    settled = 0
+    for send in Send.objects.filter(status=SendStatus.CANCELLED).filter(Exists(left))[:100]:
+        settled += send_settle_cancelled(send, now=now)
+    if settled:
+        logger.info("cancelled sends: %d rows settled", settled)
+    return settled

@@ -388,6 +388,33 @@ def test_rows_of_a_crashed_worker_come_back_after_the_lease(smtp, settings):
     assert (row.status, row.attempts) == ("sent", 2)
 
 
+def test_a_cancel_leaves_a_live_workers_row_to_it_and_the_tick_settles_it_after_the_lease(
+    smtp,
+):
+    import time
+
+    from outreach.ledger import delivery_claim_batch
+    from outreach.tasks import sends_tick
+
+    consented(email="held@example.jp")
+    consented(email="waiting@example.jp")
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    # a worker holds one row (its SMTP transaction under way), then dies
+    [held] = delivery_claim_batch(send=campaign.send, limit=1, now=timezone.now(), lease_seconds=1)
+    services.campaign_cancel(campaign=campaign)
+    rows = Delivery.objects.filter(send=campaign.send)
+    assert sorted(rows.values_list("status", "skip_reason")) == [
+        ("sending", ""),
+        ("skipped", "cancelled"),
+    ]
+    time.sleep(1.1)  # its lease runs out
+    sends_tick()
+    row = Delivery.objects.get(pk=held.pk)
+    assert (row.status, row.last_error) == ("unknown", services.CANCELLED_IN_DOUBT)
+    assert row.lease_expires_at is None
+    assert smtp.received == []
+
+
 def test_a_worker_that_lost_its_lease_leaves_the_rows_to_the_one_that_took_them(settings):
     from outreach.ledger import Lease, delivery_claim_batch, delivery_mark_retry
 

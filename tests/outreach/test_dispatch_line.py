@@ -12,10 +12,19 @@ from django.utils import timezone
 
 from crm import services as crm
 from crm.models import Customer
-from outreach import services
+from outreach import ledger, services
 from outreach.dispatch import send_dispatch
 from outreach.linefake import LineFake
-from outreach.models import Delivery, MessageTemplate, Send
+from outreach.models import (
+    Campaign,
+    Delivery,
+    MessageTemplate,
+    MulticastRequest,
+    Segment,
+    SegmentKind,
+    Send,
+)
+from outreach.tasks import sends_tick
 from tests.crm import factories
 from tests.outreach.audience import consented_customers, line_user
 
@@ -195,6 +204,77 @@ def test_expired_lease_of_a_killed_worker_is_resent_with_its_key(line):
     dispatch_until_done(send, now_fn=lambda: now + timedelta(seconds=31))
     assert [r.retry_key for r in line.accepted_requests] == [str(key)]
     assert len(line.deliveries) == 3
+
+
+def line_campaign(messages: list[str], name: str = "LINEセール") -> Campaign:
+    """A LINE campaign to the followers (prospects: no order yet), launched."""
+    segment, _ = Segment.objects.get_or_create(
+        name="見込み客", kind=SegmentKind.LIFECYCLE, lifecycle_segment="prospect"
+    )
+    campaign = Campaign.objects.create(
+        name=name, channel="line", template=line_template(messages, name=name), segment=segment
+    )
+    return services.campaign_launch(campaign=campaign)
+
+
+def test_a_cancel_settles_a_multicast_waiting_for_its_retry_as_unknown_and_sends_no_more(
+    line, settings
+):
+    settings.DELIVERY_BACKOFF_SECONDS = 60
+    for i in range(4):
+        follower(i)
+    campaign = line_campaign(["中止のテスト"])
+    line.fail_next(1, status=500)  # may have been accepted, as far as the worker knows
+    send_dispatch(send_id=campaign.send_id)
+    request = MulticastRequest.objects.get()
+    assert (request.settled_at, request.lease_expires_at) == (None, None)  # waits for its retry
+
+    services.campaign_cancel(campaign=campaign)
+
+    request.refresh_from_db()
+    assert request.settled_at is not None
+    rows = Delivery.objects.filter(send=campaign.send)
+    assert set(rows.values_list("status", "retry_key", "attempts", "last_error")) == {
+        ("unknown", request.retry_key, 1, services.CANCELLED_IN_DOUBT)
+    }
+    later = timezone.now() + timedelta(hours=1)
+    send_dispatch(send_id=campaign.send_id, now_fn=lambda: later)
+    sends_tick()
+    assert line.deliveries == [] and len(line.requests) == 1
+    assert ledger.send_progress(campaign.send).pending == 0
+
+
+def test_a_cancel_settles_a_push_waiting_for_its_retry_and_keeps_what_went_out(line, settings):
+    settings.DELIVERY_BACKOFF_SECONDS = 60
+    for i in range(3):
+        crm.customer_update(customer=follower(i), given_name=f"花子{i}")
+    campaign = line_campaign(["{{ customer.given_name }}さん、中止のテスト"], name="push")
+    line.fail_next(1, status=500, endpoint="push")
+    send_dispatch(send_id=campaign.send_id)
+    services.campaign_cancel(campaign=campaign)
+    rows = Delivery.objects.filter(send=campaign.send)
+    assert sorted(rows.values_list("status", flat=True)) == ["sent", "sent", "unknown"]
+    doubt = rows.get(status="unknown")
+    assert doubt.retry_key is not None and doubt.last_error == services.CANCELLED_IN_DOUBT
+    send_dispatch(send_id=campaign.send_id, now_fn=lambda: timezone.now() + timedelta(hours=1))
+    assert len(line.deliveries) == 2
+
+
+def test_a_multicast_in_flight_at_the_cancel_keeps_the_outcome_its_worker_records(line):
+    for i in range(3):
+        follower(i)
+    campaign = line_campaign(["送信中の中止"])
+    now = timezone.now()
+    rows = ledger.delivery_claim_batch(
+        send=campaign.send, limit=500, now=now, retry_key_per="batch"
+    )
+    lease = ledger.Lease(rows)
+    services.campaign_cancel(campaign=campaign)  # while the request is on its way
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
+    ledger.delivery_mark_sent(rows, now=now, provider_id="req-1")
+    lease.close(now)
+    assert set(Delivery.objects.values_list("status", "provider_message_id")) == {("sent", "req-1")}
+    assert MulticastRequest.objects.get().settled_at == now
 
 
 def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(

@@ -179,7 +179,7 @@ def test_cancel_and_unsubscribe_leave_the_rows_of_an_open_request():
     services.consent_withdraw(customer=outsider, channel="line", source="line")
     assert Delivery.objects.get(send=send, customer=outsider).skip_reason == "unsubscribed"
     Send.objects.filter(pk=send.pk).update(status="cancelled")
-    assert services.send_cancel_queued(send) == 2
+    assert services.send_settle_cancelled(send) == 2
     assert Counter(Delivery.objects.values_list("status", flat=True)) == {
         "queued": 3,
         "skipped": 3,
