@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Q, Subquery
+from django.db.models import Case, Count, Exists, F, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -528,20 +528,26 @@ def delivery_mark_retry(
     lease: Lease,
 ) -> None:
     """A transient error: back to the queue after a backoff, or, once the
-    attempts are used up, failed (or unknown when the message may have gone
-    out: `in_doubt`)."""
+    attempts are used up, failed — or unknown when the message may have gone
+    out, at this attempt (`in_doubt`) or at an earlier one (the row's
+    `in_doubt`, which this keeps)."""
     if not rows:
         return
     exhausted = [row for row in rows if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS]
     retry = [row for row in rows if row.attempts < settings.DELIVERY_MAX_ATTEMPTS]
+    doubt = {"in_doubt": True} if in_doubt else {}
     if exhausted:
         gave_up = f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"
+        unknown = Value(DeliveryStatus.UNKNOWN)
         with lease.writing():
             lease.rows(row.pk for row in exhausted).update(
-                status=DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED,
+                status=unknown
+                if in_doubt
+                else Case(When(in_doubt=True, then=unknown), default=Value(DeliveryStatus.FAILED)),
                 last_error=gave_up[:2000],
                 lease_expires_at=None,
                 updated_at=now,
+                **doubt,
                 **lease.written,
             )
     if retry:
@@ -555,6 +561,7 @@ def delivery_mark_retry(
                 last_error=error[:2000],
                 lease_expires_at=None,
                 updated_at=now,
+                **doubt,
                 **lease.written,
             )
             lease.reschedule(at)

@@ -339,6 +339,11 @@ class Delivery(models.Model):
     # LINE: stored before the request and reused on every retry of it;
     # shared by the recipients of one multicast request.
     retry_key = models.UUIDField(_("retry key"), null=True, blank=True)
+    # An attempt ended without knowing whether the provider took the message
+    # (a lost connection, a timeout, a 5xx): kept through later attempts, so
+    # that giving up, or a cancel, records the row unknown, not failed or
+    # skipped.
+    in_doubt = models.BooleanField(_("may have gone out"), default=False, db_default=False)
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
     address = models.CharField(_("recipient address"), max_length=255, blank=True)
     last_error = models.TextField(_("last error"), blank=True)

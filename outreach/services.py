@@ -179,7 +179,7 @@ def _lock_sends_against_claims(sends) -> list[int]:
     """Wait for a multicast claim of `sends` in progress (it locks its
     send's row) and keep new ones out until the caller commits, so the
     caller's next statement sees every open request. Returns the ids
-    locked."""
+    locked (none: no send matched, e.g. one filtered on its status)."""
     return list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
@@ -574,29 +574,38 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
 
 
 # What the ledger says of a row a cancelled send leaves in doubt.
-CANCELLED_IN_DOUBT = (
-    "The send was cancelled while this message was in flight or waiting for a"
-    " retry of a request that may have been accepted: it may have been"
-    " delivered, and it is not sent again."
-)
+CANCELLED_IN_DOUBT = "Send cancelled; the message may have gone out and is not sent again."
 
 
 def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
     """Give the rows of a cancelled send that no live worker holds their
     final state; return how many changed. Nothing is sent for them again.
 
-    - Rows that never went out (queued, and in no LINE request): skipped,
+    - Rows that may have gone out become unknown, with why: an attempt
+      ended in doubt (the row's `in_doubt`: a lost connection, a timeout, a
+      5xx), its worker stopped in the middle of sending it (`sending`, the
+      lease expired), or it is in a multicast request whose worker stopped
+      (its lease expired). Such a request is settled.
+    - The other pending rows never reached a provider (not attempted yet,
+      deferred, or refused with a retry: an SMTP 4xx, a LINE 429): skipped,
       reason cancelled.
-    - Rows that may have gone out: unknown, with why. These are the rows of a
-      LINE request that is in doubt or waiting for its retry (a retry key on
-      the row, or named by an open multicast request, which is settled), and
-      rows whose worker stopped in the middle of sending them (`sending`, the
-      lease expired).
 
-    A live worker keeps its rows and records their outcome. The sends tick
-    calls this again for what is left once its lease has ended."""
+    A live worker keeps its rows — a push or an email it holds, the rows of
+    a multicast request it holds — and records their outcome. The sends
+    tick calls this again for what is left once its lease has ended."""
     now = now or timezone.now()
     pending = Delivery.objects.filter(send=send, status__in=PENDING)
+    doubtful = {
+        "status": DeliveryStatus.UNKNOWN,
+        "last_error": CANCELLED_IN_DOUBT,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    cancelled = {
+        "status": DeliveryStatus.SKIPPED,
+        "skip_reason": SkipReason.CANCELLED,
+        "updated_at": now,
+    }
     with transaction.atomic():
         sends = Send.objects.filter(pk=send.pk, status=SendStatus.CANCELLED)
         if not _lock_sends_against_claims(sends):
@@ -610,37 +619,24 @@ def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
             .select_for_update(no_key=True)
         )
         changed = 0
-        for request in idle.only("attempts", "retry_key", "delivery_ids"):
-            changed += pending.filter(
-                pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED
-            ).update(
-                status=DeliveryStatus.UNKNOWN,
-                attempts=request.attempts,
-                retry_key=request.retry_key,
-                last_error=CANCELLED_IN_DOUBT,
-                updated_at=now,
-            )
+        for request in idle.only("attempts", "retry_key", "delivery_ids", "lease_expires_at"):
+            rows = pending.filter(pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED)
+            written = {"attempts": request.attempts, "retry_key": request.retry_key}
+            if request.lease_expires_at is None:  # waiting for its retry
+                changed += rows.filter(in_doubt=True).update(**doubtful, **written)
+                changed += rows.update(**cancelled, **written)
+            else:  # its worker stopped during the request
+                changed += rows.update(**doubtful, **written)
             MulticastRequest.objects.filter(pk=request.pk).update(
                 settled_at=now, lease_expires_at=None, next_attempt_at=None
             )
-        changed += pending.filter(
-            Q(status=DeliveryStatus.QUEUED, retry_key__isnull=False)
+        # What is left of the requests is held by live workers.
+        left = pending.exclude(pk__any_of=ledger.multicast_open_ids(sends))
+        changed += left.filter(
+            Q(status=DeliveryStatus.QUEUED, in_doubt=True)
             | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
-        ).update(
-            status=DeliveryStatus.UNKNOWN,
-            last_error=CANCELLED_IN_DOUBT,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-        changed += (
-            pending.filter(status=DeliveryStatus.QUEUED, retry_key__isnull=True)
-            .exclude(pk__any_of=ledger.multicast_open_ids(sends))
-            .update(
-                status=DeliveryStatus.SKIPPED,
-                skip_reason=SkipReason.CANCELLED,
-                updated_at=now,
-            )
-        )
+        ).update(**doubtful)
+        changed += left.filter(status=DeliveryStatus.QUEUED).update(**cancelled)
     return changed
 
 

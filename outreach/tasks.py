@@ -49,8 +49,9 @@ def sends_tick() -> int:
 
 
 def sends_settle_cancelled(now) -> int:
-    """Cancelled sends with rows left that no live worker holds (in flight
-    or in doubt at the cancel): their final state. Returns rows settled."""
+    """Cancelled sends with rows still pending (queued, or sending past
+    their lease): what no live worker holds gets its final state (see
+    send_settle_cancelled). Returns the rows settled."""
     left = Delivery.objects.filter(send=OuterRef("pk")).filter(
         Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
     )

@@ -388,31 +388,64 @@ def test_rows_of_a_crashed_worker_come_back_after_the_lease(smtp, settings):
     assert (row.status, row.attempts) == ("sent", 2)
 
 
-def test_a_cancel_leaves_a_live_workers_row_to_it_and_the_tick_settles_it_after_the_lease(
-    smtp,
-):
-    import time
-
+def test_a_cancel_leaves_a_live_workers_row_to_it_until_its_lease_ends(smtp):
     from outreach.ledger import delivery_claim_batch
-    from outreach.tasks import sends_tick
+    from outreach.tasks import sends_settle_cancelled
 
     consented(email="held@example.jp")
     consented(email="waiting@example.jp")
     campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    now = timezone.now()
     # a worker holds one row (its SMTP transaction under way), then dies
-    [held] = delivery_claim_batch(send=campaign.send, limit=1, now=timezone.now(), lease_seconds=1)
+    [held] = delivery_claim_batch(send=campaign.send, limit=1, now=now, lease_seconds=60)
     services.campaign_cancel(campaign=campaign)
     rows = Delivery.objects.filter(send=campaign.send)
     assert sorted(rows.values_list("status", "skip_reason")) == [
         ("sending", ""),
         ("skipped", "cancelled"),
     ]
-    time.sleep(1.1)  # its lease runs out
-    sends_tick()
+    assert sends_settle_cancelled(now + timedelta(seconds=30)) == 0  # still its worker's
+    assert sends_settle_cancelled(now + timedelta(seconds=61)) == 1
     row = Delivery.objects.get(pk=held.pk)
     assert (row.status, row.last_error) == ("unknown", services.CANCELLED_IN_DOUBT)
     assert row.lease_expires_at is None
-    assert smtp.received == []
+
+
+def test_the_tick_settles_a_retry_recorded_after_the_cancel_by_whether_it_was_in_doubt(smtp):
+    from outreach.ledger import Lease, delivery_claim_batch, delivery_mark_retry
+    from outreach.tasks import sends_tick
+
+    consented(email="lost@example.jp")
+    consented(email="greylisted@example.jp")
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    now = timezone.now()
+    rows = delivery_claim_batch(send=campaign.send, limit=10, now=now)
+    lease = Lease(rows)
+    services.campaign_cancel(campaign=campaign)  # the worker is mid-batch
+    lost, greylisted = sorted(rows, key=lambda row: row.pk)
+    # the connection dropped after the data of one; the server said 451 to the other
+    delivery_mark_retry([lost], error="SMTPServerDisconnected", now=now, in_doubt=True, lease=lease)
+    delivery_mark_retry([greylisted], error="SMTP 451: try later", now=now, lease=lease)
+    sends_tick()
+    settled = dict(Delivery.objects.values_list("pk", "status"))
+    assert settled == {lost.pk: "unknown", greylisted.pk: "skipped"}
+
+
+def test_giving_up_after_an_attempt_in_doubt_records_unknown_not_failed(smtp, settings):
+    from outreach.ledger import Lease, delivery_claim_batch, delivery_mark_retry
+
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    consented(email="doubt@example.jp")
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+    now = timezone.now()
+    first = delivery_claim_batch(send=campaign.send, limit=10, now=now)
+    delivery_mark_retry(first, error="timed out", now=now, in_doubt=True, lease=Lease(first))
+    later = now + timedelta(hours=1)
+    second = delivery_claim_batch(send=campaign.send, limit=10, now=later)
+    delivery_mark_retry(second, error="SMTP 451", now=later, lease=Lease(second))
+    row = Delivery.objects.get()
+    assert (row.status, row.attempts, row.in_doubt) == ("unknown", 2, True)
+    assert row.last_error.startswith("SMTP 451 (gave up after 2 attempts)")
 
 
 def test_a_worker_that_lost_its_lease_leaves_the_rows_to_the_one_that_took_them(settings):

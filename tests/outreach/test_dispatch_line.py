@@ -217,9 +217,7 @@ def line_campaign(messages: list[str], name: str = "LINEセール") -> Campaign:
     return services.campaign_launch(campaign=campaign)
 
 
-def test_a_cancel_settles_a_multicast_waiting_for_its_retry_as_unknown_and_sends_no_more(
-    line, settings
-):
+def test_a_cancel_settles_a_multicast_waiting_for_its_retry_as_unknown(line, settings):
     settings.DELIVERY_BACKOFF_SECONDS = 60
     for i in range(4):
         follower(i)
@@ -237,27 +235,62 @@ def test_a_cancel_settles_a_multicast_waiting_for_its_retry_as_unknown_and_sends
     assert set(rows.values_list("status", "retry_key", "attempts", "last_error")) == {
         ("unknown", request.retry_key, 1, services.CANCELLED_IN_DOUBT)
     }
-    later = timezone.now() + timedelta(hours=1)
-    send_dispatch(send_id=campaign.send_id, now_fn=lambda: later)
-    sends_tick()
-    assert line.deliveries == [] and len(line.requests) == 1
     assert ledger.send_progress(campaign.send).pending == 0
+    assert line.deliveries == [] and len(line.requests) == 1
 
 
-def test_a_cancel_settles_a_push_waiting_for_its_retry_and_keeps_what_went_out(line, settings):
+def test_a_cancel_skips_a_multicast_that_line_refused_with_429(line, settings):
+    settings.DELIVERY_BACKOFF_SECONDS = 60
+    for i in range(2):
+        follower(i)
+    campaign = line_campaign(["混雑中の中止"])
+    line.fail_next(1, status=429)  # LINE took nothing
+    send_dispatch(send_id=campaign.send_id)
+    services.campaign_cancel(campaign=campaign)
+    assert set(Delivery.objects.values_list("status", "skip_reason")) == {("skipped", "cancelled")}
+    assert MulticastRequest.objects.get().settled_at is not None
+
+
+def test_a_cancel_settles_a_multicast_whose_worker_died_during_the_request(line):
+    for i in range(3):
+        follower(i)
+    campaign = line_campaign(["送信中に停止"])
+    past = timezone.now() - timedelta(minutes=10)
+    ledger.delivery_claim_batch(
+        send=campaign.send, limit=500, now=past, retry_key_per="batch", lease_seconds=60
+    )  # the request went out (or not) and the worker was killed: the lease ran out
+    services.campaign_cancel(campaign=campaign)
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("unknown", 1)}
+    assert MulticastRequest.objects.get().settled_at is not None
+
+
+def test_a_cancel_settles_pushes_by_what_line_may_have_taken(line, settings):
     settings.DELIVERY_BACKOFF_SECONDS = 60
     for i in range(3):
         crm.customer_update(customer=follower(i), given_name=f"花子{i}")
     campaign = line_campaign(["{{ customer.given_name }}さん、中止のテスト"], name="push")
-    line.fail_next(1, status=500, endpoint="push")
+    line.fail_next(1, status=500, endpoint="push")  # the first push: in doubt
     send_dispatch(send_id=campaign.send_id)
     services.campaign_cancel(campaign=campaign)
     rows = Delivery.objects.filter(send=campaign.send)
     assert sorted(rows.values_list("status", flat=True)) == ["sent", "sent", "unknown"]
     doubt = rows.get(status="unknown")
     assert doubt.retry_key is not None and doubt.last_error == services.CANCELLED_IN_DOUBT
-    send_dispatch(send_id=campaign.send_id, now_fn=lambda: timezone.now() + timedelta(hours=1))
     assert len(line.deliveries) == 2
+
+
+def test_a_cancel_skips_pushes_deferred_behind_a_429(line, settings):
+    settings.DELIVERY_BACKOFF_SECONDS = 60
+    for i in range(3):
+        crm.customer_update(customer=follower(i), given_name=f"太郎{i}")
+    campaign = line_campaign(["{{ customer.given_name }}さん"], name="push-429")
+    line.fail_next(1, status=429, endpoint="push")  # the rest of the batch is deferred
+    send_dispatch(send_id=campaign.send_id)
+    rows = Delivery.objects.filter(send=campaign.send)
+    assert rows.filter(retry_key__isnull=False, status="queued").count() == 3
+    services.campaign_cancel(campaign=campaign)
+    assert set(rows.values_list("status", "skip_reason")) == {("skipped", "cancelled")}
+    assert line.deliveries == []
 
 
 def test_a_multicast_in_flight_at_the_cancel_keeps_the_outcome_its_worker_records(line):
@@ -271,10 +304,37 @@ def test_a_multicast_in_flight_at_the_cancel_keeps_the_outcome_its_worker_record
     lease = ledger.Lease(rows)
     services.campaign_cancel(campaign=campaign)  # while the request is on its way
     assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
-    ledger.delivery_mark_sent(rows, now=now, provider_id="req-1")
+    ledger.delivery_mark_failed(rows, error="LINE 400: bad request", now=now, lease=lease)
     lease.close(now)
-    assert set(Delivery.objects.values_list("status", "provider_message_id")) == {("sent", "req-1")}
+    assert set(Delivery.objects.values_list("status", "last_error")) == {
+        ("failed", "LINE 400: bad request")
+    }
     assert MulticastRequest.objects.get().settled_at == now
+
+
+def test_a_multicast_retry_in_flight_at_the_cancel_is_left_to_its_worker(line, settings):
+    settings.DELIVERY_BACKOFF_SECONDS = 60
+    for i in range(3):
+        follower(i)
+    campaign = line_campaign(["再送中の中止"])
+    line.fail_next(1, status=500)
+    send_dispatch(send_id=campaign.send_id)  # in doubt: its rows carry the key now
+    later = timezone.now() + timedelta(minutes=5)
+    rows = ledger.delivery_claim_batch(
+        send=campaign.send, limit=500, now=later, retry_key_per="batch"
+    )  # a worker re-sends it...
+    lease = ledger.Lease(rows, now_fn=lambda: later)
+    services.campaign_cancel(campaign=campaign)  # ...when the cancel comes
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"queued"}
+    # LINE answers 500 again: the rows wait for a retry that no claim will make
+    ledger.delivery_mark_retry(
+        rows, error="LINE 500", now=later, in_doubt=True, lease=lease, delay=60
+    )
+    lease.close(later)
+    assert MulticastRequest.objects.get().settled_at is None
+    sends_tick()  # the next minute
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("unknown", 2)}
+    assert MulticastRequest.objects.get().settled_at is not None
 
 
 def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(

@@ -15,11 +15,14 @@ from outreach.models import Delivery, MulticastRequest, Send
 from tests.outreach.audience import consented_customers
 
 BEFORE = ("outreach", "0006_delivery_customer_unconstrained")
-AFTER = ("outreach", "0007_multicast_request")
+MULTICAST_REQUESTS = ("outreach", "0007_multicast_request")
 
 
-def migrate(target: tuple[str, str]):
+def migrate(target: tuple[str, str] | None = None):
+    """Migrate outreach to `target` (None: its latest migration); return the
+    models as they are there."""
     executor = MigrationExecutor(connection)
+    target = target or executor.loader.graph.leaf_nodes("outreach")[0]
     executor.migrate([target])
     return MigrationExecutor(connection).loader.project_state([target]).apps
 
@@ -85,7 +88,7 @@ def test_multicasts_in_flight_before_0007_become_open_requests_with_their_keys()
             lease_expires_at=lease,
         )
     finally:
-        migrate(AFTER)
+        migrate()
 
     requests = {r.retry_key: r for r in MulticastRequest.objects.all()}
     assert set(requests) == {in_flight, retrying}
@@ -113,3 +116,29 @@ def test_multicasts_in_flight_before_0007_become_open_requests_with_their_keys()
         send=send, limit=500, now=after_lease, retry_key_per="batch"
     )
     assert [r.pk for r in third] == [fresh]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_line_rows_waiting_to_retry_a_request_are_in_doubt_after_0008():
+    customers = consented_customers(4, email=False)
+    old = migrate(MULTICAST_REQUESTS)
+    try:
+        OldSend = old.get_model("outreach", "Send")
+        OldDelivery = old.get_model("outreach", "Delivery")
+        send = OldSend.objects.create(
+            kind="campaign", channel="line", purpose="marketing", content={"line": ["x"]}
+        )
+
+        def row(customer, **fields):
+            return OldDelivery.objects.create(
+                send=send, customer_id=customer.pk, channel="line", **fields
+            ).pk
+
+        retrying = row(customers[0], status="queued", retry_key=uuid.uuid4(), attempts=1)
+        deferred = row(customers[1], status="queued", retry_key=uuid.uuid4(), attempts=0)
+        fresh = row(customers[2], status="queued")
+        sent = row(customers[3], status="sent", retry_key=uuid.uuid4(), attempts=1)
+    finally:
+        migrate()
+    doubt = dict(Delivery.objects.values_list("pk", "in_doubt"))
+    assert doubt == {retrying: True, deferred: False, fresh: False, sent: False}
