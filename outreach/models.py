@@ -166,7 +166,11 @@ class Send(models.Model):
         indexes = [
             models.Index(
                 fields=["status"], name="outreach_send_active", condition=Q(status="sending")
-            )
+            ),
+            # The sends tick settles what cancelled sends left in flight.
+            models.Index(
+                fields=["status"], name="outreach_send_cancelled", condition=Q(status="cancelled")
+            ),
         ]
 
     def __str__(self) -> str:
