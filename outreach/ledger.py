@@ -108,6 +108,10 @@ def _claim(
     elif retry_key_per == "row" and connection.vendor == "postgresql":
         # A key each, made by the server in the same UPDATE (PostgreSQL 13+).
         sets.append("retry_key = COALESCE(retry_key, gen_random_uuid())")
+    # A row taken over from a worker whose lease ran out (still `sending`:
+    # the right-hand side reads the row as it was) may have gone out.
+    sets.append("in_doubt = (in_doubt OR status = %s)")
+    params.append(DeliveryStatus.SENDING.value)
     sets += ["lease_expires_at = %s", "attempts = attempts + 1", "updated_at = %s"]
     params += [stamp(lease), stamp(now)]
     table = quote(Delivery._meta.db_table)
@@ -239,12 +243,21 @@ def _claim_open_request(send: Send, *, now: datetime, lease: datetime):
     pk = found.first()
     if pk is None:
         return None
+    request = MulticastRequest.objects.only(
+        "attempts", "retry_key", "delivery_ids", "lease_expires_at"
+    ).get(pk=pk)
+    if request.lease_expires_at is not None:
+        # Taken over from a worker whose lease ran out during the request
+        # (a rescheduled one has none): its rows may have gone out.
+        Delivery.objects.filter(
+            pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED
+        ).update(in_doubt=True)
     MulticastRequest.objects.filter(pk=pk).update(
         attempts=F("attempts") + 1, lease_expires_at=lease, next_attempt_at=lease
     )
-    return MulticastRequest.objects.only(
-        "attempts", "retry_key", "delivery_ids", "lease_expires_at"
-    ).get(pk=pk)
+    request.attempts += 1
+    request.lease_expires_at = lease
+    return request
 
 
 def _claimed_rows(rows, *, request: MulticastRequest) -> list[Claimed]:

@@ -337,6 +337,34 @@ def test_a_multicast_retry_in_flight_at_the_cancel_is_left_to_its_worker(line, s
     assert MulticastRequest.objects.get().settled_at is not None
 
 
+@pytest.mark.parametrize("per", ["row", "batch"])
+def test_a_takeover_after_a_crash_is_in_doubt_even_if_the_next_attempt_gets_a_429(line, per):
+    for i in range(2):
+        follower(i)
+    campaign = line_campaign(
+        ["引き継ぎ"] if per == "batch" else ["{{ customer.name }}様"], name=per
+    )
+    past = timezone.now() - timedelta(minutes=10)
+    # a worker claims and dies during its request: the lease runs out
+    ledger.delivery_claim_batch(
+        send=campaign.send, limit=500, now=past, retry_key_per=per, lease_seconds=60
+    )
+    now = timezone.now()
+    rows = []  # a push in doubt is claimed on its own, a multicast whole
+    while batch := ledger.delivery_claim_batch(
+        send=campaign.send, limit=500, now=now, retry_key_per=per
+    ):
+        rows += batch
+    assert len(rows) == 2 and {row.attempts for row in rows} == {2}  # taken over
+    # LINE answers the second attempt 429: that one was not taken, the first may have been
+    lease = ledger.Lease(rows)
+    ledger.delivery_mark_retry(rows, error="LINE 429", now=now, lease=lease, delay=60)
+    lease.close(now)
+    assert set(Delivery.objects.values_list("status", "in_doubt")) == {("queued", True)}
+    services.campaign_cancel(campaign=campaign)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"unknown"}
+
+
 def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(
     line, django_assert_num_queries
 ):
