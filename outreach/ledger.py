@@ -236,28 +236,41 @@ def _claim_open_request(send: Send, *, now: datetime, lease: datetime):
             while_sending(send), send=send, settled_at__isnull=True, next_attempt_at__lte=now
         )
         .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)
+        .only("attempts", "retry_key", "delivery_ids", "lease_expires_at")
     )
     if connection.features.has_select_for_update_skip_locked:
         found = found.select_for_update(skip_locked=True)
-    pk = found.first()
-    if pk is None:
+    request = found.first()
+    if request is None:
         return None
-    request = MulticastRequest.objects.only(
-        "attempts", "retry_key", "delivery_ids", "lease_expires_at"
-    ).get(pk=pk)
     if request.lease_expires_at is not None:
         # Taken over from a worker whose lease ran out during the request
         # (a rescheduled one has none): its rows may have gone out.
         Delivery.objects.filter(
             pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED
         ).update(in_doubt=True)
-    MulticastRequest.objects.filter(pk=pk).update(
+    MulticastRequest.objects.filter(pk=request.pk).update(
         attempts=F("attempts") + 1, lease_expires_at=lease, next_attempt_at=lease
     )
     request.attempts += 1
     request.lease_expires_at = lease
     return request
+
+
+def request_columns(request: Claimed | MulticastRequest) -> dict:
+    """What a multicast's rows carry once they have an outcome: its
+    request's key and attempts (nothing for a row claimed on its own)."""
+    if isinstance(request, Claimed) and request.request_id is None:
+        return {}
+    return {"attempts": request.attempts, "retry_key": request.retry_key}
+
+
+def sends_lock(sends) -> list[int]:
+    """Lock the rows of `sends` (a Send queryset) against claims, in the
+    caller's transaction: a new multicast request of a send is made only
+    under this lock, so once it is held, every open request is visible and
+    no new one appears until the caller commits. Returns the ids locked."""
+    return list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
 def _claimed_rows(rows, *, request: MulticastRequest) -> list[Claimed]:
@@ -272,8 +285,7 @@ def _as_claimed(rows: Iterable[tuple], *, request: MulticastRequest) -> list[Cla
 def _claim_fresh(send: Send, *, limit: int, now: datetime, lease: datetime) -> list[Claimed]:
     """A new request for the next fresh (or left-behind) rows of `send`,
     inside the caller's transaction."""
-    sending = Send.objects.filter(pk=send.pk, status=SendStatus.SENDING)
-    if not sending.select_for_update(no_key=True).values_list("pk", flat=True):
+    if not sends_lock(Send.objects.filter(pk=send.pk, status=SendStatus.SENDING)):
         return []  # paused or cancelled: no claim
     mark = Coalesce(
         Subquery(
@@ -356,12 +368,7 @@ class Lease:
         self.ids = {row.pk for row in rows}
         self.token = rows[0].lease if rows else None
         self.request_id = rows[0].request_id if rows else None
-        # What a multicast's rows carry once they have an outcome.
-        self.written = (
-            {"attempts": rows[0].attempts, "retry_key": rows[0].retry_key}
-            if self.request_id
-            else {}
-        )
+        self.written = request_columns(rows[0]) if rows else {}
         self.seconds = seconds or settings.DELIVERY_LEASE_SECONDS
         self.now_fn = now_fn
         self._confirmed = time.monotonic()
@@ -441,11 +448,6 @@ def delivery_mark_sent(
             _mark_sent_each(rows, now=now, provider_ids=provider_id)
             return
         provider_id = distinct.pop()  # one request for all (a multicast): one plain UPDATE
-    # A multicast's rows take its request's key and attempts.
-    request = rows[0]
-    written = (
-        {"attempts": request.attempts, "retry_key": request.retry_key} if request.request_id else {}
-    )
     Delivery.objects.filter(pk__any_of=[row.pk for row in rows]).update(
         status=DeliveryStatus.SENT,
         sent_at=now,
@@ -453,7 +455,7 @@ def delivery_mark_sent(
         provider_message_id=provider_id[:255],
         last_error="",
         updated_at=now,
-        **written,
+        **request_columns(rows[0]),
     )
 
 
@@ -551,12 +553,12 @@ def delivery_mark_retry(
     doubt = {"in_doubt": True} if in_doubt else {}
     if exhausted:
         gave_up = f"{error} (gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts)"
-        unknown = Value(DeliveryStatus.UNKNOWN)
         with lease.writing():
             lease.rows(row.pk for row in exhausted).update(
-                status=unknown
-                if in_doubt
-                else Case(When(in_doubt=True, then=unknown), default=Value(DeliveryStatus.FAILED)),
+                status=Case(
+                    When(in_doubt=True, then=Value(DeliveryStatus.UNKNOWN)),
+                    default=Value(DeliveryStatus.UNKNOWN if in_doubt else DeliveryStatus.FAILED),
+                ),
                 last_error=gave_up[:2000],
                 lease_expires_at=None,
                 updated_at=now,

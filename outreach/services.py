@@ -167,20 +167,12 @@ def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
     )
     with transaction.atomic():
         sends = Send.objects.filter(pk__in=queued.values("send_id"))
-        _lock_sends_against_claims(sends)
+        ledger.sends_lock(sends)
         return queued.exclude(pk__any_of=ledger.multicast_open_ids(sends)).update(
             status=DeliveryStatus.SKIPPED,
             skip_reason=SkipReason.UNSUBSCRIBED,
             updated_at=timezone.now(),
         )
-
-
-def _lock_sends_against_claims(sends) -> list[int]:
-    """Wait for a multicast claim of `sends` in progress (it locks its
-    send's row) and keep new ones out until the caller commits, so the
-    caller's next statement sees every open request. Returns the ids
-    locked (none: no send matched, e.g. one filtered on its status)."""
-    return list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
 # --- Sends ----------------------------------------------------------------------
@@ -608,7 +600,7 @@ def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
     }
     with transaction.atomic():
         sends = Send.objects.filter(pk=send.pk, status=SendStatus.CANCELLED)
-        if not _lock_sends_against_claims(sends):
+        if not ledger.sends_lock(sends):
             return 0  # not cancelled
         # Requests no worker holds; locking one waits for a worker writing
         # its outcome, and skips it if that worker renewed its lease.
@@ -621,7 +613,7 @@ def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
         changed = 0
         for request in idle.only("attempts", "retry_key", "delivery_ids", "lease_expires_at"):
             rows = pending.filter(pk__any_of=request.delivery_ids, status=DeliveryStatus.QUEUED)
-            written = {"attempts": request.attempts, "retry_key": request.retry_key}
+            written = ledger.request_columns(request)
             if request.lease_expires_at is None:  # waiting for its retry
                 changed += rows.filter(in_doubt=True).update(**doubtful, **written)
                 changed += rows.update(**cancelled, **written)
