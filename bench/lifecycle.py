@@ -56,6 +56,7 @@ import argparse
 import random
 import statistics
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -332,22 +333,30 @@ def baseline_materialised() -> int:
     return rows[0][0]
 
 
+@contextmanager
+def local_setting(setting: str):
+    """A planner setting for the statements inside (SET LOCAL, in their own
+    transaction)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        sql(f"SET LOCAL {setting}")
+        yield
+
+
+STREAMING = "enable_hashagg = off"
+
+
 def baseline_streaming() -> int:
     """The same aggregate planned the way lifecycle_recompute plans its own
     (no hash aggregate: the covering index crm_order_customer read in
     customer order). Whichever plan is faster in a pair is the baseline."""
-    from django.db import transaction
-
-    with transaction.atomic():
-        sql("SET LOCAL enable_hashagg = off")
+    with local_setting(STREAMING):
         return baseline_materialised()
 
 
 def baseline_serial() -> int:
-    from django.db import transaction
-
-    with transaction.atomic():
-        sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    with local_setting("max_parallel_workers_per_gather = 0"):
         return baseline_materialised()
 
 
@@ -362,13 +371,10 @@ def write_floor(*, logged: bool) -> int:
     (no index entries, no old row versions; unlogged: no WAL either), in
     the streaming plan. Its ratio to the bare aggregate bounds the cold
     run's from below; the logged one is the floor of a durable store."""
-    from django.db import transaction
-
     inner, params = aggregate_sql()
     kind = "" if logged else "UNLOGGED"
     sql("DROP TABLE IF EXISTS bench_write_floor")
-    with transaction.atomic():
-        sql("SET LOCAL enable_hashagg = off")
+    with local_setting(STREAMING):
         written = sql(f"CREATE {kind} TABLE bench_write_floor AS {inner}", params)
     sql("DROP TABLE bench_write_floor")
     return written
