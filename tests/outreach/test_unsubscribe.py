@@ -215,9 +215,9 @@ def test_unsubscribing_twice_writes_one_event(hanako, client):
 
 
 def test_when_already_opted_out_elsewhere_the_link_writes_no_second_event(hanako, client):
-    # Given: queued rows, then an opt-out recorded elsewhere.
+    # Given: queued rows, then an opt-out staff recorded from a phone call.
     queue_all([hanako])
-    crm.consent_record(customer=hanako, channel="email", action="opt_out", source="admin")
+    crm.consent_record(customer=hanako, channel="email", action="opt_out", source="staff")
     before = ConsentEvent.objects.count()
 
     client.post(link(hanako), {})
@@ -244,7 +244,8 @@ def test_a_link_of_a_merged_customer_opts_out_the_winner(client):
 # --- Every door: one opt-out -------------------------------------------------------
 # SPEC rule 8: an opt-out takes effect at once across queued sends, however
 # it arrives. Each door below is driven the way it is used: a browser, a
-# mail client's one-click, LINE's signed webhook and a store site's API key.
+# mail client's one-click, LINE's signed webhook, a store site's API key and
+# an agent in the admin.
 
 LINE_SECRET = "test-line-channel-secret"
 
@@ -290,6 +291,16 @@ def door_api(customer: Customer, channel: str, _agent) -> None:
     assert client.post("/api/v1/consent-events/", body, format="json").status_code == 201
 
 
+def door_admin(customer: Customer, channel: str, agent) -> None:
+    client = Client()
+    client.force_login(agent)
+    url = reverse("admin:crm_customer_consent", args=[customer.pk])
+    body = {"channel": channel, "action": "opt_out", "note": "電話で配信停止のご依頼"}
+    response = client.post(url, body)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:crm_customer_change", args=[customer.pk])
+
+
 def queue_marketing_and_notices(customers: list[Customer]) -> None:
     """One queued row per customer in each of: email marketing, email
     transactional, LINE marketing, LINE transactional."""
@@ -309,6 +320,8 @@ DOORS = [
     pytest.param(door_line_unfollow, "line", "line", id="line-unfollow"),
     pytest.param(door_api, "email", "api", id="api-email"),
     pytest.param(door_api, "line", "api", id="api-line"),
+    pytest.param(door_admin, "email", "staff", id="admin-email"),
+    pytest.param(door_admin, "line", "staff", id="admin-line"),
 ]
 
 
