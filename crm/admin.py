@@ -1,9 +1,10 @@
 """Customer 360 and the read-only views of orders and the consent ledger.
 
 Display only: every write (profile edit, claimant flag, merge, lifecycle
-recompute, adding a customer) calls `crm.services`. Orders come from the
-store sites through the API and consent events are an append-only ledger,
-so both are read-only here.
+recompute, adding a customer, consent given to staff) calls `crm.services`.
+Orders come from the store sites through the API and consent events are an
+append-only ledger, so both are read-only here; staff add to the ledger
+from the customer's page ("Record consent"), through `consent_record`.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved
+from core.admin import ServiceFormAdmin, copy_saved, form_errors_add
 from core.admin_filters import DefaultingFilter
 from crm.models import (
     ChannelIdentity,
+    ConsentAction,
+    ConsentChannel,
     ConsentEvent,
+    ConsentSource,
     ConsentState,
     Customer,
     CustomerEvent,
@@ -35,6 +40,7 @@ from crm.models import (
 from crm.selectors import customer_search_q
 from crm.services import (
     PROFILE_FIELDS,
+    consent_record,
     customer_claimant_clear,
     customer_claimant_set,
     customer_merge,
@@ -150,6 +156,24 @@ class CustomerForm(forms.ModelForm):
                 _("Enter the reason for flagging this customer as a claimant."),
             )
         return cleaned_data
+
+
+class ConsentRecordForm(forms.Form):
+    """An opt-in or opt-out the customer gave staff: by phone, at the shop
+    counter, in a letter."""
+
+    channel = forms.ChoiceField(label=_("channel"), choices=ConsentChannel.choices)
+    action = forms.ChoiceField(
+        label=_("consent"), choices=ConsentAction.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label=_("note"),
+        max_length=255,
+        help_text=_(
+            "How and when the customer told you, e.g. “asked by phone on 5 December to stop "
+            "the mail magazine”."
+        ),
+    )
 
 
 _PERSON = (
@@ -311,6 +335,66 @@ class CustomerAdmin(ServiceFormAdmin):
             messages.WARNING,
         )
         return HttpResponseRedirect(reverse("admin:crm_customer_change", args=[obj.pk]))
+
+    # --- Consent given to staff ------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/consent/",
+                self.admin_site.admin_view(self.consent_view),
+                name="crm_customer_consent",
+            ),
+            *super().get_urls(),
+        ]
+
+    def consent_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Record an opt-in or opt-out given by phone or at the counter:
+        agents and managers (who may change customers), source "staff", the
+        user as actor. It takes effect as any other: an opt-out skips the
+        customer's queued marketing on that channel at once."""
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, customer):
+            raise PermissionDenied
+        form = ConsentRecordForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                consent_record(
+                    customer=customer,
+                    channel=data["channel"],
+                    action=data["action"],
+                    source=ConsentSource.STAFF,
+                    note=data["note"],
+                    actor=request.user,
+                )
+            except ValidationError as error:
+                form_errors_add(form, error)
+            else:
+                self.message_user(
+                    request,
+                    gettext("Recorded: %(action)s for %(channel)s.")
+                    % {
+                        "action": ConsentAction(data["action"]).label,
+                        "channel": ConsentChannel(data["channel"]).label,
+                    },
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:crm_customer_change", args=[customer.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Record consent"),
+            "subtitle": str(customer),
+            "opts": self.model._meta,
+            "original": customer,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/crm/customer/consent_form.html", context)
 
     # --- Actions ------------------------------------------------------------
 

@@ -365,6 +365,7 @@ class ConsentSource(models.TextChoices):
     UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
     IMPORT = "import", _("Import")
     MERGE = "merge", _("Customer merge")
+    STAFF = "staff", _("Staff (phone or shop counter)")
 
 
 class ConsentEvent(models.Model):

@@ -43,7 +43,6 @@ from crm.models import (
 )
 from crm.services import consent_record, customer_upsert
 from outreach.models import LineWebhookEvent
-from outreach.services import consent_withdraw
 
 logger = logging.getLogger(__name__)
 
@@ -192,19 +191,14 @@ def line_event_apply(*, event: LineWebhookEvent) -> LineWebhookEvent:
         customer, _created = customer_upsert(channel=Channel.LINE, external_id=event.user_id)
         event.customer = customer
         note = f"LINE {event.event_type} {event.webhook_event_id}"
-        if event.event_type == FOLLOW:
+        if event.event_type in (FOLLOW, UNFOLLOW):
+            # An unfollow skips queued LINE marketing: consent_record does it.
             consent_record(
                 customer=customer,
                 channel=ConsentChannel.LINE,
-                action=ConsentAction.OPT_IN,
-                source=ConsentSource.LINE,
-                occurred_at=event.occurred_at,
-                note=note,
-            )
-        elif event.event_type == UNFOLLOW:
-            consent_withdraw(
-                customer=customer,
-                channel=ConsentChannel.LINE,
+                action=ConsentAction.OPT_IN
+                if event.event_type == FOLLOW
+                else ConsentAction.OPT_OUT,
                 source=ConsentSource.LINE,
                 occurred_at=event.occurred_at,
                 note=note,

@@ -20,12 +20,11 @@ from core.timeline import actor_or_none
 from crm.models import (
     Channel,
     ChannelIdentity,
-    ConsentAction,
     ConsentSource,
     ConsentState,
     Customer,
 )
-from crm.services import consent_record
+from crm.services import consent_withdraw
 from outreach import ledger
 from outreach.ledger import PENDING
 from outreach.models import (
@@ -106,58 +105,21 @@ def unsubscribe_url(*, customer_id: int, channel: str) -> str:
     return settings.SITE_URL + before + token + after
 
 
-def consent_withdraw(
-    *,
-    customer: Customer,
-    channel: str,
-    source: str,
-    occurred_at: datetime | None = None,
-    actor=None,
-    note: str = "",
-):
-    """An opt-out that takes effect at once: a consent event, and every
-    queued marketing delivery of that customer on that channel is skipped —
-    unless a later opt-in already restored consent (an opt-out delivered
-    late, e.g. a LINE unfollow redelivered, must not undo it)."""
-    with transaction.atomic():
-        event = consent_record(
-            customer=customer,
-            channel=channel,
-            action=ConsentAction.OPT_OUT,
-            source=source,
-            occurred_at=occurred_at,
-            actor=actor,
-            note=note,
-        )
-        still_granted = ConsentState.objects.filter(
-            customer_id=event.customer_id, channel=channel, granted=True
-        ).exists()
-        if not still_granted:
-            deliveries_skip_for_opt_out(customer_id=event.customer_id, channel=channel)
-    return event
-
-
 def unsubscribe_apply(*, customer: Customer, channel: str) -> None:
-    """The unsubscribe link: opt out once. A second click (or a mail
-    client's one-click after the page's button) writes no second event, but
-    queued marketing rows are skipped either way. The customer row lock
-    serialises double clicks."""
-    with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        already_out = ConsentState.objects.filter(
-            customer=customer, channel=channel, granted=False
-        ).exists()
-        if already_out:
-            deliveries_skip_for_opt_out(customer_id=customer.pk, channel=channel)
-        else:
-            consent_withdraw(customer=customer, channel=channel, source=ConsentSource.UNSUBSCRIBE)
+    """The unsubscribe link and its one-click POST: opt out once. A second
+    click (or a mail client's one-click after the page's button) writes no
+    second event, but anything still queued is skipped either way."""
+    consent_withdraw(
+        customer=customer, channel=channel, source=ConsentSource.UNSUBSCRIBE, unless_current=True
+    )
 
 
 def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
-    """Skip queued marketing rows at once. A row of a LINE request (a retry
-    key on the row, or named by an open multicast request) may already
-    have gone out; it is settled by re-sending that request as it was, so
-    it is left alone."""
+    """Skip queued marketing rows at once. `crm.services.consent_record`
+    calls it for every opt-out, whatever its door: nothing else should. A
+    row of a LINE request (a retry key on the row, or named by an open
+    multicast request) may already have gone out; it is settled by
+    re-sending that request as it was, so it is left alone."""
     queued = Delivery.objects.filter(
         customer_id=customer_id,
         channel=channel,

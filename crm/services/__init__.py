@@ -1,7 +1,7 @@
 """Every write to customers, identities, orders and consent goes through
 here; callers import from `crm.services`."""
 
-from crm.services.consent import consent_record, consent_state_rebuild
+from crm.services.consent import consent_record, consent_state_rebuild, consent_withdraw
 from crm.services.customers import (
     PROFILE_FIELDS,
     Resolution,
@@ -23,6 +23,7 @@ __all__ = [
     "Resolution",
     "consent_record",
     "consent_state_rebuild",
+    "consent_withdraw",
     "customer_claimant_clear",
     "customer_claimant_set",
     "customer_follow_merges",

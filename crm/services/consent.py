@@ -30,11 +30,23 @@ def consent_record(
     occurred_at: datetime | None = None,
     wording_version: str = "",
     note: str = "",
+    unless_current: bool = False,
     actor=None,
 ) -> ConsentEvent:
     """Append one opt-in or opt-out to the ledger and keep the current state
     equal to the latest event for that channel (by occurred_at, then id), so
-    an event that arrives late never overrides a newer one."""
+    an event that arrives late never overrides a newer one.
+
+    The one way consent changes, whatever the door (unsubscribe link and
+    one-click, LINE unfollow, the API, staff in the admin): an opt-out that
+    leaves the channel withdrawn also skips the customer's queued marketing
+    on it at once, in the same transaction. An opt-out older than a newer
+    opt-in (a LINE unfollow redelivered late) is kept in the ledger and
+    skips nothing.
+
+    `unless_current`: when the channel's consent already is `action`, write
+    no second event and return the one that made it so (a second click on
+    an unsubscribe link); an opt-out still skips whatever is queued."""
     errors = {}
     if channel not in ConsentChannel.values:
         errors["channel"] = [_("Unknown consent channel: %(value)s.") % {"value": channel}]
@@ -48,34 +60,71 @@ def consent_record(
         errors["occurred_at"] = [_("A consent event cannot be in the future.")]
     if errors:
         raise ValidationError(errors)
+    granting = action == ConsentAction.OPT_IN
     with transaction.atomic():
         # The customer row is the lock that serialises consent changes.
         customer = Customer.objects.select_for_update().get(pk=customer_follow_merges(customer).pk)
-        event = ConsentEvent.objects.create(
-            customer=customer,
-            channel=channel,
-            action=action,
-            source=source,
-            occurred_at=occurred_at,
-            wording_version=wording_version[:50],
-            note=note[:255],
-            actor=actor_or_none(actor),
-        )
         state = ConsentState.objects.filter(customer=customer, channel=channel).first()
-        if state is None:
-            ConsentState.objects.create(
+        if unless_current and state is not None and state.granted == granting:
+            event = state.event
+        else:
+            event = ConsentEvent.objects.create(
                 customer=customer,
                 channel=channel,
-                granted=action == ConsentAction.OPT_IN,
-                changed_at=occurred_at,
-                event=event,
+                action=action,
+                source=source,
+                occurred_at=occurred_at,
+                wording_version=wording_version[:50],
+                note=note[:255],
+                actor=actor_or_none(actor),
             )
-        elif (occurred_at, event.pk) >= (state.changed_at, state.event_id):
-            state.granted = action == ConsentAction.OPT_IN
-            state.changed_at = occurred_at
-            state.event = event
-            state.save(update_fields=["granted", "changed_at", "event"])
+            if state is None:
+                state = ConsentState.objects.create(
+                    customer=customer,
+                    channel=channel,
+                    granted=granting,
+                    changed_at=occurred_at,
+                    event=event,
+                )
+            elif (occurred_at, event.pk) >= (state.changed_at, state.event_id):
+                state.granted = granting
+                state.changed_at = occurred_at
+                state.event = event
+                state.save(update_fields=["granted", "changed_at", "event"])
+        if not granting and not state.granted:
+            _queued_marketing_skip(customer_id=customer.pk, channel=channel)
     return event
+
+
+def consent_withdraw(
+    *,
+    customer: Customer,
+    channel: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    note: str = "",
+    unless_current: bool = False,
+    actor=None,
+) -> ConsentEvent:
+    """An opt-out: `consent_record` with action opt_out."""
+    return consent_record(
+        customer=customer,
+        channel=channel,
+        action=ConsentAction.OPT_OUT,
+        source=source,
+        occurred_at=occurred_at,
+        note=note,
+        unless_current=unless_current,
+        actor=actor,
+    )
+
+
+def _queued_marketing_skip(*, customer_id: int, channel: str) -> None:
+    """The send ledger is outreach's: outreach imports crm at module level,
+    so crm reaches it only here, when an opt-out is recorded."""
+    from outreach.services import deliveries_skip_for_opt_out
+
+    deliveries_skip_for_opt_out(customer_id=customer_id, channel=channel)
 
 
 def consent_state_rebuild(customer: Customer) -> None:

@@ -15,13 +15,20 @@ from django.utils.translation import gettext
 from core.roles import MARKETER
 from crm.models import (
     ConsentEvent,
+    ConsentState,
     Customer,
     CustomerEvent,
     CustomerEventKind,
     LifecycleSegment,
     Order,
 )
-from crm.services import OrderLineData, consent_record, customer_upsert, order_upsert
+from crm.services import (
+    OrderLineData,
+    consent_record,
+    customer_merge,
+    customer_upsert,
+    order_upsert,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +70,10 @@ def customer_make(*, orders: int = 1, tags=("newsletter",), **profile) -> Custom
     return customer
 
 
+def consent_page(customer) -> str:
+    return reverse("admin:crm_customer_consent", args=[customer.pk])
+
+
 def change_form_data(response) -> dict:
     """The body the change form posts back as rendered (inline management
     forms included), to be edited by the test."""
@@ -99,6 +110,131 @@ def results(response) -> list[Customer]:
 
 def message_texts(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+# --- Consent given to staff ----------------------------------------------------------
+
+
+def test_agent_records_an_opt_out_given_by_phone_with_source_staff_actor_and_note(
+    client, colleague
+):
+    customer = customer_make()  # opted in to email
+    client.force_login(colleague)
+
+    form = client.get(consent_page(customer))
+    response = client.post(
+        consent_page(customer),
+        {"channel": "email", "action": "opt_out", "note": "12/5 お電話でメルマガ停止のご依頼"},
+    )
+
+    assert form.status_code == 200
+    assert response.status_code == 302
+    assert response["Location"] == customer_change(customer)
+    event = ConsentEvent.objects.get(customer=customer, action="opt_out")
+    assert (event.channel, event.source, event.actor) == ("email", "staff", colleague)
+    assert event.note == "12/5 お電話でメルマガ停止のご依頼"
+    assert not ConsentState.objects.get(customer=customer, channel="email").granted
+    with translation.override("ja"):
+        recorded = gettext("Recorded: %(action)s for %(channel)s.") % {
+            "action": gettext("Opt-out"),
+            "channel": gettext("Email"),
+        }
+        source_label = gettext("Staff (phone or shop counter)")
+    assert message_texts(response) == [recorded]
+    page = client.get(customer_change(customer)).content.decode()
+    assert source_label in page  # the ledger names the source in Japanese
+
+
+def test_the_consent_form_is_in_japanese_and_linked_from_the_customer_page(client, colleague):
+    customer = customer_make()
+    client.force_login(colleague)
+
+    change_page = client.get(customer_change(customer)).content.decode()
+    form_page = client.get(consent_page(customer)).content.decode()
+
+    assert f'href="{consent_page(customer)}"' in change_page
+    with translation.override("ja"):
+        labels = [gettext("Record consent"), gettext("Opt-in"), gettext("Opt-out")]
+        labels += [gettext("Direct mail"), gettext("Record this consent")]
+    for label in labels:
+        assert label in form_page
+    assert '<html lang="ja"' in form_page
+
+
+def test_a_manager_records_an_opt_in_given_at_the_shop_counter(client, owner):
+    customer = customer_make()
+    client.force_login(owner)
+
+    client.post(
+        consent_page(customer),
+        {"channel": "dm", "action": "opt_in", "note": "店頭でDM希望の用紙に記入"},
+    )
+
+    event = ConsentEvent.objects.get(customer=customer, channel="dm")
+    assert (event.action, event.source, event.actor) == ("opt_in", "staff", owner)
+    assert ConsentState.objects.get(customer=customer, channel="dm").granted
+
+
+def test_recording_consent_needs_a_note_and_a_known_channel(client, colleague):
+    customer = customer_make()
+    client.force_login(colleague)
+    before = ConsentEvent.objects.count()
+
+    no_note = client.post(consent_page(customer), {"channel": "email", "action": "opt_out"})
+    bad_channel = client.post(
+        consent_page(customer), {"channel": "sms", "action": "opt_out", "note": "電話"}
+    )
+
+    assert no_note.status_code == 200 and "note" in no_note.context["form"].errors
+    assert bad_channel.status_code == 200 and "channel" in bad_channel.context["form"].errors
+    assert ConsentEvent.objects.count() == before
+    assert ConsentState.objects.get(customer=customer, channel="email").granted
+
+
+def test_a_marketer_cannot_record_consent_and_sees_no_link(client, django_user_model):
+    marketer = django_user_model.objects.create_user("marketer", is_staff=True)
+    marketer.groups.add(Group.objects.get(name=MARKETER))
+    customer = customer_make()
+    client.force_login(marketer)
+    before = ConsentEvent.objects.count()
+
+    change_page = client.get(customer_change(customer)).content.decode()
+    page = client.get(consent_page(customer))
+    refused = client.post(
+        consent_page(customer), {"channel": "email", "action": "opt_out", "note": "電話"}
+    )
+
+    assert consent_page(customer) not in change_page
+    assert page.status_code == 403 and refused.status_code == 403
+    assert ConsentEvent.objects.count() == before
+
+
+def test_outsider_cannot_record_consent(client, outsider):
+    customer = customer_make()
+    client.force_login(outsider)
+    before = ConsentEvent.objects.count()
+
+    response = client.post(
+        consent_page(customer), {"channel": "email", "action": "opt_out", "note": "電話"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert ConsentEvent.objects.count() == before
+
+
+def test_consent_cannot_be_recorded_on_a_merged_stub(client, owner):
+    winner, loser = customer_make(), customer_make()
+    customer_merge(winner=winner, loser=loser, actor=owner)
+    client.force_login(owner)
+    before = ConsentEvent.objects.count()
+
+    response = client.post(
+        consent_page(loser), {"channel": "email", "action": "opt_out", "note": "電話"}
+    )
+
+    assert response.status_code == 403
+    assert ConsentEvent.objects.count() == before
 
 
 # --- Changelist -----------------------------------------------------------------
@@ -588,6 +724,7 @@ def crm_admin_pages() -> list[str]:
         CUSTOMERS,
         customer_change(customer),
         reverse("admin:crm_customer_add"),
+        consent_page(customer),
         ORDERS,
         reverse("admin:crm_order_change", args=[order.pk]),
         CONSENT_EVENTS,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from crm import services as crm
 from crm.models import ChannelIdentity, ConsentEvent, ConsentState, Customer, CustomerEvent
 from outreach import services
+from outreach.linefake import unfollow_event, webhook_request
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -24,6 +25,8 @@ from outreach.models import (
     SendKind,
     SkipReason,
 )
+from tests.api_client import api_client
+from tests.conftest import make_api_key
 from tests.crm import factories
 
 pytestmark = pytest.mark.django_db
@@ -211,13 +214,10 @@ def test_unsubscribing_twice_writes_one_event(hanako, client):
     assert ConsentEvent.objects.filter(customer=hanako, action="opt_out").count() == 1
 
 
-def test_when_already_opted_out_elsewhere_no_event_is_written_but_queued_rows_are_skipped(
-    hanako, client
-):
-    # Given: a queued row, then an opt-out recorded by a path that did not
-    # touch the queue (the dispatcher would catch it; the link should too).
+def test_when_already_opted_out_elsewhere_the_link_writes_no_second_event(hanako, client):
+    # Given: queued rows, then an opt-out staff recorded from a phone call.
     queue_all([hanako])
-    crm.consent_record(customer=hanako, channel="email", action="opt_out", source="admin")
+    crm.consent_record(customer=hanako, channel="email", action="opt_out", source="staff")
     before = ConsentEvent.objects.count()
 
     client.post(link(hanako), {})
@@ -239,6 +239,112 @@ def test_a_link_of_a_merged_customer_opts_out_the_winner(client):
     assert event.customer == winner
     assert not ConsentState.objects.get(customer=winner, channel="email").granted
     assert not ConsentState.objects.filter(customer=loser).exists()
+
+
+# --- Every door: one opt-out -------------------------------------------------------
+# SPEC rule 8: an opt-out takes effect at once across queued sends, however
+# it arrives. Each door below is driven the way it is used: a browser, a
+# mail client's one-click, LINE's signed webhook, a store site's API key and
+# an agent in the admin.
+
+LINE_SECRET = "test-line-channel-secret"
+
+
+def _line_user_id(customer: Customer) -> str:
+    return customer.identities.get(channel="line").external_id
+
+
+def door_link(customer: Customer, channel: str, _agent) -> None:
+    assert Client().post(link(customer, channel), {}).status_code == 200
+
+
+def door_one_click(customer: Customer, channel: str, _agent) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(link(customer, channel), ONE_CLICK, content_type=FORM)
+    assert response.status_code == 200
+
+
+def door_line_unfollow(customer: Customer, channel: str, _agent) -> None:
+    assert channel == "line"
+    request = webhook_request(
+        [unfollow_event(_line_user_id(customer))],
+        destination="U" + "0f" * 16,
+        channel_secret=LINE_SECRET,
+    )
+    response = Client(enforce_csrf_checks=True).post(
+        "/hooks/line/",
+        data=request.body,
+        content_type="application/json",
+        HTTP_X_LINE_SIGNATURE=request.signature,
+    )
+    assert response.status_code == 200
+
+
+def door_api(customer: Customer, channel: str, _agent) -> None:
+    client = api_client(make_api_key(channels=["own_site"])[1])
+    body = {
+        "customer_id": customer.pk,
+        "channel": channel,
+        "action": "opt_out",
+        "wording_version": "privacy-2025-04",
+    }
+    assert client.post("/api/v1/consent-events/", body, format="json").status_code == 201
+
+
+def door_admin(customer: Customer, channel: str, agent) -> None:
+    client = Client()
+    client.force_login(agent)
+    url = reverse("admin:crm_customer_consent", args=[customer.pk])
+    body = {"channel": channel, "action": "opt_out", "note": "電話で配信停止のご依頼"}
+    response = client.post(url, body)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:crm_customer_change", args=[customer.pk])
+
+
+def queue_marketing_and_notices(customers: list[Customer]) -> None:
+    """One queued row per customer in each of: email marketing, email
+    transactional, LINE marketing, LINE transactional."""
+    queue_all(customers)
+    notice = services.send_create(
+        kind=SendKind.NOTICE,
+        channel="line",
+        purpose=Purpose.TRANSACTIONAL,
+        content={"line_messages": ["ご注文の商品を発送しました。"]},
+    )
+    _queue(notice, customers)
+
+
+DOORS = [
+    pytest.param(door_link, "email", "unsubscribe", id="link"),
+    pytest.param(door_one_click, "email", "unsubscribe", id="one-click"),
+    pytest.param(door_line_unfollow, "line", "line", id="line-unfollow"),
+    pytest.param(door_api, "email", "api", id="api-email"),
+    pytest.param(door_api, "line", "api", id="api-line"),
+    pytest.param(door_admin, "email", "staff", id="admin-email"),
+    pytest.param(door_admin, "line", "staff", id="admin-line"),
+]
+
+
+@pytest.mark.parametrize(("door", "channel", "source"), DOORS)
+def test_every_door_skips_queued_marketing_at_once_and_leaves_notices(
+    door, channel, source, settings, colleague
+):
+    settings.LINE_CHANNEL_SECRET = LINE_SECRET
+    hanako, other = subscriber(1), subscriber(2)
+    queue_marketing_and_notices([hanako, other])
+
+    door(hanako, channel, colleague)  # colleague: an agent
+    event = ConsentEvent.objects.get(customer=hanako, action="opt_out")
+    assert (event.channel, event.source) == (channel, source)
+    assert not ConsentState.objects.get(customer=hanako, channel=channel).granted
+    expected = {
+        (ch, purpose, customer.pk): ("queued", "")
+        for ch in ("email", "line")
+        for purpose in ("marketing", "transactional")
+        for customer in (hanako, other)
+    }
+    expected[(channel, "marketing", hanako.pk)] = ("skipped", SkipReason.UNSUBSCRIBED)
+    assert statuses() == expected
 
 
 # --- Refused -----------------------------------------------------------------------
