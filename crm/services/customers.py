@@ -361,30 +361,42 @@ def _customer_upsert_once(
                 matched_by=resolution.matched_by,
             )
     if channel:
-        channel_profile_write(customer=customer, channel=channel, profile=profile)
+        _channel_profile_write(
+            customer,
+            channel,
+            profile,
+            seen=getattr(resolution.customer, "channel_profile_id", None) is not None,
+        )
     if tags:
         customer_tags_add(customer=customer, names=tags)
     return customer, created
 
 
-def channel_profile_write(*, customer: Customer, channel: str, profile: dict[str, Any]) -> None:
+def _channel_profile_write(
+    customer: Customer, channel: str, profile: dict[str, Any], *, seen: bool
+) -> None:
     """Keep what `channel` gave of the customer's personal data: the values
     of `profile` (cleaned, only those given) overwrite that channel's; the
-    other channels' profiles are left alone."""
+    other channels' profiles are left alone. `seen`: the identity lookup
+    found the channel's profile."""
     if not profile:
         return
     row = CustomerChannelProfile(customer=customer, channel=channel, **profile)
     row.email_normalized = email_normalize(row.email)
     row.phone_normalized = phone_normalize(row.phone)
     row.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
-    if insert_if_absent(row, unique_fields=["customer", "channel"]):
-        return
     values = dict(profile, updated_at=timezone.now())
     if "email" in profile:
         values["email_normalized"] = row.email_normalized
     if "phone" in profile:
         values["phone_normalized"] = row.phone_normalized
-    CustomerChannelProfile.objects.filter(customer=customer, channel=channel).update(**values)
+    existing = CustomerChannelProfile.objects.filter(customer=customer, channel=channel)
+    # A profile seen by the identity lookup is updated in one statement;
+    # otherwise it is inserted, or updated when it was there after all.
+    if seen and existing.update(**values):
+        return
+    if not insert_if_absent(row, unique_fields=["customer", "channel"]):
+        existing.update(**values)
 
 
 def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
