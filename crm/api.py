@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -25,6 +26,7 @@ from crm.models import (
     ConsentSource,
     ConsentState,
     Customer,
+    LifecycleSegment,
     Order,
     OrderStatus,
     Prefecture,
@@ -45,7 +47,53 @@ class ConsentStateSerializer(serializers.ModelSerializer):
         fields = ["channel", "granted", "changed_at"]
 
 
+class FromKeyChannels:
+    """A personal-data field read from what the API key's channels gave
+    (selectors.customer_list), never from the merged profile (SPEC rule 17)."""
+
+    def get_attribute(self, instance):
+        return selectors.channel_profile_value(instance, self.source)
+
+
+class KeyChannelsCharField(FromKeyChannels, serializers.CharField):
+    pass
+
+
+class KeyChannelsEmailField(FromKeyChannels, serializers.EmailField):
+    pass
+
+
+class KeyChannelsChoiceField(FromKeyChannels, serializers.ChoiceField):
+    pass
+
+
+class KeyChannelsDateField(FromKeyChannels, serializers.DateField):
+    pass
+
+
 class CustomerSerializer(serializers.ModelSerializer):
+    family_name = KeyChannelsCharField(read_only=True)
+    given_name = KeyChannelsCharField(read_only=True)
+    family_name_kana = KeyChannelsCharField(read_only=True)
+    given_name_kana = KeyChannelsCharField(read_only=True)
+    email = KeyChannelsEmailField(read_only=True)
+    phone = KeyChannelsCharField(read_only=True)
+    postal_code = KeyChannelsCharField(read_only=True)
+    prefecture = KeyChannelsChoiceField(choices=Prefecture.choices, read_only=True)
+    address = KeyChannelsCharField(read_only=True)
+    birthday = KeyChannelsDateField(read_only=True, allow_null=True)
+    # The figures of the key's channels' orders only.
+    lifecycle_segment = serializers.ChoiceField(
+        source="key_segment", choices=LifecycleSegment.choices, read_only=True
+    )
+    order_count = serializers.IntegerField(source="key_order_count", read_only=True)
+    total_spent = serializers.IntegerField(source="key_total_spent", read_only=True)
+    first_order_at = serializers.DateTimeField(
+        source="key_first_order_at", read_only=True, allow_null=True
+    )
+    last_order_at = serializers.DateTimeField(
+        source="key_last_order_at", read_only=True, allow_null=True
+    )
     identities = IdentitySerializer(many=True, read_only=True)
     consent = ConsentStateSerializer(source="consent_states", many=True, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
@@ -283,7 +331,13 @@ class CustomerViewSet(
         data = dict(serializer.validated_data)
         channel = data.pop("channel")
         api_key_channel_check(request.auth, channel)
+        started = timezone.now()
         customer, created = _customer_upsert_from(data, channel)
+        # New to the key's channels is "created": a person known only on
+        # other channels is not revealed by a 200.
+        created = created or not selectors.customer_known_on(
+            customer=customer, channels=self.key_channels, before=started
+        )
         customer = self.get_queryset().get(pk=customer.pk)
         return Response(
             CustomerSerializer(customer).data,

@@ -1,12 +1,15 @@
 import django_filters
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import (
     Channel,
+    ChannelIdentity,
     ConsentAction,
     ConsentChannel,
     ConsentEvent,
     Customer,
+    CustomerChannelProfile,
     LifecycleSegment,
     Order,
     OrderStatus,
@@ -19,11 +22,12 @@ class CustomerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q", label=_("Search by name, kana, email or phone")
     )
-    channel = django_filters.ChoiceFilter(
-        choices=Channel.choices, field_name="identities__channel", distinct=True
+    channel = django_filters.ChoiceFilter(choices=Channel.choices, method="filter_channel")
+    prefecture = django_filters.ChoiceFilter(choices=Prefecture.choices, method="filter_prefecture")
+    # The segment of the key's channels' orders (selectors.customer_list).
+    lifecycle_segment = django_filters.ChoiceFilter(
+        choices=LifecycleSegment.choices, field_name="key_segment"
     )
-    prefecture = django_filters.ChoiceFilter(choices=Prefecture.choices)
-    lifecycle_segment = django_filters.ChoiceFilter(choices=LifecycleSegment.choices)
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
@@ -31,8 +35,33 @@ class CustomerFilter(django_filters.FilterSet):
         model = Customer
         fields = ["q", "channel", "prefecture", "lifecycle_segment", "tag", "updated_since"]
 
+    # An API key filters on what its own channels gave, never on the merged
+    # profile: a filter would otherwise tell it, one answer at a time, what
+    # it may not read (SPEC rule 17).
+    @property
+    def key_channels(self) -> list[str]:
+        return list(self.request.auth.channels)
+
     def filter_q(self, queryset, name, value):
-        return queryset.filter(customer_search_q(value)).distinct()
+        return queryset.filter(customer_search_q(value, channels=self.key_channels)).distinct()
+
+    def filter_channel(self, queryset, name, value):
+        return queryset.filter(
+            Exists(
+                ChannelIdentity.objects.filter(
+                    customer=OuterRef("pk"), channel=value, channel__in=self.key_channels
+                )
+            )
+        )
+
+    def filter_prefecture(self, queryset, name, value):
+        return queryset.filter(
+            Exists(
+                CustomerChannelProfile.objects.filter(
+                    customer=OuterRef("pk"), channel__in=self.key_channels, prefecture=value
+                )
+            )
+        )
 
 
 class OrderFilter(django_filters.FilterSet):

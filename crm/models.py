@@ -96,13 +96,16 @@ class Tag(models.Model):
         return self.name
 
 
-class Customer(models.Model):
+class PersonalData(models.Model):
+    """The personal data of a person: a customer's merged profile, and what
+    each channel gave of it (CustomerChannelProfile)."""
+
     family_name = models.CharField(_("family name"), max_length=100, blank=True)
     given_name = models.CharField(_("given name"), max_length=100, blank=True)
     family_name_kana = models.CharField(_("family name (kana)"), max_length=100, blank=True)
     given_name_kana = models.CharField(_("given name (kana)"), max_length=100, blank=True)
     email = models.EmailField(_("email"), blank=True)
-    # Lower-cased, trimmed email: the key of identity resolution.
+    # Lower-cased, trimmed email: the key of identity resolution and search.
     email_normalized = models.CharField(max_length=254, blank=True, editable=False)
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     # Digits only, domestic form (0901234567x): the key of identity resolution.
@@ -113,6 +116,21 @@ class Customer(models.Model):
     )
     address = models.CharField(_("address"), max_length=255, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def address_indexes(*, email: str, phone: str) -> list[models.Index]:
+    """Lookups by normalised email and phone, blanks left out (named `email`
+    and `phone`)."""
+    return [
+        models.Index(fields=["email_normalized"], name=email, condition=~Q(email_normalized="")),
+        models.Index(fields=["phone_normalized"], name=phone, condition=~Q(phone_normalized="")),
+    ]
+
+
+class Customer(PersonalData):
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
     notes = models.TextField(_("notes"), blank=True)
 
@@ -158,16 +176,7 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         indexes = [
-            models.Index(
-                fields=["email_normalized"],
-                name="crm_customer_email_norm",
-                condition=~Q(email_normalized=""),
-            ),
-            models.Index(
-                fields=["phone_normalized"],
-                name="crm_customer_phone_norm",
-                condition=~Q(phone_normalized=""),
-            ),
+            *address_indexes(email="crm_customer_email_norm", phone="crm_customer_phone_norm"),
             models.Index(fields=["lifecycle_segment"], name="crm_customer_segment"),
             # segment rules on recency ("days since last order")
             models.Index(fields=["last_order_at"], name="crm_customer_last_order"),
@@ -257,6 +266,41 @@ class ChannelIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()}: {self.external_id}"
+
+
+class CustomerChannelProfile(PersonalData):
+    """What one channel gave of a customer's personal data (the latest value
+    of each field it sent). The customer's merged profile is for staff (the
+    customer 360); an API key reads only the profiles of its own channels,
+    so that, e.g., Amazon-sourced data never leaves through another key
+    (SPEC rule 17). Written by customer_upsert, with the channel of the call."""
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="channel_profiles",
+        verbose_name=_("customer"),
+        db_index=False,  # crm_channel_profile_unique (customer first) serves it
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel profile")
+        verbose_name_plural = _("channel profiles")
+        # An API key's search by email or phone looks in its channels' profiles.
+        indexes = address_indexes(
+            email="crm_channel_profile_email", phone="crm_channel_profile_phone"
+        )
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "channel"], name="crm_channel_profile_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.family_name} {self.given_name}".strip()
 
 
 class OrderStatus(models.TextChoices):

@@ -4,10 +4,42 @@ the select_related / prefetch_related its callers need (no N+1)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.conf import settings
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from crm.models import ChannelIdentity, ConsentEvent, ConsentState, Customer, Order
+from crm.models import (
+    NON_COUNTING_ORDER_STATUSES,
+    ChannelIdentity,
+    ConsentEvent,
+    ConsentState,
+    Customer,
+    CustomerChannelProfile,
+    LifecycleSegment,
+    Order,
+)
 from crm.normalize import email_normalize, kana_normalize, phone_normalize
 
 
@@ -15,25 +47,38 @@ def _is_katakana(text: str) -> bool:
     return all("\u30a0" <= ch <= "\u30ff" for ch in text)
 
 
-def customer_search_q(term: str) -> Q:
+def customer_search_q(term: str, *, channels: Iterable[str] | None = None) -> Q:
     """One search box for people: an email, a phone number in any format,
-    a name in kanji, or a reading in hiragana / katakana / half-width kana."""
+    a name in kanji, or a reading in hiragana / katakana / half-width kana.
+    With `channels` (an API key's), only what those channels gave is
+    searched: their profiles and identities, not the merged profile."""
     term = (term or "").strip()
     if not term:
         return Q()
+    identities = ChannelIdentity.objects.filter(customer=OuterRef("pk"))
+    if channels is None:
+
+        def profile(query: Q) -> Q:
+            return query
+
+    else:
+        channels = list(channels)
+        identities = identities.filter(channel__in=channels)
+
+        def profile(query: Q) -> Q:
+            return Q(Exists(_channel_profiles(channels).filter(query)))
+
     email = email_normalize(term)
     if email:
-        return Q(email_normalized=email) | Q(
-            identities__channel="email", identities__external_id=email
+        return profile(Q(email_normalized=email)) | Q(
+            Exists(identities.filter(channel="email", external_id=email))
         )
-    by_identity = Q(
-        Exists(ChannelIdentity.objects.filter(customer=OuterRef("pk"), external_id=term))
-    )
+    by_identity = Q(Exists(identities.filter(external_id=term)))
     phone = phone_normalize(term)
     if phone:
-        return Q(phone_normalized=phone) | by_identity
+        return profile(Q(phone_normalized=phone)) | by_identity
     if "@" in term:
-        return Q(email_normalized__startswith=term.lower())
+        return profile(Q(email_normalized__startswith=term.lower()))
     if " " not in term and any(ch.isdigit() for ch in term):
         return by_identity
     kana = kana_normalize(term)
@@ -45,7 +90,12 @@ def customer_search_q(term: str) -> Q:
             query &= Q(family_name_kana__startswith=part) | Q(given_name_kana__startswith=part)
         else:
             query &= Q(family_name__icontains=part) | Q(given_name__icontains=part)
-    return query
+    return profile(query)
+
+
+def _channel_profiles(channels: list[str]) -> QuerySet[CustomerChannelProfile]:
+    """The profiles `channels` gave of the outer query's customer."""
+    return CustomerChannelProfile.objects.filter(customer=OuterRef("pk"), channel__in=channels)
 
 
 def customers_visible(*, channels: Iterable[str] | None) -> QuerySet[Customer]:
@@ -63,6 +113,13 @@ def customers_visible(*, channels: Iterable[str] | None) -> QuerySet[Customer]:
 
 
 def customer_list(*, channels: Iterable[str] | None, search: str = "") -> QuerySet[Customer]:
+    """Customers with their identities, consent and tags. With `channels`
+    (an API key's), what a key may read of them (SPEC rule 17): the
+    identities and the profiles of those channels only (`key_profiles`,
+    newest first: see channel_profile_value), and the order figures and
+    lifecycle segment of the counted orders on those channels only
+    (`key_order_count`, `key_total_spent`, `key_first_order_at`,
+    `key_last_order_at`, `key_segment`), in the same query."""
     channels = None if channels is None else list(channels)
     identities = ChannelIdentity.objects.order_by("channel", "id")
     if channels is not None:
@@ -72,9 +129,91 @@ def customer_list(*, channels: Iterable[str] | None, search: str = "") -> QueryS
         Prefetch("consent_states", queryset=ConsentState.objects.order_by("channel")),
         "tags",
     )
+    if channels is not None:
+        queryset = _key_figures(queryset, channels).prefetch_related(
+            Prefetch(
+                "channel_profiles",
+                queryset=CustomerChannelProfile.objects.filter(channel__in=channels).order_by(
+                    "-updated_at", "-id"
+                ),
+                to_attr="key_profiles",
+            )
+        )
     if search:
-        queryset = queryset.filter(customer_search_q(search)).distinct()
+        queryset = queryset.filter(customer_search_q(search, channels=channels)).distinct()
     return queryset
+
+
+def _key_figures(queryset: QuerySet[Customer], channels: list[str]) -> QuerySet[Customer]:
+    """The order figures and the lifecycle segment of the customer's counted
+    orders on `channels`, by the rules of crm.services.lifecycle_recompute."""
+    orders = (
+        Order.objects.filter(customer=OuterRef("pk"), channel__in=channels)
+        .exclude(status__in=NON_COUNTING_ORDER_STATUSES)
+        .order_by()
+        .values("customer")
+    )
+
+    def figure(aggregate, field):
+        return Subquery(orders.annotate(value=aggregate).values("value"), output_field=field)
+
+    queryset = queryset.annotate(
+        key_order_count=Coalesce(figure(Count("*"), IntegerField()), 0),
+        key_total_spent=Coalesce(figure(Sum("total"), BigIntegerField()), 0),
+        key_first_order_at=figure(Min("ordered_at"), DateTimeField()),
+        key_last_order_at=figure(Max("ordered_at"), DateTimeField()),
+    )
+    sleeping_before = timezone.now() - timedelta(days=settings.LIFECYCLE_SLEEPING_DAYS)
+    return queryset.annotate(
+        key_segment=Case(
+            When(is_claimant=True, then=Value(LifecycleSegment.CLAIMANT)),
+            When(key_order_count=0, then=Value(LifecycleSegment.PROSPECT)),
+            When(key_last_order_at__lt=sleeping_before, then=Value(LifecycleSegment.SLEEPING)),
+            When(
+                key_order_count__gte=settings.LIFECYCLE_VIP_MIN_ORDERS,
+                key_total_spent__gte=settings.LIFECYCLE_VIP_MIN_SPENT,
+                then=Value(LifecycleSegment.VIP),
+            ),
+            When(
+                key_order_count__gte=settings.LIFECYCLE_REGULAR_MIN_ORDERS,
+                then=Value(LifecycleSegment.REGULAR),
+            ),
+            default=Value(LifecycleSegment.NEW),
+            output_field=CharField(),
+        )
+    )
+
+
+def channel_profile_value(customer: Customer, name: str) -> Any:
+    """A profile field as the key's channels gave it: the newest non-blank
+    value among `customer.key_profiles` (customer_list), else blank."""
+    for profile in customer.key_profiles:
+        value = getattr(profile, name)
+        if value not in ("", None):
+            return value
+    return None if name == "birthday" else ""
+
+
+def customer_known_on(*, customer: Customer, channels: Iterable[str], before: datetime) -> bool:
+    """Whether the customer was known on `channels` before `before` (by an
+    identity, an order or a profile): a key that first meets a person known
+    only elsewhere is told it created them, not that they existed."""
+    channels = list(channels)
+    return (
+        ChannelIdentity.objects.filter(
+            customer=customer, channel__in=channels, created_at__lt=before
+        )
+        .values("pk")
+        .union(
+            Order.objects.filter(
+                customer=customer, channel__in=channels, created_at__lt=before
+            ).values("pk"),
+            CustomerChannelProfile.objects.filter(
+                customer=customer, channel__in=channels, created_at__lt=before
+            ).values("pk"),
+        )
+        .exists()
+    )
 
 
 def order_list(*, channels: Iterable[str] | None) -> QuerySet[Order]:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
-from crm.models import Channel, Order
+from crm.models import Channel
 from crm.services import customer_upsert
 from tickets import selectors
 from tickets.models import Category, Inquiry, InquiryStatus, SlaState
@@ -20,7 +20,9 @@ from tickets.services import inquiry_auto_acknowledge, inquiry_create
 
 class InquirySerializer(serializers.ModelSerializer):
     category = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    order_number = serializers.CharField(source="order.order_number", default=None, read_only=True)
+    order_number = serializers.CharField(
+        source="api_order_number", default=None, read_only=True, allow_null=True
+    )
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
     replied = serializers.SerializerMethodField()
 
@@ -139,22 +141,14 @@ class InquiryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             family_name_kana=family_kana,
             given_name_kana=given_kana,
         )
-        order = None
-        if data.get("order_number"):
-            order = Order.objects.filter(
-                channel__in=request.auth.channels, order_number=data["order_number"]
-            ).first()
-            if order is None:
-                raise serializers.ValidationError(
-                    {"order_number": [_("No order with this number on your channels.")]}
-                )
         text = data["text"]
         inquiry = inquiry_create(
             customer=customer,
             channel=channel,
             subject=data.get("subject") or text.strip().splitlines()[0][:60],
             body_text=text,
-            order=order,
+            order_number=data.get("order_number", ""),
+            order_channels=request.auth.channels,
             category=data.get("category"),
         )
         inquiry_auto_acknowledge(inquiry=inquiry)

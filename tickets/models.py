@@ -177,6 +177,11 @@ class Inquiry(models.Model):
         related_name="inquiries",
         verbose_name=_("order"),
     )
+    # The order number as the customer typed it (contact form): kept even
+    # when it matches none of the customer's orders, and then not linked.
+    order_number_given = models.CharField(
+        _("order number given by the customer"), max_length=64, blank=True
+    )
     subject = models.CharField(_("subject"), max_length=255)
     category = models.ForeignKey(
         Category,
@@ -291,6 +296,11 @@ class Inquiry(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def order_number_unmatched(self) -> bool:
+        """The customer gave an order number that is none of their orders."""
+        return bool(self.order_number_given) and self.order_id is None
 
 
 class ReferenceCounter(models.Model):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models.functions import NullIf
 
 from core.roles import AGENT, MANAGER
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage, MessageKind
@@ -20,6 +21,8 @@ API_FIELDS = (
     "subject",
     "category__code",
     "order__order_number",
+    "order__channel",
+    "order_number_given",
     "status",
     "first_replied_at",
     "created_at",
@@ -29,11 +32,20 @@ API_FIELDS = (
 
 def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
     """Inquiries an API key may see: those that came in on its channels,
-    with the columns the API shows."""
+    with the columns the API shows. `api_order_number` is the linked
+    order's number when that order is on the key's channels, else the
+    number as the customer gave it (or None)."""
+    channels = list(channels)
     return (
-        Inquiry.objects.filter(channel__in=list(channels))
+        Inquiry.objects.filter(channel__in=channels)
         .select_related("category", "order")
         .only(*API_FIELDS)
+        .annotate(
+            api_order_number=Case(
+                When(order__channel__in=channels, then=F("order__order_number")),
+                default=NullIf(F("order_number_given"), Value("")),
+            )
+        )
     )
 
 

@@ -12,11 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.db import insert_if_absent
 from core.timeline import actor_or_none
 from crm.models import (
     Channel,
     ChannelIdentity,
     Customer,
+    CustomerChannelProfile,
     CustomerEvent,
     CustomerEventKind,
     Prefecture,
@@ -179,15 +181,25 @@ def customer_resolve(
 # longer than PostgreSQL took to answer them (bench/README.md, api_ingest).
 _CUSTOMER = Customer._meta.db_table
 _IDENTITY = ChannelIdentity._meta.db_table
+_CHANNEL_PROFILE = CustomerChannelProfile._meta.db_table
+# The identity's channel profile rides along, as channel_profile_<field>: whether an
+# upsert would change it is then known without another query.
+_CHANNEL_PROFILE_COLUMNS = ", ".join(
+    f"p.{name} AS channel_profile_{name}" for name in ("id", *PROFILE_FIELDS)
+)
 
 
 def _customers_by_identity(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Customer]:
-    """The customer behind each (channel, external id) that exists. One
-    branch per key, not OR-ed conditions: PostgreSQL can then reuse one
-    generic plan of the prepared statement instead of planning it anew."""
+    """The customer behind each (channel, external id) that exists, with
+    what that channel gave of their profile (`channel_profile_id` None when
+    nothing). One branch per key, not OR-ed conditions: PostgreSQL can then
+    reuse one generic plan of the prepared statement instead of planning it
+    anew."""
     branch = (
-        "SELECT c.*, i.channel AS identity_channel, i.external_id AS identity_external_id"
+        "SELECT c.*, i.channel AS identity_channel, i.external_id AS identity_external_id,"
+        f" {_CHANNEL_PROFILE_COLUMNS}"
         f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
+        f" LEFT JOIN {_CHANNEL_PROFILE} p ON p.customer_id = c.id AND p.channel = i.channel"
         " WHERE i.channel = %s AND i.external_id = %s"
     )
     customers = Customer.objects.raw(
@@ -289,9 +301,15 @@ def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> 
     customer = resolution.customer
     if customer is None or resolution.matched_by != "identity" or tags:
         return False
+    if profile and getattr(customer, "channel_profile_id", None) is None:
+        return False  # the channel's own profile is still to be written
     # Values given through the customer's own identity overwrite (see
-    # customer_upsert): any difference is a write.
-    return all(getattr(customer, name) == value for name, value in profile.items())
+    # customer_upsert), in the merged profile and in the channel's: any
+    # difference is a write.
+    return all(
+        getattr(customer, name) == value and getattr(customer, f"channel_profile_{name}") == value
+        for name, value in profile.items()
+    )
 
 
 def _customer_upsert_once(
@@ -342,9 +360,43 @@ def _customer_upsert_once(
                 external_id=external_id,
                 matched_by=resolution.matched_by,
             )
+    if channel:
+        _channel_profile_write(
+            customer,
+            channel,
+            profile,
+            seen=getattr(resolution.customer, "channel_profile_id", None) is not None,
+        )
     if tags:
         customer_tags_add(customer=customer, names=tags)
     return customer, created
+
+
+def _channel_profile_write(
+    customer: Customer, channel: str, profile: dict[str, Any], *, seen: bool
+) -> None:
+    """Keep what `channel` gave of the customer's personal data: the values
+    of `profile` (cleaned, only those given) overwrite that channel's; the
+    other channels' profiles are left alone. `seen`: the identity lookup
+    found the channel's profile."""
+    if not profile:
+        return
+    row = CustomerChannelProfile(customer=customer, channel=channel, **profile)
+    row.email_normalized = email_normalize(row.email)
+    row.phone_normalized = phone_normalize(row.phone)
+    row.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+    values = dict(profile, updated_at=timezone.now())
+    if "email" in profile:
+        values["email_normalized"] = row.email_normalized
+    if "phone" in profile:
+        values["phone_normalized"] = row.phone_normalized
+    existing = CustomerChannelProfile.objects.filter(customer=customer, channel=channel)
+    # A profile seen by the identity lookup is updated in one statement;
+    # otherwise it is inserted, or updated when it was there after all.
+    if seen and existing.update(**values):
+        return
+    if not insert_if_absent(row, unique_fields=["customer", "channel"]):
+        existing.update(**values)
 
 
 def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
@@ -382,7 +434,24 @@ def customer_update(
             _profile_full_clean(customer)
             profile_save(customer, changed)
             customer_event_add(customer, CustomerEventKind.UPDATED, actor, fields=changed)
+            _channel_profiles_clear(customer, [name for name in changed if name in profile])
     return customer
+
+
+def _channel_profiles_clear(customer: Customer, names: list[str]) -> None:
+    """A value a person removed from the customer is removed from what every
+    channel gave too: no API key reads it back."""
+    blank = {
+        name: None if name == "birthday" else ""
+        for name in names
+        if getattr(customer, name) in ("", None)
+    }
+    if "email" in blank:
+        blank["email_normalized"] = ""
+    if "phone" in blank:
+        blank["phone_normalized"] = ""
+    if blank:
+        CustomerChannelProfile.objects.filter(customer=customer).update(**blank)
 
 
 # --- Claimant flag (SPEC rule 7) -------------------------------------------

@@ -10,6 +10,7 @@ from core.timeline import actor_or_none
 from crm.models import (
     ConsentState,
     Customer,
+    CustomerChannelProfile,
     CustomerEventKind,
 )
 from crm.services.consent import consent_state_rebuild
@@ -18,7 +19,7 @@ from crm.services.lifecycle import lifecycle_recompute
 
 # Relations to Customer that customer_merge handles itself rather than by
 # re-pointing the foreign key.
-_MERGE_SPECIAL = {(ConsentState, "customer")}
+_MERGE_SPECIAL = {(ConsentState, "customer"), (CustomerChannelProfile, "customer")}
 
 
 def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
@@ -66,6 +67,7 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
 
         ConsentState.objects.filter(customer=loser).delete()
         consent_state_rebuild(winner)
+        _channel_profiles_merge(winner, loser)
 
         loser.merged_into = winner
         loser.save(update_fields=["merged_into", "updated_at"])
@@ -74,3 +76,25 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
         lifecycle_recompute(customer_ids=[winner.pk, loser.pk])
     winner.refresh_from_db()
     return winner
+
+
+def _channel_profiles_merge(winner: Customer, loser: Customer) -> None:
+    """What each channel gave moves to the winner: a channel that gave both
+    keeps the winner's values and fills its blanks from the loser's."""
+    kept = {row.channel: row for row in CustomerChannelProfile.objects.filter(customer=winner)}
+    for row in CustomerChannelProfile.objects.filter(customer=loser):
+        target = kept.get(row.channel)
+        if target is None:
+            row.customer = winner
+            row.save(update_fields=["customer", "updated_at"])
+            continue
+        filled = [
+            name
+            for name in (*PROFILE_FIELDS, "email_normalized", "phone_normalized")
+            if not getattr(target, name) and getattr(row, name)
+        ]
+        for name in filled:
+            setattr(target, name, getattr(row, name))
+        if filled:
+            target.save(update_fields=[*filled, "updated_at"])
+        row.delete()

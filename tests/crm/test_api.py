@@ -183,6 +183,158 @@ def test_identities_on_other_channels_are_not_shown(writer):
     assert [i["channel"] for i in data["identities"]] == ["own_site"]
 
 
+# --- What a key reads of a person known on other channels (SPEC rule 17) ---------------
+
+AMAZON_BUYER = {
+    "external_id": "amzn1.buyer.X7",
+    "family_name": "松本",
+    "given_name": "美咲",
+    "family_name_kana": "マツモト",
+    "given_name_kana": "ミサキ",
+    "email": "misaki.matsumoto@example.jp",
+    "phone": "090-7777-8888",
+    "postal_code": "530-0001",
+    "prefecture": "大阪府",
+    "address": "大阪市北区梅田1-1-1 梅田ハイツ305",
+    "birthday": "1990-04-01",
+}
+# What only Amazon gave: none of it may reach a key of another channel.
+AMAZON_ONLY = [
+    "松本",
+    "美咲",
+    "マツモト",
+    "ミサキ",
+    "090-7777-8888",
+    "530-0001",
+    "大阪府",
+    "梅田",
+    "1990-04-01",
+    "250-1234567-7654321",
+    "12800",
+]
+
+
+@pytest.fixture
+def amazon():
+    """Amazon's key, and the customer id of a buyer known only on Amazon."""
+    client = api_client(make_api_key(channels=["amazon"], label="amazon")[1])
+    response = client.post(
+        "/api/v1/orders/",
+        {
+            "channel": "amazon",
+            "order_number": "250-1234567-7654321",
+            "customer": AMAZON_BUYER,
+            "ordered_at": "2026-11-02T09:00:00+09:00",
+            "total": 12800,
+            "lines": [{"sku": "KETTLE-01", "name": "南部鉄器", "quantity": 1, "unit_price": 12800}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return client, response.json()["customer"]
+
+
+def assert_nothing_from_amazon(response):
+    assert response.status_code in (200, 201), response.content
+    text = response.content.decode()
+    assert [value for value in AMAZON_ONLY if value in text] == []
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [{"email": "Misaki.Matsumoto@example.jp"}, {"phone": "09077778888"}],
+    ids=["by-email", "by-phone"],
+)
+def test_a_key_probing_with_an_amazon_buyers_address_reads_nothing_amazon_gave(
+    writer, amazon, probe
+):
+    amazon_client, buyer_id = amazon
+    key = str(uuid.uuid4())
+    body = {"channel": "own_site", "external_id": "probe-1", **probe}
+    answer = writer.post("/api/v1/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    # identity resolution links the person (the customer 360) ...
+    assert answer.json()["id"] == buyer_id
+    # ... but the key is shown only what it gave, and no sign of a known person
+    assert_nothing_from_amazon(answer)
+    assert answer.status_code == 201
+    data = answer.json()
+    assert (data["order_count"], data["total_spent"], data["lifecycle_segment"]) == (
+        0,
+        0,
+        "prospect",
+    )
+    assert data["first_order_at"] is None and data["last_order_at"] is None
+    assert data["family_name"] == "" and data["address"] == "" and data["birthday"] is None
+    assert [i["channel"] for i in data["identities"]] == ["own_site"]
+    replayed = writer.post("/api/v1/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert_nothing_from_amazon(replayed)
+
+    # then it reads, and searches and filters on what it must not read
+    for url, params in [
+        (f"/api/v1/customers/{buyer_id}/", {}),
+        (f"/api/v1/customers/{buyer_id}/orders/", {}),
+        ("/api/v1/customers/", {}),
+        ("/api/v1/orders/", {}),
+        ("/api/v1/consent-events/", {}),
+    ]:
+        assert_nothing_from_amazon(writer.get(url, params))
+    for params in [
+        {"q": "マツモト"},
+        {"q": "松本"},
+        {"q": "090-7777-8888" if "email" in probe else "misaki.matsumoto@example.jp"},
+        {"prefecture": "大阪府"},
+        {"lifecycle_segment": "new"},
+        {"channel": "amazon"},
+    ]:
+        results = writer.get("/api/v1/customers/", params).json()["results"]
+        assert results == [], params
+
+    # Amazon's own key still reads everything Amazon gave
+    data = amazon_client.get(f"/api/v1/customers/{buyer_id}/").json()
+    assert (data["family_name"], data["phone"], data["prefecture"]) == (
+        "松本",
+        "090-7777-8888",
+        "大阪府",
+    )
+    assert (data["order_count"], data["total_spent"], data["lifecycle_segment"]) == (
+        1,
+        12800,
+        "new",
+    )
+    assert data["birthday"] == "1990-04-01"
+    assert [i["channel"] for i in data["identities"]] == ["amazon"]
+
+
+def test_a_key_reads_what_its_channel_gave_and_its_channels_order_figures(writer, amazon):
+    _amazon_client, buyer_id = amazon
+    body = {
+        "channel": "own_site",
+        "order_number": "OS-1",
+        "customer": {"external_id": "m-5", "email": AMAZON_BUYER["email"], "family_name": "松本"},
+        "ordered_at": "2026-11-20T10:00:00+09:00",
+        "total": 3000,
+    }
+    assert writer.post("/api/v1/orders/", body, format="json").json()["customer"] == buyer_id
+    data = writer.get(f"/api/v1/customers/{buyer_id}/").json()
+    assert (data["family_name"], data["given_name"], data["email"]) == (
+        "松本",
+        "",
+        AMAZON_BUYER["email"],
+    )
+    assert (data["order_count"], data["total_spent"], data["lifecycle_segment"]) == (
+        1,
+        3000,
+        "new",
+    )
+    assert data["last_order_at"].startswith("2026-11-20")
+    # a known own-site customer is "updated", not "created"
+    again = writer.post(
+        "/api/v1/customers/", {"channel": "own_site", "external_id": "m-5"}, format="json"
+    )
+    assert again.status_code == 200
+
+
 # --- Orders -------------------------------------------------------------------------
 
 
@@ -447,9 +599,30 @@ def test_list_query_count_does_not_grow_with_rows(writer, url, django_assert_num
 def test_customer_list_query_count_is_fixed(writer, django_assert_num_queries):
     _customers_with_everything(6)
     writer.get("/api/v1/customers/")
-    # key lookup, customers page, identities, consent states, tags
-    with django_assert_num_queries(5):
+    # key lookup, customers page (with the key's order figures), identities,
+    # consent states, tags, the key's channel profiles
+    with django_assert_num_queries(6):
         assert len(writer.get("/api/v1/customers/").json()["results"]) == 6
+
+
+def test_customers_known_on_several_channels_are_listed_in_six_queries_with_the_keys_figures(
+    writer, django_assert_num_queries
+):
+    for i in range(6):
+        customer = factories.customer(channel="own_site", family_name=f"自社{i}")
+        services.customer_upsert(
+            channel="amazon", external_id=f"amzn-{i}", email=customer.email, address="大阪市"
+        )
+        factories.order(customer=customer, total=1000)
+        factories.order(customer=customer, channel="amazon", total=90000)
+    writer.get("/api/v1/customers/")
+    # key lookup, customers page (with the key's order figures), identities,
+    # consent states, tags, the key's channel profiles
+    with django_assert_num_queries(6):
+        results = writer.get("/api/v1/customers/").json()["results"]
+    assert len(results) == 6
+    assert {(c["order_count"], c["total_spent"], c["address"]) for c in results} == {(1, 1000, "")}
+    assert sorted(c["family_name"] for c in results) == [f"自社{i}" for i in range(6)]
 
 
 def test_order_list_query_count_is_fixed(writer, django_assert_num_queries):

@@ -13,6 +13,7 @@ from crm.models import (
     ConsentEvent,
     ConsentState,
     Customer,
+    CustomerChannelProfile,
     CustomerEvent,
     CustomerEventKind,
     LifecycleSegment,
@@ -215,6 +216,77 @@ def test_merge_moves_identities_orders_consent_tags_and_records_events(owner):
     assert (
         CustomerEvent.objects.filter(customer=winner, kind=CustomerEventKind.CREATED).count() == 2
     )
+
+
+def profiles(customer) -> dict[str, dict]:
+    """What each channel gave of the customer, blanks left out."""
+    return {
+        row.channel: {
+            name: getattr(row, name) for name in services.PROFILE_FIELDS if getattr(row, name)
+        }
+        for row in CustomerChannelProfile.objects.filter(customer=customer)
+    }
+
+
+def test_each_channel_keeps_what_it_gave_of_a_customer():
+    amazon, _ = services.customer_upsert(
+        channel="amazon", external_id="amzn-1", family_name="松本", email="m@example.jp"
+    )
+    # the own site meets the same person by email and gives a phone number
+    own, created = services.customer_upsert(
+        channel="own_site", external_id="m-1", email="M@example.jp", phone="090-1111-2222"
+    )
+    assert (own.pk, created) == (amazon.pk, False)
+    assert profiles(own) == {
+        "amazon": {"family_name": "松本", "email": "m@example.jp"},
+        "own_site": {"email": "M@example.jp", "phone": "090-1111-2222"},
+    }
+    assert CustomerChannelProfile.objects.get(channel="own_site").email_normalized == (
+        "m@example.jp"
+    )
+    # a channel's later values overwrite its own, never another channel's
+    services.customer_upsert(channel="own_site", external_id="m-1", family_name="松本（旧姓）")
+    assert profiles(own)["own_site"]["family_name"] == "松本（旧姓）"
+    assert profiles(own)["amazon"]["family_name"] == "松本"
+
+
+def test_a_repeat_upsert_writes_the_channels_profile_when_only_it_differs():
+    customer, _ = services.customer_upsert(
+        channel="own_site", external_id="m1", family_name="佐藤", email="s@example.jp"
+    )
+    services.customer_upsert(channel="rakuten", external_id="r1", email="s@example.jp")
+    services.customer_upsert(channel="rakuten", external_id="r1", family_name="加藤")
+    customer.refresh_from_db()
+    assert customer.family_name == "加藤"
+    # the own site now sends the value the merged profile holds already
+    services.customer_upsert(channel="own_site", external_id="m1", family_name="加藤")
+    assert profiles(customer)["own_site"]["family_name"] == "加藤"
+    assert profiles(customer)["rakuten"] == {"family_name": "加藤", "email": "s@example.jp"}
+
+
+def test_merge_keeps_what_each_channel_gave_and_fills_the_blanks_of_a_shared_channel(owner):
+    winner = factories.customer(channel="own_site", external_id="w", email="w@example.jp")
+    loser = factories.customer(channel="own_site", external_id="l", email="l@example.jp")
+    services.customer_upsert(channel="own_site", external_id="l", address="渋谷区1-2-3")
+    services.customer_upsert(channel="amazon", external_id="amzn-l", email="l@example.jp")
+
+    services.customer_merge(winner=winner, loser=loser, actor=owner)
+
+    kept = profiles(winner)
+    assert set(kept) == {"own_site", "amazon"}
+    assert kept["own_site"]["email"] == "w@example.jp"  # the winner's value stays
+    assert kept["own_site"]["address"] == "渋谷区1-2-3"  # a blank filled from the loser
+    assert kept["amazon"] == {"email": "l@example.jp"}
+    assert not CustomerChannelProfile.objects.filter(customer=loser).exists()
+
+
+def test_a_value_a_person_clears_is_cleared_in_every_channels_profile(owner):
+    customer = factories.customer(channel="own_site", phone="090-1111-2222", address="渋谷区1")
+    services.customer_upsert(channel="amazon", external_id="a-1", email=customer.email, phone="")
+    services.customer_update(customer=customer, actor=owner, phone="", family_name="山本")
+    row = CustomerChannelProfile.objects.get(customer=customer, channel="own_site")
+    assert (row.phone, row.phone_normalized, row.address) == ("", "", "渋谷区1")
+    assert row.family_name == "山田"  # a changed value is the person's, not the channel's
 
 
 def test_merge_into_itself_or_twice_is_refused():

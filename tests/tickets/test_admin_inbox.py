@@ -228,6 +228,14 @@ def test_search_by_reference_kana_email_and_order_number(client, colleague):
     assert references(response) == [other.reference]
 
 
+def test_search_finds_an_inquiry_by_the_order_number_the_customer_typed(client, colleague):
+    client.force_login(colleague)
+    unmatched = factories.inquiry(order_number="OS-2611-0099")
+    factories.inquiry()
+    response = client.get(INBOX, {"q": "OS-2611-0099"})
+    assert references(response) == [unmatched.reference]
+
+
 # --- What a row shows ----------------------------------------------------------------
 
 

@@ -512,6 +512,35 @@ def test_an_agent_enters_a_phone_call(client, colleague):
     assert inquiry.messages.get().author == colleague
 
 
+def test_an_agent_cannot_link_another_customers_order(client, colleague):
+    customer = crm_factories.customer()
+    strangers_order = crm_factories.order(customer=crm_factories.customer())
+    client.force_login(colleague)
+    response = client.post(
+        reverse("admin:tickets_inquiry_add"),
+        {
+            "customer": customer.pk,
+            "channel": "phone",
+            "order": strangers_order.pk,
+            "subject": "【電話】注文について",
+            "body_text": "注文の確認をしたいとのこと。",
+            "priority": "normal",
+        },
+    )
+    assert response.status_code == 200
+    assert ja("This order belongs to another customer.") in response.content.decode()
+    assert not Inquiry.objects.exists()
+
+
+def test_the_page_tells_the_agent_that_the_given_order_number_did_not_match(client, colleague):
+    inquiry = factories.inquiry(order_number="OS-404")
+    client.force_login(colleague)
+    html = client.get(page_url(inquiry)).content.decode()
+    assert "order-unmatched-alert" in html and "OS-404" in html
+    matched = factories.inquiry()
+    assert "order-unmatched-alert" not in client.get(page_url(matched)).content.decode()
+
+
 # --- Settings: reply templates and calendars ------------------------------------------------------
 
 

@@ -56,7 +56,6 @@ def test_retries_with_the_same_idempotency_key_make_one_inquiry(store):
         ({"text": "   "}, "text"),
         ({"category": "no-such-category"}, "category"),
         ({"name": ""}, "name"),
-        ({"order_number": "NOPE-1"}, "order_number"),
         ({"channel": "amazon"}, None),
     ],
 )
@@ -70,13 +69,46 @@ def test_bad_input_gets_400_naming_the_field_and_creates_nothing(store, change, 
     assert not Inquiry.objects.exists() and not Customer.objects.exists()
 
 
-def test_the_order_number_links_the_order(store):
-    customer = crm_factories.customer()
+def test_the_order_number_links_the_senders_own_order(store):
+    customer = crm_factories.customer(email=FORM["email"])
     order = crm_factories.order(customer=customer, order_number="OS-777")
     response = store.post("/api/v1/inquiries/", {**FORM, "order_number": "OS-777"}, format="json")
     assert response.status_code == 201
     assert response.json()["order_number"] == "OS-777"
     assert Inquiry.objects.get().order == order
+
+
+def test_another_customers_order_number_is_kept_as_typed_but_not_linked(store):
+    # a stranger's order on the key's own channel, with the number the sender types
+    stranger = crm_factories.customer(email="stranger@example.jp")
+    crm_factories.order(customer=stranger, order_number="OS-777")
+    response = store.post("/api/v1/inquiries/", {**FORM, "order_number": " OS-777 "}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["order_number"] == "OS-777"  # what the customer typed
+    inquiry = Inquiry.objects.get()
+    assert inquiry.customer != stranger
+    assert inquiry.order is None and inquiry.order_number_given == "OS-777"
+    assert inquiry.order_number_unmatched
+
+
+def test_an_unknown_order_number_still_makes_the_inquiry(store):
+    response = store.post("/api/v1/inquiries/", {**FORM, "order_number": "NOPE-1"}, format="json")
+    assert response.status_code == 201, response.content
+    inquiry = Inquiry.objects.get()
+    assert inquiry.order is None and inquiry.order_number_given == "NOPE-1"
+    assert inquiry.messages.get().body_text.startswith("11月20日")
+
+
+def test_an_order_linked_off_the_keys_channels_shows_no_number(store):
+    # an agent linked the customer's Amazon order to an own-site inquiry
+    customer = crm_factories.customer(email=FORM["email"])
+    amazon = crm_factories.order(customer=customer, channel="amazon", order_number="250-1")
+    inquiry = factories.inquiry(customer=customer, channel="own_site", order=amazon)
+    data = store.get(f"/api/v1/inquiries/{inquiry.reference}/").json()
+    assert data["order_number"] is None
+    amazon_key = api_client(make_api_key(channels=["own_site", "amazon"], label="both")[1])
+    data = amazon_key.get(f"/api/v1/inquiries/{inquiry.reference}/").json()
+    assert data["order_number"] == "250-1"
 
 
 def test_status_by_reference_for_the_my_inquiry_page(store):

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from outreach.models import Delivery, Send
+from tests.crm import factories as crm_factories
 from tests.tickets import factories
 from tickets.models import (
     AutoAcknowledgement,
@@ -304,6 +305,41 @@ def test_a_customer_writing_to_a_closed_inquiry_reopens_it_or_opens_a_linked_one
     assert message.inquiry.reopened_from == inquiry
     inquiry.refresh_from_db()
     assert inquiry.status == InquiryStatus.CLOSED
+
+
+def test_an_order_of_another_customer_is_refused():
+    customer = crm_factories.customer()
+    strangers_order = crm_factories.order(customer=crm_factories.customer())
+    with pytest.raises(ValidationError) as refused:
+        factories.inquiry(customer=customer, order=strangers_order)
+    assert "order" in refused.value.message_dict
+    assert not Inquiry.objects.exists()
+
+
+def test_a_typed_order_number_links_only_the_customers_own_order_on_the_given_channels():
+    customer = crm_factories.customer()
+    own = crm_factories.order(customer=customer, channel="amazon", order_number="N-1")
+    crm_factories.order(customer=crm_factories.customer(), order_number="N-1")  # own_site
+    linked = factories.inquiry(customer=customer, order_number="N-1")
+    assert linked.order == own and linked.order_number_given == "N-1"
+    # asked on the own site only: the number is the stranger's there, not linked
+    kept = factories.inquiry(customer=customer, order_number="N-1", order_channels=["own_site"])
+    assert kept.order is None and kept.order_number_given == "N-1"
+    assert kept.order_number_unmatched and not linked.order_number_unmatched
+
+
+def test_a_follow_up_leaves_out_an_order_the_shop_gave_to_another_buyer(colleague, settings):
+    settings.INQUIRY_REOPEN_DAYS = 14
+    customer = crm_factories.customer()
+    order = crm_factories.order(customer=customer, order_number="OS-9")
+    inquiry = factories.inquiry(customer=customer, order=order)
+    inquiry_status_set(inquiry=inquiry, status="closed", actor=colleague)
+    # the store site corrects the buyer of the order
+    crm_factories.order(customer=crm_factories.customer(), order_number="OS-9")
+    message = inquiry_inbound_add(
+        inquiry=inquiry, body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+    )
+    assert message.inquiry.reopened_from == inquiry and message.inquiry.order is None
 
 
 def test_reply_without_an_address_is_refused_with_the_reason(colleague):

@@ -225,6 +225,7 @@ class InboxMixin:
         matches = (
             Q(customer__in=customers)
             | Q(order__order_number=term)
+            | Q(order_number_given=term)  # as the customer typed it, linked or not
             | Q(by_order)
             | Q(subject__icontains=term)
         )

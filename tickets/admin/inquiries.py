@@ -32,13 +32,6 @@ class InquiryAddForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["channel"].initial = Channel.PHONE
 
-    def clean(self):
-        cleaned_data = super().clean()
-        order, customer = cleaned_data.get("order"), cleaned_data.get("customer")
-        if order is not None and customer is not None and order.customer_id != customer.pk:
-            self.add_error("order", _("This order belongs to another customer."))
-        return cleaned_data
-
 
 @admin.register(Inquiry)
 class InquiryAdmin(InboxMixin, InquiryPageMixin, ServiceFormAdmin):

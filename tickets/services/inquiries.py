@@ -4,7 +4,7 @@ assignment, status, category, priority and response stages."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -101,6 +101,8 @@ def inquiry_create(
     visible_text: str = "",
     body_html: str = "",
     order: Order | None = None,
+    order_number: str = "",
+    order_channels: Iterable[str] | None = None,
     category: Category | None = None,
     priority: str = Priority.NORMAL,
     message_id: str = "",
@@ -112,9 +114,17 @@ def inquiry_create(
     author=None,
 ) -> Inquiry:
     """A new inquiry with its first inbound message and its first-reply
-    deadline from the matching SLA policy."""
+    deadline from the matching SLA policy.
+
+    The order is the customer's own, on every path: an `order` chosen by a
+    person must be one of the customer's orders (else ValidationError); an
+    `order_number` the customer typed is kept as typed and links the
+    customer's order with that number (on `order_channels`, when given),
+    or nothing when it matches none of them."""
     received_at = received_at or timezone.now()
     customer = customer_follow_merges(customer)
+    order_number = (order_number or "").strip()[:64]
+    order = _inquiry_order(customer, order, order_number, order_channels)
     subject = (subject or "").strip()[:255] or _("(no subject)")
     if not (body_text or "").strip() and not attachments:
         raise ValidationError({"body_text": [_("The inquiry has no text.")]})
@@ -130,6 +140,7 @@ def inquiry_create(
             customer=customer,
             channel=channel,
             order=order,
+            order_number_given=order_number,
             subject=subject,
             category=category,
             priority=priority,
@@ -169,6 +180,25 @@ def inquiry_create(
         if reopened_from is not None:
             event_add(reopened_from, InquiryEventKind.LINKED, new=inquiry.reference)
     return inquiry
+
+
+def _inquiry_order(
+    customer: Customer,
+    order: Order | None,
+    order_number: str,
+    order_channels: Iterable[str] | None,
+) -> Order | None:
+    """The order an inquiry is about: always one of the customer's own."""
+    if order is not None:
+        if order.customer_id != customer.pk:
+            raise ValidationError({"order": [_("This order belongs to another customer.")]})
+        return order
+    if not order_number:
+        return None
+    orders = Order.objects.filter(customer=customer, order_number=order_number)
+    if order_channels is not None:
+        orders = orders.filter(channel__in=list(order_channels))
+    return orders.order_by("id").first()
 
 
 def _inbound_message_save(
@@ -229,14 +259,19 @@ def inquiry_inbound_add(
         if not inquiry.is_open:
             closed_at = inquiry.closed_at or inquiry.resolved_at or inquiry.updated_at
             if received_at - closed_at > timedelta(days=settings.INQUIRY_REOPEN_DAYS):
+                customer = customer_follow_merges(inquiry.customer)
+                order = inquiry.order
+                if order is not None and order.customer_id != customer.pk:
+                    order = None  # the shop gave the order to another buyer since
                 follow_up = inquiry_create(
-                    customer=inquiry.customer,
+                    customer=customer,
                     channel=channel or inquiry.channel,
                     subject=subject or inquiry.subject,
                     body_text=body_text,
                     visible_text=visible_text,
                     body_html=body_html,
-                    order=inquiry.order,
+                    order=order,
+                    order_number=inquiry.order_number_given,
                     category=inquiry.category,
                     message_id=message_id,
                     in_reply_to=in_reply_to,
