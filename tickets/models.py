@@ -501,6 +501,14 @@ class StaffNotification(models.Model):
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
     emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    # Mailing it, row by row (tickets.services.notices): while a worker
+    # holds it, the end of its lease; after a temporary failure, the retry.
+    email_next_attempt_at = models.DateTimeField(_("next mail attempt"), null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(_("mail attempts"), default=0)
+    # The mail server's answer to the last attempt that failed; given up
+    # (a refused address, or too many temporary failures) when set.
+    email_error = models.TextField(_("mail error"), blank=True)
+    email_failed_at = models.DateTimeField(_("mail given up"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -513,7 +521,9 @@ class StaffNotification(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["created_at"], name="tickets_notify_unsent", condition=Q(emailed_at=None)
+                fields=["created_at"],
+                name="tickets_notify_unsent",
+                condition=Q(emailed_at=None, email_failed_at=None),
             )
         ]
 

@@ -4,12 +4,19 @@ callers need (no N+1)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
 
 from core.roles import AGENT, MANAGER
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage, MessageKind
+from tickets.models import (
+    OPEN_STATUSES,
+    Inquiry,
+    InquiryMessage,
+    MessageKind,
+    StaffNotification,
+)
 
 # What the API's InquirySerializer shows, and no more: a list page loads
 # 50 rows of these instead of every column of three tables.
@@ -90,4 +97,14 @@ def assignable_staff() -> QuerySet:
         .filter(Q(groups__name__in=[AGENT, MANAGER]) | Q(is_superuser=True))
         .distinct()
         .order_by("last_name", "first_name", "username")
+    )
+
+
+def staff_notifications_unsent(*, now: datetime) -> QuerySet[StaffNotification]:
+    """Notifications to mail now: not mailed, not given up, and neither held
+    by a run nor waiting for a retry (tickets_notify_unsent serves it)."""
+    return StaffNotification.objects.filter(
+        Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now),
+        emailed_at__isnull=True,
+        email_failed_at__isnull=True,
     )

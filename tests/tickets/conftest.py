@@ -1,5 +1,8 @@
 import pytest
 
+# The real SMTP server (aiosmtpd) fixture, shared with the outreach tests.
+from tests.outreach.conftest import smtp  # noqa: F401
+
 
 @pytest.fixture(params=["one statement", "portable"])
 def watch_path(request, monkeypatch):

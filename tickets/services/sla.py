@@ -126,7 +126,8 @@ def sla_state_live_q(state: str, now: datetime) -> Q:
 def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
     """Move unreplied open inquiries on_track → at_risk → breached, by
     indexed queries on their stored thresholds (no scan of all inquiries),
-    and notify once per change: the assignee, and on breach the managers.
+    and notify once per change: the assignee, and on breach the managers
+    (tickets.tasks.sla_watch_task has the notices mailed).
 
     Each batch is one statement: the due rows are locked (SKIP LOCKED, so
     two watches never move the same row), updated, and their timeline
@@ -137,10 +138,6 @@ def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
         moved = _watch_in_statements(now)
     else:
         moved = _watch_portable(now)
-    if moved["at_risk"] or moved["breached"]:
-        from tickets.tasks import notifications_email_enqueue
-
-        notifications_email_enqueue()
     return moved
 
 
@@ -248,9 +245,10 @@ def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list
             SELECT id, %s, NULL, old, new, '{{}}'::jsonb, %s FROM moved
         ), notes AS (
             INSERT INTO {note.db_table}
-                (user_id, inquiry_id, kind, key, created_at, emailed_at, read_at)
+                (user_id, inquiry_id, kind, key, created_at, emailed_at, read_at,
+                 email_attempts, email_error)
             SELECT user_id, id, CASE WHEN new = %s THEN %s ELSE %s END, {notice_key},
-                %s, NULL, NULL
+                %s, NULL, NULL, 0, ''
             FROM (
                 SELECT assignee_id AS user_id, id, new, due_at
                 FROM moved WHERE assignee_id IS NOT NULL
