@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventRecord
 from crm.models import Channel, Customer, Order
+from outreach.models import DeliveryStatus
 
 
 class Category(models.Model):
@@ -314,7 +315,12 @@ class OutboundState(models.TextChoices):
     RETURNED = "returned", _("Returned for changes")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", _("Failed")  # failed, skipped, or unknown whether it reached them
+
+
+# A reply's delivery ended in one of these: it did not (or may not have)
+# reach the customer, so it does not count as answered.
+UNDELIVERED_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
 
 
 class InquiryMessage(models.Model):
@@ -377,6 +383,13 @@ class InquiryMessage(models.Model):
                 name="tickets_message_mid",
                 condition=~Q(message_id=""),
             ),
+            # Replies handed to the ledger whose outcome the SLA tick has
+            # not taken in yet (tickets.services.reply_outcomes): a few.
+            models.Index(
+                fields=["delivery"],
+                name="tickets_message_in_flight",
+                condition=Q(outbound_state="sending", delivery__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -430,6 +443,8 @@ class InquiryEventKind(models.TextChoices):
     REPLY_RETURNED = "reply_returned", _("Reply returned")
     REOPENED = "reopened", _("Reopened")
     LINKED = "linked", _("Linked")
+    REPLY_FAILED = "reply_failed", _("Reply did not reach the customer")
+    CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
 
 
 class InquiryEvent(EventRecord):
@@ -483,6 +498,7 @@ class NotificationKind(models.TextChoices):
     BREACHED = "breached", _("First reply overdue")
     ASSIGNED = "assigned", _("Assigned to you")
     APPROVAL = "approval", _("Reply awaiting your approval")
+    REPLY_FAILED = "reply_failed", _("Your reply did not reach the customer")
 
 
 class StaffNotification(models.Model):
@@ -495,7 +511,7 @@ class StaffNotification(models.Model):
     inquiry = models.ForeignKey(
         Inquiry, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("inquiry")
     )
-    kind = models.CharField(_("kind"), max_length=8, choices=NotificationKind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=NotificationKind.choices)
     # Distinguishes repeats that are legitimate (a second assignment).
     key = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(_("at"), auto_now_add=True)

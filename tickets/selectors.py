@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from core.roles import AGENT, MANAGER
 from tickets.models import (
@@ -45,8 +45,14 @@ def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
 
 
 def inbox(*, open_only: bool = False) -> QuerySet[Inquiry]:
-    """The agent inbox: everything a row shows, joined."""
-    queryset = Inquiry.objects.select_related("customer", "category", "assignee")
+    """The agent inbox: everything a row shows, joined; `last_reply_status`
+    is the delivery status of the latest reply (None before one is sent)."""
+    latest_reply = InquiryMessage.objects.filter(
+        inquiry=OuterRef("pk"), kind=MessageKind.OUTBOUND
+    ).order_by("-created_at", "-id")
+    queryset = Inquiry.objects.select_related("customer", "category", "assignee").annotate(
+        last_reply_status=Subquery(latest_reply.values("delivery__status")[:1])
+    )
     if open_only:
         queryset = queryset.filter(status__in=OPEN_STATUSES)
     return queryset

@@ -7,10 +7,14 @@ from django.utils import timezone
 
 from tickets.selectors import staff_notifications_unsent
 from tickets.services.notices import staff_notifications_email
+from tickets.services.reply_outcomes import reply_outcomes_settle
 from tickets.services.sla import sla_watch
 
 
 def sla_watch_task() -> dict[str, int]:
+    # First what became of the replies in flight: a first reply that did
+    # not reach the customer re-opens the clock the watch then moves on.
+    reply_outcomes_settle()
     moved = sla_watch()
     # Every tick, not only when the watch moved something: assignment and
     # approval notices, and retries after a temporary mail failure.

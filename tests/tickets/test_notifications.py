@@ -95,3 +95,15 @@ def test_a_user_without_an_address_keeps_the_notice_in_the_admin_only(smtp, djan
     assert staff_notifications_email() == 0
     note.refresh_from_db()
     assert note.emailed_at is not None and smtp.received == []
+
+
+def test_a_reply_failed_notice_is_mailed_to_its_author_in_japanese(smtp, django_user_model):
+    (note,) = notices_for(django_user_model, "sato")
+    StaffNotification.objects.filter(pk=note.pk).update(kind=NotificationKind.REPLY_FAILED)
+    assert staff_notifications_email() == 1
+    (mail,) = smtp.received
+    reference = note.inquiry.reference
+    assert mail.message["Subject"] == (
+        f"【送信失敗】[{reference}] 返信がお客様に届きませんでした: {note.inquiry.subject}"
+    )
+    assert "あなたの返信がお客様に届きませんでした" in mail.message.get_content()

@@ -39,6 +39,9 @@ _SUBJECTS = {
     NotificationKind.BREACHED: gettext_noop("[%(ref)s] First reply overdue: %(subject)s"),
     NotificationKind.ASSIGNED: gettext_noop("[%(ref)s] Assigned to you: %(subject)s"),
     NotificationKind.APPROVAL: gettext_noop("[%(ref)s] A reply awaits your approval: %(subject)s"),
+    NotificationKind.REPLY_FAILED: gettext_noop(
+        "[%(ref)s] Your reply did not reach the customer: %(subject)s"
+    ),
 }
 
 
@@ -101,8 +104,15 @@ def staff_notifications_email(*, now: datetime | None = None) -> int:
         emailed_at=now, email_next_attempt_at=None
     )
     by_id = {note.pk: note for note in notes if note.user.email}
+    messages = []
     with translation.override(settings.LANGUAGE_CODE):
-        messages = [_notice_message(note) for note in by_id.values()]
+        for note in by_id.values():
+            try:
+                messages.append(_notice_message(note))
+            except Exception as exc:  # one notice that cannot be written holds up no other
+                logger.exception("staff notification %s: writing the mail failed", note.pk)
+                failed = Outcome(Result.FAILED, error=f"Writing the mail failed: {exc}")
+                _settle(note, failed, lease=lease, now=now)
     sent = 0
     with EmailAdapter() as adapter:
         for key, outcome in adapter.send(messages):
