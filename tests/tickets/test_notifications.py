@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.smtp_server import SmtpServer
@@ -52,6 +53,29 @@ def test_a_refused_address_is_recorded_on_its_row_and_the_others_go_out_once(
     assert first.emailed_at is not None and last.emailed_at is not None
     assert refused.emailed_at is None and refused.email_failed_at is not None
     assert "550" in refused.email_error and refused.email_attempts == 1
+
+
+def test_the_notification_list_says_which_notice_could_not_be_mailed(
+    smtp, client, django_user_model, owner
+):
+    notices_for(django_user_model, "sato", "gone", "later")
+    smtp.refuse("gone@shop.example")
+    staff_notifications_email()
+    StaffNotification.objects.create(
+        user=django_user_model.objects.get(username="later"),
+        inquiry=factories.inquiry(),
+        kind=NotificationKind.ASSIGNED,
+        key="again",
+    )
+    client.force_login(owner)
+    response = client.get(reverse("admin:tickets_staffnotification_changelist") + "?for=all")
+    rows = response.content.decode().split("<tr")
+    mail = {name: [row for row in rows if f">{name}<" in row] for name in ("sato", "gone", "later")}
+    assert "メール送信済み" in mail["sato"][0]
+    assert (
+        "メールを送れませんでした（宛先が受け付けられないか、失敗が続きました）" in mail["gone"][0]
+    )
+    assert sorted("メール送信待ち" in row for row in mail["later"]) == [False, True]
 
 
 def test_a_temporary_failure_is_retried_later_and_given_up_after_the_last_attempt(
