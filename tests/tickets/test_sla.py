@@ -9,7 +9,14 @@ from django.utils import timezone
 from outreach import ledger
 from outreach.dispatch import send_dispatch
 from tests.tickets import factories
-from tickets.models import InquiryEvent, OutboundState, SlaPolicy, SlaState, StaffNotification
+from tickets.models import (
+    Inquiry,
+    InquiryEvent,
+    OutboundState,
+    SlaPolicy,
+    SlaState,
+    StaffNotification,
+)
 from tickets.services import inquiry_assign, inquiry_priority_set, inquiry_reply, sla_watch
 from tickets.services.reply_outcomes import reply_outcomes_settle
 from tickets.services.sla import sla_notice_key
@@ -173,3 +180,14 @@ def test_a_first_reply_whose_outcome_stays_unknown_reopens_the_clock(colleague, 
     assert reply_outcomes_settle() == {"sent": 0, "failed": 1, "reopened": 1}
     inquiry.refresh_from_db()
     assert inquiry.first_replied_at is None and inquiry.sla_state == SlaState.ON_TRACK
+
+
+def test_replies_that_failed_are_taken_in_batch_by_batch(smtp, fast_worker, colleague, monkeypatch):
+    monkeypatch.setattr("tickets.services.reply_outcomes.OUTCOME_BATCH", 2)
+    inquiries = [factories.inquiry() for _ in range(3)]
+    for inquiry in inquiries:
+        smtp.refuse(inquiry.customer.email)
+        reply_and_send(inquiry, actor=colleague)
+    assert reply_outcomes_settle() == {"sent": 0, "failed": 3, "reopened": 3}
+    assert reply_outcomes_settle() == {"sent": 0, "failed": 0, "reopened": 0}
+    assert not Inquiry.objects.filter(first_replied_at__isnull=False).exists()

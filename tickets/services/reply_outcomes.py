@@ -13,11 +13,8 @@ there: at risk, or breached if the deadline has passed).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
 from django.db.models import Min
-from django.utils import timezone
 
 from outreach.models import DeliveryStatus
 from tickets.models import (
@@ -39,10 +36,9 @@ OUTCOME_BATCH = 500
 _LIVE_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT)
 
 
-def reply_outcomes_settle(*, now: datetime | None = None) -> dict[str, int]:
+def reply_outcomes_settle() -> dict[str, int]:
     """Take in the outcome of replies in flight: how many were sent, not
     delivered, and how many first-reply clocks re-opened."""
-    now = now or timezone.now()
     in_flight = InquiryMessage.objects.filter(
         outbound_state=OutboundState.SENDING, delivery__isnull=False
     )
@@ -67,7 +63,7 @@ def reply_outcomes_settle(*, now: datetime | None = None) -> dict[str, int]:
             by_person = sorted(
                 {inquiry for _pk, inquiry, author, auto, _s in rows if author and not auto}
             )
-            report["reopened"] += sum(_first_reply_recount(pk, now=now) for pk in by_person)
+            report["reopened"] += sum(_first_reply_recount(pk) for pk in by_person)
         report["failed"] += len(rows)
         if len(rows) < OUTCOME_BATCH:
             return report
@@ -102,7 +98,7 @@ def _undelivered(rows: list[tuple]) -> None:
     )
 
 
-def _first_reply_recount(inquiry_id: int, *, now: datetime) -> bool:
+def _first_reply_recount(inquiry_id: int) -> bool:
     """If the reply that stopped the clock was not delivered, the clock now
     stops at the next person's reply still live, or re-opens. True when it
     re-opened."""
