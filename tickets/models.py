@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventRecord
 from crm.models import Channel, Customer, Order
+from outreach.models import DeliveryStatus
 
 
 class Category(models.Model):
@@ -324,7 +325,12 @@ class OutboundState(models.TextChoices):
     RETURNED = "returned", _("Returned for changes")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", _("Failed")  # failed, skipped, or unknown whether it reached them
+
+
+# A reply's delivery ended in one of these: it did not (or may not have)
+# reach the customer, so it does not count as answered.
+UNDELIVERED_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
 
 
 class InquiryMessage(models.Model):
@@ -387,6 +393,13 @@ class InquiryMessage(models.Model):
                 name="tickets_message_mid",
                 condition=~Q(message_id=""),
             ),
+            # Replies handed to the ledger whose outcome the SLA tick has
+            # not taken in yet (tickets.services.reply_outcomes): a few.
+            models.Index(
+                fields=["delivery"],
+                name="tickets_message_in_flight",
+                condition=Q(outbound_state="sending", delivery__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -440,6 +453,8 @@ class InquiryEventKind(models.TextChoices):
     REPLY_RETURNED = "reply_returned", _("Reply returned")
     REOPENED = "reopened", _("Reopened")
     LINKED = "linked", _("Linked")
+    REPLY_FAILED = "reply_failed", _("Reply did not reach the customer")
+    CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
 
 
 class InquiryEvent(EventRecord):
@@ -493,6 +508,7 @@ class NotificationKind(models.TextChoices):
     BREACHED = "breached", _("First reply overdue")
     ASSIGNED = "assigned", _("Assigned to you")
     APPROVAL = "approval", _("Reply awaiting your approval")
+    REPLY_FAILED = "reply_failed", _("Your reply did not reach the customer")
 
 
 class StaffNotification(models.Model):
@@ -505,12 +521,20 @@ class StaffNotification(models.Model):
     inquiry = models.ForeignKey(
         Inquiry, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("inquiry")
     )
-    kind = models.CharField(_("kind"), max_length=8, choices=NotificationKind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=NotificationKind.choices)
     # Distinguishes repeats that are legitimate (a second assignment).
     key = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
     emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    # Mailing it, row by row (tickets.services.notices): while a worker
+    # holds it, the end of its lease; after a temporary failure, the retry.
+    email_next_attempt_at = models.DateTimeField(_("next mail attempt"), null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(_("mail attempts"), default=0)
+    # The mail server's answer to the last attempt that failed; given up
+    # (a refused address, or too many temporary failures) when set.
+    email_error = models.TextField(_("mail error"), blank=True)
+    email_failed_at = models.DateTimeField(_("mail given up"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -523,7 +547,9 @@ class StaffNotification(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["created_at"], name="tickets_notify_unsent", condition=Q(emailed_at=None)
+                fields=["created_at"],
+                name="tickets_notify_unsent",
+                condition=Q(emailed_at=None, email_failed_at=None),
             )
         ]
 

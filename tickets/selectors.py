@@ -4,13 +4,20 @@ callers need (no N+1)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import NullIf
 
 from core.roles import AGENT, MANAGER
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage, MessageKind
+from tickets.models import (
+    OPEN_STATUSES,
+    Inquiry,
+    InquiryMessage,
+    MessageKind,
+    StaffNotification,
+)
 
 # What the API's InquirySerializer shows, and no more: a list page loads
 # 50 rows of these instead of every column of three tables.
@@ -50,8 +57,14 @@ def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
 
 
 def inbox(*, open_only: bool = False) -> QuerySet[Inquiry]:
-    """The agent inbox: everything a row shows, joined."""
-    queryset = Inquiry.objects.select_related("customer", "category", "assignee")
+    """The agent inbox: everything a row shows, joined; `last_reply_status`
+    is the delivery status of the latest reply (None before one is sent)."""
+    latest_reply = InquiryMessage.objects.filter(
+        inquiry=OuterRef("pk"), kind=MessageKind.OUTBOUND
+    ).order_by("-created_at", "-id")
+    queryset = Inquiry.objects.select_related("customer", "category", "assignee").annotate(
+        last_reply_status=Subquery(latest_reply.values("delivery__status")[:1])
+    )
     if open_only:
         queryset = queryset.filter(status__in=OPEN_STATUSES)
     return queryset
@@ -102,4 +115,14 @@ def assignable_staff() -> QuerySet:
         .filter(Q(groups__name__in=[AGENT, MANAGER]) | Q(is_superuser=True))
         .distinct()
         .order_by("last_name", "first_name", "username")
+    )
+
+
+def staff_notifications_unsent(*, now: datetime) -> QuerySet[StaffNotification]:
+    """Notifications to mail now: not mailed, not given up, and neither held
+    by a run nor waiting for a retry (tickets_notify_unsent serves it)."""
+    return StaffNotification.objects.filter(
+        Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now),
+        emailed_at__isnull=True,
+        email_failed_at__isnull=True,
     )

@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 from core.roles import MARKETER
 from crm.services import customer_claimant_set
+from outreach.dispatch import send_dispatch
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
 from tickets.admin import inbox_rows
@@ -252,6 +253,30 @@ def test_a_claimants_inquiry_carries_the_badge(client, colleague, owner):
     assert badge in row_html(response, flagged)
     assert "暴言あり。店長対応。" in row_html(response, flagged)  # the reason, on hover
     assert "claimant-badge" not in row_html(response, plain)
+
+
+def test_an_inquiry_whose_latest_reply_did_not_reach_the_customer_carries_the_badge(
+    client, colleague, smtp, settings
+):
+    # given: replies the mail server took, refused, and refused then took
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    refused, sent, resent = (factories.inquiry() for _ in range(3))
+    unanswered = factories.inquiry()
+    smtp.refuse(refused.customer.email, resent.customer.email)
+    for inquiry in (refused, sent, resent):
+        reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+        send_dispatch(send_id=reply.delivery.send_id)
+    smtp.handler.permanent_for.clear()
+    reply = inquiry_reply(inquiry=resent, body="再送いたします。", actor=colleague)
+    send_dispatch(send_id=reply.delivery.send_id)
+    client.force_login(colleague)
+    # when
+    response = client.get(INBOX)
+    # then: only the inquiry whose latest reply failed says so, in Japanese
+    assert "送信失敗" in row_html(response, refused)
+    assert 'class="reply-failed-badge"' in row_html(response, refused)
+    for inquiry in (sent, resent, unanswered):
+        assert "reply-failed-badge" not in row_html(response, inquiry)
 
 
 def _time_texts():

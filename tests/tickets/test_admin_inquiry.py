@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 
 from core.roles import AGENT, MARKETER
 from crm.services import consent_record, customer_claimant_set, customer_upsert
+from outreach.dispatch import send_dispatch
 from outreach.models import Delivery
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
@@ -45,6 +46,7 @@ from tickets.services import (
     inquiry_reply,
     reply_needs_approval,
 )
+from tickets.tasks import sla_watch_task
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +184,30 @@ def test_the_conversation_in_order_with_kinds_states_and_attachments(client, col
     stored, truncated = views[0].attachments
     assert stored[1] == reverse("admin:tickets_inquiry_attachment", args=[inquiry.pk, stored[0].pk])
     assert truncated[1] == "" and ja("too large, not stored") in html
+
+
+def test_a_reply_that_did_not_reach_the_customer_says_so_and_the_clock_reopening_shows(
+    client, colleague, smtp, settings
+):
+    # given: a first reply the mail server refused, and the SLA tick after it
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    inquiry = factories.inquiry()
+    smtp.refuse(inquiry.customer.email)
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    send_dispatch(send_id=reply.delivery.send_id)
+    sla_watch_task()
+    client.force_login(colleague)
+    # when
+    response = client.get(page_url(inquiry))
+    # then: the reply is marked in Japanese, and the timeline tells why the clock runs
+    (view,) = [v for v in response.context["conversation"] if v.message.pk == reply.pk]
+    assert view.labels == [("delivery-failed", "送信失敗：お客様に届いていません")]
+    timeline = [(row["kind"], row["old"], row["new"]) for row in response.context["timeline"]]
+    assert timeline[-3:] == [
+        ("返信が届きませんでした", "", ""),
+        ("初回返信の計測を再開", "", ""),
+        ("SLA状態の変更", ja("Met"), ja("On track")),
+    ]
 
 
 def test_an_attachment_downloads_only_through_its_inquiry(client, colleague, outsider):

@@ -15,7 +15,6 @@ from core.roles import AGENT
 from outreach.dispatch import send_dispatch
 from tests.browser import chromium_browser
 from tests.crm import factories as crm_factories
-from tests.smtp_server import SmtpServer
 from tickets.models import Inquiry, InquiryMessage, MessageKind, SlaState
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
 from tickets.services import inquiry_create, sla_watch
@@ -25,17 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-agent-suzuki-1234"
 ORIGINAL_MESSAGE_ID = "<CAF-20261124-hanako.001@mail.example.jp>"
 INBOX = "/admin/tickets/inquiry/"
-
-
-@pytest.fixture
-def smtp(settings):
-    server = SmtpServer().start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = server.port
-    settings.EMAIL_TIMEOUT = 5
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -121,15 +121,6 @@ def test_a_persons_public_reply_stops_the_clock_and_goes_through_the_ledger(coll
     assert send.content["subject"] == f"Re: {inquiry.subject} [{inquiry.reference}]"
 
 
-@pytest.fixture(params=["one statement", "portable"])
-def watch_path(request, monkeypatch):
-    """Run a watch test both ways: PostgreSQL's one statement a batch, and
-    the ORM steps SQLite (`make run`) uses."""
-    if request.param == "portable":
-        monkeypatch.setattr("tickets.services.sla.ONE_STATEMENT_VENDORS", ())
-    return request.param
-
-
 def test_a_late_first_reply_keeps_the_breach():
     inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     sla_watch()

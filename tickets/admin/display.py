@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Customer
-from tickets.models import Inquiry, SlaState
+from tickets.models import UNDELIVERED_STATUSES, Inquiry, SlaState
 from tickets.services import sla_state_live
 
 
@@ -69,4 +69,22 @@ def claimant_badge(customer: Customer) -> str:
         '<span class="claimant-badge" title="{}">{}</span>',
         customer.claimant_reason,
         CLAIMANT_LABEL,
+    )
+
+
+REPLY_FAILED_LABEL = _("Not delivered")
+REPLY_FAILED_HELP = _(
+    "The latest reply did not reach the customer (or it is unknown whether it did)."
+)
+
+
+def reply_failed_badge(inquiry: Inquiry) -> str:
+    """送信失敗 when the inquiry's latest reply did not reach the customer
+    (the inbox's `last_reply_status`, tickets.selectors.inbox)."""
+    if getattr(inquiry, "last_reply_status", None) not in UNDELIVERED_STATUSES:
+        return ""
+    return format_html(
+        '<span class="reply-failed-badge" title="{}">{}</span> ',
+        REPLY_FAILED_HELP,
+        REPLY_FAILED_LABEL,
     )

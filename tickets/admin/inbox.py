@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_filters import DefaultingFilter
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
-from tickets.admin.display import claimant_badge, sla_badge
+from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
@@ -210,7 +210,7 @@ class InboxMixin:
 
     @admin.display(description=_("first reply"), ordering=INBOX_ORDER)
     def time_left(self, obj: Inquiry) -> str:
-        return sla_badge(obj, timezone.now())
+        return format_html("{}{}", reply_failed_badge(obj), sla_badge(obj, timezone.now()))
 
     # --- Search -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import ConsentChannel
-from outreach.models import MessageChannel
+from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
     AssignForm,
@@ -37,6 +37,7 @@ from tickets.models import (
     MessageKind,
     OutboundState,
     ReplyTemplate,
+    SlaState,
 )
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
 from tickets.selectors import inquiry_conversation, replies_by_others
@@ -68,6 +69,12 @@ STAGES = (
 
 
 PRESENCE = _("%(names)s also has this inquiry open.")
+# A reply whose delivery ended in one of UNDELIVERED_STATUSES.
+UNDELIVERED_LABELS = {
+    DeliveryStatus.FAILED: _("Not delivered: the customer did not get this reply"),
+    DeliveryStatus.SKIPPED: _("Not delivered: the customer did not get this reply"),
+    DeliveryStatus.UNKNOWN: _("Not delivered: unknown whether the customer got this reply"),
+}
 
 
 def script_texts() -> dict[str, str]:
@@ -109,7 +116,8 @@ def _labels(message: InquiryMessage) -> list[tuple[str, str]]:
         labels.append(("returned", gettext("Returned for changes")))
     elif message.delivery is not None:
         status = message.delivery.status
-        labels.append((f"delivery-{status}", message.delivery.get_status_display()))
+        text = UNDELIVERED_LABELS.get(status) or message.delivery.get_status_display()
+        labels.append((f"delivery-{status}", str(text)))
     elif state:
         labels.append((f"state-{state}", message.get_outbound_state_display()))
     return labels
@@ -196,12 +204,15 @@ def customer_panel(inquiry: Inquiry) -> dict[str, Any]:
 
 def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
     status_labels = dict(InquiryStatus.choices)
+    sla_labels = dict(SlaState.choices)
     events = list(inquiry.events.select_related("actor").order_by("-created_at", "-id")[:limit])
     rows = []
     for event in reversed(events):
         old, new = event.old, event.new
         if event.kind == InquiryEventKind.STATUS:
             old, new = status_labels.get(old, old), status_labels.get(new, new)
+        elif event.kind == InquiryEventKind.SLA:
+            old, new = sla_labels.get(old, old), sla_labels.get(new, new)
         rows.append(
             {
                 "at": event.created_at,

@@ -152,7 +152,7 @@ class ReadFilter(admin.SimpleListFilter):
 
 @admin.register(StaffNotification)
 class StaffNotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "inquiry_column", "user", "unread")
+    list_display = ("created_at", "kind", "inquiry_column", "user", "mail_column", "unread")
     list_display_links = None
     list_filter = (NotificationOwnerFilter, ReadFilter, "kind")
     list_select_related = ("inquiry", "user")
@@ -168,6 +168,14 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("inquiry"))
     def inquiry_column(self, obj: StaffNotification) -> str:
         return inquiry_link(obj.inquiry)
+
+    @admin.display(description=_("mail"))
+    def mail_column(self, obj: StaffNotification) -> str:
+        if obj.emailed_at is not None:
+            return gettext("Mailed") if obj.user.email else gettext("Not mailed: no address")
+        if obj.email_failed_at is not None:
+            return gettext("Could not be mailed (the address was refused or kept failing)")
+        return gettext("Waiting to be mailed")
 
     @admin.display(description=_("unread"), boolean=True, ordering="read_at")
     def unread(self, obj: StaffNotification) -> bool:

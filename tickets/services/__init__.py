@@ -16,6 +16,7 @@ from tickets.services.inquiries import (
     reference_next,
     staff_notifications_mark_read,
 )
+from tickets.services.notices import staff_notifications_email
 from tickets.services.replies import (
     inquiry_auto_acknowledge,
     inquiry_reply,
@@ -25,6 +26,7 @@ from tickets.services.replies import (
     reply_channels_for,
     reply_needs_approval,
 )
+from tickets.services.reply_outcomes import reply_outcomes_settle
 from tickets.services.sla import (
     calendar_for,
     sla_policy_for,
@@ -56,10 +58,12 @@ __all__ = [
     "reply_channel_for",
     "reply_channels_for",
     "reply_needs_approval",
+    "reply_outcomes_settle",
     "sla_policy_for",
     "sla_state_live",
     "sla_state_live_q",
     "sla_times",
     "sla_watch",
+    "staff_notifications_email",
     "staff_notifications_mark_read",
 ]

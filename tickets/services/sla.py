@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -26,6 +26,17 @@ from tickets.models import (
 
 logger = logging.getLogger(__name__)
 WATCH_BATCH = 1000
+# The key of an at-risk or breach notice: the deadline it warns of (UTC, to
+# the microsecond), so that a deadline moved by a priority or policy change
+# gets its own notices, and each deadline its notices once. The SQL writes
+# the same text as sla_notice_key.
+_NOTICE_KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+_NOTICE_KEY_SQL = "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
+def sla_notice_key(due: datetime) -> str:
+    """The notice key of the deadline `due` (see _NOTICE_KEY_FORMAT)."""
+    return due.astimezone(UTC).strftime(_NOTICE_KEY_FORMAT)
 
 
 def calendar_for(calendar: BusinessCalendar) -> cal.BusinessCalendar:
@@ -115,7 +126,8 @@ def sla_state_live_q(state: str, now: datetime) -> Q:
 def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
     """Move unreplied open inquiries on_track → at_risk → breached, by
     indexed queries on their stored thresholds (no scan of all inquiries),
-    and notify once per change: the assignee, and on breach the managers.
+    and notify once per change: the assignee, and on breach the managers
+    (tickets.tasks.sla_watch_task has the notices mailed).
 
     Each batch is one statement: the due rows are locked (SKIP LOCKED, so
     two watches never move the same row), updated, and their timeline
@@ -126,10 +138,6 @@ def sla_watch(*, now: datetime | None = None) -> dict[str, int]:
         moved = _watch_in_statements(now)
     else:
         moved = _watch_portable(now)
-    if moved["at_risk"] or moved["breached"]:
-        from tickets.tasks import notifications_email_enqueue
-
-        notifications_email_enqueue()
     return moved
 
 
@@ -172,7 +180,9 @@ def _watch_portable(now: datetime) -> dict[str, int]:
                 rows = list(
                     due.order_by()
                     .select_for_update(skip_locked=True)
-                    .values_list("id", "sla_state", "assignee_id")[:WATCH_BATCH]
+                    .values_list("id", "sla_state", "assignee_id", "first_reply_due_at")[
+                        :WATCH_BATCH
+                    ]
                 )
                 if not rows:
                     break
@@ -181,7 +191,7 @@ def _watch_portable(now: datetime) -> dict[str, int]:
                 )
                 InquiryEvent.objects.bulk_create(
                     InquiryEvent(inquiry_id=pk, kind=InquiryEventKind.SLA, old=old, new=state)
-                    for pk, old, _assignee in rows
+                    for pk, old, _assignee, _due in rows
                 )
                 _notify(rows, state)
             moved[state] += len(rows)
@@ -192,12 +202,16 @@ def _watch_portable(now: datetime) -> dict[str, int]:
 
 def _notify(rows, state: str) -> None:
     kind = NotificationKind.BREACHED if state == SlaState.BREACHED else NotificationKind.AT_RISK
-    recipients = {(assignee, pk) for pk, _old, assignee in rows if assignee}
+    keys = {pk: sla_notice_key(due) for pk, _old, _assignee, due in rows}
+    recipients = {(assignee, pk) for pk, _old, assignee, _due in rows if assignee}
     if state == SlaState.BREACHED:
         for manager in managers().values_list("pk", flat=True):
-            recipients |= {(manager, pk) for pk, _old, _assignee in rows}
+            recipients |= {(manager, pk) for pk in keys}
     StaffNotification.objects.bulk_create(
-        (StaffNotification(user_id=user, inquiry_id=pk, kind=kind) for user, pk in recipients),
+        (
+            StaffNotification(user_id=user, inquiry_id=pk, kind=kind, key=keys[pk])
+            for user, pk in recipients
+        ),
         ignore_conflicts=True,
     )
 
@@ -211,9 +225,10 @@ def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list
     note = StaffNotification._meta
     managers_sql, managers_params = managers().values("id").query.sql_with_params()
     breached, at_risk, on_track = SlaState.BREACHED, SlaState.AT_RISK, SlaState.ON_TRACK
+    notice_key = _NOTICE_KEY_SQL.format(column="due_at")
     statement = f"""
         WITH due AS (
-            SELECT id, sla_state AS old, assignee_id,
+            SELECT id, sla_state AS old, assignee_id, first_reply_due_at AS due_at,
                 CASE WHEN first_reply_due_at <= %s THEN %s ELSE %s END AS new
             FROM {inquiry.db_table}
             WHERE first_replied_at IS NULL AND status = ANY(%s)
@@ -224,18 +239,21 @@ def _watch_statement(*, now: datetime, recorded_at: datetime) -> tuple[str, list
         ), moved AS (
             UPDATE {inquiry.db_table} AS inquiry SET sla_state = due.new, updated_at = %s
             FROM due WHERE inquiry.id = due.id
-            RETURNING inquiry.id, due.old, due.new, due.assignee_id
+            RETURNING inquiry.id, due.old, due.new, due.assignee_id, due.due_at
         ), events AS (
             INSERT INTO {event.db_table} (inquiry_id, kind, actor_id, old, new, data, created_at)
             SELECT id, %s, NULL, old, new, '{{}}'::jsonb, %s FROM moved
         ), notes AS (
             INSERT INTO {note.db_table}
-                (user_id, inquiry_id, kind, key, created_at, emailed_at, read_at)
-            SELECT user_id, id, CASE WHEN new = %s THEN %s ELSE %s END, '', %s, NULL, NULL
+                (user_id, inquiry_id, kind, key, created_at, emailed_at, read_at,
+                 email_attempts, email_error)
+            SELECT user_id, id, CASE WHEN new = %s THEN %s ELSE %s END, {notice_key},
+                %s, NULL, NULL, 0, ''
             FROM (
-                SELECT assignee_id AS user_id, id, new FROM moved WHERE assignee_id IS NOT NULL
+                SELECT assignee_id AS user_id, id, new, due_at
+                FROM moved WHERE assignee_id IS NOT NULL
                 UNION
-                SELECT managers.id, moved.id, moved.new
+                SELECT managers.id, moved.id, moved.new, moved.due_at
                 FROM moved CROSS JOIN ({managers_sql}) AS managers
                 WHERE moved.new = %s
             ) AS recipients
