@@ -50,6 +50,7 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+    unknown: int = 0
     deferred_until: datetime | None = None
     out_of_time: bool = False
 
@@ -168,12 +169,16 @@ def _record(
                 rows,
                 error=outcome.error,
                 now=now,
-                delay=outcome.retry_after,
+                # A refused reply token: the push follows at once.
+                delay=0.0 if outcome.reply_token_refused else outcome.retry_after,
                 in_doubt=outcome.in_doubt,
                 lease=lease,
             )
             report.retried += len(rows)
             channel_down = channel_down or outcome.retry_after is not None
+        elif outcome.result is Result.UNKNOWN:
+            ledger.delivery_mark_unknown(rows, error=outcome.error, now=now, lease=lease)
+            report.unknown += len(rows)
         else:  # DEFER: never attempted, the attempt is given back
             ledger.delivery_mark_deferred(rows, error=outcome.error, now=now, lease=lease)
             report.retried += len(rows)
@@ -343,6 +348,10 @@ class EmailWorker(_Worker):
         return _record(outcomes, now=timezone.now(), report=report, lease=lease)
 
 
+REPLY_IN_DOUBT = "The reply may have reached the customer: it is not sent again."
+REPLY_TAKEN_OVER = "The worker stopped while sending the reply. " + REPLY_IN_DOUBT
+
+
 class LineWorker(_Worker):
     def __init__(self, send: Send) -> None:
         super().__init__(send)
@@ -362,15 +371,40 @@ class LineWorker(_Worker):
             return list(self.content.get("line_messages") or [])
         return render_line(messages=self.template.line_messages, context=self.context(customer))
 
-    def _reply_first(self, row: Delivery) -> Outcome | None:
-        """An answer to a customer's LINE message goes by the free Reply API
-        while the event's token is fresh (first attempt only); if LINE
-        refuses the token, the caller pushes instead."""
+    def _replies_taken_over(self, rows: list[Claimed]) -> set[int]:
+        """Rows of a reply taken over from a worker that stopped during
+        their first attempt, the reply (claimed again at their second
+        attempt, in doubt)."""
+        second = [row.pk for row in rows if row.attempts == 2]
+        if not self.content.get("reply_token") or not second:
+            return set()
+        return set(
+            Delivery.objects.filter(pk__any_of=second, in_doubt=True).values_list("pk", flat=True)
+        )
+
+    def _reply(self, row: Claimed, *, taken_over: bool) -> Outcome | None:
+        """An answer to a customer's LINE message (a send with the event's
+        reply token) goes first by the free Reply API, alone in the row's
+        first attempt. The Reply API takes no retry key: a reply whose
+        outcome is not known (no answer, a 5xx, a worker that stopped
+        during it) is never sent again, by reply or by push; it is unknown,
+        for the agent to see. Only LINE's refusal of the token (invalid,
+        used or expired: nothing went out) sends the message by push, at
+        the next attempt, under the row's retry key. None: this attempt is
+        a push."""
         token = self.content.get("reply_token")
-        if not token or row.attempts > 1:
+        if not token or row.attempts > 2:
             return None
+        if row.attempts == 2:
+            return Outcome(Result.UNKNOWN, error=REPLY_TAKEN_OVER) if taken_over else None
         outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
-        return outcome if outcome.result is Result.SENT else None
+        if outcome.reply_token_refused:
+            return Outcome(
+                Result.RETRY, error=f"{outcome.error}: sending by push", reply_token_refused=True
+            )
+        if outcome.result is Result.RETRY and outcome.in_doubt:
+            return Outcome(Result.UNKNOWN, error=f"{outcome.error}. {REPLY_IN_DOUBT}")
+        return outcome
 
     def process(
         self, rows: list[Claimed], *, now: datetime, report: DispatchReport, lease: ledger.Lease
@@ -401,11 +435,12 @@ class LineWorker(_Worker):
             )
             return _record([(group, outcome)], now=timezone.now(), report=report, lease=lease)
         outcomes = []
+        taken_over = self._replies_taken_over([row for row, _customer, _address in ready])
         ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
         for row, customer, address in ready:
             if not lease.held(row.pk):
                 continue  # another worker has it now
-            outcome = self._reply_first(row) or self.adapter.push(
+            outcome = self._reply(row, taken_over=row.pk in taken_over) or self.adapter.push(
                 to=address, texts=self.texts(customer), retry_key=row.retry_key
             )
             outcomes.append(([row], outcome))

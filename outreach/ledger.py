@@ -481,18 +481,26 @@ def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dic
         cursor.execute(sql, [*params, DeliveryStatus.SENT.value, stamp, stamp])
 
 
-def delivery_mark_failed(
-    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
+def _mark_final(
+    rows: Sequence[Claimed], *, status: str, error: str, now: datetime, lease: Lease, **fields
 ) -> None:
+    """Give the rows this claim still holds their final `status`."""
     if rows:
         with lease.writing():
             lease.rows(row.pk for row in rows).update(
-                status=DeliveryStatus.FAILED,
+                status=status,
                 last_error=error[:2000],
                 lease_expires_at=None,
                 updated_at=now,
+                **fields,
                 **lease.written,
             )
+
+
+def delivery_mark_failed(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
+) -> None:
+    _mark_final(rows, status=DeliveryStatus.FAILED, error=error, now=now, lease=lease)
 
 
 def delivery_mark_deferred(
@@ -515,6 +523,17 @@ def delivery_mark_deferred(
                 **given_back,
             )
             lease.reschedule(at, attempt_given_back=True)
+
+
+def delivery_mark_unknown(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
+) -> None:
+    """Rows that may have gone out and cannot be sent again safely (a LINE
+    reply without an answer: the Reply API takes no retry key): unknown,
+    in doubt, never tried again."""
+    _mark_final(
+        rows, status=DeliveryStatus.UNKNOWN, error=error, now=now, lease=lease, in_doubt=True
+    )
 
 
 def delivery_mark_skipped(ids: Iterable[int], *, reason: str, now: datetime) -> int:

@@ -407,3 +407,86 @@ def test_a_429_waits_for_retry_after_when_line_gives_it():
     assert _retry_after("Wed, 21 Oct 2026 07:28:00 GMT") == RATE_LIMITED_BACKOFF_SECONDS
     assert _retry_after("-5") == 0.0
     assert _retry_after("nan") == _retry_after("inf") == RATE_LIMITED_BACKOFF_SECONDS
+
+
+# --- Replies: the Reply API takes no retry key ---------------------------------------
+
+
+def reply_send(line: LineFake, customer: Customer, *, token: str | None = None) -> Send:
+    """An agent's answer to the customer's LINE message, with the event's
+    reply token (the fake's, fresh, unless `token` is given)."""
+    user = customer.identities.get(channel="line").external_id
+    send = services.send_create(
+        kind="reply",
+        channel="line",
+        purpose="transactional",
+        content={
+            "line_messages": ["お問い合わせありがとうございます。"],
+            "reply_token": token or line.issue_reply_token(user),
+        },
+    )
+    services.deliveries_snapshot(
+        send=send, audience=Customer.objects.filter(pk=customer.pk), now=timezone.now()
+    )
+    return send
+
+
+@pytest.mark.parametrize("fault", ["answer lost", "500"])
+def test_a_reply_without_an_answer_is_unknown_and_never_pushed(line, fault):
+    customer = follower(1)
+    send = reply_send(line, customer)
+    if fault == "answer lost":
+        line.drop_next_responses(1, endpoint="reply")  # LINE took it, the answer never came
+    else:
+        line.fail_next(1, status=500, endpoint="reply")
+
+    dispatch_until_done(send)
+
+    assert [r.endpoint for r in line.requests] == ["reply"]
+    assert len(line.deliveries) == (1 if fault == "answer lost" else 0)
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("unknown", True, 1)
+    assert "not sent again" in row.last_error
+
+
+def test_a_reply_taken_over_from_a_worker_stopped_during_it_is_unknown_not_pushed(line):
+    send = reply_send(line, follower(1))
+    past = timezone.now() - timedelta(minutes=10)
+    # a worker claims the reply and dies during the request: the lease runs out
+    ledger.delivery_claim_batch(
+        send=send, limit=50, now=past, retry_key_per="row", lease_seconds=60
+    )
+
+    dispatch_until_done(send)
+
+    assert line.requests == []
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("unknown", True, 2)
+
+
+def test_a_refused_reply_token_sends_the_answer_once_by_push(line):
+    customer = follower(1)
+    send = reply_send(line, customer, token="0" * 32)  # used, expired or never issued
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [("reply", 400), ("push", 200)]
+    assert line.texts_for(line_user(1)) == ["お問い合わせありがとうございます。"]
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("sent", False, 2)
+    assert row.retry_key is not None and line.requests[1].retry_key == str(row.retry_key)
+
+
+def test_a_push_after_a_refused_reply_token_that_loses_its_answer_is_resent_with_its_key(line):
+    send = reply_send(line, follower(1), token="0" * 32)
+    line.drop_next_responses(1, endpoint="push")
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [
+        ("reply", 400),
+        ("push", 200),  # its answer was lost
+        ("push", 409),  # the same key: LINE had it already
+    ]
+    assert len(line.deliveries) == 1
+    assert Delivery.objects.get(send=send).status == "sent"

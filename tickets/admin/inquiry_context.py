@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import ConsentChannel
-from outreach.models import MessageChannel
+from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
     AssignForm,
@@ -109,7 +109,11 @@ def _labels(message: InquiryMessage) -> list[tuple[str, str]]:
         labels.append(("returned", gettext("Returned for changes")))
     elif message.delivery is not None:
         status = message.delivery.status
-        labels.append((f"delivery-{status}", message.delivery.get_status_display()))
+        if status == DeliveryStatus.UNKNOWN:  # e.g. a LINE reply whose answer was lost
+            text = gettext("Unknown whether it reached the customer")
+        else:
+            text = message.delivery.get_status_display()
+        labels.append((f"delivery-{status}", text))
     elif state:
         labels.append((f"state-{state}", message.get_outbound_state_display()))
     return labels
