@@ -180,7 +180,9 @@ def _record(
             ledger.delivery_mark_unknown(rows, error=outcome.error, now=now, lease=lease)
             report.unknown += len(rows)
         else:  # DEFER: never attempted, the attempt is given back
-            ledger.delivery_mark_deferred(rows, error=outcome.error, now=now, lease=lease)
+            ledger.delivery_mark_deferred(
+                rows, error=outcome.error, now=now, lease=lease, delay=outcome.retry_after
+            )
             report.retried += len(rows)
             channel_down = True
     if sent:
@@ -352,6 +354,10 @@ REPLY_IN_DOUBT = "The reply may have reached the customer: it is not sent again.
 REPLY_TAKEN_OVER = "The worker stopped while sending the reply. " + REPLY_IN_DOUBT
 
 
+# The shared rate buckets of the LINE channel: a 429 pauses them all.
+LINE_BUCKETS = ("line_push", "line_multicast")
+
+
 class LineWorker(_Worker):
     def __init__(self, send: Send) -> None:
         super().__init__(send)
@@ -425,32 +431,73 @@ class LineWorker(_Worker):
         if not ready:
             return True
         if self.retry_key_per == "batch":
-            texts = self.texts(None)
-            ledger.rate_acquire("line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE)
             group = [row for row, _customer, _address in ready]
-            outcome = self.adapter.multicast(
-                to=[address for _row, _customer, address in ready],
-                texts=texts,
-                retry_key=group[0].retry_key,
+            paused = ledger.rate_acquire(
+                "line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE, now=lease.now_fn()
             )
+            if paused is not None:
+                outcome = _deferred_until(paused, lease)
+            else:
+                outcome = self.adapter.multicast(
+                    to=[address for _row, _customer, address in ready],
+                    texts=self.texts(None),
+                    retry_key=group[0].retry_key,
+                )
+                self._pause_on_429(outcome, lease)
             return _record([(group, outcome)], now=timezone.now(), report=report, lease=lease)
         outcomes = []
         taken_over = self._replies_taken_over([row for row, _customer, _address in ready])
-        ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
-        for row, customer, address in ready:
+        paused = ledger.rate_acquire(
+            "line_push",
+            rate_per_second=settings.LINE_PUSH_RATE,
+            tokens=len(ready),
+            now=lease.now_fn(),
+        )
+        for index, (row, customer, address) in enumerate(ready):
+            if paused is not None:
+                break
             if not lease.held(row.pk):
                 continue  # another worker has it now
+            if index:  # asked before each request: another worker's 429 holds this one too
+                paused = ledger.rate_paused_until(LINE_BUCKETS, now=lease.now_fn())
+                if paused is not None:
+                    break
             outcome = self._reply(row, taken_over=row.pk in taken_over) or self.adapter.push(
                 to=address, texts=self.texts(customer), retry_key=row.retry_key
             )
             outcomes.append(([row], outcome))
-            if outcome.result is Result.RETRY and outcome.retry_after is not None:
-                break  # rate limited: the rest of the batch waits for its lease
+            paused = self._pause_on_429(outcome, lease)
+            if paused is not None:
+                break  # rate limited: the rest of the batch waits with the channel
         done = {row.pk for rows_, _outcome in outcomes for row in rows_}
         rest = [row for row, _customer, _address in ready if row.pk not in done]
         if rest:
-            outcomes.append((rest, Outcome(Result.DEFER, error="LINE rate limit: deferred")))
+            deferred = (
+                _deferred_until(paused, lease)
+                if paused is not None
+                else Outcome(Result.DEFER, error=LINE_RATE_DEFERRED)
+            )
+            outcomes.append((rest, deferred))
         return _record(outcomes, now=timezone.now(), report=report, lease=lease)
+
+    @staticmethod
+    def _pause_on_429(outcome: Outcome, lease: ledger.Lease) -> datetime | None:
+        """LINE answered 429: the whole channel waits (Retry-After, else the
+        adapter's default), every worker, through its shared buckets."""
+        if outcome.result is not Result.RETRY or outcome.retry_after is None:
+            return None
+        until = lease.now_fn() + timedelta(seconds=outcome.retry_after)
+        ledger.rate_pause(LINE_BUCKETS, until=until)
+        return until
+
+
+LINE_RATE_DEFERRED = "LINE rate limit: deferred"
+
+
+def _deferred_until(until: datetime, lease: ledger.Lease) -> Outcome:
+    """Not attempted: the channel is paused until `until`."""
+    wait = max((until - lease.now_fn()).total_seconds(), 0.0)
+    return Outcome(Result.DEFER, error=LINE_RATE_DEFERRED, retry_after=wait)
 
 
 def _worker_for(send: Send) -> _Worker:

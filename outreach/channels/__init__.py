@@ -27,7 +27,8 @@ class Outcome:
     error: str = ""
     # RETRY only: the message may have reached the provider (timeout, 5xx)
     in_doubt: bool = False
-    # RETRY only: the provider asked to slow down (seconds), if known
+    # RETRY: the provider asked to slow down (seconds), if known; DEFER:
+    # how long to wait before the attempt (None: the base backoff)
     retry_after: float | None = None
     # A LINE reply only: LINE refused the reply token (invalid, used or
     # expired). Nothing went out, so the message may still go by push.

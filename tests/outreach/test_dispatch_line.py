@@ -3,6 +3,8 @@ local LINE fake."""
 
 from __future__ import annotations
 
+import queue
+import time
 from datetime import timedelta
 
 import pytest
@@ -25,6 +27,7 @@ from outreach.models import (
     Send,
 )
 from outreach.tasks import sends_tick
+from tests.concurrency import at_once
 from tests.crm import factories
 from tests.outreach.audience import consented_customers, line_user
 
@@ -397,6 +400,40 @@ def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(
     assert Delivery.objects.filter(send=many, status="sent").count() == 299
     assert Delivery.objects.get(send=many, customer_id=ids[7]).skip_reason == "no_consent"
     assert [len(r.recipients) for r in line.accepted_requests] == [1, 2, 299]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_429_with_retry_after_holds_every_worker_of_the_channel_for_that_long(line):
+    # given a personal LINE send (by push) and an identical one (by multicast)
+    for i in range(6):
+        crm.customer_update(customer=follower(i), given_name=f"花子{i}")
+    pushes = line_send(line_template(["{{ customer.given_name }}さんへ"], name="push-429"))
+    multicast = line_send(line_template(["皆さまへのお知らせ"], name="multicast-429"))
+    # when LINE answers a push 429 with Retry-After: 2
+    line.fail_next(1, status=429, endpoint="push", retry_after=2)
+    send_dispatch(send_id=pushes.pk)
+    [refused] = line.requests
+    assert refused.status == 429
+    # and two workers go on at once, one on each send, until all is sent
+    sends = queue.SimpleQueue()
+    sends.put(pushes.pk)
+    sends.put(multicast.pk)
+
+    def work() -> None:
+        send_id, deadline = sends.get(), time.monotonic() + 20
+        pending = Delivery.objects.filter(send_id=send_id, status__in=["queued", "sending"])
+        while pending.exists():
+            assert time.monotonic() < deadline, "not done"
+            send_dispatch(send_id=send_id)
+            time.sleep(0.05)
+
+    assert at_once(work, 2) == []
+
+    # then no request went out on the channel, from either worker, for 2 seconds
+    assert Delivery.objects.filter(status="sent").count() == 12
+    later = line.requests[1:]
+    assert {r.endpoint for r in later} == {"push", "multicast"}
+    assert min(r.received_at for r in later) >= refused.received_at + timedelta(seconds=2)
 
 
 def test_a_429_waits_for_retry_after_when_line_gives_it():
