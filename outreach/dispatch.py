@@ -31,6 +31,7 @@ from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
+from outreach.line_texts import line_length_problem
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SkipReason
 from outreach.services import (
     recipients_checked,
@@ -367,10 +368,18 @@ class LineWorker(_Worker):
         self.retry_key_per = "row" if personal else "batch"
         self.renders_per_customer = personal
         self.batch_size = 50 if personal else MULTICAST_MAX_RECIPIENTS
-        self.adapter = LineAdapter()
+        self._adapter: LineAdapter | None = None
+
+    @property
+    def adapter(self) -> LineAdapter:
+        """Made on first use: rendering alone (a preview) needs no client."""
+        if self._adapter is None:
+            self._adapter = LineAdapter()
+        return self._adapter
 
     def close(self) -> None:
-        self.adapter.__exit__(None, None, None)
+        if self._adapter is not None:
+            self._adapter.__exit__(None, None, None)
 
     def texts(self, customer: Customer | None) -> list[str]:
         if self.template is None:
@@ -388,7 +397,7 @@ class LineWorker(_Worker):
             Delivery.objects.filter(pk__any_of=second, in_doubt=True).values_list("pk", flat=True)
         )
 
-    def _reply(self, row: Claimed, *, taken_over: bool) -> Outcome | None:
+    def _reply(self, row: Claimed, *, texts: list[str], taken_over: bool) -> Outcome | None:
         """An answer to a customer's LINE message (a send with the event's
         reply token) goes first by the free Reply API, alone in the row's
         first attempt. The Reply API takes no retry key: a reply whose
@@ -403,7 +412,7 @@ class LineWorker(_Worker):
             return None
         if row.attempts == 2:
             return Outcome(Result.UNKNOWN, error=REPLY_TAKEN_OVER) if taken_over else None
-        outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
+        outcome = self.adapter.reply(reply_token=token, texts=texts)
         if outcome.reply_token_refused:
             return Outcome(
                 Result.RETRY, error=f"{outcome.error}: sending by push", reply_token_refused=True
@@ -432,15 +441,23 @@ class LineWorker(_Worker):
             return True
         if self.retry_key_per == "batch":
             group = [row for row, _customer, _address in ready]
-            paused = ledger.rate_acquire(
-                "line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE, now=lease.now_fn()
-            )
-            if paused is not None:
+            texts = self.texts(None)
+            problem = line_length_problem(texts)
+            paused = None
+            if not problem:
+                paused = ledger.rate_acquire(
+                    "line_multicast",
+                    rate_per_second=settings.LINE_MULTICAST_RATE,
+                    now=lease.now_fn(),
+                )
+            if problem:  # LINE would refuse it: no request
+                outcome = Outcome(Result.FAILED, error=problem)
+            elif paused is not None:
                 outcome = _deferred_until(paused, lease)
             else:
                 outcome = self.adapter.multicast(
                     to=[address for _row, _customer, address in ready],
-                    texts=self.texts(None),
+                    texts=texts,
                     retry_key=group[0].retry_key,
                 )
                 self._pause_on_429(outcome, lease)
@@ -458,13 +475,18 @@ class LineWorker(_Worker):
                 break
             if not lease.held(row.pk):
                 continue  # another worker has it now
+            texts = self.texts(customer)
+            problem = line_length_problem(texts)
+            if problem:  # LINE would refuse it: no request
+                outcomes.append(([row], Outcome(Result.FAILED, error=problem)))
+                continue
             if index:  # asked before each request: another worker's 429 holds this one too
                 paused = ledger.rate_paused_until(LINE_BUCKETS, now=lease.now_fn())
                 if paused is not None:
                     break
-            outcome = self._reply(row, taken_over=row.pk in taken_over) or self.adapter.push(
-                to=address, texts=self.texts(customer), retry_key=row.retry_key
-            )
+            outcome = self._reply(
+                row, texts=texts, taken_over=row.pk in taken_over
+            ) or self.adapter.push(to=address, texts=texts, retry_key=row.retry_key)
             outcomes.append(([row], outcome))
             paused = self._pause_on_429(outcome, lease)
             if paused is not None:

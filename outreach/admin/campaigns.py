@@ -41,16 +41,21 @@ from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
 from outreach.ledger import send_progress, sends_progress
+from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
     CAMPAIGN_EDITABLE,
     Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    MessageChannel,
     MessageTemplate,
     Purpose,
+    Send,
+    SendKind,
 )
 from outreach.segments import segment_customers
+from outreach.templating import LINE_MAX_TEXT_UTF16
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 DATA_FIELDS = ("name", "channel", "template", "segment")
@@ -71,6 +76,46 @@ def audience_estimate(campaign: Campaign) -> dict[str, int]:
         .annotate(skip=reason)
         .aggregate(total=Count("pk"), reachable=Count("pk", filter=Q(skip="")))
     )
+
+
+def line_longest_before_launch(campaign: Campaign) -> LongestRendering | None:
+    """The longest text a LINE draft renders to for the customers it could
+    reach now (see outreach.line_texts)."""
+    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
+    send = Send(
+        kind=SendKind.CAMPAIGN,
+        channel=campaign.channel,
+        purpose=Purpose.MARKETING,
+        content={"template": services.template_snapshot(campaign.template)},
+    )
+    audience = segment_customers(campaign.segment).annotate(skip=reason).filter(skip="")
+    return line_longest_rendering(send=send, audience=audience)
+
+
+def line_longest_launched(send: Send) -> LongestRendering | None:
+    """The longest text a launched LINE send renders to for its queued rows."""
+    queued = Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED)
+    audience = Customer.objects.filter(pk__in=queued.values("customer_id"))
+    return line_longest_rendering(send=send, audience=audience)
+
+
+def longest_text(longest: LongestRendering) -> str:
+    """The longest rendering, in words for the marketer."""
+    text = gettext(
+        "The longest message once personalised is message %(n)d for %(customer)s: "
+        "%(length)s of %(max)s characters (UTF-16)."
+    ) % {
+        "n": longest.message,
+        "customer": longest.customer,
+        "length": f"{longest.length:,}",
+        "max": f"{LINE_MAX_TEXT_UTF16:,}",
+    }
+    if longest.too_long:
+        text += " " + gettext(
+            "LINE refuses it: recipients whose message is too long are not sent it. "
+            "Shorten the template."
+        )
+    return text
 
 
 class TemplateSelect(forms.Select):
@@ -250,6 +295,11 @@ class CampaignAdmin(ServiceFormAdmin):
         else:
             try:
                 context["audience"] = audience_estimate(campaign)
+                if campaign.channel == MessageChannel.LINE:
+                    longest = line_longest_before_launch(campaign)
+                    if longest is not None:
+                        context["longest"] = longest
+                        context["longest_text"] = longest_text(longest)
             except ValidationError as error:
                 context["audience_errors"] = error.messages
         if can_act:
@@ -355,6 +405,10 @@ class CampaignAdmin(ServiceFormAdmin):
             text += " " + gettext("It is quiet hours: sending starts at %(time)s.") % {
                 "time": local_time(quiet_until)
             }
+        if campaign.channel == MessageChannel.LINE:
+            longest = line_longest_launched(campaign.send)
+            if longest is not None:
+                text += " " + longest_text(longest)
         return text
 
     def schedule(self, request: HttpRequest, campaign: Campaign) -> str:

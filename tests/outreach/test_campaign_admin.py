@@ -224,6 +224,37 @@ def test_a_draft_page_shows_the_live_audience_in_bounded_queries(
     assert action_url(campaign, "launch") in response.content.decode()
 
 
+def test_a_line_draft_and_its_launch_name_the_longest_rendering(client, marketer, segment):
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE長文",
+            channel="line",
+            purpose="marketing",
+            line_messages=["こんにちは", "あ" * 4960 + "{{ customer.name }}様"],
+        )
+    )
+    for family, given in [("山田", "花"), ("長" * 30, "名" * 10), ("佐藤", "一郎")]:
+        customer, _ = crm.customer_upsert(channel="line", external_id=f"U{len(given):032x}")
+        crm.customer_update(customer=customer, family_name=family, given_name=given)
+        factories.order(customer=customer)
+        crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    longest = Customer.objects.get(given_name="名" * 10)
+    campaign = campaign_make(template, segment, name="LINE長文")
+    client.force_login(marketer)
+
+    page = client.get(change_url(campaign))
+
+    assert page.context["longest"].customer == longest
+    assert (page.context["longest"].message, page.context["longest"].length) == (2, 5002)
+    html = page.content.decode()
+    assert "最も長くなるのは" in html and "5,002" in html and str(longest) in html
+    assert "LINEの上限を超えるため" in html
+
+    launched = client.post(action_url(campaign, "launch"))
+    text = last_message(launched)
+    assert "最も長くなるのは" in text and "5,002" in text
+
+
 def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     client, marketer, template, segment, django_assert_max_num_queries
 ):

@@ -136,6 +136,28 @@ def test_personal_content_goes_by_push(line):
     )
 
 
+def test_a_text_too_long_once_personalised_fails_that_recipient_before_any_request(line):
+    # given a template that fits LINE's 5,000 units as written (4,980)
+    template = line_template(["あ" * 4960 + "{{ customer.name }}様"], name="長文")
+    short = follower(1)
+    crm.customer_update(customer=short, family_name="山田", given_name="花")
+    long = follower(2)
+    crm.customer_update(customer=long, family_name="長" * 30, given_name="名" * 10)
+    send = line_send(template)
+
+    dispatch_until_done(send)
+
+    # then the short name gets it, the long one (5,002 units) fails with why, unsent
+    assert [r.recipients for r in line.accepted_requests] == [(line_user(1),)]
+    assert len(line.requests) == 1
+    row = Delivery.objects.get(send=send, customer=long)
+    assert row.status == "failed" and row.attempts == 1
+    assert row.last_error == (
+        "メッセージ1は差し込み後に5,002文字（UTF-16）になり、"
+        "LINEの上限5,000文字を超えるため送信しませんでした。"
+    )
+
+
 def test_429_and_500_then_every_message_arrives_once(line):
     for i in range(12):
         follower(i)
