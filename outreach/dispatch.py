@@ -32,14 +32,20 @@ from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
-from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SkipReason
+from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendKind, SkipReason
 from outreach.services import (
     recipients_checked,
     send_eligibility_purpose,
     send_finish_if_done,
     unsubscribe_url,
 )
-from outreach.templating import render_email, render_line, shop_context, template_context
+from outreach.templating import (
+    TEST_MARK,
+    render_email,
+    render_line,
+    shop_context,
+    template_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +304,8 @@ class EmailWorker(_Worker):
                 context=context,
             )
             subject, text, html = rendered.subject, rendered.text, rendered.html
+            if self.send.kind == SendKind.TEST:
+                subject = TEST_MARK + subject
         else:  # literal content (an agent's reply): sent as written
             subject = self.content.get("subject", "")
             text = self.content.get("body_text", "")
@@ -384,7 +392,10 @@ class LineWorker(_Worker):
     def texts(self, customer: Customer | None) -> list[str]:
         if self.template is None:
             return list(self.content.get("line_messages") or [])
-        return render_line(messages=self.template.line_messages, context=self.context(customer))
+        texts = render_line(messages=self.template.line_messages, context=self.context(customer))
+        if self.send.kind == SendKind.TEST and texts:
+            texts[0] = TEST_MARK + texts[0]
+        return texts
 
     def _replies_taken_over(self, rows: list[Claimed]) -> set[int]:
         """Rows of a reply taken over from a worker that stopped during

@@ -16,7 +16,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import (
@@ -36,7 +35,6 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
 from crm.models import Customer
-from crm.normalize import email_normalize
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
@@ -55,6 +53,7 @@ from outreach.models import (
     SendKind,
 )
 from outreach.segments import segment_customers
+from outreach.selectors import test_recipients
 from outreach.templating import LINE_MAX_TEXT_UTF16
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
@@ -160,13 +159,29 @@ class ScheduleForm(forms.Form):
 
 
 class TestSendForm(forms.Form):
-    customer = forms.ModelChoiceField(label=_("test recipient"), queryset=Customer.objects.all())
+    """Whom a test goes to: only testers, the staff member themself (their
+    own email) or a customer marked as a test recipient."""
 
-    def __init__(self, *args: Any, admin_site: admin.AdminSite, **kwargs: Any) -> None:
+    MYSELF = "myself"
+    recipient = forms.ChoiceField(label=_("test recipient"))
+
+    def __init__(self, *args: Any, campaign: Campaign, user, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["customer"]
-        field.widget = AutocompleteSelect(Delivery._meta.get_field("customer"), admin_site)
-        field.widget.choices = field.choices
+        choices = []
+        email = campaign.channel == MessageChannel.EMAIL
+        if email and getattr(user, "email", ""):
+            choices.append((self.MYSELF, gettext("Myself (%(email)s)") % {"email": user.email}))
+        for customer in test_recipients(channel=campaign.channel)[:100]:
+            label = f"{customer} <{customer.email}>" if email else str(customer)
+            choices.append((str(customer.pk), label))
+        self.fields["recipient"].choices = [("", "---------"), *choices]
+
+    def customer(self, user) -> Customer:
+        """The chosen tester (a valid form's)."""
+        choice = self.cleaned_data["recipient"]
+        if choice == self.MYSELF:
+            return services.staff_test_recipient(user=user)
+        return Customer.objects.get(pk=choice)
 
 
 @admin.register(Campaign)
@@ -305,17 +320,8 @@ class CampaignAdmin(ServiceFormAdmin):
         if can_act:
             scheduled = campaign.scheduled_at and timezone.localtime(campaign.scheduled_at)
             context["schedule_form"] = ScheduleForm(initial={"scheduled_at": scheduled})
-            context["test_send_form"] = TestSendForm(
-                initial={"customer": self.test_customer(request)}, admin_site=self.admin_site
-            )
+            context["test_send_form"] = TestSendForm(campaign=campaign, user=request.user)
         return context
-
-    def test_customer(self, request: HttpRequest) -> Customer | None:
-        """The marketer's own customer record (same email), if there is one."""
-        email = email_normalize(getattr(request.user, "email", ""))
-        if not email:
-            return None
-        return Customer.objects.filter(email_normalized=email, merged_into__isnull=True).first()
 
     # --- Saving a draft -------------------------------------------------------------
 
@@ -433,10 +439,10 @@ class CampaignAdmin(ServiceFormAdmin):
         return gettext("Cancelled. Messages not yet sent will not go out.")
 
     def test_send(self, request: HttpRequest, campaign: Campaign) -> str:
-        form = TestSendForm(request.POST, admin_site=self.admin_site)
+        form = TestSendForm(request.POST, campaign=campaign, user=request.user)
         if not form.is_valid():
-            raise ValidationError(gettext("Choose the customer to send the test to."))
-        customer = form.cleaned_data["customer"]
+            raise ValidationError(gettext("Choose whom to send the test to, among the testers."))
+        customer = form.customer(request.user)
         send = services.campaign_test_send(campaign=campaign, customer=customer, actor=request.user)
         skipped = send.deliveries.filter(status=DeliveryStatus.SKIPPED).first()
         if skipped is not None:  # e.g. no email address, or no LINE account

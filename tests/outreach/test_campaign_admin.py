@@ -411,28 +411,74 @@ def test_schedule_button_schedules(client, marketer, template, segment):
     assert campaign.scheduled_at == at.replace(second=0, microsecond=0)
 
 
-def test_test_send_creates_a_test_send_for_one_customer(client, marketer, template, segment):
-    consented()
-    me = factories.customer(email="mkt@shop.example.jp")  # no consent needed for a test
+def a_tester(**profile) -> Customer:
+    """A customer marked as a test recipient (e.g. the shop's test account)."""
+    customer = factories.customer(**profile)
+    return crm.customer_test_recipient_set(customer=customer, value=True, actor=None)
+
+
+def test_the_test_send_offers_only_testers(client, marketer, template, segment):
+    regular = consented(email="hanako@example.jp")
+    shop_test = a_tester(email="test@shop.example.jp")
+    a_tester(email="")  # a tester without an email address: not offered for email
     campaign = campaign_make(template, segment)
     client.force_login(marketer)
+
     page = client.get(change_url(campaign))
-    assert page.context["test_send_form"].initial["customer"] == me  # found by the email
-    client.post(action_url(campaign, "test_send"), {"customer": me.pk})
+
+    choices = dict(page.context["test_send_form"].fields["recipient"].choices)
+    assert list(choices) == ["", "myself", str(shop_test.pk)]
+    assert choices["myself"] == f"自分（{marketer.email}）"
+    # a customer who is not a tester is refused, even posted by hand
+    refused = client.post(action_url(campaign, "test_send"), {"recipient": regular.pk})
+    assert [m.level_tag for m in get_messages(refused.wsgi_request)] == ["error"]
+    assert not Send.objects.exists()
+
+
+def test_a_test_goes_marked_to_the_tester_now_whatever_consent_and_quiet_hours(
+    client, marketer, template, segment, smtp, settings
+):
+    hour = timezone.localtime().hour  # quiet hours now
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = hour, (hour + 1) % 24
+    shop_test = a_tester(email="test@shop.example.jp", family_name="検証")  # no consent
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+
+    client.post(action_url(campaign, "test_send"), {"recipient": shop_test.pk})
     send = Send.objects.get()
+    send_dispatch(send_id=send.pk)
+
+    # the ledger records a test, to that tester only
     assert (send.kind, send.template) == (SendKind.TEST, template)
-    assert list(send.deliveries.values_list("customer_id", "status")) == [(me.pk, "queued")]
+    assert list(send.deliveries.values_list("customer_id", "status")) == [(shop_test.pk, "sent")]
+    [mail] = smtp.received
+    assert mail.message["Subject"] == f"【テスト】{shop_test.display_name}様へ 冬のセール"
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT
+    assert campaign.events.get(kind="test_sent").data == {"customer": shop_test.pk}
 
 
-def test_a_test_send_to_a_customer_without_an_address_says_why(client, marketer, template, segment):
-    nobody = factories.customer(email="")
+def test_a_test_to_myself_goes_to_my_own_address_marked_as_a_tester(
+    client, marketer, template, segment
+):
     campaign = campaign_make(template, segment)
     client.force_login(marketer)
-    response = client.post(action_url(campaign, "test_send"), {"customer": nobody.pk})
-    assert [m.level_tag for m in get_messages(response.wsgi_request)] == ["error"]
-    assert Send.objects.get().deliveries.get().skip_reason == "no_address"
+
+    client.post(action_url(campaign, "test_send"), {"recipient": "myself"})
+
+    me = Customer.objects.get(email_normalized="mkt@shop.example.jp")
+    assert me.is_test_recipient
+    delivery = Send.objects.get(kind=SendKind.TEST).deliveries.get()
+    assert (delivery.customer_id, delivery.status) == (me.pk, "queued")
+
+
+def test_the_service_refuses_a_test_to_anyone_but_a_tester(template, segment):
+    from django.core.exceptions import ValidationError
+
+    campaign = campaign_make(template, segment)
+    with pytest.raises(ValidationError):
+        services.campaign_test_send(campaign=campaign, customer=consented())
+    assert not Send.objects.exists()
 
 
 def test_launching_with_a_refused_template_is_a_message(client, marketer, segment):

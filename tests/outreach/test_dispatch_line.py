@@ -158,6 +158,27 @@ def test_a_text_too_long_once_personalised_fails_that_recipient_before_any_reque
     )
 
 
+def test_a_line_test_send_goes_to_the_tester_with_its_first_line_marked(line):
+    tester = follower(3, consent=False)
+    crm.customer_test_recipient_set(customer=tester, value=True, actor=None)
+    crm.customer_update(customer=tester, family_name="検証")
+    follower(4)  # a customer: never gets a test
+    segment = Segment.objects.create(name="全員", kind=SegmentKind.CUSTOM, rule={})
+    campaign = Campaign.objects.create(
+        name="テスト",
+        channel="line",
+        template=line_template(["{{ customer.family_name }}様、セールです", "二通目"]),
+        segment=segment,
+    )
+
+    send = services.campaign_test_send(campaign=campaign, customer=tester)
+    dispatch_until_done(send)
+
+    assert line.texts_for(line_user(3)) == ["【テスト】検証様、セールです", "二通目"]
+    assert line.texts_for(line_user(4)) == []
+    assert Delivery.objects.get(send=send).status == "sent" and send.kind == "test"
+
+
 def test_429_and_500_then_every_message_arrives_once(line):
     for i in range(12):
         follower(i)
