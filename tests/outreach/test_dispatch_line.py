@@ -557,6 +557,17 @@ def test_a_refused_reply_token_sends_the_answer_once_by_push(line):
     assert row.retry_key is not None and line.requests[1].retry_key == str(row.retry_key)
 
 
+def test_a_reply_refused_with_429_goes_by_push_once_the_wait_is_over(line):
+    send = reply_send(line, follower(1))
+    line.fail_next(1, status=429, endpoint="reply", retry_after=1)  # LINE took nothing
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [("reply", 429), ("push", 200)]
+    assert line.texts_for(line_user(1)) == ["お問い合わせありがとうございます。"]
+    assert Delivery.objects.get(send=send).status == "sent"
+
+
 def test_a_push_after_a_refused_reply_token_that_loses_its_answer_is_resent_with_its_key(line):
     send = reply_send(line, follower(1), token="0" * 32)
     line.drop_next_responses(1, endpoint="push")
