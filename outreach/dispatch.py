@@ -454,16 +454,11 @@ class LineWorker(_Worker):
             group = [row for row, _customer, _address in ready]
             texts = self.texts(None)
             problem = line_length_problem(texts)
-            paused = None
-            if not problem:
-                paused = ledger.rate_acquire(
-                    "line_multicast",
-                    rate_per_second=settings.LINE_MULTICAST_RATE,
-                    now=lease.now_fn(),
-                )
             if problem:  # LINE would refuse it: no request
                 outcome = Outcome(Result.FAILED, error=problem)
-            elif paused is not None:
+            elif paused := ledger.rate_acquire(
+                "line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE, now=lease.now_fn()
+            ):
                 outcome = _deferred_until(paused, lease)
             else:
                 outcome = self.adapter.multicast(
