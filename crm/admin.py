@@ -44,6 +44,7 @@ from crm.services import (
     customer_claimant_clear,
     customer_claimant_set,
     customer_merge,
+    customer_test_recipient_set,
     customer_update,
     customer_upsert,
     lifecycle_recompute,
@@ -209,6 +210,7 @@ class CustomerAdmin(ServiceFormAdmin):
         "lifecycle_segment",
         "prefecture",
         "is_claimant",
+        "is_test_recipient",
         "identities__channel",
         "tags",
     )
@@ -232,7 +234,7 @@ class CustomerAdmin(ServiceFormAdmin):
         (_("Address"), {"fields": ("postal_code", "prefecture", "address")}),
         (_("Claimant"), {"fields": ("is_claimant", "claimant_reason", *_CLAIMANT_SET)}),
         (_("Lifecycle"), {"fields": _LIFECYCLE}),
-        (_("Tags and notes"), {"fields": ("tag_list", "notes")}),
+        (_("Tags and notes"), {"fields": ("tag_list", "notes", "is_test_recipient")}),
         (_("Record"), {"fields": _RECORD}),
     )
     readonly_fields = (*_CLAIMANT_SET, *_LIFECYCLE, "tag_list", *_RECORD)
@@ -316,6 +318,10 @@ class CustomerAdmin(ServiceFormAdmin):
             customer_claimant_set(customer=obj, reason=data["claimant_reason"], actor=request.user)
         elif not data["is_claimant"] and "is_claimant" in form.changed_data:
             customer_claimant_clear(customer=obj, actor=request.user)
+        if "is_test_recipient" in form.changed_data:
+            customer_test_recipient_set(
+                customer=obj, value=data["is_test_recipient"], actor=request.user
+            )
 
     def save_related(self, request, form, formsets, change):
         pass  # tags and inlines are read-only here: nothing else to save

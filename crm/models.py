@@ -135,6 +135,16 @@ class Customer(PersonalData):
     notes = models.TextField(_("notes"), blank=True)
 
     is_claimant = models.BooleanField(_("claimant"), default=False)
+    # Staff or a shop test account: a campaign's test send goes only to these.
+    is_test_recipient = models.BooleanField(
+        _("test recipient"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "Staff or a shop test account. A campaign's test send (テスト送信) goes only to "
+            "test recipients."
+        ),
+    )
     claimant_reason = models.TextField(_("claimant reason"), blank=True)
     claimant_set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -31,14 +31,21 @@ from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
-from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SkipReason
+from outreach.line_texts import line_length_problem
+from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendKind, SkipReason
 from outreach.services import (
     recipients_checked,
     send_eligibility_purpose,
     send_finish_if_done,
     unsubscribe_url,
 )
-from outreach.templating import render_email, render_line, shop_context, template_context
+from outreach.templating import (
+    TEST_MARK,
+    render_email,
+    render_line,
+    shop_context,
+    template_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,7 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+    unknown: int = 0
     deferred_until: datetime | None = None
     out_of_time: bool = False
 
@@ -168,14 +176,20 @@ def _record(
                 rows,
                 error=outcome.error,
                 now=now,
-                delay=outcome.retry_after,
+                # A refused reply token: the push follows at once.
+                delay=0.0 if outcome.reply_token_refused else outcome.retry_after,
                 in_doubt=outcome.in_doubt,
                 lease=lease,
             )
             report.retried += len(rows)
             channel_down = channel_down or outcome.retry_after is not None
+        elif outcome.result is Result.UNKNOWN:
+            ledger.delivery_mark_unknown(rows, error=outcome.error, now=now, lease=lease)
+            report.unknown += len(rows)
         else:  # DEFER: never attempted, the attempt is given back
-            ledger.delivery_mark_deferred(rows, error=outcome.error, now=now, lease=lease)
+            ledger.delivery_mark_deferred(
+                rows, error=outcome.error, now=now, lease=lease, delay=outcome.retry_after
+            )
             report.retried += len(rows)
             channel_down = True
     if sent:
@@ -290,6 +304,8 @@ class EmailWorker(_Worker):
                 context=context,
             )
             subject, text, html = rendered.subject, rendered.text, rendered.html
+            if self.send.kind == SendKind.TEST:
+                subject = TEST_MARK + subject
         else:  # literal content (an agent's reply): sent as written
             subject = self.content.get("subject", "")
             text = self.content.get("body_text", "")
@@ -343,6 +359,14 @@ class EmailWorker(_Worker):
         return _record(outcomes, now=timezone.now(), report=report, lease=lease)
 
 
+REPLY_IN_DOUBT = "The reply may have reached the customer: it is not sent again."
+REPLY_TAKEN_OVER = "The worker stopped while sending the reply. " + REPLY_IN_DOUBT
+
+
+# The shared rate buckets of the LINE channel: a 429 pauses them all.
+LINE_BUCKETS = ("line_push", "line_multicast")
+
+
 class LineWorker(_Worker):
     def __init__(self, send: Send) -> None:
         super().__init__(send)
@@ -352,25 +376,61 @@ class LineWorker(_Worker):
         self.retry_key_per = "row" if personal else "batch"
         self.renders_per_customer = personal
         self.batch_size = 50 if personal else MULTICAST_MAX_RECIPIENTS
-        self.adapter = LineAdapter()
+        self._adapter: LineAdapter | None = None
+
+    @property
+    def adapter(self) -> LineAdapter:
+        """Made on first use: rendering alone (a preview) needs no client."""
+        if self._adapter is None:
+            self._adapter = LineAdapter()
+        return self._adapter
 
     def close(self) -> None:
-        self.adapter.__exit__(None, None, None)
+        if self._adapter is not None:
+            self._adapter.__exit__(None, None, None)
 
     def texts(self, customer: Customer | None) -> list[str]:
         if self.template is None:
             return list(self.content.get("line_messages") or [])
-        return render_line(messages=self.template.line_messages, context=self.context(customer))
+        texts = render_line(messages=self.template.line_messages, context=self.context(customer))
+        if self.send.kind == SendKind.TEST and texts:
+            texts[0] = TEST_MARK + texts[0]
+        return texts
 
-    def _reply_first(self, row: Delivery) -> Outcome | None:
-        """An answer to a customer's LINE message goes by the free Reply API
-        while the event's token is fresh (first attempt only); if LINE
-        refuses the token, the caller pushes instead."""
+    def _replies_taken_over(self, rows: list[Claimed]) -> set[int]:
+        """Rows of a reply taken over from a worker that stopped during
+        their first attempt, the reply (claimed again at their second
+        attempt, in doubt)."""
+        second = [row.pk for row in rows if row.attempts == 2]
+        if not self.content.get("reply_token") or not second:
+            return set()
+        return set(
+            Delivery.objects.filter(pk__any_of=second, in_doubt=True).values_list("pk", flat=True)
+        )
+
+    def _reply(self, row: Claimed, *, texts: list[str], taken_over: bool) -> Outcome | None:
+        """An answer to a customer's LINE message (a send with the event's
+        reply token) goes first by the free Reply API, alone in the row's
+        first attempt. The Reply API takes no retry key: a reply whose
+        outcome is not known (no answer, a 5xx, a worker that stopped
+        during it) is never sent again, by reply or by push; it is unknown,
+        for the agent to see. Only LINE's refusal of the token (invalid,
+        used or expired: nothing went out) sends the message by push, at
+        the next attempt, under the row's retry key. None: this attempt is
+        a push."""
         token = self.content.get("reply_token")
-        if not token or row.attempts > 1:
+        if not token or row.attempts > 2:
             return None
-        outcome = self.adapter.reply(reply_token=token, texts=self.texts(None))
-        return outcome if outcome.result is Result.SENT else None
+        if row.attempts == 2:
+            return Outcome(Result.UNKNOWN, error=REPLY_TAKEN_OVER) if taken_over else None
+        outcome = self.adapter.reply(reply_token=token, texts=texts)
+        if outcome.reply_token_refused:
+            return Outcome(
+                Result.RETRY, error=f"{outcome.error}: sending by push", reply_token_refused=True
+            )
+        if outcome.result is Result.RETRY and outcome.in_doubt:
+            return Outcome(Result.UNKNOWN, error=f"{outcome.error}. {REPLY_IN_DOUBT}")
+        return outcome
 
     def process(
         self, rows: list[Claimed], *, now: datetime, report: DispatchReport, lease: ledger.Lease
@@ -391,31 +451,81 @@ class LineWorker(_Worker):
         if not ready:
             return True
         if self.retry_key_per == "batch":
-            texts = self.texts(None)
-            ledger.rate_acquire("line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE)
             group = [row for row, _customer, _address in ready]
-            outcome = self.adapter.multicast(
-                to=[address for _row, _customer, address in ready],
-                texts=texts,
-                retry_key=group[0].retry_key,
-            )
+            texts = self.texts(None)
+            problem = line_length_problem(texts)
+            if problem:  # LINE would refuse it: no request
+                outcome = Outcome(Result.FAILED, error=problem)
+            elif paused := ledger.rate_acquire(
+                "line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE, now=lease.now_fn()
+            ):
+                outcome = _deferred_until(paused, lease)
+            else:
+                outcome = self.adapter.multicast(
+                    to=[address for _row, _customer, address in ready],
+                    texts=texts,
+                    retry_key=group[0].retry_key,
+                )
+                self._pause_on_429(outcome, lease)
             return _record([(group, outcome)], now=timezone.now(), report=report, lease=lease)
         outcomes = []
-        ledger.rate_acquire("line_push", rate_per_second=settings.LINE_PUSH_RATE, tokens=len(ready))
-        for row, customer, address in ready:
+        taken_over = self._replies_taken_over([row for row, _customer, _address in ready])
+        paused = ledger.rate_acquire(
+            "line_push",
+            rate_per_second=settings.LINE_PUSH_RATE,
+            tokens=len(ready),
+            now=lease.now_fn(),
+        )
+        for index, (row, customer, address) in enumerate(ready):
+            if paused is not None:
+                break
             if not lease.held(row.pk):
                 continue  # another worker has it now
-            outcome = self._reply_first(row) or self.adapter.push(
-                to=address, texts=self.texts(customer), retry_key=row.retry_key
-            )
+            texts = self.texts(customer)
+            problem = line_length_problem(texts)
+            if problem:  # LINE would refuse it: no request
+                outcomes.append(([row], Outcome(Result.FAILED, error=problem)))
+                continue
+            if index:  # asked before each request: another worker's 429 holds this one too
+                paused = ledger.rate_paused_until(LINE_BUCKETS, now=lease.now_fn())
+                if paused is not None:
+                    break
+            outcome = self._reply(
+                row, texts=texts, taken_over=row.pk in taken_over
+            ) or self.adapter.push(to=address, texts=texts, retry_key=row.retry_key)
             outcomes.append(([row], outcome))
-            if outcome.result is Result.RETRY and outcome.retry_after is not None:
-                break  # rate limited: the rest of the batch waits for its lease
+            paused = self._pause_on_429(outcome, lease)
+            if paused is not None:
+                break  # rate limited: the rest of the batch waits with the channel
         done = {row.pk for rows_, _outcome in outcomes for row in rows_}
         rest = [row for row, _customer, _address in ready if row.pk not in done]
         if rest:
-            outcomes.append((rest, Outcome(Result.DEFER, error="LINE rate limit: deferred")))
+            deferred = (
+                _deferred_until(paused, lease)
+                if paused is not None
+                else Outcome(Result.DEFER, error=LINE_RATE_DEFERRED)
+            )
+            outcomes.append((rest, deferred))
         return _record(outcomes, now=timezone.now(), report=report, lease=lease)
+
+    @staticmethod
+    def _pause_on_429(outcome: Outcome, lease: ledger.Lease) -> datetime | None:
+        """LINE answered 429: the whole channel waits (Retry-After, else the
+        adapter's default), every worker, through its shared buckets."""
+        if outcome.result is not Result.RETRY or outcome.retry_after is None:
+            return None
+        until = lease.now_fn() + timedelta(seconds=outcome.retry_after)
+        ledger.rate_pause(LINE_BUCKETS, until=until)
+        return until
+
+
+LINE_RATE_DEFERRED = "LINE rate limit: deferred"
+
+
+def _deferred_until(until: datetime, lease: ledger.Lease) -> Outcome:
+    """Not attempted: the channel is paused until `until`."""
+    wait = max((until - lease.now_fn()).total_seconds(), 0.0)
+    return Outcome(Result.DEFER, error=LINE_RATE_DEFERRED, retry_after=wait)
 
 
 def _worker_for(send: Send) -> _Worker:

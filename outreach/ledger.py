@@ -481,28 +481,37 @@ def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dic
         cursor.execute(sql, [*params, DeliveryStatus.SENT.value, stamp, stamp])
 
 
-def delivery_mark_failed(
-    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
+def _mark_final(
+    rows: Sequence[Claimed], *, status: str, error: str, now: datetime, lease: Lease, **fields
 ) -> None:
+    """Give the rows this claim still holds their final `status`."""
     if rows:
         with lease.writing():
             lease.rows(row.pk for row in rows).update(
-                status=DeliveryStatus.FAILED,
+                status=status,
                 last_error=error[:2000],
                 lease_expires_at=None,
                 updated_at=now,
+                **fields,
                 **lease.written,
             )
 
 
-def delivery_mark_deferred(
+def delivery_mark_failed(
     rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
 ) -> None:
+    _mark_final(rows, status=DeliveryStatus.FAILED, error=error, now=now, lease=lease)
+
+
+def delivery_mark_deferred(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease, delay: float | None = None
+) -> None:
     """Rows that were never attempted (the server could not be reached, a
-    rate limit): back to the queue after the base backoff, the attempt
-    given back."""
+    rate limit): back to the queue after `delay` seconds (the base backoff
+    when None), the attempt given back."""
     if rows:
-        at = now + timedelta(seconds=settings.DELIVERY_BACKOFF_SECONDS)
+        wait = settings.DELIVERY_BACKOFF_SECONDS if delay is None else delay
+        at = now + timedelta(seconds=wait)
         # A multicast's attempts are its request's, given back there.
         given_back = {} if lease.request_id else {"attempts": F("attempts") - 1}
         with lease.writing():
@@ -515,6 +524,17 @@ def delivery_mark_deferred(
                 **given_back,
             )
             lease.reschedule(at, attempt_given_back=True)
+
+
+def delivery_mark_unknown(
+    rows: Sequence[Claimed], *, error: str, now: datetime, lease: Lease
+) -> None:
+    """Rows that may have gone out and cannot be sent again safely (a LINE
+    reply without an answer: the Reply API takes no retry key): unknown,
+    in doubt, never tried again."""
+    _mark_final(
+        rows, status=DeliveryStatus.UNKNOWN, error=error, now=now, lease=lease, in_doubt=True
+    )
 
 
 def delivery_mark_skipped(ids: Iterable[int], *, reason: str, now: datetime) -> int:
@@ -635,41 +655,79 @@ def send_progress(send: Send) -> SendProgress:
 
 
 def rate_acquire(
-    name: str, *, rate_per_second: float, tokens: float = 1.0, burst: float | None = None
-) -> None:
+    name: str,
+    *,
+    rate_per_second: float,
+    tokens: float = 1.0,
+    burst: float | None = None,
+    now: datetime | None = None,
+) -> datetime | None:
     """Take `tokens` from the shared bucket `name`, sleeping until they are
-    there. The bucket is one row; its lock is held only for the update."""
+    there. The bucket is one row; its lock is held only for the update.
+    A paused bucket (see rate_pause) gives nothing: returns until when
+    (compared with `now`, the caller's clock), else None."""
     burst = burst if burst is not None else max(rate_per_second, tokens)
-    if connection.vendor == "postgresql" and _rate_take(name, rate_per_second, tokens, burst):
-        return
+    if connection.vendor == "postgresql" and _rate_take(
+        name, rate_per_second, tokens, burst, now or timezone.now()
+    ):
+        return None
     while True:
         with transaction.atomic():
             bucket = RateBucket.objects.select_for_update().filter(name=name).first()
-            now = timezone.now()
+            clock = timezone.now()
             if bucket is None:
                 RateBucket.objects.bulk_create(
-                    [RateBucket(name=name, tokens=burst, updated_at=now)], ignore_conflicts=True
+                    [RateBucket(name=name, tokens=burst, updated_at=clock)], ignore_conflicts=True
                 )
                 continue
-            elapsed = max((now - bucket.updated_at).total_seconds(), 0.0)
+            if bucket.paused_until is not None and bucket.paused_until > (now or clock):
+                return bucket.paused_until
+            elapsed = max((clock - bucket.updated_at).total_seconds(), 0.0)
             available = min(burst, bucket.tokens + elapsed * rate_per_second)
             if available >= tokens:
                 bucket.tokens = available - tokens
-                bucket.updated_at = now
+                bucket.updated_at = clock
                 bucket.save(update_fields=["tokens", "updated_at"])
-                return
+                return None
             wait = (tokens - available) / rate_per_second
         time.sleep(min(wait, 1.0))
 
 
-def _rate_take(name: str, rate_per_second: float, tokens: float, burst: float) -> bool:
+def rate_pause(names: Sequence[str], *, until: datetime) -> None:
+    """Hold the shared buckets `names` until `until` (the provider answered
+    429 with Retry-After): no worker sends on them before then. A shorter
+    pause never cuts a longer one short."""
+    RateBucket.objects.bulk_create(
+        [RateBucket(name=name, tokens=0.0, updated_at=timezone.now()) for name in names],
+        ignore_conflicts=True,
+    )
+    RateBucket.objects.filter(name__in=names).filter(
+        Q(paused_until__isnull=True) | Q(paused_until__lt=until)
+    ).update(paused_until=until)
+
+
+def rate_paused_until(names: Sequence[str], *, now: datetime) -> datetime | None:
+    """Until when a worker must not send on any of the buckets `names`
+    (None: it may send now). One primary-key read."""
+    return (
+        RateBucket.objects.filter(name__in=names, paused_until__gt=now)
+        .order_by("-paused_until")
+        .values_list("paused_until", flat=True)
+        .first()
+    )
+
+
+def _rate_take(
+    name: str, rate_per_second: float, tokens: float, burst: float, now: datetime
+) -> bool:
     """The common case of rate_acquire in one statement: refill the bucket
-    for the time elapsed and take the tokens if they are there (False: the
-    bucket is missing or short; the caller waits). The row lock of the
-    UPDATE serialises workers as SELECT ... FOR UPDATE did, without its
+    for the time elapsed and take the tokens if they are there and the
+    bucket is not paused at `now` (False: the bucket is missing, short or
+    paused; the caller finds out which). The row lock of the UPDATE
+    serialises workers as SELECT ... FOR UPDATE did, without its
     transaction (four round trips a batch, not one)."""
     table = connection.ops.quote_name(RateBucket._meta.db_table)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    clock = connection.ops.adapt_datetimefield_value(timezone.now())
     available = (
         "LEAST(%s, tokens + GREATEST("
         "EXTRACT(EPOCH FROM (%s::timestamptz - updated_at))::float8, 0) * %s)"
@@ -677,8 +735,10 @@ def _rate_take(name: str, rate_per_second: float, tokens: float, burst: float) -
     sql = f"""
         UPDATE {table} SET tokens = {available} - %s, updated_at = %s
         WHERE name = %s AND {available} >= %s
+            AND (paused_until IS NULL OR paused_until <= %s::timestamptz)
     """
-    refill = [burst, now, rate_per_second]
+    refill = [burst, clock, rate_per_second]
+    paused_at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*refill, tokens, now, name, *refill, tokens])
+        cursor.execute(sql, [*refill, tokens, clock, name, *refill, tokens, paused_at])
         return cursor.rowcount == 1

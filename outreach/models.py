@@ -458,6 +458,9 @@ class RateBucket(models.Model):
     name = models.CharField(max_length=30, primary_key=True)
     tokens = models.FloatField()
     updated_at = models.DateTimeField()
+    # The provider asked every sender to wait (a LINE 429 with Retry-After):
+    # no worker sends on this bucket before then.
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

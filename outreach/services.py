@@ -24,7 +24,7 @@ from crm.models import (
     ConsentState,
     Customer,
 )
-from crm.services import consent_withdraw
+from crm.services import consent_withdraw, customer_test_recipient_set, customer_upsert
 from outreach import ledger
 from outreach.ledger import PENDING
 from outreach.models import (
@@ -45,6 +45,7 @@ from outreach.models import (
     SkipReason,
 )
 from outreach.segments import segment_customers
+from outreach.selectors import test_recipients
 from outreach.templating import template_validate
 
 logger = logging.getLogger(__name__)
@@ -620,9 +621,15 @@ def send_finish_if_done(send: Send) -> bool:
 
 
 def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) -> Send:
-    """Send the campaign's message, exactly as customers will get it (legal
-    footer, unsubscribe link), to one chosen customer now — typically the
-    marketer's own test record. No consent is needed for that one."""
+    """Send the campaign's message, as customers will get it (legal footer,
+    unsubscribe link) but marked 【テスト】 first, to one test recipient now:
+    a customer marked as one (outreach.selectors.test_recipients), e.g. a
+    staff member's own address. Consent and quiet hours do not apply: only
+    testers get it. The ledger records it as a test (its send's kind)."""
+    if not test_recipients(channel=campaign.channel).filter(pk=customer.pk).exists():
+        raise ValidationError(
+            _("A test goes only to a test recipient with an address on this channel.")
+        )
     with transaction.atomic():
         send = send_create(
             kind=SendKind.TEST,
@@ -638,6 +645,22 @@ def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) ->
         _campaign_event(campaign, CampaignEventKind.TEST_SENT, actor, customer=customer.pk)
         send_enqueue(send, parallel=1)
     return send
+
+
+def staff_test_recipient(*, user) -> Customer:
+    """A staff member's own email address as a test recipient: their
+    customer record by that address (made if there is none), marked as a
+    test recipient."""
+    if not getattr(user, "email", ""):
+        raise ValidationError(_("Your staff account has no email address to send a test to."))
+    customer, _created = customer_upsert(
+        channel=Channel.EMAIL,
+        email=user.email,
+        family_name=user.last_name,
+        given_name=user.first_name,
+        actor=user,
+    )
+    return customer_test_recipient_set(customer=customer, value=True, actor=user)
 
 
 def send_eligibility_purpose(send: Send) -> str:

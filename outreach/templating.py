@@ -319,3 +319,8 @@ def render_email(*, subject: str, body_text: str, body_html: str, context: dict)
 
 def render_line(*, messages: list[str], context: dict) -> list[str]:
     return [render_string(text, context).strip() for text in messages]
+
+
+# What a test send carries first in its subject (email) or first message
+# (LINE), so that no tester takes it for the real thing.
+TEST_MARK = "【テスト】"

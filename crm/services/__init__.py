@@ -10,6 +10,7 @@ from crm.services.customers import (
     customer_follow_merges,
     customer_resolve,
     customer_tags_add,
+    customer_test_recipient_set,
     customer_update,
     customer_upsert,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "customer_merge",
     "customer_resolve",
     "customer_tags_add",
+    "customer_test_recipient_set",
     "customer_update",
     "customer_upsert",
     "lifecycle_recompute",

@@ -454,6 +454,20 @@ def _channel_profiles_clear(customer: Customer, names: list[str]) -> None:
         CustomerChannelProfile.objects.filter(customer=customer).update(**blank)
 
 
+def customer_test_recipient_set(*, customer: Customer, value: bool, actor) -> Customer:
+    """Mark (or unmark) the customer as a test recipient: a campaign's test
+    send may go only to test recipients."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if customer.is_test_recipient != value:
+            customer.is_test_recipient = value
+            customer.save(update_fields=["is_test_recipient", "updated_at"])
+            customer_event_add(
+                customer, CustomerEventKind.UPDATED, actor, fields=["is_test_recipient"]
+            )
+    return customer
+
+
 # --- Claimant flag (SPEC rule 7) -------------------------------------------
 
 

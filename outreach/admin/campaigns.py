@@ -16,7 +16,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import (
@@ -36,21 +35,26 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
 from crm.models import Customer
-from crm.normalize import email_normalize
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
 from outreach.ledger import send_progress, sends_progress
+from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
     CAMPAIGN_EDITABLE,
     Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    MessageChannel,
     MessageTemplate,
     Purpose,
+    Send,
+    SendKind,
 )
 from outreach.segments import segment_customers
+from outreach.selectors import test_recipients
+from outreach.templating import LINE_MAX_TEXT_UTF16
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 DATA_FIELDS = ("name", "channel", "template", "segment")
@@ -71,6 +75,46 @@ def audience_estimate(campaign: Campaign) -> dict[str, int]:
         .annotate(skip=reason)
         .aggregate(total=Count("pk"), reachable=Count("pk", filter=Q(skip="")))
     )
+
+
+def line_longest_before_launch(campaign: Campaign) -> LongestRendering | None:
+    """The longest text a LINE draft renders to for the customers it could
+    reach now (see outreach.line_texts)."""
+    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
+    send = Send(
+        kind=SendKind.CAMPAIGN,
+        channel=campaign.channel,
+        purpose=Purpose.MARKETING,
+        content={"template": services.template_snapshot(campaign.template)},
+    )
+    audience = segment_customers(campaign.segment).annotate(skip=reason).filter(skip="")
+    return line_longest_rendering(send=send, audience=audience)
+
+
+def line_longest_launched(send: Send) -> LongestRendering | None:
+    """The longest text a launched LINE send renders to for its queued rows."""
+    queued = Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED)
+    audience = Customer.objects.filter(pk__in=queued.values("customer_id"))
+    return line_longest_rendering(send=send, audience=audience)
+
+
+def longest_text(longest: LongestRendering) -> str:
+    """The longest rendering, in words for the marketer."""
+    text = gettext(
+        "The longest message once personalised is message %(n)d for %(customer)s: "
+        "%(length)s of %(max)s characters (UTF-16)."
+    ) % {
+        "n": longest.message,
+        "customer": longest.customer,
+        "length": f"{longest.length:,}",
+        "max": f"{LINE_MAX_TEXT_UTF16:,}",
+    }
+    if longest.too_long:
+        text += " " + gettext(
+            "LINE refuses it: recipients whose message is too long are not sent it. "
+            "Shorten the template."
+        )
+    return text
 
 
 class TemplateSelect(forms.Select):
@@ -115,13 +159,29 @@ class ScheduleForm(forms.Form):
 
 
 class TestSendForm(forms.Form):
-    customer = forms.ModelChoiceField(label=_("test recipient"), queryset=Customer.objects.all())
+    """Whom a test goes to: only testers, the staff member themself (their
+    own email) or a customer marked as a test recipient."""
 
-    def __init__(self, *args: Any, admin_site: admin.AdminSite, **kwargs: Any) -> None:
+    MYSELF = "myself"
+    recipient = forms.ChoiceField(label=_("test recipient"))
+
+    def __init__(self, *args: Any, campaign: Campaign, user, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["customer"]
-        field.widget = AutocompleteSelect(Delivery._meta.get_field("customer"), admin_site)
-        field.widget.choices = field.choices
+        choices = []
+        email = campaign.channel == MessageChannel.EMAIL
+        if email and getattr(user, "email", ""):
+            choices.append((self.MYSELF, gettext("Myself (%(email)s)") % {"email": user.email}))
+        for customer in test_recipients(channel=campaign.channel)[:100]:
+            label = f"{customer} <{customer.email}>" if email else str(customer)
+            choices.append((str(customer.pk), label))
+        self.fields["recipient"].choices = [("", "---------"), *choices]
+
+    def customer(self, user) -> Customer:
+        """The chosen tester (a valid form's)."""
+        choice = self.cleaned_data["recipient"]
+        if choice == self.MYSELF:
+            return services.staff_test_recipient(user=user)
+        return Customer.objects.get(pk=choice)
 
 
 @admin.register(Campaign)
@@ -250,22 +310,18 @@ class CampaignAdmin(ServiceFormAdmin):
         else:
             try:
                 context["audience"] = audience_estimate(campaign)
+                if campaign.channel == MessageChannel.LINE:
+                    longest = line_longest_before_launch(campaign)
+                    if longest is not None:
+                        context["longest"] = longest
+                        context["longest_text"] = longest_text(longest)
             except ValidationError as error:
                 context["audience_errors"] = error.messages
         if can_act:
             scheduled = campaign.scheduled_at and timezone.localtime(campaign.scheduled_at)
             context["schedule_form"] = ScheduleForm(initial={"scheduled_at": scheduled})
-            context["test_send_form"] = TestSendForm(
-                initial={"customer": self.test_customer(request)}, admin_site=self.admin_site
-            )
+            context["test_send_form"] = TestSendForm(campaign=campaign, user=request.user)
         return context
-
-    def test_customer(self, request: HttpRequest) -> Customer | None:
-        """The marketer's own customer record (same email), if there is one."""
-        email = email_normalize(getattr(request.user, "email", ""))
-        if not email:
-            return None
-        return Customer.objects.filter(email_normalized=email, merged_into__isnull=True).first()
 
     # --- Saving a draft -------------------------------------------------------------
 
@@ -355,6 +411,10 @@ class CampaignAdmin(ServiceFormAdmin):
             text += " " + gettext("It is quiet hours: sending starts at %(time)s.") % {
                 "time": local_time(quiet_until)
             }
+        if campaign.channel == MessageChannel.LINE:
+            longest = line_longest_launched(campaign.send)
+            if longest is not None:
+                text += " " + longest_text(longest)
         return text
 
     def schedule(self, request: HttpRequest, campaign: Campaign) -> str:
@@ -379,10 +439,10 @@ class CampaignAdmin(ServiceFormAdmin):
         return gettext("Cancelled. Messages not yet sent will not go out.")
 
     def test_send(self, request: HttpRequest, campaign: Campaign) -> str:
-        form = TestSendForm(request.POST, admin_site=self.admin_site)
+        form = TestSendForm(request.POST, campaign=campaign, user=request.user)
         if not form.is_valid():
-            raise ValidationError(gettext("Choose the customer to send the test to."))
-        customer = form.cleaned_data["customer"]
+            raise ValidationError(gettext("Choose whom to send the test to, among the testers."))
+        customer = form.customer(request.user)
         send = services.campaign_test_send(campaign=campaign, customer=customer, actor=request.user)
         skipped = send.deliveries.filter(status=DeliveryStatus.SKIPPED).first()
         if skipped is not None:  # e.g. no email address, or no LINE account

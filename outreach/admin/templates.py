@@ -233,7 +233,7 @@ def template_preview(
     footer and List-Unsubscribe of marketing mail included) or
     LineWorker.texts."""
     send = Send(
-        kind=SendKind.TEST,
+        kind=SendKind.CAMPAIGN if template.purpose == Purpose.MARKETING else SendKind.NOTICE,
         channel=template.channel,
         purpose=template.purpose,
         template=template,

@@ -51,11 +51,25 @@ def _retry_after(value: str | None) -> float:
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
 
 
-def _line_error(exc) -> str:
+# LINE's 400 answer to a reply whose token is invalid, already used or
+# expired (the request was refused: nothing went out).
+REPLY_TOKEN_INVALID = "Invalid reply token"
+
+
+def _line_body(exc) -> dict:
     try:
         body = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
-        body = {}
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _line_message(exc) -> str:
+    return _line_body(exc).get("message") or ""
+
+
+def _line_error(exc) -> str:
+    body = _line_body(exc)
     message = body.get("message") or exc.reason or "error"
     details = "; ".join(
         f"{d.get('property', '')}: {d.get('message', '')}" for d in body.get("details") or []
@@ -105,7 +119,9 @@ class LineAdapter:
 
     def reply(self, *, reply_token: str, texts: list[str]) -> Outcome:
         """The free Reply API. A reply token works once, shortly after the
-        event; the caller falls back to push when this fails."""
+        event, and a reply takes no retry key: only LINE's refusal of the
+        token (`reply_token_refused`: nothing went out) lets the caller push
+        instead; a reply without an answer may have reached the customer."""
         request = self.sdk.ReplyMessageRequest(
             reply_token=reply_token, messages=[self.sdk.TextMessage(text=t) for t in texts]
         )
@@ -128,7 +144,8 @@ class LineAdapter:
                     retry_after=_retry_after(_header(exc.headers, "Retry-After")),
                 )
             if exc.status is not None and 400 <= exc.status < 500:
-                return Outcome(Result.FAILED, error=_line_error(exc))
+                refused = exc.status == 400 and _line_message(exc) == REPLY_TOKEN_INVALID
+                return Outcome(Result.FAILED, error=_line_error(exc), reply_token_refused=refused)
             return Outcome(Result.RETRY, error=_line_error(exc), in_doubt=True)
         except (Urllib3Error, OSError) as exc:
             return Outcome(Result.RETRY, error=f"LINE unreachable: {exc}", in_doubt=True)

@@ -31,6 +31,7 @@ class _Fault:
     message: str | None
     endpoint: str | None  # None: any send endpoint
     until: float | None = None  # time faults: fail until this clock value
+    retry_after: int | None = None  # the answer's Retry-After (seconds), if any
 
     def matches(self, endpoint: str) -> bool:
         return self.endpoint is None or self.endpoint == endpoint
@@ -62,17 +63,30 @@ class FaultPlan:
             self._limits: dict[str, int] = {}
             self._windows: dict[str, deque[float]] = {}
 
-    def fail_next(self, count: int, status: int, endpoint: str | None, message: str | None) -> None:
-        _check(status, endpoint)
-        with self._lock:
-            self._faults.append(_Fault(count, status, message, endpoint))
-
-    def fail_for(
-        self, seconds: float, status: int, endpoint: str | None, message: str | None
+    def fail_next(
+        self,
+        count: int,
+        status: int,
+        endpoint: str | None,
+        message: str | None,
+        retry_after: int | None = None,
     ) -> None:
         _check(status, endpoint)
         with self._lock:
-            self._faults.append(_Fault(0, status, message, endpoint, self._clock() + seconds))
+            self._faults.append(_Fault(count, status, message, endpoint, None, retry_after))
+
+    def fail_for(
+        self,
+        seconds: float,
+        status: int,
+        endpoint: str | None,
+        message: str | None,
+        retry_after: int | None = None,
+    ) -> None:
+        _check(status, endpoint)
+        until = self._clock() + seconds
+        with self._lock:
+            self._faults.append(_Fault(0, status, message, endpoint, until, retry_after))
 
     def drop_next(self, count: int, endpoint: str | None) -> None:
         _check(None, endpoint)
@@ -116,7 +130,10 @@ class FaultPlan:
         if chosen is not None:
             assert chosen.status is not None
             message = chosen.message or _DEFAULT_MESSAGES.get(chosen.status)
-            raise LineApiError(chosen.status, message or HTTPStatus(chosen.status).phrase)
+            headers = {} if chosen.retry_after is None else {"Retry-After": str(chosen.retry_after)}
+            raise LineApiError(
+                chosen.status, message or HTTPStatus(chosen.status).phrase, headers=headers
+            )
 
     def take_drop(self, endpoint: str) -> bool:
         """True if the response to this accepted request is to be dropped."""

@@ -203,13 +203,15 @@ class LineFake:
         *,
         endpoint: str | None = None,
         message: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next ``count`` send requests (push/multicast/reply, or only
         ``endpoint``) with ``status``. Nothing is delivered and no retry key or
         reply token is consumed, as with LINE's 429 and 5xx answers. A 429
         says ``"The API rate limit has been exceeded. Try again later."``.
+        ``retry_after``: seconds, sent as a ``Retry-After`` header.
         """
-        self.faults.fail_next(count, status, endpoint, message)
+        self.faults.fail_next(count, status, endpoint, message, retry_after)
 
     def fail_for(
         self,
@@ -218,9 +220,11 @@ class LineFake:
         *,
         endpoint: str | None = None,
         message: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
-        """Answer every send request with ``status`` for ``seconds`` (an outage)."""
-        self.faults.fail_for(seconds, status, endpoint, message)
+        """Answer every send request with ``status`` for ``seconds`` (an outage),
+        with a ``Retry-After`` header when ``retry_after`` is given."""
+        self.faults.fail_for(seconds, status, endpoint, message, retry_after)
 
     def drop_next_responses(self, count: int = 1, *, endpoint: str | None = None) -> None:
         """Accept the next ``count`` send requests, then close the connection

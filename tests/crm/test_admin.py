@@ -512,6 +512,17 @@ def test_flagging_and_clearing_a_claimant_go_through_services(client, owner, ric
     assert rich_customer.events.filter(kind=CustomerEventKind.CLAIMANT_CLEARED).count() == 1
 
 
+def test_marking_a_test_recipient_goes_through_the_service(client, owner, rich_customer):
+    client.force_login(owner)
+
+    post_change(client, rich_customer, is_test_recipient="on")
+
+    rich_customer.refresh_from_db()
+    assert rich_customer.is_test_recipient
+    event = rich_customer.events.filter(kind=CustomerEventKind.UPDATED).first()
+    assert event.actor == owner and event.data == {"fields": ["is_test_recipient"]}
+
+
 def test_change_page_of_a_claimant_shows_the_banner(client, owner, rich_customer):
     client.force_login(owner)
     post_change(client, rich_customer, is_claimant="on", claimant_reason="暴言")

@@ -224,6 +224,37 @@ def test_a_draft_page_shows_the_live_audience_in_bounded_queries(
     assert action_url(campaign, "launch") in response.content.decode()
 
 
+def test_a_line_draft_and_its_launch_name_the_longest_rendering(client, marketer, segment):
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE長文",
+            channel="line",
+            purpose="marketing",
+            line_messages=["こんにちは", "あ" * 4960 + "{{ customer.name }}様"],
+        )
+    )
+    for family, given in [("山田", "花"), ("長" * 30, "名" * 10), ("佐藤", "一郎")]:
+        customer, _ = crm.customer_upsert(channel="line", external_id=f"U{len(given):032x}")
+        crm.customer_update(customer=customer, family_name=family, given_name=given)
+        factories.order(customer=customer)
+        crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    longest = Customer.objects.get(given_name="名" * 10)
+    campaign = campaign_make(template, segment, name="LINE長文")
+    client.force_login(marketer)
+
+    page = client.get(change_url(campaign))
+
+    assert page.context["longest"].customer == longest
+    assert (page.context["longest"].message, page.context["longest"].length) == (2, 5002)
+    html = page.content.decode()
+    assert "最も長くなるのは" in html and "5,002" in html and str(longest) in html
+    assert "LINEの上限を超えるため" in html
+
+    launched = client.post(action_url(campaign, "launch"))
+    text = last_message(launched)
+    assert "最も長くなるのは" in text and "5,002" in text
+
+
 def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     client, marketer, template, segment, django_assert_max_num_queries
 ):
@@ -380,28 +411,74 @@ def test_schedule_button_schedules(client, marketer, template, segment):
     assert campaign.scheduled_at == at.replace(second=0, microsecond=0)
 
 
-def test_test_send_creates_a_test_send_for_one_customer(client, marketer, template, segment):
-    consented()
-    me = factories.customer(email="mkt@shop.example.jp")  # no consent needed for a test
+def a_tester(**profile) -> Customer:
+    """A customer marked as a test recipient (e.g. the shop's test account)."""
+    customer = factories.customer(**profile)
+    return crm.customer_test_recipient_set(customer=customer, value=True, actor=None)
+
+
+def test_the_test_send_offers_only_testers(client, marketer, template, segment):
+    regular = consented(email="hanako@example.jp")
+    shop_test = a_tester(email="test@shop.example.jp")
+    a_tester(email="")  # a tester without an email address: not offered for email
     campaign = campaign_make(template, segment)
     client.force_login(marketer)
+
     page = client.get(change_url(campaign))
-    assert page.context["test_send_form"].initial["customer"] == me  # found by the email
-    client.post(action_url(campaign, "test_send"), {"customer": me.pk})
+
+    choices = dict(page.context["test_send_form"].fields["recipient"].choices)
+    assert list(choices) == ["", "myself", str(shop_test.pk)]
+    assert choices["myself"] == f"自分（{marketer.email}）"
+    # a customer who is not a tester is refused, even posted by hand
+    refused = client.post(action_url(campaign, "test_send"), {"recipient": regular.pk})
+    assert [m.level_tag for m in get_messages(refused.wsgi_request)] == ["error"]
+    assert not Send.objects.exists()
+
+
+def test_a_test_goes_marked_to_the_tester_now_whatever_consent_and_quiet_hours(
+    client, marketer, template, segment, smtp, settings
+):
+    hour = timezone.localtime().hour  # quiet hours now
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = hour, (hour + 1) % 24
+    shop_test = a_tester(email="test@shop.example.jp", family_name="検証")  # no consent
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+
+    client.post(action_url(campaign, "test_send"), {"recipient": shop_test.pk})
     send = Send.objects.get()
+    send_dispatch(send_id=send.pk)
+
+    # the ledger records a test, to that tester only
     assert (send.kind, send.template) == (SendKind.TEST, template)
-    assert list(send.deliveries.values_list("customer_id", "status")) == [(me.pk, "queued")]
+    assert list(send.deliveries.values_list("customer_id", "status")) == [(shop_test.pk, "sent")]
+    [mail] = smtp.received
+    assert mail.message["Subject"] == f"【テスト】{shop_test.display_name}様へ 冬のセール"
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT
+    assert campaign.events.get(kind="test_sent").data == {"customer": shop_test.pk}
 
 
-def test_a_test_send_to_a_customer_without_an_address_says_why(client, marketer, template, segment):
-    nobody = factories.customer(email="")
+def test_a_test_to_myself_goes_to_my_own_address_marked_as_a_tester(
+    client, marketer, template, segment
+):
     campaign = campaign_make(template, segment)
     client.force_login(marketer)
-    response = client.post(action_url(campaign, "test_send"), {"customer": nobody.pk})
-    assert [m.level_tag for m in get_messages(response.wsgi_request)] == ["error"]
-    assert Send.objects.get().deliveries.get().skip_reason == "no_address"
+
+    client.post(action_url(campaign, "test_send"), {"recipient": "myself"})
+
+    me = Customer.objects.get(email_normalized="mkt@shop.example.jp")
+    assert me.is_test_recipient
+    delivery = Send.objects.get(kind=SendKind.TEST).deliveries.get()
+    assert (delivery.customer_id, delivery.status) == (me.pk, "queued")
+
+
+def test_the_service_refuses_a_test_to_anyone_but_a_tester(template, segment):
+    from django.core.exceptions import ValidationError
+
+    campaign = campaign_make(template, segment)
+    with pytest.raises(ValidationError):
+        services.campaign_test_send(campaign=campaign, customer=consented())
+    assert not Send.objects.exists()
 
 
 def test_launching_with_a_refused_template_is_a_message(client, marketer, segment):

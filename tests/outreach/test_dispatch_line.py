@@ -3,6 +3,8 @@ local LINE fake."""
 
 from __future__ import annotations
 
+import queue
+import time
 from datetime import timedelta
 
 import pytest
@@ -25,6 +27,7 @@ from outreach.models import (
     Send,
 )
 from outreach.tasks import sends_tick
+from tests.concurrency import at_once
 from tests.crm import factories
 from tests.outreach.audience import consented_customers, line_user
 
@@ -131,6 +134,49 @@ def test_personal_content_goes_by_push(line):
         Delivery.objects.filter(send=send, status="sent").values("retry_key").distinct().count()
         == 3
     )
+
+
+def test_a_text_too_long_once_personalised_fails_that_recipient_before_any_request(line):
+    # given a template that fits LINE's 5,000 units as written (4,980)
+    template = line_template(["あ" * 4960 + "{{ customer.name }}様"], name="長文")
+    short = follower(1)
+    crm.customer_update(customer=short, family_name="山田", given_name="花")
+    long = follower(2)
+    crm.customer_update(customer=long, family_name="長" * 30, given_name="名" * 10)
+    send = line_send(template)
+
+    dispatch_until_done(send)
+
+    # then the short name gets it, the long one (5,002 units) fails with why, unsent
+    assert [r.recipients for r in line.accepted_requests] == [(line_user(1),)]
+    assert len(line.requests) == 1
+    row = Delivery.objects.get(send=send, customer=long)
+    assert row.status == "failed" and row.attempts == 1
+    assert row.last_error == (
+        "メッセージ1は差し込み後に5,002文字（UTF-16）になり、"
+        "LINEの上限5,000文字を超えるため送信しませんでした。"
+    )
+
+
+def test_a_line_test_send_goes_to_the_tester_with_its_first_line_marked(line):
+    tester = follower(3, consent=False)
+    crm.customer_test_recipient_set(customer=tester, value=True, actor=None)
+    crm.customer_update(customer=tester, family_name="検証")
+    follower(4)  # a customer: never gets a test
+    segment = Segment.objects.create(name="全員", kind=SegmentKind.CUSTOM, rule={})
+    campaign = Campaign.objects.create(
+        name="テスト",
+        channel="line",
+        template=line_template(["{{ customer.family_name }}様、セールです", "二通目"]),
+        segment=segment,
+    )
+
+    send = services.campaign_test_send(campaign=campaign, customer=tester)
+    dispatch_until_done(send)
+
+    assert line.texts_for(line_user(3)) == ["【テスト】検証様、セールです", "二通目"]
+    assert line.texts_for(line_user(4)) == []
+    assert Delivery.objects.get(send=send).status == "sent" and send.kind == "test"
 
 
 def test_429_and_500_then_every_message_arrives_once(line):
@@ -399,6 +445,40 @@ def test_a_multicast_batch_takes_the_same_queries_for_3_or_300_recipients(
     assert [len(r.recipients) for r in line.accepted_requests] == [1, 2, 299]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_429_with_retry_after_holds_every_worker_of_the_channel_for_that_long(line):
+    # given a personal LINE send (by push) and an identical one (by multicast)
+    for i in range(6):
+        crm.customer_update(customer=follower(i), given_name=f"花子{i}")
+    pushes = line_send(line_template(["{{ customer.given_name }}さんへ"], name="push-429"))
+    multicast = line_send(line_template(["皆さまへのお知らせ"], name="multicast-429"))
+    # when LINE answers a push 429 with Retry-After: 2
+    line.fail_next(1, status=429, endpoint="push", retry_after=2)
+    send_dispatch(send_id=pushes.pk)
+    [refused] = line.requests
+    assert refused.status == 429
+    # and two workers go on at once, one on each send, until all is sent
+    sends = queue.SimpleQueue()
+    sends.put(pushes.pk)
+    sends.put(multicast.pk)
+
+    def work() -> None:
+        send_id, deadline = sends.get(), time.monotonic() + 20
+        pending = Delivery.objects.filter(send_id=send_id, status__in=["queued", "sending"])
+        while pending.exists():
+            assert time.monotonic() < deadline, "not done"
+            send_dispatch(send_id=send_id)
+            time.sleep(0.05)
+
+    assert at_once(work, 2) == []
+
+    # then no request went out on the channel, from either worker, for 2 seconds
+    assert Delivery.objects.filter(status="sent").count() == 12
+    later = line.requests[1:]
+    assert {r.endpoint for r in later} == {"push", "multicast"}
+    assert min(r.received_at for r in later) >= refused.received_at + timedelta(seconds=2)
+
+
 def test_a_429_waits_for_retry_after_when_line_gives_it():
     from outreach.channels.line import RATE_LIMITED_BACKOFF_SECONDS, _retry_after
 
@@ -407,3 +487,97 @@ def test_a_429_waits_for_retry_after_when_line_gives_it():
     assert _retry_after("Wed, 21 Oct 2026 07:28:00 GMT") == RATE_LIMITED_BACKOFF_SECONDS
     assert _retry_after("-5") == 0.0
     assert _retry_after("nan") == _retry_after("inf") == RATE_LIMITED_BACKOFF_SECONDS
+
+
+# --- Replies: the Reply API takes no retry key ---------------------------------------
+
+
+def reply_send(line: LineFake, customer: Customer, *, token: str | None = None) -> Send:
+    """An agent's answer to the customer's LINE message, with the event's
+    reply token (the fake's, fresh, unless `token` is given)."""
+    user = customer.identities.get(channel="line").external_id
+    send = services.send_create(
+        kind="reply",
+        channel="line",
+        purpose="transactional",
+        content={
+            "line_messages": ["お問い合わせありがとうございます。"],
+            "reply_token": token or line.issue_reply_token(user),
+        },
+    )
+    services.deliveries_snapshot(
+        send=send, audience=Customer.objects.filter(pk=customer.pk), now=timezone.now()
+    )
+    return send
+
+
+@pytest.mark.parametrize("fault", ["answer lost", "500"])
+def test_a_reply_without_an_answer_is_unknown_and_never_pushed(line, fault):
+    customer = follower(1)
+    send = reply_send(line, customer)
+    if fault == "answer lost":
+        line.drop_next_responses(1, endpoint="reply")  # LINE took it, the answer never came
+    else:
+        line.fail_next(1, status=500, endpoint="reply")
+
+    dispatch_until_done(send)
+
+    assert [r.endpoint for r in line.requests] == ["reply"]
+    assert len(line.deliveries) == (1 if fault == "answer lost" else 0)
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("unknown", True, 1)
+    assert "not sent again" in row.last_error
+
+
+def test_a_reply_taken_over_from_a_worker_stopped_during_it_is_unknown_not_pushed(line):
+    send = reply_send(line, follower(1))
+    past = timezone.now() - timedelta(minutes=10)
+    # a worker claims the reply and dies during the request: the lease runs out
+    ledger.delivery_claim_batch(
+        send=send, limit=50, now=past, retry_key_per="row", lease_seconds=60
+    )
+
+    dispatch_until_done(send)
+
+    assert line.requests == []
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("unknown", True, 2)
+
+
+def test_a_refused_reply_token_sends_the_answer_once_by_push(line):
+    customer = follower(1)
+    send = reply_send(line, customer, token="0" * 32)  # used, expired or never issued
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [("reply", 400), ("push", 200)]
+    assert line.texts_for(line_user(1)) == ["お問い合わせありがとうございます。"]
+    row = Delivery.objects.get(send=send)
+    assert (row.status, row.in_doubt, row.attempts) == ("sent", False, 2)
+    assert row.retry_key is not None and line.requests[1].retry_key == str(row.retry_key)
+
+
+def test_a_reply_refused_with_429_goes_by_push_once_the_wait_is_over(line):
+    send = reply_send(line, follower(1))
+    line.fail_next(1, status=429, endpoint="reply", retry_after=1)  # LINE took nothing
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [("reply", 429), ("push", 200)]
+    assert line.texts_for(line_user(1)) == ["お問い合わせありがとうございます。"]
+    assert Delivery.objects.get(send=send).status == "sent"
+
+
+def test_a_push_after_a_refused_reply_token_that_loses_its_answer_is_resent_with_its_key(line):
+    send = reply_send(line, follower(1), token="0" * 32)
+    line.drop_next_responses(1, endpoint="push")
+
+    dispatch_until_done(send)
+
+    assert [(r.endpoint, r.status) for r in line.requests] == [
+        ("reply", 400),
+        ("push", 200),  # its answer was lost
+        ("push", 409),  # the same key: LINE had it already
+    ]
+    assert len(line.deliveries) == 1
+    assert Delivery.objects.get(send=send).status == "sent"

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outreach.ledger import rate_acquire
+from outreach.ledger import rate_acquire, rate_pause, rate_paused_until
 from outreach.models import RateBucket
 
 pytestmark = pytest.mark.django_db
@@ -35,3 +35,15 @@ def test_tokens_refill_with_time_up_to_the_burst(django_assert_max_num_queries):
     assert time.monotonic() - started < 0.5
     # then 2 are left (10 - 8, give or take the refill since)
     assert 2 <= RateBucket.objects.get(name="test").tokens < 2.5
+
+
+def test_a_pause_holds_every_bucket_named_and_a_shorter_one_never_cuts_it_short():
+    now = timezone.now()
+    rate_acquire("line_push", rate_per_second=10)  # one bucket exists, the other not yet
+    rate_pause(["line_push", "line_multicast"], until=now + timedelta(seconds=30))
+    rate_pause(["line_push"], until=now + timedelta(seconds=5))  # a later, shorter 429
+
+    assert rate_paused_until(["line_multicast"], now=now) == now + timedelta(seconds=30)
+    assert rate_paused_until(["line_push", "other"], now=now) == now + timedelta(seconds=30)
+    assert rate_paused_until(["line_push"], now=now + timedelta(seconds=30)) is None
+    assert rate_paused_until(["other"], now=now) is None

@@ -464,6 +464,18 @@ def test_429_then_retry_with_the_same_key_succeeds_once(line, api):
     assert line.statuses() == {429: 1, 200: 1}
 
 
+def test_a_429_can_carry_retry_after(line, api):
+    line.fail_next(1, status=429, endpoint="push", retry_after=7)
+
+    with pytest.raises(ApiException) as caught:
+        api.push_message(push(ALICE, "x"))
+
+    assert caught.value.status == 429
+    assert caught.value.headers["Retry-After"] == "7"
+    api.push_message(push(ALICE, "x"))  # the next request goes through
+    assert line.count() == 1
+
+
 def test_5xx_is_a_service_exception_and_keeps_the_key(line, api):
     line.fail_next(2, status=500)
     key = str(uuid.uuid4())

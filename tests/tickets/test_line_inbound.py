@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import ChannelIdentity
@@ -264,3 +265,23 @@ def test_an_agent_reply_uses_a_fresh_token_and_pushes_once_it_is_stale(line, col
     assert line.texts_for(ALICE) == ["はい、承ります。", "のし紙も承ります。"]
     inquiry.refresh_from_db()
     assert inquiry.first_replied_at is not None
+
+
+def test_an_agent_reply_whose_answer_was_lost_is_not_pushed_and_the_page_says_so(
+    line, colleague, client
+):
+    deliver(line, said(line, ALICE, "在庫はありますか？"))
+    line_messages_consume()
+    inquiry = Inquiry.objects.get()
+    inquiry_reply(inquiry=inquiry, body="はい、ございます。", actor=colleague)
+    line.drop_next_responses(1, endpoint="reply")  # LINE took it; the answer never came
+
+    dispatch_all()
+    dispatch_all()
+
+    assert [r.endpoint for r in line.requests] == ["reply"]
+    assert line.texts_for(ALICE) == ["はい、ございます。"]  # once
+    assert Delivery.objects.get().status == "unknown"
+    client.force_login(colleague)
+    page = client.get(reverse("admin:tickets_inquiry_change", args=[inquiry.pk]))
+    assert "お客様に届いたか確認できません" in page.content.decode()
