@@ -6,6 +6,7 @@ ignored or failed with a reason, never lost and never answered in a loop."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import subprocess
@@ -258,6 +259,54 @@ def test_an_attachment_over_the_limit_is_kept_as_metadata_and_the_mail_is_not_lo
     assert not small.truncated
     assert Path(small.file.path).read_bytes().startswith(b"\x89PNG")
     assert Attachment.objects.count() == 2
+
+
+def nul_header_mail() -> bytes:
+    """A mail whose attachment's Content-Type holds a NUL byte (a broken
+    mailer), with NULs in encoded-words of the subject and the file name too."""
+    boundary = "nul-boundary"
+    return mf.raw_mail(
+        [
+            ("From", f"{mf.encoded_words('中村 健')} <ken@example.jp>"),
+            ("To", "support@shop.example.jp"),
+            (
+                "Subject",
+                "=?UTF-8?B?" + base64.b64encode("返品\x00について".encode()).decode() + "?=",
+            ),
+            ("Date", format_datetime(timezone.now())),
+            ("Message-ID", "<nul.header.1@example.jp>"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/mixed; boundary="{boundary}"'),
+        ],
+        b"\r\n".join(
+            [
+                f"--{boundary}".encode(),
+                b'Content-Type: text/plain; charset="UTF-8"',
+                b"",
+                "写真を添付します。".encode(),
+                f"--{boundary}".encode(),
+                b'Content-Type: image/jp\x00eg; name="=?UTF-8?B?'
+                + base64.b64encode("写真\x00.jpg".encode())
+                + b'?="',
+                b"Content-Transfer-Encoding: base64",
+                b"",
+                mf.base64_lines(b"\xff\xd8\xff\xe0" + b"\x00" * 64),
+                f"--{boundary}--".encode(),
+                b"",
+            ]
+        ),
+    )
+
+
+@pytest.mark.django_db
+def test_a_nul_byte_in_a_header_value_does_not_stop_the_mail_becoming_an_inquiry(pipe):
+    output = pipe(nul_header_mail())
+
+    assert output == "processed: 返品について"
+    message = InquiryMessage.objects.get()
+    assert message.body_text == "写真を添付します。"
+    attachment = message.attachments.get()
+    assert (attachment.filename, attachment.content_type) == ("写真.jpg", "image/jpeg")
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,7 +135,7 @@ def parse_message(
 
     auto = signals.auto_submitted_signals(msg)
     bounce = signals.bounce_signals(msg, from_address)
-    return ParsedMail(
+    parsed = ParsedMail(
         message_id=message_id[0] if message_id else "",
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=tuple(message_ids(raw_header(msg, "References"))),
@@ -159,6 +160,24 @@ def parse_message(
         our_delivery_id=signals.delivery_id(msg),
         warnings=tuple(warnings),
     )
+    return _without_nul(parsed)
+
+
+def _without_nul(value):
+    """``value`` with every NUL character of its text removed, deeply
+    (strings, tuples, and the ParsedMail and Attachment dataclasses):
+    PostgreSQL refuses NUL in text, and a NUL in any header a broken
+    mailer writes (an attachment's Content-Type...) must not fail the mail."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, tuple):
+        return tuple(_without_nul(item) for item in value)
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return dataclasses.replace(
+            value, **{name: _without_nul(item) for name, item in fields.items()}
+        )
+    return value
 
 
 def _parse_bytes(data: bytes, warnings: list[str]) -> Message:

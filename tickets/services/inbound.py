@@ -175,6 +175,12 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
 
 
 def _once(dedupe_key: str, **fields) -> InboundMail:
+    # An exception's text may quote the mail (NUL included): PostgreSQL
+    # refuses NUL in text, and this record is what keeps the mail.
+    fields = {
+        name: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+        for name, value in fields.items()
+    }
     record, _created = InboundMail.objects.get_or_create(dedupe_key=dedupe_key, defaults=fields)
     return record
 
