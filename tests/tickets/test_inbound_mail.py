@@ -25,8 +25,10 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.models import ChannelIdentity
+from outreach.dispatch import send_dispatch
 from outreach.models import Delivery, Send
 from tests.concurrency import at_once
+from tests.outreach import conftest as outreach_fixtures
 from tests.tickets import mailfactory as mf
 from tests.worker import database_url
 from tickets.mailparse import parse_message
@@ -42,6 +44,7 @@ from tickets.models import (
 from tickets.services import inquiry_reply, inquiry_status_set
 
 MAIL = Path(__file__).parent / "mail"
+smtp = outreach_fixtures.smtp  # the in-process SMTP server, for replies sent back
 ROOT = Path(__file__).resolve().parents[2]
 EX_TEMPFAIL = 75
 
@@ -551,13 +554,23 @@ def test_the_same_message_ingested_twice_is_one_record_and_one_message(pipe, ack
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="crm: Customer.email (EmailField) refuses the addresses docomo and au issued "
-    "before 2009 (consecutive dots, a dot before @); the mail is kept as failed",
-)
-def test_a_mail_from_an_old_japanese_carrier_address_becomes_an_inquiry(pipe):
-    assert pipe(customer_mail(sender="taro..yamada.@docomo.ne.jp")).startswith("processed:")
+@pytest.mark.parametrize("sender", ["taro..yamada.@docomo.ne.jp", ".hanako@ezweb.ne.jp"])
+def test_a_mail_from_an_old_japanese_carrier_address_is_answered_at_that_address(
+    pipe, colleague, smtp, sender
+):
+    # docomo and au issued addresses with misplaced dots before 2009
+    output = pipe(customer_mail(sender=sender))
+
+    assert output == "processed: 配送について"
+    inquiry = Inquiry.objects.get()
+    assert (inquiry.customer.email, inquiry.customer.email_normalized) == (sender, sender)
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    report = send_dispatch(send_id=reply.delivery.send_id)
+
+    assert report.sent == 1
+    [received] = smtp.received
+    assert received.rcpt_tos == [sender]
+    assert received.message["To"] == sender
 
 
 @pytest.mark.django_db
