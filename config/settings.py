@@ -259,6 +259,14 @@ IMAP_PASSWORD = env_str("IMAP_PASSWORD", "")
 IMAP_MAILBOX = env_str("IMAP_MAILBOX", "INBOX")
 IMAP_SSL = env_bool("IMAP_SSL", True)
 IMAP_TIMEOUT = env_int("IMAP_TIMEOUT", 30, minimum=1)
+# Addresses that are ours besides DEFAULT_FROM_EMAIL, SERVER_EMAIL,
+# SHOP_CONTACT_EMAIL and IMAP_USER (aliases, a forwarder's address): mail
+# from them is never an inquiry, and no acknowledgement goes to them.
+MAIL_OWN_ADDRESSES = env_list("MAIL_OWN_ADDRESSES", [])
+# At most this many automatic acknowledgements to one address in the window
+# (a loop with a mailer that ignores Auto-Submitted stops there).
+ACKNOWLEDGEMENT_MAX_PER_ADDRESS = env_int("ACKNOWLEDGEMENT_MAX_PER_ADDRESS", 3, minimum=1)
+ACKNOWLEDGEMENT_WINDOW_MINUTES = env_int("ACKNOWLEDGEMENT_WINDOW_MINUTES", 60, minimum=1)
 # Mall inquiries come through the malls' mail relays: sender domain → channel.
 MALL_RELAY_DOMAINS = {
     "marketplace.amazon.co.jp": "amazon",

@@ -28,7 +28,9 @@ from crm.models import ChannelIdentity
 from outreach.dispatch import send_dispatch
 from outreach.models import Delivery, Send
 from tests.concurrency import at_once
+from tests.crm import factories as crm_factories
 from tests.outreach import conftest as outreach_fixtures
+from tests.tickets import factories
 from tests.tickets import mailfactory as mf
 from tests.worker import database_url
 from tickets.mailparse import parse_message
@@ -41,7 +43,7 @@ from tickets.models import (
     InquiryMessage,
     InquiryStatus,
 )
-from tickets.services import inquiry_reply, inquiry_status_set
+from tickets.services import inquiry_auto_acknowledge, inquiry_reply, inquiry_status_set
 
 MAIL = Path(__file__).parent / "mail"
 smtp = outreach_fixtures.smtp  # the in-process SMTP server, for replies sent back
@@ -534,6 +536,93 @@ def test_an_out_of_office_answer_to_our_acknowledgement_starts_no_mail_loop(pipe
     assert InboundMail.objects.filter(status="ignored").count() == 1
     assert inquiry.messages.count() == 2  # the customer's mail and our acknowledgement
     assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_our_acknowledgement_is_marked_automatic_and_ignored_when_it_comes_back_stripped(
+    pipe, acknowledgement, smtp
+):
+    # Given a customer's mail, acknowledged by mail through the real SMTP server
+    pipe(customer_mail(sender="suzuki@example.co.jp"))
+    [ack] = ours(Inquiry.objects.get())
+    send_dispatch(send_id=ack.delivery.send_id)
+    [received] = smtp.received
+    assert received.message["Auto-Submitted"] == "auto-replied"
+    assert received.message["Message-ID"] == ack.message_id
+
+    # When a forwarder hands it back to us with our headers stripped and its
+    # own sender (SRS), so that only our Message-ID is left to know it by
+    back = received.message
+    for name in ("X-Madoguchi-Delivery", "Auto-Submitted", "From", "Return-Path"):
+        del back[name]
+    back["From"] = "forwarder@relay.example.net"
+    output = pipe(back.as_bytes())
+
+    # Then it is recorded as ours, and nothing is opened or answered
+    assert output.endswith("own-delivery")
+    assert InboundMail.objects.get(message_id=ack.message_id).status == "ignored"
+    assert Inquiry.objects.count() == 1
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "sender", ["support@shop.example.jp", "Support@Shop.Example.JP", "info@shop.example.jp"]
+)
+def test_mail_from_our_own_address_opens_no_inquiry_and_gets_no_acknowledgement(
+    pipe, acknowledgement, settings, sender
+):
+    settings.DEFAULT_FROM_EMAIL = "サポート <support@shop.example.jp>"
+    settings.MAIL_OWN_ADDRESSES = ["info@shop.example.jp"]
+
+    output = pipe(customer_mail(sender=sender, message_id="<relay.1@relay.example.net>"))
+
+    assert output.endswith("own-address")
+    assert InboundMail.objects.get().status == "ignored"
+    assert not Inquiry.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_message_id_in_our_form_with_a_wrong_tag_is_not_taken_for_ours(pipe, acknowledgement):
+    forged = "<madoguchi.1.2.0123456789abcdef@shop.example.jp>"
+
+    output = pipe(customer_mail(message_id=forged))
+
+    assert output == "processed: 配送について"
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_no_acknowledgement_goes_to_our_own_address(acknowledgement, settings):
+    settings.MAIL_OWN_ADDRESSES = ["info@shop.example.jp"]
+    customer = crm_factories.customer(channel="own_site", email="INFO@shop.example.jp")
+    inquiry = factories.inquiry(customer=customer)
+
+    assert inquiry_auto_acknowledge(inquiry=inquiry) is None
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_acknowledgements_to_one_address_are_limited_in_the_window(pipe, acknowledgement, settings):
+    settings.ACKNOWLEDGEMENT_MAX_PER_ADDRESS = 2
+    # A mailer that ignores Auto-Submitted answers each acknowledgement with
+    # a new mail (no In-Reply-To): each opens an inquiry
+    for number in range(4):
+        pipe(customer_mail(subject=f"自動転送 {number}", sender="loop@example.jp"))
+    pipe(customer_mail(sender="other@example.jp"))
+
+    assert Inquiry.objects.count() == 5
+    acknowledged = InquiryMessage.objects.filter(is_automatic=True)
+    assert acknowledged.filter(inquiry__customer__email="loop@example.jp").count() == 2
+    assert acknowledged.filter(inquiry__customer__email="other@example.jp").count() == 1
+
+    # An hour later the address is acknowledged again
+    InquiryMessage.objects.filter(is_automatic=True).update(
+        created_at=timezone.now() - timedelta(minutes=61)
+    )
+    pipe(customer_mail(subject="自動転送 5", sender="loop@example.jp"))
+    assert acknowledged.filter(inquiry__customer__email="loop@example.jp").count() == 3
 
 
 # --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.utils.text import get_valid_filename
 from crm.models import Channel, ChannelIdentity
 from crm.normalize import email_normalize
 from crm.services import customer_upsert
+from outreach.channels.email import message_id_is_ours, own_addresses
 from outreach.models import LineWebhookEvent
 from tickets.mailparse import MailParseError, ParsedMail, find_reference, parse_message
 from tickets.models import (
@@ -124,12 +125,13 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
         "from_address": parsed.from_address[:255],
         "subject": parsed.subject[:255],
     }
-    if parsed.should_ignore:
+    ignore_reason = parsed.ignore_reason or _own_mail_reason(parsed)
+    if ignore_reason:
         return _once(
             dedupe_key,
             source=source,
             status=InboundStatus.IGNORED,
-            reason=parsed.ignore_reason,
+            reason=ignore_reason,
             **summary,
         )
     sender = email_normalize(parsed.from_address)
@@ -172,6 +174,18 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
             raw=raw,
             **summary,
         )
+
+
+def _own_mail_reason(parsed: ParsedMail) -> str:
+    """Our own mail come back although a forwarder stripped our delivery
+    header: "own-delivery" for a Message-ID we made, "own-address" for mail
+    from one of our addresses; "" otherwise. Either would start a loop
+    (an inquiry with the shop as its customer, acknowledged to itself)."""
+    if message_id_is_ours(parsed.message_id):
+        return "own-delivery"
+    if email_normalize(parsed.from_address) in own_addresses():
+        return "own-address"
+    return ""
 
 
 def _once(dedupe_key: str, **fields) -> InboundMail:
