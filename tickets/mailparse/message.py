@@ -89,8 +89,7 @@ class ParsedMail:
         """Ids to look the thread up by, likeliest first: In-Reply-To, then
         References from the newest back."""
         ids = [self.in_reply_to] if self.in_reply_to else []
-        ids.extend(ref for ref in reversed(self.references) if ref not in ids)
-        return tuple(ids)
+        return tuple(dict.fromkeys([*ids, *reversed(self.references)]))
 
 
 def parse_message(
