@@ -8,11 +8,14 @@ builds the variations."""
 from __future__ import annotations
 
 import base64
+import email
 import functools
 import math
+import random
 import re
 import signal
 import time
+import tracemalloc
 import unicodedata
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -1448,3 +1451,80 @@ def test_text_charsets_beyond_japanese_are_still_read(label, text):
 
     assert mail.text == text
     assert not mail.warnings
+
+
+def mail_with_attachment(payload: bytes) -> bytes:
+    return mf.raw_mail(
+        [
+            ("From", "a@example.jp"),
+            ("Subject", "図面を送ります"),
+            ("Content-Type", 'multipart/mixed; boundary="b1"'),
+        ],
+        b"\r\n".join(
+            [
+                b"--b1",
+                b"Content-Type: text/plain; charset=utf-8",
+                b"",
+                "図面を添付します。".encode(),
+                b"--b1",
+                b"Content-Type: application/pdf",
+                b'Content-Disposition: attachment; filename="zumen.pdf"',
+                b"Content-Transfer-Encoding: base64",
+                b"",
+                mf.base64_lines(payload),
+                b"--b1--",
+                b"",
+            ]
+        ),
+    )
+
+
+def test_a_30_mb_attachment_is_read_within_three_times_the_message_size():
+    payload = random.Random(30).randbytes(30 * 1024 * 1024)
+    raw = mail_with_attachment(payload)
+
+    tracemalloc.start()
+    try:
+        mail = parse_message(raw, max_attachment_bytes=len(payload))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert mail.text == "図面を添付します。"
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.size) == ("zumen.pdf", len(payload))
+    assert attachment.payload == payload
+    assert peak < 3 * len(raw)  # the stdlib parser alone: nine times
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda body: body + b"\r\nnot base64 at the end", id="trailing text"),
+        pytest.param(lambda body: body[:-3] + b"\r\n", id="bad padding"),
+    ],
+)
+def test_a_long_base64_body_decodes_as_the_stdlib_decodes_it(damage):
+    payload = random.Random(7).randbytes(200_000)
+    raw = mail_with_attachment(payload)
+    body = mf.base64_lines(payload)
+    damaged = raw.replace(body, damage(body))
+
+    [attachment] = parse_message(damaged).attachments
+
+    part = email.message_from_bytes(damaged).get_payload()[1]
+    assert attachment.payload == part.get_payload(decode=True)
+
+
+def test_an_attached_message_with_a_long_base64_part_is_kept_whole():
+    payload = random.Random(8).randbytes(200_000)
+    inner = mail_with_attachment(payload)
+    raw = mf.raw_mail(
+        [("From", "a@example.jp"), ("Content-Type", 'multipart/mixed; boundary="outer"')],
+        b"\r\n".join([b"--outer", b"Content-Type: message/rfc822", b"", inner, b"--outer--", b""]),
+    )
+
+    [attached] = parse_message(raw).attachments
+
+    assert attached.filename == "図面を送ります.eml"
+    assert parse_message(attached.payload).attachments[0].payload == payload

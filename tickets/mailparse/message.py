@@ -11,6 +11,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from . import signals
+from .blobs import blobs_hoist
 from .headers import (
     header_addresses,
     header_date,
@@ -109,7 +110,8 @@ def parse_message(
     if not data.strip():
         raise MailParseError("empty input: not a mail message")
     warnings: list[str] = []
-    msg = _parse_bytes(data, warnings)
+    body, blobs = blobs_hoist(data)
+    msg = _parse_bytes(body, warnings)
     if not list(msg.raw_items()):
         raise MailParseError("no header field: not a mail message")
 
@@ -122,7 +124,7 @@ def parse_message(
     message_id = message_ids(raw_header(msg, "Message-ID"))
 
     try:
-        found = collect(msg, max_attachment_bytes=max_attachment_bytes)
+        found = collect(msg, max_attachment_bytes=max_attachment_bytes, blobs=blobs)
     except Exception as exc:  # last resort: one bad mail must not stop ingestion
         warnings.append(f"internal: the body could not be read ({type(exc).__name__}: {exc})")
         found = None
