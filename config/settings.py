@@ -250,6 +250,12 @@ INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
 # The inquiry page warns of another agent's reply made this recently.
 INQUIRY_COLLISION_MINUTES = env_int("INQUIRY_COLLISION_MINUTES", 10, minimum=1)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+# A mail larger than this is recorded by its header alone (sender, subject,
+# Message-ID) as failed, not read; reading one takes about twice its size.
+MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1)
+# Reading one mail may take this long; past it the mail is recorded as
+# failed (raw bytes kept) and the next one is read.
+MAIL_PARSE_SECONDS = env_int("MAIL_PARSE_SECONDS", 20, minimum=1)
 MEDIA_ROOT = VAR_DIR / "media"
 # Inbound mail by IMAP polling (off unless IMAP_HOST is set).
 IMAP_HOST = env_str("IMAP_HOST", "")

@@ -4,8 +4,10 @@ The last UID handled is saved after every message, so a restart resumes
 where it stopped; a new UIDVALIDITY (the mailbox was rebuilt) starts over,
 and InboundMail's dedupe key keeps that from creating duplicates. A message
 that fails to parse or apply is recorded as failed by the ingester and the
-poller moves on; a database failure stops the poll before that message, and
-the next poll fetches it again.
+poller moves on; so does one over MAIL_MAX_MESSAGE_BYTES (its size is asked
+first and its header alone fetched) and one that takes longer than
+MAIL_PARSE_SECONDS to read. A database failure stops the poll before that
+message, and the next poll fetches it again.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from __future__ import annotations
 import base64
 import imaplib
 import logging
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
 from tickets.models import MailboxState
-from tickets.services.inbound import mail_ingest
+from tickets.services.inbound import TRANSIENT_DATABASE_ERRORS, mail_ingest
 
 logger = logging.getLogger(__name__)
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 
 @dataclass(frozen=True)
@@ -74,16 +79,24 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
             state.uid_validity, state.last_uid = uid_validity, 0
         status, data = client.uid("search", None, f"UID {state.last_uid + 1}:*")
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > state.last_uid)
-        for uid in uids[:limit]:
-            status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        batch = uids[:limit]
+        sizes = _sizes(client, batch)
+        for uid in batch:
+            size = sizes.get(uid)
+            # Over the limit, the header alone is fetched: mail_ingest
+            # records the message by it.
+            whole = size is None or size <= settings.MAIL_MAX_MESSAGE_BYTES
+            status, parts = client.uid(
+                "fetch", str(uid), "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])"
+            )
             raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
             report.fetched += 1
             if status != "OK" or raw is None:
                 logger.warning("IMAP %s: UID %s could not be fetched", account.name, uid)
                 report.failed += 1
             else:
-                record = mail_ingest(raw, source=f"imap:{account.name}")
-                setattr(report, record.status, getattr(report, record.status) + 1)
+                outcome = _ingest(raw, source=f"imap:{account.name}", size=size)
+                setattr(report, outcome, getattr(report, outcome) + 1)
             state.last_uid = uid
             state.polled_at = timezone.now()
             state.save()
@@ -95,6 +108,34 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
         except Exception:
             logger.debug("IMAP logout failed", exc_info=True)
     return report
+
+
+def _sizes(client: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    """RFC822.SIZE of each message, by UID, in one FETCH."""
+    if not uids:
+        return {}
+    status, data = client.uid("fetch", f"{uids[0]}:{uids[-1]}", "(RFC822.SIZE)")
+    sizes = {}
+    for item in data if status == "OK" else []:
+        line = item[0] if isinstance(item, tuple) else item
+        uid = _UID.search(line or b"")
+        size = _SIZE.search(line or b"")
+        if uid and size:
+            sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def _ingest(raw: bytes, *, source: str, size: int | None) -> str:
+    """mail_ingest's outcome; "failed" when even the record of a failure
+    could not be written (the message is passed by: the log has why). A
+    database outage still stops the poll before the message."""
+    try:
+        return mail_ingest(raw, source=source, size=size).status
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except Exception:
+        logger.exception("IMAP %s: a message could not be recorded; passed by", source)
+        return "failed"
 
 
 def mailbox_argument(name: str) -> str:

@@ -333,3 +333,64 @@ def test_a_wrong_password_is_an_error_and_moves_nothing(imap_server, mailbox):
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
         imap_poll(account)
     assert not InboundMail.objects.exists()
+
+
+def mail_with_attachment(size: int) -> bytes:
+    """A customer's mail with a PDF of ``size`` bytes."""
+    headers = [
+        ("From", f"{mf.encoded_words('大野 誠')} <ono@example.jp>"),
+        ("To", "support@shop.example.jp"),
+        ("Subject", mf.encoded_words("図面を送ります")),
+        ("Date", format_datetime(timezone.now())),
+        ("Message-ID", "<zumen.1@example.jp>"),
+        ("MIME-Version", "1.0"),
+    ]
+    return mf.mail_with_pdf(headers, b"%PDF-1.4\n" + b"0" * size)
+
+
+@pytest.mark.django_db
+def test_a_mail_over_the_size_limit_is_recorded_by_its_header_and_the_poll_moves_on(
+    imap_server, mailbox, account, settings
+):
+    settings.MAIL_MAX_MESSAGE_BYTES = 100_000
+    imap_server.append(mail_with_attachment(200_000), mailbox=mailbox)
+    last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
+
+    report = imap_poll(account)
+
+    assert report == PollReport(fetched=2, processed=1, failed=1)
+    big = InboundMail.objects.get(status="failed")
+    assert big.reason.startswith("too large: ")
+    assert "over the limit of 100000" in big.reason
+    assert (big.message_id, big.from_address, big.subject) == (
+        "<zumen.1@example.jp>",
+        "ono@example.jp",
+        "図面を送ります",
+    )
+    assert bytes(big.raw).startswith(b"From: ") and len(big.raw) < 1000  # the header only
+    assert Inquiry.objects.get().subject == "次の問い合わせ"
+    assert MailboxState.objects.get().last_uid == last
+    assert imap_poll(account) == PollReport()
+
+
+@pytest.mark.django_db
+def test_a_mail_that_takes_too_long_to_read_is_recorded_and_the_poll_moves_on(
+    imap_server, mailbox, account, settings
+):
+    settings.MAIL_PARSE_SECONDS = 0.3
+    # Undeclared Shift_JIS of 5 MB: detection reads it in about 1.5 s
+    slow = mf.raw_mail(
+        [("From", "slow@example.jp"), ("Subject", "長文"), ("Message-ID", "<slow.1@example.jp>")],
+        (("在庫はありますか。明日までに届きますか。" * 40 + "\n") * 3000).encode("cp932"),
+    )
+    imap_server.append(slow, mailbox=mailbox)
+    last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
+
+    report = imap_poll(account)
+
+    assert report == PollReport(fetched=2, processed=1, failed=1)
+    record = InboundMail.objects.get(status="failed")
+    assert record.reason == "MailReadTimeout: reading the mail took longer than 0.3 s"
+    assert bytes(record.raw).replace(b"\r\n", b"\n") == slow.replace(b"\r\n", b"\n")
+    assert Inquiry.objects.get().subject == "次の問い合わせ"
+    assert MailboxState.objects.get().last_uid == last

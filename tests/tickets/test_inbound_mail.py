@@ -315,6 +315,26 @@ def test_a_nul_byte_in_a_header_value_does_not_stop_the_mail_becoming_an_inquiry
 
 
 @pytest.mark.django_db
+def test_a_piped_mail_over_the_size_limit_is_recorded_by_its_header(pipe, settings):
+    settings.MAIL_MAX_MESSAGE_BYTES = 30_000
+
+    output = pipe(big_attachment_mail())
+
+    record = InboundMail.objects.get()
+    assert output == f"failed: 大きな見積書 {record.reason}"
+    assert record.reason == (
+        f"too large: {len(big_attachment_mail())} bytes, over the limit of 30000; "
+        "kept as its header only"
+    )
+    assert (record.message_id, record.from_address) == (
+        "<big.attachment.1@example.co.jp>",
+        "ichiro@example.co.jp",
+    )
+    assert big_attachment_mail().startswith(bytes(record.raw)) and len(record.raw) < 1000
+    assert not Inquiry.objects.exists()
+
+
+@pytest.mark.django_db
 def test_attachment_names_the_file_system_cannot_take_do_not_lose_the_mail(pipe):
     # 255 bytes is 85 Japanese characters; "★" leaves no character a file
     # name may keep

@@ -1454,29 +1454,7 @@ def test_text_charsets_beyond_japanese_are_still_read(label, text):
 
 
 def mail_with_attachment(payload: bytes) -> bytes:
-    return mf.raw_mail(
-        [
-            ("From", "a@example.jp"),
-            ("Subject", "図面を送ります"),
-            ("Content-Type", 'multipart/mixed; boundary="b1"'),
-        ],
-        b"\r\n".join(
-            [
-                b"--b1",
-                b"Content-Type: text/plain; charset=utf-8",
-                b"",
-                "図面を添付します。".encode(),
-                b"--b1",
-                b"Content-Type: application/pdf",
-                b'Content-Disposition: attachment; filename="zumen.pdf"',
-                b"Content-Transfer-Encoding: base64",
-                b"",
-                mf.base64_lines(payload),
-                b"--b1--",
-                b"",
-            ]
-        ),
-    )
+    return mf.mail_with_pdf([("From", "a@example.jp"), ("Subject", "図面を送ります")], payload)
 
 
 def test_a_30_mb_attachment_is_read_within_three_times_the_message_size():

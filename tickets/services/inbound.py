@@ -8,9 +8,13 @@ failed with the raw bytes kept so nothing is lost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import signal
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -47,6 +51,8 @@ TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 # A Date header older than this is a wrong clock (1970, a year off...), not
 # mail that took that long to arrive: the inquiry counts from its arrival.
 MAIL_DATE_MAX_AGE = timedelta(days=7)
+# How much of a mail over MAIL_MAX_MESSAGE_BYTES is read for its header.
+HEADER_MAX_BYTES = 256 * 1024
 # File systems take 255 bytes a name; the storage may add "_" and 7 letters.
 ATTACHMENT_NAME_MAX_BYTES = 200
 
@@ -104,17 +110,64 @@ def mail_thread_find(parsed: ParsedMail, *, sender_email: str) -> Inquiry | None
     return None
 
 
-def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
+class MailReadTimeout(BaseException):
+    """Reading one mail took longer than settings.MAIL_PARSE_SECONDS. Not an
+    Exception: the parser's last-resort handlers must not swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise MailReadTimeout in the block after ``seconds`` (SIGALRM: the
+    main thread only; elsewhere the block runs unlimited). A timer already
+    running (django-q2's task timeout) is put back with what it had left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise MailReadTimeout(f"reading the mail took longer than {seconds} s")
+
+    outer_left, _interval = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left else seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            left = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundMail:
     """Turn one raw RFC 822 message into an inquiry message, once. Never
     raises for a bad message: the outcome is in the returned record. A
     database failure (TRANSIENT_DATABASE_ERRORS) raises, with nothing
-    stored, so that the mail is delivered again."""
+    stored, so that the mail is delivered again.
+
+    ``size``: the message's full size when ``raw`` is only its beginning
+    (its header: the message is over MAIL_MAX_MESSAGE_BYTES)."""
     digest = hashlib.sha256(raw).hexdigest()
+    size = len(raw) if size is None else size
+    if size > settings.MAIL_MAX_MESSAGE_BYTES:
+        return _too_large(raw, size=size, source=source, digest=digest)
     try:
-        parsed = parse_message(raw, max_attachment_bytes=settings.ATTACHMENT_MAX_BYTES)
+        with _time_limit(settings.MAIL_PARSE_SECONDS):
+            parsed = parse_message(raw, max_attachment_bytes=settings.ATTACHMENT_MAX_BYTES)
     except MailParseError as exc:
         return _once(
             f"sha256:{digest}", source=source, status=InboundStatus.FAILED, reason=str(exc), raw=raw
+        )
+    except (MailReadTimeout, Exception) as exc:  # too slow, or a parser bug: kept, and passed by
+        logger.exception("inbound mail sha256:%s could not be read", digest)
+        return _once(
+            f"sha256:{digest}",
+            source=source,
+            status=InboundStatus.FAILED,
+            reason=f"{type(exc).__name__}: {exc}",
+            raw=raw,
         )
     dedupe_key = f"mid:{parsed.message_id}"[:255] if parsed.message_id else f"sha256:{digest}"
     existing = InboundMail.objects.filter(dedupe_key=dedupe_key).first()
@@ -174,6 +227,31 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
             raw=raw,
             **summary,
         )
+
+
+def _too_large(raw: bytes, *, size: int, source: str, digest: str) -> InboundMail:
+    """A mail over MAIL_MAX_MESSAGE_BYTES: recorded as failed with what its
+    header says (sender, subject, Message-ID) and the header itself."""
+    end = re.search(rb"\r?\n\r?\n", raw[:HEADER_MAX_BYTES])
+    header = raw[: end.end()] if end else raw[:HEADER_MAX_BYTES]
+    try:
+        parsed = parse_message(header)
+    except MailParseError:
+        parsed = None
+    message_id = parsed.message_id if parsed else ""
+    return _once(
+        f"mid:{message_id}"[:255] if message_id else f"sha256:{digest}",
+        source=source,
+        status=InboundStatus.FAILED,
+        reason=(
+            f"too large: {size} bytes, over the limit of {settings.MAIL_MAX_MESSAGE_BYTES}; "
+            "kept as its header only"
+        ),
+        raw=header,
+        message_id=message_id[:255],
+        from_address=parsed.from_address[:255] if parsed else "",
+        subject=parsed.subject[:255] if parsed else "",
+    )
 
 
 def _own_mail_reason(parsed: ParsedMail) -> str:
