@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import io
 import os
+import random
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
@@ -44,6 +46,7 @@ from tickets.models import (
     InquiryStatus,
 )
 from tickets.services import inquiry_auto_acknowledge, inquiry_reply, inquiry_status_set
+from tickets.services.inbound import mail_ingest
 
 MAIL = Path(__file__).parent / "mail"
 smtp = outreach_fixtures.smtp  # the in-process SMTP server, for replies sent back
@@ -332,6 +335,28 @@ def test_a_piped_mail_over_the_size_limit_is_recorded_by_its_header(pipe, settin
     )
     assert big_attachment_mail().startswith(bytes(record.raw)) and len(record.raw) < 1000
     assert not Inquiry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_mail_with_a_30_mb_attachment_is_stored_within_three_times_its_size(settings):
+    settings.MAIL_MAX_MESSAGE_BYTES = settings.ATTACHMENT_MAX_BYTES = 64 * 1024 * 1024
+    pdf = random.Random(30).randbytes(30 * 1024 * 1024)
+    raw = mf.mail_with_pdf(
+        [("From", "ono@example.jp"), ("Subject", "図面"), ("Message-ID", "<zumen.30@example.jp>")],
+        pdf,
+    )
+
+    tracemalloc.start()
+    try:
+        record = mail_ingest(raw, source="pipe")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert record.status == "processed"
+    stored = record.inquiry_message.attachments.get()
+    assert Path(stored.file.path).read_bytes() == pdf
+    assert peak < 3 * len(raw)  # 41 MB of mail: 359 MB before, 92 MB now
 
 
 @pytest.mark.django_db
