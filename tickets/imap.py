@@ -13,6 +13,7 @@ message, and the next poll fetches it again.
 from __future__ import annotations
 
 import base64
+import hashlib
 import imaplib
 import logging
 import re
@@ -22,9 +23,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from tickets.models import MailboxState
-from tickets.services.inbound import TRANSIENT_DATABASE_ERRORS, mail_ingest
+from tickets.services.inbound import TRANSIENT_DATABASE_ERRORS, mail_ingest, mail_record_failed
 
 logger = logging.getLogger(__name__)
+# A message the poller process died on this many times (killed by a timeout,
+# out of memory) is recorded by its header and passed by.
+MAX_ATTEMPTS = 2
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
@@ -82,6 +86,17 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
         batch = uids[:limit]
         sizes = _sizes(client, batch)
         for uid in batch:
+            if state.attempt_uid == uid and state.attempts >= MAX_ATTEMPTS:
+                report.fetched += 1
+                report.failed += 1
+                _pass_by(client, uid, account=account, state=state)
+                _done(state, uid)
+                continue
+            # Remembered before reading: a process that dies on this
+            # message (killed, out of memory) leaves the count behind.
+            state.attempts = state.attempts + 1 if state.attempt_uid == uid else 1
+            state.attempt_uid = uid
+            state.save(update_fields=["attempt_uid", "attempts"])
             size = sizes.get(uid)
             # Over the limit, the header alone is fetched: mail_ingest
             # records the message by it.
@@ -95,11 +110,13 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
                 logger.warning("IMAP %s: UID %s could not be fetched", account.name, uid)
                 report.failed += 1
             else:
-                outcome = _ingest(raw, source=f"imap:{account.name}", size=size)
+                try:
+                    outcome = _ingest(raw, source=f"imap:{account.name}", size=size)
+                except TRANSIENT_DATABASE_ERRORS:
+                    _attempt_undo(state)
+                    raise
                 setattr(report, outcome, getattr(report, outcome) + 1)
-            state.last_uid = uid
-            state.polled_at = timezone.now()
-            state.save()
+            _done(state, uid)
         state.polled_at = timezone.now()
         state.save()
     finally:
@@ -108,6 +125,36 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
         except Exception:
             logger.debug("IMAP logout failed", exc_info=True)
     return report
+
+
+def _attempt_undo(state: MailboxState) -> None:
+    """A database outage is not the message's fault: the attempt does not
+    count (if the database lets us say so)."""
+    try:
+        MailboxState.objects.filter(pk=state.pk).update(attempts=max(state.attempts - 1, 0))
+    except TRANSIENT_DATABASE_ERRORS:
+        logger.warning("IMAP %s: the attempt count could not be undone", state.pk)
+
+
+def _done(state: MailboxState, uid: int) -> None:
+    state.last_uid, state.attempt_uid, state.attempts = uid, None, 0
+    state.polled_at = timezone.now()
+    state.save()
+
+
+def _pass_by(client: imaplib.IMAP4, uid: int, *, account: ImapAccount, state: MailboxState) -> None:
+    """A message the poller died on MAX_ATTEMPTS times: recorded as failed
+    by its header, and not read again."""
+    logger.error("IMAP %s: UID %s stopped the poller; passed by", account.name, uid)
+    status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[HEADER])")
+    header = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+    where = f"{account.name}/{state.uid_validity}/{uid}"
+    mail_record_failed(
+        header if status == "OK" and header else b"",
+        source=f"imap:{account.name}",
+        reason=f"reading it stopped the poller {MAX_ATTEMPTS} times; kept as its header only",
+        digest=hashlib.sha256(where.encode()).hexdigest(),
+    )
 
 
 def _sizes(client: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:

@@ -230,8 +230,20 @@ def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundM
 
 
 def _too_large(raw: bytes, *, size: int, source: str, digest: str) -> InboundMail:
-    """A mail over MAIL_MAX_MESSAGE_BYTES: recorded as failed with what its
-    header says (sender, subject, Message-ID) and the header itself."""
+    """A mail over MAIL_MAX_MESSAGE_BYTES: recorded as failed by its header."""
+    reason = (
+        f"too large: {size} bytes, over the limit of {settings.MAIL_MAX_MESSAGE_BYTES}; "
+        "kept as its header only"
+    )
+    return mail_record_failed(raw, source=source, reason=reason, digest=digest)
+
+
+def mail_record_failed(
+    raw: bytes, *, source: str, reason: str, digest: str | None = None
+) -> InboundMail:
+    """Record a mail that is not read as failed, with ``reason``, what its
+    header says (sender, subject, Message-ID) and the header itself (``raw``
+    is the whole message or its beginning)."""
     end = re.search(rb"\r?\n\r?\n", raw[:HEADER_MAX_BYTES])
     header = raw[: end.end()] if end else raw[:HEADER_MAX_BYTES]
     try:
@@ -239,14 +251,12 @@ def _too_large(raw: bytes, *, size: int, source: str, digest: str) -> InboundMai
     except MailParseError:
         parsed = None
     message_id = parsed.message_id if parsed else ""
+    digest = digest or hashlib.sha256(raw).hexdigest()
     return _once(
         f"mid:{message_id}"[:255] if message_id else f"sha256:{digest}",
         source=source,
         status=InboundStatus.FAILED,
-        reason=(
-            f"too large: {size} bytes, over the limit of {settings.MAIL_MAX_MESSAGE_BYTES}; "
-            "kept as its header only"
-        ),
+        reason=reason,
         raw=header,
         message_id=message_id[:255],
         from_address=parsed.from_address[:255] if parsed else "",
