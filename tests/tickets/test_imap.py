@@ -384,7 +384,7 @@ def test_a_mail_that_takes_too_long_to_read_is_recorded_and_the_poll_moves_on(
     imap_server, mailbox, account, settings
 ):
     settings.MAIL_PARSE_SECONDS = 0.3
-    slow = slow_mail()
+    slow = mf.slow_mail()
     imap_server.append(slow, mailbox=mailbox)
     last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
 
@@ -396,14 +396,6 @@ def test_a_mail_that_takes_too_long_to_read_is_recorded_and_the_poll_moves_on(
     assert bytes(record.raw).replace(b"\r\n", b"\n") == slow.replace(b"\r\n", b"\n")
     assert Inquiry.objects.get().subject == "次の問い合わせ"
     assert MailboxState.objects.get().last_uid == last
-
-
-def slow_mail() -> bytes:
-    """Undeclared Shift_JIS of 5 MB: detection reads it in about 1.5 s."""
-    return mf.raw_mail(
-        [("From", "slow@example.jp"), ("Subject", "長文"), ("Message-ID", "<slow.1@example.jp>")],
-        (("在庫はありますか。明日までに届きますか。" * 40 + "\n") * 3000).encode("cp932"),
-    )
 
 
 def poll_killed_while_reading(account: ImapAccount, uid: int, *, attempt: int) -> None:
@@ -440,7 +432,7 @@ def test_a_message_the_poller_dies_on_twice_is_recorded_and_passed_by(
 ):
     if connection.vendor != "postgresql":
         pytest.skip("the subprocess shares the test database on PostgreSQL only")
-    slow = imap_server.append(slow_mail(), mailbox=mailbox)
+    slow = imap_server.append(mf.slow_mail(), mailbox=mailbox)
     last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
 
     # The poll dies while reading the slow message, twice

@@ -10,6 +10,7 @@ import base64
 import io
 import os
 import random
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -25,6 +26,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
+from django_q.timeout import TimeoutHandler
 
 from crm.models import ChannelIdentity
 from outreach.dispatch import send_dispatch
@@ -357,6 +360,30 @@ def test_a_mail_with_a_30_mb_attachment_is_stored_within_three_times_its_size(se
     stored = record.inquiry_message.attachments.get()
     assert Path(stored.file.path).read_bytes() == pdf
     assert peak < 3 * len(raw)  # 41 MB of mail: 359 MB before, 92 MB now
+
+
+@pytest.mark.django_db
+def test_a_mail_read_under_the_workers_timeout_leaves_that_timeout_running(settings):
+    settings.MAIL_PARSE_SECONDS = 0.3
+
+    with TimeoutHandler(100):  # django-q2's task timeout, as in the worker
+        record = mail_ingest(mf.slow_mail(), source="imap:test")
+        left, _interval = signal.getitimer(signal.ITIMER_REAL)
+
+    assert record.reason == "MailReadTimeout: reading the mail took longer than 0.3 s"
+    assert 95 < left <= 100
+
+
+@pytest.mark.django_db
+def test_when_the_workers_timeout_comes_first_it_ends_the_task_and_the_mail_is_not_failed(
+    settings,
+):
+    settings.MAIL_PARSE_SECONDS = 60
+
+    with pytest.raises(TimeoutException), TimeoutHandler(1):
+        mail_ingest(mf.slow_mail(), source="imap:test")
+
+    assert not InboundMail.objects.exists()  # read again by the next poll
 
 
 @pytest.mark.django_db

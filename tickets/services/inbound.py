@@ -119,18 +119,22 @@ class MailReadTimeout(BaseException):
 def _time_limit(seconds: float):
     """Raise MailReadTimeout in the block after ``seconds`` (SIGALRM: the
     main thread only; elsewhere the block runs unlimited). A timer already
-    running (django-q2's task timeout) is put back with what it had left."""
-    if threading.current_thread() is not threading.main_thread():
+    running (django-q2's task timeout) is put back with what it had left;
+    if it would ring first, it is left alone: it ends the task, not the mail
+    (the poller reads the mail again next time)."""
+    outer_left, _interval = signal.getitimer(signal.ITIMER_REAL)
+    if threading.current_thread() is not threading.main_thread() or (
+        outer_left and outer_left <= seconds
+    ):
         yield
         return
 
     def expire(_signum, _frame):
         raise MailReadTimeout(f"reading the mail took longer than {seconds} s")
 
-    outer_left, _interval = signal.getitimer(signal.ITIMER_REAL)
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left else seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
