@@ -250,6 +250,12 @@ INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
 # The inquiry page warns of another agent's reply made this recently.
 INQUIRY_COLLISION_MINUTES = env_int("INQUIRY_COLLISION_MINUTES", 10, minimum=1)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+# A mail larger than this is recorded by its header alone (sender, subject,
+# Message-ID) as failed, not read; reading one takes about twice its size.
+MAIL_MAX_MESSAGE_BYTES = env_int("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1)
+# Reading one mail may take this long; past it the mail is recorded as
+# failed (raw bytes kept) and the next one is read.
+MAIL_PARSE_SECONDS = env_int("MAIL_PARSE_SECONDS", 20, minimum=1)
 MEDIA_ROOT = VAR_DIR / "media"
 # Inbound mail by IMAP polling (off unless IMAP_HOST is set).
 IMAP_HOST = env_str("IMAP_HOST", "")
@@ -259,6 +265,14 @@ IMAP_PASSWORD = env_str("IMAP_PASSWORD", "")
 IMAP_MAILBOX = env_str("IMAP_MAILBOX", "INBOX")
 IMAP_SSL = env_bool("IMAP_SSL", True)
 IMAP_TIMEOUT = env_int("IMAP_TIMEOUT", 30, minimum=1)
+# Addresses that are ours besides DEFAULT_FROM_EMAIL, SERVER_EMAIL,
+# SHOP_CONTACT_EMAIL and IMAP_USER (aliases, a forwarder's address): mail
+# from them is never an inquiry, and no acknowledgement goes to them.
+MAIL_OWN_ADDRESSES = env_list("MAIL_OWN_ADDRESSES", [])
+# At most this many automatic acknowledgements to one address in the window
+# (a loop with a mailer that ignores Auto-Submitted stops there).
+ACKNOWLEDGEMENT_MAX_PER_ADDRESS = env_int("ACKNOWLEDGEMENT_MAX_PER_ADDRESS", 3, minimum=1)
+ACKNOWLEDGEMENT_WINDOW_MINUTES = env_int("ACKNOWLEDGEMENT_WINDOW_MINUTES", 60, minimum=1)
 # Mall inquiries come through the malls' mail relays: sender domain → channel.
 MALL_RELAY_DOMAINS = {
     "marketplace.amazon.co.jp": "amazon",

@@ -16,6 +16,7 @@ from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from crm import selectors, services
+from crm.fields import CustomerEmailSerializerField
 from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
 from crm.models import (
     Channel,
@@ -142,7 +143,7 @@ class CustomerProfileSerializer(api_serializers.Serializer):
     given_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     family_name_kana = serializers.CharField(max_length=100, required=False, allow_blank=True)
     given_name_kana = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = CustomerEmailSerializerField(required=False, allow_blank=True)
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
     postal_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
     prefecture = serializers.ChoiceField(

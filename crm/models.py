@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventRecord
+from crm.fields import CustomerEmailField
 
 
 class Channel(models.TextChoices):
@@ -104,7 +105,7 @@ class PersonalData(models.Model):
     given_name = models.CharField(_("given name"), max_length=100, blank=True)
     family_name_kana = models.CharField(_("family name (kana)"), max_length=100, blank=True)
     given_name_kana = models.CharField(_("given name (kana)"), max_length=100, blank=True)
-    email = models.EmailField(_("email"), blank=True)
+    email = CustomerEmailField(_("email"), blank=True)
     # Lower-cased, trimmed email: the key of identity resolution and search.
     email_normalized = models.CharField(max_length=254, blank=True, editable=False)
     phone = models.CharField(_("phone"), max_length=30, blank=True)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
+from crm.fields import CustomerEmailSerializerField
 from crm.models import Channel
 from crm.services import customer_upsert
 from tickets import selectors
@@ -56,7 +57,7 @@ class ContactFormSerializer(api_serializers.Serializer):
         max_length=100, help_text=_("Family and given name, e.g. 山田 太郎")
     )
     name_kana = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    email = serializers.EmailField()
+    email = CustomerEmailSerializerField()
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
     external_id = serializers.CharField(
         max_length=255,

@@ -4,24 +4,33 @@ The last UID handled is saved after every message, so a restart resumes
 where it stopped; a new UIDVALIDITY (the mailbox was rebuilt) starts over,
 and InboundMail's dedupe key keeps that from creating duplicates. A message
 that fails to parse or apply is recorded as failed by the ingester and the
-poller moves on; a database failure stops the poll before that message, and
-the next poll fetches it again.
+poller moves on; so does one over MAIL_MAX_MESSAGE_BYTES (its size is asked
+first and its header alone fetched) and one that takes longer than
+MAIL_PARSE_SECONDS to read. A database failure stops the poll before that
+message, and the next poll fetches it again.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import imaplib
 import logging
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
 from tickets.models import MailboxState
-from tickets.services.inbound import mail_ingest
+from tickets.services.inbound import TRANSIENT_DATABASE_ERRORS, mail_ingest, mail_record_failed
 
 logger = logging.getLogger(__name__)
+# A message the poller process died on this many times (killed by a timeout,
+# out of memory) is recorded by its header and passed by.
+MAX_ATTEMPTS = 2
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 
 @dataclass(frozen=True)
@@ -74,19 +83,40 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
             state.uid_validity, state.last_uid = uid_validity, 0
         status, data = client.uid("search", None, f"UID {state.last_uid + 1}:*")
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > state.last_uid)
-        for uid in uids[:limit]:
-            status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        batch = uids[:limit]
+        sizes = _sizes(client, batch)
+        for uid in batch:
+            if state.attempt_uid == uid and state.attempts >= MAX_ATTEMPTS:
+                report.fetched += 1
+                report.failed += 1
+                _pass_by(client, uid, account=account, state=state)
+                _done(state, uid)
+                continue
+            # Remembered before reading: a process that dies on this
+            # message (killed, out of memory) leaves the count behind.
+            state.attempts = state.attempts + 1 if state.attempt_uid == uid else 1
+            state.attempt_uid = uid
+            state.save(update_fields=["attempt_uid", "attempts"])
+            size = sizes.get(uid)
+            # Over the limit, the header alone is fetched: mail_ingest
+            # records the message by it.
+            whole = size is None or size <= settings.MAIL_MAX_MESSAGE_BYTES
+            status, parts = client.uid(
+                "fetch", str(uid), "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])"
+            )
             raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
             report.fetched += 1
             if status != "OK" or raw is None:
                 logger.warning("IMAP %s: UID %s could not be fetched", account.name, uid)
                 report.failed += 1
             else:
-                record = mail_ingest(raw, source=f"imap:{account.name}")
-                setattr(report, record.status, getattr(report, record.status) + 1)
-            state.last_uid = uid
-            state.polled_at = timezone.now()
-            state.save()
+                try:
+                    outcome = _ingest(raw, source=f"imap:{account.name}", size=size)
+                except TRANSIENT_DATABASE_ERRORS:
+                    _attempt_undo(state)
+                    raise
+                setattr(report, outcome, getattr(report, outcome) + 1)
+            _done(state, uid)
         state.polled_at = timezone.now()
         state.save()
     finally:
@@ -95,6 +125,64 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
         except Exception:
             logger.debug("IMAP logout failed", exc_info=True)
     return report
+
+
+def _attempt_undo(state: MailboxState) -> None:
+    """A database outage is not the message's fault: the attempt does not
+    count (if the database lets us say so)."""
+    try:
+        MailboxState.objects.filter(pk=state.pk).update(attempts=max(state.attempts - 1, 0))
+    except TRANSIENT_DATABASE_ERRORS:
+        logger.warning("IMAP %s: the attempt count could not be undone", state.pk)
+
+
+def _done(state: MailboxState, uid: int) -> None:
+    state.last_uid, state.attempt_uid, state.attempts = uid, None, 0
+    state.polled_at = timezone.now()
+    state.save()
+
+
+def _pass_by(client: imaplib.IMAP4, uid: int, *, account: ImapAccount, state: MailboxState) -> None:
+    """A message the poller died on MAX_ATTEMPTS times: recorded as failed
+    by its header, and not read again."""
+    logger.error("IMAP %s: UID %s stopped the poller; passed by", account.name, uid)
+    status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[HEADER])")
+    header = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+    where = f"{account.name}/{state.uid_validity}/{uid}"
+    mail_record_failed(
+        header if status == "OK" and header else b"",
+        source=f"imap:{account.name}",
+        reason=f"reading it stopped the poller {MAX_ATTEMPTS} times; kept as its header only",
+        digest=hashlib.sha256(where.encode()).hexdigest(),
+    )
+
+
+def _sizes(client: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    """RFC822.SIZE of each message, by UID, in one FETCH."""
+    if not uids:
+        return {}
+    status, data = client.uid("fetch", f"{uids[0]}:{uids[-1]}", "(RFC822.SIZE)")
+    sizes = {}
+    for item in data if status == "OK" else []:
+        line = item[0] if isinstance(item, tuple) else item
+        uid = _UID.search(line or b"")
+        size = _SIZE.search(line or b"")
+        if uid and size:
+            sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def _ingest(raw: bytes, *, source: str, size: int | None) -> str:
+    """mail_ingest's outcome; "failed" when even the record of a failure
+    could not be written (the message is passed by: the log has why). A
+    database outage still stops the poll before the message."""
+    try:
+        return mail_ingest(raw, source=source, size=size).status
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
+    except Exception:
+        logger.exception("IMAP %s: a message could not be recorded; passed by", source)
+        return "failed"
 
 
 def mailbox_argument(name: str) -> str:

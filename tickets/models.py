@@ -601,6 +601,10 @@ class MailboxState(models.Model):
     uid_validity = models.BigIntegerField(null=True)
     last_uid = models.BigIntegerField(default=0)
     polled_at = models.DateTimeField(null=True)
+    # The message being read, and how many polls began reading it: a poll
+    # that died on it (killed, out of memory) leaves these behind.
+    attempt_uid = models.BigIntegerField(null=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_uid}"

@@ -38,7 +38,7 @@ from django.core.mail.message import (
     forbid_multi_line_headers,
     sanitize_address,
 )
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from outreach.channels import Outcome, Result
 
@@ -239,8 +239,38 @@ def message_id_for(*, send_id: int, delivery_id: int) -> str:
     guessable (a stranger cannot thread a mail into someone else's inquiry
     by In-Reply-To)."""
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "madoguchi.invalid"
-    tag = salted_hmac("madoguchi.message-id", f"{send_id}.{delivery_id}").hexdigest()[:16]
-    return f"<madoguchi.{send_id}.{delivery_id}.{tag}@{domain}>"
+    return f"<madoguchi.{send_id}.{delivery_id}.{_message_id_tag(send_id, delivery_id)}@{domain}>"
+
+
+def _message_id_tag(send_id: int | str, delivery_id: int | str) -> str:
+    return salted_hmac("madoguchi.message-id", f"{send_id}.{delivery_id}").hexdigest()[:16]
+
+
+_OWN_MESSAGE_ID = re.compile(r"<madoguchi\.(\d{1,19})\.(\d{1,19})\.([0-9a-f]{16})@[^<>@\s]+>")
+
+
+def message_id_is_ours(message_id: str) -> bool:
+    """Whether `message_id` is one message_id_for made (its tag checks out,
+    whatever the domain was then): our own mail, come back."""
+    match = _OWN_MESSAGE_ID.fullmatch(message_id or "")
+    if match is None:
+        return False
+    send_id, delivery_id, tag = match.groups()
+    return constant_time_compare(tag, _message_id_tag(int(send_id), int(delivery_id)))
+
+
+def own_addresses() -> frozenset[str]:
+    """The addresses we send from or receive at (lower-cased): mail from
+    them is ours, and nothing automatic is sent to them."""
+    configured = [
+        settings.DEFAULT_FROM_EMAIL,
+        settings.SERVER_EMAIL,
+        settings.SHOP_CONTACT_EMAIL,
+        settings.IMAP_USER,
+        *settings.MAIL_OWN_ADDRESSES,
+    ]
+    found = (email.utils.parseaddr(value)[1].strip().lower() for value in configured if value)
+    return frozenset(address for address in found if "@" in address)
 
 
 def _smtp_outcome(exc: Exception, to: str) -> Outcome:

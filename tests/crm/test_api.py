@@ -134,6 +134,15 @@ def test_customer_upsert_creates_then_updates_by_channel_identity(writer):
     assert data["identities"] == [{"channel": "own_site", "external_id": "m-1", "display_name": ""}]
 
 
+def test_a_customer_with_an_old_carrier_address_is_upserted(writer):
+    body = {"channel": "own_site", "external_id": "m-2", "email": "taro..yamada.@docomo.ne.jp"}
+
+    response = writer.post("/api/v1/customers/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["email"] == "taro..yamada.@docomo.ne.jp"
+
+
 def test_customer_search_by_kana_email_and_phone(writer):
     factories.customer(
         external_id="a",

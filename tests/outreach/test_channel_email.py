@@ -16,6 +16,8 @@ from outreach.channels.email import (
     EmailMessage,
     _envelope_recipient,
     message_bytes,
+    message_id_for,
+    message_id_is_ours,
 )
 
 TO = "a@example.jp"
@@ -224,3 +226,21 @@ def test_envelope_addresses_are_what_django_would_use(address):
             return repr(exc)
 
     assert outcome(_envelope_recipient, address) == outcome(sanitize_address, address, "utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "ours"),
+    [
+        (lambda mid: mid, True),
+        (lambda mid: mid.replace("@shop.example.jp>", "@old-shop.example.jp>"), True),
+        (lambda mid: mid.replace(".7.", ".8.", 1), False),  # another delivery's number
+        (lambda mid: mid[:-20] + ("1" if mid[-20] == "0" else "0") + mid[-19:], False),  # forged
+        (lambda mid: mid.strip("<>"), False),
+        (lambda mid: "<madoguchi.1.2.x@shop.example.jp>", False),
+    ],
+)
+def test_our_message_ids_are_recognised_by_their_tag(settings, change, ours):
+    settings.DEFAULT_FROM_EMAIL = "support@shop.example.jp"
+    mid = message_id_for(send_id=3, delivery_id=7)
+
+    assert message_id_is_ours(change(mid)) is ours

@@ -169,3 +169,35 @@ def email_package_message(subject: str, body: str, charset: str) -> bytes:
     legacy["From"] = "Customer <customer@example.jp>"
     legacy["To"] = "support@shop.example.jp"
     return legacy.as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
+
+
+def mail_with_pdf(headers: list[tuple[str, str]], pdf: bytes) -> bytes:
+    """A multipart mail: a short text and ``pdf`` attached in base64."""
+    return raw_mail(
+        [*headers, ("Content-Type", 'multipart/mixed; boundary="b1"')],
+        CRLF.join(
+            [
+                b"--b1",
+                b"Content-Type: text/plain; charset=utf-8",
+                b"",
+                "図面を添付します。".encode(),
+                b"--b1",
+                b"Content-Type: application/pdf",
+                b'Content-Disposition: attachment; filename="zumen.pdf"',
+                b"Content-Transfer-Encoding: base64",
+                b"",
+                base64_lines(pdf),
+                b"--b1--",
+                b"",
+            ]
+        ),
+    )
+
+
+def slow_mail() -> bytes:
+    """Undeclared Shift_JIS of 5 MB: charset detection reads it in about
+    1.5 s (a mail that takes long to read, without any bug)."""
+    return raw_mail(
+        [("From", "slow@example.jp"), ("Subject", "長文"), ("Message-ID", "<slow.1@example.jp>")],
+        (("在庫はありますか。明日までに届きますか。" * 40 + "\n") * 3000).encode("cp932"),
+    )

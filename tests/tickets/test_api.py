@@ -49,6 +49,14 @@ def test_retries_with_the_same_idempotency_key_make_one_inquiry(store):
     assert Inquiry.objects.count() == 1 and InquiryMessage.objects.count() == 1
 
 
+@pytest.mark.parametrize("email", ["taro..yamada.@docomo.ne.jp", ".hanako@ezweb.ne.jp"])
+def test_the_contact_form_takes_an_old_carrier_address(store, email):
+    response = store.post("/api/v1/inquiries/", {**FORM, "email": email}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert Inquiry.objects.get().customer.email == email
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

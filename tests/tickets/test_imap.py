@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import imaplib
 import itertools
+import os
+import subprocess
+import sys
+import time
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from django.utils import timezone
 
 from tests.imap_server import DOVECOT_MISSING, ImapServer, dovecot_binary
 from tests.tickets import mailfactory as mf
+from tests.worker import ROOT, database_url
 from tickets.imap import ImapAccount, PollReport, imap_poll
 from tickets.models import InboundMail, Inquiry, MailboxState
 from tickets.tasks import imap_poll_task
@@ -278,10 +283,11 @@ def test_a_database_outage_stops_the_poll_at_that_message_and_the_next_poll_retr
             cursor.execute("SET lock_timeout = '300ms'")
         with pytest.raises(OperationalError):
             imap_poll(account)
-        # nothing recorded as failed, nothing half-written, position kept
+        # nothing recorded as failed, nothing half-written, position kept,
+        # and the outage is not counted against the message
         assert not InboundMail.objects.exists()
         assert not Inquiry.objects.exists()
-        assert MailboxState.objects.get().last_uid == 0
+        assert (MailboxState.objects.get().last_uid, MailboxState.objects.get().attempts) == (0, 0)
     finally:
         blocker.rollback()
         blocker.close()
@@ -333,3 +339,115 @@ def test_a_wrong_password_is_an_error_and_moves_nothing(imap_server, mailbox):
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
         imap_poll(account)
     assert not InboundMail.objects.exists()
+
+
+def mail_with_attachment(size: int) -> bytes:
+    """A customer's mail with a PDF of ``size`` bytes."""
+    headers = [
+        ("From", f"{mf.encoded_words('大野 誠')} <ono@example.jp>"),
+        ("To", "support@shop.example.jp"),
+        ("Subject", mf.encoded_words("図面を送ります")),
+        ("Date", format_datetime(timezone.now())),
+        ("Message-ID", "<zumen.1@example.jp>"),
+        ("MIME-Version", "1.0"),
+    ]
+    return mf.mail_with_pdf(headers, b"%PDF-1.4\n" + b"0" * size)
+
+
+@pytest.mark.django_db
+def test_a_mail_over_the_size_limit_is_recorded_by_its_header_and_the_poll_moves_on(
+    imap_server, mailbox, account, settings
+):
+    settings.MAIL_MAX_MESSAGE_BYTES = 100_000
+    imap_server.append(mail_with_attachment(200_000), mailbox=mailbox)
+    last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
+
+    report = imap_poll(account)
+
+    assert report == PollReport(fetched=2, processed=1, failed=1)
+    big = InboundMail.objects.get(status="failed")
+    assert big.reason.startswith("too large: ")
+    assert "over the limit of 100000" in big.reason
+    assert (big.message_id, big.from_address, big.subject) == (
+        "<zumen.1@example.jp>",
+        "ono@example.jp",
+        "図面を送ります",
+    )
+    assert bytes(big.raw).startswith(b"From: ") and len(big.raw) < 1000  # the header only
+    assert Inquiry.objects.get().subject == "次の問い合わせ"
+    assert MailboxState.objects.get().last_uid == last
+    assert imap_poll(account) == PollReport()
+
+
+@pytest.mark.django_db
+def test_a_mail_that_takes_too_long_to_read_is_recorded_and_the_poll_moves_on(
+    imap_server, mailbox, account, settings
+):
+    settings.MAIL_PARSE_SECONDS = 0.3
+    slow = mf.slow_mail()
+    imap_server.append(slow, mailbox=mailbox)
+    last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
+
+    report = imap_poll(account)
+
+    assert report == PollReport(fetched=2, processed=1, failed=1)
+    record = InboundMail.objects.get(status="failed")
+    assert record.reason == "MailReadTimeout: reading the mail took longer than 0.3 s"
+    assert bytes(record.raw).replace(b"\r\n", b"\n") == slow.replace(b"\r\n", b"\n")
+    assert Inquiry.objects.get().subject == "次の問い合わせ"
+    assert MailboxState.objects.get().last_uid == last
+
+
+def poll_killed_while_reading(account: ImapAccount, uid: int, *, attempt: int) -> None:
+    """Run a poll in a process of its own and SIGKILL it while it reads
+    message ``uid`` (its ``attempt``-th time), as the worker's guard or the
+    OOM killer would."""
+    code = (
+        "from tickets.imap import ImapAccount, imap_poll; "
+        f"imap_poll(ImapAccount(**{account.__dict__!r}))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "MAIL_PARSE_SECONDS": "600",
+        },
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not MailboxState.objects.filter(attempt_uid=uid, attempts=attempt).exists():
+            assert process.poll() is None, "the poll ended before reading the message"
+            assert time.monotonic() < deadline, "the poll never reached the message"
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_the_poller_dies_on_twice_is_recorded_and_passed_by(
+    imap_server, mailbox, account
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the subprocess shares the test database on PostgreSQL only")
+    slow = imap_server.append(mf.slow_mail(), mailbox=mailbox)
+    last = imap_server.append(customer_mail("次の問い合わせ", "届いていますか？"), mailbox=mailbox)
+
+    # The poll dies while reading the slow message, twice
+    poll_killed_while_reading(account, slow, attempt=1)
+    poll_killed_while_reading(account, slow, attempt=2)
+    assert not InboundMail.objects.exists()
+    assert MailboxState.objects.get().attempts == 2
+
+    # The next poll records it by its header and goes on
+    report = imap_poll(account)
+
+    assert report == PollReport(fetched=2, processed=1, failed=1)
+    record = InboundMail.objects.get(status="failed")
+    assert record.reason == "reading it stopped the poller 2 times; kept as its header only"
+    assert (record.message_id, record.from_address) == ("<slow.1@example.jp>", "slow@example.jp")
+    assert Inquiry.objects.get().subject == "次の問い合わせ"
+    assert MailboxState.objects.get().last_uid == last
+    assert imap_poll(account) == PollReport()

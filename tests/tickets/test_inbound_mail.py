@@ -6,10 +6,14 @@ ignored or failed with a reason, never lost and never answered in a loop."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+import random
+import signal
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, make_msgid
@@ -22,10 +26,16 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
+from django_q.timeout import TimeoutHandler
 
 from crm.models import ChannelIdentity
+from outreach.dispatch import send_dispatch
 from outreach.models import Delivery, Send
 from tests.concurrency import at_once
+from tests.crm import factories as crm_factories
+from tests.outreach import conftest as outreach_fixtures
+from tests.tickets import factories
 from tests.tickets import mailfactory as mf
 from tests.worker import database_url
 from tickets.mailparse import parse_message
@@ -38,9 +48,11 @@ from tickets.models import (
     InquiryMessage,
     InquiryStatus,
 )
-from tickets.services import inquiry_reply, inquiry_status_set
+from tickets.services import inquiry_auto_acknowledge, inquiry_reply, inquiry_status_set
+from tickets.services.inbound import mail_ingest
 
 MAIL = Path(__file__).parent / "mail"
+smtp = outreach_fixtures.smtp  # the in-process SMTP server, for replies sent back
 ROOT = Path(__file__).resolve().parents[2]
 EX_TEMPFAIL = 75
 
@@ -258,6 +270,120 @@ def test_an_attachment_over_the_limit_is_kept_as_metadata_and_the_mail_is_not_lo
     assert not small.truncated
     assert Path(small.file.path).read_bytes().startswith(b"\x89PNG")
     assert Attachment.objects.count() == 2
+
+
+def nul_header_mail() -> bytes:
+    """A mail whose attachment's Content-Type holds a NUL byte (a broken
+    mailer), with NULs in encoded-words of the subject and the file name too."""
+    boundary = "nul-boundary"
+    return mf.raw_mail(
+        [
+            ("From", f"{mf.encoded_words('中村 健')} <ken@example.jp>"),
+            ("To", "support@shop.example.jp"),
+            (
+                "Subject",
+                "=?UTF-8?B?" + base64.b64encode("返品\x00について".encode()).decode() + "?=",
+            ),
+            ("Date", format_datetime(timezone.now())),
+            ("Message-ID", "<nul.header.1@example.jp>"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/mixed; boundary="{boundary}"'),
+        ],
+        b"\r\n".join(
+            [
+                f"--{boundary}".encode(),
+                b'Content-Type: text/plain; charset="UTF-8"',
+                b"",
+                "写真を添付します。".encode(),
+                f"--{boundary}".encode(),
+                b'Content-Type: image/jp\x00eg; name="=?UTF-8?B?'
+                + base64.b64encode("写真\x00.jpg".encode())
+                + b'?="',
+                b"Content-Transfer-Encoding: base64",
+                b"",
+                mf.base64_lines(b"\xff\xd8\xff\xe0" + b"\x00" * 64),
+                f"--{boundary}--".encode(),
+                b"",
+            ]
+        ),
+    )
+
+
+@pytest.mark.django_db
+def test_a_nul_byte_in_a_header_value_does_not_stop_the_mail_becoming_an_inquiry(pipe):
+    output = pipe(nul_header_mail())
+
+    assert output == "processed: 返品について"
+    message = InquiryMessage.objects.get()
+    assert message.body_text == "写真を添付します。"
+    attachment = message.attachments.get()
+    assert (attachment.filename, attachment.content_type) == ("写真.jpg", "image/jpeg")
+
+
+@pytest.mark.django_db
+def test_a_piped_mail_over_the_size_limit_is_recorded_by_its_header(pipe, settings):
+    settings.MAIL_MAX_MESSAGE_BYTES = 30_000
+
+    output = pipe(big_attachment_mail())
+
+    record = InboundMail.objects.get()
+    assert output == f"failed: 大きな見積書 {record.reason}"
+    assert record.reason == (
+        f"too large: {len(big_attachment_mail())} bytes, over the limit of 30000; "
+        "kept as its header only"
+    )
+    assert (record.message_id, record.from_address) == (
+        "<big.attachment.1@example.co.jp>",
+        "ichiro@example.co.jp",
+    )
+    assert big_attachment_mail().startswith(bytes(record.raw)) and len(record.raw) < 1000
+    assert not Inquiry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_mail_with_a_30_mb_attachment_is_stored_within_three_times_its_size(settings):
+    settings.MAIL_MAX_MESSAGE_BYTES = settings.ATTACHMENT_MAX_BYTES = 64 * 1024 * 1024
+    pdf = random.Random(30).randbytes(30 * 1024 * 1024)
+    raw = mf.mail_with_pdf(
+        [("From", "ono@example.jp"), ("Subject", "図面"), ("Message-ID", "<zumen.30@example.jp>")],
+        pdf,
+    )
+
+    tracemalloc.start()
+    try:
+        record = mail_ingest(raw, source="pipe")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert record.status == "processed"
+    stored = record.inquiry_message.attachments.get()
+    assert Path(stored.file.path).read_bytes() == pdf
+    assert peak < 3 * len(raw)  # 41 MB of mail: 359 MB before, 92 MB now
+
+
+@pytest.mark.django_db
+def test_a_mail_read_under_the_workers_timeout_leaves_that_timeout_running(settings):
+    settings.MAIL_PARSE_SECONDS = 0.3
+
+    with TimeoutHandler(100):  # django-q2's task timeout, as in the worker
+        record = mail_ingest(mf.slow_mail(), source="imap:test")
+        left, _interval = signal.getitimer(signal.ITIMER_REAL)
+
+    assert record.reason == "MailReadTimeout: reading the mail took longer than 0.3 s"
+    assert 95 < left <= 100
+
+
+@pytest.mark.django_db
+def test_when_the_workers_timeout_comes_first_it_ends_the_task_and_the_mail_is_not_failed(
+    settings,
+):
+    settings.MAIL_PARSE_SECONDS = 60
+
+    with pytest.raises(TimeoutException), TimeoutHandler(1):
+        mail_ingest(mf.slow_mail(), source="imap:test")
+
+    assert not InboundMail.objects.exists()  # read again by the next poll
 
 
 @pytest.mark.django_db
@@ -484,6 +610,93 @@ def test_an_out_of_office_answer_to_our_acknowledgement_starts_no_mail_loop(pipe
     assert Delivery.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_our_acknowledgement_is_marked_automatic_and_ignored_when_it_comes_back_stripped(
+    pipe, acknowledgement, smtp
+):
+    # Given a customer's mail, acknowledged by mail through the real SMTP server
+    pipe(customer_mail(sender="suzuki@example.co.jp"))
+    [ack] = ours(Inquiry.objects.get())
+    send_dispatch(send_id=ack.delivery.send_id)
+    [received] = smtp.received
+    assert received.message["Auto-Submitted"] == "auto-replied"
+    assert received.message["Message-ID"] == ack.message_id
+
+    # When a forwarder hands it back to us with our headers stripped and its
+    # own sender (SRS), so that only our Message-ID is left to know it by
+    back = received.message
+    for name in ("X-Madoguchi-Delivery", "Auto-Submitted", "From", "Return-Path"):
+        del back[name]
+    back["From"] = "forwarder@relay.example.net"
+    output = pipe(back.as_bytes())
+
+    # Then it is recorded as ours, and nothing is opened or answered
+    assert output.endswith("own-delivery")
+    assert InboundMail.objects.get(message_id=ack.message_id).status == "ignored"
+    assert Inquiry.objects.count() == 1
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "sender", ["support@shop.example.jp", "Support@Shop.Example.JP", "info@shop.example.jp"]
+)
+def test_mail_from_our_own_address_opens_no_inquiry_and_gets_no_acknowledgement(
+    pipe, acknowledgement, settings, sender
+):
+    settings.DEFAULT_FROM_EMAIL = "サポート <support@shop.example.jp>"
+    settings.MAIL_OWN_ADDRESSES = ["info@shop.example.jp"]
+
+    output = pipe(customer_mail(sender=sender, message_id="<relay.1@relay.example.net>"))
+
+    assert output.endswith("own-address")
+    assert InboundMail.objects.get().status == "ignored"
+    assert not Inquiry.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_message_id_in_our_form_with_a_wrong_tag_is_not_taken_for_ours(pipe, acknowledgement):
+    forged = "<madoguchi.1.2.0123456789abcdef@shop.example.jp>"
+
+    output = pipe(customer_mail(message_id=forged))
+
+    assert output == "processed: 配送について"
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_no_acknowledgement_goes_to_our_own_address(acknowledgement, settings):
+    settings.MAIL_OWN_ADDRESSES = ["info@shop.example.jp"]
+    customer = crm_factories.customer(channel="own_site", email="INFO@shop.example.jp")
+    inquiry = factories.inquiry(customer=customer)
+
+    assert inquiry_auto_acknowledge(inquiry=inquiry) is None
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_acknowledgements_to_one_address_are_limited_in_the_window(pipe, acknowledgement, settings):
+    settings.ACKNOWLEDGEMENT_MAX_PER_ADDRESS = 2
+    # A mailer that ignores Auto-Submitted answers each acknowledgement with
+    # a new mail (no In-Reply-To): each opens an inquiry
+    for number in range(4):
+        pipe(customer_mail(subject=f"自動転送 {number}", sender="loop@example.jp"))
+    pipe(customer_mail(sender="other@example.jp"))
+
+    assert Inquiry.objects.count() == 5
+    acknowledged = InquiryMessage.objects.filter(is_automatic=True)
+    assert acknowledged.filter(inquiry__customer__email="loop@example.jp").count() == 2
+    assert acknowledged.filter(inquiry__customer__email="other@example.jp").count() == 1
+
+    # An hour later the address is acknowledged again
+    InquiryMessage.objects.filter(is_automatic=True).update(
+        created_at=timezone.now() - timedelta(minutes=61)
+    )
+    pipe(customer_mail(subject="自動転送 5", sender="loop@example.jp"))
+    assert acknowledged.filter(inquiry__customer__email="loop@example.jp").count() == 3
+
+
 # --------------------------------------------------------------------------
 # Once, and nothing lost
 
@@ -502,13 +715,23 @@ def test_the_same_message_ingested_twice_is_one_record_and_one_message(pipe, ack
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="crm: Customer.email (EmailField) refuses the addresses docomo and au issued "
-    "before 2009 (consecutive dots, a dot before @); the mail is kept as failed",
-)
-def test_a_mail_from_an_old_japanese_carrier_address_becomes_an_inquiry(pipe):
-    assert pipe(customer_mail(sender="taro..yamada.@docomo.ne.jp")).startswith("processed:")
+@pytest.mark.parametrize("sender", ["taro..yamada.@docomo.ne.jp", ".hanako@ezweb.ne.jp"])
+def test_a_mail_from_an_old_japanese_carrier_address_is_answered_at_that_address(
+    pipe, colleague, smtp, sender
+):
+    # docomo and au issued addresses with misplaced dots before 2009
+    output = pipe(customer_mail(sender=sender))
+
+    assert output == "processed: 配送について"
+    inquiry = Inquiry.objects.get()
+    assert (inquiry.customer.email, inquiry.customer.email_normalized) == (sender, sender)
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    report = send_dispatch(send_id=reply.delivery.send_id)
+
+    assert report.sent == 1
+    [received] = smtp.received
+    assert received.rcpt_tos == [sender]
+    assert received.message["To"] == sender
 
 
 @pytest.mark.django_db

@@ -7,9 +7,17 @@ builds the variations."""
 
 from __future__ import annotations
 
+import base64
+import email
 import functools
+import math
+import random
 import re
+import signal
+import time
+import tracemalloc
 import unicodedata
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -1310,3 +1318,191 @@ def test_property_sanitised_html_has_no_active_content(fragments):
     for needle in ("<script", "javascript:", "onerror", "onclick", "onload", "<iframe", "style="):
         assert needle not in clean
     html_to_text("".join(fragments))  # and the text rendering copes
+
+
+# --------------------------------------------------------------------------
+# No input takes more than linear time (issue 15, point 19)
+
+
+@contextmanager
+def at_most(seconds: float):
+    """Stop the block with TimeoutError after ``seconds`` (a quadratic
+    parser must fail the test, not hang the run)."""
+
+    def expire(_signum, _frame):
+        raise TimeoutError(f"still parsing after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_seconds(raw: bytes) -> float:
+    """How long parse_message takes, infinite past 5 s."""
+    start = time.perf_counter()
+    try:
+        with at_most(5):
+            parse_message(raw)
+    except TimeoutError:
+        return math.inf
+    return time.perf_counter() - start
+
+
+def assert_linear(build) -> None:
+    """A megabyte parses well under a second, and ten times the input takes
+    about ten times as long (a quadratic parser: a hundred times)."""
+    small, large = parse_seconds(build(100_000)), parse_seconds(build(1_000_000))
+    assert large < 1.0
+    assert large < 30 * small + 0.25
+
+
+def huge_address_fields(size: int) -> bytes:
+    junk = b"x" * size  # no "@": the parser finds nothing, the fallback searches
+    return mf.raw_mail([("From", junk), ("To", junk), ("Cc", junk)], "本文")
+
+
+def huge_references(size: int) -> bytes:
+    ids = " ".join(f"<{number}.ref@example.jp>" for number in range(size // 20))
+    return mf.raw_mail([("From", "a@example.jp"), ("References", ids)], "本文")
+
+
+def punycode_body(size: int) -> bytes:
+    # decoding punycode inserts each character into a list: quadratic
+    text = "".join(chr(0x3042 + (number * 7) % 80) for number in range(size // 2))
+    data = text.encode("punycode")[:size]
+    return mf.raw_mail(
+        [("From", "a@example.jp"), ("Content-Type", "text/plain; charset=punycode")], data
+    )
+
+
+def punycode_subject(size: int) -> bytes:
+    text = "".join(chr(0x3042 + (number * 7) % 80) for number in range(size // 3))
+    word = base64.b64encode(text.encode("punycode")[: size * 3 // 4]).decode("ascii")
+    return mf.raw_mail([("From", "a@example.jp"), ("Subject", f"=?punycode?B?{word}?=")], "本文")
+
+
+@pytest.mark.parametrize(
+    "build", [huge_address_fields, huge_references, punycode_body, punycode_subject]
+)
+def test_parsing_time_grows_linearly_with_the_input(build):
+    assert_linear(build)
+
+
+def test_a_megabyte_address_field_without_an_address_is_read_up_to_a_bound():
+    mail = parse_message(huge_address_fields(1_000_000))
+
+    assert (mail.from_address, mail.to, mail.cc) == ("", (), ())
+    assert "from: longer than 32768 bytes; the rest not read" in mail.warnings
+
+
+def test_the_fallback_address_search_finds_what_the_pattern_found():
+    # an unclosed comment: the stdlib parser finds no address at all
+    broken = "(x taro@example.jp;@x @ y@ hanako@@example.jp"
+    raw = mf.raw_mail([("From", broken), ("To", broken)], "x")
+
+    mail = parse_message(raw)
+
+    assert mail.from_address == "taro@example.jp"
+    assert mail.to == ("taro@example.jp", "hanako@@example.jp")
+    assert "from: malformed address list, addresses picked out" in mail.warnings
+
+
+def test_thousands_of_references_keep_the_root_and_the_newest():
+    mail = parse_message(huge_references(1_000_000))
+
+    assert len(mail.references) == 100
+    assert mail.references[0] == "<0.ref@example.jp>"
+    assert mail.references[-1] == f"<{1_000_000 // 20 - 1}.ref@example.jp>"
+    assert len(set(mail.thread_ids)) == len(mail.thread_ids) == 100
+
+
+@pytest.mark.parametrize("label", ["punycode", "idna", "zlib_codec", "rot13", "unicode_escape"])
+def test_a_codec_that_is_no_text_charset_is_an_unknown_label(label):
+    raw = mf.raw_mail(
+        [
+            ("From", "a@example.jp"),
+            ("Subject", f"=?{label}?B?{base64.b64encode('在庫'.encode()).decode()}?="),
+            ("Content-Type", f"text/plain; charset={label}"),
+        ],
+        "在庫はありますか".encode(),
+    )
+
+    mail = parse_message(raw)
+
+    assert (mail.subject, mail.text) == ("在庫", "在庫はありますか")
+    assert f"body (text/plain): unknown charset '{label}'; read as utf-8" in mail.warnings
+
+
+@pytest.mark.parametrize(
+    ("label", "text"),
+    [("windows-1252", "café"), ("koi8-r", "привет"), ("gb2312", "你好"), ("utf-16", "こんにちは")],
+)
+def test_text_charsets_beyond_japanese_are_still_read(label, text):
+    raw = mf.raw_mail(
+        [("From", "a@example.jp"), ("Content-Type", f"text/plain; charset={label}")],
+        text.encode(label),
+    )
+
+    mail = parse_message(raw)
+
+    assert mail.text == text
+    assert not mail.warnings
+
+
+def mail_with_attachment(payload: bytes) -> bytes:
+    return mf.mail_with_pdf([("From", "a@example.jp"), ("Subject", "図面を送ります")], payload)
+
+
+def test_a_30_mb_attachment_is_read_within_three_times_the_message_size():
+    payload = random.Random(30).randbytes(30 * 1024 * 1024)
+    raw = mail_with_attachment(payload)
+
+    tracemalloc.start()
+    try:
+        mail = parse_message(raw, max_attachment_bytes=len(payload))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert mail.text == "図面を添付します。"
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.size) == ("zumen.pdf", len(payload))
+    assert attachment.payload == payload
+    assert peak < 3 * len(raw)  # the stdlib parser alone: nine times
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda body: body + b"\r\nnot base64 at the end", id="trailing text"),
+        pytest.param(lambda body: body[:-3] + b"\r\n", id="bad padding"),
+    ],
+)
+def test_a_long_base64_body_decodes_as_the_stdlib_decodes_it(damage):
+    payload = random.Random(7).randbytes(200_000)
+    raw = mail_with_attachment(payload)
+    body = mf.base64_lines(payload)
+    damaged = raw.replace(body, damage(body))
+
+    [attachment] = parse_message(damaged).attachments
+
+    part = email.message_from_bytes(damaged).get_payload()[1]
+    assert attachment.payload == part.get_payload(decode=True)
+
+
+def test_an_attached_message_with_a_long_base64_part_is_kept_whole():
+    payload = random.Random(8).randbytes(200_000)
+    inner = mail_with_attachment(payload)
+    raw = mf.raw_mail(
+        [("From", "a@example.jp"), ("Content-Type", 'multipart/mixed; boundary="outer"')],
+        b"\r\n".join([b"--outer", b"Content-Type: message/rfc822", b"", inner, b"--outer--", b""]),
+    )
+
+    [attached] = parse_message(raw).attachments
+
+    assert attached.filename == "図面を送ります.eml"
+    assert parse_message(attached.payload).attachments[0].payload == payload

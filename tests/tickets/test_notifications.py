@@ -131,3 +131,18 @@ def test_a_reply_failed_notice_is_mailed_to_its_author_in_japanese(smtp, django_
         f"【送信失敗】[{reference}] 返信がお客様に届きませんでした: {note.inquiry.subject}"
     )
     assert "あなたの返信がお客様に届きませんでした" in mail.message.get_content()
+
+
+def test_a_notice_is_marked_automatic_and_never_mailed_to_our_own_address(
+    smtp, django_user_model, settings
+):
+    # given: two notices, one for a staff member whose address is the shop's own
+    settings.MAIL_OWN_ADDRESSES = ["loop@shop.example"]
+    _mailed, ours = notices_for(django_user_model, "sato", "loop")
+    # when
+    assert notifications_email_task() == 1
+    # then: the mail says it is automatic (RFC 3834); our own address gets none
+    assert recipients(smtp) == ["sato@shop.example"]
+    assert smtp.received[0].message["Auto-Submitted"] == "auto-generated"
+    ours.refresh_from_db()
+    assert ours.emailed_at is not None and ours.email_failed_at is None

@@ -149,26 +149,48 @@ _EUCJP_CHAIN = (("euc-jp", _decode_with("euc_jp")), ("euc-jis-2004", _decode_wit
 _UTF8_CHAIN = (("utf-8", _decode_with("utf-8-sig")),)
 
 
+# The Japanese codecs (by codecs.lookup name) and the chain that reads each.
+_JAPANESE_CODECS = {
+    **dict.fromkeys(
+        ("iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3"),
+        _ISO2022JP_CHAIN,
+    ),
+    "iso2022_jp_ext": _ISO2022JP_CHAIN,
+    **dict.fromkeys(("shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213"), _CP932_CHAIN),
+    **dict.fromkeys(("euc_jp", "euc_jis_2004", "euc_jisx0213"), _EUCJP_CHAIN),
+    "utf-8": _UTF8_CHAIN,
+}
+# Other charsets mail is written in. Only text codecs: Python's registry also
+# holds codecs that are not text at all (zlib_codec, base64_codec, rot_13)
+# and ones that decode in quadratic time (punycode, idna): a label naming
+# one of those is unknown, and the bytes are read by detection.
+_TEXT_CODECS = frozenset(
+    codecs.lookup(label).name
+    for label in (
+        *("utf-16", "utf-16-be", "utf-16-le", "utf-32", "utf-32-be", "utf-32-le", "utf-7"),
+        *(f"iso8859-{part}" for part in (*range(1, 12), *range(13, 17))),
+        *(f"cp{page}" for page in (*range(1250, 1259), 874, 437, 850, 852, 855, 866)),
+        *("koi8-r", "koi8-u", "mac-roman", "tis-620"),
+        *("big5", "big5hkscs", "cp950", "gb2312", "gbk", "gb18030", "hz"),
+        *("euc-kr", "cp949", "johab", "iso2022-kr"),
+    )
+)
+
+
 def _chain_for(label: str) -> tuple[tuple[str, Callable[[bytes, str], str]], ...] | None:
     """The decoders to try, in order, for a declared charset label;
-    None when the label says nothing useful (absent, us-ascii, unknown)."""
+    None when the label says nothing useful (absent, us-ascii, unknown, or
+    a codec that is no text charset)."""
     if label in _UNINFORMATIVE:
         return None
-    label = _ALIASES.get(label, label)
+    label = _ALIASES.get(label, label)  # Japanese labels the registry does not know
     try:
         name = codecs.lookup(label).name
-        b"x".decode(name, "ignore")  # refuses bytes-to-bytes codecs such as base64 or zlib
-    except LookupError:
+    except (LookupError, ValueError):
         return None
-    if name.startswith("iso2022_jp"):
-        return _ISO2022JP_CHAIN
-    if name in ("shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213"):
-        return _CP932_CHAIN
-    if name in ("euc_jp", "euc_jis_2004", "euc_jisx0213"):
-        return _EUCJP_CHAIN
-    if name == "utf-8":
-        return _UTF8_CHAIN
-    if name == "ascii":
+    if name in _JAPANESE_CODECS:
+        return _JAPANESE_CODECS[name]
+    if name not in _TEXT_CODECS:
         return None
     return ((name, _decode_with(name)),)
 

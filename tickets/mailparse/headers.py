@@ -19,8 +19,15 @@ JST = timezone(timedelta(hours=9), "JST")
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_ADDRESS_FALLBACK = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+# What separates the ``local@domain`` tokens of the fallback address search.
+_ADDRESS_DELIMITERS = re.compile(r"[\s<>\"'(),;:\[\]]+")
 _MSG_ID = re.compile(r"<([^<>]*)>")
+# How much of an address field (all its occurrences together) is read: a
+# To of a thousand recipients fits; a megabyte of junk is not scanned.
+MAX_ADDRESS_FIELD_BYTES = 32 * 1024
+# Ids kept from a References field: the first (the thread's root) and the
+# newest. RFC 5322 lets a mailer trim the middle the same way.
+MAX_REFERENCES = 100
 
 
 def raw_header(msg: Message, name: str) -> bytes | None:
@@ -143,7 +150,16 @@ def header_addresses(
     plain ``local@domain`` search of the field is the fallback.
     """
     pairs: list[tuple[str, str]] = []
+    budget = MAX_ADDRESS_FIELD_BYTES
     for raw in raw_values:
+        if len(raw) > budget:
+            warnings.append(
+                f"{field}: longer than {MAX_ADDRESS_FIELD_BYTES} bytes; the rest not read"
+            )
+            raw = raw[:budget]
+        budget -= len(raw)
+        if not raw:
+            break
         text, note = decode_text(raw, None)
         if note:
             warnings.append(f"{field}: {note}")
@@ -158,7 +174,10 @@ def header_addresses(
             if "@" in address
         ]
         if not found:
-            found = [("", address) for address in _ADDRESS_FALLBACK.findall(text)]
+            # Tokens with an "@" inside: a split, linear however long the
+            # field (a search pattern would rescan a long token from each of
+            # its characters).
+            found = [("", token) for token in _ADDRESS_DELIMITERS.split(text) if "@" in token[1:-1]]
             if found:
                 warnings.append(f"{field}: malformed address list, addresses picked out")
         pairs.extend(found)
@@ -168,17 +187,17 @@ def header_addresses(
 def message_ids(raw: bytes | None) -> list[str]:
     """Message ids in a Message-ID, In-Reply-To or References field, as
     ``<local@domain>`` (the form outbound mail is stored in), in order, once
-    each. Ids without angle brackets are accepted when they hold an ``@``."""
+    each; past MAX_REFERENCES, the first and the newest. Ids without angle
+    brackets are accepted when they hold an ``@``."""
     if not raw:
         return []
     text = clean_header(raw.decode("utf-8", "replace"))
     found = ["".join(inner.split()) for inner in _MSG_ID.findall(text)]
     if not found:
         found = [token.strip("<>,;") for token in text.split() if "@" in token]
-    ids: list[str] = []
-    for inner in found:
-        if inner and f"<{inner}>" not in ids:
-            ids.append(f"<{inner}>")
+    ids = list(dict.fromkeys(f"<{inner}>" for inner in found if inner))
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[len(ids) - MAX_REFERENCES + 1 :]]
     return ids
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from . import signals
+from .blobs import blobs_hoist
 from .headers import (
     header_addresses,
     header_date,
@@ -88,8 +90,7 @@ class ParsedMail:
         """Ids to look the thread up by, likeliest first: In-Reply-To, then
         References from the newest back."""
         ids = [self.in_reply_to] if self.in_reply_to else []
-        ids.extend(ref for ref in reversed(self.references) if ref not in ids)
-        return tuple(ids)
+        return tuple(dict.fromkeys([*ids, *reversed(self.references)]))
 
 
 def parse_message(
@@ -109,7 +110,8 @@ def parse_message(
     if not data.strip():
         raise MailParseError("empty input: not a mail message")
     warnings: list[str] = []
-    msg = _parse_bytes(data, warnings)
+    body, blobs = blobs_hoist(data)
+    msg = _parse_bytes(body, warnings)
     if not list(msg.raw_items()):
         raise MailParseError("no header field: not a mail message")
 
@@ -122,7 +124,7 @@ def parse_message(
     message_id = message_ids(raw_header(msg, "Message-ID"))
 
     try:
-        found = collect(msg, max_attachment_bytes=max_attachment_bytes)
+        found = collect(msg, max_attachment_bytes=max_attachment_bytes, blobs=blobs)
     except Exception as exc:  # last resort: one bad mail must not stop ingestion
         warnings.append(f"internal: the body could not be read ({type(exc).__name__}: {exc})")
         found = None
@@ -134,7 +136,7 @@ def parse_message(
 
     auto = signals.auto_submitted_signals(msg)
     bounce = signals.bounce_signals(msg, from_address)
-    return ParsedMail(
+    parsed = ParsedMail(
         message_id=message_id[0] if message_id else "",
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=tuple(message_ids(raw_header(msg, "References"))),
@@ -159,6 +161,24 @@ def parse_message(
         our_delivery_id=signals.delivery_id(msg),
         warnings=tuple(warnings),
     )
+    return _without_nul(parsed)
+
+
+def _without_nul(value):
+    """``value`` with every NUL character of its text removed, deeply
+    (strings, tuples, and the ParsedMail and Attachment dataclasses):
+    PostgreSQL refuses NUL in text, and a NUL in any header a broken
+    mailer writes (an attachment's Content-Type...) must not fail the mail."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, tuple):
+        return tuple(_without_nul(item) for item in value)
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return dataclasses.replace(
+            value, **{name: _without_nul(item) for name, item in fields.items()}
+        )
+    return value
 
 
 def _parse_bytes(data: bytes, warnings: list[str]) -> Message:

@@ -13,6 +13,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
+from .blobs import Blobs
 from .charsets import decode_text
 from .headers import (
     clean_header,
@@ -65,12 +66,14 @@ class Collected:
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    blobs: Blobs = field(default_factory=Blobs)
 
 
-def collect(msg: Message, *, max_attachment_bytes: int) -> Collected:
+def collect(msg: Message, *, max_attachment_bytes: int, blobs: Blobs | None = None) -> Collected:
     """Find the body texts and attachments of ``msg``; never raises on
-    malformed structure (see :func:`_walk`)."""
-    found = Collected()
+    malformed structure (see :func:`_walk`). ``blobs``: the base64 runs
+    taken out of the message before it was parsed (see blobs.py)."""
+    found = Collected(blobs=blobs or Blobs())
     _walk(msg, found, depth=0, limit=max_attachment_bytes)
     # after the walk: decoding base64 and quoted-printable records defects too
     for part in msg.walk():
@@ -117,7 +120,7 @@ def _walk_alternative(children: list[Message], found: Collected, *, depth: int, 
     last (the richest) that has it; attachments and warnings from all."""
     versions = []
     for child in children:
-        version = Collected()
+        version = Collected(blobs=found.blobs)
         _walk(child, version, depth=depth + 1, limit=limit)
         versions.append(version)
         found.attachments.extend(version.attachments)
@@ -140,6 +143,9 @@ def _is_body_text(part: Message) -> bool:
 
 def part_bytes(part: Message, found: Collected) -> bytes:
     """The decoded content of a leaf part (base64, quoted-printable...)."""
+    hoisted = found.blobs.payload_bytes(part)
+    if hoisted is not None:
+        return hoisted
     try:
         payload = part.get_payload(decode=True)
     except Exception as exc:  # stdlib decoders on damaged input
@@ -260,7 +266,7 @@ def _serialise(part: Message, found: Collected) -> bytes:
         found.warnings.append(f"mime: attached message could not be kept ({type(exc).__name__})")
     if not messages:
         return part_bytes(part, found)
-    return buffer.getvalue()
+    return found.blobs.expand(buffer.getvalue())
 
 
 def _filename(part: Message, found: Collected) -> str | None:

@@ -8,9 +8,13 @@ failed with the raw bytes kept so nothing is lost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import signal
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,6 +27,7 @@ from django.utils.text import get_valid_filename
 from crm.models import Channel, ChannelIdentity
 from crm.normalize import email_normalize
 from crm.services import customer_upsert
+from outreach.channels.email import message_id_is_ours, own_addresses
 from outreach.models import LineWebhookEvent
 from tickets.mailparse import MailParseError, ParsedMail, find_reference, parse_message
 from tickets.models import (
@@ -46,6 +51,8 @@ TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError)
 # A Date header older than this is a wrong clock (1970, a year off...), not
 # mail that took that long to arrive: the inquiry counts from its arrival.
 MAIL_DATE_MAX_AGE = timedelta(days=7)
+# How much of a mail over MAIL_MAX_MESSAGE_BYTES is read for its header.
+HEADER_MAX_BYTES = 256 * 1024
 # File systems take 255 bytes a name; the storage may add "_" and 7 letters.
 ATTACHMENT_NAME_MAX_BYTES = 200
 
@@ -103,17 +110,68 @@ def mail_thread_find(parsed: ParsedMail, *, sender_email: str) -> Inquiry | None
     return None
 
 
-def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
+class MailReadTimeout(BaseException):
+    """Reading one mail took longer than settings.MAIL_PARSE_SECONDS. Not an
+    Exception: the parser's last-resort handlers must not swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise MailReadTimeout in the block after ``seconds`` (SIGALRM: the
+    main thread only; elsewhere the block runs unlimited). A timer already
+    running (django-q2's task timeout) is put back with what it had left;
+    if it would ring first, it is left alone: it ends the task, not the mail
+    (the poller reads the mail again next time)."""
+    outer_left, _interval = signal.getitimer(signal.ITIMER_REAL)
+    if threading.current_thread() is not threading.main_thread() or (
+        outer_left and outer_left <= seconds
+    ):
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise MailReadTimeout(f"reading the mail took longer than {seconds} s")
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            left = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundMail:
     """Turn one raw RFC 822 message into an inquiry message, once. Never
     raises for a bad message: the outcome is in the returned record. A
     database failure (TRANSIENT_DATABASE_ERRORS) raises, with nothing
-    stored, so that the mail is delivered again."""
+    stored, so that the mail is delivered again.
+
+    ``size``: the message's full size when ``raw`` is only its beginning
+    (its header: the message is over MAIL_MAX_MESSAGE_BYTES)."""
     digest = hashlib.sha256(raw).hexdigest()
+    size = len(raw) if size is None else size
+    if size > settings.MAIL_MAX_MESSAGE_BYTES:
+        return _too_large(raw, size=size, source=source, digest=digest)
     try:
-        parsed = parse_message(raw, max_attachment_bytes=settings.ATTACHMENT_MAX_BYTES)
+        with _time_limit(settings.MAIL_PARSE_SECONDS):
+            parsed = parse_message(raw, max_attachment_bytes=settings.ATTACHMENT_MAX_BYTES)
     except MailParseError as exc:
         return _once(
             f"sha256:{digest}", source=source, status=InboundStatus.FAILED, reason=str(exc), raw=raw
+        )
+    except (MailReadTimeout, Exception) as exc:  # too slow, or a parser bug: kept, and passed by
+        logger.exception("inbound mail sha256:%s could not be read", digest)
+        return _once(
+            f"sha256:{digest}",
+            source=source,
+            status=InboundStatus.FAILED,
+            reason=f"{type(exc).__name__}: {exc}",
+            raw=raw,
         )
     dedupe_key = f"mid:{parsed.message_id}"[:255] if parsed.message_id else f"sha256:{digest}"
     existing = InboundMail.objects.filter(dedupe_key=dedupe_key).first()
@@ -124,12 +182,13 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
         "from_address": parsed.from_address[:255],
         "subject": parsed.subject[:255],
     }
-    if parsed.should_ignore:
+    ignore_reason = parsed.ignore_reason or _own_mail_reason(parsed)
+    if ignore_reason:
         return _once(
             dedupe_key,
             source=source,
             status=InboundStatus.IGNORED,
-            reason=parsed.ignore_reason,
+            reason=ignore_reason,
             **summary,
         )
     sender = email_normalize(parsed.from_address)
@@ -174,7 +233,60 @@ def mail_ingest(raw: bytes, *, source: str) -> InboundMail:
         )
 
 
+def _too_large(raw: bytes, *, size: int, source: str, digest: str) -> InboundMail:
+    """A mail over MAIL_MAX_MESSAGE_BYTES: recorded as failed by its header."""
+    reason = (
+        f"too large: {size} bytes, over the limit of {settings.MAIL_MAX_MESSAGE_BYTES}; "
+        "kept as its header only"
+    )
+    return mail_record_failed(raw, source=source, reason=reason, digest=digest)
+
+
+def mail_record_failed(
+    raw: bytes, *, source: str, reason: str, digest: str | None = None
+) -> InboundMail:
+    """Record a mail that is not read as failed, with ``reason``, what its
+    header says (sender, subject, Message-ID) and the header itself (``raw``
+    is the whole message or its beginning)."""
+    end = re.search(rb"\r?\n\r?\n", raw[:HEADER_MAX_BYTES])
+    header = raw[: end.end()] if end else raw[:HEADER_MAX_BYTES]
+    try:
+        parsed = parse_message(header)
+    except MailParseError:
+        parsed = None
+    message_id = parsed.message_id if parsed else ""
+    digest = digest or hashlib.sha256(raw).hexdigest()
+    return _once(
+        f"mid:{message_id}"[:255] if message_id else f"sha256:{digest}",
+        source=source,
+        status=InboundStatus.FAILED,
+        reason=reason,
+        raw=header,
+        message_id=message_id[:255],
+        from_address=parsed.from_address[:255] if parsed else "",
+        subject=parsed.subject[:255] if parsed else "",
+    )
+
+
+def _own_mail_reason(parsed: ParsedMail) -> str:
+    """Our own mail come back although a forwarder stripped our delivery
+    header: "own-delivery" for a Message-ID we made, "own-address" for mail
+    from one of our addresses; "" otherwise. Either would start a loop
+    (an inquiry with the shop as its customer, acknowledged to itself)."""
+    if message_id_is_ours(parsed.message_id):
+        return "own-delivery"
+    if email_normalize(parsed.from_address) in own_addresses():
+        return "own-address"
+    return ""
+
+
 def _once(dedupe_key: str, **fields) -> InboundMail:
+    # An exception's text may quote the mail (NUL included): PostgreSQL
+    # refuses NUL in text, and this record is what keeps the mail.
+    fields = {
+        name: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+        for name, value in fields.items()
+    }
     record, _created = InboundMail.objects.get_or_create(dedupe_key=dedupe_key, defaults=fields)
     return record
 

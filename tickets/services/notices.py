@@ -21,8 +21,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from crm.normalize import email_normalize
 from outreach.channels import Outcome, Result
-from outreach.channels.email import EmailAdapter, EmailMessage
+from outreach.channels.email import EmailAdapter, EmailMessage, own_addresses
 from tickets.models import NotificationKind, StaffNotification
 from tickets.selectors import staff_notifications_unsent
 
@@ -57,7 +58,11 @@ def _notice_message(note: StaffNotification) -> EmailMessage:
         "due": timezone.localtime(due).strftime("%Y-%m-%d %H:%M") if due else "-",
         "url": url,
     }
-    return EmailMessage(key=note.pk, to=note.user.email, subject=subject, text=body)
+    # RFC 3834: an automatic message, which no auto-responder answers
+    headers = {"Auto-Submitted": "auto-generated"}
+    return EmailMessage(
+        key=note.pk, to=note.user.email, subject=subject, text=body, headers=headers
+    )
 
 
 def _claim(now: datetime) -> tuple[list[StaffNotification], datetime]:
@@ -99,11 +104,13 @@ def staff_notifications_email(*, now: datetime | None = None) -> int:
     only (it is settled without a mail)."""
     now = now or timezone.now()
     notes, lease = _claim(now)
-    without_address = [note.pk for note in notes if not note.user.email]
+    # Nothing automatic goes to one of our own addresses (it could loop).
+    ours = own_addresses()
+    without_address = [note.pk for note in notes if email_normalize(note.user.email) in ours | {""}]
     StaffNotification.objects.filter(pk__in=without_address, email_next_attempt_at=lease).update(
         emailed_at=now, email_next_attempt_at=None
     )
-    by_id = {note.pk: note for note in notes if note.user.email}
+    by_id = {note.pk: note for note in notes if note.pk not in without_address}
     messages = []
     with translation.override(settings.LANGUAGE_CODE):
         for note in by_id.values():

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from core.roles import is_manager, managers
 from core.timeline import actor_or_none
 from crm.models import Channel, ChannelIdentity, Customer
-from outreach.channels.email import message_id_for
+from outreach.channels.email import message_id_for, own_addresses
 from outreach.models import Delivery, MessageChannel, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
 from outreach.templating import render_string, shop_context, utf16_length
@@ -256,10 +256,13 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
     the first reply a person sends."""
     inquiry = Inquiry.objects.select_for_update().get(pk=message.inquiry_id)
     if message.channel == MessageChannel.EMAIL:
+        headers = _thread_headers(inquiry)
+        if message.is_automatic:  # RFC 3834: no automatic answer to this one
+            headers["Auto-Submitted"] = "auto-replied"
         content = {
             "subject": message.subject or _reply_subject(inquiry),
             "body_text": message.body_text,
-            "headers": _thread_headers(inquiry),
+            "headers": headers,
             "reply_to": settings.DEFAULT_FROM_EMAIL,
         }
     else:
@@ -331,6 +334,8 @@ def inquiry_auto_acknowledge(*, inquiry: Inquiry) -> InquiryMessage | None:
         _address_check(inquiry.customer, channel)
     except ValidationError:
         return None
+    if channel == MessageChannel.EMAIL and not _acknowledgement_allowed(inquiry.customer):
+        return None
     context = {
         "customer": {"name": inquiry.customer.display_name},
         "inquiry": {"reference": inquiry.reference, "subject": inquiry.subject},
@@ -338,3 +343,26 @@ def inquiry_auto_acknowledge(*, inquiry: Inquiry) -> InquiryMessage | None:
     }
     body = render_string(ack.body, context)
     return inquiry_reply(inquiry=inquiry, body=body, actor=None, is_automatic=True)
+
+
+def _acknowledgement_allowed(customer: Customer) -> bool:
+    """An acknowledgement by email goes neither to one of our own addresses
+    nor, past ACKNOWLEDGEMENT_MAX_PER_ADDRESS in the window, to an address
+    already acknowledged: a mail loop stops there. The customer's row is
+    locked, so that mail arriving at once counts one after the other."""
+    address = customer.email_normalized
+    if not address or address in own_addresses():
+        return False
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    since = timezone.now() - timedelta(minutes=settings.ACKNOWLEDGEMENT_WINDOW_MINUTES)
+    sent = InquiryMessage.objects.filter(
+        inquiry__customer__email_normalized=address,
+        kind=MessageKind.OUTBOUND,
+        channel=MessageChannel.EMAIL,
+        is_automatic=True,
+        created_at__gte=since,
+    ).count()
+    if sent >= settings.ACKNOWLEDGEMENT_MAX_PER_ADDRESS:
+        logger.warning("acknowledgements to %s paused: %d in the window", address, sent)
+        return False
+    return True

@@ -8,6 +8,7 @@ be stored at all, so the mail server keeps it and retries.
 
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from tickets.services.inbound import mail_ingest
@@ -24,12 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("--source", default="pipe", help="recorded as the mail's source")
 
     def handle(self, *args, source, **options):
-        raw = sys.stdin.buffer.read()
+        # A mail over the limit is recorded by its header: the rest is
+        # read past, not kept in memory.
+        limit = settings.MAIL_MAX_MESSAGE_BYTES
+        raw = sys.stdin.buffer.read(limit + 1)
+        size = len(raw)
+        while size > limit and (chunk := sys.stdin.buffer.read(1024 * 1024)):
+            size += len(chunk)
         if not raw.strip():
             self.stderr.write("No message on standard input.")
             sys.exit(EX_TEMPFAIL)
         try:
-            record = mail_ingest(raw, source=source)
+            record = mail_ingest(raw, source=source, size=size)
         except Exception as exc:  # the database is down: let the MTA retry
             self.stderr.write(f"Could not store the message: {type(exc).__name__}: {exc}")
             sys.exit(EX_TEMPFAIL)
