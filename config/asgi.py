@@ -2,5 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.warm_up import web_process_warm_up
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_asgi_application()
+web_process_warm_up()  # before the first request, not by it

@@ -33,12 +33,21 @@ logger = logging.getLogger(__name__)
 
 def line_signature_valid(body: str, signature: str) -> bool:
     """Whether `signature` is LINE's signature of `body` for our channel, by
-    the official SDK's SignatureValidator. Imported here, on the first
-    webhook: `linebot.v3` costs a process ~45 MB, and every process (the
-    worker too) loads this module through the URLconf."""
+    the official SDK's SignatureValidator. Imported here, not with the
+    module: `linebot.v3` costs a process ~45 MB, and every process (the
+    worker and management commands too) loads this module through the
+    URLconf. Web processes import it at start (line_webhook_warm_up)."""
     from linebot.v3 import SignatureValidator
 
     return SignatureValidator(settings.LINE_CHANNEL_SECRET).validate(body, signature)
+
+
+def line_webhook_warm_up() -> None:
+    """Import and run the signature check once, in a web process before it
+    takes requests (config.warm_up): the first webhook after a start must
+    not wait the second or more the SDK takes to import under load, or LINE
+    redelivers it."""
+    line_signature_valid("", "")
 
 
 def _refuse(status: int, code: str, message: str) -> JsonResponse:

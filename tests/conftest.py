@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import pytest
 from django.contrib.auth.models import Group
 from hypothesis import HealthCheck, settings
@@ -9,6 +12,10 @@ from hypothesis import HealthCheck, settings
 from core.models import ApiKey, ApiScope
 from core.roles import AGENT, MANAGER
 from core.services import api_key_create
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
+    from tests.worker import WorkerClusters
 
 settings.register_profile(
     "default",
@@ -99,3 +106,56 @@ def make_api_key(
     *, scope: str = ApiScope.WRITE, channels=("own_site",), label: str = "store"
 ) -> tuple[ApiKey, str]:
     return api_key_create(label=label, scope=scope, channels=channels)
+
+
+# --- django-q2 brokers ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server for the session (tests/redis_server.py);
+    the tests that need it are skipped where it is not installed."""
+    from tests.redis_server import MISSING, RedisServer, redis_server_binary
+
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip(MISSING)
+    server = RedisServer(binary).start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class QueueBroker:
+    name: str
+    worker_env: dict[str, str]  # what a qcluster subprocess adds to its environment
+    clusters: int  # how many qclusters share the queue
+    redis: RedisServer | None = None
+
+    def assert_shared_by(self, clusters: WorkerClusters) -> None:
+        """The clusters (tests.worker.WorkerClusters) shared the work of
+        this broker's queue: they read it, and each of them took tasks."""
+        if self.redis is not None:
+            # only a qcluster's pusher BLPOPs; this process pushes and counts
+            assert self.redis.calls("blpop") > 0, "no cluster read the Redis queue"
+        taken = clusters.tasks_taken()
+        assert min(taken) > 0, f"tasks taken by each cluster: {taken}\n{clusters.log_tail(30)}"
+
+
+@pytest.fixture
+def broker(request, monkeypatch) -> QueueBroker:
+    """The django-q2 broker a test's worker clusters use: the ORM broker
+    (the default), or, parametrised with "redis", a real redis-server
+    (REDIS_URL) shared by TWO clusters, as a scaled-out deployment runs
+    (README, Deployment). This process enqueues and reads the queue through
+    the same broker: django-q2 reads its settings once, at import, so its
+    configuration is switched here as REDIS_URL would have set it."""
+    if getattr(request, "param", "orm") == "orm":
+        return QueueBroker("orm", {"REDIS_URL": ""}, clusters=1)
+    from django_q.conf import Conf
+
+    server = request.getfixturevalue("redis_server")
+    server.flush()  # no task left over from another test
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", server.url)
+    return QueueBroker("redis", {"REDIS_URL": server.url}, clusters=2, redis=server)

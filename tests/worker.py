@@ -26,6 +26,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "running."  # django-q2 logs "Q Cluster <name> running." once started
+TAKEN_LINE = " processing "  # a worker logs "<process> processing <task> '<function>'"
 
 
 def database_url(settings_dict: dict) -> str:
@@ -142,3 +143,56 @@ class Worker:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+class WorkerClusters:
+    """Several qclusters sharing one queue, as on separate worker hosts:
+    one environment (a change to `env` applies to every cluster), started,
+    SIGKILLed and read together. What tests use of Worker's interface, so
+    a test runs on one cluster or on several alike."""
+
+    def __init__(self, env: dict[str, str], *, count: int) -> None:
+        self.members = [Worker(env) for _ in range(count)]
+        for member in self.members[1:]:
+            member.env = self.members[0].env
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.members[0].env
+
+    def start(self, *, timeout: float = 30.0) -> float:
+        """Start every cluster; the seconds until the last one runs."""
+        began = time.monotonic()
+        for member in self.members:
+            member.start(timeout=timeout)
+        return time.monotonic() - began
+
+    @property
+    def log_path(self) -> str:
+        """The clusters' log files, for a message."""
+        return ", ".join(str(member.log_path) for member in self.members)
+
+    def kill(self, *, timeout: float = 10.0) -> None:
+        """SIGKILL every cluster at once (a crash of the whole deployment)."""
+        for member in self.members:
+            if member.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(member.process.pid, signal.SIGKILL)
+        for member in self.members:
+            member.kill(timeout=timeout)
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+
+    def tasks_taken(self) -> list[int]:
+        """How many tasks each cluster's workers have taken up, from its log."""
+        return [
+            member.log_path.read_text(errors="replace").count(TAKEN_LINE) for member in self.members
+        ]
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(
+            f"--- cluster {number} ---\n{member.log_tail(lines)}"
+            for number, member in enumerate(self.members, 1)
+        )

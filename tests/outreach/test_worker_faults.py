@@ -39,7 +39,7 @@ from outreach.models import (
 from outreach.tasks import sends_tick
 from tests.outreach.audience import consented_customers, email_of, line_user
 from tests.smtp_server import SmtpServer, _Handler
-from tests.worker import Worker, database_url
+from tests.worker import Worker, WorkerClusters, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,11 +104,13 @@ def line():
 
 
 @pytest.fixture
-def cluster(transactional_db, smtp_server, line, request):
-    """A qcluster (not started) for the test database and the servers above.
+def cluster(transactional_db, smtp_server, line, request, broker):
+    """A qcluster (not started) for the test database and the servers above,
+    or two sharing the queue on Redis (the `broker` fixture, tests/conftest.py).
     Always SIGKILLed at teardown, before the database is flushed."""
-    worker = Worker(
+    worker = WorkerClusters(
         {
+            **broker.worker_env,
             "DATABASE_URL": database_url(connection.settings_dict),
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": "127.0.0.1",
@@ -131,13 +133,16 @@ def cluster(transactional_db, smtp_server, line, request):
             "Q_WORKERS": "2",
             "Q_TIMEOUT": "20",
             "Q_RETRY": "30",
-        }
+        },
+        count=broker.clusters,
     )
     failed_before = request.session.testsfailed
     yield worker
     worker.kill()
     if request.session.testsfailed > failed_before:
         print(f"--- qcluster log ({worker.log_path}) ---\n{worker.log_tail()}")
+    elif broker.clusters > 1:
+        broker.assert_shared_by(worker)
     worker.close()
 
 
@@ -233,6 +238,10 @@ def smtp_recipients(server: SmtpServer) -> set[str]:
 # --- Tests ------------------------------------------------------------------------------
 
 
+ON_BOTH_BROKERS = pytest.mark.parametrize("broker", ["orm", "redis"], indirect=True)
+
+
+@ON_BOTH_BROKERS
 def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_line(
     cluster, smtp_server, line, settings
 ):
@@ -337,6 +346,7 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
     )
 
 
+@ON_BOTH_BROKERS
 def test_a_worker_slower_than_its_lease_keeps_its_rows_and_nothing_goes_twice(
     cluster, smtp_server, settings
 ):
