@@ -1,0 +1,72 @@
+"""Every answer under /api/ is JSON in the error shape, whatever fails."""
+
+import pytest
+from django.test import Client
+
+from tests.api_client import api_client
+from tests.conftest import make_api_key
+from tests.crm import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader():
+    from core.models import ApiScope
+
+    return api_client(make_api_key(scope=ApiScope.READ)[1])
+
+
+def assert_json_error(response, status):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json", response.content[:200]
+    error = response.json()["error"]
+    assert error["status"] == status and error["code"] and error["message"]
+    return error
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/customers/false/orders/",
+        "/api/v1/customers/1.5/orders/",
+        "/api/v1/customers/false/",
+        "/api/v1/orders/null/",
+        "/api/v1/customers/-1/",
+    ],
+)
+def test_a_non_integer_id_in_a_route_is_a_json_404(reader, path):
+    factories.customer()
+    assert_json_error(reader.get(path), 404)
+
+
+def test_an_id_beyond_the_integer_range_is_a_json_404(reader):
+    assert_json_error(reader.get(f"/api/v1/customers/{10**30}/orders/"), 404)
+    assert_json_error(reader.get(f"/api/v1/orders/{10**30}/"), 404)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nothing/", "/api/v2/customers/", "/api/", "/api/v1/customers/1/x/"]
+)
+def test_an_unknown_api_address_is_a_json_404_with_or_without_debug(settings, path, debug):
+    settings.DEBUG = debug
+    assert_json_error(Client().get(path), 404)
+    assert_json_error(Client(enforce_csrf_checks=True).post(path, {}), 404)
+
+
+def test_a_missing_trailing_slash_is_a_json_404_that_names_the_right_address(reader):
+    error = assert_json_error(reader.get("/api/v1/customers"), 404)
+    assert "/api/v1/customers/" in error["message"]
+
+
+def test_a_non_api_404_is_still_a_page(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_server_error_under_the_api_is_a_json_500(settings):
+    settings.ROOT_URLCONF = "tests.core.failing_urls"
+    error = assert_json_error(Client(raise_request_exception=False).get("/api/v1/fails/"), 500)
+    assert "a bug" not in error["message"]
