@@ -70,3 +70,24 @@ def test_a_server_error_under_the_api_is_a_json_500(settings):
     settings.ROOT_URLCONF = "tests.core.failing_urls"
     error = assert_json_error(Client(raise_request_exception=False).get("/api/v1/fails/"), 500)
     assert "a bug" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"channel": "own_site",\n "order_number": }', "2"),
+        (b"{not json", "1"),
+        (b'{"total": NaN}', None),
+        (b"\xff\xfe{}", None),
+    ],
+)
+def test_malformed_json_is_a_400_in_the_error_shape_in_japanese(body, where):
+    client = api_client(make_api_key()[1])
+    response = client.generic("POST", "/api/v1/orders/", body, content_type="application/json")
+    error = assert_json_error(response, 400)
+    assert error["code"] == "parse_error"
+    assert "JSON" in error["message"] or "UTF-8" in error["message"]
+    assert "リクエスト" in error["message"], error["message"]
+    assert "Expecting" not in error["message"] and "parse error" not in error["message"]
+    if where:
+        assert f"{where}行目" in error["message"]
