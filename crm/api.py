@@ -33,19 +33,19 @@ from crm.models import (
 # --- Serializers -------------------------------------------------------------
 
 
-class IdentitySerializer(serializers.ModelSerializer):
+class IdentitySerializer(api_serializers.ModelSerializer):
     class Meta:
         model = ChannelIdentity
         fields = ["channel", "external_id", "display_name"]
 
 
-class ConsentStateSerializer(serializers.ModelSerializer):
+class ConsentStateSerializer(api_serializers.ModelSerializer):
     class Meta:
         model = ConsentState
         fields = ["channel", "granted", "changed_at"]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(api_serializers.ModelSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
     consent = ConsentStateSerializer(source="consent_states", many=True, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
@@ -150,17 +150,17 @@ class OrderSerializer(api_serializers.Serializer):
     status = serializers.ChoiceField(
         label=capfirst(_("status")), choices=OrderStatus.choices, read_only=True
     )
-    ordered_at = serializers.DateTimeField(label=capfirst(_("ordered at")), read_only=True)
-    shipped_at = serializers.DateTimeField(
+    ordered_at = api_serializers.DateTimeField(label=capfirst(_("ordered at")), read_only=True)
+    shipped_at = api_serializers.DateTimeField(
         label=capfirst(_("shipped at")), read_only=True, allow_null=True
     )
-    delivered_at = serializers.DateTimeField(
+    delivered_at = api_serializers.DateTimeField(
         label=capfirst(_("delivered at")), read_only=True, allow_null=True
     )
     total = serializers.IntegerField(label=capfirst(_("total (JPY)")), read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
-    created_at = serializers.DateTimeField(label=capfirst(_("created at")), read_only=True)
-    updated_at = serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
+    created_at = api_serializers.DateTimeField(label=capfirst(_("created at")), read_only=True)
+    updated_at = api_serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
 
 
 class OrderUpsertSerializer(api_serializers.Serializer):
@@ -173,9 +173,9 @@ class OrderUpsertSerializer(api_serializers.Serializer):
         required=False, help_text=_("An existing customer, instead of `customer`.")
     )
     status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.PAID)
-    ordered_at = serializers.DateTimeField()
-    shipped_at = serializers.DateTimeField(required=False, allow_null=True)
-    delivered_at = serializers.DateTimeField(required=False, allow_null=True)
+    ordered_at = api_serializers.DateTimeField()
+    shipped_at = api_serializers.DateTimeField(required=False, allow_null=True)
+    delivered_at = api_serializers.DateTimeField(required=False, allow_null=True)
     total = serializers.IntegerField(min_value=0, max_value=10_000_000_000)
     lines = OrderLineSerializer(many=True, required=False, max_length=500)
 
@@ -187,7 +187,7 @@ class OrderUpsertSerializer(api_serializers.Serializer):
         return attrs
 
 
-class ConsentEventSerializer(serializers.ModelSerializer):
+class ConsentEventSerializer(api_serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -223,7 +223,7 @@ class ConsentEventCreateSerializer(api_serializers.Serializer):
         max_length=50,
         help_text=_("Which version of the consent wording the customer agreed to."),
     )
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = api_serializers.DateTimeField(required=False)
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 

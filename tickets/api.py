@@ -18,7 +18,7 @@ from tickets.models import Category, Inquiry, InquiryStatus, SlaState
 from tickets.services import inquiry_auto_acknowledge, inquiry_create
 
 
-class InquirySerializer(serializers.ModelSerializer):
+class InquirySerializer(api_serializers.ModelSerializer):
     category = serializers.SlugRelatedField(slug_field="code", read_only=True)
     order_number = serializers.CharField(source="order.order_number", default=None, read_only=True)
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
