@@ -49,6 +49,11 @@ class CustomerSerializer(api_serializers.ModelSerializer):
     identities = IdentitySerializer(many=True, read_only=True)
     consent = ConsentStateSerializer(source="consent_states", many=True, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    # Empty when unknown; declared so that the schema allows "" too.
+    email = serializers.EmailField(read_only=True, allow_blank=True)
+    prefecture = serializers.ChoiceField(
+        choices=Prefecture.choices, read_only=True, allow_blank=True
+    )
 
     class Meta:
         model = Customer
@@ -257,7 +262,11 @@ class ChannelScopedMixin:
         responses={201: CustomerSerializer, 200: CustomerSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     ),
-    orders=extend_schema(summary="List a customer's orders", tags=["orders"]),
+    orders=extend_schema(
+        summary="List a customer's orders",
+        tags=["orders"],
+        responses=OrderSerializer(many=True),  # paginated like every list
+    ),
 )
 class CustomerViewSet(
     ChannelScopedMixin,
