@@ -75,6 +75,15 @@ def error_response(status_code: int, code: str, message: str) -> Response:
 API_PATH_PREFIX = "/api/"
 
 
+def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    # Japanese as it is (not as \uXXXX escapes), like the DRF renderer
+    return JsonResponse(
+        error_body(status_code, code, message),
+        status=status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
 def _is_api_path(path: str) -> bool:
     return path.startswith(API_PATH_PREFIX)
 
@@ -87,7 +96,7 @@ def api_not_found(request, exception=None) -> JsonResponse:
         message = _(
             "There is no API endpoint at this address. API addresses end with a slash: %(path)s"
         ) % {"path": request.path + "/"}
-    return JsonResponse(error_body(404, "not_found", message), status=404)
+    return _json_error(404, "not_found", message)
 
 
 def _resolves_to_a_route(path: str) -> bool:
@@ -109,7 +118,7 @@ def server_error(request):
     error itself is logged by Django before this runs."""
     if _is_api_path(request.path):
         message = _("Something went wrong on our side. Please try again later.")
-        return JsonResponse(error_body(500, "server_error", message), status=500)
+        return _json_error(500, "server_error", message)
     return defaults.server_error(request)
 
 

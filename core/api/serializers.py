@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 
 class ShallowFieldCopies:
@@ -76,6 +77,14 @@ def json_type_error(field: serializers.Field, value):
 class Serializer(ShallowFieldCopies, serializers.Serializer):
     """A plain serializer with ShallowFieldCopies, that takes each field only
     in the JSON type the schema gives it (json_type_error)."""
+
+    def run_validation(self, data=serializers.empty):
+        if data is None and self.parent is None:
+            # DRF answers an untranslated "No data provided".
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [_("Send a JSON object, not null.")]}
+            )
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         if not isinstance(data, Mapping):

@@ -1,5 +1,8 @@
 """Every answer under /api/ is JSON in the error shape, whatever fails."""
 
+import json
+import re
+
 import pytest
 from django.test import Client
 
@@ -91,3 +94,39 @@ def test_malformed_json_is_a_400_in_the_error_shape_in_japanese(body, where):
     assert "Expecting" not in error["message"] and "parse error" not in error["message"]
     if where:
         assert f"{where}行目" in error["message"]
+
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def _all_messages(error):
+    return [error["message"]] + [m for ms in error.get("fields", {}).values() for m in ms]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        (b"null", "non_field_errors", "null"),
+        # Django's own ja for this one says "enter some characters"
+        (b'{"channel": "own_site", "order_number": "A\\u0000B"}', "order_number", "ヌル文字"),
+        (b'{"channel": "own_site", "order_number": "A\\ud800"}', "order_number", "サロゲート"),
+        (
+            json.dumps({"channel": "own_site", "customer": {"tags": ["t"] * 51}}).encode(),
+            "customer.tags",
+            "50",
+        ),
+    ],
+)
+def test_the_framework_s_own_messages_come_in_japanese_too(body, field, says):
+    client = api_client(make_api_key()[1])
+    response = client.generic("POST", "/api/v1/orders/", body, content_type="application/json")
+    error = assert_json_error(response, 400)
+    assert field in error["fields"], error
+    for message in _all_messages(error):
+        assert JAPANESE.search(message), message
+    assert says in " ".join(error["fields"][field])
+
+
+def test_a_json_404_is_readable_utf8_not_escapes():
+    response = Client().get("/api/v1/nothing/")
+    assert "エンドポイント".encode() in response.content
