@@ -9,7 +9,9 @@ the schema fuzz test (tests/core/test_api_schema.py), know them.
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.plumbing import get_doc
 
+from core.api import serializers as api_serializers
 from core.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from core.api.pagination import IdCursorPagination
 from core.api.routers import ID_REGEX
@@ -99,11 +101,32 @@ def _empty_filters_allowed(operation: dict) -> None:
             parameter["allowEmptyValue"] = True
 
 
+# drf-spectacular describes a serializer by the first docstring up its
+# classes: for one without its own, a core base class's, which is about our
+# code and not about the API.
+BASE_CLASS_DOCS = {
+    get_doc(cls)
+    for cls in (
+        api_serializers.ShallowFieldCopies,
+        api_serializers.Serializer,
+        api_serializers.ModelSerializer,
+    )
+}
+
+
+def _without_base_class_docs(components: dict) -> None:
+    for component in components.values():
+        if component.get("description") in BASE_CLASS_DOCS:
+            del component["description"]
+
+
 def error_responses(result, generator, request, public):
     """POSTPROCESSING_HOOKS entry: add the error answers to every operation,
-    type ids in routes as integers, and allow filters given empty."""
+    type ids in routes as integers, allow filters given empty, and describe
+    no serializer by a base class's docstring."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components[ERROR_COMPONENT] = ERROR_SCHEMA
+    _without_base_class_docs(components)
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():

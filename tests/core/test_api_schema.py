@@ -157,3 +157,9 @@ def test_ids_in_routes_and_filters_are_integers(openapi):
         for parameter in operation.get("parameters", []):
             if parameter["name"] in ("id", "customer"):
                 assert parameter["schema"]["type"] == "integer", (path, parameter)
+
+
+def test_no_component_is_described_by_a_base_class_of_ours(openapi):
+    for name, component in openapi["components"]["schemas"].items():
+        description = component.get("description", "")
+        assert "Serializer" not in description and "ShallowFieldCopies" not in description, name
