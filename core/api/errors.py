@@ -84,15 +84,16 @@ def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
     )
 
 
-def _is_api_path(path: str) -> bool:
-    return path.startswith(API_PATH_PREFIX)
+def _is_api_path(path_info: str) -> bool:
+    """Under /api/, wherever the site is mounted (path_info, not path)."""
+    return path_info.startswith(API_PATH_PREFIX)
 
 
 @csrf_exempt  # like every API view: a POST to a wrong address is a 404, not a CSRF page
 def api_not_found(request, exception=None) -> JsonResponse:
     """Every address under /api/ that no route matches (any method)."""
     message = _("There is no API endpoint at this address.")
-    if not request.path.endswith("/") and _resolves_to_a_route(request.path + "/"):
+    if not request.path_info.endswith("/") and _resolves_to_a_route(request.path_info + "/"):
         message = _(
             "There is no API endpoint at this address. API addresses end with a slash: %(path)s"
         ) % {"path": request.path + "/"}
@@ -108,7 +109,7 @@ def _resolves_to_a_route(path: str) -> bool:
 
 def page_not_found(request, exception=None):
     """handler404: the error shape under /api/, Django's page elsewhere."""
-    if _is_api_path(request.path):
+    if _is_api_path(request.path_info):
         return api_not_found(request, exception)
     return defaults.page_not_found(request, exception)
 
@@ -116,7 +117,7 @@ def page_not_found(request, exception=None):
 def server_error(request):
     """handler500: the error shape under /api/, Django's page elsewhere. The
     error itself is logged by Django before this runs."""
-    if _is_api_path(request.path):
+    if _is_api_path(request.path_info):
         message = _("Something went wrong on our side. Please try again later.")
         return _json_error(500, "server_error", message)
     return defaults.server_error(request)

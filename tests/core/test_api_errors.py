@@ -130,3 +130,10 @@ def test_the_framework_s_own_messages_come_in_japanese_too(body, field, says):
 def test_a_json_404_is_readable_utf8_not_escapes():
     response = Client().get("/api/v1/nothing/")
     assert "エンドポイント".encode() in response.content
+
+
+def test_a_site_mounted_under_a_prefix_still_answers_api_404s_in_json(settings):
+    settings.FORCE_SCRIPT_NAME = "/support"
+    response = Client().get("/api/v1/customers", SCRIPT_NAME="/support")
+    error = assert_json_error(response, 404)
+    assert "/support/api/v1/customers/" in error["message"]
