@@ -1,7 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.api.errors import api_not_found
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -10,4 +12,10 @@ urlpatterns = [
     path("", include("outreach.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other address under /api/ is a 404 in the API's error shape,
+    # with DEBUG on too (where Django would show its HTML page).
+    re_path(r"^api/", api_not_found),
 ]
+
+handler404 = "core.api.errors.page_not_found"
+handler500 = "core.api.errors.server_error"

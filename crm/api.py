@@ -36,13 +36,13 @@ from crm.models import (
 # --- Serializers -------------------------------------------------------------
 
 
-class IdentitySerializer(serializers.ModelSerializer):
+class IdentitySerializer(api_serializers.ModelSerializer):
     class Meta:
         model = ChannelIdentity
         fields = ["channel", "external_id", "display_name"]
 
 
-class ConsentStateSerializer(serializers.ModelSerializer):
+class ConsentStateSerializer(api_serializers.ModelSerializer):
     class Meta:
         model = ConsentState
         fields = ["channel", "granted", "changed_at"]
@@ -72,15 +72,18 @@ class KeyChannelsDateField(FromKeyChannels, serializers.DateField):
     pass
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(api_serializers.ModelSerializer):
     family_name = KeyChannelsCharField(read_only=True)
     given_name = KeyChannelsCharField(read_only=True)
     family_name_kana = KeyChannelsCharField(read_only=True)
     given_name_kana = KeyChannelsCharField(read_only=True)
-    email = KeyChannelsEmailField(read_only=True)
+    # Empty when unknown; declared so that the schema allows "" too.
+    email = KeyChannelsEmailField(read_only=True, allow_blank=True)
     phone = KeyChannelsCharField(read_only=True)
     postal_code = KeyChannelsCharField(read_only=True)
-    prefecture = KeyChannelsChoiceField(choices=Prefecture.choices, read_only=True)
+    prefecture = KeyChannelsChoiceField(
+        choices=Prefecture.choices, read_only=True, allow_blank=True
+    )
     address = KeyChannelsCharField(read_only=True)
     birthday = KeyChannelsDateField(read_only=True, allow_null=True)
     # The figures of the key's channels' orders only.
@@ -89,10 +92,10 @@ class CustomerSerializer(serializers.ModelSerializer):
     )
     order_count = serializers.IntegerField(source="key_order_count", read_only=True)
     total_spent = serializers.IntegerField(source="key_total_spent", read_only=True)
-    first_order_at = serializers.DateTimeField(
+    first_order_at = api_serializers.DateTimeField(
         source="key_first_order_at", read_only=True, allow_null=True
     )
-    last_order_at = serializers.DateTimeField(
+    last_order_at = api_serializers.DateTimeField(
         source="key_last_order_at", read_only=True, allow_null=True
     )
     identities = IdentitySerializer(many=True, read_only=True)
@@ -199,17 +202,17 @@ class OrderSerializer(api_serializers.Serializer):
     status = serializers.ChoiceField(
         label=capfirst(_("status")), choices=OrderStatus.choices, read_only=True
     )
-    ordered_at = serializers.DateTimeField(label=capfirst(_("ordered at")), read_only=True)
-    shipped_at = serializers.DateTimeField(
+    ordered_at = api_serializers.DateTimeField(label=capfirst(_("ordered at")), read_only=True)
+    shipped_at = api_serializers.DateTimeField(
         label=capfirst(_("shipped at")), read_only=True, allow_null=True
     )
-    delivered_at = serializers.DateTimeField(
+    delivered_at = api_serializers.DateTimeField(
         label=capfirst(_("delivered at")), read_only=True, allow_null=True
     )
     total = serializers.IntegerField(label=capfirst(_("total (JPY)")), read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
-    created_at = serializers.DateTimeField(label=capfirst(_("created at")), read_only=True)
-    updated_at = serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
+    created_at = api_serializers.DateTimeField(label=capfirst(_("created at")), read_only=True)
+    updated_at = api_serializers.DateTimeField(label=capfirst(_("updated at")), read_only=True)
 
 
 class OrderUpsertSerializer(api_serializers.Serializer):
@@ -222,9 +225,9 @@ class OrderUpsertSerializer(api_serializers.Serializer):
         required=False, help_text=_("An existing customer, instead of `customer`.")
     )
     status = serializers.ChoiceField(choices=OrderStatus.choices, default=OrderStatus.PAID)
-    ordered_at = serializers.DateTimeField()
-    shipped_at = serializers.DateTimeField(required=False, allow_null=True)
-    delivered_at = serializers.DateTimeField(required=False, allow_null=True)
+    ordered_at = api_serializers.DateTimeField()
+    shipped_at = api_serializers.DateTimeField(required=False, allow_null=True)
+    delivered_at = api_serializers.DateTimeField(required=False, allow_null=True)
     total = serializers.IntegerField(min_value=0, max_value=10_000_000_000)
     lines = OrderLineSerializer(many=True, required=False, max_length=500)
 
@@ -236,7 +239,7 @@ class OrderUpsertSerializer(api_serializers.Serializer):
         return attrs
 
 
-class ConsentEventSerializer(serializers.ModelSerializer):
+class ConsentEventSerializer(api_serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -272,7 +275,7 @@ class ConsentEventCreateSerializer(api_serializers.Serializer):
         max_length=50,
         help_text=_("Which version of the consent wording the customer agreed to."),
     )
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = api_serializers.DateTimeField(required=False)
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
@@ -306,7 +309,11 @@ class ChannelScopedMixin:
         responses={201: CustomerSerializer, 200: CustomerSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     ),
-    orders=extend_schema(summary="List a customer's orders", tags=["orders"]),
+    orders=extend_schema(
+        summary="List a customer's orders",
+        tags=["orders"],
+        responses=OrderSerializer(many=True),  # paginated like every list
+    ),
 )
 class CustomerViewSet(
     ChannelScopedMixin,

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
+from core.api.filters import IdFilter
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -65,7 +66,7 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
     order_number = django_filters.CharFilter()
@@ -87,7 +88,7 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class ConsentEventFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     channel = django_filters.ChoiceFilter(choices=ConsentChannel.choices)
     action = django_filters.ChoiceFilter(choices=ConsentAction.choices)
 

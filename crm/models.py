@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventRecord
 from crm.fields import CustomerEmailField
+from crm.trade_time import trade_time_error
 
 
 class Channel(models.TextChoices):
@@ -372,6 +375,28 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.order_number}"
+
+    def clean(self) -> None:
+        """Dates a sale can have: in trade's years (crm.trade_time), and no
+        shipment or delivery before the order."""
+        now = timezone.now()
+        errors = {}
+        for name in ("ordered_at", "shipped_at", "delivered_at"):
+            value = getattr(self, name)
+            if value is not None and (message := trade_time_error(value, now=now)):
+                errors[name] = [message]
+        before_order = {
+            "shipped_at": _("The shipment cannot be before the order."),
+            "delivered_at": _("The delivery cannot be before the order."),
+        }
+        for name, message in before_order.items():
+            value = getattr(self, name)
+            if name in errors or value is None or self.ordered_at is None:
+                continue
+            if value < self.ordered_at:
+                errors[name] = [message]
+        if errors:
+            raise ValidationError(errors)
 
 
 class OrderLine(models.Model):

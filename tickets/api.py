@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
+from core.api.filters import IdFilter
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from crm.fields import CustomerEmailSerializerField
 from crm.models import Channel
@@ -19,8 +20,8 @@ from tickets.models import Category, Inquiry, InquiryStatus, SlaState
 from tickets.services import inquiry_auto_acknowledge, inquiry_create
 
 
-class InquirySerializer(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
+class InquirySerializer(api_serializers.ModelSerializer):
+    category = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     order_number = serializers.CharField(
         source="api_order_number", default=None, read_only=True, allow_null=True
     )
@@ -66,7 +67,7 @@ class ContactFormSerializer(api_serializers.Serializer):
         help_text=_("The customer's member id on the store site, if logged in."),
     )
     order_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    category = serializers.SlugRelatedField(
+    category = api_serializers.OptionalSlugRelatedField(
         slug_field="code", queryset=Category.objects.all(), required=False, allow_null=True
     )
     subject = serializers.CharField(max_length=255, required=False, allow_blank=True)
@@ -86,7 +87,7 @@ def _split(name: str) -> tuple[str, str]:
 class InquiryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InquiryStatus.choices)
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:

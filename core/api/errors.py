@@ -9,8 +9,11 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -67,4 +70,65 @@ def error_response(status_code: int, code: str, message: str) -> Response:
     return Response(error_body(status_code, code, message), status=status_code)
 
 
-__all__ = ["error_body", "error_response", "exception_handler", "status"]
+# --- Outside the API's views: unknown addresses and server errors -------------
+
+API_PATH_PREFIX = "/api/"
+
+
+def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    # Japanese as it is (not as \uXXXX escapes), like the DRF renderer
+    return JsonResponse(
+        error_body(status_code, code, message),
+        status=status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _is_api_path(path_info: str) -> bool:
+    """Under /api/, wherever the site is mounted (path_info, not path)."""
+    return path_info.startswith(API_PATH_PREFIX)
+
+
+@csrf_exempt  # like every API view: a POST to a wrong address is a 404, not a CSRF page
+def api_not_found(request, exception=None) -> JsonResponse:
+    """Every address under /api/ that no route matches (any method)."""
+    message = _("There is no API endpoint at this address.")
+    if not request.path_info.endswith("/") and _resolves_to_a_route(request.path_info + "/"):
+        message = _(
+            "There is no API endpoint at this address. API addresses end with a slash: %(path)s"
+        ) % {"path": request.path + "/"}
+    return _json_error(404, "not_found", message)
+
+
+def _resolves_to_a_route(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
+
+
+def page_not_found(request, exception=None):
+    """handler404: the error shape under /api/, Django's page elsewhere."""
+    if _is_api_path(request.path_info):
+        return api_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: the error shape under /api/, Django's page elsewhere. The
+    error itself is logged by Django before this runs."""
+    if _is_api_path(request.path_info):
+        message = _("Something went wrong on our side. Please try again later.")
+        return _json_error(500, "server_error", message)
+    return defaults.server_error(request)
+
+
+__all__ = [
+    "api_not_found",
+    "error_body",
+    "error_response",
+    "exception_handler",
+    "page_not_found",
+    "server_error",
+    "status",
+]

@@ -38,7 +38,8 @@ MAX_KEY_LENGTH = 255
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,
-    type=str,
+    # Not blank, at most MAX_KEY_LENGTH characters (else a 400).
+    type={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"\S"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(

@@ -19,6 +19,7 @@ from crm.models import (
     Customer,
 )
 from crm.services.customers import customer_follow_merges
+from crm.trade_time import trade_time_error
 
 
 def consent_record(
@@ -58,6 +59,8 @@ def consent_record(
     occurred_at = occurred_at or now
     if occurred_at > now + timedelta(minutes=5):
         errors["occurred_at"] = [_("A consent event cannot be in the future.")]
+    elif message := trade_time_error(occurred_at, now=now):
+        errors["occurred_at"] = [message]
     if errors:
         raise ValidationError(errors)
     granting = action == ConsentAction.OPT_IN

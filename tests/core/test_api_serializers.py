@@ -81,3 +81,24 @@ def test_threads_validating_at_once_each_get_their_own_answer():
 def test_the_order_serializers_use_shallow_copies():
     assert isinstance(OrderUpsertSerializer(), api_serializers.ShallowFieldCopies)
     assert isinstance(OrderSerializer(), api_serializers.ShallowFieldCopies)
+
+
+class Quantity(api_serializers.Serializer):
+    number = serializers.CharField(required=False)
+    count = serializers.IntegerField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    lines = Line(many=True, required=False)
+
+
+def test_each_field_is_taken_only_in_the_json_type_the_schema_gives_it():
+    wrong = Quantity(
+        data={"number": 0, "count": "5", "tags": ["ok", 7], "lines": [{"sku": 1, "kind": "a"}]}
+    )
+    assert not wrong.is_valid()
+    assert set(wrong.errors) == {"number", "count", "tags", "lines"}
+    assert list(wrong.errors["tags"]) == ["1"]
+    assert "sku" in wrong.errors["lines"][0]
+    assert not Quantity(data={"count": True}).is_valid()
+    right = Quantity(data={"number": "0", "count": 5.0, "tags": ["7"], "lines": []})
+    assert right.is_valid(), right.errors
+    assert right.validated_data == {"number": "0", "count": 5, "tags": ["7"], "lines": []}
