@@ -459,6 +459,25 @@ def delivery_mark_sent(
     )
 
 
+def delivery_mark_sent_one(pk: int, *, now: datetime, provider_id: str) -> None:
+    """Record one row as sent, as soon as its provider accepted it: the
+    write an email worker makes after each message's 250, before the next
+    message's DATA, so that a crash repeats at most the message in progress
+    on each open SMTP connection (never the rest of its batch). One short
+    statement with a fixed text (prepared once per connection); by id,
+    like delivery_mark_sent."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    sql = f"""
+        UPDATE {table}
+        SET status = %s, sent_at = %s, lease_expires_at = NULL, last_error = '',
+            updated_at = %s, provider_message_id = %s
+        WHERE id = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [DeliveryStatus.SENT.value, stamp, stamp, provider_id[:255], pk])
+
+
 def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dict[int, str]):
     """One UPDATE for rows with an id each (email Message-IDs), the ids
     joined from a VALUES list. (bulk_update builds a CASE WHEN per row and
