@@ -333,16 +333,15 @@ class EmailWorker(_Worker):
         if messages:
             ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
             try:
-                for key, outcome in self.adapter.send(messages, held=lease.held):
-                    if outcome.result is Result.SENT:
-                        # Recorded before the next message goes out: a crash
-                        # repeats at most the one in progress on this connection.
-                        ledger.delivery_mark_sent_one(
-                            key, now=timezone.now(), provider_id=outcome.provider_id
-                        )
-                        report.sent += 1
-                    else:
-                        outcomes.append(([by_id[key]], outcome))
+                with ledger.delivery_sent_writer() as mark_sent:
+                    for key, outcome in self.adapter.send(messages, held=lease.held):
+                        if outcome.result is Result.SENT:
+                            # Recorded before the next message goes out: a crash
+                            # repeats at most the one in progress on this connection.
+                            mark_sent(key, now=timezone.now(), provider_id=outcome.provider_id)
+                            report.sent += 1
+                        else:
+                            outcomes.append(([by_id[key]], outcome))
             except Exception:
                 # What the server took is recorded already (never sent
                 # again), the other outcomes now; the rest keeps its lease.

@@ -18,8 +18,8 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -459,14 +459,15 @@ def delivery_mark_sent(
     )
 
 
-def delivery_mark_sent_one(pk: int, *, now: datetime, provider_id: str) -> None:
-    """Record one row as sent, as soon as its provider accepted it: the
-    write an email worker makes after each message's 250, before the next
-    message's DATA, so that a crash repeats at most the message in progress
-    on each open SMTP connection (never the rest of its batch). One short
-    statement with a fixed text (prepared once per connection); by id,
-    like delivery_mark_sent."""
-    stamp = connection.ops.adapt_datetimefield_value(now)
+@contextmanager
+def delivery_sent_writer() -> Iterator[Callable[..., None]]:
+    """A function recording one row as sent, as soon as its provider
+    accepted it: what an email worker calls after each message's 250,
+    before the next message's DATA, so that a crash repeats at most the
+    message in progress on each open SMTP connection (never the rest of its
+    batch). One short statement of a fixed text (prepared once per
+    connection) on one cursor for the batch: a cursor per row was a third
+    of the write's time in the worker. By id, like delivery_mark_sent."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     sql = f"""
         UPDATE {table}
@@ -474,8 +475,14 @@ def delivery_mark_sent_one(pk: int, *, now: datetime, provider_id: str) -> None:
             updated_at = %s, provider_message_id = %s
         WHERE id = %s
     """
+    stamp = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(sql, [DeliveryStatus.SENT.value, stamp, stamp, provider_id[:255], pk])
+
+        def mark_sent(pk: int, *, now: datetime, provider_id: str) -> None:
+            at = stamp(now)
+            cursor.execute(sql, [DeliveryStatus.SENT.value, at, at, provider_id[:255], pk])
+
+        yield mark_sent
 
 
 def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dict[int, str]):
