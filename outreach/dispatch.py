@@ -349,11 +349,18 @@ class EmailWorker(_Worker):
         if messages:
             ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
             try:
-                for key, outcome in self.adapter.send(messages, held=lease.held):
-                    outcomes.append(([by_id[key]], outcome))
+                with ledger.delivery_sent_writer() as mark_sent:
+                    for key, outcome in self.adapter.send(messages, held=lease.held):
+                        if outcome.result is Result.SENT:
+                            # Recorded before the next message goes out: a crash
+                            # repeats at most the one in progress on this connection.
+                            mark_sent(key, now=timezone.now(), provider_id=outcome.provider_id)
+                            report.sent += 1
+                        else:
+                            outcomes.append(([by_id[key]], outcome))
             except Exception:
-                # What the server already took is recorded (never sent
-                # again); the rest of the batch keeps its lease.
+                # What the server took is recorded already (never sent
+                # again), the other outcomes now; the rest keeps its lease.
                 _record(outcomes, now=timezone.now(), report=report, lease=lease)
                 raise
         return _record(outcomes, now=timezone.now(), report=report, lease=lease)

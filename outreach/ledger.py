@@ -18,8 +18,8 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -457,6 +457,32 @@ def delivery_mark_sent(
         updated_at=now,
         **request_columns(rows[0]),
     )
+
+
+@contextmanager
+def delivery_sent_writer() -> Iterator[Callable[..., None]]:
+    """A function recording one row as sent, as soon as its provider
+    accepted it: what an email worker calls after each message's 250,
+    before the next message's DATA, so that a crash repeats at most the
+    message in progress on each open SMTP connection (never the rest of its
+    batch). One short statement of a fixed text (prepared once per
+    connection) on one cursor for the batch: a cursor per row was a third
+    of the write's time in the worker. By id, like delivery_mark_sent."""
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    sql = f"""
+        UPDATE {table}
+        SET status = %s, sent_at = %s, lease_expires_at = NULL, last_error = '',
+            updated_at = %s, provider_message_id = %s
+        WHERE id = %s
+    """
+    stamp = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+
+        def mark_sent(pk: int, *, now: datetime, provider_id: str) -> None:
+            at = stamp(now)
+            cursor.execute(sql, [DeliveryStatus.SENT.value, at, at, provider_id[:255], pk])
+
+        yield mark_sent
 
 
 def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dict[int, str]):

@@ -107,6 +107,28 @@ class Worker:
         except psutil.NoSuchProcess:
             return []
 
+    def freeze(self) -> None:
+        """SIGSTOP the whole process group: nothing of the cluster moves
+        any more, so what it holds (its open connections) can be counted
+        as it is at the moment of a kill() that follows."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def tcp_connections_to(self, port: int) -> int:
+        """How many TCP connections the cluster's processes hold open to
+        `port` on this machine (established)."""
+        count = 0
+        for member in self.processes():
+            with contextlib.suppress(psutil.Error):
+                count += sum(
+                    1
+                    for conn in member.net_connections(kind="tcp")
+                    if conn.raddr
+                    and conn.raddr.port == port
+                    and conn.status == psutil.CONN_ESTABLISHED
+                )
+        return count
+
     def kill(self, *, timeout: float = 10.0) -> None:
         """SIGKILL the whole process group; return when all of it is dead."""
         if self.process is None:
@@ -171,6 +193,15 @@ class WorkerClusters:
     def log_path(self) -> str:
         """The clusters' log files, for a message."""
         return ", ".join(str(member.log_path) for member in self.members)
+
+    def freeze(self) -> None:
+        """SIGSTOP every cluster (see Worker.freeze)."""
+        for member in self.members:
+            member.freeze()
+
+    def tcp_connections_to(self, port: int) -> int:
+        """The TCP connections all clusters hold open to `port`."""
+        return sum(member.tcp_connections_to(port) for member in self.members)
 
     def kill(self, *, timeout: float = 10.0) -> None:
         """SIGKILL every cluster at once (a crash of the whole deployment)."""

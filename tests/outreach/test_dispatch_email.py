@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from outreach.models import (
     SkipReason,
 )
 from tests.crm import factories
+from tests.smtp_server import _Handler
 
 pytestmark = pytest.mark.django_db
 JST = ZoneInfo("Asia/Tokyo")
@@ -386,6 +388,50 @@ def test_rows_of_a_crashed_worker_come_back_after_the_lease(smtp, settings):
     assert len(smtp.received) == 1
     row = Delivery.objects.get(pk=claimed.pk)
     assert (row.status, row.attempts) == ("sent", 2)
+
+
+class LedgerReadingHandler(_Handler):
+    """The test SMTP server's handler, reading from the ledger, as each
+    message's data arrives, how many rows are recorded as sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_at_data: list[int] = []
+
+    @staticmethod
+    def _sent() -> int:
+        from django.db import connection
+
+        try:
+            return Delivery.objects.filter(status=DeliveryStatus.SENT).count()
+        finally:
+            connection.close()  # this thread's own connection
+
+    async def handle_DATA(self, server, session, envelope):
+        self.sent_at_data.append(await asyncio.to_thread(self._sent))
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_mail_is_recorded_as_sent_before_the_next_one_goes_out(smtp, settings):
+    # given five customers in one batch, and a server that reads the ledger
+    # (what a worker's successor would find) as each message arrives
+    settings.EMAIL_BATCH_SIZE = 10
+    for i in range(5):
+        consented(email=f"one-by-one{i}@example.jp")
+    smtp.stop()
+    smtp.handler = LedgerReadingHandler()
+    smtp.start()
+    campaign = services.campaign_launch(campaign=campaign_for(email_template()))
+
+    # when the worker sends the batch on one connection
+    report = send_dispatch(send_id=campaign.send_id)
+
+    # then every message before the one in progress was already recorded:
+    # a crash at any moment would repeat only the message in progress
+    assert (report.batches, report.sent) == (1, 5)
+    assert smtp.handler.sent_at_data == [0, 1, 2, 3, 4]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
 def test_a_cancel_leaves_a_live_workers_row_to_it_until_its_lease_ends(smtp):

@@ -2,8 +2,9 @@
 (tests/worker.py) against the test database, a real SMTP server and the LINE
 fake in this process. The cluster is SIGKILLed mid-send and restarted, the
 SMTP server refuses and goes away, LINE answers 429/500 and loses an answer:
-the ledger must still deliver every message, LINE exactly once, email at
-most once more for the rows that were in flight at the kill.
+the ledger must still deliver every message, LINE exactly once, and a kill
+repeats at most one mail per SMTP connection the cluster had open (the
+message whose DATA was in progress).
 
 The every-minute schedule (`outreach.tasks.sends_tick`) is played by the
 test whenever the queue is idle, instead of waiting a minute for it.
@@ -12,6 +13,7 @@ test whenever the queue is idle, instead of waiting a minute for it.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections import Counter
@@ -271,18 +273,21 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
     assert [Delivery.objects.filter(send=send).count() for send in sends] == [2000, 2000, 300]
 
     # ...and the whole cluster is SIGKILLed mid-send: some mail recorded as
-    # sent, a batch half through the SMTP server but not recorded yet, and a
-    # request at LINE (after 20 s without that moment: the mail alone)
+    # sent, an SMTP connection open, and a request at LINE (after 20 s
+    # without that moment: the mail alone); stopped first, so that its open
+    # SMTP connections are counted as they are at the kill
     def mid_flight(*, need_line: bool) -> bool:
         if need_line and not line.in_flight:
             return False
         sent = count(mail, "sent")
-        return 0 < sent < 1800 and len(smtp_server.handler.received) - sent >= 20
+        return 0 < sent < 1800 and cluster.tcp_connections_to(smtp_server.port) > 0
 
     deadline = time.monotonic() + 30
     while not mid_flight(need_line=time.monotonic() < deadline - 10):
         assert time.monotonic() < deadline, f"no moment to kill: {by_status(*sends)}"
         time.sleep(0.005)
+    cluster.freeze()
+    smtp_open = cluster.tcp_connections_to(smtp_server.port)
     cluster.kill()
     killed_after = time.monotonic() - began
     at_kill = by_status(*sends)
@@ -332,18 +337,74 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
     for key in replayed:
         ids = Delivery.objects.filter(retry_key=key).values_list("provider_message_id", flat=True)
         assert set(ids) == {accepted_id[key]}
-    # email: at most the rows in flight at the kill went out twice
+    # email: at most the message in progress on each open connection went
+    # out twice (not the rest of the batches in flight)
     duplicates = sum(n - 1 for n in message_ids(smtp_server).values())
-    assert duplicates <= mail_in_flight
+    assert duplicates <= smtp_open
     print(
         f"\nqcluster startup: {startup:.2f}s, restart: {restart:.2f}s; "
         f"killed {killed_after:.1f}s after launch; state at kill: {at_kill}"
-        f"\nemail duplicates after SIGKILL: {duplicates} (in flight at kill: {mail_in_flight})"
+        f"\nemail duplicates after SIGKILL: {duplicates} (SMTP connections open at kill:"
+        f" {smtp_open}; rows in flight: {mail_in_flight})"
         f"\nLINE rows in flight at kill: {line_rows_in_flight} "
         f"({len(line_keys_in_flight)} retry keys), requests replayed with 409: "
         f"{line.statuses()[409]} (of them for keys in flight at kill: {len(replayed)}); "
         f"LINE duplicates: 0; finished {finished:.1f}s after restart"
     )
+
+
+def test_repeated_sigkills_repeat_at_most_one_mail_per_open_smtp_connection(
+    cluster, smtp_server, settings
+):
+    # given 2,000 customers with email consent, a slightly slow SMTP server
+    # and both workers of the cluster on the one send
+    consented_customers(2000, line=False)
+    smtp_server.handler.delay = 0.002
+    settings.DISPATCH_PARALLELISM = 2
+    cluster.env["LINE_CHANNEL_ACCESS_TOKEN"] = ""  # no LINE: workers start without line-bot-sdk
+    mail = launch(email_template(), consent="email")
+    moments = random.Random(15)
+
+    # when the whole cluster is SIGKILLed again and again mid-send (up to 20
+    # times in 30 s), each time a moment after it sent mail; the cluster is
+    # stopped first, and its open SMTP connections counted as they are at
+    # the kill
+    open_at_kill: list[int] = []
+    began = time.monotonic()
+    while len(open_at_kill) < 20 and time.monotonic() - began < 30:
+        if count(mail, *PENDING) < 500:
+            break
+        cluster.start()
+        services.send_enqueue(mail)  # as the every-minute tick would
+        sent_before = count(mail, "sent")
+        deadline = time.monotonic() + 20
+        while count(mail, "sent") < sent_before + 10:
+            assert time.monotonic() < deadline, f"nothing sent: {by_status(mail)}"
+            time.sleep(0.01)
+        time.sleep(moments.uniform(0, 0.3))
+        cluster.freeze()
+        open_at_kill.append(cluster.tcp_connections_to(smtp_server.port))
+        cluster.kill()
+    killing = time.monotonic() - began
+
+    # then a fresh cluster finishes the work, nothing lost...
+    cluster.start()
+    services.send_enqueue(mail)
+    finished = wait_until_done(mail, timeout=60, worker=cluster)
+    assert by_status(mail) == {mail.pk: {"sent": 2000}}
+    assert smtp_recipients(smtp_server) == {email_of(i) for i in range(2000)}
+    # ...and each kill repeated at most the message in progress on each
+    # connection the cluster had open (before, a kill repeated the rest of
+    # every batch in flight: about 59 mails a kill)
+    duplicates = sum(n - 1 for n in message_ids(smtp_server).values())
+    kills, bound = len(open_at_kill), sum(open_at_kill)
+    print(
+        f"\n{kills} SIGKILLs in {killing:.1f}s; SMTP connections"
+        f" open at each kill: {open_at_kill} (sum {bound}); email duplicates: {duplicates};"
+        f" finished {finished:.1f}s after the last restart"
+    )
+    assert kills >= 5 and bound > 0
+    assert duplicates <= bound
 
 
 @ON_BOTH_BROKERS
