@@ -455,6 +455,7 @@ class InquiryEventKind(models.TextChoices):
     LINKED = "linked", _("Linked")
     REPLY_FAILED = "reply_failed", _("Reply did not reach the customer")
     CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
+    ORDER_UNLINKED = "order_unlinked", _("Order unlinked: it is now another customer's")
 
 
 class InquiryEvent(EventRecord):
