@@ -45,6 +45,9 @@ _SUBJECTS = {
     NotificationKind.REPLY_FAILED: gettext_noop(
         "[%(ref)s] Your reply did not reach the customer: %(subject)s"
     ),
+    NotificationKind.REPLY_IN_DOUBT: gettext_noop(
+        "[%(ref)s] Unknown whether your reply reached the customer: %(subject)s"
+    ),
 }
 
 
