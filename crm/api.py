@@ -19,6 +19,7 @@ from crm import selectors, services
 from crm.fields import CustomerEmailSerializerField
 from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
 from crm.models import (
+    STORE_SITE_CONSENT_SOURCES,
     Channel,
     ChannelIdentity,
     ConsentAction,
@@ -241,6 +242,8 @@ class OrderUpsertSerializer(api_serializers.Serializer):
 
 class ConsentEventSerializer(api_serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
+    # A store site's own notes only (selectors.consent_event_list).
+    note = serializers.CharField(source="key_note", read_only=True)
 
     class Meta:
         model = ConsentEvent
@@ -259,10 +262,7 @@ class ConsentEventSerializer(api_serializers.ModelSerializer):
 
 
 API_CONSENT_SOURCES = [
-    (value, label)
-    for value, label in ConsentSource.choices
-    if value
-    in {ConsentSource.API, ConsentSource.WEB_FORM, ConsentSource.STORE, ConsentSource.IMPORT}
+    (value, label) for value, label in ConsentSource.choices if value in STORE_SITE_CONSENT_SOURCES
 ]
 
 
@@ -451,6 +451,7 @@ class ConsentEventViewSet(ChannelScopedMixin, mixins.ListModelMixin, viewsets.Ge
         data = dict(serializer.validated_data)
         customer = self.visible_customer(data.pop("customer_id"))
         event = services.consent_record(customer=customer, **data)
+        event = self.get_queryset().get(pk=event.pk)
         return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 

@@ -448,6 +448,17 @@ class ConsentSource(models.TextChoices):
     STAFF = "staff", _("Staff (phone or shop counter)")
 
 
+# The sources a store site records consent from (the API accepts only
+# these). The note of an event from any other source (staff, the admin, an
+# unsubscribe) is the shop's own and never leaves through the API.
+STORE_SITE_CONSENT_SOURCES = (
+    ConsentSource.API,
+    ConsentSource.WEB_FORM,
+    ConsentSource.STORE,
+    ConsentSource.IMPORT,
+)
+
+
 class ConsentEvent(models.Model):
     """One opt-in or opt-out, as it happened. Append-only: never updated."""
 

@@ -15,6 +15,7 @@ from django.db.models import (
     Count,
     DateTimeField,
     Exists,
+    F,
     IntegerField,
     Max,
     Min,
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from crm.models import (
     NON_COUNTING_ORDER_STATUSES,
+    STORE_SITE_CONSENT_SOURCES,
     ChannelIdentity,
     ConsentEvent,
     ConsentState,
@@ -224,9 +226,20 @@ def order_list(*, channels: Iterable[str] | None) -> QuerySet[Order]:
 
 
 def consent_event_list(*, channels: Iterable[str] | None) -> QuerySet[ConsentEvent]:
+    """Consent events; with `channels` (an API key's), those of the
+    customers the key sees, each with `key_note`: its note when a store
+    site recorded it, else blank (staff's notes stay in the shop)."""
     queryset = ConsentEvent.objects.all()
     if channels is not None:
-        queryset = queryset.filter(customer__in=customers_visible(channels=channels).values("pk"))
+        queryset = queryset.filter(
+            customer__in=customers_visible(channels=channels).values("pk")
+        ).annotate(
+            key_note=Case(
+                When(source__in=STORE_SITE_CONSENT_SOURCES, then=F("note")),
+                default=Value(""),
+                output_field=CharField(),
+            )
+        )
     return queryset
 
 

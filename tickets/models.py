@@ -454,7 +454,11 @@ class InquiryEventKind(models.TextChoices):
     REOPENED = "reopened", _("Reopened")
     LINKED = "linked", _("Linked")
     REPLY_FAILED = "reply_failed", _("Reply did not reach the customer")
+    # The delivery ended unknown: the customer may have it (a LINE reply whose
+    # answer was lost is never sent again).
+    REPLY_UNKNOWN = "reply_unknown", _("Unknown whether the reply reached the customer")
     CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
+    ORDER_UNLINKED = "order_unlinked", _("Order unlinked: it is now another customer's")
 
 
 class InquiryEvent(EventRecord):
@@ -509,6 +513,13 @@ class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned to you")
     APPROVAL = "approval", _("Reply awaiting your approval")
     REPLY_FAILED = "reply_failed", _("Your reply did not reach the customer")
+    REPLY_IN_DOUBT = (
+        "reply_doubt",
+        _(
+            "It is unknown whether your reply reached the customer: check with them before "
+            "sending it again"
+        ),
+    )
 
 
 class StaffNotification(models.Model):

@@ -55,6 +55,10 @@ def consent_record(
         errors["action"] = [_("Use opt_in or opt_out.")]
     if source not in ConsentSource.values:
         errors["source"] = [_("Unknown source: %(value)s.") % {"value": source}]
+    elif source == ConsentSource.STAFF and not note.strip():
+        # Consent given to staff (by phone, at the counter) is only as good
+        # as the record of how and when: whoever records it says so.
+        errors["note"] = [_("Note how and when the customer told you.")]
     now = timezone.now()
     occurred_at = occurred_at or now
     if occurred_at > now + timedelta(minutes=5):

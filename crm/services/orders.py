@@ -92,5 +92,16 @@ def order_upsert(
                 OrderLine(order=order, **line.__dict__) for line in lines
             )
             _lines_known(order, written)
+        if previous_customer_id not in (None, customer.pk):
+            _inquiries_order_moved(order)
         lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
     return order, created
+
+
+def _inquiries_order_moved(order: Order) -> None:
+    """Inquiries are tickets': tickets imports crm at module level, so crm
+    reaches it only here, when an order changes buyer (an inquiry's order
+    is always its customer's)."""
+    from tickets.services.inquiries import inquiries_order_moved
+
+    inquiries_order_moved(order=order)

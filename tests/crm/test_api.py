@@ -570,6 +570,41 @@ def test_consent_event_create_and_list(writer):
     )
 
 
+def test_a_staff_note_on_consent_given_by_phone_never_reaches_a_store_site_key(writer, owner):
+    # given an opt-out a customer gave staff by phone, with staff's own note
+    customer = factories.customer()
+    note = "電話で配信停止の依頼。入院中のため連絡は控えること"
+    services.consent_record(
+        customer=customer,
+        channel="email",
+        action="opt_out",
+        source="staff",
+        note=note,
+        actor=owner,
+    )
+    written = writer.post(
+        "/api/v1/consent-events/",
+        {
+            "customer_id": customer.pk,
+            "channel": "line",
+            "action": "opt_in",
+            "wording_version": "v1",
+            "note": "会員登録フォーム",
+        },
+        format="json",
+    )
+    assert written.status_code == 201, written.content
+    assert written.json()["note"] == "会員登録フォーム"
+    # when a store site's key lists the customer's consent events
+    listed = writer.get("/api/v1/consent-events/", {"customer": customer.pk})
+    # then it reads the opt-out (the consent it must respect), not staff's note
+    assert note not in listed.content.decode()
+    events = {event["channel"]: event for event in listed.json()["results"]}
+    assert (events["email"]["action"], events["email"]["note"]) == ("opt_out", "")
+    # what a store site wrote itself still comes back
+    assert events["line"]["note"] == "会員登録フォーム"
+
+
 # --- Query counts -----------------------------------------------------------------------
 
 

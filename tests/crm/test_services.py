@@ -391,3 +391,27 @@ def test_the_lifecycle_tables_are_vacuumed_after_about_a_day_of_traffic():
         options = dict(cursor.fetchall())
     assert "autovacuum_vacuum_scale_factor=0.005" in options["crm_customer"]
     assert "autovacuum_vacuum_insert_scale_factor=0.005" in options["crm_order"]
+
+
+def test_consent_given_to_staff_is_recorded_only_with_how_the_customer_gave_it(owner):
+    customer = factories.customer()
+    with pytest.raises(ValidationError) as refused:
+        services.consent_record(
+            customer=customer,
+            channel="email",
+            action="opt_out",
+            source="staff",
+            note="  ",
+            actor=owner,
+        )
+    assert "note" in refused.value.message_dict
+    assert not customer.consent_events.filter(source="staff").exists()
+    event = services.consent_record(
+        customer=customer,
+        channel="email",
+        action="opt_out",
+        source="staff",
+        note="12月5日に電話で配信停止の依頼",
+        actor=owner,
+    )
+    assert (event.source, event.actor) == ("staff", owner)

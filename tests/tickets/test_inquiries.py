@@ -333,6 +333,24 @@ def test_a_follow_up_leaves_out_an_order_the_shop_gave_to_another_buyer(colleagu
     assert message.inquiry.reopened_from == inquiry and message.inquiry.order is None
 
 
+def test_an_order_the_shop_gives_to_another_buyer_leaves_the_earlier_buyers_inquiry():
+    # given: an open inquiry about the customer's own order
+    customer = crm_factories.customer()
+    order = crm_factories.order(customer=customer, order_number="OS-12")
+    inquiry = factories.inquiry(customer=customer, order=order)
+    untouched = factories.inquiry(customer=customer, order=crm_factories.order(customer=customer))
+    # when: the store site corrects the buyer of that order
+    crm_factories.order(customer=crm_factories.customer(), order_number="OS-12")
+    # then: the inquiry no longer shows a stranger's order; the number stays, unmatched
+    inquiry.refresh_from_db()
+    assert inquiry.order is None and inquiry.order_number_given == "OS-12"
+    assert inquiry.order_number_unmatched
+    event = inquiry.events.get(kind="order_unlinked")
+    assert event.old == "OS-12"
+    untouched.refresh_from_db()
+    assert untouched.order is not None and not untouched.events.filter(kind="order_unlinked")
+
+
 def test_reply_without_an_address_is_refused_with_the_reason(colleague):
     from crm.services import customer_upsert
 

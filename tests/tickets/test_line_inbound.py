@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,9 +20,17 @@ from crm.models import ChannelIdentity
 from outreach.dispatch import send_dispatch
 from outreach.linefake import LineFake, follow_event, line_signature, text_message_event
 from outreach.models import Delivery, LineWebhookEvent, Send
-from tickets.models import AutoAcknowledgement, Inquiry, InquiryMessage, InquiryStatus
+from tickets.models import (
+    AutoAcknowledgement,
+    Inquiry,
+    InquiryMessage,
+    InquiryStatus,
+    StaffNotification,
+)
 from tickets.services import inquiry_reply, inquiry_status_set
 from tickets.services.inbound import line_messages_consume
+from tickets.services.notices import staff_notifications_email
+from tickets.services.reply_outcomes import reply_outcomes_settle
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +38,7 @@ SECRET = "test-line-channel-secret"
 TOKEN = "test-line-channel-access-token"
 ALICE = "U" + "a1" * 16
 BOB = "U" + "b2" * 16
+User = get_user_model()
 
 
 @pytest.fixture
@@ -285,3 +295,32 @@ def test_an_agent_reply_whose_answer_was_lost_is_not_pushed_and_the_page_says_so
     client.force_login(colleague)
     page = client.get(reverse("admin:tickets_inquiry_change", args=[inquiry.pk]))
     assert "お客様に届いたか確認できません" in page.content.decode()
+
+
+def test_the_author_of_a_reply_whose_answer_was_lost_is_told_it_may_have_arrived(
+    line, colleague, client, smtp
+):
+    # given: an agent's LINE reply that LINE took without its answer coming back
+    deliver(line, said(line, ALICE, "在庫はありますか？"))
+    line_messages_consume()
+    inquiry = Inquiry.objects.get()
+    reply = inquiry_reply(inquiry=inquiry, body="はい、ございます。", actor=colleague)
+    line.drop_next_responses(1, endpoint="reply")
+    dispatch_all()
+    assert Delivery.objects.get().status == "unknown"
+    # when: the SLA tick takes in the outcome and mails the notice
+    reply_outcomes_settle()
+    User.objects.filter(pk=colleague.pk).update(email="sato@shop.example")
+    assert staff_notifications_email() == 1
+    # then: neither the notice nor the timeline says it did not arrive (the
+    # customer has it: an agent told so would send it twice)
+    (notice,) = StaffNotification.objects.filter(user=colleague)
+    assert notice.key == str(reply.pk)
+    (mail,) = smtp.received
+    subject, body = mail.message["Subject"], mail.message.get_content()
+    assert "届きませんでした" not in subject + body
+    assert "届いたか分かりません" in subject and "もう一度送る前に" in body
+    client.force_login(colleague)
+    page = client.get(reverse("admin:tickets_inquiry_change", args=[inquiry.pk]))
+    assert "返信が届きませんでした" not in page.content.decode()
+    assert "返信が届いたか不明" in page.content.decode()

@@ -145,4 +145,24 @@ def test_a_notice_is_marked_automatic_and_never_mailed_to_our_own_address(
     assert recipients(smtp) == ["sato@shop.example"]
     assert smtp.received[0].message["Auto-Submitted"] == "auto-generated"
     ours.refresh_from_db()
-    assert ours.emailed_at is not None and ours.email_failed_at is None
+    assert ours.emailed_at is None and ours.email_failed_at is not None
+    assert staff_notifications_email() == 0 and len(smtp.received) == 1
+
+
+def test_the_notification_list_never_says_mailed_for_a_notice_to_our_own_address(
+    smtp, client, django_user_model, owner, settings
+):
+    # given: a staff member whose address is one of the shop's own
+    settings.MAIL_OWN_ADDRESSES = ["loop@shop.example"]
+    notices_for(django_user_model, "sato", "loop")
+    # when: the notices are mailed and a manager opens the list
+    staff_notifications_email()
+    client.force_login(owner)
+    response = client.get(reverse("admin:tickets_staffnotification_changelist") + "?for=all")
+    # then: the list says that notice was not mailed, and why
+    rows = response.content.decode().split("<tr")
+    (sato,) = [row for row in rows if ">sato<" in row]
+    (loop,) = [row for row in rows if ">loop<" in row]
+    assert "メール送信済み" in sato
+    assert "メール送信済み" not in loop
+    assert "メール未送信（店舗自身のアドレス）" in loop

@@ -18,6 +18,7 @@ from core.admin_filters import DefaultingFilter
 from core.roles import is_manager
 from tickets.models import InboundMail, StaffNotification
 from tickets.services import staff_notifications_mark_read
+from tickets.services.notices import NOT_MAILED_OWN_ADDRESS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -174,6 +175,8 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
         if obj.emailed_at is not None:
             return gettext("Mailed") if obj.user.email else gettext("Not mailed: no address")
         if obj.email_failed_at is not None:
+            if obj.email_error == NOT_MAILED_OWN_ADDRESS:
+                return gettext("Not mailed: the shop's own address")
             return gettext("Could not be mailed (the address was refused or kept failing)")
         return gettext("Waiting to be mailed")
 

@@ -201,6 +201,33 @@ def _inquiry_order(
     return orders.order_by("id").first()
 
 
+def inquiries_order_moved(*, order: Order) -> int:
+    """The shop gave `order` to another buyer (crm.services.order_upsert):
+    the inquiries of anyone else leave it, so that no agent answers them
+    with a stranger's order. The number stays as the customer's (the agent
+    sees that it matches none of their orders), with an event each. Returns
+    how many were unlinked."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Inquiry.objects.filter(order=order)
+            .exclude(customer_id=order.customer_id)
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return 0
+        stale = Inquiry.objects.filter(pk__in=ids)
+        stale.filter(order_number_given="").update(order_number_given=order.order_number)
+        stale.update(order=None, updated_at=now)
+        InquiryEvent.objects.bulk_create(
+            InquiryEvent(
+                inquiry_id=pk, kind=InquiryEventKind.ORDER_UNLINKED, old=order.order_number
+            )
+            for pk in ids
+        )
+    return len(ids)
+
+
 def _inbound_message_save(
     inquiry: Inquiry,
     *,

@@ -34,6 +34,8 @@ NOTICE_BATCH = 200
 NOTICE_LEASE = timedelta(minutes=10)
 NOTICE_MAX_ATTEMPTS = 5
 NOTICE_BACKOFF = timedelta(minutes=5)  # doubled after each temporary failure
+# Recorded on a notice not mailed because its address is one of our own.
+NOT_MAILED_OWN_ADDRESS = "Not mailed: the address is one of our own (mail loop guard)."
 
 _SUBJECTS = {
     NotificationKind.AT_RISK: gettext_noop("[%(ref)s] First reply due soon: %(subject)s"),
@@ -42,6 +44,9 @@ _SUBJECTS = {
     NotificationKind.APPROVAL: gettext_noop("[%(ref)s] A reply awaits your approval: %(subject)s"),
     NotificationKind.REPLY_FAILED: gettext_noop(
         "[%(ref)s] Your reply did not reach the customer: %(subject)s"
+    ),
+    NotificationKind.REPLY_IN_DOUBT: gettext_noop(
+        "[%(ref)s] Unknown whether your reply reached the customer: %(subject)s"
     ),
 }
 
@@ -101,16 +106,22 @@ def _settle(note: StaffNotification, outcome: Outcome, *, lease: datetime, now: 
 def staff_notifications_email(*, now: datetime | None = None) -> int:
     """Mail a batch of unsent staff notifications; returns how many went
     out. A notification for a user without an address stays in the admin
-    only (it is settled without a mail)."""
+    only (it is settled without a mail); one for an address of our own is
+    not mailed either, and its row says so."""
     now = now or timezone.now()
     notes, lease = _claim(now)
-    # Nothing automatic goes to one of our own addresses (it could loop).
-    ours = own_addresses()
-    without_address = [note.pk for note in notes if email_normalize(note.user.email) in ours | {""}]
+    addresses = {note.pk: email_normalize(note.user.email) for note in notes}
+    without_address = [pk for pk, address in addresses.items() if not address]
     StaffNotification.objects.filter(pk__in=without_address, email_next_attempt_at=lease).update(
         emailed_at=now, email_next_attempt_at=None
     )
-    by_id = {note.pk: note for note in notes if note.pk not in without_address}
+    # Nothing automatic goes to one of our own addresses (it could loop).
+    ours = own_addresses()
+    to_ours = [pk for pk, address in addresses.items() if address in ours]
+    StaffNotification.objects.filter(pk__in=to_ours, email_next_attempt_at=lease).update(
+        email_failed_at=now, email_next_attempt_at=None, email_error=NOT_MAILED_OWN_ADDRESS
+    )
+    by_id = {note.pk: note for note in notes if note.pk not in {*without_address, *to_ours}}
     messages = []
     with translation.override(settings.LANGUAGE_CODE):
         for note in by_id.values():

@@ -71,14 +71,18 @@ def reply_outcomes_settle() -> dict[str, int]:
 
 def _undelivered(rows: list[tuple]) -> None:
     """Mark the replies failed, with an event each and a notice to their
-    author."""
+    author. One that ended unknown may have reached the customer: its
+    event and notice say so, never that it did not arrive (its author
+    would send it twice)."""
     InquiryMessage.objects.filter(pk__in=[row[0] for row in rows]).update(
         outbound_state=OutboundState.FAILED
     )
     InquiryEvent.objects.bulk_create(
         InquiryEvent(
             inquiry_id=inquiry,
-            kind=InquiryEventKind.REPLY_FAILED,
+            kind=InquiryEventKind.REPLY_UNKNOWN
+            if status == DeliveryStatus.UNKNOWN
+            else InquiryEventKind.REPLY_FAILED,
             data={"message": pk, "delivery_status": status},
         )
         for pk, inquiry, _author, _auto, status in rows
@@ -88,10 +92,12 @@ def _undelivered(rows: list[tuple]) -> None:
             StaffNotification(
                 user_id=author,
                 inquiry_id=inquiry,
-                kind=NotificationKind.REPLY_FAILED,
+                kind=NotificationKind.REPLY_IN_DOUBT
+                if status == DeliveryStatus.UNKNOWN
+                else NotificationKind.REPLY_FAILED,
                 key=str(pk),
             )
-            for pk, inquiry, author, _auto, _status in rows
+            for pk, inquiry, author, _auto, status in rows
             if author
         ),
         ignore_conflicts=True,
