@@ -379,9 +379,11 @@ def test_when_the_workers_timeout_comes_first_it_ends_the_task_and_the_mail_is_n
     settings,
 ):
     settings.MAIL_PARSE_SECONDS = 60
+    settings.MAIL_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
+    # a mail that takes several seconds to read, past the worker's 1 s
     with pytest.raises(TimeoutException), TimeoutHandler(1):
-        mail_ingest(mf.slow_mail(), source="imap:test")
+        mail_ingest(mf.slow_mail(lines=20_000), source="imap:test")
 
     assert not InboundMail.objects.exists()  # read again by the next poll
 
