@@ -17,6 +17,10 @@ generate_series, no ORM per row), then measures:
   LINE        the same 100,000 as LINE followers, one identical message
               (multicasts of 500) to the LINE fake: time from launch to the
               last sent_at, against the LINE bare loop, requests made
+  LINE floor  what PostgreSQL alone costs for the campaign's writes, on a
+              raw cursor after the campaign (see line_floor): the snapshot
+              as a bare INSERT ... SELECT, 200 request INSERTs, 200 outcome
+              UPDATEs of 500 rows, against the same bare loop
 
 The SMTP sink is aiosmtpd in a separate process (it counts messages and
 Message-IDs, nothing else), so it does not compete for this process's GIL.
@@ -873,7 +877,8 @@ def main() -> None:
                 f"LINE campaign, {n:,} (multicast)",
                 f"{line_run.seconds:.1f}s",
                 "<= 2x bare",
-                f"{line_run.seconds / line_bare:.2f}x bare",
+                f"{line_run.seconds / line_bare:.2f}x bare,"
+                f" {line_run.seconds / floor.total:.2f}x floor",
             ],
             [
                 "  of which after campaign_launch",
