@@ -17,6 +17,10 @@ generate_series, no ORM per row), then measures:
   LINE        the same 100,000 as LINE followers, one identical message
               (multicasts of 500) to the LINE fake: time from launch to the
               last sent_at, against the LINE bare loop, requests made
+  LINE floor  what PostgreSQL alone costs for the campaign's writes, on a
+              raw cursor after the campaign (see line_floor): the snapshot
+              as a bare INSERT ... SELECT, 200 request INSERTs, 200 outcome
+              UPDATEs of 500 rows, against the same bare loop
 
 The SMTP sink is aiosmtpd in a separate process (it counts messages and
 Message-IDs, nothing else), so it does not compete for this process's GIL.
@@ -412,6 +416,114 @@ def line_bare_loop(url: str, user_ids: list[str], texts: list[str]) -> tuple[flo
         return time.perf_counter() - start, requests
 
 
+# --- The floor: what PostgreSQL alone costs for the LINE campaign's writes -----------
+
+
+@dataclass
+class Floor:
+    snapshot: float  # the bare INSERT ... SELECT of the ledger rows
+    requests: float  # the bare multicast-request INSERTs
+    outcomes: float  # the bare outcome UPDATEs
+    batches: int
+    server_cpu: float | None  # PostgreSQL's CPU seconds meanwhile (None: unreadable)
+    steal: str
+
+    @property
+    def total(self) -> float:
+        return self.snapshot + self.requests + self.outcomes
+
+
+def line_floor(draft) -> Floor:
+    """The database's share of a LINE campaign, without the worker's Python:
+    on a raw cursor, each statement its own committed transaction (as the
+    worker's are), into a scratch send of `draft`'s template that no worker
+    claims (never launched): one INSERT ... SELECT of a ledger row per LINE
+    follower into outreach_delivery (every index and constraint of the
+    real table; no eligibility test), then per 500 rows one multicast
+    request INSERT and one outcome UPDATE of its 500 rows (sent, the
+    request's key and attempts), as the worker writes them. The scratch
+    rows are deleted afterwards (not timed)."""
+    from uuid import uuid4
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from bench.common import ServerCpu
+    from core.lookups import id_array
+    from outreach import services
+    from outreach.channels.line import MULTICAST_MAX_RECIPIENTS
+
+    send = services.send_create(
+        kind="campaign", channel="line", purpose="marketing", template=draft.template
+    )
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    steal = Steal()
+    with connection.cursor() as cursor:
+        server = ServerCpu(cursor.connection.info.backend_pid)
+        cpu_before = server.total() if server.available else None
+        start = time.perf_counter()
+        cursor.execute(
+            """
+            INSERT INTO outreach_delivery (
+                send_id, customer_id, channel, context_key, status, skip_reason, attempts,
+                next_attempt_at, provider_message_id, address, last_error, created_at,
+                updated_at)
+            SELECT %s, customer_id, 'line', '', 'queued', '', 0, NULL, '', '', '', %s, %s
+            FROM crm_channelidentity WHERE channel = 'line'
+            """,
+            [send.pk, stamp, stamp],
+        )
+        snapshot = time.perf_counter() - start
+        cpu_snapshot = server.total() if server.available else None
+        cursor.execute("SELECT id FROM outreach_delivery WHERE send_id = %s ORDER BY id", [send.pk])
+        ids = [row[0] for row in cursor.fetchall()]
+        batches = [
+            ids[index : index + MULTICAST_MAX_RECIPIENTS]
+            for index in range(0, len(ids), MULTICAST_MAX_RECIPIENTS)
+        ]
+        keys = [str(uuid4()) for _ in batches]
+        cpu_untimed = (server.total() - cpu_snapshot) if server.available else None
+        start = time.perf_counter()
+        for key, batch in zip(keys, batches, strict=True):
+            cursor.execute(
+                """
+                INSERT INTO outreach_multicastrequest (
+                    send_id, retry_key, delivery_ids, last_delivery_id, attempts,
+                    next_attempt_at, lease_expires_at, created_at)
+                VALUES (%s, %s, %s::jsonb, %s, 1, %s, %s, %s)
+                """,
+                [
+                    send.pk,
+                    key,
+                    "[" + ",".join(map(str, batch)) + "]",
+                    batch[-1],
+                    stamp,
+                    stamp,
+                    stamp,
+                ],
+            )
+        requests = time.perf_counter() - start
+        start = time.perf_counter()
+        for key, batch in zip(keys, batches, strict=True):
+            cursor.execute(
+                """
+                UPDATE outreach_delivery
+                SET status = 'sent', sent_at = %s, lease_expires_at = NULL,
+                    provider_message_id = %s, last_error = '', updated_at = %s,
+                    attempts = 1, retry_key = %s
+                WHERE id = ANY(%s::bigint[])
+                """,
+                [stamp, key, stamp, key, id_array(batch)],
+            )
+        outcomes = time.perf_counter() - start
+        server_cpu = server.total() - cpu_before - cpu_untimed if server.available else None
+        steal_text = steal.text()
+        cursor.execute("DELETE FROM outreach_multicastrequest WHERE send_id = %s", [send.pk])
+        cursor.execute("DELETE FROM outreach_delivery WHERE send_id = %s", [send.pk])
+        cursor.execute("DELETE FROM outreach_send WHERE id = %s", [send.pk])
+    return Floor(snapshot, requests, outcomes, len(batches), server_cpu, steal_text)
+
+
 # --- The worker --------------------------------------------------------------------------
 
 
@@ -676,7 +788,7 @@ def main() -> None:
         }
     )
     email = line_run = bare = bare_counts = email_counts = bare_steal = None
-    line_bare = line_bare_requests = line_bare_steal = None
+    line_bare = line_bare_requests = line_bare_steal = floor = None
     try:
         if with_email:
             log("rendering the worker's output for the bare loop")
@@ -717,6 +829,9 @@ def main() -> None:
         per_process = process_memory(worker)
         worker.kill()
         load_after = os.getloadavg()
+        if with_line:
+            log("floor: the LINE campaign's writes on a raw cursor, no worker")
+            floor = line_floor(line_draft)
 
         profile = profile_dispatch(args.profile, sink.port) if args.profile and sink else ""
     finally:
@@ -753,10 +868,17 @@ def main() -> None:
                 "1 connection",
             ],
             [
+                "floor: PostgreSQL alone, same writes",
+                f"{floor.total:.1f}s",
+                "",
+                f"{floor.total / line_bare:.2f}x bare",
+            ],
+            [
                 f"LINE campaign, {n:,} (multicast)",
                 f"{line_run.seconds:.1f}s",
                 "<= 2x bare",
-                f"{line_run.seconds / line_bare:.2f}x bare",
+                f"{line_run.seconds / line_bare:.2f}x bare,"
+                f" {line_run.seconds / floor.total:.2f}x floor",
             ],
             [
                 "  of which after campaign_launch",
@@ -816,6 +938,12 @@ def main() -> None:
             f"bare line-bot-sdk loop: {line_bare_steal} of the host's CPU time meanwhile;"
             f" the fake recorded {line_bare_users[0]:,} deliveries to {line_bare_users[1]:,}"
             " users (then reset)",
+            f"floor ({floor.steal} of the host's): snapshot INSERT ... SELECT"
+            f" {floor.snapshot:.2f}s + {floor.batches} request INSERTs {floor.requests:.2f}s"
+            f" + {floor.batches} outcome UPDATEs {floor.outcomes:.2f}s"
+            f" = {floor.total:.2f}s; PostgreSQL CPU "
+            + (f"{floor.server_cpu:.1f}s" if floor.server_cpu is not None else "unreadable")
+            + f"; 2x the bare loop is {2 * line_bare:.2f}s",
             f"LINE: {sum(statuses.values())} multicast requests {dict(statuses)},"
             f" {line_users:,} users reached, {line_deliveries:,} deliveries",
             f"LINE: {line_run.rss.samples} memory samples; peak RSS"
