@@ -217,7 +217,13 @@ def test_unsubscribing_twice_writes_one_event(hanako, client):
 def test_when_already_opted_out_elsewhere_the_link_writes_no_second_event(hanako, client):
     # Given: queued rows, then an opt-out staff recorded from a phone call.
     queue_all([hanako])
-    crm.consent_record(customer=hanako, channel="email", action="opt_out", source="staff")
+    crm.consent_record(
+        customer=hanako,
+        channel="email",
+        action="opt_out",
+        source="staff",
+        note="12/5 電話にて配信停止のご依頼",
+    )
     before = ConsentEvent.objects.count()
 
     client.post(link(hanako), {})
