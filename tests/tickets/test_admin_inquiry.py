@@ -40,6 +40,7 @@ from tickets.models import (
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
 from tickets.services import (
     AttachmentData,
+    inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -251,6 +252,24 @@ def test_the_customer_panel(client, colleague, owner):
     assert dict(response.context["consent"])[ja("Email")] is True
     assert reverse("admin:crm_customer_change", args=[customer.pk]) in html
     assert "タムラ" in html
+
+
+def test_the_timeline_names_channels_stages_and_colleagues_not_stored_values(client, colleague):
+    # given: an inquiry by the own site, assigned to a colleague, who replies
+    inquiry = factories.inquiry(channel="own_site")
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=colleague)
+    inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    client.force_login(colleague)
+    # when
+    response = client.get(page_url(inquiry))
+    # then: every value reads as the team says it; no enum value nor username
+    rows = [(row["kind"], row["old"], row["new"]) for row in response.context["timeline"]]
+    assert ("受付", "", "自社サイト") in rows
+    assert ("担当者の割り当て", "", "佐藤") in rows
+    assert ("対応段階の記録", "", "初期連絡") in rows
+    assert ("メッセージ", "", "顧客へ") in rows
+    shown = {value for row in rows for value in row}
+    assert not shown & {"own_site", "colleague", "triaged", "first_contact", "outbound"}
 
 
 # --- Replying -------------------------------------------------------------------------------
