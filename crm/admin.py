@@ -170,6 +170,7 @@ class ConsentRecordForm(forms.Form):
     note = forms.CharField(
         label=_("note"),
         max_length=255,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
         help_text=_(
             "How and when the customer told you, e.g. “asked by phone on 5 December to stop "
             "the mail magazine”."

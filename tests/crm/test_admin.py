@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -159,6 +160,18 @@ def test_the_consent_form_is_in_japanese_and_linked_from_the_customer_page(clien
     for label in labels:
         assert label in form_page
     assert '<html lang="ja"' in form_page
+
+
+def test_the_consent_form_is_laid_out_like_the_admin_forms(client, colleague):
+    customer = customer_make()
+    client.force_login(colleague)
+
+    form_page = client.get(consent_page(customer)).content.decode()
+
+    # the admin's form styles (labels beside fields, a wide note, a button back)
+    assert static("admin/css/forms.css") in form_page
+    assert 'class="vTextField"' in form_page
+    assert f'<a href="{customer_change(customer)}" class="closelink">' in form_page
 
 
 def test_a_manager_records_an_opt_in_given_at_the_shop_counter(client, owner):
