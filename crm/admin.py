@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, form_errors_add
+from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.admin_filters import DefaultingFilter
 from crm.models import (
     ChannelIdentity,
@@ -115,18 +115,20 @@ class ConsentEventInline(ReadOnlyInline):
         "source",
         "wording_version",
         "note",
-        "actor",
+        "actor_name",
     )
     ordering = ("-occurred_at", "-id")
     select_related = ("actor",)
+    actor_name = staff_column(ConsentEvent, "actor")
 
 
 class CustomerEventInline(ReadOnlyInline):
     model = CustomerEvent
     verbose_name_plural = _("timeline")
-    fields = readonly_fields = ("created_at", "kind", "actor", "data")
+    fields = readonly_fields = ("created_at", "kind", "actor_name", "data")
     ordering = ("-created_at", "-id")
     select_related = ("actor",)
+    actor_name = staff_column(CustomerEvent, "actor")
 
 
 class MergedFilter(DefaultingFilter):
@@ -185,7 +187,7 @@ _PERSON = (
     "phone",
     "birthday",
 )
-_CLAIMANT_SET = ("claimant_set_by", "claimant_set_at")
+_CLAIMANT_SET = ("claimant_set_by_name", "claimant_set_at")
 _LIFECYCLE = ("lifecycle_segment", "order_count", "spent", "first_order_at", "last_order_at")
 _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 
@@ -193,6 +195,7 @@ _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 @admin.register(Customer)
 class CustomerAdmin(ServiceFormAdmin):
     form = CustomerForm
+    claimant_set_by_name = staff_column(Customer, "claimant_set_by")
     # Every column is a column of crm_customer: the list needs no join.
     list_display = (
         "name",
@@ -488,9 +491,10 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "action",
         "source",
         "wording_version",
-        "actor",
+        "actor_name",
         "recorded_at",
     )
+    actor_name = staff_column(ConsentEvent, "actor")
     list_filter = ("channel", "action", "source")
     list_select_related = ("customer", "actor")
     ordering = ("-occurred_at", "-id")

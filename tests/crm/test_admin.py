@@ -162,6 +162,22 @@ def test_the_consent_form_is_in_japanese_and_linked_from_the_customer_page(clien
     assert '<html lang="ja"' in form_page
 
 
+def test_the_ledger_names_the_colleague_who_recorded_consent_not_their_login(client, colleague):
+    # given: an opt-out a colleague (佐藤, login "colleague") took by phone
+    customer = customer_make()
+    client.force_login(colleague)
+    client.post(consent_page(customer), {"channel": "email", "action": "opt_out", "note": "お電話"})
+    # when: the customer page and the consent ledger are read
+    pages = [
+        client.get(customer_change(customer)).content.decode(),
+        client.get(CONSENT_EVENTS).content.decode(),
+    ]
+    # then: both name 佐藤; the login name appears only in the header's greeting
+    for page in pages:
+        assert "佐藤" in page.split('id="content"')[1]
+        assert ">colleague<" not in page.split('id="content"')[1]
+
+
 def test_the_consent_form_is_laid_out_like_the_admin_forms(client, colleague):
     customer = customer_make()
     client.force_login(colleague)

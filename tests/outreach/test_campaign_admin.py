@@ -280,6 +280,18 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     assert campaign.name == "冬のセール"
 
 
+def test_a_campaign_page_names_its_creator_not_their_login(client, marketer, template, segment):
+    marketer.last_name, marketer.first_name = "山本", "健太"
+    marketer.save(update_fields=["last_name", "first_name"])
+    campaign = campaign_make(template, segment, created_by=marketer)
+    client.force_login(marketer)
+
+    page = client.get(change_url(campaign)).content.decode()
+
+    record = page.split('class="form-row field-created_by')[1].split("</div>\n</div>")[0]
+    assert "山本 健太" in record and "marketer" not in record
+
+
 def test_adding_a_draft_and_scheduling_it_by_its_time(client, marketer, template, segment):
     client.force_login(marketer)
     data = {"name": "冬", "channel": "email", "template": template.pk, "segment": segment.pk}
