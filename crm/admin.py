@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.admin_filters import DefaultingFilter
+from crm.event_details import customer_event_details
 from crm.models import (
     ChannelIdentity,
     ConsentAction,
@@ -125,10 +126,14 @@ class ConsentEventInline(ReadOnlyInline):
 class CustomerEventInline(ReadOnlyInline):
     model = CustomerEvent
     verbose_name_plural = _("timeline")
-    fields = readonly_fields = ("created_at", "kind", "actor_name", "data")
+    fields = readonly_fields = ("created_at", "kind", "actor_name", "details")
     ordering = ("-created_at", "-id")
     select_related = ("actor",)
     actor_name = staff_column(CustomerEvent, "actor")
+
+    @admin.display(description=CustomerEvent._meta.get_field("data").verbose_name)
+    def details(self, obj: CustomerEvent) -> str:
+        return customer_event_details(obj)
 
 
 class MergedFilter(DefaultingFilter):
