@@ -255,6 +255,31 @@ def test_a_line_draft_and_its_launch_name_the_longest_rendering(client, marketer
     assert "最も長くなるのは" in text and "5,002" in text
 
 
+def test_the_launch_message_reads_as_a_marketer_speaks(client, marketer, segment, settings):
+    # given: a two-message LINE campaign launched at night (quiet hours now)
+    hour = timezone.localtime().hour
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = hour, (hour + 1) % 24
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE二通",
+            channel="line",
+            purpose="marketing",
+            line_messages=["こんにちは", "{{ customer.name }}様、新商品のご案内です"],
+        )
+    )
+    customer, _ = crm.customer_upsert(channel="line", external_id="U" + "a" * 32)
+    crm.customer_update(customer=customer, family_name="山田", given_name="花")
+    factories.order(customer=customer)
+    crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    campaign = campaign_make(template, segment, name="LINE二通")
+    client.force_login(marketer)
+    # when
+    text = last_message(client.post(action_url(campaign, "launch")))
+    # then: the 2nd message counted without encoding jargon; quiet hours not called 配信停止
+    assert "2通目のメッセージで" in text and "夜間の配信休止時間帯" in text
+    assert "UTF-16" not in text and "配信停止" not in text
+
+
 def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     client, marketer, template, segment, django_assert_max_num_queries
 ):
