@@ -254,6 +254,21 @@ def test_the_customer_panel(client, colleague, owner):
     assert "タムラ" in html
 
 
+def test_a_reply_whose_outcome_is_unknown_is_not_called_failed(client, colleague, settings):
+    # given: a reply the mail server took, but whose outcome the ledger could not learn
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    inquiry = factories.inquiry()
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    Delivery.objects.filter(pk=reply.delivery_id).update(status="unknown")
+    sla_watch_task()
+    client.force_login(colleague)
+    # when
+    response = client.get(page_url(inquiry))
+    # then: the label says the outcome is unknown, not that it failed
+    (view,) = [v for v in response.context["conversation"] if v.message.pk == reply.pk]
+    assert view.labels == [("delivery-unknown", "送信結果不明：お客様に届いたか確認できません")]
+
+
 def test_the_timeline_names_channels_stages_and_colleagues_not_stored_values(client, colleague):
     # given: an inquiry by the own site, assigned to a colleague, who replies
     inquiry = factories.inquiry(channel="own_site")

@@ -75,7 +75,9 @@ PRESENCE = _("%(names)s also has this inquiry open.")
 UNDELIVERED_LABELS = {
     DeliveryStatus.FAILED: _("Not delivered: the customer did not get this reply"),
     DeliveryStatus.SKIPPED: _("Not delivered: the customer did not get this reply"),
-    DeliveryStatus.UNKNOWN: _("Not delivered: unknown whether the customer got this reply"),
+    DeliveryStatus.UNKNOWN: _(
+        "Outcome unknown: we cannot tell whether the customer got this reply"
+    ),
 }
 
 
