@@ -175,6 +175,7 @@ class TestSendForm(forms.Form):
             label = f"{customer} <{customer.email}>" if email else str(customer)
             choices.append((str(customer.pk), label))
         self.fields["recipient"].choices = [("", "---------"), *choices]
+        self.has_testers = bool(choices)
 
     def customer(self, user) -> Customer:
         """The chosen tester (a valid form's)."""

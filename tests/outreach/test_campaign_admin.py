@@ -472,6 +472,23 @@ def test_the_test_send_offers_only_testers(client, marketer, template, segment):
     assert not Send.objects.exists()
 
 
+def test_with_no_tester_on_the_channel_the_page_says_how_to_get_one(client, marketer, segment):
+    # given: a LINE campaign; the only tester has no LINE, and staff have no LINE of their own
+    a_tester(email="test@shop.example.jp")
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE", channel="line", purpose="marketing", line_messages=["こんにちは"]
+        )
+    )
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+    # when
+    page = client.get(change_url(campaign)).content.decode()
+    # then: no empty picker, but what to do instead
+    assert 'name="recipient"' not in page
+    assert "このチャネルで受け取れるテスト送信先がまだいません" in page
+
+
 def test_a_test_goes_marked_to_the_tester_now_whatever_consent_and_quiet_hours(
     client, marketer, template, segment, smtp, settings
 ):
