@@ -337,6 +337,21 @@ def test_the_template_picker_fills_customer_order_and_date(client, colleague):
     assert client.get(url, {"template": template.pk, "order": stranger.pk}).status_code == 400
 
 
+def test_the_template_picker_picks_no_order_when_the_typed_number_did_not_match(client, colleague):
+    # given: a customer with an order, who typed a stranger's order number
+    customer = crm_factories.customer()
+    crm_factories.order(customer=customer, order_number="OWN-1")
+    crm_factories.order(customer=crm_factories.customer(), order_number="STRANGER-1")
+    unmatched = factories.inquiry(customer=customer, order_number="STRANGER-1")
+    plain = factories.inquiry(customer=customer)
+    client.force_login(colleague)
+    # when
+    picks = [client.get(page_url(i)).context["pick_form"] for i in (unmatched, plain)]
+    # then: no order is put in the template for the unmatched number; otherwise the latest
+    assert picks[0].initial.get("order") is None
+    assert picks[1].initial.get("order") == customer.orders.get().pk
+
+
 def test_a_reply_by_someone_else_after_the_page_loaded_holds_the_send(client, colleague, owner):
     inquiry = factories.inquiry()
     client.force_login(owner)

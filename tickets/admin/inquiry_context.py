@@ -256,6 +256,18 @@ def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
     return rows
 
 
+def template_order(inquiry: Inquiry, orders: list) -> Any:
+    """The order a reply template is filled with at first: the inquiry's
+    own, else the customer's latest; none when the customer typed an order
+    number that is not theirs (the agent asks first, and a template must
+    not name another order as if it were the one asked about)."""
+    if inquiry.order is not None:
+        return inquiry.order
+    if inquiry.order_number_unmatched or not orders:
+        return None
+    return orders[0]
+
+
 def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int) -> ReplyForm:
     form = bound.get("reply") or ReplyForm(
         initial={"channel": reply_channel_for(inquiry), "seen_message_id": latest_id}
@@ -329,7 +341,7 @@ def page_context(
                     Case(When(category_id=inquiry.category_id, then=0), default=1), "name"
                 ),
                 orders=orders,
-                selected_order=inquiry.order or (orders[0] if orders else None),
+                selected_order=template_order(inquiry, orders),
             ),
             note_form=bound.get("note") or NoteForm(),
             status_form=bound.get("status") or StatusForm(initial={"status": inquiry.status}),
