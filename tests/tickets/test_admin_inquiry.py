@@ -4,6 +4,7 @@ a flat query count; and the reply-template and calendar settings."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -350,6 +351,23 @@ def test_the_template_picker_picks_no_order_when_the_typed_number_did_not_match(
     # then: no order is put in the template for the unmatched number; otherwise the latest
     assert picks[0].initial.get("order") is None
     assert picks[1].initial.get("order") == customer.orders.get().pk
+
+
+def test_every_alert_on_the_inquiry_page_is_coloured_like_an_alert():
+    # the unmatched order number, presence, newer and recent replies: each kind
+    # of alert box the page template uses has its colours in the page's CSS
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "templates/admin/tickets/inquiry/inquiry_page.html").read_text()
+    css = (root / "tickets/static/tickets/admin.css").read_text()
+    kinds = set(re.findall(r'class="inquiry-alert ([\w-]+)"', page))
+    coloured = {
+        kind
+        for selectors, rule in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        if "background" in rule
+        for kind in re.findall(r"\.([\w-]+)", selectors)
+    }
+    assert "order-unmatched-alert" in kinds
+    assert kinds <= coloured, kinds - coloured
 
 
 def test_a_reply_by_someone_else_after_the_page_loaded_holds_the_send(client, colleague, owner):
