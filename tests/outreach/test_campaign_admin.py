@@ -526,6 +526,16 @@ def test_a_test_to_myself_goes_to_my_own_address_marked_as_a_tester(
     assert (delivery.customer_id, delivery.status) == (me.pk, "queued")
 
 
+def test_the_test_send_message_names_the_tester_naturally(client, marketer, template, segment):
+    tester = a_tester(email="test@shop.example.jp", family_name="店舗", given_name="テスト")
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+
+    response = client.post(action_url(campaign, "test_send"), {"recipient": tester.pk})
+
+    assert last_message(response) == "店舗 テスト 宛てにテストを送信しています。"
+
+
 def test_the_service_refuses_a_test_to_anyone_but_a_tester(template, segment):
     from django.core.exceptions import ValidationError
 
