@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import API_KEY_PREFIX, ApiKey
+from core.roles import staff_name
 from core.services import api_key_create, api_key_label_set, api_key_revoke
 from crm.models import Channel
 
@@ -28,6 +29,20 @@ def form_errors_add(form: forms.BaseForm, error: ValidationError) -> None:
         return
     for name, errors in error.error_dict.items():
         form.add_error(name if name in form.fields else None, errors)
+
+
+def staff_column(model, field: str):
+    """An admin column or read-only field, headed like `model`'s `field`,
+    that names the staff member in it (created by, recorded by, recipient)
+    as colleagues call them, not by their login name. The queryset should
+    select_related(field)."""
+
+    @admin.display(description=model._meta.get_field(field).verbose_name, ordering=field)
+    def column(self, obj) -> str:
+        return staff_name(getattr(obj, field)) or "-"
+
+    column.__name__ = f"{field}_name"
+    return column
 
 
 class ServiceFormAdmin(admin.ModelAdmin):
@@ -121,11 +136,12 @@ class ApiKeyAdmin(ServiceFormAdmin):
         "key_prefix",
         "scope",
         "channel_list",
-        "created_by",
+        "created_by_name",
         "created_at",
         "last_used_at",
         "revoked_at",
     )
+    created_by_name = staff_column(ApiKey, "created_by")
 
     @admin.display(description=_("key"), ordering="prefix")
     def key_prefix(self, obj: ApiKey) -> str:

@@ -14,6 +14,15 @@ MANAGER = "manager"
 ROLES = (AGENT, MARKETER, MANAGER)
 
 
+def staff_name(user) -> str:
+    """A staff member as Japanese colleagues call them: family name first;
+    the username only for an account with no name."""
+    if user is None:
+        return ""
+    name = f"{user.last_name} {user.first_name}".strip()
+    return name or user.get_username()
+
+
 def is_manager(user) -> bool:
     """Whether `user` has a manager's say: approves held replies, replies
     without approval, sees everyone's notifications. Superusers count.

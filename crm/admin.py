@@ -22,8 +22,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, form_errors_add
+from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.admin_filters import DefaultingFilter
+from crm.event_details import customer_event_details
 from crm.models import (
     ChannelIdentity,
     ConsentAction,
@@ -115,18 +116,24 @@ class ConsentEventInline(ReadOnlyInline):
         "source",
         "wording_version",
         "note",
-        "actor",
+        "actor_name",
     )
     ordering = ("-occurred_at", "-id")
     select_related = ("actor",)
+    actor_name = staff_column(ConsentEvent, "actor")
 
 
 class CustomerEventInline(ReadOnlyInline):
     model = CustomerEvent
     verbose_name_plural = _("timeline")
-    fields = readonly_fields = ("created_at", "kind", "actor", "data")
+    fields = readonly_fields = ("created_at", "kind", "actor_name", "details")
     ordering = ("-created_at", "-id")
     select_related = ("actor",)
+    actor_name = staff_column(CustomerEvent, "actor")
+
+    @admin.display(description=CustomerEvent._meta.get_field("data").verbose_name)
+    def details(self, obj: CustomerEvent) -> str:
+        return customer_event_details(obj)
 
 
 class MergedFilter(DefaultingFilter):
@@ -170,6 +177,7 @@ class ConsentRecordForm(forms.Form):
     note = forms.CharField(
         label=_("note"),
         max_length=255,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
         help_text=_(
             "How and when the customer told you, e.g. “asked by phone on 5 December to stop "
             "the mail magazine”."
@@ -184,7 +192,7 @@ _PERSON = (
     "phone",
     "birthday",
 )
-_CLAIMANT_SET = ("claimant_set_by", "claimant_set_at")
+_CLAIMANT_SET = ("claimant_set_by_name", "claimant_set_at")
 _LIFECYCLE = ("lifecycle_segment", "order_count", "spent", "first_order_at", "last_order_at")
 _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 
@@ -192,6 +200,7 @@ _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 @admin.register(Customer)
 class CustomerAdmin(ServiceFormAdmin):
     form = CustomerForm
+    claimant_set_by_name = staff_column(Customer, "claimant_set_by")
     # Every column is a column of crm_customer: the list needs no join.
     list_display = (
         "name",
@@ -487,9 +496,10 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "action",
         "source",
         "wording_version",
-        "actor",
+        "actor_name",
         "recorded_at",
     )
+    actor_name = staff_column(ConsentEvent, "actor")
     list_filter = ("channel", "action", "source")
     list_select_related = ("customer", "actor")
     ordering = ("-occurred_at", "-id")

@@ -16,16 +16,10 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from core.roles import staff_name
+
 PRESENCE_HEARTBEAT_SECONDS = 20
 PRESENCE_TTL_SECONDS = 45
-
-
-def staff_name(user) -> str:
-    """A staff member as Japanese colleagues call them: family name first."""
-    if user is None:
-        return ""
-    name = f"{user.last_name} {user.first_name}".strip()
-    return name or user.get_username()
 
 
 @dataclass(frozen=True)

@@ -19,4 +19,6 @@ DRF_MESSAGES_WITHOUT_JA = [
     gettext_noop("Surrogate characters are not allowed: U+{code_point:X}."),
     gettext_noop("The pagination cursor value."),
     gettext_noop("Number of results to return per page."),
+    # DRF's ja says 辞書 (a Python word); the API speaks of JSON objects
+    gettext_noop("Invalid data. Expected a dictionary, but got {datatype}."),
 ]

@@ -18,6 +18,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# DRF's key for what concerns the body as a whole, not one field
+NON_FIELD = "non_field_errors"
+
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
@@ -27,13 +30,13 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
             out.update(_flatten(value, path))
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+            out[prefix or NON_FIELD] = [str(item) for item in detail]
         else:
             for index, item in enumerate(detail):
                 if item:
                     out.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
     else:
-        out[prefix or "non_field_errors"] = [str(detail)]
+        out[prefix or NON_FIELD] = [str(detail)]
     return out
 
 
@@ -47,7 +50,7 @@ def error_body(status_code: int, code: str, message: str, fields=None) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages}
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -56,8 +59,11 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        names = ", ".join(sorted(fields))
-        message = _("Invalid input: %(fields)s.") % {"fields": names}
+        names = ", ".join(sorted(name for name in fields if name != NON_FIELD))
+        if names:
+            message = _("Invalid input: %(fields)s.") % {"fields": names}
+        else:  # the body as a whole (null, a list): say what is wrong with it
+            message = " ".join(fields[NON_FIELD])
         response.data = error_body(response.status_code, "invalid", message, fields)
     else:
         detail = getattr(exc, "detail", str(exc))

@@ -33,7 +33,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved
+from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from crm.models import Customer
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
@@ -58,7 +58,7 @@ from outreach.templating import LINE_MAX_TEXT_UTF16
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 DATA_FIELDS = ("name", "channel", "template", "segment")
-RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by", "created_at")
+RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by_name", "created_at")
 
 
 def local_time(moment) -> str:
@@ -175,6 +175,7 @@ class TestSendForm(forms.Form):
             label = f"{customer} <{customer.email}>" if email else str(customer)
             choices.append((str(customer.pk), label))
         self.fields["recipient"].choices = [("", "---------"), *choices]
+        self.has_testers = bool(choices)
 
     def customer(self, user) -> Customer:
         """The chosen tester (a valid form's)."""
@@ -226,6 +227,8 @@ class CampaignAdmin(ServiceFormAdmin):
         )
 
     # --- Change page --------------------------------------------------------------
+
+    created_by_name = staff_column(Campaign, "created_by")
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
         if from_field is not None:

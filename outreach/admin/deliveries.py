@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import staff_column
 from crm.models import Customer
 from crm.selectors import customer_search_q
 from outreach.ledger import SendProgress, send_progress
@@ -111,11 +112,12 @@ class SendAdmin(ReadOnlyAdmin):
         "status",
         "respect_quiet_hours",
         "content",
-        "created_by",
+        "created_by_name",
         "created_at",
         "completed_at",
     )
     readonly_fields = fields
+    created_by_name = staff_column(Send, "created_by")
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("template", "created_by")

@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, form_errors_add
+from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from crm.models import Customer
 from outreach.models import Segment
 from outreach.segments import (
@@ -188,7 +188,8 @@ class SegmentAdmin(ServiceFormAdmin):
     # Every page's counts are one COUNT ... FILTER (WHERE ...) per row over
     # the customers: a shorter page keeps that scan cheap.
     list_per_page = 50
-    readonly_fields = ("created_by", "created_at", "updated_at")
+    readonly_fields = ("created_by_name", "created_at", "updated_at")
+    created_by_name = staff_column(Segment, "created_by")
     main_fields = ("name", "kind", "lifecycle_segment", "description")
 
     class Media:

@@ -26,7 +26,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, form_errors_add
+from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from crm.models import Customer, Order
 from outreach.dispatch import EmailWorker, LineWorker
 from outreach.models import (
@@ -309,7 +309,8 @@ class MessageTemplateAdmin(ServiceFormAdmin):
     list_filter = ("channel", "purpose", "is_personal")
     search_fields = ("name", "description")
     ordering = ("name",)
-    record_fields = ("is_personal", "created_by", "created_at", "updated_at")
+    record_fields = ("is_personal", "created_by_name", "created_at", "updated_at")
+    created_by_name = staff_column(MessageTemplate, "created_by")
 
     def get_fieldsets(self, request: HttpRequest, obj: MessageTemplate | None = None):
         email = (

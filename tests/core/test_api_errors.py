@@ -127,6 +127,22 @@ def test_the_framework_s_own_messages_come_in_japanese_too(body, field, says):
     assert says in " ".join(error["fields"][field])
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"null", "null"),
+        (b'["own_site"]', "JSONのオブジェクト"),
+        (b'"own_site"', "JSONのオブジェクト"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_told_so_without_internal_names(body, says):
+    client = api_client(make_api_key()[1])
+    response = client.generic("POST", "/api/v1/orders/", body, content_type="application/json")
+    error = assert_json_error(response, 400)
+    assert says in error["message"], error["message"]
+    assert "non_field_errors" not in error["message"] and "辞書" not in error["message"]
+
+
 def test_a_json_404_is_readable_utf8_not_escapes():
     response = Client().get("/api/v1/nothing/")
     assert "エンドポイント".encode() in response.content

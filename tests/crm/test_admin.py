@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -26,6 +27,7 @@ from crm.services import (
     OrderLineData,
     consent_record,
     customer_merge,
+    customer_test_recipient_set,
     customer_upsert,
     order_upsert,
 )
@@ -159,6 +161,57 @@ def test_the_consent_form_is_in_japanese_and_linked_from_the_customer_page(clien
     for label in labels:
         assert label in form_page
     assert '<html lang="ja"' in form_page
+
+
+def test_the_ledger_names_the_colleague_who_recorded_consent_not_their_login(client, colleague):
+    # given: an opt-out a colleague (佐藤, login "colleague") took by phone
+    customer = customer_make()
+    client.force_login(colleague)
+    client.post(consent_page(customer), {"channel": "email", "action": "opt_out", "note": "お電話"})
+    # when: the customer page and the consent ledger are read
+    pages = [
+        client.get(customer_change(customer)).content.decode(),
+        client.get(CONSENT_EVENTS).content.decode(),
+    ]
+    # then: both name 佐藤; the login name appears only in the header's greeting
+    for page in pages:
+        assert "佐藤" in page.split('id="content"')[1]
+        assert ">colleague<" not in page.split('id="content"')[1]
+
+
+def test_the_customer_timeline_reads_in_japanese_not_as_json(client, colleague):
+    # given: a Rakuten customer whom the own site then finds by email, adding a birthday
+    customer = customer_make()
+    customer_upsert(
+        channel="own_site",
+        external_id="M-1",
+        email=customer.email,
+        birthday=date(1990, 4, 1),
+    )
+    customer_test_recipient_set(customer=customer, value=True, actor=colleague)
+    client.force_login(colleague)
+    # when
+    page = client.get(customer_change(customer)).content.decode()
+    # then: channels, fields and how the match was made are named, not stored values
+    timeline = page.split('id="events-group"')[1]
+    assert "チャネル: 楽天市場" in timeline
+    assert "チャネル: 自社サイト / 外部ID: M-1 / 照合: メールアドレス" in timeline
+    assert "チャネル: 自社サイト / 変更した項目: 誕生日" in timeline
+    assert "変更した項目: テスト送信先" in timeline
+    for stored in ("channel", "matched_by", "own_site", "is_test_recipient", "{"):
+        assert stored not in timeline.split("</fieldset>")[0].split("<tbody>")[1]
+
+
+def test_the_consent_form_is_laid_out_like_the_admin_forms(client, colleague):
+    customer = customer_make()
+    client.force_login(colleague)
+
+    form_page = client.get(consent_page(customer)).content.decode()
+
+    # the admin's form styles (labels beside fields, a wide note, a button back)
+    assert static("admin/css/forms.css") in form_page
+    assert 'class="vTextField"' in form_page
+    assert f'<a href="{customer_change(customer)}" class="closelink">' in form_page
 
 
 def test_a_manager_records_an_opt_in_given_at_the_shop_counter(client, owner):

@@ -255,6 +255,31 @@ def test_a_line_draft_and_its_launch_name_the_longest_rendering(client, marketer
     assert "最も長くなるのは" in text and "5,002" in text
 
 
+def test_the_launch_message_reads_as_a_marketer_speaks(client, marketer, segment, settings):
+    # given: a two-message LINE campaign launched at night (quiet hours now)
+    hour = timezone.localtime().hour
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = hour, (hour + 1) % 24
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE二通",
+            channel="line",
+            purpose="marketing",
+            line_messages=["こんにちは", "{{ customer.name }}様、新商品のご案内です"],
+        )
+    )
+    customer, _ = crm.customer_upsert(channel="line", external_id="U" + "a" * 32)
+    crm.customer_update(customer=customer, family_name="山田", given_name="花")
+    factories.order(customer=customer)
+    crm.consent_record(customer=customer, channel="line", action="opt_in", source="line")
+    campaign = campaign_make(template, segment, name="LINE二通")
+    client.force_login(marketer)
+    # when
+    text = last_message(client.post(action_url(campaign, "launch")))
+    # then: the 2nd message counted without encoding jargon; quiet hours not called 配信停止
+    assert "2通目のメッセージで" in text and "夜間の配信休止時間帯" in text
+    assert "UTF-16" not in text and "配信停止" not in text
+
+
 def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     client, marketer, template, segment, django_assert_max_num_queries
 ):
@@ -278,6 +303,18 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     client.post(change_url(campaign), {"name": "改名"})
     campaign.refresh_from_db()
     assert campaign.name == "冬のセール"
+
+
+def test_a_campaign_page_names_its_creator_not_their_login(client, marketer, template, segment):
+    marketer.last_name, marketer.first_name = "山本", "健太"
+    marketer.save(update_fields=["last_name", "first_name"])
+    campaign = campaign_make(template, segment, created_by=marketer)
+    client.force_login(marketer)
+
+    page = client.get(change_url(campaign)).content.decode()
+
+    record = page.split('class="form-row field-created_by')[1].split("</div>\n</div>")[0]
+    assert "山本 健太" in record and "marketer" not in record
 
 
 def test_adding_a_draft_and_scheduling_it_by_its_time(client, marketer, template, segment):
@@ -435,6 +472,23 @@ def test_the_test_send_offers_only_testers(client, marketer, template, segment):
     assert not Send.objects.exists()
 
 
+def test_with_no_tester_on_the_channel_the_page_says_how_to_get_one(client, marketer, segment):
+    # given: a LINE campaign; the only tester has no LINE, and staff have no LINE of their own
+    a_tester(email="test@shop.example.jp")
+    template = services.template_save(
+        template=MessageTemplate(
+            name="LINE", channel="line", purpose="marketing", line_messages=["こんにちは"]
+        )
+    )
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+    # when
+    page = client.get(change_url(campaign)).content.decode()
+    # then: no empty picker, but what to do instead
+    assert 'name="recipient"' not in page
+    assert "このチャネルで受け取れるテスト送信先がまだいません" in page
+
+
 def test_a_test_goes_marked_to_the_tester_now_whatever_consent_and_quiet_hours(
     client, marketer, template, segment, smtp, settings
 ):
@@ -470,6 +524,16 @@ def test_a_test_to_myself_goes_to_my_own_address_marked_as_a_tester(
     assert me.is_test_recipient
     delivery = Send.objects.get(kind=SendKind.TEST).deliveries.get()
     assert (delivery.customer_id, delivery.status) == (me.pk, "queued")
+
+
+def test_the_test_send_message_names_the_tester_naturally(client, marketer, template, segment):
+    tester = a_tester(email="test@shop.example.jp", family_name="店舗", given_name="テスト")
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+
+    response = client.post(action_url(campaign, "test_send"), {"recipient": tester.pk})
+
+    assert last_message(response) == "店舗 テスト 宛てにテストを送信しています。"
 
 
 def test_the_service_refuses_a_test_to_anyone_but_a_tester(template, segment):

@@ -153,7 +153,7 @@ def test_a_text_too_long_once_personalised_fails_that_recipient_before_any_reque
     row = Delivery.objects.get(send=send, customer=long)
     assert row.status == "failed" and row.attempts == 1
     assert row.last_error == (
-        "メッセージ1は差し込み後に5,002文字（UTF-16）になり、"
+        "1通目のメッセージが差し込み後に5,002文字になり、"
         "LINEの上限5,000文字を超えるため送信しませんでした。"
     )
 

@@ -8,4 +8,4 @@ from outreach.line_texts import line_length_problem
 def test_a_rendered_text_is_measured_as_line_counts_it_in_utf16_units():
     assert line_length_problem(["あ" * 5000, "😀" * 2500]) == ""  # both exactly 5,000
     problem = line_length_problem(["短い", "😀" * 2500 + "!"])  # an emoji counts 2
-    assert problem.startswith("メッセージ2は差し込み後に5,001文字")
+    assert problem.startswith("2通目のメッセージが差し込み後に5,001文字")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from core.roles import MARKETER
 from crm.services import customer_claimant_set
 from outreach.dispatch import send_dispatch
+from outreach.models import Delivery
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
 from tickets.admin import inbox_rows
@@ -277,6 +278,19 @@ def test_an_inquiry_whose_latest_reply_did_not_reach_the_customer_carries_the_ba
     assert 'class="reply-failed-badge"' in row_html(response, refused)
     for inquiry in (sent, resent, unanswered):
         assert "reply-failed-badge" not in row_html(response, inquiry)
+
+
+def test_a_reply_whose_outcome_is_unknown_is_badged_as_unknown_not_failed(client, colleague):
+    # given: a reply whose outcome the ledger could not learn
+    inquiry = factories.inquiry()
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    Delivery.objects.filter(pk=reply.delivery_id).update(status="unknown")
+    client.force_login(colleague)
+    # when
+    row = row_html(client.get(INBOX), inquiry)
+    # then
+    assert 'class="reply-failed-badge"' in row
+    assert "送信結果不明" in row and "送信失敗" not in row
 
 
 def _time_texts():

@@ -4,6 +4,7 @@ a flat query count; and the reply-template and calendar settings."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -40,6 +41,7 @@ from tickets.models import (
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
 from tickets.services import (
     AttachmentData,
+    inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -253,6 +255,39 @@ def test_the_customer_panel(client, colleague, owner):
     assert "タムラ" in html
 
 
+def test_a_reply_whose_outcome_is_unknown_is_not_called_failed(client, colleague, settings):
+    # given: a reply the mail server took, but whose outcome the ledger could not learn
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    inquiry = factories.inquiry()
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    Delivery.objects.filter(pk=reply.delivery_id).update(status="unknown")
+    sla_watch_task()
+    client.force_login(colleague)
+    # when
+    response = client.get(page_url(inquiry))
+    # then: the label says the outcome is unknown, not that it failed
+    (view,) = [v for v in response.context["conversation"] if v.message.pk == reply.pk]
+    assert view.labels == [("delivery-unknown", "送信結果不明：お客様に届いたか確認できません")]
+
+
+def test_the_timeline_names_channels_stages_and_colleagues_not_stored_values(client, colleague):
+    # given: an inquiry by the own site, assigned to a colleague, who replies
+    inquiry = factories.inquiry(channel="own_site")
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=colleague)
+    inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    client.force_login(colleague)
+    # when
+    response = client.get(page_url(inquiry))
+    # then: every value reads as the team says it; no enum value nor username
+    rows = [(row["kind"], row["old"], row["new"]) for row in response.context["timeline"]]
+    assert ("受付", "", "自社サイト") in rows
+    assert ("担当者の割り当て", "", "佐藤") in rows
+    assert ("対応段階の記録", "", "初期連絡") in rows
+    assert ("メッセージ", "", "顧客へ") in rows
+    shown = {value for row in rows for value in row}
+    assert not shown & {"own_site", "colleague", "triaged", "first_contact", "outbound"}
+
+
 # --- Replying -------------------------------------------------------------------------------
 
 
@@ -301,6 +336,38 @@ def test_the_template_picker_fills_customer_order_and_date(client, colleague):
     # another customer's order is refused
     stranger = crm_factories.order(customer=crm_factories.customer())
     assert client.get(url, {"template": template.pk, "order": stranger.pk}).status_code == 400
+
+
+def test_the_template_picker_picks_no_order_when_the_typed_number_did_not_match(client, colleague):
+    # given: a customer with an order, who typed a stranger's order number
+    customer = crm_factories.customer()
+    crm_factories.order(customer=customer, order_number="OWN-1")
+    crm_factories.order(customer=crm_factories.customer(), order_number="STRANGER-1")
+    unmatched = factories.inquiry(customer=customer, order_number="STRANGER-1")
+    plain = factories.inquiry(customer=customer)
+    client.force_login(colleague)
+    # when
+    picks = [client.get(page_url(i)).context["pick_form"] for i in (unmatched, plain)]
+    # then: no order is put in the template for the unmatched number; otherwise the latest
+    assert picks[0].initial.get("order") is None
+    assert picks[1].initial.get("order") == customer.orders.get().pk
+
+
+def test_every_alert_on_the_inquiry_page_is_coloured_like_an_alert():
+    # the unmatched order number, presence, newer and recent replies: each kind
+    # of alert box the page template uses has its colours in the page's CSS
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "templates/admin/tickets/inquiry/inquiry_page.html").read_text()
+    css = (root / "tickets/static/tickets/admin.css").read_text()
+    kinds = set(re.findall(r'class="inquiry-alert ([\w-]+)"', page))
+    coloured = {
+        kind
+        for selectors, rule in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        if "background" in rule
+        for kind in re.findall(r"\.([\w-]+)", selectors)
+    }
+    assert "order-unmatched-alert" in kinds
+    assert kinds <= coloured, kinds - coloured
 
 
 def test_a_reply_by_someone_else_after_the_page_loaded_holds_the_send(client, colleague, owner):

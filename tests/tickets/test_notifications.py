@@ -78,6 +78,20 @@ def test_the_notification_list_says_which_notice_could_not_be_mailed(
     assert sorted("メール送信待ち" in row for row in mail["later"]) == [False, True]
 
 
+def test_the_notification_list_names_each_recipient_not_their_login(
+    client, django_user_model, owner
+):
+    (note,) = notices_for(django_user_model, "tanaka")
+    django_user_model.objects.filter(pk=note.user_id).update(last_name="田中", first_name="花子")
+    client.force_login(owner)
+
+    response = client.get(reverse("admin:tickets_staffnotification_changelist") + "?for=all")
+
+    table = response.content.decode().split('id="result_list"')[1]
+    assert ">田中 花子<" in table
+    assert ">tanaka<" not in table
+
+
 def test_a_temporary_failure_is_retried_later_and_given_up_after_the_last_attempt(
     smtp, django_user_model
 ):

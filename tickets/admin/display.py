@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Customer
+from outreach.models import DeliveryStatus
 from tickets.models import UNDELIVERED_STATUSES, Inquiry, SlaState
 from tickets.services import sla_state_live
 
@@ -73,18 +74,21 @@ def claimant_badge(customer: Customer) -> str:
 
 
 REPLY_FAILED_LABEL = _("Not delivered")
-REPLY_FAILED_HELP = _(
-    "The latest reply did not reach the customer (or it is unknown whether it did)."
-)
+REPLY_FAILED_HELP = _("The latest reply did not reach the customer.")
+REPLY_UNKNOWN_LABEL = _("Outcome unknown")
+REPLY_UNKNOWN_HELP = _("It is unknown whether the latest reply reached the customer.")
 
 
 def reply_failed_badge(inquiry: Inquiry) -> str:
-    """送信失敗 when the inquiry's latest reply did not reach the customer
-    (the inbox's `last_reply_status`, tickets.selectors.inbox)."""
-    if getattr(inquiry, "last_reply_status", None) not in UNDELIVERED_STATUSES:
+    """送信失敗 when the inquiry's latest reply did not reach the customer,
+    送信結果不明 when that is unknown (the inbox's `last_reply_status`,
+    tickets.selectors.inbox)."""
+    status = getattr(inquiry, "last_reply_status", None)
+    if status not in UNDELIVERED_STATUSES:
         return ""
+    unknown = status == DeliveryStatus.UNKNOWN
     return format_html(
         '<span class="reply-failed-badge" title="{}">{}</span> ',
-        REPLY_FAILED_HELP,
-        REPLY_FAILED_LABEL,
+        REPLY_UNKNOWN_HELP if unknown else REPLY_FAILED_HELP,
+        REPLY_UNKNOWN_LABEL if unknown else REPLY_FAILED_LABEL,
     )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Case, When
 from django.http import HttpRequest
 from django.urls import reverse
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import ConsentChannel
+from crm.models import Channel, ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
@@ -36,6 +37,7 @@ from tickets.models import (
     InquiryStatus,
     MessageKind,
     OutboundState,
+    Priority,
     ReplyTemplate,
     SlaState,
 )
@@ -73,7 +75,9 @@ PRESENCE = _("%(names)s also has this inquiry open.")
 UNDELIVERED_LABELS = {
     DeliveryStatus.FAILED: _("Not delivered: the customer did not get this reply"),
     DeliveryStatus.SKIPPED: _("Not delivered: the customer did not get this reply"),
-    DeliveryStatus.UNKNOWN: _("Not delivered: unknown whether the customer got this reply"),
+    DeliveryStatus.UNKNOWN: _(
+        "Outcome unknown: we cannot tell whether the customer got this reply"
+    ),
 }
 
 
@@ -202,27 +206,66 @@ def customer_panel(inquiry: Inquiry) -> dict[str, Any]:
     }
 
 
+# The response stages as an event records them (InquiryEventKind.STAGE).
+STAGE_LABELS = {
+    "triaged": _("Triage"),
+    "first_contact": _("First contact"),
+    "solution_proposed": _("Solution proposed"),
+}
+
+
 def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
-    status_labels = dict(InquiryStatus.choices)
-    sla_labels = dict(SlaState.choices)
+    """The inquiry's events, oldest first, each value as staff call it: an
+    event keeps the stored value (a status, a channel, a username), the
+    timeline shows its label or the colleague's name."""
     events = list(inquiry.events.select_related("actor").order_by("-created_at", "-id")[:limit])
+    usernames = {
+        value
+        for event in events
+        if event.kind == InquiryEventKind.ASSIGNED
+        for value in (event.old, event.new)
+        if value
+    }
+    labels = {
+        InquiryEventKind.STATUS: dict(InquiryStatus.choices),
+        InquiryEventKind.REOPENED: dict(InquiryStatus.choices),
+        InquiryEventKind.SLA: dict(SlaState.choices),
+        InquiryEventKind.PRIORITY: dict(Priority.choices),
+        InquiryEventKind.CREATED: dict(Channel.choices),
+        InquiryEventKind.MESSAGE: dict(MessageKind.choices),
+        InquiryEventKind.STAGE: STAGE_LABELS,
+        InquiryEventKind.ASSIGNED: {
+            user.get_username(): staff_name(user)
+            for user in get_user_model().objects.filter(username__in=usernames)
+        }
+        if usernames
+        else {},
+    }
     rows = []
     for event in reversed(events):
-        old, new = event.old, event.new
-        if event.kind == InquiryEventKind.STATUS:
-            old, new = status_labels.get(old, old), status_labels.get(new, new)
-        elif event.kind == InquiryEventKind.SLA:
-            old, new = sla_labels.get(old, old), sla_labels.get(new, new)
+        names = labels.get(event.kind, {})
         rows.append(
             {
                 "at": event.created_at,
                 "kind": event.get_kind_display(),
                 "actor": staff_name(event.actor),
-                "old": old,
-                "new": new,
+                "old": names.get(event.old, event.old),
+                "new": names.get(event.new, event.new),
             }
         )
     return rows
+
+
+def template_order(inquiry: Inquiry, orders: list) -> Any:
+    """The order a reply template is filled with at first: the inquiry's
+    own, else the customer's latest; none when the customer typed an order
+    number that is not theirs (the agent asks first, and a template must
+    not name another order as if it were the one asked about)."""
+    if inquiry.order is not None:
+        return inquiry.order
+    if inquiry.order_number_unmatched or not orders:
+        return None
+    return orders[0]
 
 
 def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int) -> ReplyForm:
@@ -298,7 +341,7 @@ def page_context(
                     Case(When(category_id=inquiry.category_id, then=0), default=1), "name"
                 ),
                 orders=orders,
-                selected_order=inquiry.order or (orders[0] if orders else None),
+                selected_order=template_order(inquiry, orders),
             ),
             note_form=bound.get("note") or NoteForm(),
             status_form=bound.get("status") or StatusForm(initial={"status": inquiry.status}),

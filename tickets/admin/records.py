@@ -14,6 +14,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import staff_column
 from core.admin_filters import DefaultingFilter
 from core.roles import is_manager
 from tickets.models import InboundMail, StaffNotification
@@ -153,7 +154,7 @@ class ReadFilter(admin.SimpleListFilter):
 
 @admin.register(StaffNotification)
 class StaffNotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "inquiry_column", "user", "mail_column", "unread")
+    list_display = ("created_at", "kind", "inquiry_column", "user_name", "mail_column", "unread")
     list_display_links = None
     list_filter = (NotificationOwnerFilter, ReadFilter, "kind")
     list_select_related = ("inquiry", "user")
@@ -169,6 +170,8 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("inquiry"))
     def inquiry_column(self, obj: StaffNotification) -> str:
         return inquiry_link(obj.inquiry)
+
+    user_name = staff_column(StaffNotification, "user")
 
     @admin.display(description=_("mail"))
     def mail_column(self, obj: StaffNotification) -> str:

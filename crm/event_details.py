@@ -1,0 +1,80 @@
+"""A customer event's details as the customer page shows them: each stored
+key (channel, fields, matched_by, ...) by its Japanese name and each value
+by its label, never the JSON the event keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Channel, ChannelIdentity, Customer, CustomerEvent
+
+SEPARATOR = " / "
+LIST_SEPARATOR = "、"
+
+KEY_LABELS = {
+    "channel": _("channel"),
+    "external_id": ChannelIdentity._meta.get_field("external_id").verbose_name,
+    "matched_by": _("matched by"),
+    "fields": _("fields changed"),
+    "reason": _("reason"),
+    "previous_reason": _("previous reason"),
+    "loser_id": _("merged from"),
+    "winner_id": _("merged into"),
+    "moved": _("records moved"),
+}
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Customer._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+def _model_label(label_lower: str) -> str:
+    try:
+        return str(apps.get_model(label_lower)._meta.verbose_name_plural)
+    except (LookupError, ValueError):
+        return label_lower
+
+
+def _value(key: str, value: Any) -> str:
+    if key == "channel":
+        return str(dict(Channel.choices).get(value, value))
+    if key == "matched_by":
+        labels = {"email": _field_label("email"), "phone": _field_label("phone")}
+        return labels.get(value, str(value))
+    if key == "fields":
+        return LIST_SEPARATOR.join(_field_label(name) for name in value)
+    if key in ("loser_id", "winner_id"):
+        return f"#{value}"
+    if key == "moved":
+        return LIST_SEPARATOR.join(
+            gettext("%(what)s: %(count)s") % {"what": _model_label(label), "count": count}
+            for label, count in value.items()
+        )
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(item) for item in value)
+    return str(value)
+
+
+def customer_event_details(event: CustomerEvent) -> str:
+    """「チャネル: 自社サイト / 照合: メールアドレス」: known keys by name, in
+    the order of KEY_LABELS (PostgreSQL's jsonb keeps no order); a key this
+    page does not know shows its value only, last."""
+    order = {key: index for index, key in enumerate(KEY_LABELS)}
+    data = event.data or {}
+    parts = []
+    for key in sorted(data, key=lambda key: (order.get(key, len(order)), key)):
+        value = data[key]
+        if value in ("", None, [], {}):
+            continue
+        shown = _value(key, value)
+        label = KEY_LABELS.get(key)
+        parts.append(f"{label}: {shown}" if label else shown)
+    return SEPARATOR.join(parts) or "-"
