@@ -197,6 +197,23 @@ def send_to(tpl: MessageTemplate, customers: list[Customer]) -> Send:
 # --- Observing -------------------------------------------------------------------------
 
 
+def database_settled(*, timeout: float = 10.0) -> None:
+    """Wait until no other session of the test database is still running a
+    statement: a client SIGKILLed right after sending COMMIT has its commit
+    finished by the server a moment later, and what the test reads as in
+    flight at the kill must not change under it."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state NOT IN ('idle', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+
+
 def count(send: Send, *statuses: str) -> int:
     return Delivery.objects.filter(send=send, status__in=statuses).count()
 
@@ -289,6 +306,7 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
     cluster.freeze()
     smtp_open = cluster.tcp_connections_to(smtp_server.port)
     cluster.kill()
+    database_settled()
     killed_after = time.monotonic() - began
     at_kill = by_status(*sends)
     in_flight = {
