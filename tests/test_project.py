@@ -40,7 +40,7 @@ def test_the_demo_builds_on_sqlite(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "VAR_DIR": str(tmp_path),
+        "MADOGUCHI_VAR_DIR": str(tmp_path),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     for command in (["migrate", "--noinput"], ["demo_data", "--customers", "30"]):
