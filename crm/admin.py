@@ -10,6 +10,7 @@ from the customer's page ("Record consent"), through `consent_record`.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -18,12 +19,14 @@ from django.db.models import Count, Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.admin_filters import DefaultingFilter
+from core.roles import is_manager
 from crm.event_details import customer_event_details
 from crm.models import (
     ChannelIdentity,
@@ -356,6 +359,11 @@ class CustomerAdmin(ServiceFormAdmin):
     def get_urls(self):
         return [
             path(
+                "claimant-suggestions/",
+                self.admin_site.admin_view(self.claimant_suggestions_view),
+                name="crm_customer_claimant_suggestions",
+            ),
+            path(
                 "<path:object_id>/consent/",
                 self.admin_site.admin_view(self.consent_view),
                 name="crm_customer_consent",
@@ -410,6 +418,33 @@ class CustomerAdmin(ServiceFormAdmin):
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/crm/customer/consent_form.html", context)
+
+    # --- Claimant suggestions (managers only) ------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_see_claimant_suggestions": is_manager(request.user),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def claimant_suggestions_view(self, request: HttpRequest) -> HttpResponse:
+        """Customers with many recent complaints, for a manager to look at:
+        each row links to the customer's page, where a manager may flag the
+        customer with a reason. Nothing here flags anyone."""
+        if not is_manager(request.user):
+            raise PermissionDenied
+        from tickets.selectors import claimant_suggestions
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Claimant candidates"),
+            "opts": self.model._meta,
+            "suggestions": claimant_suggestions(now=timezone.now()),
+            "days": settings.CLAIMANT_SUGGEST_DAYS,
+            "complaints": settings.CLAIMANT_SUGGEST_COMPLAINTS,
+        }
+        return TemplateResponse(request, "admin/crm/customer/claimant_suggestions.html", context)
 
     # --- Actions ------------------------------------------------------------
 

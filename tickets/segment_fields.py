@@ -3,8 +3,6 @@ segments on inquiry counts). Registered by TicketsConfig.ready()."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.utils.functional import lazy
 from django.utils.translation import gettext as _
@@ -20,6 +18,7 @@ from outreach.segments import (
 
 def register() -> None:
     from tickets.models import Inquiry
+    from tickets.selectors import complaints_recent
 
     segment_field_register(
         SegmentField(
@@ -35,12 +34,6 @@ def register() -> None:
             name="complaint_count_recent",
             label=lazy(lambda: _("complaints in the last %(days)d days") % {"days": days}, str)(),
             operators=NUMBER_OPERATORS,
-            build=number_expression(
-                lambda now: related_count(
-                    Inquiry.objects.filter(
-                        category__is_complaint=True, created_at__gte=now - timedelta(days=days)
-                    )
-                )
-            ),
+            build=number_expression(lambda now: related_count(complaints_recent(now=now))),
         )
     )

@@ -4,13 +4,16 @@ callers need (no N+1)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import NullIf
 
 from core.roles import AGENT, MANAGER
+from crm.models import Customer
+from outreach.segments import related_count
 from tickets.models import (
     OPEN_STATUSES,
     Inquiry,
@@ -125,4 +128,36 @@ def staff_notifications_unsent(*, now: datetime) -> QuerySet[StaffNotification]:
         Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now),
         emailed_at__isnull=True,
         email_failed_at__isnull=True,
+    )
+
+
+def complaints_recent(*, now: datetime) -> QuerySet[Inquiry]:
+    """Inquiries of a complaint category that came in during the
+    CLAIMANT_SUGGEST_DAYS days before `now`: what the segment field
+    「過去N日間の苦情件数」 counts and the claimant suggestions count."""
+    since = now - timedelta(days=settings.CLAIMANT_SUGGEST_DAYS)
+    return Inquiry.objects.filter(category__is_complaint=True, created_at__gte=since)
+
+
+def claimant_suggestions(*, now: datetime) -> QuerySet[Customer]:
+    """Live customers not flagged as claimants with at least
+    CLAIMANT_SUGGEST_COMPLAINTS recent complaints (complaints_recent), most
+    complaints first: a list for managers to look at, never applied on its
+    own. Each row carries `complaint_count` and its latest complaint
+    (`latest_complaint_id`, `_reference`, `_subject`, `_created_at`), in one query."""
+    recent = complaints_recent(now=now)
+    latest = recent.filter(customer=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        Customer.objects.filter(
+            pk__in=recent.values("customer"), merged_into__isnull=True, is_claimant=False
+        )
+        .annotate(complaint_count=related_count(recent))
+        .filter(complaint_count__gte=settings.CLAIMANT_SUGGEST_COMPLAINTS)
+        .annotate(
+            **{
+                f"latest_complaint_{field}": Subquery(latest.values(field)[:1])
+                for field in ("id", "reference", "subject", "created_at")
+            }
+        )
+        .order_by("-complaint_count", "-latest_complaint_created_at", "-pk")
     )

@@ -8,12 +8,14 @@ from datetime import date, timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.templatetags.static import static
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from core.roles import MARKETER
+from core.roles import AGENT, MARKETER
 from crm.models import (
     ConsentEvent,
     ConsentState,
@@ -299,14 +301,15 @@ def test_customer_changelist_query_count_does_not_grow_with_rows(
     client.force_login(owner)
     for _ in range(5):
         customer_make(orders=2, tags=("newsletter", "gift"))
-    # session, user, permissions (2), tag filter choices, page count, rows
-    with django_assert_num_queries(7):
+    # session, user, permissions (2), manager group (claimant candidates link),
+    # tag filter choices, page count, rows
+    with django_assert_num_queries(8):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 5
 
     for _ in range(10):
         customer_make(orders=2, tags=("newsletter", "gift"))
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 15
 
@@ -876,3 +879,86 @@ def test_merged_customer_page_is_read_only(client, owner):
     assert not page.context["has_change_permission"]
     assert customer_change(winner) in page.content.decode()
     assert CustomerEvent.objects.filter(customer=loser).count() == 1  # the MERGED_INTO stub
+
+
+CLAIMANT_SUGGESTIONS = reverse("admin:crm_customer_claimant_suggestions")
+
+
+def complainer_make(*, complaints: int = 3) -> Customer:
+    from tests.tickets import factories as ticket_factories
+    from tickets.models import Category
+
+    customer = customer_make()
+    defect = Category.objects.get(code="product_defect")
+    for n in range(complaints):
+        ticket_factories.inquiry(
+            customer=customer,
+            category=defect,
+            subject=f"届いた商品が壊れていた {n}",
+            received_at=timezone.now() - timedelta(days=n + 1),
+        )
+    return customer
+
+
+def test_a_manager_sees_claimant_candidates_linked_to_their_pages(client, owner):
+    candidate = complainer_make()
+    latest = candidate.inquiries.order_by("-created_at").first()
+    client.force_login(owner)
+
+    changelist = client.get(CUSTOMERS).content.decode()
+    page = client.get(CLAIMANT_SUGGESTIONS)
+    html = page.content.decode()
+    with translation.override("ja"):
+        title = gettext("Claimant candidates")
+
+    assert CLAIMANT_SUGGESTIONS in changelist
+    assert page.status_code == 200
+    assert title in html
+    assert customer_change(candidate) in html
+    assert reverse("admin:tickets_inquiry_change", args=[latest.pk]) in html
+    assert latest.reference in html and latest.subject in html
+
+
+def test_claimant_candidates_are_never_flagged_until_a_manager_does_it(client, owner):
+    # given: a customer with enough complaints, shown to a manager
+    candidate = complainer_make()
+    client.force_login(owner)
+    client.get(CUSTOMERS)
+    client.get(CLAIMANT_SUGGESTIONS)
+    candidate.refresh_from_db()
+    assert not candidate.is_claimant
+    assert not candidate.events.filter(kind=CustomerEventKind.CLAIMANT_FLAGGED).exists()
+
+    # when: the manager flags them on their page, with a reason
+    post_change(client, candidate, is_claimant="on", claimant_reason="不良品の苦情が続く")
+
+    # then: flagged by that manager, and no longer a candidate
+    candidate.refresh_from_db()
+    assert candidate.is_claimant and candidate.claimant_set_by == owner
+    assert list(client.get(CLAIMANT_SUGGESTIONS).context["suggestions"]) == []
+
+
+def test_claimant_candidates_page_queries_do_not_grow_with_rows(client, owner):
+    client.force_login(owner)
+    complainer_make()
+    client.get(CLAIMANT_SUGGESTIONS)  # warm the session and permission caches
+    with CaptureQueriesContext(connection) as one_row:
+        client.get(CLAIMANT_SUGGESTIONS)
+    for _ in range(3):
+        complainer_make()
+    with CaptureQueriesContext(connection) as four_rows:
+        html = client.get(CLAIMANT_SUGGESTIONS).content.decode()
+
+    assert html.count("claimant-suggestion-row") == 4
+    assert len(four_rows) == len(one_row)
+
+
+@pytest.mark.parametrize("role", [AGENT, MARKETER])
+def test_agents_and_marketers_cannot_see_claimant_candidates(client, django_user_model, role):
+    user = django_user_model.objects.create_user(role, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    complainer_make()
+    client.force_login(user)
+
+    assert CLAIMANT_SUGGESTIONS not in client.get(CUSTOMERS).content.decode()
+    assert client.get(CLAIMANT_SUGGESTIONS).status_code == 403

@@ -3,13 +3,23 @@ who may be assigned an inquiry."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from core.roles import AGENT, MARKETER
+from crm.services import customer_claimant_set
+from tests.crm import factories as crm_factories
 from tests.tickets import factories
-from tickets.models import AutoAcknowledgement
-from tickets.selectors import assignable_staff, inquiry_messages_after, replies_by_others
+from tickets.models import AutoAcknowledgement, Category
+from tickets.selectors import (
+    assignable_staff,
+    claimant_suggestions,
+    inquiry_messages_after,
+    replies_by_others,
+)
 from tickets.services import (
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
@@ -63,3 +73,66 @@ def test_assignable_staff_are_active_agents_managers_and_superusers(
     assert staff == sorted(
         [colleague, root, owner], key=lambda u: (u.last_name, u.first_name, u.username)
     )
+
+
+def complaints_make(customer, *, days_ago: tuple[int, ...]) -> list:
+    defect = Category.objects.get(code="product_defect")
+    now = timezone.now()
+    return [
+        factories.inquiry(
+            customer=customer,
+            category=defect,
+            subject=f"不良品 {n}",
+            received_at=now - timedelta(days=days, minutes=n),
+        )
+        for n, days in enumerate(days_ago)
+    ]
+
+
+def test_claimant_suggestions_list_three_recent_complaints_of_unflagged_customers(owner):
+    # given: the default window of 90 days and 3 complaints
+    two = crm_factories.customer()
+    complaints_make(two, days_ago=(1, 2))
+    three = crm_factories.customer()
+    newest, *_ = complaints_make(three, days_ago=(1, 30, 89))
+    factories.inquiry(customer=three)  # not a complaint: not counted
+    one_too_old = crm_factories.customer()
+    complaints_make(one_too_old, days_ago=(1, 2, 91))
+    flagged = crm_factories.customer()
+    complaints_make(flagged, days_ago=(1, 2, 3))
+    customer_claimant_set(customer=flagged, reason="電話で暴言", actor=owner)
+
+    rows = list(claimant_suggestions(now=timezone.now()))
+
+    assert [row.pk for row in rows] == [three.pk]
+    assert rows[0].complaint_count == 3
+    assert rows[0].latest_complaint_id == newest.pk
+    assert rows[0].latest_complaint_reference == newest.reference
+    assert rows[0].latest_complaint_subject == "不良品 0"
+
+
+def test_claimant_suggestions_follow_the_settings(settings):
+    settings.CLAIMANT_SUGGEST_COMPLAINTS = 2
+    settings.CLAIMANT_SUGGEST_DAYS = 10
+    two = crm_factories.customer()
+    complaints_make(two, days_ago=(1, 9))
+    older = crm_factories.customer()
+    complaints_make(older, days_ago=(1, 11))
+
+    assert [row.pk for row in claimant_suggestions(now=timezone.now())] == [two.pk]
+
+
+def test_claimant_suggestions_are_one_query_however_many_rows(django_assert_num_queries):
+    customers = [crm_factories.customer() for _ in range(4)]
+    for n, customer in enumerate(customers):
+        complaints_make(customer, days_ago=tuple(range(1, 4 + n)))
+
+    with django_assert_num_queries(1):
+        rows = [
+            (row.pk, row.complaint_count, row.latest_complaint_reference)
+            for row in claimant_suggestions(now=timezone.now())
+        ]
+
+    assert [(pk, count) for pk, count, _ in rows] == [
+        (customer.pk, 3 + n) for n, customer in reversed(list(enumerate(customers)))
+    ]
