@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.urls import reverse
@@ -152,10 +153,13 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
     assert len(response.context["cl"].result_list) == 5
 
     for n in range(5, 15):
-        make_api_key(label=f"site {n}")
+        api_key, _ = make_api_key(label=f"site {n}")
+        if n % 2:  # rotated keys: an expiry column, and their successors
+            api_key_rotate(key=api_key, grace_hours=24)
     with django_assert_num_queries(6):
         response = client.get(KEYS)
-    assert len(response.context["cl"].result_list) == 15
+    assert len(response.context["cl"].result_list) == 20
+    assert "expires_at" in response.context["cl"].list_display
 
 
 def test_outsider_is_sent_to_login_from_every_api_key_page(client, outsider):
@@ -208,6 +212,11 @@ def test_rotating_in_the_admin_shows_the_new_key_once(client, owner):
     assert (new.label, new.created_by, new.rotated_from) == ("自社サイト", owner, old)
     old.refresh_from_db()
     assert old.expires_at is not None and old.revoked_at is None
+    # the key's history (the admin's log) says who rotated it
+    history = LogEntry.objects.filter(object_id=str(old.pk), user=owner)
+    assert [entry.get_change_message() for entry in history] == [
+        f"キーを更新しました（新しいキー：{new}）。"
+    ]
     # never shown again; the old key offers no second rotation
     for url in (KEYS, key_change(new), key_change(old)):
         assert secrets[0] not in client.get(url).content.decode()
