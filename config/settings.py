@@ -48,6 +48,14 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Sessions ---------------------------------------------------------------
+# A staff session that made no request for SESSION_IDLE_MINUTES is logged
+# out. core.middleware.SessionIdleMiddleware pushes the expiry back at most
+# once a minute while the session is used, not with a write on every request
+# (SESSION_SAVE_EVERY_REQUEST stays off).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60, minimum=1)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+
 INSTALLED_APPS = [
     "config.apps.MadoguchiAdminConfig",
     "django.contrib.auth",
@@ -72,6 +80,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.SessionIdleMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

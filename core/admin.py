@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.models import API_KEY_PREFIX, ApiKey
 from core.roles import staff_name
-from core.services import api_key_create, api_key_label_set, api_key_revoke
+from core.services import api_key_create, api_key_label_set, api_key_revoke, api_key_rotate
 from crm.models import Channel
 
 _REFUSAL = "_service_refusal"
@@ -103,16 +109,39 @@ class ApiKeyAddForm(forms.ModelForm):
         fields = ("label", "scope", "channels")
 
 
+class ApiKeyRotateForm(forms.Form):
+    grace_hours = forms.TypedChoiceField(
+        label=_("Old key keeps working for"),
+        coerce=int,
+        initial=24,
+        choices=[
+            (0, _("No grace period (refused at once)")),
+            (1, _("1 hour")),
+            (24, _("24 hours")),
+            (72, _("3 days")),
+            (168, _("7 days")),
+        ],
+        help_text=_(
+            "Time for the store site to switch to the new key; after it the old key is refused."
+        ),
+    )
+
+
 class RevokedFilter(admin.SimpleListFilter):
     title = _("revoked")
     parameter_name = "revoked"
 
     def lookups(self, request, model_admin):
-        return [("no", _("Active")), ("yes", _("Revoked"))]
+        return [("no", _("Active")), ("yes", _("Revoked or expired"))]
 
     def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        active = Q(revoked_at__isnull=True) & (
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
+        if self.value() == "no":
+            return queryset.filter(active)
+        if self.value() == "yes":
+            return queryset.exclude(active)
         return queryset
 
 
@@ -125,6 +154,7 @@ class ApiKeyAdmin(ServiceFormAdmin):
         "channel_list",
         "created_at",
         "last_used_at",
+        "expires_at",
         "revoked",
     )
     list_filter = (RevokedFilter, "scope")
@@ -139,7 +169,9 @@ class ApiKeyAdmin(ServiceFormAdmin):
         "created_by_name",
         "created_at",
         "last_used_at",
+        "expires_at",
         "revoked_at",
+        "rotated_from",
     )
     created_by_name = staff_column(ApiKey, "created_by")
 
@@ -155,6 +187,61 @@ class ApiKeyAdmin(ServiceFormAdmin):
     @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
     def revoked(self, obj: ApiKey) -> bool:
         return obj.revoked_at is not None
+
+    # --- Rotation ----------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/rotate/",
+                self.admin_site.admin_view(self.rotate_view),
+                name="core_apikey_rotate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Replace a key by a new one (shown once); the old one keeps working
+        for the chosen grace period. Whoever may change keys (managers)."""
+        api_key = self.get_object(request, unquote(object_id))
+        if api_key is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, api_key):
+            raise PermissionDenied
+        form = ApiKeyRotateForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                new_key, secret = api_key_rotate(
+                    key=api_key, grace_hours=form.cleaned_data["grace_hours"], actor=request.user
+                )
+            except ValidationError as error:
+                form_errors_add(form, error)
+            else:
+                self.log_change(
+                    request, api_key, gettext("Rotated: replaced by %(key)s.") % {"key": new_key}
+                )
+                self.log_addition(
+                    request, new_key, gettext("Rotated from %(key)s.") % {"key": api_key}
+                )
+                messages.warning(request, self.secret_message(secret))
+                return HttpResponseRedirect(reverse("admin:core_apikey_change", args=[new_key.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Rotate the key"),
+            "subtitle": str(api_key),
+            "opts": self.model._meta,
+            "original": api_key,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/core/apikey/rotate_form.html", context)
+
+    @staticmethod
+    def secret_message(secret: str) -> str:
+        return gettext(
+            "The new API key is %(key)s — copy it now: it is stored only as a hash "
+            "and will not be shown again."
+        ) % {"key": secret}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -184,14 +271,7 @@ class ApiKeyAdmin(ServiceFormAdmin):
             actor=request.user,
         )
         copy_saved(obj, api_key)
-        messages.warning(
-            request,
-            gettext(
-                "The new API key is %(key)s — copy it now: it is stored only as a hash "
-                "and will not be shown again."
-            )
-            % {"key": secret},
-        )
+        messages.warning(request, self.secret_message(secret))
 
     @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request, queryset):

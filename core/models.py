@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Channel
@@ -66,6 +67,17 @@ class ApiKey(models.Model):
         related_name="+",
         verbose_name=_("revoked by"),
     )
+    # Set when the key is rotated: the old key keeps working until then (a
+    # grace period for the store site to switch), and is refused after.
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    rotated_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("replaces"),
+    )
 
     class Meta:
         verbose_name = _("API key")
@@ -76,7 +88,11 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
     def can_write(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -44,6 +45,48 @@ def api_key_create(
         created_by=actor_or_none(actor),
     )
     return key, secret
+
+
+API_KEY_ROTATION_MAX_GRACE_HOURS = 24 * 30
+
+
+def api_key_rotate(*, key: ApiKey, grace_hours: int, actor=None) -> tuple[ApiKey, str]:
+    """Replace `key` by a new key with the same label, scope and channels
+    (returned with its secret, shown once as at creation). The old key keeps
+    working for `grace_hours` while the store site switches, then is refused
+    (0: at once). The new key records which key it replaces and who made it."""
+    if not 0 <= grace_hours <= API_KEY_ROTATION_MAX_GRACE_HOURS:
+        raise ValidationError(
+            {
+                "grace_hours": [
+                    _("The grace period must be between 0 and %(max)d hours.")
+                    % {"max": API_KEY_ROTATION_MAX_GRACE_HOURS}
+                ]
+            }
+        )
+    with transaction.atomic():
+        # the lock makes a second rotation of the same key wait, then refuse
+        old = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if old.revoked_at is not None or old.expires_at is not None:
+            raise ValidationError(
+                _("This API key has already been revoked or replaced; rotate its successor.")
+            )
+        prefix, secret = api_key_generate()
+        new = ApiKey(
+            label=old.label,
+            prefix=prefix,
+            key_hash=api_key_hash(secret),
+            scope=old.scope,
+            channels=old.channels,
+            created_by=actor_or_none(actor),
+            rotated_from=old,
+        )
+        new.full_clean()
+        new.save()
+        old.expires_at = timezone.now() + timedelta(hours=grace_hours)
+        old.save(update_fields=["expires_at"])
+    key.refresh_from_db()
+    return new, secret
 
 
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:

@@ -1,7 +1,8 @@
 """API-key authentication for store sites.
 
 `Authorization: Bearer mdg_<prefix>_<secret>`. Only a SHA-256 of the key is
-stored; a revoked or unknown key is a 401, a read-scoped key writing is a 403.
+stored; a revoked, expired (rotated) or unknown key is a 401, a read-scoped
+key writing is a 403.
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         )
         if api_key is None:
             raise exceptions.AuthenticationFailed(_("Unknown API key."))
-        if not api_key.is_active:
+        if api_key.revoked_at is not None:
             raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
+        if api_key.is_expired:
+            raise exceptions.AuthenticationFailed(
+                _("This API key has expired: it was replaced by a new key.")
+            )
         self._touch(api_key)
         return ApiClient(api_key), api_key
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.urls import reverse
 
 from core.models import ApiKey, ApiScope, api_key_hash
+from core.services import api_key_rotate
 from tests.conftest import make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -151,10 +153,13 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
     assert len(response.context["cl"].result_list) == 5
 
     for n in range(5, 15):
-        make_api_key(label=f"site {n}")
+        api_key, _ = make_api_key(label=f"site {n}")
+        if n % 2:  # rotated keys: an expiry column, and their successors
+            api_key_rotate(key=api_key, grace_hours=24)
     with django_assert_num_queries(6):
         response = client.get(KEYS)
-    assert len(response.context["cl"].result_list) == 15
+    assert len(response.context["cl"].result_list) == 20
+    assert "expires_at" in response.context["cl"].list_display
 
 
 def test_outsider_is_sent_to_login_from_every_api_key_page(client, outsider):
@@ -182,3 +187,74 @@ def test_agent_cannot_see_api_keys(client, colleague):
     client.post(KEYS, {"action": "revoke_keys", "_selected_action": [api_key.pk]})
     api_key.refresh_from_db()
     assert api_key.revoked_at is None
+
+
+def key_rotate(api_key) -> str:
+    return reverse("admin:core_apikey_rotate", args=[api_key.pk])
+
+
+def test_rotating_in_the_admin_shows_the_new_key_once(client, owner):
+    old, old_secret = make_api_key(label="自社サイト", channels=("own_site",))
+    client.force_login(owner)
+    change_page = client.get(key_change(old)).content.decode()
+    assert key_rotate(old) in change_page
+    assert "キーを更新（ローテーション）" in change_page
+
+    response = client.post(key_rotate(old), {"grace_hours": "72"}, follow=True)
+
+    assert response.status_code == 200
+    new = ApiKey.objects.exclude(pk=old.pk).get()
+    assert response.redirect_chain[-1][0] == key_change(new)
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    secrets = [match for text in shown for match in SECRET.findall(text)]
+    assert len(secrets) == 1 and secrets[0] != old_secret
+    assert new.key_hash == api_key_hash(secrets[0])
+    assert (new.label, new.created_by, new.rotated_from) == ("自社サイト", owner, old)
+    old.refresh_from_db()
+    assert old.expires_at is not None and old.revoked_at is None
+    # the key's history (the admin's log) says who rotated it
+    history = LogEntry.objects.filter(object_id=str(old.pk), user=owner)
+    assert [entry.get_change_message() for entry in history] == [
+        f"キーを更新しました（新しいキー：{new}）。"
+    ]
+    # never shown again; the old key offers no second rotation
+    for url in (KEYS, key_change(new), key_change(old)):
+        assert secrets[0] not in client.get(url).content.decode()
+    assert key_rotate(old) not in client.get(key_change(old)).content.decode()
+
+
+def test_rotation_page_offers_grace_periods_defaulting_to_a_day(client, owner):
+    api_key, _ = make_api_key()
+    client.force_login(owner)
+
+    response = client.get(key_rotate(api_key))
+
+    assert response.status_code == 200
+    field = response.context["form"]["grace_hours"]
+    assert field.value() == 24
+    assert [value for value, _label in field.field.choices] == [0, 1, 24, 72, 168]
+
+
+def test_agent_and_outsider_cannot_rotate_keys(client, colleague, outsider):
+    api_key, _ = make_api_key()
+
+    client.force_login(colleague)
+    assert client.get(key_rotate(api_key)).status_code == 403
+    assert client.post(key_rotate(api_key), {"grace_hours": "24"}).status_code == 403
+    client.force_login(outsider)
+    response = client.post(key_rotate(api_key), {"grace_hours": "24"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert ApiKey.objects.count() == 1
+
+
+def test_expired_keys_are_filtered_with_the_revoked(client, owner):
+    active, _ = make_api_key(label="active")
+    replaced, _ = make_api_key(label="replaced")
+    successor = api_key_rotate(key=replaced, grace_hours=0)[0]
+    client.force_login(owner)
+
+    shown = client.get(KEYS, {"revoked": "yes"}).context["cl"].result_list
+    assert [k.pk for k in shown] == [replaced.pk]
+    shown = client.get(KEYS, {"revoked": "no"}).context["cl"].result_list
+    assert {k.pk for k in shown} == {active.pk, successor.pk}
