@@ -197,21 +197,25 @@ def send_to(tpl: MessageTemplate, customers: list[Customer]) -> Send:
 # --- Observing -------------------------------------------------------------------------
 
 
-def database_settled(*, timeout: float = 10.0) -> None:
-    """Wait until no other session of the test database is still running a
-    statement: a client SIGKILLed right after sending COMMIT has its commit
-    finished by the server a moment later, and what the test reads as in
-    flight at the kill must not change under it."""
-    deadline = time.monotonic() + timeout
+def other_sessions() -> set[int]:
+    """The backend pids of every other session of the test database."""
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND state NOT IN ('idle', 'idle in transaction')"
-            )
-            if cursor.fetchone()[0] == 0 or time.monotonic() > deadline:
-                return
-            time.sleep(0.01)
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def sessions_ended(pids: set[int], *, timeout: float = 10.0) -> None:
+    """Wait until the sessions `pids` (those of a cluster just SIGKILLed)
+    have ended. A statement the client wrote to its socket just before the
+    kill (a COMMIT, an UPDATE in autocommit) is still read and executed by
+    its server process, which only then finds the client gone: what the test
+    reads as in flight at the kill must not change under it."""
+    deadline = time.monotonic() + timeout
+    while pids & other_sessions() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def count(send: Send, *statuses: str) -> int:
@@ -305,8 +309,9 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
         time.sleep(0.005)
     cluster.freeze()
     smtp_open = cluster.tcp_connections_to(smtp_server.port)
+    cluster_sessions = other_sessions()
     cluster.kill()
-    database_settled()
+    sessions_ended(cluster_sessions)
     killed_after = time.monotonic() - began
     at_kill = by_status(*sends)
     in_flight = {
