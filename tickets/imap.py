@@ -101,12 +101,9 @@ def imap_poll(account: ImapAccount, *, limit: int = 500) -> PollReport:
             # Over the limit, the header alone is fetched: mail_ingest
             # records the message by it.
             whole = size is None or size <= settings.MAIL_MAX_MESSAGE_BYTES
-            status, parts = client.uid(
-                "fetch", str(uid), "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])"
-            )
-            raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+            raw = _fetch(client, uid, "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])")
             report.fetched += 1
-            if status != "OK" or raw is None:
+            if raw is None:
                 logger.warning("IMAP %s: UID %s could not be fetched", account.name, uid)
                 report.failed += 1
             else:
@@ -146,15 +143,23 @@ def _pass_by(client: imaplib.IMAP4, uid: int, *, account: ImapAccount, state: Ma
     """A message the poller died on MAX_ATTEMPTS times: recorded as failed
     by its header, and not read again."""
     logger.error("IMAP %s: UID %s stopped the poller; passed by", account.name, uid)
-    status, parts = client.uid("fetch", str(uid), "(BODY.PEEK[HEADER])")
-    header = next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
+    header = _fetch(client, uid, "(BODY.PEEK[HEADER])")
     where = f"{account.name}/{state.uid_validity}/{uid}"
     mail_record_failed(
-        header if status == "OK" and header else b"",
+        header or b"",
         source=f"imap:{account.name}",
         reason=f"reading it stopped the poller {MAX_ATTEMPTS} times; kept as its header only",
         digest=hashlib.sha256(where.encode()).hexdigest(),
     )
+
+
+def _fetch(client: imaplib.IMAP4, uid: int, part: str) -> bytes | None:
+    """The bytes of one message's `part` (a FETCH item), None if the
+    server gave none."""
+    status, parts = client.uid("fetch", str(uid), part)
+    if status != "OK":
+        return None
+    return next((p[1] for p in parts if isinstance(p, tuple) and len(p) > 1), None)
 
 
 def _sizes(client: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:

@@ -42,11 +42,8 @@ def reply_outcomes_settle() -> dict[str, int]:
     in_flight = InquiryMessage.objects.filter(
         outbound_state=OutboundState.SENDING, delivery__isnull=False
     )
-    report = {"sent": 0, "failed": 0, "reopened": 0}
-    report["sent"] = InquiryMessage.objects.filter(
-        pk__in=in_flight.filter(delivery__status=DeliveryStatus.SENT).values("pk"),
-        outbound_state=OutboundState.SENDING,
-    ).update(outbound_state=OutboundState.SENT)
+    sent = in_flight.filter(delivery__status=DeliveryStatus.SENT)
+    report = {"sent": sent.update(outbound_state=OutboundState.SENT), "failed": 0, "reopened": 0}
     while True:
         with transaction.atomic():
             rows = list(
