@@ -15,7 +15,8 @@ import time
 
 import redis
 
-from tests.web_server import HOST, free_port
+from tests.smtp_server import free_port
+from tests.web_server import HOST
 
 MISSING = "redis-server not found: install the Debian package redis-server"
 

@@ -19,15 +19,10 @@ from pathlib import Path
 
 import psutil
 
+from tests.smtp_server import free_port
 from tests.worker import ROOT
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class WebServer:

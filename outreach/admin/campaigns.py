@@ -69,25 +69,29 @@ def audience_estimate(campaign: Campaign) -> dict[str, int]:
     """The segment's size now and how many of it could receive the campaign
     (consent, claimant, Amazon-only, address), in one query. The ledger
     snapshot at launch decides; this is what the marketer sees before."""
-    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
-    return (
-        segment_customers(campaign.segment)
-        .annotate(skip=reason)
-        .aggregate(total=Count("pk"), reachable=Count("pk", filter=Q(skip="")))
+    return marketing_audience(campaign).aggregate(
+        total=Count("pk"), reachable=Count("pk", filter=Q(skip=""))
     )
+
+
+def marketing_audience(campaign: Campaign):
+    """The campaign segment's customers now, each with `skip`: why a
+    marketing message could not reach them on the campaign's channel ("" if
+    it could)."""
+    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
+    return segment_customers(campaign.segment).annotate(skip=reason)
 
 
 def line_longest_before_launch(campaign: Campaign) -> LongestRendering | None:
     """The longest text a LINE draft renders to for the customers it could
     reach now (see outreach.line_texts)."""
-    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
     send = Send(
         kind=SendKind.CAMPAIGN,
         channel=campaign.channel,
         purpose=Purpose.MARKETING,
         content={"template": services.template_snapshot(campaign.template)},
     )
-    audience = segment_customers(campaign.segment).annotate(skip=reason).filter(skip="")
+    audience = marketing_audience(campaign).filter(skip="")
     return line_longest_rendering(send=send, audience=audience)
 
 

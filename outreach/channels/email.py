@@ -40,6 +40,7 @@ from django.core.mail.message import (
 )
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from crm.normalize import email_normalize
 from outreach.channels import Outcome, Result
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,8 @@ def message_id_is_ours(message_id: str) -> bool:
 
 
 def own_addresses() -> frozenset[str]:
-    """The addresses we send from or receive at (lower-cased): mail from
+    """The addresses we send from or receive at (as email_normalize gives
+    them, like the addresses they are compared with): mail from
     them is ours, and nothing automatic is sent to them."""
     configured = [
         settings.DEFAULT_FROM_EMAIL,
@@ -269,8 +271,8 @@ def own_addresses() -> frozenset[str]:
         settings.IMAP_USER,
         *settings.MAIL_OWN_ADDRESSES,
     ]
-    found = (email.utils.parseaddr(value)[1].strip().lower() for value in configured if value)
-    return frozenset(address for address in found if "@" in address)
+    found = (email_normalize(email.utils.parseaddr(value)[1]) for value in configured if value)
+    return frozenset(address for address in found if address)
 
 
 def _smtp_outcome(exc: Exception, to: str) -> Outcome:
