@@ -193,7 +193,7 @@ def channel_profile_value(customer: Customer, name: str) -> Any:
         value = getattr(profile, name)
         if value not in ("", None):
             return value
-    return None if name == "birthday" else ""
+    return Customer.blank_value(name)
 
 
 def customer_known_on(*, customer: Customer, channels: Iterable[str], before: datetime) -> bool:
