@@ -83,6 +83,35 @@ class ServiceFormAdmin(admin.ModelAdmin):
 
         return RefusedForm
 
+    def object_form_view(
+        self, request: HttpRequest, object_id: str, *, form_class, title: str, template: str, done
+    ) -> HttpResponse:
+        """A page with one small form about one object (admin/object_form_page.html),
+        for whoever may change it. A valid form calls `done(obj, cleaned_data)`,
+        which calls the service and returns the response; a ValidationError it
+        raises is shown on the form."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        form = form_class(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                return done(obj, form.cleaned_data)
+            except ValidationError as error:
+                form_errors_add(form, error)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": str(obj),
+            "opts": self.model._meta,
+            "original": obj,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, template, context)
+
 
 def copy_saved(target, saved) -> None:
     """Make the admin's unsaved instance the row a service saved, so that
@@ -203,38 +232,26 @@ class ApiKeyAdmin(ServiceFormAdmin):
     def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Replace a key by a new one (shown once); the old one keeps working
         for the chosen grace period. Whoever may change keys (managers)."""
-        api_key = self.get_object(request, unquote(object_id))
-        if api_key is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, api_key):
-            raise PermissionDenied
-        form = ApiKeyRotateForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            try:
-                new_key, secret = api_key_rotate(
-                    key=api_key, grace_hours=form.cleaned_data["grace_hours"], actor=request.user
-                )
-            except ValidationError as error:
-                form_errors_add(form, error)
-            else:
-                self.log_change(
-                    request, api_key, gettext("Rotated: replaced by %(key)s.") % {"key": new_key}
-                )
-                self.log_addition(
-                    request, new_key, gettext("Rotated from %(key)s.") % {"key": api_key}
-                )
-                messages.warning(request, self.secret_message(secret))
-                return HttpResponseRedirect(reverse("admin:core_apikey_change", args=[new_key.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": gettext("Rotate the key"),
-            "subtitle": str(api_key),
-            "opts": self.model._meta,
-            "original": api_key,
-            "form": form,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/core/apikey/rotate_form.html", context)
+
+        def rotate(api_key: ApiKey, data) -> HttpResponse:
+            new_key, secret = api_key_rotate(
+                key=api_key, grace_hours=data["grace_hours"], actor=request.user
+            )
+            self.log_change(
+                request, api_key, gettext("Rotated: replaced by %(key)s.") % {"key": new_key}
+            )
+            self.log_addition(request, new_key, gettext("Rotated from %(key)s.") % {"key": api_key})
+            messages.warning(request, self.secret_message(secret))
+            return HttpResponseRedirect(reverse("admin:core_apikey_change", args=[new_key.pk]))
+
+        return self.object_form_view(
+            request,
+            object_id,
+            form_class=ApiKeyRotateForm,
+            title=gettext("Rotate the key"),
+            template="admin/core/apikey/rotate_form.html",
+            done=rotate,
+        )
 
     @staticmethod
     def secret_message(secret: str) -> str:

@@ -13,7 +13,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
+from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from core.admin_filters import DefaultingFilter
 from core.roles import is_manager
 from crm.event_details import customer_event_details
@@ -376,48 +375,35 @@ class CustomerAdmin(ServiceFormAdmin):
         agents and managers (who may change customers), source "staff", the
         user as actor. It takes effect as any other: an opt-out skips the
         customer's queued marketing on that channel at once."""
-        customer = self.get_object(request, unquote(object_id))
-        if customer is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, customer):
-            raise PermissionDenied
-        form = ConsentRecordForm(request.POST if request.method == "POST" else None)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                consent_record(
-                    customer=customer,
-                    channel=data["channel"],
-                    action=data["action"],
-                    source=ConsentSource.STAFF,
-                    note=data["note"],
-                    actor=request.user,
-                )
-            except ValidationError as error:
-                form_errors_add(form, error)
-            else:
-                self.message_user(
-                    request,
-                    gettext("Recorded: %(action)s for %(channel)s.")
-                    % {
-                        "action": ConsentAction(data["action"]).label,
-                        "channel": ConsentChannel(data["channel"]).label,
-                    },
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(
-                    reverse("admin:crm_customer_change", args=[customer.pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": gettext("Record consent"),
-            "subtitle": str(customer),
-            "opts": self.model._meta,
-            "original": customer,
-            "form": form,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/crm/customer/consent_form.html", context)
+
+        def record(customer: Customer, data) -> HttpResponse:
+            consent_record(
+                customer=customer,
+                channel=data["channel"],
+                action=data["action"],
+                source=ConsentSource.STAFF,
+                note=data["note"],
+                actor=request.user,
+            )
+            self.message_user(
+                request,
+                gettext("Recorded: %(action)s for %(channel)s.")
+                % {
+                    "action": ConsentAction(data["action"]).label,
+                    "channel": ConsentChannel(data["channel"]).label,
+                },
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:crm_customer_change", args=[customer.pk]))
+
+        return self.object_form_view(
+            request,
+            object_id,
+            form_class=ConsentRecordForm,
+            title=gettext("Record consent"),
+            template="admin/crm/customer/consent_form.html",
+            done=record,
+        )
 
     # --- Claimant suggestions (managers only) ------------------------------------
 

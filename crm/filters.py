@@ -10,13 +10,12 @@ from crm.models import (
     ConsentChannel,
     ConsentEvent,
     Customer,
-    CustomerChannelProfile,
     LifecycleSegment,
     Order,
     OrderStatus,
     Prefecture,
 )
-from crm.selectors import customer_search_q
+from crm.selectors import customer_search_q, outer_customer_channel_profiles
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -57,11 +56,7 @@ class CustomerFilter(django_filters.FilterSet):
 
     def filter_prefecture(self, queryset, name, value):
         return queryset.filter(
-            Exists(
-                CustomerChannelProfile.objects.filter(
-                    customer=OuterRef("pk"), channel__in=self.key_channels, prefecture=value
-                )
-            )
+            Exists(outer_customer_channel_profiles(self.key_channels).filter(prefecture=value))
         )
 
 

@@ -124,6 +124,12 @@ class PersonalData(models.Model):
     class Meta:
         abstract = True
 
+    @classmethod
+    def blank_value(cls, name: str):
+        """What field `name` holds when nothing was given: None for a nullable
+        field (birthday), else ""."""
+        return None if cls._meta.get_field(name).null else ""
+
 
 def address_indexes(*, email: str, phone: str) -> list[models.Index]:
     """Lookups by normalised email and phone, blanks left out (named `email`

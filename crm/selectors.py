@@ -68,7 +68,7 @@ def customer_search_q(term: str, *, channels: Iterable[str] | None = None) -> Q:
         identities = identities.filter(channel__in=channels)
 
         def profile(query: Q) -> Q:
-            return Q(Exists(_channel_profiles(channels).filter(query)))
+            return Q(Exists(outer_customer_channel_profiles(channels).filter(query)))
 
     email = email_normalize(term)
     if email:
@@ -95,9 +95,11 @@ def customer_search_q(term: str, *, channels: Iterable[str] | None = None) -> Q:
     return profile(query)
 
 
-def _channel_profiles(channels: list[str]) -> QuerySet[CustomerChannelProfile]:
+def outer_customer_channel_profiles(channels: Iterable[str]) -> QuerySet[CustomerChannelProfile]:
     """The profiles `channels` gave of the outer query's customer."""
-    return CustomerChannelProfile.objects.filter(customer=OuterRef("pk"), channel__in=channels)
+    return CustomerChannelProfile.objects.filter(
+        customer=OuterRef("pk"), channel__in=list(channels)
+    )
 
 
 def customers_visible(*, channels: Iterable[str] | None) -> QuerySet[Customer]:
@@ -193,7 +195,7 @@ def channel_profile_value(customer: Customer, name: str) -> Any:
         value = getattr(profile, name)
         if value not in ("", None):
             return value
-    return None if name == "birthday" else ""
+    return Customer.blank_value(name)
 
 
 def customer_known_on(*, customer: Customer, channels: Iterable[str], before: datetime) -> bool:

@@ -16,10 +16,11 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 # DRF's key for what concerns the body as a whole, not one field
-NON_FIELD = "non_field_errors"
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:

@@ -423,7 +423,7 @@ def customer_update(
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         changed = []
         for name in profile:
-            value = cleaned.get(name, None if name == "birthday" else "")
+            value = cleaned.get(name, Customer.blank_value(name))
             if getattr(customer, name) != value:
                 setattr(customer, name, value)
                 changed.append(name)
@@ -442,9 +442,7 @@ def _channel_profiles_clear(customer: Customer, names: list[str]) -> None:
     """A value a person removed from the customer is removed from what every
     channel gave too: no API key reads it back."""
     blank = {
-        name: None if name == "birthday" else ""
-        for name in names
-        if getattr(customer, name) in ("", None)
+        name: Customer.blank_value(name) for name in names if getattr(customer, name) in ("", None)
     }
     if "email" in blank:
         blank["email_normalized"] = ""
