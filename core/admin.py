@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -154,7 +155,7 @@ class ApiKeyAdmin(ServiceFormAdmin):
         "channel_list",
         "created_at",
         "last_used_at",
-        "expires_at",
+        "expiry",
         "revoked",
     )
     list_filter = (RevokedFilter, "scope")
@@ -183,6 +184,14 @@ class ApiKeyAdmin(ServiceFormAdmin):
     def channel_list(self, obj: ApiKey) -> str:
         labels = dict(Channel.choices)
         return ", ".join(str(labels.get(value, value)) for value in obj.channels)
+
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expiry(self, obj: ApiKey) -> str:
+        # A bare "-" read as "unknown"; most keys never expire, only a
+        # rotated one does, at the end of its grace period.
+        if obj.expires_at is None:
+            return gettext("No expiry")
+        return date_format(timezone.localtime(obj.expires_at), "DATETIME_FORMAT")
 
     @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
     def revoked(self, obj: ApiKey) -> bool:

@@ -159,7 +159,7 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
     with django_assert_num_queries(6):
         response = client.get(KEYS)
     assert len(response.context["cl"].result_list) == 20
-    assert "expires_at" in response.context["cl"].list_display
+    assert "expiry" in response.context["cl"].list_display
 
 
 def test_outsider_is_sent_to_login_from_every_api_key_page(client, outsider):
@@ -258,3 +258,16 @@ def test_expired_keys_are_filtered_with_the_revoked(client, owner):
     assert [k.pk for k in shown] == [replaced.pk]
     shown = client.get(KEYS, {"revoked": "no"}).context["cl"].result_list
     assert {k.pk for k in shown} == {active.pk, successor.pk}
+
+
+def test_the_key_list_says_a_key_never_expires_rather_than_a_dash(client, owner):
+    make_api_key(label="kept")
+    replaced, _ = make_api_key(label="replaced")
+    api_key_rotate(key=replaced, grace_hours=24)
+    client.force_login(owner)
+
+    page = client.get(KEYS).content.decode()
+
+    cells = re.findall(r'<td class="field-expiry">(.*?)</td>', page)
+    assert sorted(cells)[-2:] == ["無期限", "無期限"]  # the kept key and the successor
+    assert len(cells) == 3 and any("年" in cell for cell in cells)  # the replaced key: its end
