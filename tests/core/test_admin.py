@@ -271,3 +271,17 @@ def test_the_key_list_says_a_key_never_expires_rather_than_a_dash(client, owner)
     cells = re.findall(r'<td class="field-expiry">(.*?)</td>', page)
     assert sorted(cells)[-2:] == ["無期限", "無期限"]  # the kept key and the successor
     assert len(cells) == 3 and any("年" in cell for cell in cells)  # the replaced key: its end
+
+
+def test_the_key_list_ticks_the_keys_that_work_and_crosses_revoked_or_expired_ones(client, owner):
+    make_api_key(label="working")
+    replaced, _ = make_api_key(label="replaced")
+    api_key_rotate(key=replaced, grace_hours=0)  # expired at once
+    client.force_login(owner)
+
+    page = client.get(KEYS).content.decode()
+
+    header = re.search(r'<th scope="col" class="column-active">.*?</th>', page, re.S)
+    assert header and "有効" in header.group(0)
+    icons = re.findall(r'<td class="field-active"><img src="[^"]*icon-(yes|no)\.svg"', page)
+    assert sorted(icons) == ["no", "yes", "yes"]  # the working key and the successor work
