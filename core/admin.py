@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -183,8 +184,8 @@ class ApiKeyAdmin(ServiceFormAdmin):
         "channel_list",
         "created_at",
         "last_used_at",
-        "expires_at",
-        "revoked",
+        "expiry",
+        "active",
     )
     list_filter = (RevokedFilter, "scope")
     search_fields = ("label", "=prefix")
@@ -213,9 +214,19 @@ class ApiKeyAdmin(ServiceFormAdmin):
         labels = dict(Channel.choices)
         return ", ".join(str(labels.get(value, value)) for value in obj.channels)
 
-    @admin.display(description=_("revoked"), boolean=True, ordering="revoked_at")
-    def revoked(self, obj: ApiKey) -> bool:
-        return obj.revoked_at is not None
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expiry(self, obj: ApiKey) -> str:
+        # A bare "-" read as "unknown"; most keys never expire, only a
+        # rotated one does, at the end of its grace period.
+        if obj.expires_at is None:
+            return gettext("No expiry")
+        return date_format(timezone.localtime(obj.expires_at), "DATETIME_FORMAT")
+
+    # A red cross under 「無効化」 for every working key read as "broken":
+    # the column says whether the key works, like the filter (有効).
+    @admin.display(description=_("Active"), boolean=True)
+    def active(self, obj: ApiKey) -> bool:
+        return obj.is_active
 
     # --- Rotation ----------------------------------------------------------------
 

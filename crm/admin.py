@@ -526,6 +526,9 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-occurred_at", "-id")
     show_full_result_count = False
 
+    class Media:
+        css = {"all": ("crm/admin.css",)}
+
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):

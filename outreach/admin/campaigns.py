@@ -178,7 +178,7 @@ class TestSendForm(forms.Form):
         for customer in test_recipients(channel=campaign.channel)[:100]:
             label = f"{customer} <{customer.email}>" if email else str(customer)
             choices.append((str(customer.pk), label))
-        self.fields["recipient"].choices = [("", "---------"), *choices]
+        self.fields["recipient"].choices = [("", gettext("(choose)")), *choices]
         self.has_testers = bool(choices)
 
     def customer(self, user) -> Customer:

@@ -159,7 +159,7 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
     with django_assert_num_queries(6):
         response = client.get(KEYS)
     assert len(response.context["cl"].result_list) == 20
-    assert "expires_at" in response.context["cl"].list_display
+    assert "expiry" in response.context["cl"].list_display
 
 
 def test_outsider_is_sent_to_login_from_every_api_key_page(client, outsider):
@@ -258,3 +258,30 @@ def test_expired_keys_are_filtered_with_the_revoked(client, owner):
     assert [k.pk for k in shown] == [replaced.pk]
     shown = client.get(KEYS, {"revoked": "no"}).context["cl"].result_list
     assert {k.pk for k in shown} == {active.pk, successor.pk}
+
+
+def test_the_key_list_says_a_key_never_expires_rather_than_a_dash(client, owner):
+    make_api_key(label="kept")
+    replaced, _ = make_api_key(label="replaced")
+    api_key_rotate(key=replaced, grace_hours=24)
+    client.force_login(owner)
+
+    page = client.get(KEYS).content.decode()
+
+    cells = re.findall(r'<td class="field-expiry">(.*?)</td>', page)
+    assert sorted(cells)[-2:] == ["無期限", "無期限"]  # the kept key and the successor
+    assert len(cells) == 3 and any("年" in cell for cell in cells)  # the replaced key: its end
+
+
+def test_the_key_list_ticks_the_keys_that_work_and_crosses_revoked_or_expired_ones(client, owner):
+    make_api_key(label="working")
+    replaced, _ = make_api_key(label="replaced")
+    api_key_rotate(key=replaced, grace_hours=0)  # expired at once
+    client.force_login(owner)
+
+    page = client.get(KEYS).content.decode()
+
+    header = re.search(r'<th scope="col" class="column-active">.*?</th>', page, re.S)
+    assert header and "有効" in header.group(0)
+    icons = re.findall(r'<td class="field-active"><img src="[^"]*icon-(yes|no)\.svg"', page)
+    assert sorted(icons) == ["no", "yes", "yes"]  # the working key and the successor work

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -179,6 +181,26 @@ def test_the_ledger_names_the_colleague_who_recorded_consent_not_their_login(cli
     for page in pages:
         assert "佐藤" in page.split('id="content"')[1]
         assert ">colleague<" not in page.split('id="content"')[1]
+
+
+def test_the_consent_ledger_keeps_action_and_source_on_one_line(client, colleague):
+    # スタッフ（電話・店頭） and インポート were broken one character a line
+    from django.contrib.staticfiles import finders
+
+    client.force_login(colleague)
+    page = client.get(CONSENT_EVENTS).content.decode()
+
+    assert static("crm/admin.css") in page
+    css = Path(finders.find("crm/admin.css")).read_text()
+    nowrap = {
+        selector.strip()
+        for selectors, rule in re.findall(
+            r"([^{}]+)\{([^}]*)\}", re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+        )
+        if "white-space: nowrap" in rule
+        for selector in selectors.split(",")
+    }
+    assert {"#result_list td.field-action", "#result_list td.field-source"} <= nowrap
 
 
 def test_the_customer_timeline_reads_in_japanese_not_as_json(client, colleague):

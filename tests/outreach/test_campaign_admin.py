@@ -472,6 +472,20 @@ def test_the_test_send_offers_only_testers(client, marketer, template, segment):
     assert not Send.objects.exists()
 
 
+def test_the_test_send_picker_asks_to_choose_in_words_not_dashes(
+    client, marketer, template, segment
+):
+    campaign = campaign_make(template, segment)
+    client.force_login(marketer)
+
+    page = client.get(change_url(campaign))
+
+    choices = page.context["test_send_form"].fields["recipient"].choices
+    assert choices[0] == ("", "（選択してください）")
+    picker = page.content.decode().split('class="campaign-test-send"')[1].split("</form>")[0]
+    assert "---------" not in picker and "（選択してください）" in picker
+
+
 def test_with_no_tester_on_the_channel_the_page_says_how_to_get_one(client, marketer, segment):
     # given: a LINE campaign; the only tester has no LINE, and staff have no LINE of their own
     a_tester(email="test@shop.example.jp")

@@ -4,7 +4,9 @@ through the services, a flat query count; and the admin around it."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.admin.templatetags import admin_list
@@ -494,3 +496,16 @@ def test_notification_and_inbound_mail_lists_stay_flat(
     # session, user, permissions (2), count, rows, source filter choices
     with django_assert_num_queries(7):
         assert len(client.get(mails).context["cl"].result_list) == 8
+
+
+def test_the_inbox_keeps_each_reference_on_one_line():
+    # a narrow column broke Q-2612-00032 over three lines (Q- / 2612- / 00032)
+    css = (Path(__file__).resolve().parents[2] / "tickets/static/tickets/admin.css").read_text()
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    nowrap = {
+        selector.strip()
+        for selectors, rule in re.findall(r"([^{}]+)\{([^}]*)\}", css)
+        if "white-space: nowrap" in rule
+        for selector in selectors.split(",")
+    }
+    assert "#result_list .field-reference" in nowrap
