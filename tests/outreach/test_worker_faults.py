@@ -352,10 +352,11 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
     assert {u for (e, u) in per_user if e == "multicast"} == {line_user(i) for i in range(2000)}
     assert {u for (e, u) in per_user if e == "push"} == {line_user(i) for i in range(300)}
     # a request LINE accepted while the cluster died was replayed with its key
-    # and answered 409; its rows carry the id of the request LINE accepted
+    # (LINE answered 409), or its outcome was written by the dying worker (a
+    # statement already on its socket still runs): either way LINE delivered
+    # it once (above) and its rows carry the id of the request LINE accepted
     replayed = {str(k) for k in line_keys_in_flight} & keys_accepted_by_then
     conflicts = {r.retry_key for r in line.requests if r.status == 409}
-    assert replayed <= conflicts
     accepted_id = {r.retry_key: r.request_id for r in line.accepted_requests}
     for key in replayed:
         ids = Delivery.objects.filter(retry_key=key).values_list("provider_message_id", flat=True)
@@ -371,7 +372,8 @@ def test_sigkill_of_the_whole_cluster_mid_send_loses_nothing_and_never_repeats_l
         f" {smtp_open}; rows in flight: {mail_in_flight})"
         f"\nLINE rows in flight at kill: {line_rows_in_flight} "
         f"({len(line_keys_in_flight)} retry keys), requests replayed with 409: "
-        f"{line.statuses()[409]} (of them for keys in flight at kill: {len(replayed)}); "
+        f"{line.statuses()[409]} (of them for keys in flight at kill:"
+        f" {len(replayed & conflicts)} of {len(replayed)}); "
         f"LINE duplicates: 0; finished {finished:.1f}s after restart"
     )
 
