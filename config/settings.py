@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "crm",
     "tickets",
     "outreach",
+    "crisis",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""The incidents screens of the crisis admin."""

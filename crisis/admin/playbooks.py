@@ -1,0 +1,1 @@
+"""The playbooks screens of the crisis admin."""

@@ -1,0 +1,1 @@
+"""The suspensions screens of the crisis admin."""

@@ -1,0 +1,2 @@
+"""Every write of the crisis app, one module per subject:
+suspensions, incidents (with playbooks and checklists), broadcasts."""
