@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "tickets",
     "outreach",
     "crisis",
+    "reports",
 ]
 
 MIDDLEWARE = [

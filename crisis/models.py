@@ -209,8 +209,8 @@ class Incident(models.Model):
     is_malicious = models.BooleanField(_("malicious (attack or theft)"), default=False)
     root_cause = models.TextField(_("root cause"), blank=True)
     countermeasure = models.TextField(_("countermeasure"), blank=True)
-    countermeasure_due = models.DateField(_("countermeasure due"), null=True, blank=True)
-    countermeasure_done_at = models.DateTimeField(_("countermeasure done"), null=True, blank=True)
+    # Owner, due date and status of the countermeasure: a
+    # reports.Countermeasure linked to the incident (the improvement cycle).
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -16,7 +16,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "locale" / "ja" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
-SOURCES = ["config", "core", "crm", "crisis", "outreach", "tickets", "templates", "manage.py"]
+SOURCES = [
+    "config",
+    "core",
+    "crm",
+    "crisis",
+    "outreach",
+    "reports",
+    "tickets",
+    "templates",
+    "manage.py",
+]
 
 needs_gettext = pytest.mark.skipif(
     shutil.which("xgettext") is None or shutil.which("msgmerge") is None,
