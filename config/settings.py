@@ -289,6 +289,10 @@ CONSENT_LEDGER_RETENTION_DAYS = env_int("CONSENT_LEDGER_RETENTION_DAYS", 3 * 365
 INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
 # The inquiry page warns of another agent's reply made this recently.
 INQUIRY_COLLISION_MINUTES = env_int("INQUIRY_COLLISION_MINUTES", 10, minimum=1)
+# Triage (状況確認, SPEC rule 2): category and assignee set within this many
+# minutes of the inquiry's SLA clock, or the inbox shows it and the SLA watch
+# warns the assignee (else the managers) once.
+TRIAGE_TARGET_MINUTES = env_int("TRIAGE_TARGET_MINUTES", 30, minimum=1)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
 # A mail larger than this is recorded by its header alone (sender, subject,
 # Message-ID) as failed, not read; reading one takes about twice its size.

@@ -13,14 +13,14 @@ Japanese data, not UI strings.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm.models import Channel, ChannelIdentity, Customer
+from crm.models import Channel
+from tickets.demo_history import customers_by_channel, history_demo
 from tickets.models import Category, Inquiry, InquiryMessage, InquiryStatus, Priority
 from tickets.reply_templates import (
     auto_acknowledgement_ensure,
@@ -142,25 +142,6 @@ def _message_id(number: int) -> str:
     return f"<demo-inquiry-{number:03d}@madoguchi.example>"
 
 
-def _customers_by_channel(customers: list[Customer]) -> dict[str, list[Customer]]:
-    """Demo customers known on each channel, claimants apart (asked of the
-    database: crm's claimant step flagged them after `customers` loaded)."""
-    claimants = set(
-        Customer.objects.filter(pk__in=[c.pk for c in customers], is_claimant=True).values_list(
-            "pk", flat=True
-        )
-    )
-    by_id = {customer.pk: customer for customer in customers if customer.pk not in claimants}
-    found: dict[str, list[Customer]] = defaultdict(list)
-    rows = ChannelIdentity.objects.filter(customer_id__in=list(by_id)).order_by("customer_id")
-    for customer_id, channel in rows.values_list("customer_id", "channel"):
-        found[channel].append(by_id[customer_id])
-    real_email = [c for c in by_id.values() if c.email and "marketplace.amazon" not in c.email]
-    found[Channel.EMAIL] = real_email
-    found[Channel.PHONE] = [c for c in real_email if c.phone]
-    return found
-
-
 def _reply_body(scenario: Scenario, inquiry: Inquiry, templates: dict) -> str:
     template = next(
         (
@@ -225,7 +206,7 @@ def tickets_demo(ctx) -> None:
             message_id__in=[_message_id(n) for n in range(len(SCENARIOS))]
         ).values_list("message_id", flat=True)
     )
-    by_channel = _customers_by_channel(ctx.customers)
+    by_channel = customers_by_channel(ctx.customers)
     anyone = by_channel[Channel.EMAIL] or ctx.customers
     now = timezone.now()
     for number, scenario in enumerate(SCENARIOS):
@@ -263,4 +244,5 @@ def tickets_demo(ctx) -> None:
     sla_watch()
 
 
-DEMO_STEPS = [tickets_demo]
+# The past first, so that this month's references run in time order.
+DEMO_STEPS = [history_demo, tickets_demo]

@@ -223,6 +223,10 @@ class Inquiry(models.Model):
     )
     # Response stages (SPEC rule 2)
     triaged_at = models.DateTimeField(_("triaged (状況確認)"), null=True, blank=True)
+    # The triage target (TRIAGE_TARGET_MINUTES of the SLA policy's clock from
+    # receipt), and when the SLA watch warned that it passed (once).
+    triage_due_at = models.DateTimeField(_("triage due"), null=True, blank=True)
+    triage_warned_at = models.DateTimeField(_("triage overdue warned"), null=True, blank=True)
     solution_proposed_at = models.DateTimeField(_("solution proposed"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -287,6 +291,17 @@ class Inquiry(models.Model):
                 name="tickets_inbox_assignee_due",
                 condition=Q(status__in=OPEN_STATUS_VALUES),
             ),
+            # The triage watch: open inquiries not triaged nor warned yet, by
+            # their triage deadline (the queue empties itself as it warns).
+            models.Index(
+                fields=["triage_due_at"],
+                name="tickets_triage_watch",
+                condition=Q(
+                    triaged_at__isnull=True,
+                    triage_warned_at__isnull=True,
+                    status__in=OPEN_STATUS_VALUES,
+                ),
+            ),
             models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
         ]
@@ -297,6 +312,16 @@ class Inquiry(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def triage_late(self, now) -> bool:
+        """Open, not triaged, and past its triage target at `now`
+        (tickets.services.triage.triage_late_q selects by the same rule)."""
+        return (
+            self.triaged_at is None
+            and self.is_open
+            and self.triage_due_at is not None
+            and now >= self.triage_due_at
+        )
 
     @property
     def order_number_unmatched(self) -> bool:
@@ -459,6 +484,7 @@ class InquiryEventKind(models.TextChoices):
     REPLY_UNKNOWN = "reply_unknown", _("Unknown whether the reply reached the customer")
     CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
     ORDER_UNLINKED = "order_unlinked", _("Order unlinked: it is now another customer's")
+    TRIAGE_LATE = "triage_late", _("Triage target passed")
 
 
 class InquiryEvent(EventRecord):
@@ -513,6 +539,7 @@ class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned to you")
     APPROVAL = "approval", _("Reply awaiting your approval")
     REPLY_FAILED = "reply_failed", _("Your reply did not reach the customer")
+    TRIAGE_LATE = "triage_late", _("Not triaged within the target")
     REPLY_IN_DOUBT = (
         "reply_doubt",
         _(

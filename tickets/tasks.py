@@ -9,6 +9,7 @@ from tickets.selectors import staff_notifications_unsent
 from tickets.services.notices import staff_notifications_email
 from tickets.services.reply_outcomes import reply_outcomes_settle
 from tickets.services.sla import sla_watch
+from tickets.services.triage import triage_watch
 
 
 def sla_watch_task() -> dict[str, int]:
@@ -16,6 +17,8 @@ def sla_watch_task() -> dict[str, int]:
     # not reach the customer re-opens the clock the watch then moves on.
     reply_outcomes_settle()
     moved = sla_watch()
+    # The triage target (状況確認): each inquiry past it warned of once.
+    moved["triage_late"] = triage_watch()
     # Every tick, not only when the watch moved something: assignment and
     # approval notices, and retries after a temporary mail failure.
     if staff_notifications_unsent(now=timezone.now()).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import sys
 import types
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -12,7 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
+from django.utils import timezone
 
 from core.roles import AGENT, MANAGER, MARKETER
 from crm import demo_people, demo_tables
@@ -30,6 +32,9 @@ from crm.models import (
     OrderLine,
     Tag,
 )
+from reports.models import Countermeasure, CountermeasureStatus
+from tickets import demo_history
+from tickets.models import Inquiry, InquiryEvent, InquiryMessage, ReferenceCounter, SlaState
 
 PEOPLE = 40  # enough for every segment and channel (see FIXED_PEOPLE)
 
@@ -51,8 +56,14 @@ def _counts() -> dict[str, int]:
         ConsentState,
         CustomerEvent,
         Tag,
+        Inquiry,
+        InquiryMessage,
+        InquiryEvent,
+        Countermeasure,
     )
-    return {model.__name__: model.objects.count() for model in models}
+    counts = {model.__name__: model.objects.count() for model in models}
+    counts["references used"] = sum(ReferenceCounter.objects.values_list("last", flat=True))
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +259,82 @@ def test_an_app_adds_its_demo_steps_in_its_demo_module(demo, monkeypatch):
     assert steps[-1] is demo_data.lifecycle_step
     assert seen == [(sorted(u.username for u in demo_data.DEMO_USERS), PEOPLE)]
     assert "created: tickets 3" in output
+
+
+# --- Thirteen months of inquiries and the improvement cycle (tickets, reports) ---
+
+
+def _months(times) -> set:
+    return {timezone.localtime(at).date().replace(day=1) for at in times}
+
+
+@pytest.mark.django_db
+def test_thirteen_months_of_past_inquiries_each_month_with_some(demo):
+    past = demo_history.history_inquiries()
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    expected = demo_history.month_starts(today)
+    assert len(expected) == 13
+    assert _months(past.values_list("created_at", flat=True)) == set(expected)
+    per_month = Counter(_months([at]).pop() for at in past.values_list("created_at", flat=True))
+    assert min(per_month.values()) >= demo_history.MIN_PER_MONTH
+    # the live scenarios of the last two days come after the past, not among it
+    assert past.filter(created_at__gte=demo_history.history_end(today)).count() == 0
+    # a real spread: most channels and every category
+    assert past.values("channel").distinct().count() >= 6
+    assert past.values("category").distinct().count() == 7
+    # each reference is numbered in the month it was received
+    for reference, at in past.values_list("reference", "created_at"):
+        assert reference.startswith(f"Q-{timezone.localtime(at):%y%m}-")
+
+
+@pytest.mark.django_db
+def test_past_inquiries_were_triaged_answered_and_resolved_in_order_with_some_breaches(demo):
+    past = demo_history.history_inquiries()
+    assert not past.filter(triaged_at__isnull=True).exists()
+    assert not past.filter(first_replied_at__isnull=True).exists()
+    for inquiry in past:
+        stages = [
+            inquiry.created_at,
+            inquiry.triaged_at,
+            inquiry.first_replied_at,
+            inquiry.resolved_at,
+            inquiry.closed_at,
+        ]
+        reached = [at for at in stages if at is not None]
+        assert reached == sorted(reached), inquiry.reference
+        assert inquiry.triage_due_at is not None and inquiry.first_reply_due_at is not None
+        late = inquiry.first_replied_at > inquiry.first_reply_due_at
+        assert inquiry.sla_state == (SlaState.BREACHED if late else SlaState.MET)
+    count = past.count()
+    breached = past.filter(sla_state=SlaState.BREACHED).count()
+    triage_late = past.filter(triaged_at__gt=F("triage_due_at")).count()
+    assert 0 < breached < count / 3
+    assert 0 < triage_late < count / 2
+    assert past.filter(closed_at__isnull=False).count() > count / 2
+
+
+@pytest.mark.django_db
+def test_a_past_inquiry_has_its_messages_and_timeline_at_their_own_times(demo):
+    inquiry = demo_history.history_inquiries().filter(closed_at__isnull=False).first()
+    inbound, reply = inquiry.messages.order_by("created_at")
+    assert (inbound.kind, inbound.created_at) == ("inbound", inquiry.created_at)
+    assert (reply.kind, reply.outbound_state) == ("outbound", "sent")
+    assert reply.created_at == inquiry.first_replied_at and reply.author == inquiry.assignee
+    events = list(inquiry.events.values_list("kind", "new", "created_at"))
+    assert events[0] == ("created", inquiry.channel, inquiry.created_at)
+    assert ("stage", "triaged", inquiry.triaged_at) in events
+    assert ("stage", "first_contact", inquiry.first_replied_at) in events
+    assert ("status", "closed", inquiry.closed_at) in events
+    assert inquiry.updated_at == inquiry.closed_at
+
+
+@pytest.mark.django_db
+def test_the_demo_countermeasure_reviews_the_delivery_delay_spike(demo):
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    (countermeasure,) = Countermeasure.objects.all()
+    assert countermeasure.month == demo_history.delay_spike_month(today)
+    assert countermeasure.category.code == "delivery_delay"
+    assert "出荷前の在庫確認を徹底" in countermeasure.action
+    assert countermeasure.owner.username == "manager"
+    assert countermeasure.status == CountermeasureStatus.IN_PROGRESS
+    assert countermeasure.due_date > countermeasure.month

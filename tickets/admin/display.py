@@ -1,11 +1,13 @@
 """What the inbox and the inquiry page both show: time left to the
-first-reply deadline, coloured by SLA state, and the claimant badge."""
+first-reply deadline, coloured by SLA state, the triage badge and the
+claimant badge."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -91,4 +93,18 @@ def reply_failed_badge(inquiry: Inquiry) -> str:
         '<span class="reply-failed-badge" title="{}">{}</span> ',
         REPLY_UNKNOWN_HELP if unknown else REPLY_FAILED_HELP,
         REPLY_UNKNOWN_LABEL if unknown else REPLY_FAILED_LABEL,
+    )
+
+
+def triage_badge(inquiry: Inquiry, now: datetime) -> str:
+    """状況確認 N分超過 on an open inquiry whose category and assignee were
+    not both set by its triage target (Inquiry.triage_late)."""
+    if not inquiry.triage_late(now):
+        return ""
+    minutes = {"minutes": settings.TRIAGE_TARGET_MINUTES}
+    return format_html(
+        '<span class="triage-late-badge" title="{}">{}</span> ',
+        gettext("Category and assignee were not both set within the %(minutes)d-minute target.")
+        % minutes,
+        gettext("Triage over %(minutes)d min") % minutes,
     )

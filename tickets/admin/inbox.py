@@ -1,7 +1,8 @@
 """The agent inbox: the inquiry changelist.
 
 Open inquiries by default, the next first-reply deadline first; filters for
-mine / unassigned, SLA state, channel, category and status; one search box
+mine / unassigned, SLA state, triage (状況確認, with its target), channel,
+category and status; one search box
 for references, customers (name, kana, email, phone) and order numbers;
 bulk actions that call the services. Every row's data comes from
 `tickets.selectors.inbox()` in one query.
@@ -29,12 +30,17 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_filters import DefaultingFilter
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
-from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge
+from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge, triage_badge
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
 from tickets.selectors import assignable_staff, inbox
-from tickets.services import inquiries_bulk_assign, inquiries_bulk_close, sla_state_live_q
+from tickets.services import (
+    inquiries_bulk_assign,
+    inquiries_bulk_close,
+    sla_state_live_q,
+    triage_late_q,
+)
 
 # Django's own label for the row checkbox, translated by Django's catalogue
 # (a name, not a literal, so that makemessages leaves it to Django's).
@@ -114,6 +120,31 @@ class SlaFilter(DefaultingFilter):
         return queryset
 
 
+class TriageFilter(DefaultingFilter):
+    """By the triage stage (状況確認: category and assignee set), live: past
+    its target now, not yet triaged, triaged."""
+
+    title = _("triage")
+    parameter_name = "triage"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("late", _("Over the target")),
+            ("pending", _("Not yet triaged")),
+            ("done", _("Triaged")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "late":
+            return queryset.filter(triage_late_q(timezone.now()))
+        if value == "pending":
+            return queryset.filter(triaged_at__isnull=True)
+        if value == "done":
+            return queryset.filter(triaged_at__isnull=False)
+        return queryset
+
+
 class InboxChangeList(ChangeList):
     """The admin's changelist with each row's link built from one reverse()
     a page: Django reverses every row's URL and, with a filter on, parses the
@@ -156,7 +187,15 @@ class InboxMixin:
         "created_at",
     )
     list_display_links = ("reference",)
-    list_filter = (StatusFilter, AssigneeFilter, SlaFilter, "channel", "category", "priority")
+    list_filter = (
+        StatusFilter,
+        AssigneeFilter,
+        SlaFilter,
+        TriageFilter,
+        "channel",
+        "category",
+        "priority",
+    )
     ordering = (INBOX_ORDER, "-last_inbound_at")
     list_per_page = 50
     show_full_result_count = False
@@ -210,7 +249,10 @@ class InboxMixin:
 
     @admin.display(description=_("first reply"), ordering=INBOX_ORDER)
     def time_left(self, obj: Inquiry) -> str:
-        return format_html("{}{}", reply_failed_badge(obj), sla_badge(obj, timezone.now()))
+        now = timezone.now()
+        return format_html(
+            "{}{}{}", triage_badge(obj, now), reply_failed_badge(obj), sla_badge(obj, now)
+        )
 
     # --- Search -------------------------------------------------------------
 

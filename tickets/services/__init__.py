@@ -35,6 +35,7 @@ from tickets.services.sla import (
     sla_times,
     sla_watch,
 )
+from tickets.services.triage import triage_due, triage_late_q, triage_watch
 
 __all__ = [
     "AttachmentData",
@@ -66,4 +67,7 @@ __all__ = [
     "sla_watch",
     "staff_notifications_email",
     "staff_notifications_mark_read",
+    "triage_due",
+    "triage_late_q",
+    "triage_watch",
 ]

@@ -37,6 +37,7 @@ from tickets.models import (
 )
 from tickets.selectors import assignable_staff
 from tickets.services.sla import sla_policy_for, sla_times
+from tickets.services.triage import triage_due
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,8 @@ def inquiry_create(
     reopened_from: Inquiry | None = None,
     author=None,
 ) -> Inquiry:
-    """A new inquiry with its first inbound message and its first-reply
-    deadline from the matching SLA policy.
+    """A new inquiry with its first inbound message, and its first-reply
+    deadline and triage target from the matching SLA policy.
 
     The order is the customer's own, on every path: an `order` chosen by a
     person must be one of the customer's orders (else ValidationError); an
@@ -147,6 +148,7 @@ def inquiry_create(
             sla_policy=policy,
             first_reply_due_at=due,
             at_risk_at=at_risk,
+            triage_due_at=triage_due(policy, received_at),
             last_inbound_at=received_at,
             reopened_from=reopened_from,
         )
@@ -426,7 +428,8 @@ def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) 
 
 def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
     """A new priority may match another SLA policy: before the first reply,
-    the deadline is recomputed from the time the inquiry was received."""
+    the deadline is recomputed from the time the inquiry was received, and
+    before triage its triage target (in the new policy's clock)."""
     if priority not in Priority.values:
         raise ValidationError(
             {"priority": [_("Unknown priority: %(value)s.") % {"value": priority}]}
@@ -450,6 +453,9 @@ def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
                 # the SLA watch moves it on from here if need be
                 inquiry.sla_state = SlaState.ON_TRACK
                 fields += ["sla_policy", "first_reply_due_at", "at_risk_at", "sla_state"]
+                if inquiry.triaged_at is None:
+                    inquiry.triage_due_at = triage_due(policy, inquiry.created_at)
+                    fields.append("triage_due_at")
         inquiry.save(update_fields=fields)
         event_add(inquiry, InquiryEventKind.PRIORITY, actor, old=old, new=priority)
     return inquiry

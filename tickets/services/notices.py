@@ -41,6 +41,9 @@ _SUBJECTS = {
     NotificationKind.AT_RISK: gettext_noop("[%(ref)s] First reply due soon: %(subject)s"),
     NotificationKind.BREACHED: gettext_noop("[%(ref)s] First reply overdue: %(subject)s"),
     NotificationKind.ASSIGNED: gettext_noop("[%(ref)s] Assigned to you: %(subject)s"),
+    NotificationKind.TRIAGE_LATE: gettext_noop(
+        "[%(ref)s] Not triaged within the target: %(subject)s"
+    ),
     NotificationKind.APPROVAL: gettext_noop("[%(ref)s] A reply awaits your approval: %(subject)s"),
     NotificationKind.REPLY_FAILED: gettext_noop(
         "[%(ref)s] Your reply did not reach the customer: %(subject)s"
@@ -55,7 +58,9 @@ def _notice_message(note: StaffNotification) -> EmailMessage:
     inquiry = note.inquiry
     subject = _(_SUBJECTS[note.kind]) % {"ref": inquiry.reference, "subject": inquiry.subject}
     url = settings.SITE_URL + reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
-    due = inquiry.first_reply_due_at
+    # A triage notice tells of the triage target; the others of the first reply.
+    triage = note.kind == NotificationKind.TRIAGE_LATE
+    due = inquiry.triage_due_at if triage else inquiry.first_reply_due_at
     body = _("%(kind)s\n\n%(ref)s %(subject)s\nDue: %(due)s\n\n%(url)s\n") % {
         "kind": note.get_kind_display(),
         "ref": inquiry.reference,
