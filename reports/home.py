@@ -1,0 +1,552 @@
+"""The admin's home page per role (SPEC rule 15): the work of the person
+looking, with links into the filtered lists.
+
+- agent: my open inquiries (breached, then at risk, then by deadline),
+  unassigned ones to take, my replies that did not go out or wait;
+- manager (and superusers): mall health, today's first-reply deadlines,
+  replies waiting for approval, ongoing incidents and suspensions,
+  overdue countermeasures;
+- marketer: campaigns sending and scheduled, recent results from the
+  delivery ledger, segment sizes.
+
+Each block is a fixed number of queries, whatever the number of rows: lists
+are cut at HOME_LIST_SIZE with their full count beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.roles import AGENT, MANAGER, MARKETER, staff_name
+from crisis.models import Incident, IncidentStatus, Suspension
+from crm.models import Channel
+from outreach.ledger import SendProgress, sends_progress
+from outreach.models import Campaign, CampaignStatus, Segment
+from outreach.segments import segment_counts
+from reports.models import COUNTERMEASURE_OPEN, Countermeasure
+from reports.selectors.mall_health import (
+    AMAZON_LATE_BAD,
+    AMAZON_LATE_WARNING,
+    AMAZON_REPLY_HOURS,
+    BAD,
+    CANCELLATION_BAD,
+    CANCELLATION_WARNING,
+    CANCELLATION_WINDOW_DAYS,
+    COMPLIANCE_GOOD,
+    COMPLIANCE_WARNING,
+    GOOD,
+    WARNING,
+    YAHOO_BOTTOM,
+    YAHOO_TOP,
+    Average,
+    MallHealth,
+    Ratio,
+    mall_health,
+)
+from tickets.admin.display import reply_failed_badge, sla_badge
+from tickets.models import (
+    OPEN_STATUSES,
+    Inquiry,
+    InquiryMessage,
+    MessageKind,
+    OutboundState,
+    SlaState,
+)
+from tickets.selectors import inbox
+from tickets.services.sla import sla_state_live_q
+
+HOME_LIST_SIZE = 10
+RECENT_RESULTS = 5
+SEGMENTS_SHOWN = 8
+# What an agent must see again: replies that did not go out, wait for a
+# manager, or came back for changes.
+REPLIES_TO_WATCH = (
+    OutboundState.FAILED,
+    OutboundState.AWAITING_APPROVAL,
+    OutboundState.RETURNED,
+)
+RUNNING_CAMPAIGNS = (CampaignStatus.SENDING, CampaignStatus.PAUSED)
+
+
+def home_role(user) -> str | None:
+    """Whose page the user sees: a superuser or a manager the manager's,
+    else an agent's, else a marketer's; None for staff with no role."""
+    if user.is_superuser:
+        return MANAGER
+    names = set(user.groups.values_list("name", flat=True))
+    return next((role for role in (MANAGER, AGENT, MARKETER) if role in names), None)
+
+
+def _by_urgency(now: datetime) -> tuple:
+    """Breached first, then at risk, then the rest; within each, the
+    first-reply deadline of those not answered yet, then those answered
+    (waiting for the customer), the customer's latest message first."""
+    urgency = Case(
+        When(sla_state_live_q(SlaState.BREACHED, now), then=Value(0)),
+        When(sla_state_live_q(SlaState.AT_RISK, now), then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    deadline = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at")))
+    return (urgency.asc(), deadline.asc(nulls_last=True), F("last_inbound_at").desc(), "pk")
+
+
+def _open_inquiries() -> QuerySet[Inquiry]:
+    return inbox(open_only=True)
+
+
+# --- Agent --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentHome:
+    mine: list[Inquiry]
+    mine_count: int
+    mine_breached: int
+    mine_at_risk: int
+    unassigned: list[Inquiry]
+    unassigned_count: int
+    replies: list[InquiryMessage]
+    replies_count: int
+
+
+def agent_home(*, user, now: datetime) -> AgentHome:
+    """Four queries: the counts, my inquiries, unassigned ones, my replies."""
+    counts = Inquiry.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        mine=Count("pk", filter=Q(assignee=user)),
+        breached=Count("pk", filter=Q(assignee=user) & sla_state_live_q(SlaState.BREACHED, now)),
+        at_risk=Count("pk", filter=Q(assignee=user) & sla_state_live_q(SlaState.AT_RISK, now)),
+        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+    )
+    mine = _open_inquiries().filter(assignee=user).order_by(*_by_urgency(now))
+    unassigned = _open_inquiries().filter(assignee__isnull=True).order_by(*_by_urgency(now))
+    replies = (
+        InquiryMessage.objects.filter(
+            kind=MessageKind.OUTBOUND,
+            author=user,
+            outbound_state__in=REPLIES_TO_WATCH,
+            inquiry__status__in=OPEN_STATUSES,
+        )
+        .select_related("inquiry", "inquiry__customer")
+        .annotate(total=_window_count())
+        .order_by("-created_at", "-pk")
+    )
+    replies = list(replies[:HOME_LIST_SIZE])
+    return AgentHome(
+        mine=_with_badges(mine[:HOME_LIST_SIZE], now),
+        mine_count=counts["mine"],
+        mine_breached=counts["breached"],
+        mine_at_risk=counts["at_risk"],
+        unassigned=_with_badges(unassigned[:HOME_LIST_SIZE], now),
+        unassigned_count=counts["unassigned"],
+        replies=replies,
+        replies_count=replies[0].total if replies else 0,
+    )
+
+
+def _with_badges(inquiries: QuerySet[Inquiry], now: datetime) -> list[Inquiry]:
+    """The rows, each with `badges`: the inbox's first-reply and
+    reply-not-delivered badges."""
+    rows = list(inquiries)
+    for inquiry in rows:
+        inquiry.badges = format_html("{}{}", reply_failed_badge(inquiry), sla_badge(inquiry, now))
+    return rows
+
+
+def _window_count() -> Window:
+    """COUNT(*) OVER (): the whole list's size on each of its first rows,
+    so that a list and its count are one query."""
+    return Window(Count("pk"))
+
+
+# --- Manager ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManagerHome:
+    health: MallHealth
+    due_today: int
+    at_risk: int
+    breached: int
+    approvals: list[InquiryMessage]
+    approvals_count: int
+    incidents: list[Incident]
+    incidents_count: int
+    suspensions: list[Suspension]
+    suspensions_count: int
+    overdue: list[Countermeasure]
+    overdue_count: int
+    today: date
+
+
+def manager_home(*, now: datetime) -> ManagerHome:
+    """Mall health (five queries) and five more: today's SLA counts,
+    approvals, incidents, suspensions, overdue countermeasures."""
+    local = timezone.localtime(now)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    unreplied = Q(first_replied_at__isnull=True)
+    sla = Inquiry.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        due_today=Count(
+            "pk",
+            filter=unreplied
+            & Q(first_reply_due_at__gte=start, first_reply_due_at__lt=start + timedelta(days=1)),
+        ),
+        at_risk=Count("pk", filter=sla_state_live_q(SlaState.AT_RISK, now)),
+        breached=Count("pk", filter=unreplied & sla_state_live_q(SlaState.BREACHED, now)),
+    )
+    approvals = list(
+        InquiryMessage.objects.filter(
+            kind=MessageKind.OUTBOUND, outbound_state=OutboundState.AWAITING_APPROVAL
+        )
+        .select_related("inquiry", "author")
+        .annotate(total=_window_count())
+        .order_by("created_at", "pk")[:HOME_LIST_SIZE]
+    )
+    incidents = list(
+        Incident.objects.filter(status=IncidentStatus.OPEN)
+        .annotate(total=_window_count())
+        .order_by("-started_at", "-pk")[:HOME_LIST_SIZE]
+    )
+    suspensions = list(
+        Suspension.objects.filter(lifted_at__isnull=True)
+        .annotate(total=_window_count())
+        .order_by("expected_resume_at", "pk")[:HOME_LIST_SIZE]
+    )
+    overdue = list(
+        Countermeasure.objects.filter(status__in=COUNTERMEASURE_OPEN, due_date__lt=local.date())
+        .select_related("owner", "category", "incident")
+        .annotate(total=_window_count())
+        .order_by("due_date", "pk")[:HOME_LIST_SIZE]
+    )
+    for reply in approvals:
+        reply.author_name = staff_name(reply.author)
+    for measure in overdue:
+        measure.owner_name = staff_name(measure.owner)
+    labels = dict(Channel.choices)
+    for suspension in suspensions:
+        suspension.channel_labels = "、".join(
+            str(labels[code]) for code in suspension.channels or () if code in labels
+        )
+    return ManagerHome(
+        health=mall_health(now=now),
+        due_today=sla["due_today"],
+        at_risk=sla["at_risk"],
+        breached=sla["breached"],
+        approvals=approvals,
+        approvals_count=_total(approvals),
+        incidents=incidents,
+        incidents_count=_total(incidents),
+        suspensions=suspensions,
+        suspensions_count=_total(suspensions),
+        overdue=overdue,
+        overdue_count=_total(overdue),
+        today=local.date(),
+    )
+
+
+def _total(rows: list) -> int:
+    return rows[0].total if rows else 0
+
+
+# --- Marketer -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign: Campaign
+    progress: SendProgress | None
+
+
+@dataclass(frozen=True)
+class MarketerHome:
+    running: list[CampaignRow]
+    running_count: int
+    scheduled: list[Campaign]
+    scheduled_count: int
+    recent: list[CampaignRow]
+    segments: list[tuple[Segment, str]]  # the size, written out ("—" if it cannot be counted)
+
+
+def _thousands(count: int | None) -> str:
+    return "—" if count is None else f"{count:,}"
+
+
+def marketer_home(*, now: datetime) -> MarketerHome:
+    """Five queries: campaigns running, scheduled and recently completed,
+    their progress from the ledger (one), and segment sizes (one)."""
+    campaigns = Campaign.objects.select_related("segment").annotate(total=_window_count())
+    running = list(
+        campaigns.filter(status__in=RUNNING_CAMPAIGNS).order_by("-launched_at", "-pk")[
+            :HOME_LIST_SIZE
+        ]
+    )
+    scheduled = list(
+        campaigns.filter(status=CampaignStatus.SCHEDULED).order_by("scheduled_at", "pk")[
+            :HOME_LIST_SIZE
+        ]
+    )
+    recent = list(
+        Campaign.objects.select_related("segment")
+        .filter(status=CampaignStatus.COMPLETED)
+        .order_by("-completed_at", "-pk")[:RECENT_RESULTS]
+    )
+    progress = sends_progress(c.send_id for c in (*running, *recent) if c.send_id)
+    segments = list(Segment.objects.order_by("-updated_at", "-pk")[:SEGMENTS_SHOWN])
+    counts = segment_counts(segments, now=now)
+    return MarketerHome(
+        running=[CampaignRow(c, progress.get(c.send_id)) for c in running],
+        running_count=_total(running),
+        scheduled=scheduled,
+        scheduled_count=_total(scheduled),
+        recent=[CampaignRow(c, progress.get(c.send_id)) for c in recent],
+        segments=[(segment, _thousands(counts.get(segment.pk))) for segment in segments],
+    )
+
+
+# --- Mall health as the page shows it -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    band: str | None = None  # GOOD / WARNING / BAD: the cell's colour
+    title: str = ""  # the formula, on hover
+    url: str | None = None
+
+
+def _percent(ratio: Ratio) -> str:
+    return "—" if ratio.percent is None else f"{ratio.percent:.1f}%"
+
+
+def _threshold(rate: float) -> str:
+    return f"{rate * 100:g}%"
+
+
+def _ratio_cell(ratio: Ratio, formula: str, thresholds: str) -> Cell:
+    title = f"{formula}\n{ratio.part:,} ÷ {ratio.whole:,}\n{thresholds}"
+    return Cell(_percent(ratio), ratio.band, title)
+
+
+def compliance_cell(ratio: Ratio) -> Cell:
+    return _ratio_cell(
+        ratio,
+        gettext(
+            "Answered by the first-reply deadline ÷ inquiries received in the period whose "
+            "deadline has passed or that were answered"
+        ),
+        gettext("Good from %(good)s, warning from %(warning)s, needs action below.")
+        % {"good": _threshold(COMPLIANCE_GOOD), "warning": _threshold(COMPLIANCE_WARNING)},
+    )
+
+
+def amazon_late_cell(ratio: Ratio) -> Cell:
+    return _ratio_cell(
+        ratio,
+        gettext(
+            "Not answered within %(hours)d calendar hours of arrival (weekends and holidays "
+            "included) ÷ Amazon inquiries received in the period that were answered or are "
+            "%(hours)d hours old"
+        )
+        % {"hours": AMAZON_REPLY_HOURS},
+        gettext("Good below %(warning)s, warning from %(warning)s, needs action from %(bad)s.")
+        % {"warning": _threshold(AMAZON_LATE_WARNING), "bad": _threshold(AMAZON_LATE_BAD)},
+    )
+
+
+def cancellation_cell(ratio: Ratio) -> Cell:
+    return _ratio_cell(
+        ratio,
+        gettext("Orders placed in the last %(days)d days now cancelled ÷ orders placed in them")
+        % {"days": CANCELLATION_WINDOW_DAYS},
+        gettext("Good below %(warning)s, warning from %(warning)s, needs action from %(bad)s.")
+        % {"warning": _threshold(CANCELLATION_WARNING), "bad": _threshold(CANCELLATION_BAD)},
+    )
+
+
+YAHOO_BAND_LABELS = {GOOD: _("top band"), WARNING: _("middle band"), BAD: _("bottom band")}
+
+
+def yahoo_cell(average: Average) -> Cell:
+    hours = {
+        "top": YAHOO_TOP.total_seconds() // 3600,
+        "bottom": YAHOO_BOTTOM.total_seconds() // 3600,
+    }
+    title = "\n".join(
+        (
+            gettext(
+                "Mean time from arrival to the first reply of the Yahoo inquiries received in "
+                "the period and answered (%(count)d)"
+            )
+            % {"count": average.count},
+            gettext(
+                "Top band: %(top)d h or less; bottom band: %(bottom)d h or more; middle band "
+                "between."
+            )
+            % hours,
+        )
+    )
+    if average.hours is None:
+        return Cell("—", None, title)
+    text = gettext("%(hours).1f h (%(band)s)") % {
+        "hours": average.hours,
+        "band": YAHOO_BAND_LABELS[average.band],
+    }
+    return Cell(text, average.band, title)
+
+
+def _count_cell(count: int, band: str, title: str, url: str | None) -> Cell:
+    return Cell(f"{count:,}", band if count else GOOD, title, url if count else None)
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    label: str
+    compliance: list[Cell]
+    cancellation: Cell | None
+    breaches: Cell
+    incidents: Cell
+    suspensions: Cell
+
+
+@dataclass(frozen=True)
+class HealthView:
+    windows: tuple[int, ...]
+    rows: list[HealthRow]
+    amazon: list[Cell] | None
+    yahoo: list[Cell] | None
+    incidents_without_channel: int
+
+
+def mall_health_view(health: MallHealth, *, urls: dict[str, str | None]) -> HealthView:
+    """The block's cells: text, colour band and formula. `urls` holds the
+    lists the counts link to ("inbox", "incidents", "suspensions"), each a
+    base to which the channel is added."""
+    rows, amazon, yahoo = [], None, None
+    for row in health.rows:
+        channel_query = f"channel__exact={row.channel}"
+        rows.append(
+            HealthRow(
+                label=row.label,
+                compliance=[compliance_cell(row.compliance[d]) for d in health.windows],
+                cancellation=cancellation_cell(row.cancellation) if row.cancellation else None,
+                breaches=_count_cell(
+                    row.open_breaches,
+                    BAD,
+                    gettext("Open inquiries not answered and past their first-reply deadline."),
+                    urls["breached"] and f"{urls['breached']}&{channel_query}",
+                ),
+                incidents=_count_cell(
+                    row.open_incidents,
+                    BAD,
+                    gettext("Ongoing incidents on this channel."),
+                    urls["incidents"] and f"{urls['incidents']}&{channel_query}",
+                ),
+                suspensions=_count_cell(
+                    row.active_suspensions,
+                    WARNING,
+                    gettext("Active sales suspensions that include this channel."),
+                    urls["suspensions"],
+                ),
+            )
+        )
+        if row.amazon_late is not None:
+            amazon = [amazon_late_cell(row.amazon_late[d]) for d in health.windows]
+        if row.yahoo_average is not None:
+            yahoo = [yahoo_cell(row.yahoo_average[d]) for d in health.windows]
+    return HealthView(health.windows, rows, amazon, yahoo, health.incidents_without_channel)
+
+
+# --- The page -----------------------------------------------------------------------------
+
+HOME_TEMPLATES = {
+    AGENT: "admin/reports/home/agent.html",
+    MANAGER: "admin/reports/home/manager.html",
+    MARKETER: "admin/reports/home/marketer.html",
+}
+
+
+def mall_health_chart(health: MallHealth) -> dict:
+    """First-reply compliance per channel and window, for Chart.js: one
+    dataset per window, percentages (None where nothing was judged)."""
+    return {
+        "labels": [row.label for row in health.rows],
+        "datasets": [
+            {
+                "label": gettext("Last %(days)d days") % {"days": days},
+                "data": [row.compliance[days].percent for row in health.rows],
+            }
+            for days in health.windows
+        ],
+        "axis": gettext("Answered within target (%)"),
+    }
+
+
+def _url(name: str, query: str = "") -> str | None:
+    """An admin list's URL with its filter, or None when that admin is not
+    installed (another app's screens may not have landed yet)."""
+    try:
+        url = reverse(f"admin:{name}")
+    except NoReverseMatch:
+        return None
+    return f"{url}?{query}" if query else url
+
+
+def home_context(request) -> dict:
+    """What the admin index adds for the user's role (nothing for staff
+    with no role: they get the list of tables alone)."""
+    role = home_role(request.user)
+    if role is None:
+        return {}
+    now = timezone.now()
+    inbox_url = "tickets_inquiry_changelist"
+    context = {"home_template": HOME_TEMPLATES[role], "now": now}
+    if role == AGENT:
+        context["home"] = agent_home(user=request.user, now=now)
+        context["links"] = {
+            "mine": _url(inbox_url, "assignee=mine"),
+            "mine_breached": _url(inbox_url, "assignee=mine&sla=breached"),
+            "mine_at_risk": _url(inbox_url, "assignee=mine&sla=at_risk"),
+            "unassigned": _url(inbox_url, "assignee=none"),
+            "notifications": _url("tickets_staffnotification_changelist"),
+        }
+    elif role == MANAGER:
+        home = manager_home(now=now)
+        links = {
+            "inbox": _url(inbox_url),
+            "breached": _url(inbox_url, "sla=breached"),
+            "at_risk": _url(inbox_url, "sla=at_risk"),
+            "approvals": _url(
+                "tickets_staffnotification_changelist", "for=all&kind__exact=approval"
+            ),
+            "incidents": _url("crisis_incident_changelist", "status__exact=open"),
+            "suspensions": _url("crisis_suspension_changelist", "lifted_at__isnull=True"),
+            "overdue": _url(
+                "reports_countermeasure_changelist",
+                f"status__in={','.join(COUNTERMEASURE_OPEN)}&due_date__lt={home.today.isoformat()}",
+            ),
+        }
+        context |= {
+            "home": home,
+            "links": links,
+            "health": mall_health_view(home.health, urls=links),
+            "chart": mall_health_chart(home.health),
+        }
+    else:
+        context["home"] = marketer_home(now=now)
+        context["links"] = {
+            status: _url("outreach_campaign_changelist", f"status__exact={status}")
+            for status in (
+                CampaignStatus.SENDING,
+                CampaignStatus.SCHEDULED,
+                CampaignStatus.COMPLETED,
+            )
+        } | {"segments": _url("outreach_segment_changelist")}
+    return context
