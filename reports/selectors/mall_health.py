@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Avg, Count, DurationField, F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from crisis.models import Incident, IncidentStatus, Suspension
 from crm.models import Channel, Order, OrderStatus
@@ -46,7 +45,6 @@ MALLS = (Channel.RAKUTEN, Channel.AMAZON, Channel.YAHOO)
 ORDER_CHANNELS = (*MALLS, Channel.OWN_SITE, Channel.STORE)
 
 GOOD, WARNING, BAD = "good", "warning", "bad"
-BAND_LABELS = {GOOD: _("Good"), WARNING: _("Warning"), BAD: _("Needs action")}
 
 # First-reply compliance: good from 95 %, warning from 80 %, bad below.
 COMPLIANCE_GOOD = 0.95

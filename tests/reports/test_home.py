@@ -115,7 +115,14 @@ def test_agents_home_lists_their_open_inquiries_breached_then_at_risk_first(
     Inquiry.objects.filter(pk=answered.pk).update(
         first_replied_at=answered.created_at + timedelta(hours=1), status="waiting_customer"
     )
-    assign([on_track, breached, at_risk, answered], colleague, owner)
+    # and one answered late, three days ago: late, but nothing to hurry now
+    answered_late = inquiry(hours_ago=60)
+    Inquiry.objects.filter(pk=answered_late.pk).update(
+        first_replied_at=answered_late.created_at + timedelta(hours=30),
+        status="waiting_customer",
+        sla_state="breached",
+    )
+    assign([on_track, breached, at_risk, answered, answered_late], colleague, owner)
     someone_elses = inquiry(hours_ago=29)
     assign([someone_elses], agent2, owner)
     unassigned = inquiry(hours_ago=2)
@@ -128,7 +135,9 @@ def test_agents_home_lists_their_open_inquiries_breached_then_at_risk_first(
         at_risk.reference,
         on_track.reference,
         answered.reference,
+        answered_late.reference,
     ]
+    assert re.findall(r'home-number">(\d+)<', mine) == ["5", "1", "1"]  # open, overdue, at risk
     assert "?assignee=mine&amp;sla=breached" in mine
     assert references(section(html, "home-unassigned")) == [unassigned.reference]
     assert someone_elses.reference not in html
