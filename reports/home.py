@@ -16,8 +16,9 @@ are cut at HOME_LIST_SIZE with their full count beside them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from django.core.cache import cache
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -31,7 +32,7 @@ from outreach.models import Campaign, CampaignStatus, Segment
 from outreach.segments import segment_counts
 from reports.home_health import mall_health_chart, mall_health_view
 from reports.models import COUNTERMEASURE_OPEN, Countermeasure
-from reports.selectors.mall_health import MallHealth, mall_health
+from reports.selectors.mall_health import MallHealth, mall_health, mall_health_windows
 from tickets.admin.display import reply_failed_badge, sla_badge
 from tickets.models import (
     OPEN_STATUSES,
@@ -55,6 +56,11 @@ REPLIES_TO_WATCH = (
     OutboundState.RETURNED,
 )
 RUNNING_CAMPAIGNS = (CampaignStatus.SENDING, CampaignStatus.PAUSED)
+# The mall-health figures over 7/30/90 days read every inquiry of 90 days:
+# the manager's home counts them at most once per this many seconds (per
+# web process) and says when; what is open now is counted on every request.
+MALL_HEALTH_WINDOWS_SECONDS = 300
+MALL_HEALTH_WINDOWS_KEY = "reports:mall-health-windows"
 
 
 def home_role(user) -> str | None:
@@ -171,20 +177,15 @@ class ManagerHome:
 
 
 def manager_home(*, now: datetime) -> ManagerHome:
-    """Mall health (five queries) and five more: today's SLA counts,
+    """Mall health (three queries, five when its windowed figures are
+    counted again; today's first-reply counts among them) and four more:
     approvals, incidents, suspensions, overdue countermeasures."""
     local = timezone.localtime(now)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    unreplied = Q(first_replied_at__isnull=True)
-    sla = Inquiry.objects.filter(status__in=OPEN_STATUSES).aggregate(
-        due_today=Count(
-            "pk",
-            filter=unreplied
-            & Q(first_reply_due_at__gte=start, first_reply_due_at__lt=start + timedelta(days=1)),
-        ),
-        at_risk=Count("pk", filter=sla_state_live_q(SlaState.AT_RISK, now)),
-        breached=Count("pk", filter=_overdue(now)),
-    )
+    windows = cache.get(MALL_HEALTH_WINDOWS_KEY)
+    if windows is None:
+        windows = mall_health_windows(now=now)
+        cache.set(MALL_HEALTH_WINDOWS_KEY, windows, MALL_HEALTH_WINDOWS_SECONDS)
+    health = mall_health(now=now, windows=windows)
     approvals = list(
         InquiryMessage.objects.filter(
             kind=MessageKind.OUTBOUND, outbound_state=OutboundState.AWAITING_APPROVAL
@@ -219,10 +220,10 @@ def manager_home(*, now: datetime) -> ManagerHome:
             str(labels[code]) for code in suspension.channels or () if code in labels
         )
     return ManagerHome(
-        health=mall_health(now=now),
-        due_today=sla["due_today"],
-        at_risk=sla["at_risk"],
-        breached=sla["breached"],
+        health=health,
+        due_today=health.open_totals["due_today"],
+        at_risk=health.open_totals["at_risk"],
+        breached=health.open_totals["overdue"],
         approvals=approvals,
         approvals_count=_total(approvals),
         incidents=incidents,

@@ -6,6 +6,7 @@ reports.selectors.mall_health."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -135,6 +136,7 @@ class HealthRow:
 @dataclass(frozen=True)
 class HealthView:
     windows: tuple[int, ...]
+    windows_at: datetime
     rows: list[HealthRow]
     amazon: list[Cell] | None
     yahoo: list[Cell] | None
@@ -177,7 +179,9 @@ def mall_health_view(health: MallHealth, *, urls: dict[str, str | None]) -> Heal
             amazon = [amazon_late_cell(row.amazon_late[d]) for d in health.windows]
         if row.yahoo_average is not None:
             yahoo = [yahoo_cell(row.yahoo_average[d]) for d in health.windows]
-    return HealthView(health.windows, rows, amazon, yahoo, health.incidents_without_channel)
+    return HealthView(
+        health.windows, health.windows_at, rows, amazon, yahoo, health.incidents_without_channel
+    )
 
 
 def mall_health_chart(health: MallHealth) -> dict:

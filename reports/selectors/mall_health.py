@@ -19,8 +19,9 @@ the figures the malls score a shop on, over the last 7, 30 and 90 days.
 - Now: open inquiries past their first-reply deadline, ongoing incidents on
   the channel, active sales suspensions on it.
 
-Five aggregate queries whatever the number of inquiries and orders
-(inquiries, open breaches, orders, incidents, suspensions).
+Five aggregate queries whatever the number of inquiries and orders: the
+windowed ones (inquiries over 90 days, orders over 30 days: the two that
+read many rows) and what is open now (inquiries, incidents, suspensions).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from crisis.models import Incident, IncidentStatus, Suspension
 from crm.models import Channel, Order, OrderStatus
-from tickets.models import Inquiry, SlaState
+from tickets.models import OPEN_STATUSES, Inquiry, SlaState
 from tickets.services.sla import sla_state_live_q
 
 WINDOWS = (7, 30, 90)
@@ -111,7 +112,10 @@ class ChannelHealth:
 @dataclass(frozen=True)
 class MallHealth:
     now: datetime
+    windows_at: datetime  # when the 7/30/90-day figures were counted
     rows: list[ChannelHealth]
+    # Open inquiries not answered, all channels: overdue, at_risk, due_today.
+    open_totals: dict[str, int]
     # Ongoing incidents tied to no channel (a carrier, the payment system).
     incidents_without_channel: int = 0
     windows: tuple[int, ...] = field(default=WINDOWS)
@@ -186,15 +190,28 @@ def _inquiry_figures(now: datetime) -> dict[str, dict]:
     return {row["channel"]: row for row in rows}
 
 
-def _open_breaches(now: datetime) -> dict[str, int]:
-    """Open inquiries not answered and past their first-reply deadline."""
+def _open_now(now: datetime) -> dict[str, dict[str, int]]:
+    """Per channel, the open inquiries not answered: past their deadline
+    (overdue), at risk, and due today (Tokyo's calendar day of `now`)."""
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    unreplied = Q(first_replied_at__isnull=True)
     rows = (
-        Inquiry.objects.filter(sla_state_live_q(SlaState.BREACHED, now), first_replied_at=None)
+        Inquiry.objects.filter(unreplied, status__in=OPEN_STATUSES)
         .values("channel")
-        .annotate(n=Count("pk"))
+        .annotate(
+            overdue=Count("pk", filter=sla_state_live_q(SlaState.BREACHED, now)),
+            at_risk=Count("pk", filter=sla_state_live_q(SlaState.AT_RISK, now)),
+            due_today=Count(
+                "pk",
+                filter=Q(
+                    first_reply_due_at__gte=today,
+                    first_reply_due_at__lt=today + timedelta(days=1),
+                ),
+            ),
+        )
         .order_by()
     )
-    return {row["channel"]: row["n"] for row in rows}
+    return {row.pop("channel"): row for row in rows}
 
 
 def _cancellations(now: datetime) -> dict[str, tuple[int, int]]:
@@ -235,13 +252,31 @@ def _active_suspensions() -> dict[str, int]:
     return counts
 
 
-def mall_health(*, now: datetime | None = None) -> MallHealth:
+@dataclass(frozen=True)
+class WindowFigures:
+    """The figures over past windows: the two queries that read many rows
+    (90 days of inquiries, 30 days of orders). They move slowly, so a page
+    may keep them a few minutes (reports.home); `at` says when they were
+    counted."""
+
+    at: datetime
+    inquiries: dict[str, dict]
+    cancellations: dict[str, tuple[int, int]]
+
+
+def mall_health_windows(*, now: datetime) -> WindowFigures:
+    return WindowFigures(now, _inquiry_figures(now), _cancellations(now))
+
+
+def mall_health(*, now: datetime | None = None, windows: WindowFigures | None = None) -> MallHealth:
     """Every channel's figures (the malls always; other channels when they
-    have something to show), in the channels' usual order."""
+    have something to show), in the channels' usual order. `windows` are
+    the windowed figures counted earlier (mall_health_windows), else they
+    are counted now; what is open now is always counted now."""
     now = now or timezone.now()
-    inquiries = _inquiry_figures(now)
-    breaches = _open_breaches(now)
-    cancellations = _cancellations(now)
+    windows = windows or mall_health_windows(now=now)
+    inquiries, cancellations = windows.inquiries, windows.cancellations
+    open_now = _open_now(now)
     incidents = _open_incidents()
     suspensions = _active_suspensions()
     rows = []
@@ -250,7 +285,7 @@ def mall_health(*, now: datetime | None = None) -> MallHealth:
         has_data = (
             figures is not None
             or code in cancellations
-            or breaches.get(code)
+            or code in open_now
             or incidents.get(code)
             or suspensions.get(code)
         )
@@ -292,9 +327,19 @@ def mall_health(*, now: datetime | None = None) -> MallHealth:
                     if code in ORDER_CHANNELS
                     else None
                 ),
-                open_breaches=breaches.get(code, 0),
+                open_breaches=open_now.get(code, {}).get("overdue", 0),
                 open_incidents=incidents.get(code, 0),
                 active_suspensions=suspensions.get(code, 0),
             )
         )
-    return MallHealth(now=now, rows=rows, incidents_without_channel=incidents.get("", 0))
+    totals = {
+        key: sum(row[key] for row in open_now.values())
+        for key in ("overdue", "at_risk", "due_today")
+    }
+    return MallHealth(
+        now=now,
+        windows_at=windows.at,
+        rows=rows,
+        open_totals=totals,
+        incidents_without_channel=incidents.get("", 0),
+    )

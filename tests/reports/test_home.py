@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -26,6 +27,7 @@ from outreach.models import (
     Segment,
     SegmentKind,
 )
+from reports.home import MALL_HEALTH_WINDOWS_KEY
 from reports.models import Countermeasure, CountermeasureStatus
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
@@ -34,6 +36,13 @@ from tickets.services import inquiries_bulk_assign, inquiry_create
 pytestmark = pytest.mark.django_db
 
 HOME = reverse("admin:index")
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_figures():
+    """The mall-health figures a page keeps for 5 minutes (per process) are
+    not carried from one test into the next."""
+    cache.delete(MALL_HEALTH_WINDOWS_KEY)
 
 
 @pytest.fixture
@@ -253,6 +262,45 @@ def test_managers_home_shows_sla_today_approvals_incidents_suspensions_and_overd
     # the formula on hover, and the colour band
     assert re.search(r'class="home-cell band-\w+" title="[^"]*÷', health)
     assert "band-bad" in health
+
+
+def test_the_windowed_mall_health_figures_are_kept_five_minutes_and_open_ones_are_live(
+    client, owner, colleague
+):
+    # given a manager's home already counted once
+    inquiry(hours_ago=30, channel="rakuten")  # breached, not answered
+    client.force_login(owner)
+    first = section(client.get(HOME).content.decode(), "home-health")
+    # when a rakuten inquiry is answered in time and another one is overdue
+    answered = inquiry(hours_ago=3, channel="rakuten")
+    Inquiry.objects.filter(pk=answered.pk).update(
+        first_replied_at=answered.created_at + timedelta(hours=1)
+    )
+    inquiry(hours_ago=40, channel="rakuten")
+    with CaptureQueriesContext(connection) as kept:
+        second = section(client.get(HOME).content.decode(), "home-health")
+    # then the compliance (0 of 1) is as counted before, the overdue (2) live
+    assert compliance_cells(second) == compliance_cells(first) == ["0.0%"] * 3
+    assert overdue_cell(first) == "1" and overdue_cell(second) == "2"
+    assert not [q for q in kept if "crm_order" in q["sql"]]
+    # and once the kept figures are dropped (after 5 minutes), counted again
+    cache.delete(MALL_HEALTH_WINDOWS_KEY)
+    third = section(client.get(HOME).content.decode(), "home-health")
+    assert compliance_cells(third) == ["33.3%"] * 3  # 1 of 3
+
+
+def rakuten_row(health: str) -> str:
+    return re.search(r"<tr>\s*<th scope=\"row\"[^>]*>楽天市場</th>.*?</tr>", health, re.S).group(0)
+
+
+def compliance_cells(health: str) -> list[str]:
+    return re.findall(r"<td[^>]*>(\d+\.\d%)</td>", rakuten_row(health))[:3]
+
+
+def overdue_cell(health: str) -> str:
+    return re.search(r'sla=breached[^"]*channel__exact=rakuten">(\d+)<', rakuten_row(health)).group(
+        1
+    )
 
 
 def test_a_superuser_sees_the_managers_home(client, django_user_model):

@@ -201,6 +201,9 @@ def test_mall_health_figures_equal_the_hand_computed_fixture(fixture_data):
     assert (yahoo.open_breaches, yahoo.open_incidents, yahoo.active_suspensions) == (0, 0, 1)
 
     assert health.incidents_without_channel == 1
+    # Open and unanswered, all channels: past due (2 Rakuten, 1 Amazon);
+    # due today (Amazon's Sunday one at 17:00, Yahoo's at 23:00).
+    assert health.open_totals == {"overdue": 3, "at_risk": 0, "due_today": 2}
 
 
 def test_compliance_and_late_rate_bands_follow_their_thresholds(amazon_in_business_hours):
