@@ -1,4 +1,5 @@
-"""The admin site: Japanese titles, and a second factor for staff.
+"""The admin site: Japanese titles, a second factor for staff, and a home
+page per role (reports.home: the work first, the list of tables below).
 
 With ADMIN_REQUIRE_OTP (the default), a staff member gets in only after
 entering a one-time password from a registered device (django-otp: TOTP
@@ -31,3 +32,9 @@ class MadoguchiAdminSite(admin.AdminSite):
         if allowed and settings.ADMIN_REQUIRE_OTP:
             return request.user.is_verified()
         return allowed
+
+    def index(self, request, extra_context=None):
+        """The role's work page above the usual list of tables."""
+        from reports.home import home_context  # models: this module loads before the apps
+
+        return super().index(request, {**home_context(request), **(extra_context or {})})

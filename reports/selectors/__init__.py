@@ -1,0 +1,1 @@
+"""Reads for the reports: aggregate SQL only, never a loop over inquiries."""
