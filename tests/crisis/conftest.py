@@ -1,0 +1,1 @@
+from tests.outreach.conftest import smtp  # noqa: F401  (the in-process SMTP server)
