@@ -503,3 +503,35 @@ def test_an_agent_cannot_pause_a_broadcast(owner, colleague, outage):
     )
     with pytest.raises(PermissionDenied):
         broadcast_pause(incident_send=sent, actor=colleague)
+
+
+# --- Demo data ---------------------------------------------------------------------------
+
+
+def test_the_demo_templates_are_valid_safe_to_run_twice_and_render_the_links(
+    owner, outage, audience, smtp
+):
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from crisis.demo_broadcasts import BROADCAST_EMAIL, BROADCAST_LINE, STEPS
+    from outreach.models import MessageTemplate
+
+    ctx = SimpleNamespace(users={"manager": owner}, created=Counter())
+    for step in STEPS * 2:
+        step(ctx)
+    assert ctx.created["message templates"] == 3
+    line = MessageTemplate.objects.get(name=BROADCAST_LINE)
+    assert line.is_personal is False  # the same for everyone: LINE multicast
+    sent = broadcast_send(
+        incident=outage,
+        channel="email",
+        template=MessageTemplate.objects.get(name=BROADCAST_EMAIL),
+        actor=owner,
+        now=DAY,
+    )
+    send_dispatch(send_id=sent.send_id, now_fn=lambda: DAY)
+    text = smtp.received[0].message.get_body(preferencelist=("plain",)).get_content()
+    assert "楽天市場で障害が発生しており" in text
+    assert "公式" in text or "shop.example.jp" in text
+    assert "{{" not in text and "{%" not in text
