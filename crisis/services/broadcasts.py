@@ -104,11 +104,11 @@ def _incident_send(
     after_round: int | None,
     quiet_hours_override_reason: str,
     now: datetime,
-) -> tuple[IncidentSend, bool]:
-    """The IncidentSend of (incident, kind, channel), made and started if
-    there is none (or, with `update`, as the next round); returns it and
-    whether it was made now. Under a lock of the incident: a concurrent
-    request waits and then finds the row this one wrote."""
+) -> IncidentSend:
+    """The IncidentSend of (incident, kind, channel), made and started (with
+    its event on the timeline) if there is none, or, with `update`, as the
+    next round. Under a lock of the incident: a concurrent request waits and
+    then finds the row this one wrote."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         earlier = IncidentSend.objects.filter(incident=incident, kind=kind, channel=channel)
@@ -116,7 +116,7 @@ def _incident_send(
         if latest is not None and not (update and after_round in (None, latest.round)):
             # A second click, a double submit, a retry — or a second
             # "send an update" for the round someone else already updated.
-            return latest, False
+            return latest
         send = outreach.send_create(
             kind=SendKind.BROADCAST if kind == IncidentSendKind.BROADCAST else SendKind.NOTICE,
             channel=channel,
@@ -143,6 +143,7 @@ def _incident_send(
         )
         incident_send.full_clean(exclude=["send"])
         incident_send.save()
+        _sent_event(incident_send, actor, now=now)
         outreach.send_enqueue(send)  # at once: no launch delay
     logger.info(
         "incident %s: %s on %s, round %s, send %s, %s rows",
@@ -153,7 +154,7 @@ def _incident_send(
         send.pk,
         written,
     )
-    return incident_send, True
+    return incident_send
 
 
 def broadcast_send(
@@ -195,7 +196,7 @@ def broadcast_send(
     reason = quiet_hours_override_reason.strip()
     _template_check(template, channel=channel, purpose=Purpose.MARKETING)
     now = now or timezone.now()
-    incident_send, made = _incident_send(
+    return _incident_send(
         incident=incident,
         kind=IncidentSendKind.BROADCAST,
         channel=channel,
@@ -208,9 +209,6 @@ def broadcast_send(
         quiet_hours_override_reason=reason,
         now=now,
     )
-    if made:
-        _sent_event(incident_send, actor, now=now)
-    return incident_send
 
 
 def incident_notice_send(
@@ -239,7 +237,7 @@ def incident_notice_send(
         )
     _template_check(template, channel=channel, purpose=Purpose.TRANSACTIONAL)
     now = now or timezone.now()
-    incident_send, made = _incident_send(
+    return _incident_send(
         incident=incident,
         kind=IncidentSendKind.NOTICE,
         channel=channel,
@@ -252,9 +250,6 @@ def incident_notice_send(
         quiet_hours_override_reason="",
         now=now,
     )
-    if made:
-        _sent_event(incident_send, actor, now=now)
-    return incident_send
 
 
 def _sent_event(incident_send: IncidentSend, actor, *, now: datetime) -> IncidentEvent:

@@ -505,6 +505,15 @@ def test_an_agent_cannot_pause_a_broadcast(owner, colleague, outage):
         broadcast_pause(incident_send=sent, actor=colleague)
 
 
+def broadcast_and_dispatch(outage, actor, template):
+    """The broadcast with `template` on its channel, sent by the worker's
+    dispatch at DAY (outside quiet hours)."""
+    sent = broadcast_send(
+        incident=outage, channel=template.channel, template=template, actor=actor, now=DAY
+    )
+    return send_dispatch(send_id=sent.send_id, now_fn=lambda: DAY)
+
+
 # --- Demo data ---------------------------------------------------------------------------
 
 
@@ -523,15 +532,44 @@ def test_the_demo_templates_are_valid_safe_to_run_twice_and_render_the_links(
     assert ctx.created["message templates"] == 3
     line = MessageTemplate.objects.get(name=BROADCAST_LINE)
     assert line.is_personal is False  # the same for everyone: LINE multicast
-    sent = broadcast_send(
-        incident=outage,
-        channel="email",
-        template=MessageTemplate.objects.get(name=BROADCAST_EMAIL),
-        actor=owner,
-        now=DAY,
-    )
-    send_dispatch(send_id=sent.send_id, now_fn=lambda: DAY)
+    broadcast_and_dispatch(outage, owner, MessageTemplate.objects.get(name=BROADCAST_EMAIL))
     text = smtp.received[0].message.get_body(preferencelist=("plain",)).get_content()
     assert "楽天市場で障害が発生しており" in text
     assert "公式" in text or "shop.example.jp" in text
     assert "{{" not in text and "{%" not in text
+
+
+@pytest.fixture
+def line_api(settings):
+    from outreach.linefake import LineFake
+
+    with LineFake(channel_access_token="test-token", channel_secret="test-secret") as fake:
+        settings.LINE_API_HOST = fake.url
+        settings.LINE_CHANNEL_ACCESS_TOKEN = "test-token"
+        settings.LINE_CHANNEL_SECRET = "test-secret"
+        yield fake
+
+
+def test_the_line_broadcast_goes_by_multicast_with_the_working_channels(owner, outage, line_api):
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from crisis.demo_broadcasts import BROADCAST_LINE, STEPS
+    from outreach.models import MessageTemplate
+
+    for step in STEPS:
+        step(SimpleNamespace(users={"manager": owner}, created=Counter()))
+    friends = []
+    for n in range(3):
+        friend = person("rakuten")
+        ChannelIdentity.objects.create(customer=friend, channel="line", external_id=f"U{n:032x}")
+        friends.append(opt_in(friend, "line"))
+    report = broadcast_and_dispatch(outage, owner, MessageTemplate.objects.get(name=BROADCAST_LINE))
+    assert report.sent == 3
+    [request] = line_api.accepted_requests
+    assert request.endpoint == "multicast"
+    assert len(request.recipients) == 3
+    texts = [message["text"] for message in request.messages]
+    assert "楽天市場で障害が発生しており" in texts[0]
+    assert "https://shop.example.jp" in texts[1]
+    assert "rakuten.co.jp" not in texts[1] and "line.me" not in texts[1]
