@@ -45,6 +45,22 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_url(name: str, default: str = "") -> str:
+    """An absolute http(s) address (trailing slash kept as given), or "" when
+    set empty: a link customers are sent must at least be one."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if not value:
+        return ""
+    scheme, _sep, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an http(s) address")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

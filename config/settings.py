@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MADOGUCHI_VAR_DIR", str(BASE_DIR / "var")))
@@ -272,7 +272,13 @@ SHOP_COMPANY = env_str("SHOP_COMPANY", "株式会社まどぐち")
 SHOP_POSTAL_ADDRESS = env_str("SHOP_POSTAL_ADDRESS", "〒150-0001 東京都渋谷区神宮前1-2-3")
 SHOP_CONTACT_EMAIL = env_str("SHOP_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
 SHOP_CONTACT_PHONE = env_str("SHOP_CONTACT_PHONE", "03-1234-5678")
-SHOP_URL = env_str("SHOP_URL", "https://shop.example.jp")
+SHOP_URL = env_url("SHOP_URL", "https://shop.example.jp")
+# Where else customers can buy or reach the shop: the emergency broadcast
+# (crisis) points them to the channels that work. Empty: not offered.
+SHOP_LINE_URL = env_url("SHOP_LINE_URL", "https://line.me/R/ti/p/@madoguchi")  # 友だち追加
+SHOP_RAKUTEN_URL = env_url("SHOP_RAKUTEN_URL", "https://www.rakuten.co.jp/madoguchi/")
+SHOP_YAHOO_URL = env_url("SHOP_YAHOO_URL", "https://store.shopping.yahoo.co.jp/madoguchi/")
+SHOP_AMAZON_URL = env_url("SHOP_AMAZON_URL", "https://www.amazon.co.jp/shops/madoguchi")
 
 # --- CRM rules (SPEC rule 7, 8, 9) -----------------------------------------
 LIFECYCLE_SLEEPING_DAYS = env_int("LIFECYCLE_SLEEPING_DAYS", 180, minimum=1)

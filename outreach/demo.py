@@ -138,20 +138,21 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
-def demo_templates_ensure(*, actor=None) -> dict[str, MessageTemplate]:
-    """The demo templates by name, created through template_save when missing."""
-    existing = {t.name: t for t in MessageTemplate.objects.filter(name__in=_names())}
+def demo_templates_ensure(
+    *, actor=None, definitions: list[dict] | None = None
+) -> dict[str, MessageTemplate]:
+    """The demo templates by name (DEMO_TEMPLATES, or another app's
+    `definitions`), created through template_save when missing."""
+    definitions = DEMO_TEMPLATES if definitions is None else definitions
+    names = [values["name"] for values in definitions]
+    existing = {t.name: t for t in MessageTemplate.objects.filter(name__in=names)}
     templates = {}
-    for values in DEMO_TEMPLATES:
+    for values in definitions:
         template = existing.get(values["name"])
         if template is None:
             template = template_save(template=MessageTemplate(**values), actor=actor)
         templates[template.name] = template
     return templates
-
-
-def _names() -> list[str]:
-    return [values["name"] for values in DEMO_TEMPLATES]
 
 
 def _lifecycle_segment(value: str) -> Segment:

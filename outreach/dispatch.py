@@ -262,6 +262,8 @@ class _Worker:
             order=order,
             unsubscribe_url=unsubscribe,
             extra=self.content.get("extra"),
+            links=self.content.get("links"),
+            incident=self.content.get("incident"),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -464,10 +465,20 @@ def campaigns_launch_due(*, now: datetime | None = None) -> int:
 
 
 def _campaign_transition(
-    campaign: Campaign, *, from_: set[str], to: str, send_status: str, event: str, actor
+    campaign: Campaign,
+    *,
+    from_: set[str],
+    to: str,
+    send_change: Callable[..., bool],
+    event: str,
+    actor,
 ) -> Campaign:
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        campaign = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("send")
+            .get(pk=campaign.pk)
+        )
         if campaign.status not in from_:
             raise ValidationError(
                 _("A campaign that is %(status)s cannot be changed that way.")
@@ -480,7 +491,7 @@ def _campaign_transition(
             fields.append("completed_at")
         campaign.save(update_fields=fields)
         if campaign.send_id:
-            Send.objects.filter(pk=campaign.send_id).update(status=send_status)
+            send_change(send=campaign.send, actor=actor)
         _campaign_event(campaign, event, actor)
     return campaign
 
@@ -490,27 +501,25 @@ def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
         campaign,
         from_={CampaignStatus.SENDING},
         to=CampaignStatus.PAUSED,
-        send_status=SendStatus.PAUSED,
+        send_change=send_pause,
         event=CampaignEventKind.PAUSED,
         actor=actor,
     )
 
 
 def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
-    campaign = _campaign_transition(
+    return _campaign_transition(
         campaign,
         from_={CampaignStatus.PAUSED},
         to=CampaignStatus.SENDING,
-        send_status=SendStatus.SENDING,
+        send_change=send_resume,
         event=CampaignEventKind.RESUMED,
         actor=actor,
     )
-    send_enqueue(campaign.send)
-    return campaign
 
 
 def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
-    campaign = _campaign_transition(
+    return _campaign_transition(
         campaign,
         from_={
             CampaignStatus.DRAFT,
@@ -519,13 +528,46 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
             CampaignStatus.PAUSED,
         },
         to=CampaignStatus.CANCELLED,
-        send_status=SendStatus.CANCELLED,
+        send_change=send_cancel,
         event=CampaignEventKind.CANCELLED,
         actor=actor,
     )
-    if campaign.send_id:
-        send_settle_cancelled(campaign.send)
-    return campaign
+
+
+# --- Pausing, resuming and cancelling a send (a campaign, a broadcast) ----------------
+
+
+def _send_status_change(send: Send, *, from_: tuple[str, ...], to: str) -> bool:
+    """One conditional UPDATE: whether the send was in `from_` (and now is
+    `to`). The worker claims rows only while its send is sending, so a
+    pause or cancel holds at its next batch."""
+    return bool(Send.objects.filter(pk=send.pk, status__in=from_).update(status=to))
+
+
+def send_pause(*, send: Send, actor=None) -> bool:
+    """Stop claiming the send's rows; what a worker holds still goes out.
+    False if the send was not sending."""
+    return _send_status_change(send, from_=(SendStatus.SENDING,), to=SendStatus.PAUSED)
+
+
+def send_resume(*, send: Send, actor=None) -> bool:
+    """Send a paused send again (its dispatch tasks start on commit). False
+    if it was not paused."""
+    resumed = _send_status_change(send, from_=(SendStatus.PAUSED,), to=SendStatus.SENDING)
+    if resumed:
+        send_enqueue(send)
+    return resumed
+
+
+def send_cancel(*, send: Send, actor=None) -> bool:
+    """Cancel a sending or paused send and settle its rows at once (see
+    send_settle_cancelled). False if it had already finished."""
+    cancelled = _send_status_change(
+        send, from_=(SendStatus.SENDING, SendStatus.PAUSED), to=SendStatus.CANCELLED
+    )
+    if cancelled:
+        send_settle_cancelled(send)
+    return cancelled
 
 
 # What the ledger says of a row a cancelled send leaves in doubt.

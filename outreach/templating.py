@@ -17,7 +17,9 @@ from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, TextNode
 from django.template.defaulttags import ForNode, IfNode, WithNode
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.models import Customer, Order
 
@@ -55,6 +57,25 @@ TEMPLATE_CONTEXT: dict[str, dict[str, str]] = {
         "contact_email": "support@shop.example.jp",
         "contact_phone": "03-1234-5678",
         "url": "https://shop.example.jp",
+    },
+    # Where else customers can buy or reach the shop (settings SHOP_*_URL);
+    # `others` lists every channel that works, as {name, url}, without the
+    # one an incident affects (an emergency broadcast).
+    "links": {
+        "own_site": "https://shop.example.jp",
+        "line": "https://line.me/R/ti/p/@madoguchi",
+        "rakuten": "https://www.rakuten.co.jp/madoguchi/",
+        "yahoo": "https://store.shopping.yahoo.co.jp/madoguchi/",
+        "amazon": "https://www.amazon.co.jp/shops/madoguchi",
+        "others": "",
+    },
+    # The incident a broadcast or notice is about (crisis), the same for
+    # every recipient.
+    "incident": {
+        "title": "楽天市場のシステム障害",
+        "channel_name": "楽天市場",
+        "started_at": "12月5日（土）14:00",
+        "expected_recovery": "12月5日（土）18:00ごろ",
     },
     "unsubscribe_url": {},
     # Free values a send may pass (e.g. an expected delivery date).
@@ -238,6 +259,31 @@ def shop_context() -> dict[str, str]:
     }
 
 
+# The channel each link setting stands for, its name for customers, in the
+# order customers read them.
+LINK_SETTINGS = (
+    ("own_site", "SHOP_URL", gettext_lazy("Our online shop")),
+    ("line", "SHOP_LINE_URL", gettext_lazy("LINE official account (add as a friend)")),
+    ("rakuten", "SHOP_RAKUTEN_URL", gettext_lazy("Our Rakuten Ichiba shop")),
+    ("yahoo", "SHOP_YAHOO_URL", gettext_lazy("Our Yahoo! Shopping shop")),
+    ("amazon", "SHOP_AMAZON_URL", gettext_lazy("Our Amazon shop")),
+)
+
+
+def links_context(*, exclude: str = "") -> dict[str, Any]:
+    """The shop's addresses on each channel (settings), and `others`: those
+    set, as {"channel", "name", "url"}, without the channel `exclude` (the
+    one that is down)."""
+    links: dict[str, Any] = {key: getattr(settings, name) for key, name, _label in LINK_SETTINGS}
+    with translation.override(settings.LANGUAGE_CODE):  # customers read the shop's language
+        links["others"] = [
+            {"channel": key, "name": str(label), "url": links[key]}
+            for key, _name, label in LINK_SETTINGS
+            if links[key] and key != exclude
+        ]
+    return links
+
+
 def customer_context(customer: Customer | None) -> dict[str, Any]:
     if customer is None:
         return {}
@@ -276,11 +322,17 @@ def template_context(
     order: Order | None = None,
     unsubscribe_url: str = "",
     extra: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+    incident: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`links` and `incident` as a send carries them (its content); the
+    links default to the settings, every channel offered."""
     return {
         "customer": customer_context(customer),
         "order": order_context(order),
         "shop": shop_context(),
+        "links": links if links is not None else links_context(),
+        "incident": incident or {},
         "unsubscribe_url": unsubscribe_url,
         "extra": extra or {},
     }

@@ -49,6 +49,7 @@ SEED_MIGRATIONS = (
     ("crm.migrations.0002_roles", "grant"),
     ("outreach.migrations.0002_roles", "grant"),
     ("tickets.migrations.0002_seed", "seed"),
+    ("crisis.migrations.0002_roles", "grant"),
 )
 
 

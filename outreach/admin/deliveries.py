@@ -129,6 +129,6 @@ class SendAdmin(ReadOnlyAdmin):
             send_progress(obj), status=obj.status, status_label=obj.get_status_display()
         )
         return render_to_string(
-            "admin/outreach/campaign/includes/progress.html",
+            "admin/outreach/includes/send_progress.html",
             {"progress": data, "deliveries_url": deliveries_url(obj.pk)},
         )

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list
+from config.env import env_bool, env_int, env_list, env_url
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,21 @@ def test_settings_refuse_a_malformed_debug_flag():
     )
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "raw", ["shop.example.jp", "ftp://shop.example.jp", "https://", "https://a b.jp"]
+)
+def test_env_url_refuses_what_is_not_an_http_address(monkeypatch, raw):
+    monkeypatch.setenv("SHOP_RAKUTEN_URL", raw)
+    with pytest.raises(ImproperlyConfigured, match="SHOP_RAKUTEN_URL"):
+        env_url("SHOP_RAKUTEN_URL", "https://x.example.jp")
+
+
+def test_env_url_keeps_an_address_and_reads_empty_as_not_offered(monkeypatch):
+    monkeypatch.setenv("SHOP_YAHOO_URL", " https://store.shopping.yahoo.co.jp/shop/ ")
+    assert env_url("SHOP_YAHOO_URL", "") == "https://store.shopping.yahoo.co.jp/shop/"
+    monkeypatch.setenv("SHOP_YAHOO_URL", "")
+    assert env_url("SHOP_YAHOO_URL", "https://x.example.jp") == ""
+    monkeypatch.delenv("SHOP_YAHOO_URL")
+    assert env_url("SHOP_YAHOO_URL", "https://x.example.jp") == "https://x.example.jp"
