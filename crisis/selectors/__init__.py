@@ -1,0 +1,2 @@
+"""Every non-trivial read of the crisis app, one module per subject:
+suspensions, incidents, broadcasts."""
