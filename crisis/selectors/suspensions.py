@@ -69,19 +69,23 @@ class NoticeCounts:
 
 
 def suspension_notice_counts(
-    suspension_ids: Iterable[int],
+    suspension_ids: Iterable[int], *, notices: Iterable[SuspensionNotice] | None = None
 ) -> dict[int, dict[str, NoticeCounts]]:
     """Per suspension, per notice kind (delay, resume): the ledger's counts,
-    in two queries whatever the number of suspensions."""
-    notices = list(
-        SuspensionNotice.objects.filter(suspension_id__in=list(suspension_ids))
-        .order_by("suspension_id", "kind", "channel")
-        .values_list("suspension_id", "kind", "channel", "send_id")
-    )
-    progress = sends_progress(send_id for _s, _k, _c, send_id in notices) if notices else {}
+    in two queries whatever the number of suspensions (one when the
+    notices are given)."""
+    if notices is None:
+        notices = SuspensionNotice.objects.filter(suspension_id__in=list(suspension_ids)).only(
+            "suspension_id", "kind", "channel", "send_id"
+        )
+    notices = sorted(notices, key=lambda n: (n.suspension_id, n.kind, n.channel))
+    progress = sends_progress(n.send_id for n in notices) if notices else {}
     counts: dict[int, dict[str, NoticeCounts]] = defaultdict(dict)
-    for suspension_id, kind, channel, send_id in notices:
-        counts[suspension_id].setdefault(kind, NoticeCounts()).add(channel, progress[send_id])
+    for notice in notices:
+        by_kind = counts[notice.suspension_id]
+        by_kind.setdefault(notice.kind, NoticeCounts()).add(
+            notice.channel, progress[notice.send_id]
+        )
     return counts
 
 
