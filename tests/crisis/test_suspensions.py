@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from crisis.models import (
     Suspension,
@@ -24,7 +25,7 @@ from crisis.services.suspensions import (
     suspension_record,
 )
 from crm import services as crm
-from crm.models import OrderStatus
+from crm.models import Order, OrderStatus
 from outreach.dispatch import send_dispatch
 from outreach.models import Delivery, MessageTemplate
 from outreach.services import template_save
@@ -435,3 +436,43 @@ def test_linking_inquiries_several_at_once_records_one_event_and_never_twice(own
     assert set(suspension.inquiries.all()) == {first, second}
     event = suspension.events.get(kind="inquiry_linked")
     assert sorted(event.data["inquiries"]) == sorted([first.pk, second.pk])
+
+
+# --- Demo data ---------------------------------------------------------------------------
+
+
+def test_the_demo_makes_a_lifted_suspension_with_its_notices_once(owner):
+    from crisis.demo_suspensions import DEMO_SKU, suspensions_demo
+    from crm.management.commands.demo_data import DemoContext
+
+    customers = [
+        factories.customer(channel=channel, email=f"{channel}@example.jp")
+        for channel in ("rakuten", "amazon", "yahoo", "own_site", "own_site")
+    ]
+    crm.customer_upsert(channel="line", external_id="U" + "3" * 32, email=customers[4].email)
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    ctx = DemoContext(seed=1, people=0, today=today, users={"manager": owner}, customers=customers)
+
+    suspensions_demo(ctx)
+    suspensions_demo(ctx)
+
+    suspension = Suspension.objects.get()
+    assert suspension.sku == DEMO_SKU and suspension.lifted_by == owner
+    assert suspension.lifted_at < timezone.now()
+    assert set(suspension.notices.values_list("kind", "channel")) == {
+        ("suspended", "email"),
+        ("suspended", "line"),
+        ("resumed", "email"),
+        ("resumed", "line"),
+    }
+    told = Delivery.objects.filter(send__in=suspension.notices.values("send"))
+    assert set(told.values_list("customer_id", flat=True)) == {c.pk for c in customers}
+    assert told.filter(channel="line").count() == 2  # the delay notice and the follow-up
+    delay = suspension.notices.filter(kind="suspended").first().send
+    assert delay.content["extra"]["expected_resume"].endswith("）")  # 12月3日（木）
+    # the orders waited, and have shipped since
+    assert set(Order.objects.filter(lines__sku=DEMO_SKU).values_list("status", flat=True)) == {
+        "shipped"
+    }
+    assert ctx.created["suspensions"] == 1 and ctx.kept["suspensions"] == 1
+    assert MessageTemplate.objects.filter(name__contains="のお知らせ").count() == 4
