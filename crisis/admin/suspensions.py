@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import capfirst, format_lazy
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
@@ -64,6 +64,20 @@ from crm.models import Channel
 from outreach.admin.deliveries import deliveries_url
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, MessageTemplate, Purpose
 
+# The affected orders CSV for the mall back-office: its columns, in the
+# words of a Japanese back-office (モール, 注文番号, …) through the catalogue.
+CSV_HEADERS = (
+    pgettext_lazy("affected orders CSV", "Mall"),
+    pgettext_lazy("affected orders CSV", "Order number"),
+    pgettext_lazy("affected orders CSV", "Ordered at"),
+    pgettext_lazy("affected orders CSV", "Customer"),
+    pgettext_lazy("affected orders CSV", "SKU"),
+    pgettext_lazy("affected orders CSV", "Product name"),
+    pgettext_lazy("affected orders CSV", "Quantity"),
+    pgettext_lazy("affected orders CSV", "Status"),
+    pgettext_lazy("affected orders CSV", "Notice channel"),
+    pgettext_lazy("affected orders CSV", "Notice result"),
+)
 # The page lists this many recipients; the ledger's own page has them all.
 RECIPIENTS_SHOWN = 200
 SUGGESTIONS_SHOWN = 50
@@ -323,11 +337,11 @@ class SuspensionAdmin(ServiceFormAdmin):
     def channel_list(self, obj: Suspension) -> str:
         return channel_names(obj.channels) or "—"
 
-    @admin.display(description=_("decided"), ordering="decided_at")
+    @admin.display(description=pgettext_lazy("suspension list", "decided"), ordering="decided_at")
     def decided(self, obj: Suspension) -> str:
         return f"{local_time(obj.decided_at)}（{staff_name(obj.decided_by)}）"
 
-    @admin.display(description=_("lifted"), ordering="lifted_at")
+    @admin.display(description=pgettext_lazy("suspension list", "lifted"), ordering="lifted_at")
     def lifted(self, obj: Suspension) -> str:
         if obj.lifted_at is None:
             return gettext("Not yet")
@@ -587,20 +601,7 @@ class SuspensionAdmin(ServiceFormAdmin):
         )
         response.write("\ufeff")
         writer = csv.writer(response)
-        writer.writerow(
-            [
-                gettext("Mall"),
-                gettext("Order number"),
-                gettext("Ordered at"),
-                gettext("Customer"),
-                gettext("SKU"),
-                gettext("Product name"),
-                gettext("Quantity"),
-                gettext("Status"),
-                gettext("Notice channel"),
-                gettext("Notice result"),
-            ]
-        )
+        writer.writerow([str(header) for header in CSV_HEADERS])
         told = suspension_told(suspension)
         for line in suspension_affected_lines(suspension):
             order = line.order

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from crisis.admin.suspensions import CSV_HEADERS
 from crisis.models import Suspension, SuspensionInquiry, SuspensionNotice
 from crisis.services.suspensions import suspension_record
 from crm.models import OrderStatus
@@ -318,23 +319,9 @@ def test_the_affected_orders_csv_has_a_bom_japanese_headers_and_the_notice_resul
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     with translation.override("ja"):
-        from django.utils.translation import gettext
-
-        headers = [
-            gettext(name)
-            for name in (
-                "Mall",
-                "Order number",
-                "Ordered at",
-                "Customer",
-                "SKU",
-                "Product name",
-                "Quantity",
-                "Status",
-                "Notice channel",
-                "Notice result",
-            )
-        ]
+        headers = [str(header) for header in CSV_HEADERS]
+    assert headers[:4] == ["モール", "注文番号", "注文日時", "お客様"]
+    assert headers[6:] == ["数量", "状態", "通知チャネル", "通知結果"]
     assert rows[0] == headers
     body = {row[3]: row for row in rows[1:]}
     assert set(body) == {waiting.display_name, unreachable.display_name}
