@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import capfirst, format_lazy
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
@@ -65,18 +65,18 @@ from outreach.admin.deliveries import deliveries_url
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, MessageTemplate, Purpose
 
 # The affected orders CSV for the mall back-office: its columns, in the
-# words of a Japanese back-office (モール, 注文番号, …) through the catalogue.
+# words of a Japanese back-office (モール, 注文番号, お客様, 状態, …).
 CSV_HEADERS = (
-    pgettext_lazy("affected orders CSV", "Mall"),
-    pgettext_lazy("affected orders CSV", "Order number"),
-    pgettext_lazy("affected orders CSV", "Ordered at"),
-    pgettext_lazy("affected orders CSV", "Customer"),
-    pgettext_lazy("affected orders CSV", "SKU"),
-    pgettext_lazy("affected orders CSV", "Product name"),
-    pgettext_lazy("affected orders CSV", "Quantity"),
-    pgettext_lazy("affected orders CSV", "Status"),
-    pgettext_lazy("affected orders CSV", "Notice channel"),
-    pgettext_lazy("affected orders CSV", "Notice result"),
+    _("Mall"),
+    _("Order number"),
+    _("Ordered at"),
+    _("Customer name"),
+    _("SKU"),
+    _("Product name"),
+    _("Quantity"),
+    _("Order status"),
+    _("Notice channel"),
+    _("Notice result"),
 )
 # The page lists this many recipients; the ledger's own page has them all.
 RECIPIENTS_SHOWN = 200
@@ -337,11 +337,11 @@ class SuspensionAdmin(ServiceFormAdmin):
     def channel_list(self, obj: Suspension) -> str:
         return channel_names(obj.channels) or "—"
 
-    @admin.display(description=pgettext_lazy("suspension list", "decided"), ordering="decided_at")
+    @admin.display(description=_("decided (when, by whom)"), ordering="decided_at")
     def decided(self, obj: Suspension) -> str:
         return f"{local_time(obj.decided_at)}（{staff_name(obj.decided_by)}）"
 
-    @admin.display(description=pgettext_lazy("suspension list", "lifted"), ordering="lifted_at")
+    @admin.display(description=_("lifted (when, by whom)"), ordering="lifted_at")
     def lifted(self, obj: Suspension) -> str:
         if obj.lifted_at is None:
             return gettext("Not yet")

@@ -148,7 +148,8 @@ def test_a_48_hour_delay_cannot_be_recorded_without_a_sales_stop(owner):
         record(owner, expected_resume_at=NOW + timedelta(hours=48), sales_stopped=False)
 
     assert list(refused.value.error_dict) == ["sales_stopped"]
-    assert "48" in refused.value.error_dict["sales_stopped"][0].messages[0]
+    message = refused.value.error_dict["sales_stopped"][0].messages[0]
+    assert message.startswith("48時間以上の欠品・遅延は販売停止が必要です（今回の見込みは48時間）")
     assert not Suspension.objects.exists()
 
 
@@ -325,7 +326,7 @@ def test_a_template_with_vague_wording_is_refused_naming_the_word(owner, word):
         record(owner, email_template=vague)
 
     messages = refused.value.error_dict["email_template"][0].messages
-    assert any(word in message for message in messages)
+    assert any(f"「{word}」とあります" in m and "具体的な日付を伝える" in m for m in messages)
     assert not Suspension.objects.exists()
     assert not Delivery.objects.exists()
 
