@@ -273,7 +273,7 @@ class LiftedFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("active", _("Suspended")), ("lifted", _("Lifted"))]
+        return [("active", _("Suspended")), ("lifted", _("Resumed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "active":
@@ -311,7 +311,6 @@ class SuspensionAdmin(ServiceFormAdmin):
         "expected_resume_at",
         "decided",
         "lifted",
-        "inquiry_count",
         "notices",
     )
     list_filter = (LiftedFilter, "reason", "sales_stopped")
@@ -346,10 +345,6 @@ class SuspensionAdmin(ServiceFormAdmin):
         if obj.lifted_at is None:
             return gettext("Not yet")
         return f"{local_time(obj.lifted_at)}（{staff_name(obj.lifted_by)}）"
-
-    @admin.display(description=_("inquiries"), ordering="inquiry_count")
-    def inquiry_count(self, obj: Suspension) -> int:
-        return obj.inquiry_count
 
     @admin.display(description=_("customers told"))
     def notices(self, obj: Suspension) -> str:

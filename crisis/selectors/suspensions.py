@@ -8,8 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crisis.models import Suspension, SuspensionInquiry, SuspensionNotice, SuspensionNoticeKind
@@ -32,18 +31,9 @@ def affected_customers(sku: str) -> QuerySet[Customer]:
 
 
 def suspension_list() -> QuerySet[Suspension]:
-    """Suspensions with who decided and lifted, and how many inquiries are
-    linked (one query; the notice counts: suspension_notice_counts)."""
-    linked = (
-        SuspensionInquiry.objects.filter(suspension=OuterRef("pk"))
-        .order_by()
-        .values("suspension")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Suspension.objects.select_related("decided_by", "lifted_by").annotate(
-        inquiry_count=Coalesce(Subquery(linked, output_field=IntegerField()), Value(0))
-    )
+    """Suspensions with who decided and lifted (the notice counts:
+    suspension_notice_counts)."""
+    return Suspension.objects.select_related("decided_by", "lifted_by")
 
 
 @dataclass
