@@ -78,13 +78,14 @@ CSV_HEADERS = (
     _("Notice channel"),
     _("Notice result"),
 )
+SHORT = "SHORT_DATETIME_FORMAT"  # list columns
 # The page lists this many recipients; the ledger's own page has them all.
 RECIPIENTS_SHOWN = 200
 SUGGESTIONS_SHOWN = 50
 
 
-def local_time(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else ""
+def local_time(moment, format: str = "DATETIME_FORMAT") -> str:
+    return date_format(timezone.localtime(moment), format) if moment else ""
 
 
 def channel_names(codes) -> str:
@@ -338,13 +339,13 @@ class SuspensionAdmin(ServiceFormAdmin):
 
     @admin.display(description=_("decided (when, by whom)"), ordering="decided_at")
     def decided(self, obj: Suspension) -> str:
-        return f"{local_time(obj.decided_at)}（{staff_name(obj.decided_by)}）"
+        return f"{local_time(obj.decided_at, SHORT)}（{staff_name(obj.decided_by)}）"
 
     @admin.display(description=_("lifted (when, by whom)"), ordering="lifted_at")
     def lifted(self, obj: Suspension) -> str:
         if obj.lifted_at is None:
             return gettext("Not yet")
-        return f"{local_time(obj.lifted_at)}（{staff_name(obj.lifted_by)}）"
+        return f"{local_time(obj.lifted_at, SHORT)}（{staff_name(obj.lifted_by)}）"
 
     @admin.display(description=_("customers told"))
     def notices(self, obj: Suspension) -> str:
