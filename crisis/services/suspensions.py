@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.template import TemplateSyntaxError
 from django.utils import timezone
@@ -317,6 +317,20 @@ def suspension_rule_check(
         raise ValidationError(errors)
 
 
+def _already_suspended(sku: str) -> ValidationError:
+    return ValidationError(
+        {
+            "sku": [
+                _(
+                    "%(sku)s is suspended already: open that suspension (lift it first to "
+                    "record a new one). Customers are never told twice."
+                )
+                % {"sku": sku}
+            ]
+        }
+    )
+
+
 def suspension_record(
     *,
     sku: str,
@@ -360,9 +374,17 @@ def suspension_record(
         decided_by=actor,
         decided_at=now,
     )
-    suspension.full_clean()
+    # The partial unique index holds one unlifted suspension per SKU; the
+    # same rule, asked first, in words (a race is caught at the insert).
+    if Suspension.objects.filter(sku=suspension.sku, lifted_at__isnull=True).exists():
+        raise _already_suspended(suspension.sku)
+    suspension.full_clean(validate_constraints=False)
     with transaction.atomic():
-        suspension.save()
+        try:
+            with transaction.atomic():
+                suspension.save()
+        except IntegrityError as error:
+            raise _already_suspended(suspension.sku) from error
         _event(
             suspension,
             SuspensionEventKind.RECORDED,

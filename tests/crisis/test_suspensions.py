@@ -29,6 +29,7 @@ from crm.models import Order, OrderStatus
 from outreach.dispatch import send_dispatch
 from outreach.models import Delivery, MessageTemplate
 from outreach.services import template_save
+from tests.concurrency import at_once
 from tests.crm import factories
 from tests.outreach import conftest as outreach_fixtures
 from tests.outreach import test_dispatch_line
@@ -477,3 +478,32 @@ def test_the_demo_makes_a_lifted_suspension_with_its_notices_once(owner):
     }
     assert ctx.created["suspensions"] == 1 and ctx.kept["suspensions"] == 1
     assert MessageTemplate.objects.filter(name__contains="のお知らせ").count() == 4
+
+
+# --- One at a time -------------------------------------------------------------------------
+
+
+def test_a_sku_suspended_already_cannot_be_recorded_again_until_lifted(owner):
+    first = record(owner)
+
+    with pytest.raises(ValidationError) as refused:
+        record(owner, product_name="玉露 50g（二重送信）")
+
+    assert list(refused.value.error_dict) == ["sku"]
+    assert SKU in refused.value.error_dict["sku"][0].messages[0]
+    suspension_lift(suspension=first, actor=owner)
+    assert record(owner).pk != first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_submit_records_one_suspension_and_tells_each_customer_once(owner):
+    customer = buyer(email="waiting@example.jp")
+    template = delay_email_template()
+
+    errors = at_once(lambda: record(owner, email_template=template), 4)
+
+    assert len(errors) == 3
+    assert all(isinstance(error, ValidationError) for error in errors)
+    suspension = Suspension.objects.get()
+    rows = Delivery.objects.filter(send__in=suspension.notices.values("send"))
+    assert list(rows.values_list("customer_id", flat=True)) == [customer.pk]
