@@ -507,3 +507,22 @@ def test_a_double_submit_records_one_suspension_and_tells_each_customer_once(own
     suspension = Suspension.objects.get()
     rows = Delivery.objects.filter(send__in=suspension.notices.values("send"))
     assert list(rows.values_list("customer_id", flat=True)) == [customer.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lifting_from_several_clicks_at_once_sends_the_follow_up_once(owner):
+    customer = buyer(email="waiting@example.jp")
+    suspension = record(owner, email_template=delay_email_template())
+    template = resume_email_template()
+
+    errors = at_once(
+        lambda: suspension_lift(suspension=suspension, actor=owner, email_template=template), 4
+    )
+
+    assert errors == []
+    resumed = suspension.notices.filter(kind="resumed")
+    assert resumed.count() == 1
+    assert list(resumed.get().send.deliveries.values_list("customer_id", flat=True)) == [
+        customer.pk
+    ]
+    assert suspension.events.filter(kind="lifted").count() == 1
