@@ -89,6 +89,13 @@ class Suspension(models.Model):
                 condition=Q(lifted_at__isnull=True) | Q(lifted_by__isnull=False),
                 name="crisis_suspension_lifted_by_someone",
             ),
+            # One suspension of a SKU at a time: a double submit never
+            # records a second one (nor tells the customers twice).
+            models.UniqueConstraint(
+                fields=["sku"],
+                condition=Q(lifted_at__isnull=True),
+                name="crisis_suspension_one_active_per_sku",
+            ),
         ]
 
     def __str__(self) -> str:

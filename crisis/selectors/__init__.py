@@ -1,1 +1,2 @@
-"""Every non-trivial read of the crisis app, one module per subject."""
+"""Every non-trivial read of the crisis app, one module per subject:
+suspensions, incidents, broadcasts."""
