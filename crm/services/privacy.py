@@ -476,8 +476,9 @@ def customer_erase(*, customer: Customer, actor, reason: str) -> dict[str, int]:
     values blanked in set-based UPDATEs, identities deleted, attachment files
     removed from disk, queued messages to them skipped. Ids, order stubs,
     totals, dates, statuses, lifecycle figures, consent facts and times stay.
-    Returns the rows touched per model; the event records who, why and when,
-    with those counts."""
+    Returns the rows touched per model ("tickets.attachment": 2); the event
+    records who, why and when, with those counts, the files deleted and the
+    messages no longer sent."""
     from outreach.services import deliveries_skip_for_erasure
     from tickets.models import Attachment
 
@@ -502,8 +503,6 @@ def customer_erase(*, customer: Customer, actor, reason: str) -> dict[str, int]:
         )
         counts: dict[str, int] = {}
         skipped = deliveries_skip_for_erasure(customer_ids=ids)
-        if skipped:
-            counts["outreach.delivery (skipped)"] = skipped
         for table in PERSONAL:
             model = apps.get_model(table.model)
             rows = _rows(table, ids, extra)
@@ -519,14 +518,13 @@ def customer_erase(*, customer: Customer, actor, reason: str) -> dict[str, int]:
                 count = rows.update(**values)
             if count:
                 counts[model._meta.label_lower] = count
-        files_deleted = _files_delete(files)
-        if files_deleted:
-            counts["files"] = files_deleted
         privacy_action_record(
             customer=Customer.objects.get(pk=ids[0]),
             kind=CustomerEventKind.ERASED,
             actor=actor,
             reason=reason,
             erased=counts,
+            files=_files_delete(files),
+            skipped=skipped,
         )
     return counts

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 
@@ -75,6 +76,7 @@ SEEDS = {
     "mail_body": "メール本文の種",
     "api_display_name": "自社サイト表示名の種",
     "merged_email": "seed.merged@example.jp",
+    "admin_history": "種忍野 秘扇子",  # the customer's name in Django's admin log
 }
 
 
@@ -167,6 +169,13 @@ def person(request, line, media, colleague) -> Customer:
     line_messages_consume()
     line_customer = ChannelIdentity.objects.get(external_id=LINE_USER).customer
     services.customer_merge(winner=customer, loser=line_customer, actor=colleague)
+    # Django's admin history names the customer.
+    LogEntry.objects.log_actions(
+        user_id=colleague.pk,
+        queryset=Customer.objects.filter(pk=customer.pk),
+        action_flag=CHANGE,
+        change_message="edited",
+    )
     # A customer merged in earlier, with an address of its own.
     other = factories.customer(email=s["merged_email"])
     services.customer_merge(winner=customer, loser=other, actor=colleague)

@@ -110,6 +110,9 @@ def test_a_manager_erases_with_a_reason_and_comes_back_to_the_anonymous_customer
     assert (event.actor, event.data["reason"]) == (owner, "本人の削除請求（電話）")
     page = client.get(response["Location"]).content.decode()
     assert "開示" not in page and "hanako.kaiji" not in page
+    # the timeline says what was done in words, not the event's JSON
+    assert ja("Personal data erased") in page and ja("records erased") in page
+    assert "crm.customer" not in page and "本人の削除請求（電話）" in page
 
 
 def test_django_delete_of_a_customer_is_replaced(client, django_user_model, customer):
