@@ -34,7 +34,7 @@ from crm.models import (
 )
 from crm.personal_data import CHECKED_APPS, NOT_PERSONAL, PERSONAL
 from outreach.dispatch import send_dispatch
-from outreach.models import DeliveryStatus, LineWebhookEvent, SkipReason
+from outreach.models import Delivery, DeliveryStatus, LineWebhookEvent, SkipReason
 from tests.api_client import api_client
 from tests.conftest import make_api_key
 from tests.crm import factories
@@ -100,7 +100,7 @@ def _mail(sender: str, subject: str, body: str) -> bytes:
 def person(request, line, media, colleague) -> Customer:
     """One person with one value of every kind of personal data, reached
     through the real doors: the API, LINE's webhook, mail, staff."""
-    request.getfixturevalue("smtp")
+    smtp = request.getfixturevalue("smtp")
     s = SEEDS
     # The store site's API, with an Idempotency-Key: its answer is stored.
     client = api_client(make_api_key(channels=["own_site", "rakuten"])[1])
@@ -162,6 +162,12 @@ def person(request, line, media, colleague) -> Customer:
     )
     reply = inquiry_reply(inquiry=inquiry, body=s["reply_body"], actor=colleague)
     send_dispatch(send_id=reply.delivery.send_id)
+    # A second reply the mail server refused: the ledger keeps its answer,
+    # which names the address.
+    smtp.refuse(s["email"])
+    refused = inquiry_reply(inquiry=inquiry, body="二通目の返信", actor=colleague)
+    send_dispatch(send_id=refused.delivery.send_id)
+    assert s["email"] in Delivery.objects.get(pk=refused.delivery_id).last_error
     # A mail from the person's address.
     mail_ingest(_mail(s["email"], s["mail_subject"], s["mail_body"]), source="test")
     # A LINE message from a user who is then found to be the same person.
@@ -248,6 +254,17 @@ def test_the_export_holds_every_personal_value_of_the_person(person, owner):
     ]
     assert base64.b64decode(attachment["content_base64"]).decode() == SEEDS["attachment_bytes"]
     assert attachment["filename"] == SEEDS["attachment_name"]
+    # each kind in its own section
+    assert any(
+        SEEDS["line_text"] in json.dumps(e["payload"], ensure_ascii=False)
+        for e in document["line_events"]
+    )
+    assert any(SEEDS["email"] in d["last_error"] for d in document["deliveries"])
+    assert any(SEEDS["family_name"] in a["response_body"] for a in document["api_answers"])
+    assert [m["subject"] for m in document["inbound_mail"]] == [SEEDS["mail_subject"]]
+    assert SEEDS["consent_note"] in [e["note"] for e in document["consent_events"]]
+    assert any(SEEDS["admin_history"] in h["object_repr"] for h in document["admin_history"])
+    assert SEEDS["rakuten_member"] in [i["external_id"] for i in document["identities"]]
     assert {row["channel"] for row in document["channel_profiles"]} >= {"own_site", "rakuten"}
     assert document["customers"][0]["birthday"] == "1987-06-05"
     assert [o["total"] for o in document["orders"]] == [4800]
@@ -342,7 +359,7 @@ def test_erasure_runs_in_set_based_statements_not_per_row(
         InquiryMessage.objects.create(
             inquiry=inquiry, kind="note", channel="email", body_text=f"メモ{number}"
         )
-    with django_assert_max_num_queries(60):
+    with django_assert_max_num_queries(45):
         services.customer_erase(customer=person, actor=owner, reason="削除請求")
     assert not LineWebhookEvent.objects.exclude(payload={}).exists()
 
