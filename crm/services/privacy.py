@@ -19,7 +19,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Case, Q, Value, When
@@ -129,7 +129,8 @@ def _api_answers(ids: list[int]):
 def _admin_history(ids: list[int]):
     from tickets.models import Inquiry
 
-    customer_type, inquiry_type = ContentType.objects.get_for_models(Customer, Inquiry).values()
+    types = ContentType.objects.get_for_models(Customer, Inquiry)
+    customer_type, inquiry_type = types[Customer], types[Inquiry]
     inquiry_ids = Inquiry.objects.filter(customer__in=ids).values_list("pk", flat=True)
     return LogEntry.objects.filter(
         Q(content_type=customer_type, object_id__in=[str(pk) for pk in ids])
@@ -144,6 +145,8 @@ def _rows(table: PersonalTable, ids: list[int], extra: dict[str, Q]):
         where |= Q(**{f"{path}__in": ids})
     if table.model in extra:
         where |= extra[table.model]
+    if not where:  # never every row of a table
+        raise ImproperlyConfigured(f"{table.model}: no way to its customer's rows")
     return model._base_manager.filter(where, **table.where)
 
 

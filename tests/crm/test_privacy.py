@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection, models
 
 from crm import services
@@ -438,3 +438,17 @@ def test_birthday_is_blank_after_erasure(person, owner):
     assert date(1987, 6, 5) not in set(
         CustomerChannelProfile.objects.values_list("birthday", flat=True)
     )
+
+
+def test_an_inventory_entry_without_a_way_to_its_rows_blanks_nothing(monkeypatch, owner):
+    # An entry that names no path to the customer must not blank a whole table.
+    from crm.personal_data import PersonalTable
+    from crm.services import privacy
+
+    customer = factories.customer(tags=["ギフト"])
+    broken = PersonalTable("crm.Tag", ("name",), reach=(), how="")
+    monkeypatch.setattr(privacy, "PERSONAL", (*PERSONAL, broken))
+    with pytest.raises(ImproperlyConfigured):
+        services.customer_erase(customer=customer, actor=owner, reason="削除請求")
+    assert list(customer.tags.values_list("name", flat=True)) == ["ギフト"]
+    assert Customer.objects.get(pk=customer.pk).email
