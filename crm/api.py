@@ -350,10 +350,10 @@ class ChannelScopedMixin:
         description=(
             "Everything held about the customer (and customers merged into them) that came "
             "from the key's channels. Only keys with the privacy scope; the export is "
-            "recorded with the reason. The answer is not kept for an Idempotency-Key."
+            "recorded with the reason."
         ),
         tags=["personal data"],
-        request=PrivacyRequestSerializer,
+        parameters=[PrivacyRequestSerializer],
         responses={200: PersonalDataExportSerializer},
         extensions={REQUIRED_SCOPE_EXTENSION: "privacy"},
     ),
@@ -369,6 +369,7 @@ class ChannelScopedMixin:
         tags=["personal data"],
         request=PrivacyRequestSerializer,
         responses={200: PersonalDataErasedSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
         extensions={REQUIRED_SCOPE_EXTENSION: "privacy"},
     ),
 )
@@ -418,14 +419,14 @@ class CustomerViewSet(
 
     @action(
         detail=True,
-        methods=["post"],
-        url_path="personal-data/export",
+        methods=["get"],
+        url_path="personal-data",
         permission_classes=[HasPrivacyScope],
         filterset_class=None,
         pagination_class=None,
     )
     def personal_data_export(self, request, pk=None):
-        reason = self._privacy_reason(request)
+        reason = self._privacy_reason(request.query_params)
         customer = self.visible_customer(pk)
         with transaction.atomic():
             document = services.customer_export(
@@ -442,14 +443,17 @@ class CustomerViewSet(
         pagination_class=None,
     )
     def personal_data_erase(self, request, pk=None):
-        reason = self._privacy_reason(request)
+        return idempotent_response(request, lambda: self._erase(request, pk))
+
+    def _erase(self, request, pk) -> Response:
+        reason = self._privacy_reason(request.data)
         customer = self.visible_customer(pk)
         erased = services.customer_erase(customer=customer, actor=request.user, reason=reason)
         return Response({"customer": customer.pk, "erased": erased})
 
     @staticmethod
-    def _privacy_reason(request) -> str:
-        serializer = PrivacyRequestSerializer(data=request.data)
+    def _privacy_reason(data) -> str:
+        serializer = PrivacyRequestSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data["reason"]
 

@@ -155,8 +155,13 @@ def test_every_operation_documents_its_errors_in_the_error_shape(openapi):
         for path, method, op in _operations(openapi)
         if method == "post" and "404" in op["responses"]
     }
-    # a POST that names another record by id may find it missing; the others cannot
-    assert with_404 == {"/api/v1/orders/", "/api/v1/consent-events/"}, posts
+    # a POST that names another record by id, or is made to one (a customer's
+    # erasure), may find it missing; the others cannot
+    assert with_404 == {
+        "/api/v1/orders/",
+        "/api/v1/consent-events/",
+        "/api/v1/customers/{id}/personal-data/erase/",
+    }, posts
 
 
 def test_fields_that_come_back_null_or_empty_are_described_so(openapi):
