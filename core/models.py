@@ -19,6 +19,10 @@ API_KEY_PREFIX = "mdg"
 class ApiScope(models.TextChoices):
     READ = "read", _("Read only")
     WRITE = "write", _("Read and write")
+    # A scope of its own: a key for the shop's handling of a person's
+    # requests (APPI) reads, and exports and erases personal data; it writes
+    # nothing else, and no other key may export or erase.
+    PRIVACY = "privacy", _("Read, and export or erase a person's data")
 
 
 def api_key_hash(secret: str) -> str:
@@ -38,7 +42,7 @@ class ApiKey(models.Model):
     prefix = models.CharField(_("prefix"), max_length=8, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scope = models.CharField(
-        _("scope"), max_length=5, choices=ApiScope.choices, default=ApiScope.READ
+        _("scope"), max_length=10, choices=ApiScope.choices, default=ApiScope.READ
     )
     # The channels whose data this key may read and write. A store site's
     # key sees its own channel's customers and orders, never (for example)
@@ -97,6 +101,11 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiScope.WRITE
+
+    @property
+    def can_handle_personal_data(self) -> bool:
+        """May export and erase a person's data (the privacy scope only)."""
+        return self.scope == ApiScope.PRIVACY
 
     def allows_channel(self, channel: str) -> bool:
         return channel in self.channels

@@ -40,6 +40,7 @@ from crm.models import (
     OrderLine,
     Tag,
 )
+from crm.privacy_admin import CustomerPrivacyAdminMixin
 from crm.selectors import customer_search_q
 from crm.services import (
     PROFILE_FIELDS,
@@ -200,7 +201,7 @@ _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceFormAdmin):
+class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
     form = CustomerForm
     claimant_set_by_name = staff_column(Customer, "claimant_set_by")
     # Every column is a column of crm_customer: the list needs no join.
@@ -307,7 +308,19 @@ class CustomerAdmin(ServiceFormAdmin):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # personal data leaves through anonymisation, not deletion
+        return False  # personal data leaves through erasure (個人データを削除する), not deletion
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_handle_personal_data": is_manager(request.user),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # --- Saving through services ----------------------------------------------
 
@@ -367,6 +380,7 @@ class CustomerAdmin(ServiceFormAdmin):
                 self.admin_site.admin_view(self.consent_view),
                 name="crm_customer_consent",
             ),
+            *self.privacy_urls(),
             *super().get_urls(),
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -13,8 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api import serializers as api_serializers
-from core.api.auth import api_key_channel_check
+from core.api.auth import HasPrivacyScope, api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
+from core.api.schema import REQUIRED_SCOPE_EXTENSION
 from crm import selectors, services
 from crm.fields import CustomerEmailSerializerField
 from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
@@ -279,6 +281,35 @@ class ConsentEventCreateSerializer(api_serializers.Serializer):
     note = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
+class PrivacyRequestSerializer(api_serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500,
+        help_text=_("Why: whose request, when (recorded with the export or erasure)."),
+    )
+
+
+class PersonalDataExportSerializer(api_serializers.Serializer):
+    """Everything held about the person that came from the key's channels."""
+
+    format = serializers.CharField()
+    customer_id = serializers.IntegerField()
+    exported_at = serializers.CharField()
+    customers = serializers.ListField(child=serializers.DictField())
+    channel_profiles = serializers.ListField(child=serializers.DictField())
+    identities = serializers.ListField(child=serializers.DictField())
+    orders = serializers.ListField(child=serializers.DictField())
+    inquiries = serializers.ListField(child=serializers.DictField())
+    consent_events = serializers.ListField(child=serializers.DictField())
+    consent_now = serializers.ListField(child=serializers.DictField())
+
+
+class PersonalDataErasedSerializer(api_serializers.Serializer):
+    customer = serializers.IntegerField()
+    erased = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("Rows erased, per kind of record.")
+    )
+
+
 # --- Views ---------------------------------------------------------------------
 
 
@@ -313,6 +344,33 @@ class ChannelScopedMixin:
         summary="List a customer's orders",
         tags=["orders"],
         responses=OrderSerializer(many=True),  # paginated like every list
+    ),
+    personal_data_export=extend_schema(
+        summary="Export a person's data (APPI disclosure)",
+        description=(
+            "Everything held about the customer (and customers merged into them) that came "
+            "from the key's channels. Only keys with the privacy scope; the export is "
+            "recorded with the reason."
+        ),
+        tags=["personal data"],
+        parameters=[PrivacyRequestSerializer],
+        responses={200: PersonalDataExportSerializer},
+        extensions={REQUIRED_SCOPE_EXTENSION: "privacy"},
+    ),
+    personal_data_erase=extend_schema(
+        summary="Erase a person's data (APPI deletion)",
+        description=(
+            "Erases the customer's personal data everywhere (customers merged into them "
+            "included): profiles, channel ids, inquiry texts and attachments, delivery "
+            "addresses, LINE events, mail. Order stubs, figures and the fact of consent "
+            "stay. Only keys with the privacy scope; recorded with the reason. Erasing "
+            "again is harmless."
+        ),
+        tags=["personal data"],
+        request=PrivacyRequestSerializer,
+        responses={200: PersonalDataErasedSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        extensions={REQUIRED_SCOPE_EXTENSION: "privacy"},
     ),
 )
 class CustomerViewSet(
@@ -358,6 +416,46 @@ class CustomerViewSet(
         queryset = selectors.order_list(channels=self.key_channels).filter(customer=customer)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
+
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="personal-data",
+        permission_classes=[HasPrivacyScope],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def personal_data_export(self, request, pk=None):
+        reason = self._privacy_reason(request.query_params)
+        customer = self.visible_customer(pk)
+        with transaction.atomic():
+            document = services.customer_export(
+                customer=customer, actor=request.user, reason=reason, channels=self.key_channels
+            )
+        return Response(document)
+
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="personal-data/erase",
+        permission_classes=[HasPrivacyScope],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def personal_data_erase(self, request, pk=None):
+        return idempotent_response(request, lambda: self._erase(request, pk))
+
+    def _erase(self, request, pk) -> Response:
+        reason = self._privacy_reason(request.data)
+        customer = self.visible_customer(pk)
+        erased = services.customer_erase(customer=customer, actor=request.user, reason=reason)
+        return Response({"customer": customer.pk, "erased": erased})
+
+    @staticmethod
+    def _privacy_reason(data) -> str:
+        serializer = PrivacyRequestSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["reason"]
 
 
 @extend_schema_view(

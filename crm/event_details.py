@@ -26,6 +26,10 @@ KEY_LABELS = {
     "loser_id": _("merged from"),
     "winner_id": _("merged into"),
     "moved": _("records moved"),
+    "erased": _("records erased"),
+    "files": _("files deleted"),
+    "skipped": _("messages no longer sent"),
+    "api_key": _("API key"),
 }
 
 
@@ -53,7 +57,7 @@ def _value(key: str, value: Any) -> str:
         return LIST_SEPARATOR.join(_field_label(name) for name in value)
     if key in ("loser_id", "winner_id"):
         return f"#{value}"
-    if key == "moved":
+    if key in ("moved", "erased"):
         return LIST_SEPARATOR.join(
             gettext("%(what)s: %(count)s") % {"what": _model_label(label), "count": count}
             for label, count in value.items()

@@ -555,6 +555,8 @@ class CustomerEventKind(models.TextChoices):
     CLAIMANT_FLAGGED = "claimant_flagged", _("Flagged as claimant")
     CLAIMANT_CLEARED = "claimant_cleared", _("Claimant flag cleared")
     ANONYMIZED = "anonymized", _("Anonymised")
+    EXPORTED = "exported", _("Personal data exported")
+    ERASED = "erased", _("Personal data erased")
 
 
 class CustomerEvent(EventRecord):

@@ -123,19 +123,27 @@ def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
     multicast request) may already have gone out; it is settled by
     re-sending that request as it was, so it is left alone."""
     queued = Delivery.objects.filter(
-        customer_id=customer_id,
-        channel=channel,
-        status=DeliveryStatus.QUEUED,
-        retry_key__isnull=True,
-        send__purpose=Purpose.MARKETING,
+        customer_id=customer_id, channel=channel, send__purpose=Purpose.MARKETING
     )
+    return _queued_skip(queued, reason=SkipReason.UNSUBSCRIBED)
+
+
+def deliveries_skip_for_erasure(*, customer_ids: list[int]) -> int:
+    """Skip everything still queued to customers whose personal data is
+    being erased (crm.services.privacy), marketing or not: nothing more
+    goes to them. A LINE request's rows are left as in an opt-out."""
+    return _queued_skip(
+        Delivery.objects.filter(customer_id__in=customer_ids), reason=SkipReason.GONE
+    )
+
+
+def _queued_skip(deliveries: QuerySet[Delivery], *, reason: str) -> int:
+    queued = deliveries.filter(status=DeliveryStatus.QUEUED, retry_key__isnull=True)
     with transaction.atomic():
         sends = Send.objects.filter(pk__in=queued.values("send_id"))
         ledger.sends_lock(sends)
         return queued.exclude(pk__any_of=ledger.multicast_open_ids(sends)).update(
-            status=DeliveryStatus.SKIPPED,
-            skip_reason=SkipReason.UNSUBSCRIBED,
-            updated_at=timezone.now(),
+            status=DeliveryStatus.SKIPPED, skip_reason=reason, updated_at=timezone.now()
         )
 
 

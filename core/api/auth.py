@@ -103,6 +103,19 @@ class HasApiKeyScope(permissions.BasePermission):
         return api_key.can_write
 
 
+class HasPrivacyScope(HasApiKeyScope):
+    """Only a key with the privacy scope may export or erase a person's data."""
+
+    message = _(
+        "This API key may not export or erase personal data; a key with the privacy scope "
+        "is needed."
+    )
+
+    def has_permission(self, request, view) -> bool:
+        super().has_permission(request, view)  # an API key at all
+        return request.auth.can_handle_personal_data
+
+
 def api_key_channel_check(api_key: ApiKey, channel: str) -> None:
     """Refuse (403) a write to a channel the key is not scoped to."""
     if not api_key.allows_channel(channel):

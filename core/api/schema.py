@@ -48,6 +48,9 @@ ERROR_SCHEMA = {
 }
 
 SAFE_METHODS = {"get", "head", "options"}
+# An operation that only keys of one scope may call says so (extend_schema's
+# extensions): its 403 is described by that.
+REQUIRED_SCOPE_EXTENSION = "x-required-scope"
 
 
 def _names_a_record_by_id(components: dict, operation: dict) -> bool:
@@ -69,7 +72,9 @@ def _error_statuses(path: str, method: str, operation: dict, components: dict) -
             "Invalid input: `fields` names each bad field or query parameter; "
             "or a body that is not JSON."
         )
-    if method not in SAFE_METHODS:
+    if operation.get(REQUIRED_SCOPE_EXTENSION) == "privacy":
+        statuses["403"] = _("The key does not have the privacy scope.")
+    elif method not in SAFE_METHODS:
         statuses["403"] = _("The key is read-only, or not allowed the channel.")
     if "{" in path or _names_a_record_by_id(components, operation):
         statuses["404"] = _("Not found, or not visible to this key's channels.")

@@ -17,6 +17,7 @@ from crm.services.customers import (
 from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
 from crm.services.orders import OrderLineData, order_upsert
+from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
 
 __all__ = [
     "PROFILE_FIELDS",
@@ -27,6 +28,8 @@ __all__ = [
     "consent_withdraw",
     "customer_claimant_clear",
     "customer_claimant_set",
+    "customer_erase",
+    "customer_export",
     "customer_follow_merges",
     "customer_merge",
     "customer_resolve",
@@ -36,4 +39,5 @@ __all__ = [
     "customer_upsert",
     "lifecycle_recompute",
     "order_upsert",
+    "privacy_customer_ids",
 ]

@@ -70,10 +70,11 @@ CHANNELS = ["own_site", "rakuten"]
 
 @pytest.fixture
 def api_keys():
-    """Real keys of both scopes."""
+    """Real keys of every scope."""
     return {
         "read": make_api_key(scope=ApiScope.READ, channels=CHANNELS, label="read")[1],
         "write": make_api_key(scope=ApiScope.WRITE, channels=CHANNELS, label="write")[1],
+        "privacy": make_api_key(scope=ApiScope.PRIVACY, channels=CHANNELS, label="privacy")[1],
     }
 
 
@@ -110,6 +111,8 @@ def test_every_operation_answers_as_the_schema_says(operation, mode, data, api_k
     case = data.draw(operation.as_strategy(generation_mode=mode))
     # When a read key sends it, and a write key too if it writes
     scopes = ["read"] if case.method in ("GET", "HEAD") else ["read", "write"]
+    if "/personal-data/" in operation.path:  # export and erase: the privacy scope's own
+        scopes.append("privacy")
     for scope in scopes:
         # Then the answer is what the schema says
         case.call_and_validate(
@@ -152,8 +155,13 @@ def test_every_operation_documents_its_errors_in_the_error_shape(openapi):
         for path, method, op in _operations(openapi)
         if method == "post" and "404" in op["responses"]
     }
-    # a POST that names another record by id may find it missing; the others cannot
-    assert with_404 == {"/api/v1/orders/", "/api/v1/consent-events/"}, posts
+    # a POST that names another record by id, or is made to one (a customer's
+    # erasure), may find it missing; the others cannot
+    assert with_404 == {
+        "/api/v1/orders/",
+        "/api/v1/consent-events/",
+        "/api/v1/customers/{id}/personal-data/erase/",
+    }, posts
 
 
 def test_fields_that_come_back_null_or_empty_are_described_so(openapi):
