@@ -1,0 +1,1 @@
+"""Every non-trivial read of the crisis app, one module per subject."""
