@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import Case, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from crisis.services.playbooks import checklist_step_tick
 from tests.crisis.incident_factories import incident as make_incident
 from tests.tickets import factories
 from tickets.models import ReplyTemplate
+from tickets.reply_templates import reply_templates_ensure
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +153,7 @@ def test_the_inbox_lists_the_suggestions_and_links_the_chosen_ones_in_one_action
 def test_the_inquiry_page_suggests_the_incident_and_offers_its_template_first(
     owner, colleague, client
 ):
+    reply_templates_ensure()  # the other seeded templates, some before it by name
     expected = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=3)
     incident = make_incident(actor=owner, started_at=timezone.now(), expected_recovery_at=expected)
     inquiry = factories.inquiry(channel="rakuten", subject="カートに入りません")
@@ -171,10 +174,14 @@ def test_the_inquiry_page_suggests_the_incident_and_offers_its_template_first(
 
 
 def test_without_an_incident_the_template_picker_keeps_its_order(colleague, client):
+    reply_templates_ensure()
     inquiry = factories.inquiry(channel="rakuten")
     client.force_login(colleague)
     page = text_of(client.get(reverse("admin:tickets_inquiry_change", args=[inquiry.pk])))
-    names = ReplyTemplate.objects.filter(is_active=True).order_by("name")
+    # the category's templates first (the inquiry has none), then by name
+    names = ReplyTemplate.objects.filter(is_active=True).order_by(
+        Case(When(category__isnull=True, then=0), default=1), "name"
+    )
     assert template_options(page) == list(names.values_list("name", flat=True))
 
 
