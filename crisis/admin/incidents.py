@@ -46,6 +46,11 @@ from crisis.services.playbooks import (
 from tickets.models import Inquiry
 
 SUGGESTIONS_SHOWN = 50
+# Who may use the page's controls (the seeded roles: agents and managers;
+# marketers only read): each control asks for its permission.
+UPDATE_PERMISSION = "crisis.add_incidentevent"
+TICK_PERMISSION = "crisis.change_checklistitem"
+LINK_PERMISSION = "tickets.change_inquiry"
 
 
 class IncidentAddForm(forms.ModelForm):
@@ -236,8 +241,10 @@ class IncidentAdmin(BroadcastAdminMixin, ServiceFormAdmin):
         for step in steps:
             step.overdue = step.done_at is None and step.due_at is not None and step.due_at <= now
             step.done_by_name = staff_name(step.done_by)
-            step.may_tick = incident.status != IncidentStatus.CLOSED and checklist_step_may_tick(
-                step, request.user
+            step.may_tick = (
+                incident.status != IncidentStatus.CLOSED
+                and request.user.has_perm(TICK_PERMISSION)
+                and checklist_step_may_tick(step, request.user)
             )
         timeline = []
         for event in incident_timeline(incident):
@@ -261,10 +268,12 @@ class IncidentAdmin(BroadcastAdminMixin, ServiceFormAdmin):
             "suggested_inquiries": suggested,
             "update_form": IncidentUpdateForm(),
             "can_act": incident.status != IncidentStatus.CLOSED,
+            "can_update": request.user.has_perm(UPDATE_PERMISSION),
+            "can_link": request.user.has_perm(LINK_PERMISSION),
         }
 
-    def _incident(self, request: HttpRequest, object_id: str) -> Incident:
-        if request.method != "POST":
+    def _incident(self, request: HttpRequest, object_id: str, permission: str = "") -> Incident:
+        if request.method != "POST" or (permission and not request.user.has_perm(permission)):
             raise PermissionDenied
         incident = self.get_object(request, unquote(object_id))
         if incident is None:
@@ -292,7 +301,7 @@ class IncidentAdmin(BroadcastAdminMixin, ServiceFormAdmin):
     def update_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        incident = self._incident(request, object_id)
+        incident = self._incident(request, object_id, UPDATE_PERMISSION)
         form = IncidentUpdateForm(request.POST)
         if not form.is_valid():
             self.message_user(request, gettext("Write what is known now."), messages.ERROR)
@@ -313,7 +322,7 @@ class IncidentAdmin(BroadcastAdminMixin, ServiceFormAdmin):
     def step_view(self, request, object_id, step_id: int, action: str):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        incident = self._incident(request, object_id)
+        incident = self._incident(request, object_id, TICK_PERMISSION)
         if action not in ("tick", "untick"):
             raise Http404
         step = ChecklistItem.objects.filter(incident=incident, pk=step_id).first()
@@ -329,7 +338,7 @@ class IncidentAdmin(BroadcastAdminMixin, ServiceFormAdmin):
     def link_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        incident = self._incident(request, object_id)
+        incident = self._incident(request, object_id, LINK_PERMISSION)
         ids = [int(pk) for pk in request.POST.getlist("inquiry") if pk.isdigit()]
         if not ids:
             self.message_user(request, gettext("Choose the inquiries to link."), messages.ERROR)

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group
 from django.db.models import Case, When
 from django.urls import reverse
 from django.utils import timezone
 
+from core.roles import MARKETER
 from crisis.models import (
     ChecklistItem,
     Incident,
@@ -227,3 +229,54 @@ def test_playbook_list_and_page_query_counts(owner, client, django_assert_num_qu
         assert client.get(list_url).status_code == 200
     with django_assert_num_queries(9):
         assert client.get(page_url).status_code == 200
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    user = django_user_model.objects.create_user("marketer", is_staff=True, last_name="高橋")
+    user.groups.add(Group.objects.get(name=MARKETER))
+    return user
+
+
+def test_an_outsider_and_a_marketer_cannot_update_tick_or_link(owner, marketer, outsider, client):
+    incident = make_incident(actor=owner, started_at=timezone.now())
+    inquiry = factories.inquiry(channel="rakuten")
+    step = incident.checklist.filter(role="marketer").first()
+    posts = [
+        (reverse("admin:crisis_incident_update", args=[incident.pk]), {"text": "書き込み"}),
+        (reverse("admin:crisis_incident_step", args=[incident.pk, step.pk, "tick"]), {}),
+        (reverse("admin:crisis_incident_link", args=[incident.pk]), {"inquiry": inquiry.pk}),
+    ]
+    client.force_login(outsider)
+    for url, data in posts:
+        assert client.post(url, data).url.startswith(reverse("admin:login"))
+    client.force_login(marketer)
+    for url, data in posts:
+        assert client.post(url, data).status_code == 403
+    page = text_of(client.get(reverse("admin:crisis_incident_change", args=[incident.pk])))
+    assert incident.title in page and "経過に追加" not in page
+    assert incident.events.count() == 1  # OPENED only
+    assert not IncidentInquiry.objects.exists()
+    step.refresh_from_db()
+    assert step.done_at is None
+
+
+def test_a_manager_corrects_the_expected_recovery_on_the_change_form(owner, client):
+    incident = make_incident(actor=owner)
+    later = timezone.localtime(incident.expected_recovery_at + timedelta(hours=1))
+    client.force_login(owner)
+    response = client.post(
+        reverse("admin:crisis_incident_change", args=[incident.pk]),
+        {
+            "title": incident.title,
+            "channel": incident.channel,
+            "system": "",
+            "expected_recovery_at_0": later.strftime("%Y-%m-%d"),
+            "expected_recovery_at_1": later.strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 302, text_of(response)[:2000]
+    incident.refresh_from_db()
+    assert incident.expected_recovery_at == later.replace(microsecond=0)
+    edited = incident.events.get(kind=IncidentEventKind.EDITED)
+    assert list(edited.data) == ["expected_recovery_at"] and edited.actor == owner
