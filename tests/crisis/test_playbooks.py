@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 from django.utils import timezone
 
 from core.roles import MANAGER
@@ -117,3 +118,20 @@ def test_a_closed_incidents_steps_warn_no_one(owner):
 def test_the_overdue_warning_is_a_recurring_job():
     jobs = {job.name: job for job in RECURRING_JOBS}
     assert jobs["crisis.checklist_overdue_warn"].func == "crisis.tasks.checklist_overdue_warn_task"
+
+
+def test_a_managers_notification_list_names_the_incident_of_an_overdue_step(
+    owner, client, django_assert_num_queries
+):
+    incident = make_incident(
+        actor=owner, kind=IncidentKind.DATA_BREACH, started_at=timezone.now() - timedelta(days=4)
+    )
+    assert checklist_overdue_warn_task() > 1
+    client.force_login(owner)
+    url = reverse("admin:tickets_staffnotification_changelist")
+    client.get(url)
+    # session, user, permissions (2), manager?, count, rows with their incident, the banner
+    with django_assert_num_queries(8):
+        page = client.get(url).content.decode()
+    assert reverse("admin:crisis_incident_change", args=[incident.pk]) in page
+    assert "障害のチェックリストの手順が期限切れ" in page and incident.title in page
