@@ -52,6 +52,12 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         minutes=1,
     ),
     RecurringJob(
+        name="crisis.checklist_overdue_warn",
+        func="crisis.tasks.checklist_overdue_warn_task",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
         name="core.idempotency_purge",
         func="core.tasks.idempotency_purge_task",
         schedule_type="H",

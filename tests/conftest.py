@@ -50,6 +50,8 @@ SEED_MIGRATIONS = (
     ("outreach.migrations.0002_roles", "grant"),
     ("tickets.migrations.0002_seed", "seed"),
     ("crisis.migrations.0002_roles", "grant"),
+    ("crisis.migrations.0003_playbooks", "seed"),
+    ("reports.migrations.0002_roles", "grant"),
 )
 
 

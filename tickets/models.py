@@ -547,9 +547,14 @@ class NotificationKind(models.TextChoices):
             "sending it again"
         ),
     )
+    # Of an incident (crisis app), not of an inquiry.
+    STEP_OVERDUE = "step_overdue", _("Incident checklist step overdue")
 
 
 class StaffNotification(models.Model):
+    """A notice to one staff member about an inquiry, or about an incident
+    (an overdue checklist step: `incident`, with the step's id as `key`)."""
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -557,7 +562,20 @@ class StaffNotification(models.Model):
         verbose_name=_("for"),
     )
     inquiry = models.ForeignKey(
-        Inquiry, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("inquiry")
+        Inquiry,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("inquiry"),
+    )
+    incident = models.ForeignKey(
+        "crisis.Incident",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("incident"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=NotificationKind.choices)
     # Distinguishes repeats that are legitimate (a second assignment).
@@ -581,7 +599,16 @@ class StaffNotification(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "inquiry", "kind", "key"], name="tickets_notify_once"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["user", "incident", "kind", "key"],
+                condition=Q(incident__isnull=False),
+                name="tickets_notify_incident_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(inquiry__isnull=False) | Q(incident__isnull=False),
+                name="tickets_notify_about_something",
+            ),
         ]
         indexes = [
             models.Index(
@@ -592,7 +619,7 @@ class StaffNotification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.inquiry_id}"
+        return f"{self.get_kind_display()} {self.inquiry_id or self.incident_id}"
 
 
 class InboundStatus(models.TextChoices):

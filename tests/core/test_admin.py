@@ -147,8 +147,8 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
     client.force_login(owner)
     for n in range(5):
         make_api_key(label=f"site {n}", channels=("own_site", "rakuten"))
-    # session, user, permissions (2), page count, rows
-    with django_assert_num_queries(6):
+    # session, user, permissions (2), page count, rows, the incident banner
+    with django_assert_num_queries(7):
         response = client.get(KEYS)
     assert len(response.context["cl"].result_list) == 5
 
@@ -156,7 +156,7 @@ def test_api_key_changelist_query_count_does_not_grow_with_rows(
         api_key, _ = make_api_key(label=f"site {n}")
         if n % 2:  # rotated keys: an expiry column, and their successors
             api_key_rotate(key=api_key, grace_hours=24)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get(KEYS)
     assert len(response.context["cl"].result_list) == 20
     assert "expiry" in response.context["cl"].list_display

@@ -324,14 +324,14 @@ def test_customer_changelist_query_count_does_not_grow_with_rows(
     for _ in range(5):
         customer_make(orders=2, tags=("newsletter", "gift"))
     # session, user, permissions (2), manager group (claimant candidates link),
-    # tag filter choices, page count, rows
-    with django_assert_num_queries(8):
+    # tag filter choices, page count, rows, the incident banner
+    with django_assert_num_queries(9):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 5
 
     for _ in range(10):
         customer_make(orders=2, tags=("newsletter", "gift"))
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 15
 
@@ -515,10 +515,10 @@ def test_customer_change_page_query_count_does_not_grow_with_history(
     client.force_login(owner)
     client.get(customer_change(small))  # warm the content-type cache
 
-    # session, user, customer, permissions (2), five inlines, tags, and whether
-    # the user is a manager (the personal-data buttons)
+    # session, user, customer, permissions (2), five inlines, tags, whether the
+    # user is a manager (the personal-data buttons), the incident banner
     for customer in (small, large):
-        with django_assert_num_queries(12):
+        with django_assert_num_queries(13):
             assert client.get(customer_change(customer)).status_code == 200
 
 
@@ -725,14 +725,14 @@ def test_order_changelist_query_count_does_not_grow_with_rows(
 ):
     client.force_login(owner)
     customer_make(orders=5)
-    # session, user, permissions (2), page count, rows with their customer
-    with django_assert_num_queries(6):
+    # session, user, permissions (2), page count, rows with their customer, the incident banner
+    with django_assert_num_queries(7):
         response = client.get(ORDERS)
     assert len(response.context["cl"].result_list) == 5
 
     customer_make(orders=5)
     customer_make(orders=5)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get(ORDERS)
     assert len(response.context["cl"].result_list) == 15
 
@@ -769,11 +769,11 @@ def test_consent_ledger_changelist_is_read_only_and_query_count_is_flat(
     client.force_login(owner)
     for _ in range(5):
         customer_make(orders=0)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):  # +1: the incident banner
         first = client.get(CONSENT_EVENTS)
     for _ in range(10):
         customer_make(orders=0)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         second = client.get(CONSENT_EVENTS)
 
     assert len(first.context["cl"].result_list) == 5
@@ -790,11 +790,11 @@ def test_tag_changelist_counts_customers_with_a_flat_query_count(
     client.force_login(owner)
     for n in range(5):
         customer_make(orders=0, tags=("newsletter", f"tag-{n}"))
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):  # +1: the incident banner
         first = client.get(TAGS)
     for n in range(5, 15):
         customer_make(orders=0, tags=("newsletter", f"tag-{n}"))
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         second = client.get(TAGS)
 
     assert len(first.context["cl"].result_list) == 6

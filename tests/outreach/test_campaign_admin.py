@@ -134,10 +134,11 @@ def test_campaign_changelist_queries_do_not_grow_with_campaigns(
         response = client.get(CHANGELIST)
     assert response.status_code == 200
     launched_campaigns(template, segment, range(3, 10))
-    # session, user, permissions (2), count, page, the progress of the page's sends
+    # session, user, permissions (2), count, page, the progress of the page's
+    # sends, the incident banner
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(CHANGELIST)
-    assert len(few.captured_queries) == 7
+    assert len(few.captured_queries) == 8
     content = response.content.decode()
     # 4 recipients each: 3 queued, 1 skipped (no address), which is done
     assert "25% (1/4)" in content
@@ -173,7 +174,8 @@ def test_delivery_changelist_queries_do_not_grow_with_deliveries(
             DELIVERIES, {"status__exact": "skipped", "send__kind__exact": "campaign"}
         )
     assert len(response.context["cl"].result_list) == 30
-    assert len(few.captured_queries) == 6  # session, user, permissions (2), count, page
+    # session, user, permissions (2), count, page, the incident banner
+    assert len(few.captured_queries) == 7
 
 
 def test_delivery_search_finds_a_customer_by_name_or_email(client, marketer, template, segment):
@@ -288,8 +290,9 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     campaign = services.campaign_launch(campaign=campaign_make(template, segment))
     client.force_login(marketer)
     client.get(change_url(campaign))  # Django's content-type cache warm, as in production
-    # session, user, campaign, permissions (2), progress, test customer
-    with django_assert_max_num_queries(7):
+    # session, user, campaign, permissions (2), progress, test customer, the
+    # incident banner
+    with django_assert_max_num_queries(8):
         response = client.get(change_url(campaign))
     progress = response.context["progress"]
     assert (progress["total"], progress["done"], progress["percent"]) == (2, 1, 50)

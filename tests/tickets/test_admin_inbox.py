@@ -86,13 +86,13 @@ def test_inbox_query_count_does_not_grow_with_rows(
     client.force_login(owner)
     _inquiries(3, owner, colleague)
     # session, user, permissions (2), assignee and category filter choices,
-    # page count, the rows with customer, category and assignee joined
-    with django_assert_num_queries(8):
+    # page count, the rows with customer, category and assignee joined, the incident banner
+    with django_assert_num_queries(9):
         response = client.get(INBOX)
     assert len(references(response)) == 3
 
     _inquiries(12, owner, colleague)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(INBOX)
     assert len(references(response)) == 15
 
@@ -486,15 +486,16 @@ def test_notification_and_inbound_mail_lists_stay_flat(
     mails = reverse("admin:tickets_inboundmail_changelist")
     client.force_login(colleague)
     notified(2)
-    # session, user, permissions (2), manager?, count, rows
-    with django_assert_num_queries(7):
+    # session, user, permissions (2), manager?, count, rows, the incident banner
+    with django_assert_num_queries(8):
         assert len(client.get(notes).context["cl"].result_list) == 2
     notified(6)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert len(client.get(notes).context["cl"].result_list) == 8
     client.force_login(owner)
-    # session, user, permissions (2), count, rows, source filter choices
-    with django_assert_num_queries(7):
+    # session, user, permissions (2), count, rows, source filter choices, the
+    # incident banner
+    with django_assert_num_queries(8):
         assert len(client.get(mails).context["cl"].result_list) == 8
 
 

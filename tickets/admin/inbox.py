@@ -28,6 +28,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_filters import DefaultingFilter
+from crisis.models import Incident
+from crisis.selectors.incidents import incident_suggested_inquiries, incidents_open
+from crisis.services.incidents import incident_inquiries_link
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
 from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge, triage_badge
@@ -145,6 +148,28 @@ class TriageFilter(DefaultingFilter):
         return queryset
 
 
+class IncidentSuggestFilter(admin.SimpleListFilter):
+    """The inquiries suggested for linking to an ongoing incident (the
+    banner links here): new, open, from its channel, not linked yet. Shown
+    only when asked for, so the inbox spends no query on it otherwise."""
+
+    title = _("incident")
+    parameter_name = "incident_suggest"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, _("To link to the incident"))] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not (value and value.isdigit()):
+            return queryset
+        incident = Incident.objects.filter(pk=int(value)).first()
+        if incident is None:
+            return queryset.none()
+        return queryset.filter(pk__in=incident_suggested_inquiries(incident).values("pk"))
+
+
 class InboxChangeList(ChangeList):
     """The admin's changelist with each row's link built from one reverse()
     a page: Django reverses every row's URL and, with a filter on, parses the
@@ -195,6 +220,7 @@ class InboxMixin:
         "channel",
         "category",
         "priority",
+        IncidentSuggestFilter,
     )
     ordering = (INBOX_ORDER, "-last_inbound_at")
     list_per_page = 50
@@ -205,7 +231,7 @@ class InboxMixin:
     search_help_text = _(
         "Reference (Q-2611-00042), customer name, kana, email, phone, order number or subject"
     )
-    actions = ("assign_to_me", "assign_to", "close_inquiries")
+    actions = ("assign_to_me", "assign_to", "close_inquiries", "link_to_incident")
 
     def get_changelist(self, request, **kwargs):
         return InboxChangeList
@@ -334,3 +360,36 @@ class InboxMixin:
             % {"count": count},
             messages.SUCCESS,
         )
+
+    @admin.action(description=_("Link to the ongoing incident"), permissions=["change"])
+    def link_to_incident(self, request, queryset):
+        """「まとめて関連付ける」: the chosen inquiries to the ongoing incident
+        (the one whose suggestions are shown, or the only one), in one action."""
+        from crisis.admin.incidents import link_message
+
+        candidates = incidents_open()
+        value = request.GET.get(IncidentSuggestFilter.parameter_name) or ""
+        if value.isdigit():
+            candidates = candidates.filter(pk=int(value))
+        incidents = list(candidates[:2])
+        if len(incidents) != 1:
+            text = (
+                gettext("No incident is ongoing.")
+                if not incidents
+                else gettext(
+                    "Several incidents are ongoing: open the inquiries to link from the "
+                    "incident's banner, then link them."
+                )
+            )
+            self.message_user(request, text, messages.ERROR)
+            return
+        try:
+            count = incident_inquiries_link(
+                incident=incidents[0],
+                inquiries=list(queryset.select_related(None).only("pk")),
+                actor=request.user,
+            )
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        self.message_user(request, link_message(count, incidents[0]), messages.SUCCESS)

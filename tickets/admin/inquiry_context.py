@@ -10,13 +10,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, When
+from django.db.models import Case, Exists, OuterRef, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crisis.models import PlaybookStep
+from crisis.selectors.incidents import incidents_for_inquiry
 from crm.models import Channel, ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
@@ -268,6 +270,33 @@ def template_order(inquiry: Inquiry, orders: list) -> Any:
     return orders[0]
 
 
+def reply_templates_offered(inquiry: Inquiry, incidents: list) -> Any:
+    """The reply templates in the picker's order: those the playbooks of
+    the ongoing incidents the inquiry is linked to (or suggested for) name
+    first (the system-trouble template with the recovery estimate), then
+    those of the inquiry's category, then the rest by name."""
+    order = [Case(When(category_id=inquiry.category_id, then=0), default=1), "name"]
+    if incidents:
+        of_incident = Exists(
+            PlaybookStep.objects.filter(
+                reply_template=OuterRef("pk"),
+                playbook__kind__in=sorted({incident.kind for incident in incidents}),
+            )
+        )
+        order.insert(0, Case(When(of_incident, then=0), default=1))
+    return ReplyTemplate.objects.filter(is_active=True).order_by(*order)
+
+
+def incident_recovery_initial(incidents: list) -> dict[str, Any]:
+    """The picker's date and time start at the ongoing incident's expected
+    recovery, which the outage template tells the customer."""
+    expected = next((i.expected_recovery_at for i in incidents if i.expected_recovery_at), None)
+    if expected is None:
+        return {}
+    local = timezone.localtime(expected)
+    return {"date": local.date(), "time": local.time().replace(second=0, microsecond=0)}
+
+
 def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int) -> ReplyForm:
     form = bound.get("reply") or ReplyForm(
         initial={"channel": reply_channel_for(inquiry), "seen_message_id": latest_id}
@@ -303,7 +332,17 @@ def page_context(
         if m.created_at >= recent
     ]
     viewers = [v.name for v in presence_others(inquiry_id=inquiry.pk, user=request.user)]
+    incidents = incidents_for_inquiry(inquiry)
     context: dict[str, Any] = {
+        "incidents": [
+            {
+                "incident": incident,
+                "linked": linked,
+                "url": reverse("admin:crisis_incident_change", args=[incident.pk]),
+                "link_url": reverse("admin:crisis_incident_link", args=[incident.pk]),
+            }
+            for incident, linked in incidents
+        ],
         "inquiry": inquiry,
         "sla": sla_view(inquiry, now),
         "stages": [(label, getattr(inquiry, name)) for label, name in STAGES],
@@ -336,12 +375,10 @@ def page_context(
             },
             reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id),
             pick_form=TemplatePickForm(
-                # the templates of the inquiry's category first
-                templates=ReplyTemplate.objects.filter(is_active=True).order_by(
-                    Case(When(category_id=inquiry.category_id, then=0), default=1), "name"
-                ),
+                templates=reply_templates_offered(inquiry, [i for i, _linked in incidents]),
                 orders=orders,
                 selected_order=template_order(inquiry, orders),
+                initial=incident_recovery_initial([i for i, _linked in incidents]),
             ),
             note_form=bound.get("note") or NoteForm(),
             status_form=bound.get("status") or StatusForm(initial={"status": inquiry.status}),

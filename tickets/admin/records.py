@@ -157,7 +157,7 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "inquiry_column", "user_name", "mail_column", "unread")
     list_display_links = None
     list_filter = (NotificationOwnerFilter, ReadFilter, "kind")
-    list_select_related = ("inquiry", "user")
+    list_select_related = ("inquiry", "incident", "user")
     ordering = ("-created_at", "-id")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -169,6 +169,9 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("inquiry"))
     def inquiry_column(self, obj: StaffNotification) -> str:
+        if obj.inquiry is None:  # about an incident
+            url = reverse("admin:crisis_incident_change", args=[obj.incident_id])
+            return format_html('<a href="{}">{}</a>', url, obj.incident.title)
         return inquiry_link(obj.inquiry)
 
     user_name = staff_column(StaffNotification, "user")

@@ -52,9 +52,36 @@ _SUBJECTS = {
         "[%(ref)s] Unknown whether your reply reached the customer: %(subject)s"
     ),
 }
+INCIDENT_SUBJECTS = {
+    NotificationKind.STEP_OVERDUE: gettext_noop(
+        "[Incident] A checklist step is overdue: %(title)s"
+    ),
+}
+
+
+def _incident_notice_message(note: StaffNotification) -> EmailMessage:
+    """A notice about an incident (an overdue checklist step): its title and
+    page; the page shows the overdue steps in red."""
+    incident = note.incident
+    subject = _(INCIDENT_SUBJECTS[note.kind]) % {"title": incident.title}
+    url = settings.SITE_URL + reverse("admin:crisis_incident_change", args=[incident.pk])
+    body = _("%(kind)s\n\n%(title)s\n\n%(url)s\n") % {
+        "kind": note.get_kind_display(),
+        "title": incident.title,
+        "url": url,
+    }
+    return EmailMessage(
+        key=note.pk,
+        to=note.user.email,
+        subject=subject,
+        text=body,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
 
 
 def _notice_message(note: StaffNotification) -> EmailMessage:
+    if note.inquiry_id is None:
+        return _incident_notice_message(note)
     inquiry = note.inquiry
     subject = _(_SUBJECTS[note.kind]) % {"ref": inquiry.reference, "subject": inquiry.subject}
     url = settings.SITE_URL + reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
@@ -86,7 +113,9 @@ def _claim(now: datetime) -> tuple[list[StaffNotification], datetime]:
             .values_list("pk", flat=True)[:NOTICE_BATCH]
         )
         StaffNotification.objects.filter(pk__in=ids).update(email_next_attempt_at=lease)
-    notes = StaffNotification.objects.filter(pk__in=ids).select_related("user", "inquiry")
+    notes = StaffNotification.objects.filter(pk__in=ids).select_related(
+        "user", "inquiry", "incident"
+    )
     return list(notes.order_by("created_at", "pk")), lease
 
 
