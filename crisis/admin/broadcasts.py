@@ -235,7 +235,7 @@ class BroadcastAdminMixin:
             *super().get_urls(),
         ]
 
-    def _incident(self, request: HttpRequest, object_id: str) -> Incident:
+    def _broadcast_incident(self, request: HttpRequest, object_id: str) -> Incident:
         incident = self.get_object(request, unquote(object_id))
         if incident is None:
             raise Http404
@@ -248,7 +248,7 @@ class BroadcastAdminMixin:
     ) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        incident = self._incident(request, object_id)
+        incident = self._broadcast_incident(request, object_id)
         try:
             text = act(incident)
         except ValidationError as error:
@@ -312,7 +312,7 @@ class BroadcastAdminMixin:
     def broadcast_progress_view(
         self, request: HttpRequest, object_id: str, send_id: int
     ) -> HttpResponse:
-        incident = self._incident(request, object_id)
+        incident = self._broadcast_incident(request, object_id)
         row = (
             IncidentSend.objects.select_related("send")
             .filter(incident=incident, send_id=send_id)

@@ -98,12 +98,12 @@ def test_the_list_shows_each_suspension_in_words_in_queries_that_do_not_grow(
     for number in range(2, 6):
         suspension(owner, sku=f"SKU-{number}", customers=3, email_template=template)
 
-    # session, user, permissions (2), count, the page, the notices of the
-    # page, their ledger counts
+    # session, user, the incident banner, permissions (2), count, the page,
+    # the notices of the page, their ledger counts
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(CHANGELIST)
 
-    assert len(few.captured_queries) == 8
+    assert len(few.captured_queries) == 9
     content = response.content.decode()
     rows = {row.sku: row for row in response.context["cl"].result_list}
     assert len(rows) == 6
@@ -180,7 +180,7 @@ def test_the_page_reads_in_queries_that_do_not_grow_with_recipients_and_inquirie
     # session, user, the suspension, permissions (2), its notices, their
     # counts, the recipients, the linked and suggested inquiries, the
     # history, the templates of the two lift fields
-    assert len(few.captured_queries) == 13
+    assert len(few.captured_queries) == 14  # with the incident banner
 
 
 def _orders_of(sku: str):

@@ -199,7 +199,7 @@ def manager_data(owner, colleague, *, n: int) -> None:
             opened_by=owner,
         )
         Suspension.objects.create(
-            sku=f"SKU-{i}",
+            sku=f"SKU-{n}-{i}",
             product_name=f"商品 {i}",
             channels=["rakuten", "yahoo"],
             reason=SuspensionReason.STOCK_OUT,
