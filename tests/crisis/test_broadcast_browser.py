@@ -1,10 +1,9 @@
-"""A manager sends the emergency broadcast from the incident page in a real
-browser (Debian's Chromium through Playwright) against the live server; the
-real worker (a qcluster on the test database) sends it to the in-process
-SMTP server while the page's progress climbs to 100 %.
-
-(The integrator adds the step where an agent sees the incident banner, once
-the incidents branch is merged.)"""
+"""The mall outage, end to end in a real browser (Debian's Chromium through
+Playwright) against the live server: a manager opens the incident from the
+add form, an agent sees its banner on their own page, and the manager sends
+the emergency broadcast from the incident page; the real worker (a qcluster
+on the test database) sends it to the in-process SMTP server while the
+page's progress climbs to 100 %."""
 
 from __future__ import annotations
 
@@ -12,24 +11,33 @@ import re
 
 import pytest
 
-from crisis.models import IncidentSend
+from crisis.models import Incident, IncidentSend
 from tests.browser import chromium_browser
-from tests.crisis.broadcasting import broadcast_template, incident
+from tests.crisis.broadcasting import broadcast_template
 from tests.crisis.test_broadcast_worker import rakuten_customers
 from tests.outreach.test_worker_faults import smtp_recipients
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_manager_sends_the_broadcast_and_watches_it_reach_100_percent(
-    live_server, cluster, smtp_server, owner, monkeypatch, tmp_path
+def login(page, live_server, username: str, password: str, next_url: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}{next_url}")
+
+
+def test_a_manager_opens_an_outage_an_agent_sees_it_and_the_broadcast_reaches_100_percent(
+    live_server, cluster, smtp_server, owner, colleague, monkeypatch, tmp_path, settings
 ):
-    # given a Rakuten outage and 25 Rakuten customers who opted in to email
+    # the worker runs with no quiet hours (tests/outreach/test_worker_faults.py): so does the page
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
+    # given 25 Rakuten customers who opted in to email, and the broadcast template
     customers = rakuten_customers(25)
-    outage = incident(actor=owner, channel="rakuten", title="楽天市場の障害（スーパーSALE中）")
     template = broadcast_template()
     cluster.start()
-    page_url = f"{live_server.url}/admin/crisis/incident/{outage.pk}/change/"
+    title = "楽天市場の障害（スーパーSALE中）"
 
     errors: list[str] = []
     with chromium_browser(monkeypatch) as browser:
@@ -41,12 +49,32 @@ def test_a_manager_sends_the_broadcast_and_watches_it_reach_100_percent(
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: dialog.accept())
 
-        # when the manager logs in and opens the incident
-        page.goto(f"{live_server.url}/admin/login/?next={page_url}")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", "pw-owner-1234")
-        page.locator("input[type=submit]").click()
+        # when the manager opens the incident from the add form
+        login(page, live_server, "owner", "pw-owner-1234", "/admin/crisis/incident/add/")
+        page.select_option("#id_kind", "mall_outage")
+        page.fill("#id_title", title)
+        page.select_option("#id_channel", "rakuten")
+        page.fill("#id_expected_recovery_at_0", "2099-01-01")
+        page.fill("#id_expected_recovery_at_1", "18:00:00")
+        page.locator("input[name=_continue]").click()
+        outage = Incident.objects.get(title=title)
+        page_url = f"{live_server.url}/admin/crisis/incident/{outage.pk}/change/"
         page.wait_for_url(page_url)
+        # with the mall-outage playbook copied into its checklist
+        assert outage.checklist.count() > 0
+
+        # then an agent, on their own home page, sees the banner
+        agent_context = browser.new_context(locale="ja-JP")
+        agent_context.set_default_timeout(15_000)
+        agent = agent_context.new_page()
+        agent.on("pageerror", lambda error: errors.append(str(error)))
+        login(agent, live_server, "colleague", "pw-colleague-1234", "/admin/")
+        banner = agent.locator(".incident-banner")
+        expect(banner).to_contain_text(title)
+        expect(banner).to_contain_text("楽天市場")
+        expect(banner).to_contain_text("1/1 18:00")
+        agent.screenshot(path=str(tmp_path / "agent-banner.png"), full_page=True)
+        agent_context.close()
 
         # then the panel offers the broadcast, and the announcement to copy
         panel = page.locator("#broadcast-panel")
