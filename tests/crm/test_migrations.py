@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from core.models import ApiKey, IdempotencyRecord
+from tests.migrating import migrate
 
 BEFORE_PROFILES = ("crm", "0009_consent_source_staff")
-
-
-def migrate(target: tuple[str, str] | None = None):
-    """Migrate crm to `target` (None: its latest migration); return the
-    models as they are there."""
-    executor = MigrationExecutor(connection)
-    target = target or executor.loader.graph.leaf_nodes("crm")[0]
-    executor.migrate([target])
-    return MigrationExecutor(connection).loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,25 +6,15 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from outreach import ledger
 from outreach.models import Delivery, MulticastRequest, Send
+from tests.migrating import migrate
 from tests.outreach.audience import consented_customers
 
 BEFORE = ("outreach", "0006_delivery_customer_unconstrained")
 MULTICAST_REQUESTS = ("outreach", "0007_multicast_request")
-
-
-def migrate(target: tuple[str, str] | None = None):
-    """Migrate outreach to `target` (None: its latest migration); return the
-    models as they are there."""
-    executor = MigrationExecutor(connection)
-    target = target or executor.loader.graph.leaf_nodes("outreach")[0]
-    executor.migrate([target])
-    return MigrationExecutor(connection).loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
