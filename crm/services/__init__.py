@@ -17,11 +17,13 @@ from crm.services.customers import (
 from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
 from crm.services.orders import OrderLineData, order_upsert
+from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
 
 __all__ = [
     "PROFILE_FIELDS",
     "OrderLineData",
     "Resolution",
+    "consent_ledger_prune",
     "consent_record",
     "consent_state_rebuild",
     "consent_withdraw",
@@ -36,4 +38,6 @@ __all__ = [
     "customer_upsert",
     "lifecycle_recompute",
     "order_upsert",
+    "retention_anonymize",
+    "retention_run",
 ]
