@@ -38,7 +38,7 @@ from outreach.models import Delivery, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create
 from tests.crm import factories
 from tests.outreach.conftest import smtp  # noqa: F401  (the real SMTP server)
-from tickets.models import Attachment, InboundMail, Inquiry, InquiryMessage
+from tickets.models import Attachment, Category, InboundMail, Inquiry, InquiryMessage
 from tickets.services import inquiry_create, inquiry_reply
 from tickets.services.inbound import mail_ingest
 
@@ -208,6 +208,12 @@ def world(settings, tmp_path, colleague, smtp) -> World:  # noqa: F811
         subject="配送について",
         body_text="置き配の箱が潰れていました。",
         received_at=now - 39 * DAY,
+        category=Category.objects.get(code="delivery_delay"),
+    )
+    # Yahoo knows B by the same email, with their name written otherwise
+    # (later than Rakuten): the customer keeps the name they have.
+    services.customer_upsert(
+        channel="yahoo", external_id="yahoo-kitagawa", email=B_RAKUTEN["email"], given_name="まこと"
     )
     b_rakuten_inquiry = inquiry_create(
         customer=b,
