@@ -26,7 +26,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    Func,
+    JSONField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.utils import timezone
 
@@ -126,6 +137,7 @@ def retention_anonymize(
     due = retention_due_customers(channel=channel, cutoff=cutoff)
     for ids in _batches(due, batch_size):
         with transaction.atomic():
+            _jit_off()
             counts.update(_anonymize_batch(channel=channel, days=days, ids=ids, cutoff=cutoff))
     return RetentionEvent.objects.create(
         kind=RetentionEventKind.ANONYMIZED,
@@ -156,6 +168,15 @@ def _all_counts(counts: Counter[str]) -> dict[str, int]:
     return {name: counts[name] for name in _COUNT_NAMES}
 
 
+def _jit_off() -> None:
+    """PostgreSQL compiles a statement it estimates costly (JIT): the
+    batch's statements, estimated over whole tables, read a few thousand
+    rows by index, and compiling them took longer than running them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
 def _batches(ids: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
@@ -165,14 +186,14 @@ def _anonymize_batch(*, channel: str, days: int, ids: list[int], cutoff: datetim
     # Lock the customers, then look again (a new statement sees what
     # committed meanwhile): a buyer whose new order came in since is
     # inside their period again and keeps everything.
-    list(Customer.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+    list(Customer.objects.select_for_update().filter(pk__any_of=ids).values_list("pk", flat=True))
     recent = (
         Order.objects.filter(customer=OuterRef("pk"), channel=channel)
         .alias(period_start=retention_period_start())
         .filter(period_start__gte=cutoff)
     )
     ids = list(
-        Customer.objects.filter(pk__in=ids).filter(~Exists(recent)).values_list("pk", flat=True)
+        Customer.objects.filter(pk__any_of=ids).filter(~Exists(recent)).values_list("pk", flat=True)
     )
     counts: Counter[str] = Counter(customers=len(ids))
     if not ids:
@@ -184,7 +205,7 @@ def _anonymize_batch(*, channel: str, days: int, ids: list[int], cutoff: datetim
     counts["customer_events"] = _customer_events_anonymize(channel=channel, customer_ids=ids)
     counts["identities"] = _identities_anonymize(channel=channel, customer_ids=ids)
     counts["channel_profiles"] = (
-        CustomerChannelProfile.objects.filter(customer_id__in=ids, channel=channel)
+        CustomerChannelProfile.objects.filter(customer_id__any_of=ids, channel=channel)
         .exclude(**{name: _blank(name) for name in PERSONAL_COLUMNS})
         .update(**{name: _blank(name) for name in PERSONAL_COLUMNS}, updated_at=timezone.now())
     )
@@ -198,7 +219,7 @@ def _anonymize_batch(*, channel: str, days: int, ids: list[int], cutoff: datetim
         for customer_id in ids
     )
     counts["orders"] = Order.objects.filter(
-        customer_id__in=ids, channel=channel, anonymized_at__isnull=True
+        customer_id__any_of=ids, channel=channel, anonymized_at__isnull=True
     ).update(anonymized_at=timezone.now())
     return counts
 
@@ -214,11 +235,11 @@ def _inquiries_anonymize(*, channel: str, customer_ids: list[int]) -> Counter:
 
     counts: Counter[str] = Counter()
     counts["inquiries"] = (
-        Inquiry.objects.filter(customer_id__in=customer_ids, channel=channel)
+        Inquiry.objects.filter(customer_id__any_of=customer_ids, channel=channel)
         .exclude(subject=ANONYMIZED_TEXT)
         .update(subject=ANONYMIZED_TEXT)
     )
-    messages = InquiryMessage.objects.filter(inquiry__customer_id__in=customer_ids).filter(
+    messages = InquiryMessage.objects.filter(inquiry__customer_id__any_of=customer_ids).filter(
         Q(inquiry__channel=channel) | Q(channel=channel)
     )
     attachments = Attachment.objects.filter(message__in=messages).exclude(
@@ -250,19 +271,24 @@ def _inquiries_anonymize(*, channel: str, customer_ids: list[int]) -> Counter:
     message_rows = list(changed.values_list("pk", "delivery_id"))
     message_ids = [pk for pk, _ in message_rows]
     delivery_ids = [delivery_id for _, delivery_id in message_rows if delivery_id]
-    counts["messages"] = InquiryMessage.objects.filter(pk__in=message_ids).update(**blank_message)
+    counts["messages"] = InquiryMessage.objects.filter(pk__any_of=message_ids).update(
+        **blank_message
+    )
     counts["inbound_mails"] = (
-        InboundMail.objects.filter(inquiry_message_id__in=message_ids)
+        InboundMail.objects.filter(inquiry_message_id__any_of=message_ids)
         .exclude(raw=b"", from_address="", subject="")
         .update(raw=b"", from_address="", subject="")
     )
     counts["deliveries"] = (
-        Delivery.objects.filter(pk__in=delivery_ids)
+        Delivery.objects.filter(pk__any_of=delivery_ids)
         .exclude(address="", last_error="")
         .update(address="", last_error="")
     )
     counts["sends"] = (
-        Send.objects.filter(kind=SendKind.REPLY, deliveries__pk__in=delivery_ids)
+        Send.objects.filter(
+            kind=SendKind.REPLY,
+            pk__in=Delivery.objects.filter(pk__any_of=delivery_ids).values("send_id"),
+        )
         .exclude(content={})
         .update(content={})
     )
@@ -277,8 +303,8 @@ def _deliveries_by_address_anonymize(*, channel: str, customer_ids: list[int]) -
 
     def addresses(*, of_channel: bool) -> set[str]:
         where = Q(channel=channel) if of_channel else ~Q(channel=channel)
-        profiles = CustomerChannelProfile.objects.filter(where, customer_id__in=customer_ids)
-        identities = ChannelIdentity.objects.filter(where, customer_id__in=customer_ids)
+        profiles = CustomerChannelProfile.objects.filter(where, customer_id__any_of=customer_ids)
+        identities = ChannelIdentity.objects.filter(where, customer_id__any_of=customer_ids)
         return {
             address.lower()
             for address in (
@@ -291,7 +317,7 @@ def _deliveries_by_address_anonymize(*, channel: str, customer_ids: list[int]) -
     if not given:
         return 0
     return (
-        Delivery.objects.filter(customer_id__in=customer_ids)
+        Delivery.objects.filter(customer_id__any_of=customer_ids)
         .alias(address_lower=Lower("address"))
         .filter(address_lower__in=given)
         .exclude(address="", last_error="")
@@ -302,15 +328,29 @@ def _deliveries_by_address_anonymize(*, channel: str, customer_ids: list[int]) -
 def _customer_events_anonymize(*, channel: str, customer_ids: list[int]) -> int:
     """The timeline keeps that an identity on the channel was added, not
     which (its external id is an address)."""
-    events = list(
-        CustomerEvent.objects.filter(
-            customer_id__in=customer_ids, data__channel=channel, data__has_key="external_id"
-        ).only("pk", "data")
-    )
-    for event in events:
-        event.data.pop("external_id", None)
-    CustomerEvent.objects.bulk_update(events, ["data"], batch_size=500)
-    return len(events)
+    return CustomerEvent.objects.filter(
+        customer_id__any_of=customer_ids, data__channel=channel, data__has_key="external_id"
+    ).update(data=JsonWithout("data", key="external_id"))
+
+
+class JsonWithout(Func):
+    """A JSON object without one of its keys."""
+
+    output_field = JSONField()
+
+    def __init__(self, expression, *, key: str) -> None:
+        if not key.isidentifier():
+            raise ValueError(f"JsonWithout: not a plain key: {key!r}")
+        self.key = key
+        super().__init__(expression)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler, connection, template=f"json_remove(%(expressions)s, '$.{self.key}')"
+        )
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template=f"(%(expressions)s - '{self.key}')")
 
 
 def _identities_anonymize(*, channel: str, customer_ids: list[int]) -> int:
@@ -318,7 +358,7 @@ def _identities_anonymize(*, channel: str, customer_ids: list[int]) -> int:
     bought there: Amazon buyers stay out of marketing), without its name
     or address. A later order from the same buyer makes a new customer."""
     return (
-        ChannelIdentity.objects.filter(customer_id__in=customer_ids, channel=channel)
+        ChannelIdentity.objects.filter(customer_id__any_of=customer_ids, channel=channel)
         .exclude(external_id__startswith=ANONYMIZED_IDENTITY_PREFIX)
         .update(
             external_id=Concat(
@@ -342,7 +382,7 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
         channel=channel
     )
     now = timezone.now()
-    customers = Customer.objects.filter(pk__in=customer_ids)
+    customers = Customer.objects.filter(pk__any_of=customer_ids)
     # Nothing from another channel (most of a mall's buyers): blanks.
     lone = customers.filter(~Exists(others_with_values))
     anonymous = lone.filter(~Exists(other_identities), anonymized_at__isnull=True)
@@ -352,18 +392,18 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
     lone.exclude(**{name: _blank(name) for name in PROFILE_FIELDS}).update(
         **{name: _blank(name) for name in PERSONAL_COLUMNS}, updated_at=now
     )
-    # Known on other channels too: their values, field by field.
+    # Known on other channels too: their values, field by field — the
+    # customer's own if another channel gave it, else the latest given.
     values = {}
     for name in PROFILE_FIELDS:
-        given = others.exclude(**{name: _blank(name)}).order_by("-updated_at", "-pk")
-        kept = Exists(given.filter(**{name: OuterRef(name)}))
-        columns = [name, *([_NORMALIZED[name]] if name in _NORMALIZED else [])]
-        for column in columns:
-            latest = Subquery(given.values(column)[:1])
-            values[column] = Case(
-                When(kept, then=F(column)),
-                default=latest if _blank(column) is None else Coalesce(latest, Value("")),
-            )
+        given = (
+            others.exclude(**{name: _blank(name)})
+            .alias(preferred=Case(When(**{name: OuterRef(name)}, then=Value(0)), default=Value(1)))
+            .order_by("preferred", "-updated_at", "-pk")
+        )
+        for column in (name, *([_NORMALIZED[name]] if name in _NORMALIZED else [])):
+            chosen = Subquery(given.values(column)[:1])
+            values[column] = chosen if _blank(column) is None else Coalesce(chosen, Value(""))
     customers.filter(Exists(others_with_values)).update(**values, updated_at=now)
     return fully
 
