@@ -377,21 +377,29 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
     from another channel, no identity on one) is anonymous as a whole:
     `anonymized_at` is set. Returns how many became so."""
     others = CustomerChannelProfile.objects.filter(customer=OuterRef("pk")).exclude(channel=channel)
-    others_with_values = others.exclude(**{name: _blank(name) for name in PROFILE_FIELDS})
-    other_identities = ChannelIdentity.objects.filter(customer=OuterRef("pk")).exclude(
-        channel=channel
+    # Who is known elsewhere, by id: the updates below then read the
+    # customers by primary key, never the whole profile table (a semi-join
+    # PostgreSQL would hash).
+    known_elsewhere = set(
+        CustomerChannelProfile.objects.filter(customer_id__any_of=customer_ids)
+        .exclude(channel=channel)
+        .exclude(**{name: _blank(name) for name in PROFILE_FIELDS})
+        .values_list("customer_id", flat=True)
+    )
+    identified_elsewhere = set(
+        ChannelIdentity.objects.filter(customer_id__any_of=customer_ids)
+        .exclude(channel=channel)
+        .values_list("customer_id", flat=True)
     )
     now = timezone.now()
-    customers = Customer.objects.filter(pk__any_of=customer_ids)
+    blanks = {name: _blank(name) for name in PERSONAL_COLUMNS}
     # Nothing from another channel (most of a mall's buyers): blanks.
-    lone = customers.filter(~Exists(others_with_values))
-    anonymous = lone.filter(~Exists(other_identities), anonymized_at__isnull=True)
-    fully = anonymous.update(
-        **{name: _blank(name) for name in PERSONAL_COLUMNS}, anonymized_at=now, updated_at=now
+    lone = [pk for pk in customer_ids if pk not in known_elsewhere]
+    anonymous = [pk for pk in lone if pk not in identified_elsewhere]
+    fully = Customer.objects.filter(pk__any_of=anonymous, anonymized_at__isnull=True).update(
+        **blanks, anonymized_at=now, updated_at=now
     )
-    lone.exclude(**{name: _blank(name) for name in PROFILE_FIELDS}).update(
-        **{name: _blank(name) for name in PERSONAL_COLUMNS}, updated_at=now
-    )
+    Customer.objects.filter(pk__any_of=lone).exclude(**blanks).update(**blanks, updated_at=now)
     # Known on other channels too: their values, field by field — the
     # customer's own if another channel gave it, else the latest given.
     values = {}
@@ -404,7 +412,8 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
         for column in (name, *([_NORMALIZED[name]] if name in _NORMALIZED else [])):
             chosen = Subquery(given.values(column)[:1])
             values[column] = chosen if _blank(column) is None else Coalesce(chosen, Value(""))
-    customers.filter(Exists(others_with_values)).update(**values, updated_at=now)
+    if known_elsewhere:
+        Customer.objects.filter(pk__any_of=sorted(known_elsewhere)).update(**values, updated_at=now)
     return fully
 
 
