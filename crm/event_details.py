@@ -26,6 +26,7 @@ KEY_LABELS = {
     "loser_id": _("merged from"),
     "winner_id": _("merged into"),
     "moved": _("records moved"),
+    "retention_days": _("retention period (days)"),
 }
 
 

@@ -65,7 +65,7 @@ ANONYMIZED_TEXT = "（匿名化済み）"
 ANONYMIZED_IDENTITY_PREFIX = "anonymized-"
 # Customers per transaction: long enough for set-based statements to pay,
 # short enough that a buyer's next order never waits long for the lock.
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 
 # The personal columns of a channel profile and a customer, with the
 # normalised columns that follow email and phone.

@@ -14,9 +14,10 @@ from django.apps import apps
 from django.db import connection
 from django.db.models import Count, F
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm import services
+from crm.event_details import customer_event_details
 from crm.models import (
     ConsentAction,
     ConsentEvent,
@@ -433,9 +434,10 @@ def test_each_run_records_its_counts_and_the_customers_timeline_says_so(world):
     assert event.data["files_deleted"] == 1
     assert event.data["orders"] == 3
     assert event.data["messages"] >= 3  # a's mail and our reply, b's Amazon message
-    assert CustomerEvent.objects.filter(
-        customer=world.a, kind=CustomerEventKind.ANONYMIZED, data__channel="amazon"
-    ).exists()
+    timeline = CustomerEvent.objects.get(customer=world.a, kind=CustomerEventKind.ANONYMIZED)
+    assert timeline.data == {"channel": "amazon", "retention_days": 30}
+    with translation.override("ja"):
+        assert customer_event_details(timeline) == "チャネル: Amazon / 保存期間（日）: 30"
     assert RetentionEvent.objects.filter(kind=RetentionEventKind.CONSENT_PRUNED).count() == 1
 
 
