@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
     CharField,
     Exists,
     Func,
@@ -36,7 +35,6 @@ from django.db.models import (
     Q,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.utils import timezone
@@ -404,14 +402,14 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
     # customer's own if another channel gave it, else the latest given.
     values = {}
     for name in PROFILE_FIELDS:
-        given = (
-            others.exclude(**{name: _blank(name)})
-            .alias(preferred=Case(When(**{name: OuterRef(name)}, then=Value(0)), default=Value(1)))
-            .order_by("preferred", "-updated_at", "-pk")
-        )
+        given = others.exclude(**{name: _blank(name)})
+        kept = given.filter(**{name: OuterRef(name)})
+        latest = given.order_by("-updated_at", "-pk")
         for column in (name, *([_NORMALIZED[name]] if name in _NORMALIZED else [])):
-            chosen = Subquery(given.values(column)[:1])
-            values[column] = chosen if _blank(column) is None else Coalesce(chosen, Value(""))
+            chosen = [Subquery(kept.values(column)[:1]), Subquery(latest.values(column)[:1])]
+            if _blank(column) is not None:
+                chosen.append(Value(_blank(column)))
+            values[column] = Coalesce(*chosen)
     if known_elsewhere:
         Customer.objects.filter(pk__any_of=sorted(known_elsewhere)).update(**values, updated_at=now)
     return fully
