@@ -10,6 +10,9 @@ fields of their ledger rows. Ids, orders (stubs, totals, dates, statuses),
 inquiries' dates, states and categories, lifecycle figures and every
 aggregate stay: reports and segments come out the same.
 
+tickets and outreach import crm at module level: their models are imported
+inside the functions that reach them, as crm.services.consent does.
+
 Everything is set-based (UPDATE ... WHERE ... IN), in batches of customers,
 one transaction each; only attachment files are deleted one by one. An
 order whose buyer's data is done carries `anonymized_at`, and leaves the
