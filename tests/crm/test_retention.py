@@ -578,3 +578,28 @@ def test_the_consent_ledger_prunes_only_events_older_than_the_rule(settings):
     )
     event = RetentionEvent.objects.get(kind=RetentionEventKind.CONSENT_PRUNED)
     assert event.data["consent_events"] == 4
+
+
+# --- What managers see ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_managers_read_each_run_in_words_and_agents_do_not(
+    world, client, owner, colleague, django_assert_num_queries
+):
+    for _run in range(3):
+        services.retention_run()
+    url = "/admin/crm/retentionevent/"
+
+    client.force_login(owner)
+    client.get(url)  # the session and permission caches warm
+    with django_assert_num_queries(6):
+        page = client.get(url).content.decode()
+
+    assert "個人情報を匿名化" in page
+    assert "保存期間（日）: 30 / 顧客 3件、全体を匿名化した顧客 2件、" in page
+    assert "保存期間（日）: 1095 / 対象なし" in page
+    assert page.count("対象なし") == 5  # two idle anonymisations, three prunes
+    assert "customers_fully_anonymized" not in page
+    client.force_login(colleague)
+    assert client.get(url).status_code == 403
