@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench-campaign: $(STAMP)
 
 bench-broadcast: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/broadcast.py
+
+bench-retention: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/retention.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

@@ -288,6 +288,20 @@ LIFECYCLE_VIP_MIN_SPENT = env_int("LIFECYCLE_VIP_MIN_SPENT", 100_000, minimum=0)
 CLAIMANT_SUGGEST_COMPLAINTS = env_int("CLAIMANT_SUGGEST_COMPLAINTS", 3, minimum=1)
 CLAIMANT_SUGGEST_DAYS = env_int("CLAIMANT_SUGGEST_DAYS", 90, minimum=1)
 CONSENT_LEDGER_RETENTION_DAYS = env_int("CONSENT_LEDGER_RETENTION_DAYS", 3 * 365, minimum=1)
+# Personal data retention per sales channel (SPEC rules 9, 17): a buyer's
+# personal data that channel gave is anonymised this many days after their
+# last order on it was delivered (or placed, when no delivery is known);
+# 0 keeps it. Amazon's data-protection policy: 30 days after delivery.
+RETENTION_DAYS = {
+    channel: env_int(f"RETENTION_DAYS_{channel.upper()}", default, minimum=0)
+    for channel, default in (
+        ("rakuten", 0),
+        ("amazon", 30),
+        ("yahoo", 0),
+        ("own_site", 0),
+        ("store", 0),
+    )
+}
 
 # --- Inquiries (SPEC rules 1, 11) -------------------------------------------
 # A customer writing to an inquiry closed longer ago than this opens a new,

@@ -28,6 +28,12 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         at=time(3, 30),
     ),
     RecurringJob(
+        name="crm.retention_run",
+        func="crm.tasks.retention_run_task",
+        schedule_type="D",
+        at=time(4, 15),
+    ),
+    RecurringJob(
         name="outreach.sends_tick",
         func="outreach.tasks.sends_tick",
         schedule_type="I",

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from core.admin_filters import DefaultingFilter
 from core.roles import is_manager
-from crm.event_details import customer_event_details
+from crm.event_details import customer_event_details, retention_event_summary
 from crm.models import (
     ChannelIdentity,
     ConsentAction,
@@ -38,6 +38,7 @@ from crm.models import (
     CustomerEvent,
     Order,
     OrderLine,
+    RetentionEvent,
     Tag,
 )
 from crm.privacy_admin import CustomerPrivacyAdminMixin
@@ -542,6 +543,20 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": ("crm/admin.css",)}
+
+
+@admin.register(RetentionEvent)
+class RetentionEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """What each run of the retention job did (crm.services.retention)."""
+
+    list_display = ("created_at", "kind", "channel", "summary")
+    list_filter = ("kind", "channel")
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+
+    @admin.display(description=_("details"))
+    def summary(self, obj: RetentionEvent) -> str:
+        return retention_event_summary(obj)
 
 
 @admin.register(Tag)

@@ -30,6 +30,7 @@ KEY_LABELS = {
     "files": _("files deleted"),
     "skipped": _("messages no longer sent"),
     "api_key": _("API key"),
+    "retention_days": _("retention period (days)"),
 }
 
 
@@ -82,3 +83,35 @@ def customer_event_details(event: CustomerEvent) -> str:
         label = KEY_LABELS.get(key)
         parts.append(f"{label}: {shown}" if label else shown)
     return SEPARATOR.join(parts) or "-"
+
+
+# What a retention run counted (crm.services.retention), in the order shown.
+RETENTION_COUNT_LABELS = {
+    "customers": _("customers"),
+    "customers_fully_anonymized": _("customers anonymised as a whole"),
+    "channel_profiles": _("channel profiles"),
+    "identities": _("channel identities"),
+    "customer_events": _("customer events"),
+    "inquiries": _("inquiries"),
+    "messages": _("messages"),
+    "attachments": _("attachments"),
+    "files_deleted": _("files deleted"),
+    "inbound_mails": _("inbound mail"),
+    "deliveries": _("ledger rows"),
+    "sends": _("send contents"),
+    "orders": _("orders"),
+    "consent_events": _("consent events pruned"),
+}
+
+
+def retention_event_summary(event) -> str:
+    """「保存期間（日）: 30 / 顧客 3件、メッセージ 4件」: the period and what the
+    run changed; 「対象なし」 when it changed nothing."""
+    data = event.data or {}
+    counts = LIST_SEPARATOR.join(
+        gettext("%(what)s: %(count)s") % {"what": label, "count": data[key]}
+        for key, label in RETENTION_COUNT_LABELS.items()
+        if data.get(key)
+    )
+    period = f"{KEY_LABELS['retention_days']}: {data.get('retention_days', '-')}"
+    return SEPARATOR.join([period, counts or gettext("nothing to do")])

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -355,6 +356,10 @@ class Order(models.Model):
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     total = models.BigIntegerField(_("total (JPY)"), validators=[MinValueValidator(0)])
+    # Set by the retention job (crm.services.retention) when the personal
+    # data the order's channel gave of its buyer was anonymised; cleared when
+    # the channel sends the order again.
+    anonymized_at = models.DateTimeField(_("buyer's data anonymised at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -377,6 +382,14 @@ class Order(models.Model):
                 name="crm_order_customer",
             ),
             models.Index(fields=["order_number"], name="crm_order_number"),
+            # The retention job's queue: Amazon orders whose buyer's data is
+            # still there, by the day its period starts. Orders already done
+            # leave it, so a run with nothing due reads a few entries.
+            models.Index(
+                Coalesce("delivered_at", "ordered_at"),
+                name="crm_order_retention_amazon",
+                condition=Q(channel="amazon", anonymized_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -572,6 +585,27 @@ class CustomerEvent(EventRecord):
         verbose_name = _("customer event")
         verbose_name_plural = _("customer events")
         indexes = [models.Index(fields=["customer", "created_at"], name="crm_customer_event_time")]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class RetentionEventKind(models.TextChoices):
+    ANONYMIZED = "anonymized", _("Personal data anonymised")
+    CONSENT_PRUNED = "consent_pruned", _("Consent ledger pruned")
+
+
+class RetentionEvent(EventRecord):
+    """One run of the retention job (crm.services.retention) on one channel
+    or on the consent ledger, with what it did in `data` (counts)."""
+
+    kind = models.CharField(_("kind"), max_length=20, choices=RetentionEventKind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
 
     def __str__(self) -> str:
         return self.get_kind_display()

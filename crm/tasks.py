@@ -4,6 +4,7 @@ import logging
 
 from crm.services import lifecycle_recompute
 from crm.services.lifecycle import customer_indexes_rebuild
+from crm.services.retention import retention_run
 
 logger = logging.getLogger(__name__)
 
@@ -16,3 +17,12 @@ def lifecycle_recompute_task() -> int:
     if customer_indexes_rebuild(changed=changed):
         logger.info("lifecycle_recompute: indexes of crm_customer rebuilt after the rewrite")
     return changed
+
+
+def retention_run_task() -> list[dict]:
+    """The nightly retention job: each channel's buyers past their period
+    anonymised, then the consent ledger pruned (crm.services.retention)."""
+    events = retention_run()
+    for event in events:
+        logger.info("retention %s %s: %s", event.kind, event.channel or "-", event.data)
+    return [event.data for event in events]

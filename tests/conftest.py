@@ -47,6 +47,7 @@ def _admin_without_second_factor(settings):
 SEED_MIGRATIONS = (
     ("core.migrations.0002_roles", "grant"),
     ("crm.migrations.0002_roles", "grant"),
+    ("crm.migrations.0016_retention_roles", "grant"),
     ("outreach.migrations.0002_roles", "grant"),
     ("tickets.migrations.0002_seed", "seed"),
     ("crisis.migrations.0002_roles", "grant"),

@@ -18,11 +18,13 @@ from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
 from crm.services.orders import OrderLineData, order_upsert
 from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
+from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
 
 __all__ = [
     "PROFILE_FIELDS",
     "OrderLineData",
     "Resolution",
+    "consent_ledger_prune",
     "consent_record",
     "consent_state_rebuild",
     "consent_withdraw",
@@ -40,4 +42,6 @@ __all__ = [
     "lifecycle_recompute",
     "order_upsert",
     "privacy_customer_ids",
+    "retention_anonymize",
+    "retention_run",
 ]

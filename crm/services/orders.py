@@ -63,6 +63,9 @@ def order_upsert(
         "status": status,
         "shipped_at": shipped_at,
         "delivered_at": delivered_at,
+        # The channel sent the order again: its buyer's data is live again
+        # and its retention period (crm.services.retention) counts anew.
+        "anonymized_at": None,
     }
     order = Order(channel=channel, order_number=order_number, **fields)
     # Fields only (their validators include the total's check constraint):
