@@ -221,6 +221,11 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
     },
     "crm.ConsentState": {"channel": _CODE},
     "crm.CustomerEvent": {"kind": _CODE},
+    "crm.RetentionEvent": {
+        "kind": _CODE,
+        "channel": _CODE,
+        "data": "a run's counts and period: no customer is named",
+    },
     "tickets.Category": {"code": _SHOP, "name": _SHOP},
     "tickets.BusinessCalendar": {"name": _SHOP, "time_zone": _CODE, "hours": _SHOP},
     "tickets.CalendarClosure": {"reason": _SHOP},

@@ -593,7 +593,7 @@ def test_managers_read_each_run_in_words_and_agents_do_not(
 
     client.force_login(owner)
     client.get(url)  # the session and permission caches warm
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):  # with the incident banner
         page = client.get(url).content.decode()
 
     assert "個人情報を匿名化" in page
