@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from core.models import ApiKey, ApiScope
 from core.roles import AGENT, MANAGER
 from core.services import api_key_create
+from tests.seeds import seed_data_restore
 
 if TYPE_CHECKING:
     from tests.redis_server import RedisServer
@@ -43,19 +44,6 @@ def _admin_without_second_factor(settings):
     settings.ADMIN_REQUIRE_OTP = False
 
 
-# Data migrations that seed rows tests rely on (roles, categories, SLA policies).
-SEED_MIGRATIONS = (
-    ("core.migrations.0002_roles", "grant"),
-    ("crm.migrations.0002_roles", "grant"),
-    ("crm.migrations.0016_retention_roles", "grant"),
-    ("outreach.migrations.0002_roles", "grant"),
-    ("tickets.migrations.0002_seed", "seed"),
-    ("crisis.migrations.0002_roles", "grant"),
-    ("crisis.migrations.0003_playbooks", "seed"),
-    ("reports.migrations.0002_roles", "grant"),
-)
-
-
 @pytest.fixture(autouse=True)
 def _seed_data_present(request):
     """A `transaction=True` test ends by flushing every table, seed rows
@@ -66,20 +54,7 @@ def _seed_data_present(request):
         return
     transactional = marker.kwargs.get("transaction", False)
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from importlib import import_module
-
-    from django.apps import apps as django_apps
-
-    from tickets.models import Category
-
-    if not (Group.objects.filter(name=MANAGER).exists() and Category.objects.exists()):
-        for module, function in SEED_MIGRATIONS:
-            getattr(import_module(module), function)(django_apps, None)
-    # A flush also empties Django's content-type cache; a long-running
-    # process has it warm, so query-count tests measure with it warm.
-    from django.contrib.contenttypes.models import ContentType
-
-    ContentType.objects.get_for_models(*django_apps.get_models())
+    seed_data_restore()
 
 
 @pytest.fixture

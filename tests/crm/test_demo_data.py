@@ -33,6 +33,7 @@ from crm.models import (
     Tag,
 )
 from reports.models import Countermeasure, CountermeasureStatus
+from tests.seeds import seed_data_restore
 from tickets import demo_history
 from tickets.models import Inquiry, InquiryEvent, InquiryMessage, ReferenceCounter, SlaState
 
@@ -74,6 +75,9 @@ def demo(django_db_setup, django_db_blocker):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
+            # the test before may have been transactional: its flush took the
+            # seed rows (categories, SLA policies) the demo relies on
+            seed_data_restore()
             yield _load()
         finally:
             transaction.set_rollback(True)
