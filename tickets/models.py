@@ -226,6 +226,19 @@ class Inquiry(models.Model):
     solution_proposed_at = models.DateTimeField(_("solution proposed"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Each stage's time from receipt, in whole minutes of the SLA policy's
+    # clock (open business time where the policy counts business hours,
+    # else wall time), written when the stage is reached: the monthly
+    # report's medians and buckets are aggregate SQL over these.
+    triage_minutes = models.PositiveIntegerField(
+        _("minutes to triage"), null=True, blank=True, editable=False
+    )
+    first_reply_minutes = models.PositiveIntegerField(
+        _("minutes to first reply"), null=True, blank=True, editable=False
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        _("minutes to resolution"), null=True, blank=True, editable=False
+    )
 
     reopened_from = models.ForeignKey(
         "self",
