@@ -1,0 +1,1 @@
+"""Reads for the manager's figures: one module per page."""

@@ -1,0 +1,749 @@
+"""The monthly trouble analysis (月次トラブル分析; SPEC rule 6, seed 001).
+
+Which inquiries belong to a month: those received (created) in it, Asia/Tokyo.
+Their figures are as of now: an inquiry received on the 31st and answered on
+the 2nd counts in the month it was received, with its answer; one still open
+counts in the month's totals but not (yet) in the durations of the stages it
+has not reached.
+
+Durations come from the minutes stored per inquiry in the clock of its SLA
+policy when each stage is reached (tickets.services.sla.policy_clock_minutes):
+business hours where the policy counts them, wall time otherwise.
+
+Every figure is aggregate SQL: counts with FILTER, PostgreSQL's
+percentile_cont … WITHIN GROUP, date_trunc in Asia/Tokyo. SQLite (`make run`)
+has no percentile_cont: there the medians and 90th percentiles are
+interpolated in Python from the stage minutes (the demo's few thousand rows),
+the same way percentile_cont does. The number of queries does not depend on
+the number of inquiries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from core.roles import staff_name
+from crisis.models import Incident, Suspension
+from crm.models import Channel
+from reports.models import Countermeasure
+from tickets.models import OPEN_STATUSES, Category, Inquiry
+
+JST = ZoneInfo("Asia/Tokyo")
+TREND_MONTHS = 12
+TRIAGE_TARGET_MINUTES = 30  # SPEC rule 2: 状況確認 within 30 minutes
+# A countermeasure is shown beside this many months before and after its month.
+COUNTERMEASURE_SPAN = 3
+# (lower bound, upper bound) in minutes: [lower, upper).
+BUCKETS = ((0, 60), (60, 240), (240, 480), (480, 1440), (1440, None))
+STAGE_FIELDS = ("triage_minutes", "first_reply_minutes", "resolution_minutes")
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's percentile_cont(fraction) WITHIN GROUP (ORDER BY expr):
+    the continuous percentile, NULLs left out."""
+
+    function = "percentile_cont"
+    name = "Percentile"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def percentile_interpolate(values: Sequence[float], fraction: float) -> float | None:
+    """percentile_cont over sorted `values` (SQLite's fallback)."""
+    if not values:
+        return None
+    position = fraction * (len(values) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _has_percentile() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- months -------------------------------------------------------------
+
+
+def month_add(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_range(first: date, months: int = 1) -> tuple[datetime, datetime]:
+    """[start, end) of `months` months from `first`, as aware Asia/Tokyo times."""
+    return (
+        datetime.combine(first, time(), JST),
+        datetime.combine(month_add(first, months), time(), JST),
+    )
+
+
+def month_label(month: date) -> str:
+    return formats.date_format(month, "YEAR_MONTH_FORMAT")
+
+
+def month_default(now: datetime | None = None) -> date:
+    """The last complete month (Asia/Tokyo): the one a monthly review looks at."""
+    today = timezone.localtime(now or timezone.now(), JST).date()
+    return month_add(today.replace(day=1), -1)
+
+
+def bucket_label(lower: int, upper: int | None) -> str:
+    if upper is None:
+        return _("over %(hours)d h") % {"hours": lower // 60}
+    return _("%(low)d–%(high)d h") % {"low": lower // 60, "high": upper // 60}
+
+
+def stage_label(stage: str) -> str:
+    return {
+        "triage_minutes": _("Time to triage"),
+        "first_reply_minutes": _("Time to first reply"),
+        "resolution_minutes": _("Time to resolution"),
+    }[stage]
+
+
+def _channel_name(code: str) -> str:
+    return str(dict(Channel.choices).get(code, code))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100 * part / whole, 1)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# --- what the page shows ------------------------------------------------
+
+
+@dataclass
+class Chart:
+    kind: str  # Chart.js type: bar, line, doughnut
+    labels: list[str]
+    datasets: list[dict]
+    stacked: bool = False
+    horizontal: bool = False
+    percent: bool = False
+
+
+@dataclass
+class Table:
+    """One table of the report: shown under its chart, exported as CSV."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list]
+    # Per row: the filtered inquiry list behind it, or "".
+    links: list[str] = field(default_factory=list)
+    chart: Chart | None = None
+    note: str = ""
+
+    @property
+    def entries(self) -> list[tuple[list, str]]:
+        """(row, its link or "") pairs, for the page."""
+        return [
+            (row, self.links[i] if i < len(self.links) else "") for i, row in enumerate(self.rows)
+        ]
+
+
+@dataclass
+class CountermeasureFigures:
+    countermeasure: Countermeasure
+    scope: str
+    months: list[date]  # COUNTERMEASURE_SPAN before, its month, COUNTERMEASURE_SPAN after
+    counts: list[int | None]  # None: a month not over yet
+    first_reply_medians: list[float | None]
+
+    @property
+    def owner_name(self) -> str:
+        return staff_name(self.countermeasure.owner)
+
+
+@dataclass
+class MonthlyReport:
+    month: date
+    channel: str
+    category: Category | None
+    now: datetime
+    tables: list[Table]
+    countermeasures: list[CountermeasureFigures]
+    triage_open_overdue: int
+    triage_open_overdue_link: str
+
+    def table(self, key: str) -> Table:
+        return next(table for table in self.tables if table.key == key)
+
+    @property
+    def countermeasure_note(self) -> str:
+        return self.table("countermeasures").note
+
+
+# --- the selector -------------------------------------------------------
+
+
+def _filtered(queryset: QuerySet, channel: str, category_id: int | None) -> QuerySet:
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if category_id:
+        queryset = queryset.filter(category_id=category_id)
+    return queryset
+
+
+def monthly_report(
+    *,
+    month: date,
+    channel: str = "",
+    category: Category | None = None,
+    now: datetime | None = None,
+    inquiry_list_url: str = "",
+) -> MonthlyReport:
+    """The report of `month` (its first day), filtered by channel and category
+    when given. `inquiry_list_url` (the admin's inquiry list) makes the links."""
+    now = now or timezone.now()
+    month = month.replace(day=1)
+    category_id = category.pk if category else None
+    start, end = month_range(month)
+    links = _Links(inquiry_list_url, start, end, channel, category_id)
+    base = _filtered(Inquiry.objects.all(), channel, category_id)
+    inquiries = base.filter(created_at__gte=start, created_at__lt=end)
+
+    tables = [
+        *_trend_tables(base, month, links),
+        _durations_table(inquiries),
+        _impact_table(inquiries, start, end, channel),
+        _triage_table(inquiries, now),
+        _compliance_table(inquiries, now, "channel", links),
+        _compliance_table(inquiries, now, "assignee", links),
+    ]
+    overdue_q = Q(
+        status__in=OPEN_STATUSES,
+        triaged_at__isnull=True,
+        created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES),
+    )
+    countermeasures = _countermeasure_figures(month, channel, category_id, now)
+    tables.append(_countermeasure_table(countermeasures))
+    return MonthlyReport(
+        month=month,
+        channel=channel,
+        category=category,
+        now=now,
+        tables=tables,
+        countermeasures=countermeasures,
+        triage_open_overdue=base.filter(overdue_q).count(),
+        triage_open_overdue_link=links.url(
+            whole_time=True,
+            triaged_at__isnull="True",
+            created_at__lte=timezone.localtime(
+                now - timedelta(minutes=TRIAGE_TARGET_MINUTES), JST
+            ).isoformat(),
+        ),
+    )
+
+
+class _Links:
+    """Links into the admin's inquiry list, filtered like the report."""
+
+    def __init__(self, base_url, start, end, channel, category_id):
+        self.base_url, self.start, self.end = base_url, start, end
+        self.channel, self.category_id = channel, category_id
+
+    def url(self, *, whole_time: bool = False, **params) -> str:
+        from urllib.parse import urlencode
+
+        if not self.base_url:
+            return ""
+        query = {"status": "all"}
+        if whole_time:
+            query.pop("status")  # open ones only: the list's default
+        else:
+            query["created_at__gte"] = self.start.isoformat()
+            query["created_at__lt"] = self.end.isoformat()
+        if self.channel:
+            query["channel__exact"] = self.channel
+        if self.category_id:
+            query["category__id__exact"] = str(self.category_id)
+        query.update({key: value for key, value in params.items() if value is not None})
+        return f"{self.base_url}?{urlencode(query)}"
+
+
+def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
+    """Counts by category and by channel over the 12 months ending at
+    `month`: one query, grouped by month, category and channel."""
+    first = month_add(month, 1 - TREND_MONTHS)
+    months = [month_add(first, i) for i in range(TREND_MONTHS)]
+    start, end = month_range(first, TREND_MONTHS)
+    rows = (
+        base.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(month=TruncMonth("created_at", tzinfo=JST))
+        .values("month", "category_id", "channel")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_category: dict[int | None, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    by_channel: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        row_month = _as_date(row["month"])
+        by_category[row["category_id"]][row_month] += row["n"]
+        by_channel[row["channel"]][row_month] += row["n"]
+    labels = [month_label(m) for m in months]
+    columns_tail = [*labels]
+
+    categories = list(Category.objects.order_by("position", "name"))
+    category_rows = [
+        (category.name, by_category.get(category.pk, {}), {"category__id__exact": category.pk})
+        for category in categories
+        if category.pk in by_category
+    ]
+    if None in by_category:
+        category_rows.append((_("Uncategorised"), by_category[None], {"category__isnull": "True"}))
+    channel_rows = [
+        (_channel_name(code), by_channel[code], {"channel__exact": code})
+        for code, _label in Channel.choices
+        if code in by_channel
+    ]
+    tables = []
+    for key, title, first_column, entries in (
+        ("by_category", _("Inquiries by category"), _("Category"), category_rows),
+        ("by_channel", _("Inquiries by channel"), _("Channel"), channel_rows),
+    ):
+        table_rows = [[name, *(counts.get(m, 0) for m in months)] for name, counts, _p in entries]
+        tables.append(
+            Table(
+                key=key,
+                title=title,
+                columns=[first_column, *columns_tail],
+                rows=table_rows,
+                links=[links.url(**params) for _n, _c, params in entries],
+                chart=Chart(
+                    kind="bar",
+                    labels=labels,
+                    datasets=[{"label": row[0], "data": row[1:]} for row in table_rows],
+                    stacked=True,
+                ),
+                note=_("The last column is the month of the report; the links open its inquiries."),
+            )
+        )
+    return tables
+
+
+def _impact_table(inquiries: QuerySet, start: datetime, end: datetime, channel: str) -> Table:
+    figures = inquiries.aggregate(
+        inquiries=Count("pk"),
+        customers=Count("customer", distinct=True),
+        orders=Count("order", distinct=True),
+    )
+    suspensions = Suspension.objects.filter(decided_at__gte=start, decided_at__lt=end)
+    incidents = Incident.objects.filter(started_at__gte=start, started_at__lt=end)
+    if channel:
+        incidents = incidents.filter(channel=channel)
+        if _has_percentile():  # JSON containment: PostgreSQL; SQLite counts every channel
+            suspensions = suspensions.filter(channels__contains=[channel])
+    rows = [
+        [_("Inquiries"), figures["inquiries"]],
+        [_("Customers involved"), figures["customers"]],
+        [_("Orders involved"), figures["orders"]],
+        [_("Sales suspensions decided"), suspensions.count()],
+        [_("Incidents started"), incidents.count()],
+    ]
+    return Table(
+        key="impact",
+        title=_("Impact"),
+        columns=[_("Figure"), _("Value")],
+        rows=rows,
+        note=_(
+            "Customers and orders: distinct ones among the month's inquiries. Sales suspensions "
+            "decided and incidents started in the month (by channel when filtered; the category "
+            "filter does not apply to them)."
+        ),
+    )
+
+
+def _durations_table(inquiries: QuerySet) -> Table:
+    aggregates = {}
+    for stage in STAGE_FIELDS:
+        aggregates[f"{stage}_n"] = Count("pk", filter=Q(**{f"{stage}__isnull": False}))
+        aggregates[f"{stage}_open"] = Count("pk", filter=Q(**{f"{stage}__isnull": True}))
+        for index, (lower, upper) in enumerate(BUCKETS):
+            within = Q(**{f"{stage}__gte": lower})
+            if upper is not None:
+                within &= Q(**{f"{stage}__lt": upper})
+            aggregates[f"{stage}_b{index}"] = Count("pk", filter=within)
+        if _has_percentile():
+            aggregates[f"{stage}_p50"] = Percentile(stage, 0.5)
+            aggregates[f"{stage}_p90"] = Percentile(stage, 0.9)
+    figures = inquiries.aggregate(**aggregates)
+    if not _has_percentile():
+        for stage in STAGE_FIELDS:
+            values = list(
+                inquiries.filter(**{f"{stage}__isnull": False})
+                .order_by(stage)
+                .values_list(stage, flat=True)
+            )
+            figures[f"{stage}_p50"] = percentile_interpolate(values, 0.5)
+            figures[f"{stage}_p90"] = percentile_interpolate(values, 0.9)
+    bucket_labels = [bucket_label(lower, upper) for lower, upper in BUCKETS]
+    rows = [
+        [
+            stage_label(stage),
+            figures[f"{stage}_n"],
+            figures[f"{stage}_open"],
+            _rounded(figures[f"{stage}_p50"]),
+            _rounded(figures[f"{stage}_p90"]),
+            *(figures[f"{stage}_b{i}"] for i in range(len(BUCKETS))),
+        ]
+        for stage in STAGE_FIELDS
+    ]
+    return Table(
+        key="durations",
+        title=_("Time to triage, first reply and resolution"),
+        columns=[
+            _("Stage"),
+            _("Reached"),
+            _("Not reached yet"),
+            _("Median (min)"),
+            _("90th percentile (min)"),
+            *bucket_labels,
+        ],
+        rows=rows,
+        chart=Chart(
+            kind="bar",
+            labels=bucket_labels,
+            datasets=[{"label": row[0], "data": row[5:]} for row in rows],
+        ),
+        note=_(
+            "Measured from receipt in the clock of each inquiry's SLA policy: business hours "
+            "where the policy counts them, else calendar hours. Inquiries that have not reached "
+            "a stage are left out of its median, percentile and buckets."
+        ),
+    )
+
+
+def _compliance_q(now: datetime) -> dict:
+    replied = Q(first_replied_at__isnull=False)
+    unreplied_open = Q(first_replied_at__isnull=True, status__in=OPEN_STATUSES)
+    return {
+        "met": Count("pk", filter=replied & Q(first_replied_at__lte=F("first_reply_due_at"))),
+        "missed": Count(
+            "pk",
+            filter=(replied & Q(first_replied_at__gt=F("first_reply_due_at")))
+            | (unreplied_open & Q(first_reply_due_at__lte=now)),
+        ),
+        "pending": Count("pk", filter=unreplied_open & Q(first_reply_due_at__gt=now)),
+    }
+
+
+def _compliance_table(inquiries: QuerySet, now: datetime, by: str, links: _Links) -> Table:
+    """First-reply compliance per channel or per assignee: answered within
+    the due time (met); answered late, or still open past it (missed).
+    Open and not yet due: shown apart, not in the rate. Closed without a
+    reply, or without a deadline: not counted."""
+    column = "channel" if by == "channel" else "assignee_id"
+    grouped = list(
+        inquiries.filter(first_reply_due_at__isnull=False)
+        .values(column)
+        .annotate(**_compliance_q(now))
+        .order_by(column)
+    )
+    if by == "channel":
+        order = {code: i for i, (code, _label) in enumerate(Channel.choices)}
+        grouped.sort(key=lambda row: order.get(row[column], len(order)))
+        names = {row[column]: _channel_name(row[column]) for row in grouped}
+        params = {row[column]: {"channel__exact": row[column]} for row in grouped}
+        key, title, first = (
+            "compliance_channel",
+            _("First-reply compliance by channel"),
+            _("Channel"),
+        )
+    else:
+        ids = [row[column] for row in grouped if row[column] is not None]
+        users = get_user_model().objects.filter(pk__in=ids) if ids else []
+        names = {user.pk: staff_name(user) for user in users}
+        names[None] = _("Unassigned")
+        params = {
+            row[column]: {"assignee": str(row[column]) if row[column] else "none"}
+            for row in grouped
+        }
+        grouped.sort(key=lambda row: (row[column] is None, names.get(row[column], "")))
+        key, title, first = "compliance_agent", _("First-reply compliance by agent"), _("Agent")
+    rows = [
+        [
+            names.get(row[column], ""),
+            row["met"],
+            row["missed"],
+            row["pending"],
+            _rate(row["met"], row["met"] + row["missed"]),
+        ]
+        for row in grouped
+    ]
+    return Table(
+        key=key,
+        title=title,
+        columns=[first, _("In time"), _("Late or overdue"), _("Open, not yet due"), _("Rate (%)")],
+        rows=rows,
+        links=[links.url(**params[row[column]]) for row in grouped],
+        chart=Chart(
+            kind="bar",
+            labels=[row[0] for row in rows],
+            datasets=[{"label": _("Rate (%)"), "data": [row[4] for row in rows]}],
+            horizontal=by != "channel",
+            percent=True,
+        ),
+        note=_(
+            "In time: first reply sent by its due time. Late or overdue: replied after it, or "
+            "still open and unanswered past it. Open and not yet due: not in the rate. Inquiries "
+            "closed without a reply are not counted. By agent: the inquiry's assignee."
+        ),
+    )
+
+
+def _triage_table(inquiries: QuerySet, now: datetime) -> Table:
+    """The 30-minute triage target: met when triaged within 30 minutes of
+    the policy's clock; missed when triaged later, or not triaged and
+    received more than 30 minutes ago (wall time) ."""
+    untriaged = Q(triage_minutes__isnull=True)
+    waited = Q(created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES))
+    figures = inquiries.aggregate(
+        met=Count("pk", filter=Q(triage_minutes__lte=TRIAGE_TARGET_MINUTES)),
+        late=Count("pk", filter=Q(triage_minutes__gt=TRIAGE_TARGET_MINUTES)),
+        never=Count("pk", filter=untriaged & waited),
+        waiting=Count("pk", filter=untriaged & ~waited),
+    )
+    missed = figures["late"] + figures["never"]
+    rows = [
+        [_("Triaged within 30 minutes"), figures["met"]],
+        [_("Triaged after 30 minutes"), figures["late"]],
+        [_("Not triaged, received over 30 minutes ago"), figures["never"]],
+        [_("Not triaged, received under 30 minutes ago"), figures["waiting"]],
+        [_("Share met (%)"), _rate(figures["met"], figures["met"] + missed)],
+    ]
+    return Table(
+        key="triage",
+        title=_("Triage target (30 minutes)"),
+        columns=[_("Figure"), _("Value")],
+        rows=rows,
+        chart=Chart(
+            kind="doughnut",
+            labels=[rows[0][0], rows[1][0], rows[2][0]],
+            datasets=[
+                {
+                    "label": _("Inquiries"),
+                    "data": [figures["met"], figures["late"], figures["never"]],
+                }
+            ],
+        ),
+        note=_(
+            "Triage (状況確認) is reached when both the category and the assignee are set. "
+            "Within 30 minutes in the clock of the inquiry's SLA policy. Inquiries received under "
+            "30 minutes ago are not in the share."
+        ),
+    )
+
+
+# --- the improvement cycle ----------------------------------------------
+
+
+def _countermeasure_scope(item: Countermeasure) -> tuple[int | None, str]:
+    """(category id, channel) whose figures show whether it worked: its own,
+    else its incident's channel."""
+    channel = item.channel or (item.incident.channel if item.incident_id else "")
+    return item.category_id, channel
+
+
+def _scope_label(item: Countermeasure) -> str:
+    parts = []
+    if item.incident_id:
+        parts.append(_("Incident: %(title)s") % {"title": item.incident.title})
+    if item.category_id:
+        parts.append(item.category.name)
+    _category_id, channel = _countermeasure_scope(item)
+    if channel:
+        parts.append(_channel_name(channel))
+    return " / ".join(parts) or _("All inquiries")
+
+
+def _monthly_stats(
+    keys: Sequence[str], scopes: Iterable[tuple], first: date, months: int
+) -> dict[tuple, tuple[int, float | None]]:
+    """{(key values..., month): (count, first-reply median)} over `months`
+    months from `first`, for the given scopes: one query (two on SQLite)."""
+    start, end = month_range(first, months)
+    scope_q = Q()
+    for values in scopes:
+        scope_q |= Q(**dict(zip(keys, values, strict=True)))
+    rows = (
+        Inquiry.objects.filter(created_at__gte=start, created_at__lt=end)
+        .filter(scope_q)
+        .annotate(month=TruncMonth("created_at", tzinfo=JST))
+        .values(*keys, "month")
+        .order_by()
+    )
+    if _has_percentile():
+        rows = rows.annotate(n=Count("pk"), median=Percentile("first_reply_minutes", 0.5))
+        return {
+            (*(row[k] for k in keys), _as_date(row["month"])): (row["n"], row["median"])
+            for row in rows
+        }
+    counts = {
+        (*(row[k] for k in keys), _as_date(row["month"])): row["n"]
+        for row in rows.annotate(n=Count("pk"))
+    }
+    values: dict[tuple, list] = defaultdict(list)
+    for row in (
+        rows.filter(first_reply_minutes__isnull=False)
+        .values(*keys, "month", "first_reply_minutes")
+        .order_by("first_reply_minutes")
+    ):
+        values[(*(row[k] for k in keys), _as_date(row["month"]))].append(row["first_reply_minutes"])
+    return {
+        key: (count, percentile_interpolate(values.get(key, []), 0.5))
+        for key, count in counts.items()
+    }
+
+
+def _as_date(value) -> date:
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value, JST)
+        return value.date()
+    return value
+
+
+def _countermeasure_figures(
+    month: date, channel: str, category_id: int | None, now: datetime
+) -> list[CountermeasureFigures]:
+    """The countermeasures of the 12 months up to `month` that concern the
+    report's filters, each beside its scope's count and first-reply median
+    for COUNTERMEASURE_SPAN months before and after its month."""
+    first = month_add(month, 1 - TREND_MONTHS)
+    items = Countermeasure.objects.filter(month__gte=first, month__lte=month).select_related(
+        "category", "owner", "incident"
+    )
+    if category_id:
+        items = items.filter(Q(category_id=category_id) | Q(category__isnull=True))
+    items = list(items.order_by("-month", "due_date", "pk"))
+    if channel:
+        items = [item for item in items if _countermeasure_scope(item)[1] in ("", channel)]
+    if not items:
+        return []
+    current = timezone.localtime(now, JST).date().replace(day=1)
+    span_first = month_add(min(item.month for item in items), -COUNTERMEASURE_SPAN)
+    span_months = (
+        (max(item.month for item in items).year - span_first.year) * 12
+        + max(item.month for item in items).month
+        - span_first.month
+        + COUNTERMEASURE_SPAN
+        + 1
+    )
+    # One query per kind of scope (category and channel, category, channel, all).
+    groups: dict[tuple[str, ...], set[tuple]] = defaultdict(set)
+    for item in items:
+        category, item_channel = _countermeasure_scope(item)
+        keys = tuple(
+            key for key, value in (("category_id", category), ("channel", item_channel)) if value
+        )
+        groups[keys].add(tuple(value for value in (category, item_channel) if value))
+    stats: dict[tuple[str, ...], dict] = {}
+    for keys, scopes in groups.items():
+        stats[keys] = _monthly_stats(keys, scopes or {()}, span_first, span_months)
+    result = []
+    for item in items:
+        category, item_channel = _countermeasure_scope(item)
+        keys = tuple(
+            key for key, value in (("category_id", category), ("channel", item_channel)) if value
+        )
+        values = tuple(value for value in (category, item_channel) if value)
+        months = [
+            month_add(item.month, offset)
+            for offset in range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
+        ]
+        counts, medians = [], []
+        for each in months:
+            if each > current:
+                counts.append(None)
+                medians.append(None)
+                continue
+            count, median = stats[keys].get((*values, each), (0, None))
+            counts.append(count)
+            medians.append(_rounded(median))
+        result.append(
+            CountermeasureFigures(
+                countermeasure=item,
+                scope=_scope_label(item),
+                months=months,
+                counts=counts,
+                first_reply_medians=medians,
+            )
+        )
+    return result
+
+
+def countermeasure_offset_label(offset: int) -> str:
+    if offset == 0:
+        return _("its month")
+    if offset < 0:
+        return _("%(n)d months before") % {"n": -offset}
+    return _("%(n)d months after") % {"n": offset}
+
+
+def _countermeasure_table(figures: list[CountermeasureFigures]) -> Table:
+    offsets = range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
+    count_columns = [
+        _("Count, %(when)s") % {"when": countermeasure_offset_label(o)} for o in offsets
+    ]
+    median_columns = [
+        _("First-reply median (min), %(when)s") % {"when": countermeasure_offset_label(o)}
+        for o in offsets
+    ]
+    rows = []
+    for entry in figures:
+        item = entry.countermeasure
+        rows.append(
+            [
+                month_label(item.month),
+                entry.scope,
+                item.cause,
+                item.action,
+                staff_name(item.owner),
+                formats.date_format(item.due_date, "SHORT_DATE_FORMAT"),
+                item.get_status_display(),
+                *entry.counts,
+                *entry.first_reply_medians,
+            ]
+        )
+    return Table(
+        key="countermeasures",
+        title=_("Countermeasures and their months before and after"),
+        columns=[
+            _("Month reviewed"),
+            _("Concerns"),
+            _("Cause"),
+            _("Countermeasure"),
+            _("Owner"),
+            _("Due date"),
+            _("Status"),
+            *count_columns,
+            *median_columns,
+        ],
+        rows=rows,
+        note=_(
+            "Countermeasures recorded for the 12 months up to this one. Figures are those of the "
+            "countermeasure's category and channel (an incident's: its channel), over all "
+            "channels and categories otherwise; months not over yet are blank."
+        ),
+    )
