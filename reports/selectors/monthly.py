@@ -63,6 +63,25 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
+class Percentiles(Aggregate):
+    """percentile_cont(ARRAY[fractions]) WITHIN GROUP (ORDER BY expr): the
+    continuous percentiles of one sort, as a list (PostgreSQL)."""
+
+    function = "percentile_cont"
+    name = "Percentiles"
+    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fractions: Sequence[float], **extra):
+        from django.contrib.postgres.fields import ArrayField
+
+        super().__init__(
+            expression,
+            fractions=", ".join(repr(float(f)) for f in fractions),
+            output_field=ArrayField(FloatField()),
+            **extra,
+        )
+
+
 def percentile_interpolate(values: Sequence[float], fraction: float) -> float | None:
     """percentile_cont over sorted `values` (SQLite's fallback)."""
     if not values:
@@ -222,14 +241,14 @@ def monthly_report(
     links = _Links(inquiry_list_url, start, end, channel, category_id)
     base = _filtered(Inquiry.objects.all(), channel, category_id)
     inquiries = base.filter(created_at__gte=start, created_at__lt=end)
+    figures = _month_figures(inquiries, now)
 
     tables = [
         *_trend_tables(base, month, links),
-        _durations_table(inquiries),
-        _impact_table(inquiries, start, end, channel),
-        _triage_table(inquiries, now),
-        _compliance_table(inquiries, now, "channel", links),
-        _compliance_table(inquiries, now, "assignee", links),
+        _durations_table(figures),
+        _impact_table(figures, start, end, channel),
+        _triage_table(figures),
+        *_compliance_tables(inquiries, now, links),
     ]
     overdue_q = Q(
         status__in=OPEN_STATUSES,
@@ -342,12 +361,47 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     return tables
 
 
-def _impact_table(inquiries: QuerySet, start: datetime, end: datetime, channel: str) -> Table:
-    figures = inquiries.aggregate(
-        inquiries=Count("pk"),
-        customers=Count("customer", distinct=True),
-        orders=Count("order", distinct=True),
+def _month_figures(inquiries: QuerySet, now: datetime) -> dict:
+    """The month's durations, triage target and impact: one aggregate query
+    (PostgreSQL computes both percentiles of a stage from one sort)."""
+    aggregates = {
+        "inquiries": Count("pk"),
+        "customers": Count("customer", distinct=True),
+        "orders": Count("order", distinct=True),
+    }
+    for stage in STAGE_FIELDS:
+        aggregates[f"{stage}_n"] = Count("pk", filter=Q(**{f"{stage}__isnull": False}))
+        for index, (lower, upper) in enumerate(BUCKETS):
+            within = Q(**{f"{stage}__gte": lower})
+            if upper is not None:
+                within &= Q(**{f"{stage}__lt": upper})
+            aggregates[f"{stage}_b{index}"] = Count("pk", filter=within)
+        if _has_percentile():
+            aggregates[f"{stage}_pct"] = Percentiles(stage, (0.5, 0.9))
+    untriaged = Q(triage_minutes__isnull=True)
+    waited = Q(created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES))
+    aggregates.update(
+        triage_met=Count("pk", filter=Q(triage_minutes__lte=TRIAGE_TARGET_MINUTES)),
+        triage_late=Count("pk", filter=Q(triage_minutes__gt=TRIAGE_TARGET_MINUTES)),
+        triage_never=Count("pk", filter=untriaged & waited),
+        triage_waiting=Count("pk", filter=untriaged & ~waited),
     )
+    figures = inquiries.aggregate(**aggregates)
+    for stage in STAGE_FIELDS:
+        if _has_percentile():
+            median, p90 = figures.pop(f"{stage}_pct") or (None, None)
+        else:
+            values = list(
+                inquiries.filter(**{f"{stage}__isnull": False})
+                .order_by(stage)
+                .values_list(stage, flat=True)
+            )
+            median, p90 = percentile_interpolate(values, 0.5), percentile_interpolate(values, 0.9)
+        figures[f"{stage}_p50"], figures[f"{stage}_p90"] = median, p90
+    return figures
+
+
+def _impact_table(figures: dict, start: datetime, end: datetime, channel: str) -> Table:
     suspensions = Suspension.objects.filter(decided_at__gte=start, decided_at__lt=end)
     incidents = Incident.objects.filter(started_at__gte=start, started_at__lt=end)
     if channel:
@@ -374,35 +428,13 @@ def _impact_table(inquiries: QuerySet, start: datetime, end: datetime, channel: 
     )
 
 
-def _durations_table(inquiries: QuerySet) -> Table:
-    aggregates = {}
-    for stage in STAGE_FIELDS:
-        aggregates[f"{stage}_n"] = Count("pk", filter=Q(**{f"{stage}__isnull": False}))
-        aggregates[f"{stage}_open"] = Count("pk", filter=Q(**{f"{stage}__isnull": True}))
-        for index, (lower, upper) in enumerate(BUCKETS):
-            within = Q(**{f"{stage}__gte": lower})
-            if upper is not None:
-                within &= Q(**{f"{stage}__lt": upper})
-            aggregates[f"{stage}_b{index}"] = Count("pk", filter=within)
-        if _has_percentile():
-            aggregates[f"{stage}_p50"] = Percentile(stage, 0.5)
-            aggregates[f"{stage}_p90"] = Percentile(stage, 0.9)
-    figures = inquiries.aggregate(**aggregates)
-    if not _has_percentile():
-        for stage in STAGE_FIELDS:
-            values = list(
-                inquiries.filter(**{f"{stage}__isnull": False})
-                .order_by(stage)
-                .values_list(stage, flat=True)
-            )
-            figures[f"{stage}_p50"] = percentile_interpolate(values, 0.5)
-            figures[f"{stage}_p90"] = percentile_interpolate(values, 0.9)
+def _durations_table(figures: dict) -> Table:
     bucket_labels = [bucket_label(lower, upper) for lower, upper in BUCKETS]
     rows = [
         [
             stage_label(stage),
             figures[f"{stage}_n"],
-            figures[f"{stage}_open"],
+            figures["inquiries"] - figures[f"{stage}_n"],
             _rounded(figures[f"{stage}_p50"]),
             _rounded(figures[f"{stage}_p90"]),
             *(figures[f"{stage}_b{i}"] for i in range(len(BUCKETS))),
@@ -434,103 +466,104 @@ def _durations_table(inquiries: QuerySet) -> Table:
     )
 
 
-def _compliance_q(now: datetime) -> dict:
+COMPLIANCE_COUNTS = ("met", "missed", "pending")
+
+
+def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> list[Table]:
+    """First-reply compliance per channel and per assignee, from one query
+    grouped by both (the counts add up): answered within the due time
+    (met); answered late, or still open past it (missed). Open and not yet
+    due: shown apart, not in the rate. Closed without a reply, or without a
+    deadline: not counted."""
     replied = Q(first_replied_at__isnull=False)
     unreplied_open = Q(first_replied_at__isnull=True, status__in=OPEN_STATUSES)
-    return {
-        "met": Count("pk", filter=replied & Q(first_replied_at__lte=F("first_reply_due_at"))),
-        "missed": Count(
-            "pk",
-            filter=(replied & Q(first_replied_at__gt=F("first_reply_due_at")))
-            | (unreplied_open & Q(first_reply_due_at__lte=now)),
-        ),
-        "pending": Count("pk", filter=unreplied_open & Q(first_reply_due_at__gt=now)),
-    }
-
-
-def _compliance_table(inquiries: QuerySet, now: datetime, by: str, links: _Links) -> Table:
-    """First-reply compliance per channel or per assignee: answered within
-    the due time (met); answered late, or still open past it (missed).
-    Open and not yet due: shown apart, not in the rate. Closed without a
-    reply, or without a deadline: not counted."""
-    column = "channel" if by == "channel" else "assignee_id"
     grouped = list(
         inquiries.filter(first_reply_due_at__isnull=False)
-        .values(column)
-        .annotate(**_compliance_q(now))
-        .order_by(column)
+        .values("channel", "assignee_id")
+        .annotate(
+            met=Count("pk", filter=replied & Q(first_replied_at__lte=F("first_reply_due_at"))),
+            missed=Count(
+                "pk",
+                filter=(replied & Q(first_replied_at__gt=F("first_reply_due_at")))
+                | (unreplied_open & Q(first_reply_due_at__lte=now)),
+            ),
+            pending=Count("pk", filter=unreplied_open & Q(first_reply_due_at__gt=now)),
+        )
+        .order_by()
     )
-    if by == "channel":
-        order = {code: i for i, (code, _label) in enumerate(Channel.choices)}
-        grouped.sort(key=lambda row: order.get(row[column], len(order)))
-        names = {row[column]: _channel_name(row[column]) for row in grouped}
-        params = {row[column]: {"channel__exact": row[column]} for row in grouped}
-        key, title, first = (
+    by_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_agent: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in grouped:
+        for index, name in enumerate(COMPLIANCE_COUNTS):
+            by_channel[row["channel"]][index] += row[name]
+            by_agent[row["assignee_id"]][index] += row[name]
+    channels = [code for code, _label in Channel.choices if code in by_channel]
+    ids = [pk for pk in by_agent if pk is not None]
+    names = {user.pk: staff_name(user) for user in get_user_model().objects.filter(pk__in=ids)}
+    agents = sorted(by_agent, key=lambda pk: (pk is None, names.get(pk, "")))
+    names[None] = _("Unassigned")
+    note = _(
+        "In time: first reply sent by its due time. Late or overdue: replied after it, or "
+        "still open and unanswered past it. Open and not yet due: not in the rate. Inquiries "
+        "closed without a reply are not counted. By agent: the inquiry's assignee."
+    )
+    columns = [_("In time"), _("Late or overdue"), _("Open, not yet due"), _("Rate (%)")]
+    tables = []
+    for key, title, first, entries in (
+        (
             "compliance_channel",
             _("First-reply compliance by channel"),
             _("Channel"),
-        )
-    else:
-        ids = [row[column] for row in grouped if row[column] is not None]
-        users = get_user_model().objects.filter(pk__in=ids) if ids else []
-        names = {user.pk: staff_name(user) for user in users}
-        names[None] = _("Unassigned")
-        params = {
-            row[column]: {"assignee": str(row[column]) if row[column] else "none"}
-            for row in grouped
-        }
-        grouped.sort(key=lambda row: (row[column] is None, names.get(row[column], "")))
-        key, title, first = "compliance_agent", _("First-reply compliance by agent"), _("Agent")
-    rows = [
-        [
-            names.get(row[column], ""),
-            row["met"],
-            row["missed"],
-            row["pending"],
-            _rate(row["met"], row["met"] + row["missed"]),
+            [
+                (_channel_name(code), by_channel[code], {"channel__exact": code})
+                for code in channels
+            ],
+        ),
+        (
+            "compliance_agent",
+            _("First-reply compliance by agent"),
+            _("Agent"),
+            [
+                (names.get(pk, ""), by_agent[pk], {"assignee": str(pk) if pk else "none"})
+                for pk in agents
+            ],
+        ),
+    ):
+        rows = [
+            [name, met, missed, pending, _rate(met, met + missed)]
+            for name, (met, missed, pending), _params in entries
         ]
-        for row in grouped
-    ]
-    return Table(
-        key=key,
-        title=title,
-        columns=[first, _("In time"), _("Late or overdue"), _("Open, not yet due"), _("Rate (%)")],
-        rows=rows,
-        links=[links.url(**params[row[column]]) for row in grouped],
-        chart=Chart(
-            kind="bar",
-            labels=[row[0] for row in rows],
-            datasets=[{"label": _("Rate (%)"), "data": [row[4] for row in rows]}],
-            horizontal=by != "channel",
-            percent=True,
-        ),
-        note=_(
-            "In time: first reply sent by its due time. Late or overdue: replied after it, or "
-            "still open and unanswered past it. Open and not yet due: not in the rate. Inquiries "
-            "closed without a reply are not counted. By agent: the inquiry's assignee."
-        ),
-    )
+        tables.append(
+            Table(
+                key=key,
+                title=title,
+                columns=[first, *columns],
+                rows=rows,
+                links=[links.url(**params) for _n, _c, params in entries],
+                chart=Chart(
+                    kind="bar",
+                    labels=[row[0] for row in rows],
+                    datasets=[{"label": _("Rate (%)"), "data": [row[4] for row in rows]}],
+                    horizontal=key == "compliance_agent",
+                    percent=True,
+                ),
+                note=note,
+            )
+        )
+    return tables
 
 
-def _triage_table(inquiries: QuerySet, now: datetime) -> Table:
+def _triage_table(figures: dict) -> Table:
     """The 30-minute triage target: met when triaged within 30 minutes of
     the policy's clock; missed when triaged later, or not triaged and
-    received more than 30 minutes ago (wall time) ."""
-    untriaged = Q(triage_minutes__isnull=True)
-    waited = Q(created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES))
-    figures = inquiries.aggregate(
-        met=Count("pk", filter=Q(triage_minutes__lte=TRIAGE_TARGET_MINUTES)),
-        late=Count("pk", filter=Q(triage_minutes__gt=TRIAGE_TARGET_MINUTES)),
-        never=Count("pk", filter=untriaged & waited),
-        waiting=Count("pk", filter=untriaged & ~waited),
-    )
-    missed = figures["late"] + figures["never"]
+    received more than 30 minutes ago (wall time)."""
+    met, late, never = figures["triage_met"], figures["triage_late"], figures["triage_never"]
     rows = [
-        [_("Triaged within 30 minutes"), figures["met"]],
-        [_("Triaged after 30 minutes"), figures["late"]],
-        [_("Not triaged, received over 30 minutes ago"), figures["never"]],
-        [_("Not triaged, received under 30 minutes ago"), figures["waiting"]],
-        [_("Share met (%)"), _rate(figures["met"], figures["met"] + missed)],
+        [_("Triaged within 30 minutes"), met],
+        [_("Triaged after 30 minutes"), late],
+        [_("Not triaged, received over 30 minutes ago"), never],
+        [_("Not triaged, received under 30 minutes ago"), figures["triage_waiting"]],
+        [_("Share met (%)"), _rate(met, met + late + never)],
     ]
     return Table(
         key="triage",
@@ -540,12 +573,7 @@ def _triage_table(inquiries: QuerySet, now: datetime) -> Table:
         chart=Chart(
             kind="doughnut",
             labels=[rows[0][0], rows[1][0], rows[2][0]],
-            datasets=[
-                {
-                    "label": _("Inquiries"),
-                    "data": [figures["met"], figures["late"], figures["never"]],
-                }
-            ],
+            datasets=[{"label": _("Inquiries"), "data": [met, late, never]}],
         ),
         note=_(
             "Triage (状況確認) is reached when both the category and the assignee are set. "

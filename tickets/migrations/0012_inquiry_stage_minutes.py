@@ -78,5 +78,9 @@ class Migration(migrations.Migration):
             name='triage_minutes',
             field=models.PositiveIntegerField(blank=True, editable=False, null=True, verbose_name='minutes to triage'),
         ),
+        migrations.AddIndex(
+            model_name='inquiry',
+            index=models.Index(fields=['created_at'], include=('category', 'channel'), name='tickets_inquiry_received'),
+        ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
