@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-report clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-api: $(STAMP)
 
 bench-campaign: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/campaign_send.py
+
+bench-report: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/report.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

@@ -29,7 +29,18 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.db.models.functions import TruncMonth
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -80,6 +91,29 @@ class Percentiles(Aggregate):
             output_field=ArrayField(FloatField()),
             **extra,
         )
+
+
+class MonthIndex(Func):
+    """width_bucket(created_at, ARRAY[month starts]): 1 for the first month,
+    2 for the next... (PostgreSQL). A comparison per row instead of a time
+    zone conversion and date_trunc per row: the trend reads a year."""
+
+    function = "width_bucket"
+    output_field = IntegerField()
+
+
+def _month_of(first: date, months: int):
+    """(annotation, to_month): each row's month as an annotation over
+    `months` months from `first`, and how to turn its value into the
+    month's first day. SQLite: TruncMonth in Asia/Tokyo."""
+    if not _has_percentile():
+        return TruncMonth("created_at", tzinfo=JST), _as_date
+    bounds = Func(
+        *(Value(datetime.combine(month_add(first, i), time(), JST)) for i in range(months + 1)),
+        template="ARRAY[%(expressions)s]::timestamptz[]",
+        output_field=DateTimeField(),
+    )
+    return MonthIndex(F("created_at"), bounds), lambda index: month_add(first, index - 1)
 
 
 def percentile_interpolate(values: Sequence[float], fraction: float) -> float | None:
@@ -307,9 +341,10 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     first = month_add(month, 1 - TREND_MONTHS)
     months = [month_add(first, i) for i in range(TREND_MONTHS)]
     start, end = month_range(first, TREND_MONTHS)
+    month_of, to_month = _month_of(first, TREND_MONTHS)
     rows = (
         base.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(month=TruncMonth("created_at", tzinfo=JST))
+        .annotate(month=month_of)
         .values("month", "category_id", "channel")
         .annotate(n=Count("pk"))
         .order_by()
@@ -317,7 +352,7 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     by_category: dict[int | None, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     by_channel: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
-        row_month = _as_date(row["month"])
+        row_month = to_month(row["month"])
         by_category[row["category_id"]][row_month] += row["n"]
         by_channel[row["channel"]][row_month] += row["n"]
     labels = [month_label(m) for m in months]
@@ -611,24 +646,25 @@ def _monthly_stats(
     """{(key values..., month): (count, first-reply median)} over `months`
     months from `first`, for the given scopes: one query (two on SQLite)."""
     start, end = month_range(first, months)
+    month_of, to_month = _month_of(first, months)
     scope_q = Q()
     for values in scopes:
         scope_q |= Q(**dict(zip(keys, values, strict=True)))
     rows = (
         Inquiry.objects.filter(created_at__gte=start, created_at__lt=end)
         .filter(scope_q)
-        .annotate(month=TruncMonth("created_at", tzinfo=JST))
+        .annotate(month=month_of)
         .values(*keys, "month")
         .order_by()
     )
     if _has_percentile():
         rows = rows.annotate(n=Count("pk"), median=Percentile("first_reply_minutes", 0.5))
         return {
-            (*(row[k] for k in keys), _as_date(row["month"])): (row["n"], row["median"])
+            (*(row[k] for k in keys), to_month(row["month"])): (row["n"], row["median"])
             for row in rows
         }
     counts = {
-        (*(row[k] for k in keys), _as_date(row["month"])): row["n"]
+        (*(row[k] for k in keys), to_month(row["month"])): row["n"]
         for row in rows.annotate(n=Count("pk"))
     }
     values: dict[tuple, list] = defaultdict(list)
@@ -637,7 +673,7 @@ def _monthly_stats(
         .values(*keys, "month", "first_reply_minutes")
         .order_by("first_reply_minutes")
     ):
-        values[(*(row[k] for k in keys), _as_date(row["month"]))].append(row["first_reply_minutes"])
+        values[(*(row[k] for k in keys), to_month(row["month"]))].append(row["first_reply_minutes"])
     return {
         key: (count, percentile_interpolate(values.get(key, []), 0.5))
         for key, count in counts.items()
@@ -655,10 +691,12 @@ def _as_date(value) -> date:
 def _countermeasure_figures(
     month: date, channel: str, category_id: int | None, now: datetime
 ) -> list[CountermeasureFigures]:
-    """The countermeasures of the 12 months up to `month` that concern the
+    """The countermeasures of `month` and the COUNTERMEASURE_SPAN months
+    before it (those whose months after include this one) that concern the
     report's filters, each beside its scope's count and first-reply median
-    for COUNTERMEASURE_SPAN months before and after its month."""
-    first = month_add(month, 1 - TREND_MONTHS)
+    for COUNTERMEASURE_SPAN months before and after its month (up to the
+    current one)."""
+    first = month_add(month, -COUNTERMEASURE_SPAN)
     items = Countermeasure.objects.filter(month__gte=first, month__lte=month).select_related(
         "category", "owner", "incident"
     )
@@ -671,12 +709,9 @@ def _countermeasure_figures(
         return []
     current = timezone.localtime(now, JST).date().replace(day=1)
     span_first = month_add(min(item.month for item in items), -COUNTERMEASURE_SPAN)
-    span_months = (
-        (max(item.month for item in items).year - span_first.year) * 12
-        + max(item.month for item in items).month
-        - span_first.month
-        + COUNTERMEASURE_SPAN
-        + 1
+    span_last = min(month_add(max(item.month for item in items), COUNTERMEASURE_SPAN), current)
+    span_months = max(
+        (span_last.year - span_first.year) * 12 + span_last.month - span_first.month + 1, 1
     )
     # One query per kind of scope (category and channel, category, channel, all).
     groups: dict[tuple[str, ...], set[tuple]] = defaultdict(set)
@@ -770,7 +805,7 @@ def _countermeasure_table(figures: list[CountermeasureFigures]) -> Table:
         ],
         rows=rows,
         note=_(
-            "Countermeasures recorded for the 12 months up to this one. Figures are those of the "
+            "Countermeasures recorded for this month and the 3 before it. Figures are those of the "
             "countermeasure's category and channel (an incident's: its channel), over all "
             "channels and categories otherwise; months not over yet are blank."
         ),
