@@ -25,11 +25,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from core.roles import MARKETER
+from core.roles import AGENT, MARKETER
 from reports.models import Countermeasure
 from reports.selectors.monthly import monthly_report
 from reports.services import countermeasure_save
 from tests.reports.monthly_fixture import NOVEMBER, NOW, at, make_inquiry, work
+from tickets.models import Category
 
 pytestmark = pytest.mark.django_db
 MONTHLY = reverse("admin:reports_countermeasure_monthly")
@@ -202,17 +203,26 @@ def _report_queries(client) -> int:
     return len(queries)
 
 
-def test_the_report_query_count_does_not_grow_with_inquiries(client, owner, clock, november):
+def test_the_report_query_count_does_not_grow_with_inquiries(
+    client, owner, clock, november, django_user_model
+):
     _october_countermeasure(november["delivery"], owner)
     client.force_login(owner)
     before = _report_queries(client)
-    for day in range(3, 9):
-        inquiry = make_inquiry(clock, channel="rakuten", received=at(f"11-{day:02d}", 10))
+    # More inquiries, on more channels and categories, for more agents.
+    agent_group = Group.objects.get(name=AGENT)
+    categories = list(Category.objects.all())
+    for day, channel in enumerate(("rakuten", "own_site", "line", "email", "amazon"), start=3):
+        agent = django_user_model.objects.create_user(
+            f"agent{day}", is_staff=True, last_name=f"担当{day}"
+        )
+        agent.groups.add(agent_group)
+        inquiry = make_inquiry(clock, channel=channel, received=at(f"11-{day:02d}", 10))
         work(
             clock,
             inquiry,
-            agent=owner,
-            category=november["defect"],
+            agent=agent,
+            category=categories[day % len(categories)],
             triaged=at(f"11-{day:02d}", 10, 5),
             replied=at(f"11-{day:02d}", 11),
         )
