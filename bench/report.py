@@ -352,6 +352,9 @@ def measure(cases, captured, *, args) -> tuple[list, list]:
         client.login(BENCH_MANAGER, BENCH_PASSWORD)
         db_cpu = ServerCpu(sql("SELECT pg_backend_pid()", fetch=True)[0][0])
         for kind, name, path in cases:
+            # A fresh connection: the SQL replays of the case before took
+            # longer than gunicorn's keep-alive, which closed the old one.
+            client.connection.close()
             app_before = process_tree_cpu(process.pid)
             db_before = db_cpu.total() if db_cpu.available else 0.0
             samples, _body = client.timed(path, {}, repeat=args.repeat, warmup=args.warmup)
@@ -427,7 +430,8 @@ def main() -> None:
     captured = {}
     for _kind, name, path in cases:
         page_queries(client, path, {})  # warm caches (permissions, content types)
-        captured[name] = page_queries(client, path, {})
+        elapsed, captured[name] = time_once(lambda path=path: page_queries(client, path, {}))
+        log(f"{name}: {len(captured[name])} queries in process, {elapsed * 1000:.0f} ms")
     connection.close()  # gunicorn forks with none of ours
 
     rows, details = measure(cases, captured, args=args)
