@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -640,44 +640,50 @@ def _scope_label(item: Countermeasure) -> str:
     return " / ".join(parts) or _("All inquiries")
 
 
-def _monthly_stats(
-    keys: Sequence[str], scopes: Iterable[tuple], first: date, months: int
+def _scope_q(scope: tuple[tuple[str, ...], tuple]) -> Q:
+    keys, values = scope
+    return Q(**dict(zip(keys, values, strict=True)))
+
+
+def _scope_month_stats(
+    scopes: Sequence[tuple[tuple[str, ...], tuple]], first: date, months: int
 ) -> dict[tuple, tuple[int, float | None]]:
-    """{(key values..., month): (count, first-reply median)} over `months`
-    months from `first`, for the given scopes: one query (two on SQLite)."""
-    start, end = month_range(first, months)
-    month_of, to_month = _month_of(first, months)
-    scope_q = Q()
-    for values in scopes:
-        scope_q |= Q(**dict(zip(keys, values, strict=True)))
-    rows = (
-        Inquiry.objects.filter(created_at__gte=start, created_at__lt=end)
-        .filter(scope_q)
-        .annotate(month=month_of)
-        .values(*keys, "month")
-        .order_by()
-    )
-    if _has_percentile():
-        rows = rows.annotate(n=Count("pk"), median=Percentile("first_reply_minutes", 0.5))
-        return {
-            (*(row[k] for k in keys), to_month(row["month"])): (row["n"], row["median"])
-            for row in rows
-        }
-    counts = {
-        (*(row[k] for k in keys), to_month(row["month"])): row["n"]
-        for row in rows.annotate(n=Count("pk"))
-    }
-    values: dict[tuple, list] = defaultdict(list)
-    for row in (
-        rows.filter(first_reply_minutes__isnull=False)
-        .values(*keys, "month", "first_reply_minutes")
-        .order_by("first_reply_minutes")
-    ):
-        values[(*(row[k] for k in keys), to_month(row["month"]))].append(row["first_reply_minutes"])
-    return {
-        key: (count, percentile_interpolate(values.get(key, []), 0.5))
-        for key, count in counts.items()
-    }
+    """{(scope, month): (count, first-reply median)} for each scope
+    ((field names), (values)) over `months` months from `first`: one
+    aggregate query per month, each scope's count and median with its own
+    FILTER, so that a month's rows are read once (from the received-time
+    index) and each median sorts only its scope's rows. SQLite: the medians
+    in Python."""
+    wanted = [_scope_q(scope) for scope in scopes]
+    rows_q = Q()
+    if all(wanted):  # no scope is "all inquiries"
+        for scope_q in wanted:
+            rows_q |= scope_q
+    stats = {}
+    for index in range(months):
+        each = month_add(first, index)
+        start, end = month_range(each)
+        rows = Inquiry.objects.filter(created_at__gte=start, created_at__lt=end).filter(rows_q)
+        aggregates = {f"n{n}": Count("pk", filter=q or None) for n, q in enumerate(wanted)}
+        if _has_percentile():
+            aggregates.update(
+                {
+                    f"m{n}": Percentile("first_reply_minutes", 0.5, filter=q or None)
+                    for n, q in enumerate(wanted)
+                }
+            )
+        figures = rows.aggregate(**aggregates)
+        for n, scope in enumerate(scopes):
+            median = figures.get(f"m{n}")
+            if not _has_percentile():
+                values = list(
+                    rows.filter(wanted[n], first_reply_minutes__isnull=False)
+                    .order_by("first_reply_minutes")
+                    .values_list("first_reply_minutes", flat=True)
+                )
+                median = percentile_interpolate(values, 0.5)
+            stats[(scope, each)] = (figures[f"n{n}"], median)
+    return stats
 
 
 def _as_date(value) -> date:
@@ -686,6 +692,16 @@ def _as_date(value) -> date:
             value = timezone.localtime(value, JST)
         return value.date()
     return value
+
+
+def _stats_scope(item: Countermeasure) -> tuple[tuple[str, ...], tuple]:
+    """((field names), (values)) of the inquiries whose figures go beside
+    the countermeasure."""
+    category, channel = _countermeasure_scope(item)
+    pairs = [
+        (key, value) for key, value in (("category_id", category), ("channel", channel)) if value
+    ]
+    return tuple(key for key, _v in pairs), tuple(value for _k, value in pairs)
 
 
 def _countermeasure_figures(
@@ -713,24 +729,11 @@ def _countermeasure_figures(
     span_months = max(
         (span_last.year - span_first.year) * 12 + span_last.month - span_first.month + 1, 1
     )
-    # One query per kind of scope (category and channel, category, channel, all).
-    groups: dict[tuple[str, ...], set[tuple]] = defaultdict(set)
-    for item in items:
-        category, item_channel = _countermeasure_scope(item)
-        keys = tuple(
-            key for key, value in (("category_id", category), ("channel", item_channel)) if value
-        )
-        groups[keys].add(tuple(value for value in (category, item_channel) if value))
-    stats: dict[tuple[str, ...], dict] = {}
-    for keys, scopes in groups.items():
-        stats[keys] = _monthly_stats(keys, scopes or {()}, span_first, span_months)
+    scopes = list(dict.fromkeys(_stats_scope(item) for item in items))
+    stats = _scope_month_stats(scopes, span_first, span_months)
     result = []
     for item in items:
-        category, item_channel = _countermeasure_scope(item)
-        keys = tuple(
-            key for key, value in (("category_id", category), ("channel", item_channel)) if value
-        )
-        values = tuple(value for value in (category, item_channel) if value)
+        scope = _stats_scope(item)
         months = [
             month_add(item.month, offset)
             for offset in range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
@@ -741,7 +744,7 @@ def _countermeasure_figures(
                 counts.append(None)
                 medians.append(None)
                 continue
-            count, median = stats[keys].get((*values, each), (0, None))
+            count, median = stats[(scope, each)]
             counts.append(count)
             medians.append(_rounded(median))
         result.append(

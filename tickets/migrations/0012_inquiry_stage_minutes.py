@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='inquiry',
-            index=models.Index(fields=['created_at'], include=('category', 'channel'), name='tickets_inquiry_received'),
+            index=models.Index(fields=['created_at'], include=('category', 'channel', 'first_reply_minutes'), name='tickets_inquiry_received'),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
