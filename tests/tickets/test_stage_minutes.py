@@ -1,7 +1,7 @@
 """Each response stage's time, stored in the clock of the inquiry's SLA
 policy when the stage is reached (the monthly report aggregates them)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
@@ -136,3 +136,24 @@ def test_the_migration_backfills_existing_inquiries_in_their_policy_clock(
     assert Inquiry.objects.values_list(
         "triage_minutes", "first_reply_minutes", "resolution_minutes"
     ).get() == (75, 90, 270)
+
+
+def test_a_first_reply_that_never_reached_the_customer_clears_its_minutes(colleague, settings):
+    # given: the first reply's only attempt ended in doubt and the worker gave up
+    from outreach import ledger
+    from tickets.services.reply_outcomes import reply_outcomes_settle
+
+    settings.DELIVERY_MAX_ATTEMPTS = 1
+    inquiry = factories.inquiry(received_at=timezone.now() - timedelta(hours=2))
+    reply = inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.first_reply_minutes == 120
+    now = timezone.now()
+    rows = ledger.delivery_claim_batch(send=reply.delivery.send, limit=10, now=now)
+    ledger.delivery_mark_retry(
+        rows, error="TimeoutError", now=now, in_doubt=True, lease=ledger.Lease(rows)
+    )
+    # when the outcome is taken in, the clock re-opens: no first reply, no minutes
+    reply_outcomes_settle()
+    inquiry.refresh_from_db()
+    assert inquiry.first_replied_at is None and inquiry.first_reply_minutes is None
