@@ -88,7 +88,7 @@ def build(*, months: int, per_month: int, customers: int) -> dict:
     from core.roles import AGENT, MANAGER
     from crisis.models import Incident, Suspension
     from reports.models import Countermeasure
-    from reports.selectors.monthly import month_add, month_default, month_range
+    from reports.selectors.figures import month_add, month_default, month_range
     from tickets.models import Category, SlaPolicy
 
     started = time.perf_counter()

@@ -22,14 +22,9 @@ from core.roles import is_manager, staff_name
 from crm.models import Channel
 from reports.csv import csv_response
 from reports.models import Countermeasure
-from reports.selectors.monthly import (
-    COUNTERMEASURE_SPAN,
-    JST,
-    countermeasure_offset_label,
-    month_default,
-    month_label,
-    monthly_report,
-)
+from reports.selectors.countermeasures import COUNTERMEASURE_SPAN, countermeasure_offset_label
+from reports.selectors.figures import JST, month_default, month_label
+from reports.selectors.monthly import monthly_report
 from reports.services import countermeasure_save
 from tickets.models import Category
 

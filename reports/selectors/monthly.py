@@ -20,139 +20,45 @@ the number of inquiries.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import (
-    Aggregate,
-    Count,
-    DateTimeField,
-    F,
-    FloatField,
-    Func,
-    IntegerField,
-    Q,
-    QuerySet,
-    Value,
-)
-from django.db.models.functions import TruncMonth
-from django.utils import formats, timezone
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.roles import staff_name
 from crisis.models import Incident, Suspension
 from crm.models import Channel
-from reports.models import Countermeasure
+from reports.selectors.countermeasures import (
+    CountermeasureFigures,
+    countermeasure_figures,
+    countermeasure_table,
+)
+from reports.selectors.figures import (
+    JST,
+    Chart,
+    Percentiles,
+    Table,
+    channel_name,
+    has_percentile,
+    month_add,
+    month_label,
+    month_of,
+    month_range,
+    percentile_interpolate,
+    rate,
+    rounded,
+)
 from tickets.models import OPEN_STATUSES, Category, Inquiry
 
-JST = ZoneInfo("Asia/Tokyo")
 TREND_MONTHS = 12
 TRIAGE_TARGET_MINUTES = 30  # SPEC rule 2: 状況確認 within 30 minutes
-# A countermeasure is shown beside this many months before and after its month.
-COUNTERMEASURE_SPAN = 3
 # (lower bound, upper bound) in minutes: [lower, upper).
 BUCKETS = ((0, 60), (60, 240), (240, 480), (480, 1440), (1440, None))
 STAGE_FIELDS = ("triage_minutes", "first_reply_minutes", "resolution_minutes")
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's percentile_cont(fraction) WITHIN GROUP (ORDER BY expr):
-    the continuous percentile, NULLs left out."""
-
-    function = "percentile_cont"
-    name = "Percentile"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, fraction: float, **extra):
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
-
-
-class Percentiles(Aggregate):
-    """percentile_cont(ARRAY[fractions]) WITHIN GROUP (ORDER BY expr): the
-    continuous percentiles of one sort, as a list (PostgreSQL)."""
-
-    function = "percentile_cont"
-    name = "Percentiles"
-    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, fractions: Sequence[float], **extra):
-        from django.contrib.postgres.fields import ArrayField
-
-        super().__init__(
-            expression,
-            fractions=", ".join(repr(float(f)) for f in fractions),
-            output_field=ArrayField(FloatField()),
-            **extra,
-        )
-
-
-class MonthIndex(Func):
-    """width_bucket(created_at, ARRAY[month starts]): 1 for the first month,
-    2 for the next... (PostgreSQL). A comparison per row instead of a time
-    zone conversion and date_trunc per row: the trend reads a year."""
-
-    function = "width_bucket"
-    output_field = IntegerField()
-
-
-def _month_of(first: date, months: int):
-    """(annotation, to_month): each row's month as an annotation over
-    `months` months from `first`, and how to turn its value into the
-    month's first day. SQLite: TruncMonth in Asia/Tokyo."""
-    if not _has_percentile():
-        return TruncMonth("created_at", tzinfo=JST), _as_date
-    bounds = Func(
-        *(Value(datetime.combine(month_add(first, i), time(), JST)) for i in range(months + 1)),
-        template="ARRAY[%(expressions)s]::timestamptz[]",
-        output_field=DateTimeField(),
-    )
-    return MonthIndex(F("created_at"), bounds), lambda index: month_add(first, index - 1)
-
-
-def percentile_interpolate(values: Sequence[float], fraction: float) -> float | None:
-    """percentile_cont over sorted `values` (SQLite's fallback)."""
-    if not values:
-        return None
-    position = fraction * (len(values) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
-def _has_percentile() -> bool:
-    return connection.vendor == "postgresql"
-
-
-# --- months -------------------------------------------------------------
-
-
-def month_add(month: date, months: int) -> date:
-    index = month.year * 12 + month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_range(first: date, months: int = 1) -> tuple[datetime, datetime]:
-    """[start, end) of `months` months from `first`, as aware Asia/Tokyo times."""
-    return (
-        datetime.combine(first, time(), JST),
-        datetime.combine(month_add(first, months), time(), JST),
-    )
-
-
-def month_label(month: date) -> str:
-    return formats.date_format(month, "YEAR_MONTH_FORMAT")
-
-
-def month_default(now: datetime | None = None) -> date:
-    """The last complete month (Asia/Tokyo): the one a monthly review looks at."""
-    today = timezone.localtime(now or timezone.now(), JST).date()
-    return month_add(today.replace(day=1), -1)
 
 
 def bucket_label(lower: int, upper: int | None) -> str:
@@ -167,65 +73,6 @@ def stage_label(stage: str) -> str:
         "first_reply_minutes": _("Time to first reply"),
         "resolution_minutes": _("Time to resolution"),
     }[stage]
-
-
-def _channel_name(code: str) -> str:
-    return str(dict(Channel.choices).get(code, code))
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return None if whole == 0 else round(100 * part / whole, 1)
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-# --- what the page shows ------------------------------------------------
-
-
-@dataclass
-class Chart:
-    kind: str  # Chart.js type: bar, line, doughnut
-    labels: list[str]
-    datasets: list[dict]
-    stacked: bool = False
-    horizontal: bool = False
-    percent: bool = False
-
-
-@dataclass
-class Table:
-    """One table of the report: shown under its chart, exported as CSV."""
-
-    key: str
-    title: str
-    columns: list[str]
-    rows: list[list]
-    # Per row: the filtered inquiry list behind it, or "".
-    links: list[str] = field(default_factory=list)
-    chart: Chart | None = None
-    note: str = ""
-
-    @property
-    def entries(self) -> list[tuple[list, str]]:
-        """(row, its link or "") pairs, for the page."""
-        return [
-            (row, self.links[i] if i < len(self.links) else "") for i, row in enumerate(self.rows)
-        ]
-
-
-@dataclass
-class CountermeasureFigures:
-    countermeasure: Countermeasure
-    scope: str
-    months: list[date]  # COUNTERMEASURE_SPAN before, its month, COUNTERMEASURE_SPAN after
-    counts: list[int | None]  # None: a month not over yet
-    first_reply_medians: list[float | None]
-
-    @property
-    def owner_name(self) -> str:
-        return staff_name(self.countermeasure.owner)
 
 
 @dataclass
@@ -289,8 +136,8 @@ def monthly_report(
         triaged_at__isnull=True,
         created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES),
     )
-    countermeasures = _countermeasure_figures(month, channel, category_id, now)
-    tables.append(_countermeasure_table(countermeasures))
+    countermeasures = countermeasure_figures(month, channel, category_id, now)
+    tables.append(countermeasure_table(countermeasures))
     return MonthlyReport(
         month=month,
         channel=channel,
@@ -341,10 +188,10 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     first = month_add(month, 1 - TREND_MONTHS)
     months = [month_add(first, i) for i in range(TREND_MONTHS)]
     start, end = month_range(first, TREND_MONTHS)
-    month_of, to_month = _month_of(first, TREND_MONTHS)
+    month_expression, to_month = month_of(first, TREND_MONTHS)
     rows = (
         base.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(month=month_of)
+        .annotate(month=month_expression)
         .values("month", "category_id", "channel")
         .annotate(n=Count("pk"))
         .order_by()
@@ -367,7 +214,7 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     if None in by_category:
         category_rows.append((_("Uncategorised"), by_category[None], {"category__isnull": "True"}))
     channel_rows = [
-        (_channel_name(code), by_channel[code], {"channel__exact": code})
+        (channel_name(code), by_channel[code], {"channel__exact": code})
         for code, _label in Channel.choices
         if code in by_channel
     ]
@@ -411,7 +258,7 @@ def _month_figures(inquiries: QuerySet, now: datetime) -> dict:
             if upper is not None:
                 within &= Q(**{f"{stage}__lt": upper})
             aggregates[f"{stage}_b{index}"] = Count("pk", filter=within)
-        if _has_percentile():
+        if has_percentile():
             aggregates[f"{stage}_pct"] = Percentiles(stage, (0.5, 0.9))
     untriaged = Q(triage_minutes__isnull=True)
     waited = Q(created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES))
@@ -423,7 +270,7 @@ def _month_figures(inquiries: QuerySet, now: datetime) -> dict:
     )
     figures = inquiries.aggregate(**aggregates)
     for stage in STAGE_FIELDS:
-        if _has_percentile():
+        if has_percentile():
             median, p90 = figures.pop(f"{stage}_pct") or (None, None)
         else:
             values = list(
@@ -441,7 +288,7 @@ def _impact_table(figures: dict, start: datetime, end: datetime, channel: str) -
     incidents = Incident.objects.filter(started_at__gte=start, started_at__lt=end)
     if channel:
         incidents = incidents.filter(channel=channel)
-        if _has_percentile():  # JSON containment: PostgreSQL; SQLite counts every channel
+        if has_percentile():  # JSON containment: PostgreSQL; SQLite counts every channel
             suspensions = suspensions.filter(channels__contains=[channel])
     rows = [
         [_("Inquiries"), figures["inquiries"]],
@@ -470,8 +317,8 @@ def _durations_table(figures: dict) -> Table:
             stage_label(stage),
             figures[f"{stage}_n"],
             figures["inquiries"] - figures[f"{stage}_n"],
-            _rounded(figures[f"{stage}_p50"]),
-            _rounded(figures[f"{stage}_p90"]),
+            rounded(figures[f"{stage}_p50"]),
+            rounded(figures[f"{stage}_p90"]),
             *(figures[f"{stage}_b{i}"] for i in range(len(BUCKETS))),
         ]
         for stage in STAGE_FIELDS
@@ -549,10 +396,7 @@ def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> lis
             "compliance_channel",
             _("First-reply compliance by channel"),
             _("Channel"),
-            [
-                (_channel_name(code), by_channel[code], {"channel__exact": code})
-                for code in channels
-            ],
+            [(channel_name(code), by_channel[code], {"channel__exact": code}) for code in channels],
         ),
         (
             "compliance_agent",
@@ -565,7 +409,7 @@ def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> lis
         ),
     ):
         rows = [
-            [name, met, missed, pending, _rate(met, met + missed)]
+            [name, met, missed, pending, rate(met, met + missed)]
             for name, (met, missed, pending), _params in entries
         ]
         tables.append(
@@ -598,7 +442,7 @@ def _triage_table(figures: dict) -> Table:
         [_("Triaged after 30 minutes"), late],
         [_("Not triaged, received over 30 minutes ago"), never],
         [_("Not triaged, received under 30 minutes ago"), figures["triage_waiting"]],
-        [_("Share met (%)"), _rate(met, met + late + never)],
+        [_("Share met (%)"), rate(met, met + late + never)],
     ]
     return Table(
         key="triage",
@@ -614,202 +458,5 @@ def _triage_table(figures: dict) -> Table:
             "Triage (状況確認) is reached when both the category and the assignee are set. "
             "Within 30 minutes in the clock of the inquiry's SLA policy. Inquiries received under "
             "30 minutes ago are not in the share."
-        ),
-    )
-
-
-# --- the improvement cycle ----------------------------------------------
-
-
-def _countermeasure_scope(item: Countermeasure) -> tuple[int | None, str]:
-    """(category id, channel) whose figures show whether it worked: its own,
-    else its incident's channel."""
-    channel = item.channel or (item.incident.channel if item.incident_id else "")
-    return item.category_id, channel
-
-
-def _scope_label(item: Countermeasure) -> str:
-    parts = []
-    if item.incident_id:
-        parts.append(_("Incident: %(title)s") % {"title": item.incident.title})
-    if item.category_id:
-        parts.append(item.category.name)
-    _category_id, channel = _countermeasure_scope(item)
-    if channel:
-        parts.append(_channel_name(channel))
-    return " / ".join(parts) or _("All inquiries")
-
-
-def _scope_q(scope: tuple[tuple[str, ...], tuple]) -> Q:
-    keys, values = scope
-    return Q(**dict(zip(keys, values, strict=True)))
-
-
-def _scope_month_stats(
-    scopes: Sequence[tuple[tuple[str, ...], tuple]], first: date, months: int
-) -> dict[tuple, tuple[int, float | None]]:
-    """{(scope, month): (count, first-reply median)} for each scope
-    ((field names), (values)) over `months` months from `first`: one
-    aggregate query per month, each scope's count and median with its own
-    FILTER, so that a month's rows are read once (from the received-time
-    index) and each median sorts only its scope's rows. SQLite: the medians
-    in Python."""
-    wanted = [_scope_q(scope) for scope in scopes]
-    rows_q = Q()
-    if all(wanted):  # no scope is "all inquiries"
-        for scope_q in wanted:
-            rows_q |= scope_q
-    stats = {}
-    for index in range(months):
-        each = month_add(first, index)
-        start, end = month_range(each)
-        rows = Inquiry.objects.filter(created_at__gte=start, created_at__lt=end).filter(rows_q)
-        aggregates = {f"n{n}": Count("pk", filter=q or None) for n, q in enumerate(wanted)}
-        if _has_percentile():
-            aggregates.update(
-                {
-                    f"m{n}": Percentile("first_reply_minutes", 0.5, filter=q or None)
-                    for n, q in enumerate(wanted)
-                }
-            )
-        figures = rows.aggregate(**aggregates)
-        for n, scope in enumerate(scopes):
-            median = figures.get(f"m{n}")
-            if not _has_percentile():
-                values = list(
-                    rows.filter(wanted[n], first_reply_minutes__isnull=False)
-                    .order_by("first_reply_minutes")
-                    .values_list("first_reply_minutes", flat=True)
-                )
-                median = percentile_interpolate(values, 0.5)
-            stats[(scope, each)] = (figures[f"n{n}"], median)
-    return stats
-
-
-def _as_date(value) -> date:
-    if isinstance(value, datetime):
-        if timezone.is_aware(value):
-            value = timezone.localtime(value, JST)
-        return value.date()
-    return value
-
-
-def _stats_scope(item: Countermeasure) -> tuple[tuple[str, ...], tuple]:
-    """((field names), (values)) of the inquiries whose figures go beside
-    the countermeasure."""
-    category, channel = _countermeasure_scope(item)
-    pairs = [
-        (key, value) for key, value in (("category_id", category), ("channel", channel)) if value
-    ]
-    return tuple(key for key, _v in pairs), tuple(value for _k, value in pairs)
-
-
-def _countermeasure_figures(
-    month: date, channel: str, category_id: int | None, now: datetime
-) -> list[CountermeasureFigures]:
-    """The countermeasures of `month` and the COUNTERMEASURE_SPAN months
-    before it (those whose months after include this one) that concern the
-    report's filters, each beside its scope's count and first-reply median
-    for COUNTERMEASURE_SPAN months before and after its month (up to the
-    current one)."""
-    first = month_add(month, -COUNTERMEASURE_SPAN)
-    items = Countermeasure.objects.filter(month__gte=first, month__lte=month).select_related(
-        "category", "owner", "incident"
-    )
-    if category_id:
-        items = items.filter(Q(category_id=category_id) | Q(category__isnull=True))
-    items = list(items.order_by("-month", "due_date", "pk"))
-    if channel:
-        items = [item for item in items if _countermeasure_scope(item)[1] in ("", channel)]
-    if not items:
-        return []
-    current = timezone.localtime(now, JST).date().replace(day=1)
-    span_first = month_add(min(item.month for item in items), -COUNTERMEASURE_SPAN)
-    span_last = min(month_add(max(item.month for item in items), COUNTERMEASURE_SPAN), current)
-    span_months = max(
-        (span_last.year - span_first.year) * 12 + span_last.month - span_first.month + 1, 1
-    )
-    scopes = list(dict.fromkeys(_stats_scope(item) for item in items))
-    stats = _scope_month_stats(scopes, span_first, span_months)
-    result = []
-    for item in items:
-        scope = _stats_scope(item)
-        months = [
-            month_add(item.month, offset)
-            for offset in range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
-        ]
-        counts, medians = [], []
-        for each in months:
-            if each > current:
-                counts.append(None)
-                medians.append(None)
-                continue
-            count, median = stats[(scope, each)]
-            counts.append(count)
-            medians.append(_rounded(median))
-        result.append(
-            CountermeasureFigures(
-                countermeasure=item,
-                scope=_scope_label(item),
-                months=months,
-                counts=counts,
-                first_reply_medians=medians,
-            )
-        )
-    return result
-
-
-def countermeasure_offset_label(offset: int) -> str:
-    if offset == 0:
-        return _("its month")
-    if offset < 0:
-        return _("%(n)d months before") % {"n": -offset}
-    return _("%(n)d months after") % {"n": offset}
-
-
-def _countermeasure_table(figures: list[CountermeasureFigures]) -> Table:
-    offsets = range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
-    count_columns = [
-        _("Count, %(when)s") % {"when": countermeasure_offset_label(o)} for o in offsets
-    ]
-    median_columns = [
-        _("First-reply median (min), %(when)s") % {"when": countermeasure_offset_label(o)}
-        for o in offsets
-    ]
-    rows = []
-    for entry in figures:
-        item = entry.countermeasure
-        rows.append(
-            [
-                month_label(item.month),
-                entry.scope,
-                item.cause,
-                item.action,
-                staff_name(item.owner),
-                formats.date_format(item.due_date, "SHORT_DATE_FORMAT"),
-                item.get_status_display(),
-                *entry.counts,
-                *entry.first_reply_medians,
-            ]
-        )
-    return Table(
-        key="countermeasures",
-        title=_("Countermeasures and their months before and after"),
-        columns=[
-            _("Month reviewed"),
-            _("Concerns"),
-            _("Cause"),
-            _("Countermeasure"),
-            _("Owner"),
-            _("Due date"),
-            _("Status"),
-            *count_columns,
-            *median_columns,
-        ],
-        rows=rows,
-        note=_(
-            "Countermeasures recorded for this month and the 3 before it. Figures are those of the "
-            "countermeasure's category and channel (an incident's: its channel), over all "
-            "channels and categories otherwise; months not over yet are blank."
         ),
     )
