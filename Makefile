@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-broadcast: $(STAMP)
 
 bench-retention: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/retention.py
+
+bench-report: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/report.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

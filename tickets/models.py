@@ -230,6 +230,19 @@ class Inquiry(models.Model):
     solution_proposed_at = models.DateTimeField(_("solution proposed"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Each stage's time from receipt, in whole minutes of the SLA policy's
+    # clock (open business time where the policy counts business hours,
+    # else wall time), written when the stage is reached: the monthly
+    # report's medians and buckets are aggregate SQL over these.
+    triage_minutes = models.PositiveIntegerField(
+        _("minutes to triage"), null=True, blank=True, editable=False
+    )
+    first_reply_minutes = models.PositiveIntegerField(
+        _("minutes to first reply"), null=True, blank=True, editable=False
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        _("minutes to resolution"), null=True, blank=True, editable=False
+    )
 
     reopened_from = models.ForeignKey(
         "self",
@@ -304,6 +317,15 @@ class Inquiry(models.Model):
             ),
             models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),
+            # The monthly report (reports.selectors.monthly): a month's
+            # inquiries by received time; the 12-month trend (month,
+            # category, channel) and the countermeasures' counts and
+            # first-reply medians read this index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["category", "channel", "first_reply_minutes"],
+                name="tickets_inquiry_received",
+            ),
         ]
 
     def __str__(self) -> str:

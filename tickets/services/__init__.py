@@ -29,6 +29,7 @@ from tickets.services.replies import (
 from tickets.services.reply_outcomes import reply_outcomes_settle
 from tickets.services.sla import (
     calendar_for,
+    policy_clock_minutes,
     sla_policy_for,
     sla_state_live,
     sla_state_live_q,
@@ -55,6 +56,7 @@ __all__ = [
     "inquiry_reply_return",
     "inquiry_solution_proposed",
     "inquiry_status_set",
+    "policy_clock_minutes",
     "reference_next",
     "reply_channel_for",
     "reply_channels_for",

@@ -36,7 +36,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.selectors import assignable_staff
-from tickets.services.sla import sla_policy_for, sla_times
+from tickets.services.sla import policy_clock_minutes, sla_policy_for, sla_times
 from tickets.services.triage import triage_due
 
 logger = logging.getLogger(__name__)
@@ -312,8 +312,16 @@ def inquiry_inbound_add(
                 return follow_up.messages.get()
             old = inquiry.status
             inquiry.status = InquiryStatus.OPEN
-            inquiry.resolved_at = inquiry.closed_at = None
-            inquiry.save(update_fields=["status", "resolved_at", "closed_at", "updated_at"])
+            inquiry.resolved_at = inquiry.closed_at = inquiry.resolution_minutes = None
+            inquiry.save(
+                update_fields=[
+                    "status",
+                    "resolved_at",
+                    "closed_at",
+                    "resolution_minutes",
+                    "updated_at",
+                ]
+            )
             event_add(inquiry, InquiryEventKind.REOPENED, old=old, new=inquiry.status)
         elif inquiry.status == InquiryStatus.WAITING_CUSTOMER:
             inquiry.status = InquiryStatus.OPEN
@@ -363,8 +371,9 @@ def _triage_check(inquiry: Inquiry, now: datetime) -> list[str]:
     """状況確認 is reached when both category and assignee are set."""
     if inquiry.triaged_at is None and inquiry.category_id and inquiry.assignee_id:
         inquiry.triaged_at = now
+        inquiry.triage_minutes = policy_clock_minutes(inquiry, now)
         event_add(inquiry, InquiryEventKind.STAGE, new="triaged")
-        return ["triaged_at"]
+        return ["triaged_at", "triage_minutes"]
     return []
 
 
@@ -488,6 +497,11 @@ def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
         if status in OPEN_STATUSES:
             inquiry.resolved_at = inquiry.closed_at = None
             fields += ["resolved_at", "closed_at"]
+        if "resolved_at" in fields:
+            inquiry.resolution_minutes = (
+                policy_clock_minutes(inquiry, inquiry.resolved_at) if inquiry.resolved_at else None
+            )
+            fields.append("resolution_minutes")
         inquiry.save(update_fields=sorted(set(fields)))
         event_add(inquiry, InquiryEventKind.STATUS, actor, old=old, new=status)
     return inquiry

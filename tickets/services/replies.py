@@ -39,6 +39,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add
+from tickets.services.sla import policy_clock_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +302,8 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
     fields = ["updated_at"]
     if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
         inquiry.first_replied_at = now
-        fields.append("first_replied_at")
+        inquiry.first_reply_minutes = policy_clock_minutes(inquiry, now)
+        fields += ["first_replied_at", "first_reply_minutes"]
         late = inquiry.first_reply_due_at is not None and now > inquiry.first_reply_due_at
         new_state = SlaState.BREACHED if late else SlaState.MET
         if inquiry.sla_state != new_state:

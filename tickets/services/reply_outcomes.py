@@ -30,6 +30,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add
+from tickets.services.sla import policy_clock_minutes
 
 OUTCOME_BATCH = 500
 # A delivery in one of these has reached the customer or still may.
@@ -126,13 +127,16 @@ def _first_reply_recount(inquiry_id: int) -> bool:
         return False  # the clock was stopped by a reply that is still good
     old_state = inquiry.sla_state
     inquiry.first_replied_at = live
+    inquiry.first_reply_minutes = None if live is None else policy_clock_minutes(inquiry, live)
     if live is None:
         # Re-opened at its original deadline; the SLA watch moves it on.
         if inquiry.sla_state == SlaState.MET:
             inquiry.sla_state = SlaState.ON_TRACK
     elif inquiry.first_reply_due_at is not None and live > inquiry.first_reply_due_at:
         inquiry.sla_state = SlaState.BREACHED
-    inquiry.save(update_fields=["first_replied_at", "sla_state", "updated_at"])
+    inquiry.save(
+        update_fields=["first_replied_at", "first_reply_minutes", "sla_state", "updated_at"]
+    )
     if live is None:
         event_add(inquiry, InquiryEventKind.CLOCK_REOPENED, due=str(inquiry.first_reply_due_at))
     if inquiry.sla_state != old_state:

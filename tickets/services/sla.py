@@ -51,6 +51,19 @@ def calendar_for(calendar: BusinessCalendar) -> cal.BusinessCalendar:
     )
 
 
+def policy_clock_minutes(inquiry: Inquiry, at: datetime) -> int:
+    """Whole minutes from the inquiry's receipt to `at` in the clock of its
+    SLA policy: open time of the policy's calendar where it counts business
+    hours, wall time where it counts calendar hours (or has no policy)."""
+    policy = inquiry.sla_policy
+    pure = (
+        calendar_for(policy.calendar)
+        if policy is not None and policy.clock == SlaClock.BUSINESS
+        else None
+    )
+    return int(cal.business_elapsed(inquiry.created_at, at, pure).total_seconds() // 60)
+
+
 def sla_policy_for(*, channel: str, priority: str) -> SlaPolicy | None:
     """The most specific active policy: channel and priority, then channel,
     then priority, then the default (both blank)."""
