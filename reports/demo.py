@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reports.models import Countermeasure, CountermeasureStatus
+from reports.services import countermeasure_save
 from tickets.demo_history import delay_spike_month
 from tickets.models import Category
 
@@ -44,10 +45,8 @@ def countermeasure_demo(ctx) -> None:
         owner=manager,
         due_date=(next_month + timedelta(days=32)).replace(day=15),
         status=CountermeasureStatus.IN_PROGRESS,
-        created_by=manager,
     )
-    countermeasure.full_clean()
-    countermeasure.save()
+    countermeasure_save(countermeasure=countermeasure, actor=manager)
     ctx.created["countermeasures"] += 1
 
 

@@ -58,6 +58,7 @@ from tickets.models import (
     SlaState,
 )
 from tickets.services import sla_policy_for, sla_times, triage_due
+from tickets.services.sla import policy_clock_minutes
 
 MONTHS = 13  # this month and the twelve before it
 # Inquiries a month for DEFAULT_PEOPLE demo people, by calendar month: the
@@ -372,6 +373,15 @@ def _rows(life: Life, *, reference: str, customer, order, staff, category, polic
         last_inbound_at=life.received_at,
         created_at=life.received_at,
     )
+    # The stage durations the monthly report aggregates, in the policy's
+    # clock, as the services store them when each stage is reached.
+    for field, at in (
+        ("triage_minutes", life.triaged_at),
+        ("first_reply_minutes", life.replied_at),
+        ("resolution_minutes", life.resolved_at),
+    ):
+        if at is not None:
+            setattr(inquiry, field, policy_clock_minutes(inquiry, at))
     messages = [
         InquiryMessage(
             kind=MessageKind.INBOUND,

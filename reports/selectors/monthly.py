@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -38,7 +39,6 @@ from reports.selectors.countermeasures import (
     countermeasure_table,
 )
 from reports.selectors.figures import (
-    JST,
     Chart,
     Percentiles,
     Table,
@@ -53,9 +53,9 @@ from reports.selectors.figures import (
     rounded,
 )
 from tickets.models import OPEN_STATUSES, Category, Inquiry
+from tickets.services.triage import triage_late_q
 
 TREND_MONTHS = 12
-TRIAGE_TARGET_MINUTES = 30  # SPEC rule 2: 状況確認 within 30 minutes
 # (lower bound, upper bound) in minutes: [lower, upper).
 BUCKETS = ((0, 60), (60, 240), (240, 480), (480, 1440), (1440, None))
 STAGE_FIELDS = ("triage_minutes", "first_reply_minutes", "resolution_minutes")
@@ -131,11 +131,6 @@ def monthly_report(
         _triage_table(figures),
         *_compliance_tables(inquiries, now, links),
     ]
-    overdue_q = Q(
-        status__in=OPEN_STATUSES,
-        triaged_at__isnull=True,
-        created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES),
-    )
     countermeasures = countermeasure_figures(month, channel, category_id, now)
     tables.append(countermeasure_table(countermeasures))
     return MonthlyReport(
@@ -145,14 +140,10 @@ def monthly_report(
         now=now,
         tables=tables,
         countermeasures=countermeasures,
-        triage_open_overdue=base.filter(overdue_q).count(),
-        triage_open_overdue_link=links.url(
-            whole_time=True,
-            triaged_at__isnull="True",
-            created_at__lte=timezone.localtime(
-                now - timedelta(minutes=TRIAGE_TARGET_MINUTES), JST
-            ).isoformat(),
-        ),
+        # the live rule of the inbox (tickets.services.triage): open, not
+        # triaged, past the target in the inquiry's own clock
+        triage_open_overdue=base.filter(triage_late_q(now)).count(),
+        triage_open_overdue_link=links.url(whole_time=True, triage="late"),
     )
 
 
@@ -261,10 +252,10 @@ def _month_figures(inquiries: QuerySet, now: datetime) -> dict:
         if has_percentile():
             aggregates[f"{stage}_pct"] = Percentiles(stage, (0.5, 0.9))
     untriaged = Q(triage_minutes__isnull=True)
-    waited = Q(created_at__lte=now - timedelta(minutes=TRIAGE_TARGET_MINUTES))
+    waited = Q(created_at__lte=now - timedelta(minutes=settings.TRIAGE_TARGET_MINUTES))
     aggregates.update(
-        triage_met=Count("pk", filter=Q(triage_minutes__lte=TRIAGE_TARGET_MINUTES)),
-        triage_late=Count("pk", filter=Q(triage_minutes__gt=TRIAGE_TARGET_MINUTES)),
+        triage_met=Count("pk", filter=Q(triage_minutes__lte=settings.TRIAGE_TARGET_MINUTES)),
+        triage_late=Count("pk", filter=Q(triage_minutes__gt=settings.TRIAGE_TARGET_MINUTES)),
         triage_never=Count("pk", filter=untriaged & waited),
         triage_waiting=Count("pk", filter=untriaged & ~waited),
     )

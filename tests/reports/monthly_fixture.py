@@ -137,8 +137,9 @@ def november(clock, owner, colleague):
         replied=at("11-01", 0, 30),
     )
     make_inquiry(clock, channel="email", received=at("12-01", 0))
-    # Crisis rows: one of each in November, one outside it.
-    for decided in (at("11-15", 10), at("12-02", 10)):
+    # Crisis rows: one of each in November, one outside it (the SKU's
+    # November stop was lifted before it was stopped again in December).
+    for decided, lifted in ((at("11-15", 10), at("11-18", 10)), (at("12-02", 10), None)):
         Suspension.objects.create(
             sku="TEA-1",
             product_name="静岡煎茶",
@@ -147,6 +148,8 @@ def november(clock, owner, colleague):
             expected_resume_at=decided + timedelta(days=3),
             decided_by=owner,
             decided_at=decided,
+            lifted_at=lifted,
+            lifted_by=owner if lifted else None,
         )
     for started in (at("10-20", 10), at("11-18", 10)):
         Incident.objects.create(

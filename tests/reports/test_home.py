@@ -257,6 +257,7 @@ def test_managers_home_shows_sla_today_approvals_incidents_suspensions_and_overd
     assert re.findall(r'home-number">(\d+)<', overdue) == ["2"]
     assert "出荷前チェックリスト 1" in overdue
     assert "期限前の対策" not in overdue and "済んだ対策" not in overdue
+    assert reverse("admin:reports_countermeasure_monthly") in overdue  # the monthly analysis
     health = section(html, "home-health")
     assert "楽天市場" in health and 'id="home-health-chart"' in health
     # the formula on hover, and the colour band
