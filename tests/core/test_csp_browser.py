@@ -6,26 +6,19 @@ are covered by their own browser tests (tests.browser.watch_csp)."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
-from core.roles import MARKETER
-from outreach import services
-from outreach.models import Campaign, CampaignStatus, MessageTemplate, Segment, SegmentKind
+from outreach.models import Campaign, CampaignStatus
 from tests.browser import chromium_browser, watch_csp
-from tests.outreach.test_campaign_admin import consented
+from tests.outreach.test_campaign_admin import (  # noqa: F401 (fixtures)
+    consented,
+    marketer,
+    segment,
+    template,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-marketer-1234"
-
-
-@pytest.fixture
-def marketer(django_user_model):
-    user = django_user_model.objects.create_user(
-        "marketer", password=PASSWORD, is_staff=True, email="mkt@shop.example.jp"
-    )
-    user.groups.add(Group.objects.get(name=MARKETER))
-    return user
 
 
 def test_the_api_docs_draw_swagger_ui_under_the_policy(live_server, monkeypatch):
@@ -47,22 +40,12 @@ def test_the_api_docs_draw_swagger_ui_under_the_policy(live_server, monkeypatch)
     assert violations == []
 
 
-def test_the_campaign_and_template_pages_work_under_the_policy(live_server, marketer, monkeypatch):
-    email = services.template_save(
-        template=MessageTemplate(
-            name="冬のセール",
-            channel="email",
-            purpose="marketing",
-            subject="冬のセール",
-            body_text="{{ customer.family_name }}様\n\nセール開催中です。",
-        )
-    )
-    segment = Segment.objects.create(
-        name="新規", kind=SegmentKind.LIFECYCLE, lifecycle_segment="new"
-    )
+def test_the_campaign_and_template_pages_work_under_the_policy(live_server, request, monkeypatch):
+    # the campaign admin tests' fixtures (imported above)
+    user, email, audience = map(request.getfixturevalue, ("marketer", "template", "segment"))
     consented()
     campaign = Campaign.objects.create(
-        name="冬のセール", channel="email", template=email, segment=segment
+        name="冬のセール", channel="email", template=email, segment=audience
     )
     errors: list[str] = []
     violations: list[str] = []
@@ -77,7 +60,7 @@ def test_the_campaign_and_template_pages_work_under_the_policy(live_server, mark
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
         page.goto(f"{live_server.url}/admin/login/?next=/admin/outreach/campaign/add/")
-        page.fill("#id_username", marketer.username)
+        page.fill("#id_username", user.username)
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
 
