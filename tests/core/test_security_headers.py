@@ -78,7 +78,9 @@ def customer() -> Customer:
         ),
         pytest.param(lambda c: reverse("admin:outreach_campaign_add"), id="campaign-add"),
         pytest.param(lambda c: reverse("admin:outreach_messagetemplate_add"), id="template-add"),
+        pytest.param(lambda c: reverse("admin:outreach_segment_add"), id="segment-add"),
         pytest.param(lambda c: reverse("admin:crisis_incident_changelist"), id="crisis-list"),
+        pytest.param(lambda c: reverse("admin:tickets_inquiry_changelist"), id="inbox"),
     ],
 )
 def test_admin_pages_send_the_security_headers(client, owner, customer, url):
