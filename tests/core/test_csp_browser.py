@@ -43,7 +43,7 @@ def test_the_api_docs_draw_swagger_ui_under_the_policy(live_server, monkeypatch)
 def test_the_campaign_and_template_pages_work_under_the_policy(live_server, request, monkeypatch):
     # the campaign admin tests' fixtures (imported above)
     user, email, audience = map(request.getfixturevalue, ("marketer", "template", "segment"))
-    consented()
+    customer = consented()
     campaign = Campaign.objects.create(
         name="冬のセール", channel="email", template=email, segment=audience
     )
@@ -84,6 +84,17 @@ def test_the_campaign_and_template_pages_work_under_the_policy(live_server, requ
         area = page.locator("textarea.line-message").first
         area.fill("こんにちは")
         expect(page.locator(".line-counter").first).to_contain_text("5")
+
+        # the preview shows the HTML body in its sandboxed frame, select2 and all
+        email.body_html = "<p>セール開催中です。</p>"
+        email.save(update_fields=["body_html"])
+        page.goto(
+            f"{live_server.url}/admin/outreach/messagetemplate/{email.pk}/preview/"
+            f"?customer={customer.pk}"
+        )
+        expect(page.locator(".select2-container").first).to_be_visible()
+        frame = page.frame_locator("iframe.mail-html")
+        expect(frame.locator("body")).to_contain_text("セール開催中です。")
         context.close()
     assert errors == []
     assert violations == []
