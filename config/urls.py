@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.api.errors import api_not_found
 
@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", include("outreach.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: any other address under /api/ is a 404 in the API's error shape,
     # with DEBUG on too (where Django would show its HTML page).
     re_path(r"^api/", api_not_found),

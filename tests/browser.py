@@ -62,3 +62,15 @@ def chromium_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator:
         finally:
             connections.close_all()
             browser.close()
+
+
+def watch_csp(context, violations: list[str]) -> None:
+    """Appends to `violations` each Content-Security-Policy violation the
+    browser reports on the console of any page of `context`: a browser
+    test asserts the list is empty at its end."""
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"{message.location.get('url')}: {message.text}")
+
+    context.on("console", on_console)

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from crisis.models import Incident, IncidentSend
-from tests.browser import chromium_browser
+from tests.browser import chromium_browser, watch_csp
 from tests.crisis.broadcasting import broadcast_template
 from tests.crisis.test_broadcast_worker import rakuten_customers
 from tests.outreach.test_worker_faults import smtp_recipients
@@ -40,14 +40,17 @@ def test_a_manager_opens_an_outage_an_agent_sees_it_and_the_broadcast_reaches_10
     title = "楽天市場の障害（スーパーSALE中）"
 
     errors: list[str] = []
+    violations: list[str] = []
     with chromium_browser(monkeypatch) as browser:
         sync_api = pytest.importorskip("playwright.sync_api")
         expect = sync_api.expect
         context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 1000})
+        watch_csp(context, violations)
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("dialog", lambda dialog: dialog.accept())
+        asked: list[str] = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
 
         # when the manager opens the incident from the add form
         login(page, live_server, "owner", "pw-owner-1234", "/admin/crisis/incident/add/")
@@ -65,6 +68,7 @@ def test_a_manager_opens_an_outage_an_agent_sees_it_and_the_broadcast_reaches_10
 
         # then an agent, on their own home page, sees the banner
         agent_context = browser.new_context(locale="ja-JP")
+        watch_csp(agent_context, violations)
         agent_context.set_default_timeout(15_000)
         agent = agent_context.new_page()
         agent.on("pageerror", lambda error: errors.append(str(error)))
@@ -88,6 +92,8 @@ def test_a_manager_opens_an_outage_an_agent_sees_it_and_the_broadcast_reaches_10
         page.select_option("#id_broadcast-template", str(template.pk))
         panel.locator("#broadcast-form button[type=submit]").click()
         page.wait_for_url(re.compile(rf"/admin/crisis/incident/{outage.pk}/change/"))
+        # after being asked to confirm (core/confirm.js: no inline handler under the CSP)
+        assert asked == ["緊急一斉送信を今すぐ送りますか？"]
         expect(page.locator(".messagelist .success")).to_have_count(1)
 
         # then the progress climbs to 100 % by itself (the page polls)
@@ -99,6 +105,7 @@ def test_a_manager_opens_an_outage_an_agent_sees_it_and_the_broadcast_reaches_10
         context.close()
 
     assert errors == []
+    assert violations == []  # the Content-Security-Policy blocked nothing
     # and the mail server holds one message for each of them
     assert smtp_recipients(smtp_server) == {c.email for c in customers}
     assert len(smtp_server.received) == 25

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from crm.models import OrderStatus
 from reports.home import MALL_HEALTH_WINDOWS_KEY
-from tests.browser import chromium_browser
+from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry
 from tickets.services import inquiry_create
@@ -59,8 +59,10 @@ def test_the_managers_home_draws_every_chart(live_server, owner, monkeypatch):
     cache.delete(MALL_HEALTH_WINDOWS_KEY)  # counted afresh, not kept from another test
     some_inquiries()
     errors: list[str] = []
+    violations: list[str] = []
     with chromium_browser(monkeypatch) as browser:
         context = browser.new_context(locale="ja-JP", viewport={"width": 1366, "height": 900})
+        watch_csp(context, violations)
         context.set_default_timeout(10_000)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -82,3 +84,4 @@ def test_the_managers_home_draws_every_chart(live_server, owner, monkeypatch):
         if shot := os.environ.get("HOME_SCREENSHOT"):
             page.screenshot(path=shot, full_page=True)
     assert errors == []
+    assert violations == []  # the Content-Security-Policy blocked nothing

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.roles import AGENT
 from outreach.dispatch import send_dispatch
-from tests.browser import chromium_browser
+from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, MessageKind, SlaState
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
@@ -66,9 +66,11 @@ def test_agent_answers_an_at_risk_email_inquiry_from_the_browser(
     assert inquiry.sla_state == SlaState.AT_RISK
 
     errors: list[str] = []
+    violations: list[str] = []
     with chromium_browser(monkeypatch) as browser:
         sync_api = pytest.importorskip("playwright.sync_api")
         context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
+        watch_csp(context, violations)
         context.set_default_timeout(10_000)
         page = context.new_page()
         expect = sync_api.expect
@@ -126,6 +128,7 @@ def test_agent_answers_an_at_risk_email_inquiry_from_the_browser(
         context.close()
 
     assert errors == []
+    assert violations == []  # the Content-Security-Policy blocked nothing
     assert report.sent == 1
     # the customer got exactly one mail, threaded under hers
     [received] = smtp.received
