@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.browser import chromium_browser
+from tests.browser import chromium_browser, watch_csp
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -21,10 +21,12 @@ def test_manager_sees_every_chart_drawn_and_downloads_a_csv(
     live_server, owner, november, monkeypatch, tmp_path
 ):
     errors: list[str] = []
+    violations: list[str] = []
     with chromium_browser(monkeypatch) as browser:
         context = browser.new_context(
             locale="ja-JP", viewport={"width": 1366, "height": 900}, accept_downloads=True
         )
+        watch_csp(context, violations)
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -76,3 +78,4 @@ def test_manager_sees_every_chart_drawn_and_downloads_a_csv(
         assert rows[0][0] == "チャネル" and rows[0][-1] == "2026年11月"
         assert [rows[3][0], *rows[3][-2:]] == ["メール", "1", "3"]
     assert errors == []
+    assert violations == []  # the Content-Security-Policy blocked nothing
