@@ -167,3 +167,17 @@ def backup_codes_generate(*, user, actor) -> list[str]:
         StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
         _staff_log(user=user, actor=actor, message=_("New backup codes issued."))
     return codes
+
+
+def login_unlock(*, user, actor) -> int:
+    """A superuser lifts the lock on a staff member's account before the
+    cool-off ends: their failed attempts are forgotten (django-axes).
+    Returns the attempt records removed; recorded in their admin history."""
+    from axes.utils import reset
+
+    if not getattr(actor, "is_superuser", False):
+        raise ValidationError(_("Only a superuser may unlock a login."))
+    with transaction.atomic():
+        removed = reset(username=user.get_username())
+        _staff_log(user=user, actor=actor, message=_("Login unlocked."))
+    return removed

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.models import StaffMember
 from core.roles import is_manager, staff_name
-from core.services import backup_codes_generate, second_factor_reset
+from core.services import backup_codes_generate, login_unlock, second_factor_reset
 
 
 @admin.register(StaffMember)
@@ -26,7 +26,7 @@ class StaffMemberAdmin(admin.ModelAdmin):
     list_display = ("name", "authenticator", "backup_codes_left", "is_active")
     list_display_links = None
     fields = ("last_name", "first_name")
-    actions = ["second_factor_reset_action"]
+    actions = ["second_factor_reset_action", "login_unlock_action"]
     search_fields = ("last_name", "first_name", "username")
 
     def get_queryset(self, request):
@@ -61,6 +61,9 @@ class StaffMemberAdmin(admin.ModelAdmin):
 
     def has_reset_permission(self, request) -> bool:
         return is_manager(request.user)
+
+    def has_unlock_permission(self, request) -> bool:
+        return request.user.is_superuser
 
     @admin.display(description=_("name"), ordering="last_name")
     def name(self, obj) -> str:
@@ -99,6 +102,21 @@ class StaffMemberAdmin(admin.ModelAdmin):
                 % {"count": done},
                 messages.SUCCESS,
             )
+
+    @admin.action(description=_("Unlock the login (too many failures)"), permissions=["unlock"])
+    def login_unlock_action(self, request, queryset):
+        for member in queryset:
+            login_unlock(user=member, actor=request.user)
+        self.message_user(
+            request,
+            ngettext(
+                "Login unlocked for %(count)d staff member.",
+                "Login unlocked for %(count)d staff members.",
+                len(queryset),
+            )
+            % {"count": len(queryset)},
+            messages.SUCCESS,
+        )
 
     def get_urls(self):
         own = [

@@ -15,7 +15,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from core.services import backup_codes_generate, second_factor_reset
+from core.services import backup_codes_generate, login_unlock, second_factor_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -106,14 +106,33 @@ def test_a_superuser_unlocks_a_locked_account(client, owner, phone, django_user_
     admin_client.force_login(root)
     attempt = AccessAttempt.objects.get(username="owner")
     response = admin_client.post(
-        "/admin/axes/accessattempt/",
-        {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"},
+        "/admin/core/staffmember/",
+        {"action": "login_unlock_action", "_selected_action": [owner.pk]},
     )
     assert response.status_code == 302
-    assert not AccessAttempt.objects.exists()
+    assert not AccessAttempt.objects.filter(pk=attempt.pk).exists()
+    assert LogEntry.objects.filter(object_id=str(owner.pk), user=root).exists()
     settings.ADMIN_REQUIRE_OTP = True
     response = login(client, "owner", "pw-owner-1234", current_token(phone), phone)
     assert response.status_code == 302
+
+
+def test_only_a_superuser_may_unlock_a_login(client, owner, colleague, settings):
+    for _ in range(LIMIT):
+        login(client, "colleague", "wrong")
+    settings.ADMIN_REQUIRE_OTP = False  # the second factor is not under test here
+    manager = client.__class__()
+    manager.force_login(owner)
+    page = manager.get("/admin/core/staffmember/")
+    assert page.status_code == 200
+    assert "login_unlock_action" not in page.content.decode()
+    manager.post(
+        "/admin/core/staffmember/",
+        {"action": "login_unlock_action", "_selected_action": [colleague.pk]},
+    )
+    with pytest.raises(ValidationError):
+        login_unlock(user=colleague, actor=owner)
+    assert AccessAttempt.objects.filter(username="colleague").exists()
 
 
 # --- second factor reset and backup codes ---------------------------------------
