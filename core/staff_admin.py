@@ -93,10 +93,10 @@ class StaffMemberAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "Second factor reset for %(count)d staff member. They must enrol a new "
-                    "authenticator app (manage.py otp_enroll) before they can log in again.",
-                    "Second factor reset for %(count)d staff members. They must enrol a new "
-                    "authenticator app (manage.py otp_enroll) before they can log in again.",
+                    "Second factor reset for %(count)d staff member. They can log in again "
+                    "once an administrator has enrolled a new authenticator app for them.",
+                    "Second factor reset for %(count)d staff members. They can log in again "
+                    "once an administrator has enrolled a new authenticator app for them.",
                     done,
                 )
                 % {"count": done},
