@@ -11,7 +11,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils.translation import gettext_lazy as _
-from django_otp.admin import OTPAdminAuthenticationForm
+
+from core.login_security import AdminLoginForm
 
 
 class MadoguchiAdminSite(admin.AdminSite):
@@ -21,7 +22,7 @@ class MadoguchiAdminSite(admin.AdminSite):
 
     @property
     def login_form(self):
-        return OTPAdminAuthenticationForm if settings.ADMIN_REQUIRE_OTP else AdminAuthenticationForm
+        return AdminLoginForm if settings.ADMIN_REQUIRE_OTP else AdminAuthenticationForm
 
     @property
     def login_template(self):

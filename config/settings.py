@@ -6,6 +6,7 @@ django-q2 ORM broker, the local LINE fake on 127.0.0.1:8025.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -96,6 +97,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "axes",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -123,7 +125,29 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last: turns a login refused for a lockout into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Failed logins (django-axes) ----------------------------------------------
+# LOGIN_FAILURE_LIMIT failed logins (a wrong password or a wrong one-time
+# password) lock that account, and separately that address, for
+# LOGIN_COOLOFF_MINUTES; the right password is refused meanwhile. Attempts
+# are recorded (axes's access attempts and failures); a superuser unlocks
+# early (core/login_security.py).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 30, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "core.login_security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.login_security.client_address"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -138,3 +139,14 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class StaffMember(User):
+    """Staff users as the admin's 「スタッフ」 page shows them: their second
+    factor, its reset by a manager, their backup codes (core/staff_admin.py).
+    A proxy: no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff members")

@@ -107,3 +107,77 @@ def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
     api_key.full_clean()
     api_key.save(update_fields=["label"])
     return api_key
+
+
+# --- Staff second factor --------------------------------------------------------
+
+BACKUP_CODE_COUNT = 10
+
+
+def _staff_log(*, user, actor, message: str) -> None:
+    """A row of Django's admin history on the staff member: who did what."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.auth import get_user_model
+
+    LogEntry.objects.log_actions(
+        user_id=(actor or user).pk,  # manage.py: recorded as their own
+        queryset=get_user_model().objects.filter(pk=user.pk),
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+
+
+def second_factor_reset(*, user, actor) -> int:
+    """Remove a staff member's lost second factor: every TOTP device and
+    their backup codes. Their current sessions lose their verification at
+    once, and they get into the admin again only after a new enrolment
+    (`manage.py otp_enroll`). A manager may reset anyone's but a
+    superuser's; only a superuser a superuser's. Returns the devices
+    removed; recorded in the staff member's admin history."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from core.roles import is_manager
+
+    if not is_manager(actor) or (user.is_superuser and not actor.is_superuser):
+        raise ValidationError(_("You may not reset this staff member's second factor."))
+    with transaction.atomic():
+        removed, _by_model = TOTPDevice.objects.filter(user=user).delete()
+        static, _by_model = StaticDevice.objects.filter(user=user).delete()
+        _staff_log(
+            user=user,
+            actor=actor,
+            message=_("Second factor reset: devices removed, re-enrolment needed."),
+        )
+    return removed + static
+
+
+def backup_codes_generate(*, user, actor) -> list[str]:
+    """Ten new one-time backup codes for `user`, replacing any earlier
+    ones. Returned once, to be shown once: only django-otp's static tokens
+    keep them, and each works for one login (used, it is deleted)."""
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    with transaction.atomic():
+        StaticDevice.objects.filter(user=user).delete()
+        # the name is what the login page's device list shows
+        device = StaticDevice.objects.create(user=user, name=_("Backup codes"), confirmed=True)
+        codes = [StaticToken.random_token() for _n in range(BACKUP_CODE_COUNT)]
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        _staff_log(user=user, actor=actor, message=_("New backup codes issued."))
+    return codes
+
+
+def login_unlock(*, user, actor) -> int:
+    """A superuser lifts the lock on a staff member's account before the
+    cool-off ends: their failed attempts are forgotten (django-axes).
+    Returns the attempt records removed; recorded in their admin history."""
+    from axes.utils import reset
+
+    if not getattr(actor, "is_superuser", False):
+        raise ValidationError(_("Only a superuser may unlock a login."))
+    with transaction.atomic():
+        removed = reset(username=user.get_username())
+        _staff_log(user=user, actor=actor, message=_("Login unlocked."))
+    return removed

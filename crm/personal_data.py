@@ -197,6 +197,11 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "scope": _CODE,
         "channels": _CODE,
     },
+    # A proxy of auth.User (the admin's 「スタッフ」 page): staff, not customers.
+    "core.StaffMember": {
+        name: "a staff member's account, not a customer's"
+        for name in ("password", "username", "first_name", "last_name", "email")
+    },
     "core.IdempotencyRecord": {
         "key": "chosen by the store site per request",
         "method": _CODE,

@@ -1,4 +1,5 @@
-"""Give a staff member a TOTP device and show the QR code to scan."""
+"""Give a staff member a TOTP device and show the QR code to scan, or
+(--backup-codes) ten one-time backup codes, shown once."""
 
 import io
 
@@ -6,6 +7,8 @@ import qrcode
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.services import backup_codes_generate
 
 
 class Command(BaseCommand):
@@ -17,8 +20,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace", action="store_true", help="remove the user's existing TOTP devices first"
         )
+        parser.add_argument(
+            "--backup-codes",
+            action="store_true",
+            help="issue ten one-time backup codes instead (replacing earlier ones)",
+        )
 
-    def handle(self, *args, username, name, replace, **options):
+    def handle(self, *args, username, name, replace, backup_codes, **options):
         User = get_user_model()
         try:
             user = User.objects.get(username=username)
@@ -26,6 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.") from None
         if not user.is_staff:
             raise CommandError(f"{username!r} is not staff; the admin second factor is for staff.")
+        if backup_codes:
+            codes = backup_codes_generate(user=user, actor=None)
+            self.stdout.write("Backup codes, each for one login (not shown again):\n")
+            self.stdout.write("\n".join(codes) + "\n")
+            return
         if replace:
             TOTPDevice.objects.filter(user=user).delete()
         device = TOTPDevice.objects.create(user=user, name=name, confirmed=True)
