@@ -312,3 +312,6 @@ class ApiKeyAdmin(ServiceFormAdmin):
             gettext("%(count)d API key(s) revoked.") % {"count": revoked},
             messages.SUCCESS,
         )
+
+
+from core import audit_admin  # noqa: E402, F401  (registers the audit log's admin)
