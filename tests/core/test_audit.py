@@ -20,6 +20,8 @@ from crm import services as crm_services
 from crm.models import CustomerEventKind
 from tests.api_client import api_client
 from tests.conftest import make_api_key
+from tests.crisis.test_suspension_admin import suspension
+from tests.crisis.test_suspensions import buyer, delay_email_template
 from tests.crm import factories
 from tests.crm.test_admin import post_change
 from tests.tickets import factories as ticket_factories
@@ -159,6 +161,18 @@ def test_an_export_and_an_erasure_from_the_admin_are_recorded_with_the_reason(
         "本人の開示請求",
     )
     assert (erased.user, erased.customer_id, erased.where) == (owner, customer.pk, erase)
+
+
+def test_a_csv_export_of_customers_orders_records_what_it_held(client, owner):
+    buyer(channel="rakuten", email="waiting@example.jp")
+    buyer(channel="rakuten", email="other@example.jp")
+    record = suspension(owner, email_template=delay_email_template())
+    client.force_login(owner)
+    url = reverse("admin:crisis_suspension_orders_csv", args=[record.pk])
+    assert client.get(url).status_code == 200
+    entry = only_entry(action=AuditAction.EXPORT)
+    assert (entry.user, entry.customer_id, entry.where) == (owner, None, url)
+    assert f"#{record.pk}" in entry.what and entry.what.endswith(": 2")
 
 
 # --- What is recorded: the API ------------------------------------------------------------
