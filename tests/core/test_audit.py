@@ -134,6 +134,17 @@ def test_a_customer_list_or_search_records_the_query_once_not_each_row(client, c
     assert AuditEntry.objects.count() == 2
 
 
+def test_the_inbox_records_its_query_not_its_rows(client, colleague, customer):
+    for _ in range(3):
+        ticket_factories.inquiry(customer=customer)
+    client.force_login(colleague)
+    inbox = reverse("admin:tickets_inquiry_changelist")
+    assert client.get(inbox, {"q": "監査"}).status_code == 200
+    entry = only_entry()
+    assert (entry.action, entry.customer_id, entry.user) == (AuditAction.SEARCH, None, colleague)
+    assert "q=%E7%9B%A3%E6%9F%BB" in entry.what
+
+
 def test_opening_an_inquiry_page_records_a_view_of_its_customer(client, colleague, customer):
     inquiry = ticket_factories.inquiry(customer=customer)
     client.force_login(colleague)
