@@ -314,4 +314,5 @@ class ApiKeyAdmin(ServiceFormAdmin):
         )
 
 
-from core import staff_admin  # noqa: E402, F401  (the 「スタッフ」 page)
+# The other screens of core, registered by importing them.
+from core import audit_admin, staff_admin  # noqa: E402, F401

@@ -150,3 +150,70 @@ class StaffMember(User):
         proxy = True
         verbose_name = _("staff member")
         verbose_name_plural = _("staff members")
+
+
+class AuditAction(models.TextChoices):
+    VIEW = "view", _("Viewed")
+    CHANGE = "change", _("Changed")
+    EXPORT = "export", _("Exported")
+    ERASE = "erase", _("Erased")
+    LIST = "list", _("Listed")
+    SEARCH = "search", _("Searched")
+
+
+class AuditEntry(models.Model):
+    """One access to customers' personal data (監査ログ): who (a staff
+    member or an API key), what they did, to which customer (none for a
+    list or a search), where (the admin page or API path), what (the query
+    of a list or a search, the rows of an export) and from which address.
+
+    Append-only: written by core.audit.audit_record only; PostgreSQL refuses
+    UPDATE and DELETE on the table (a trigger, migration 0007), and the
+    admin lets nobody add, change or delete. The foreign keys carry no
+    database constraint, so that no deletion elsewhere ever needs to touch
+    a row here."""
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    api_key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("API key"),
+    )
+    action = models.CharField(_("action"), max_length=10, choices=AuditAction.choices)
+    customer = models.ForeignKey(
+        "crm.Customer",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("customer"),
+    )
+    where = models.CharField(_("where"), max_length=255, blank=True)
+    what = models.TextField(_("what"), blank=True)
+    ip = models.GenericIPAddressField(_("from (IP address)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ("-at", "-id")
+        indexes = [
+            models.Index(fields=["customer", "-at"], name="core_audit_customer_at"),
+            models.Index(fields=["user", "-at"], name="core_audit_user_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"

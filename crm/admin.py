@@ -9,10 +9,14 @@ from the customer's page ("Record consent"), through `consent_record`.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import NamedTuple
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,7 +29,10 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from core.admin_filters import DefaultingFilter
-from core.roles import is_manager
+from core.audit import audit_entries, audit_query_record, audit_record
+from core.audit_admin import audit_place, audit_who
+from core.models import AuditAction
+from core.roles import is_manager, staff_name
 from crm.event_details import customer_event_details, retention_event_summary
 from crm.models import (
     ChannelIdentity,
@@ -54,6 +61,15 @@ from crm.services import (
     customer_upsert,
     lifecycle_recompute,
 )
+
+HISTORY_ROWS = 200
+
+
+class HistoryRow(NamedTuple):
+    at: datetime
+    who: str
+    action: str
+    details: str
 
 
 def yen(amount: int | None) -> str:
@@ -321,7 +337,47 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
             **(extra_context or {}),
             "can_handle_personal_data": is_manager(request.user),
         }
-        return super().change_view(request, object_id, form_url, extra_context)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            audit_record(action=AuditAction.VIEW, request=request, customer_id=int(object_id))
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        """「履歴」: the customer's audit trail (who viewed, changed,
+        exported or erased their data) and their timeline, newest first,
+        instead of Django's change log, which services do not write."""
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, customer):
+            raise PermissionDenied
+        rows = [
+            HistoryRow(entry.at, audit_who(entry), entry.get_action_display(), audit_place(entry))
+            for entry in audit_entries(customer_id=customer.pk)[:HISTORY_ROWS]
+        ] + [
+            HistoryRow(
+                event.created_at,
+                staff_name(event.actor) or "-",
+                event.get_kind_display(),
+                customer_event_details(event),
+            )
+            for event in customer.events.select_related("actor")[:HISTORY_ROWS]
+        ]
+        rows.sort(key=lambda row: row.at, reverse=True)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("History: %(customer)s") % {"customer": customer},
+            "subtitle": None,
+            "object": customer,
+            "opts": self.opts,
+            "module_name": str(self.opts.verbose_name_plural),
+            "rows": rows,
+            "audit_url": f"{reverse('admin:core_auditentry_changelist')}?customer={customer.pk}",
+            "can_read_audit_log": request.user.has_perm("core.view_auditentry"),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/crm/customer/history.html", context)
 
     # --- Saving through services ----------------------------------------------
 
@@ -346,6 +402,13 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
         if "is_test_recipient" in form.changed_data:
             customer_test_recipient_set(
                 customer=obj, value=data["is_test_recipient"], actor=request.user
+            )
+        if form.changed_data:
+            audit_record(
+                action=AuditAction.CHANGE,
+                request=request,
+                customer_id=obj.pk,
+                what=", ".join(str(form.fields[name].label) for name in form.changed_data),
             )
 
     def save_related(self, request, form, formsets, change):
@@ -400,6 +463,14 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
                 note=data["note"],
                 actor=request.user,
             )
+            audit_record(
+                action=AuditAction.CHANGE,
+                request=request,
+                customer_id=customer.pk,
+                what="{} ({})".format(
+                    ConsentAction(data["action"]).label, ConsentChannel(data["channel"]).label
+                ),
+            )
             self.message_user(
                 request,
                 gettext("Recorded: %(action)s for %(channel)s.")
@@ -427,7 +498,10 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
             **(extra_context or {}),
             "can_see_claimant_suggestions": is_manager(request.user),
         }
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            audit_query_record(request=request)
+        return response
 
     def claimant_suggestions_view(self, request: HttpRequest) -> HttpResponse:
         """Customers with many recent complaints, for a manager to look at:

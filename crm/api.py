@@ -17,6 +17,8 @@ from core.api import serializers as api_serializers
 from core.api.auth import HasPrivacyScope, api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from core.api.schema import REQUIRED_SCOPE_EXTENSION
+from core.audit import audit_query_record, audit_record
+from core.models import AuditAction
 from crm import selectors, services
 from crm.fields import CustomerEmailSerializerField
 from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
@@ -388,6 +390,15 @@ class CustomerViewSet(
             return Customer.objects.none()
         return selectors.customer_list(channels=self.key_channels)
 
+    def list(self, request, *args, **kwargs):
+        audit_query_record(request=request, params=request.query_params)
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        audit_record(action=AuditAction.VIEW, request=request, customer_id=response.data["id"])
+        return response
+
     def create(self, request):
         return idempotent_response(request, lambda: self._upsert(request))
 
@@ -413,6 +424,7 @@ class CustomerViewSet(
     @action(detail=True, methods=["get"], serializer_class=OrderSerializer, filterset_class=None)
     def orders(self, request, pk=None):
         customer = self.visible_customer(pk)
+        audit_record(action=AuditAction.VIEW, request=request, customer_id=customer.pk)
         queryset = selectors.order_list(channels=self.key_channels).filter(customer=customer)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
@@ -430,7 +442,11 @@ class CustomerViewSet(
         customer = self.visible_customer(pk)
         with transaction.atomic():
             document = services.customer_export(
-                customer=customer, actor=request.user, reason=reason, channels=self.key_channels
+                customer=customer,
+                actor=request.user,
+                reason=reason,
+                channels=self.key_channels,
+                request=request,
             )
         return Response(document)
 
@@ -448,7 +464,9 @@ class CustomerViewSet(
     def _erase(self, request, pk) -> Response:
         reason = self._privacy_reason(request.data)
         customer = self.visible_customer(pk)
-        erased = services.customer_erase(customer=customer, actor=request.user, reason=reason)
+        erased = services.customer_erase(
+            customer=customer, actor=request.user, reason=reason, request=request
+        )
         return Response({"customer": customer.pk, "erased": erased})
 
     @staticmethod

@@ -202,6 +202,16 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         name: "a staff member's account, not a customer's"
         for name in ("password", "username", "first_name", "last_name", "email")
     },
+    # The audit trail is append-only (the database refuses UPDATE and
+    # DELETE): it is the record of who reached whose data, kept as proof,
+    # and holds ids, paths and what staff typed into a list's search, never
+    # a customer's record.
+    "core.AuditEntry": {
+        "action": _CODE,
+        "where": "an admin page or API address (ids at most)",
+        "what": "a list's query as staff typed it, a count, an export's reason",
+        "ip": _STAFF,
+    },
     "core.IdempotencyRecord": {
         "key": "chosen by the store site per request",
         "method": _CODE,

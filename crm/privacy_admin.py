@@ -129,7 +129,9 @@ class CustomerPrivacyAdminMixin:
         self._privacy_check(request)
 
         def export(customer: Customer, data) -> HttpResponse:
-            document = customer_export(customer=customer, actor=request.user, reason=data["reason"])
+            document = customer_export(
+                customer=customer, actor=request.user, reason=data["reason"], request=request
+            )
             if data["output"] == PrivacyExportForm.DOWNLOAD:
                 response = HttpResponse(
                     json.dumps(document, ensure_ascii=False, indent=2),
@@ -164,7 +166,9 @@ class CustomerPrivacyAdminMixin:
         self._privacy_check(request)
 
         def erase(customer: Customer, data) -> HttpResponse:
-            customer_erase(customer=customer, actor=request.user, reason=data["reason"])
+            customer_erase(
+                customer=customer, actor=request.user, reason=data["reason"], request=request
+            )
             self.message_user(
                 request,
                 gettext(

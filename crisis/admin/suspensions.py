@@ -34,6 +34,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
+from core.audit import audit_csv_record
 from core.roles import staff_name
 from crisis.models import (
     Suspension,
@@ -599,6 +600,7 @@ class SuspensionAdmin(ServiceFormAdmin):
         writer = csv.writer(response)
         writer.writerow([str(header) for header in CSV_HEADERS])
         told = suspension_told(suspension)
+        rows = 0
         for line in suspension_affected_lines(suspension):
             order = line.order
             row = told.get(order.customer_id)
@@ -616,6 +618,9 @@ class SuspensionAdmin(ServiceFormAdmin):
                     delivery_outcome(row) if row else gettext("Not told"),
                 ]
             )
+            rows += 1
+        held = gettext("Affected orders of sales suspension #%(id)s") % {"id": suspension.pk}
+        audit_csv_record(request=request, rows=rows, held=held)
         return response
 
 

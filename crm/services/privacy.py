@@ -27,7 +27,8 @@ from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.models import IdempotencyRecord
+from core.audit import audit_record
+from core.models import AuditAction, IdempotencyRecord
 from core.timeline import actor_or_none
 from crm.models import (
     Channel,
@@ -44,6 +45,10 @@ from crm.personal_data import ERASED_MARKER, PERSON_COLUMNS, PERSONAL, PersonalT
 from crm.services.customers import customer_event_add, customer_follow_merges
 
 EXPORT_FORMAT = "madoguchi-personal-data/1"
+_AUDIT_ACTIONS = {
+    CustomerEventKind.EXPORTED: AuditAction.EXPORT,
+    CustomerEventKind.ERASED: AuditAction.ERASE,
+}
 
 
 # --- Who the person is ---------------------------------------------------------
@@ -73,10 +78,18 @@ def _reason_clean(reason: str) -> str:
 
 
 def privacy_action_record(
-    *, customer: Customer, kind: str, actor, reason: str, **data: Any
+    *, customer: Customer, kind: str, actor, reason: str, request=None, **data: Any
 ) -> CustomerEvent:
     """The record of one export or erasure: who (a staff member, or the API
-    key), why, when, and counts (never the values)."""
+    key), why, when, and counts (never the values); and its row in the
+    audit trail (where from: the request's page or API path and address)."""
+    audit_record(
+        action=_AUDIT_ACTIONS[kind],
+        request=request,
+        actor=actor,
+        customer_id=customer.pk,
+        what=reason,
+    )
     api_key = getattr(actor, "api_key", None)
     if api_key is not None:
         data["api_key"] = str(api_key)
@@ -398,7 +411,12 @@ def _consent(ids: list[int], channels: list[str] | None) -> dict[str, Any]:
 
 
 def customer_export(
-    *, customer: Customer, actor, reason: str, channels: Iterable[str] | None = None
+    *,
+    customer: Customer,
+    actor,
+    reason: str,
+    channels: Iterable[str] | None = None,
+    request=None,
 ) -> dict[str, Any]:
     """Everything the system holds about the person, as one JSON-ready
     document: profiles, identities, orders, inquiries with their messages
@@ -426,6 +444,7 @@ def customer_export(
         kind=CustomerEventKind.EXPORTED,
         actor=actor,
         reason=reason,
+        request=request,
     )
     return document
 
@@ -474,7 +493,7 @@ def _files_delete(names: Iterable[str]) -> int:
     return deleted
 
 
-def customer_erase(*, customer: Customer, actor, reason: str) -> dict[str, int]:
+def customer_erase(*, customer: Customer, actor, reason: str, request=None) -> dict[str, int]:
     """Erase the person's personal data everywhere (crm.personal_data):
     values blanked in set-based UPDATEs, identities deleted, attachment files
     removed from disk, queued messages to them skipped. Ids, order stubs,
@@ -526,6 +545,7 @@ def customer_erase(*, customer: Customer, actor, reason: str) -> dict[str, int]:
             kind=CustomerEventKind.ERASED,
             actor=actor,
             reason=reason,
+            request=request,
             erased=counts,
             files=_files_delete(files),
             skipped=skipped,

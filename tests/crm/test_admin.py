@@ -324,14 +324,14 @@ def test_customer_changelist_query_count_does_not_grow_with_rows(
     for _ in range(5):
         customer_make(orders=2, tags=("newsletter", "gift"))
     # session, user, permissions (2), manager group (claimant candidates link),
-    # tag filter choices, page count, rows, the incident banner
-    with django_assert_num_queries(9):
+    # tag filter choices, page count, rows, the incident banner, the audit row
+    with django_assert_num_queries(10):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 5
 
     for _ in range(10):
         customer_make(orders=2, tags=("newsletter", "gift"))
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(CUSTOMERS)
     assert len(results(response)) == 15
 
@@ -516,9 +516,10 @@ def test_customer_change_page_query_count_does_not_grow_with_history(
     client.get(customer_change(small))  # warm the content-type cache
 
     # session, user, customer, permissions (2), five inlines, tags, whether the
-    # user is a manager (the personal-data buttons), the incident banner
+    # user is a manager (the personal-data buttons), the incident banner, the
+    # audit row (a view)
     for customer in (small, large):
-        with django_assert_num_queries(13):
+        with django_assert_num_queries(14):
             assert client.get(customer_change(customer)).status_code == 200
 
 

@@ -643,13 +643,14 @@ def test_list_query_count_does_not_grow_with_rows(writer, url, django_assert_num
 def test_customer_list_query_count_is_fixed(writer, django_assert_num_queries):
     _customers_with_everything(6)
     writer.get("/api/v1/customers/")
-    # key lookup, customers page (with the key's order figures), identities,
-    # consent states, tags, the key's channel profiles
-    with django_assert_num_queries(6):
+    # key lookup, the audit row (the list's query), customers page (with the
+    # key's order figures), identities, consent states, tags, the key's
+    # channel profiles
+    with django_assert_num_queries(7):
         assert len(writer.get("/api/v1/customers/").json()["results"]) == 6
 
 
-def test_customers_known_on_several_channels_are_listed_in_six_queries_with_the_keys_figures(
+def test_customers_known_on_several_channels_are_listed_in_seven_queries_with_the_keys_figures(
     writer, django_assert_num_queries
 ):
     for i in range(6):
@@ -660,9 +661,10 @@ def test_customers_known_on_several_channels_are_listed_in_six_queries_with_the_
         factories.order(customer=customer, total=1000)
         factories.order(customer=customer, channel="amazon", total=90000)
     writer.get("/api/v1/customers/")
-    # key lookup, customers page (with the key's order figures), identities,
-    # consent states, tags, the key's channel profiles
-    with django_assert_num_queries(6):
+    # key lookup, the audit row (the list's query), customers page (with the
+    # key's order figures), identities, consent states, tags, the key's
+    # channel profiles
+    with django_assert_num_queries(7):
         results = writer.get("/api/v1/customers/").json()["results"]
     assert len(results) == 6
     assert {(c["order_count"], c["total_spent"], c["address"]) for c in results} == {(1, 1000, "")}

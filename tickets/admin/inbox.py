@@ -28,6 +28,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_filters import DefaultingFilter
+from core.audit import audit_query_record
 from crisis.models import Incident
 from crisis.selectors.incidents import incident_suggested_inquiries, incidents_open
 from crisis.services.incidents import incident_inquiries_link
@@ -235,6 +236,14 @@ class InboxMixin:
 
     def get_changelist(self, request, **kwargs):
         return InboxChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The inbox lists customers' names and subjects: its query (not its
+        rows) goes into the audit trail, as the customer list's does."""
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            audit_query_record(request=request)
+        return response
 
     def get_ordering(self, request: HttpRequest):
         if request.GET.get(SlaFilter.parameter_name) in (SlaState.AT_RISK, SlaState.ON_TRACK):

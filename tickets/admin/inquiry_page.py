@@ -33,6 +33,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 
 from core.admin import form_errors_add
+from core.audit import audit_record
+from core.models import AuditAction
 from core.roles import is_manager
 from tickets.admin.inquiry_context import ACTIONS, page_context
 from tickets.admin.inquiry_endpoints import InquiryEndpointsMixin
@@ -100,6 +102,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
+        audit_record(action=AuditAction.VIEW, request=request, customer_id=inquiry.customer_id)
         return self.render_page(request, inquiry)
 
     def render_page(

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('core', '0006_apikey_privacy_scope'),
+        ('core', '0007_audit_entry'),
     ]
 
     operations = [
