@@ -115,7 +115,8 @@ BACKUP_CODE_COUNT = 10
 
 
 def _staff_log(*, user, actor, message: str) -> None:
-    """A row of Django's admin history on the staff member: who did what."""
+    """A row of Django's admin history on the staff member, and of the audit
+    trail: who did what to whose login."""
     from django.contrib.admin.models import CHANGE, LogEntry
     from django.contrib.auth import get_user_model
 
@@ -125,6 +126,15 @@ def _staff_log(*, user, actor, message: str) -> None:
         action_flag=CHANGE,
         change_message=message,
         single_object=True,
+    )
+    # and in the audit trail (監査ログ), which nobody can change
+    from core.audit import audit_record
+    from core.models import AuditAction
+
+    audit_record(
+        action=AuditAction.CHANGE,
+        actor=actor or user,
+        what=f"{user.get_username()}: {message}",
     )
 
 

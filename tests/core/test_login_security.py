@@ -15,6 +15,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.models import AuditAction, AuditEntry
 from core.services import backup_codes_generate, login_unlock, second_factor_reset
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +165,9 @@ def test_a_manager_resets_a_lost_device_and_the_member_must_enrol_again(
     assert TOTPDevice.objects.filter(user=owner).exists()
     entry = LogEntry.objects.filter(object_id=str(colleague.pk)).latest("action_time")
     assert entry.user == owner
+    # and the audit trail says who reset whose second factor
+    audits = AuditEntry.objects.filter(action=AuditAction.CHANGE, user=owner)
+    assert audits.filter(what__startswith=f"{colleague.get_username()}: ").exists()
     assert member.get("/admin/").status_code == 302  # the session is no longer verified
     # after a new enrolment they get in again
     call_command("otp_enroll", "colleague")
