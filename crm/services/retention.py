@@ -23,6 +23,7 @@ anonymised customer gets an `anonymized` event on their timeline.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -94,6 +95,19 @@ def retention_run(*, now: datetime | None = None, actor=None) -> list[RetentionE
         if days
     ]
     events.append(consent_ledger_prune(now=now, actor=actor))
+    # The run's counts in the audit trail too (監査ログ), beside each
+    # customer's own timeline event: what the job erased, not whose data.
+    from core.audit import audit_record
+    from core.models import AuditAction
+
+    audit_record(
+        action=AuditAction.ERASE,
+        actor=actor,
+        what="; ".join(
+            f"{event.get_kind_display()} {event.get_channel_display()} {json.dumps(event.data)}"
+            for event in events
+        )[:1000],
+    )
     return events
 
 

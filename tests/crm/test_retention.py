@@ -16,6 +16,7 @@ from django.db.models import Count, F
 from django.db.models.functions import TruncMonth
 from django.utils import timezone, translation
 
+from core.models import AuditAction, AuditEntry
 from crm import services
 from crm.event_details import customer_event_details
 from crm.models import (
@@ -257,7 +258,8 @@ def world(settings, tmp_path, colleague, smtp) -> World:  # noqa: F811
 
 
 # Tables the job writes its own record to, or that hold no shop data.
-_NOT_SHOP_DATA = {"crm_retentionevent", "django_session", "django_migrations"}
+# The job's own records (each run writes one, with its counts) and Django's.
+_NOT_SHOP_DATA = {"crm_retentionevent", "core_auditentry", "django_session", "django_migrations"}
 
 
 def _shop_tables() -> list[str]:
@@ -439,6 +441,9 @@ def test_each_run_records_its_counts_and_the_customers_timeline_says_so(world):
     with translation.override("ja"):
         assert customer_event_details(timeline) == "チャネル: Amazon / 保存期間（日）: 30"
     assert RetentionEvent.objects.filter(kind=RetentionEventKind.CONSENT_PRUNED).count() == 1
+    # and the audit trail holds the run's counts, by nobody (the job)
+    (audit,) = AuditEntry.objects.filter(action=AuditAction.ERASE)
+    assert audit.user_id is None and '"customers": 3' in audit.what
 
 
 @pytest.mark.django_db
