@@ -8,6 +8,7 @@ from importlib import import_module
 # Data migrations that seed rows tests rely on (roles, categories, SLA policies).
 SEED_MIGRATIONS = (
     ("core.migrations.0002_roles", "grant"),
+    ("core.migrations.0007_audit_entry", "grant"),
     ("crm.migrations.0002_roles", "grant"),
     ("crm.migrations.0016_retention_roles", "grant"),
     ("outreach.migrations.0002_roles", "grant"),
