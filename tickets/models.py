@@ -447,6 +447,13 @@ class InquiryMessage(models.Model):
                 name="tickets_message_in_flight",
                 condition=Q(outbound_state="sending", delivery__isnull=False),
             ),
+            # Replies held for a manager's approval: the manager's home and
+            # the approvals list read these few among millions of messages.
+            models.Index(
+                fields=["created_at"],
+                name="tickets_message_held",
+                condition=Q(outbound_state="awaiting_approval"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
