@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import audit_csv_record
-from core.models import AuditEntry
+from core.models import AuditAction, AuditEntry
 from core.roles import staff_name
 
 CSV_HEADERS = (
@@ -41,7 +41,9 @@ def audit_who(entry: AuditEntry) -> str:
 
 def audit_what(entry: AuditEntry) -> str:
     """A list's or a search's query as typed (decoded), or the text kept."""
-    return unquote_plus(entry.what).replace("&", " / ")
+    if entry.action in (AuditAction.LIST, AuditAction.SEARCH):
+        return unquote_plus(entry.what).replace("&", " / ")
+    return entry.what
 
 
 def audit_place(entry: AuditEntry) -> str:

@@ -23,7 +23,6 @@ anonymised customer gets an `anonymized` event on their timeline.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -41,7 +40,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast, Coalesce, Concat, Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.timeline import actor_or_none
 from crm.models import (
@@ -103,12 +102,23 @@ def retention_run(*, now: datetime | None = None, actor=None) -> list[RetentionE
     audit_record(
         action=AuditAction.ERASE,
         actor=actor,
-        what="; ".join(
-            f"{event.get_kind_display()} {event.get_channel_display()} {json.dumps(event.data)}"
-            for event in events
-        )[:1000],
+        what=retention_run_text(events)[:1000],
     )
     return events
+
+
+def retention_run_text(events: list[RetentionEvent]) -> str:
+    """A run in the shop's language, as the retention page words it: each
+    step (anonymised on a channel, consent ledger pruned) with its counts."""
+    from crm.event_details import retention_event_summary
+
+    with translation.override(settings.LANGUAGE_CODE):
+        return " / ".join(
+            f"{event.get_kind_display()}"
+            f"{f'（{event.get_channel_display()}）' if event.channel else ''}: "
+            f"{retention_event_summary(event)}"
+            for event in events
+        )
 
 
 def retention_due_customers(*, channel: str, cutoff: datetime) -> list[int]:
