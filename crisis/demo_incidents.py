@@ -37,7 +37,7 @@ INQUIRIES = (
 )
 UPDATES = (
     "楽天市場の出店者向けお知らせで、商品ページとカートの障害が告知された。復旧見込みは未定。",
-    "楽天側の続報: 15時頃の復旧を目指しているとのこと。注文の取り込みは止まっている。",
+    "楽天側の続報: {hour}時頃の復旧を目指しているとのこと。注文の取り込みは止まっている。",
     "自社サイトとYahoo!ショッピングで同じセール価格を用意。LINEでの案内文を準備中。",
 )
 
@@ -53,17 +53,20 @@ def incident_demo(ctx) -> None:
         return
     now = timezone.now()
     started = (now - timedelta(hours=2)).replace(second=0, microsecond=0)
+    recovery = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     incident = incident_open(
         kind=IncidentKind.MALL_OUTAGE,
         title=TITLE,
         channel=Channel.RAKUTEN,
         started_at=started,
-        expected_recovery_at=(now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0),
+        expected_recovery_at=recovery,
         actor=manager,
     )
     ctx.created["incidents"] += 1
+    # the mall's estimate, as the timeline tells it, is the recovery expected
+    hour = timezone.localtime(recovery).hour
     for text in UPDATES:
-        incident_update(incident=incident, text=text, actor=manager)
+        incident_update(incident=incident, text=text.format(hour=hour), actor=manager)
     steps = list(incident.checklist.order_by("position"))
     for step in steps[:2]:
         checklist_step_tick(item=step, actor=manager)

@@ -43,7 +43,7 @@ class Suspension(models.Model):
     # Channel codes (crm.models.Channel) the product is stopped on.
     channels = models.JSONField(_("channels"), default=list, blank=True)
     reason = models.CharField(_("reason"), max_length=14, choices=SuspensionReason.choices)
-    sales_stopped = models.BooleanField(_("sales stopped"), default=True)
+    sales_stopped = models.BooleanField(_("sales were stopped"), default=True)
     expected_resume_at = models.DateTimeField(_("expected to resume"))
     note = models.TextField(_("note"), blank=True)
     decided_by = models.ForeignKey(
@@ -341,7 +341,7 @@ class PlaybookStep(models.Model):
     playbook = models.ForeignKey(
         Playbook, on_delete=models.CASCADE, related_name="steps", verbose_name=_("playbook")
     )
-    position = models.PositiveSmallIntegerField(_("order"), default=1)
+    position = models.PositiveSmallIntegerField(_("step no."), default=1)
     title = models.CharField(_("step"), max_length=200)
     description = models.TextField(_("how"), blank=True)
     role = models.CharField(_("who"), max_length=8, choices=StepRole.choices)
@@ -384,7 +384,7 @@ class ChecklistItem(models.Model):
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="checklist", verbose_name=_("incident")
     )
-    position = models.PositiveSmallIntegerField(_("order"))
+    position = models.PositiveSmallIntegerField(_("step no."))
     title = models.CharField(_("step"), max_length=200)
     description = models.TextField(_("how"), blank=True)
     role = models.CharField(_("who"), max_length=8, choices=StepRole.choices)

@@ -338,6 +338,7 @@ def test_a_text_kept_as_written_is_shown_as_written_and_only_a_query_is_decoded(
     from core.audit_admin import audit_what
 
     kept = AuditEntry(action=AuditAction.ERASE, what="期限 2026-11-05T21:20+00:00 / 100%")
-    query = AuditEntry(action=AuditAction.SEARCH, what="q=%E5%B1%B1%E7%94%B0+%E5%A4%AA%E9%83%8E&x=1")
+    typed = "q=%E5%B1%B1%E7%94%B0+%E5%A4%AA%E9%83%8E&x=1"
+    query = AuditEntry(action=AuditAction.SEARCH, what=typed)
     assert audit_what(kept) == "期限 2026-11-05T21:20+00:00 / 100%"
     assert audit_what(query) == "q=山田 太郎 / x=1"

@@ -255,6 +255,7 @@ def test_the_customer_panel(client, colleague, owner):
     assert dict(response.context["consent"])[ja("Email")] is True
     assert reverse("admin:crm_customer_change", args=[customer.pk]) in html
     assert "タムラ" in html
+    assert f"¥{orders[0].total:,}" in html  # amounts with the thousands separator
 
 
 def test_a_reply_whose_outcome_is_unknown_is_not_called_failed(client, colleague, settings):
