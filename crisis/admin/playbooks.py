@@ -4,7 +4,9 @@ an incident keeps the copy it opened with."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +26,15 @@ class PlaybookStepInline(admin.TabularInline):
         "reply_template",
     )
     ordering = ("position", "id")
+    # One row per step fits a 1366 px screen: a narrow title, a short "how".
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 24})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 36})},
+        models.PositiveIntegerField: {"widget": forms.NumberInput(attrs={"style": "width: 6em"})},
+        models.PositiveSmallIntegerField: {
+            "widget": forms.NumberInput(attrs={"style": "width: 4em"})
+        },
+    }
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
