@@ -35,6 +35,17 @@ def is_manager(user) -> bool:
     return user._is_manager
 
 
+def manager_required(actor, message: str = "") -> None:
+    """Refuse (PermissionDenied, with `message` or a general sentence) an
+    actor who is not a manager: the one check services run before a
+    manager's decision."""
+    from django.core.exceptions import PermissionDenied
+    from django.utils.translation import gettext
+
+    if not is_manager(actor):
+        raise PermissionDenied(message or gettext("Only a manager may do this."))
+
+
 def managers():
     """The active members of the manager group: who is told of held replies
     and SLA breaches. Superusers are left out on purpose: a superuser is an

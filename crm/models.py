@@ -333,6 +333,9 @@ class OrderStatus(models.TextChoices):
     RETURNED = "returned", _("Returned")
 
 
+# Orders still to ship: what a sales stop or a system failure holds up.
+UNSHIPPED_ORDER_STATUSES = (OrderStatus.PENDING, OrderStatus.PAID)
+
 # Orders in these states do not count towards lifecycle metrics.
 NON_COUNTING_ORDER_STATUSES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
 

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crisis.models import Incident, IncidentKind, IncidentSend
-from crm.models import ChannelIdentity, Customer, Order, OrderStatus
+from crm.models import UNSHIPPED_ORDER_STATUSES, ChannelIdentity, Customer, Order, OrderStatus
 from outreach.templating import links_context
 from tickets.reply_templates import japanese_eta
 
@@ -27,9 +27,9 @@ from tickets.reply_templates import japanese_eta
 # the carrier is late.
 NOTICE_ORDER_STATUSES = {
     IncidentKind.CARRIER_DELAY: (OrderStatus.SHIPPED,),
-    IncidentKind.SYSTEM_FAILURE: (OrderStatus.PENDING, OrderStatus.PAID),
-    IncidentKind.MALL_OUTAGE: (OrderStatus.PENDING, OrderStatus.PAID),
-    IncidentKind.OWN_SITE_OUTAGE: (OrderStatus.PENDING, OrderStatus.PAID),
+    IncidentKind.SYSTEM_FAILURE: UNSHIPPED_ORDER_STATUSES,
+    IncidentKind.MALL_OUTAGE: UNSHIPPED_ORDER_STATUSES,
+    IncidentKind.OWN_SITE_OUTAGE: UNSHIPPED_ORDER_STATUSES,
 }
 
 

@@ -12,13 +12,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crisis.models import Suspension, SuspensionInquiry, SuspensionNotice, SuspensionNoticeKind
-from crm.models import Customer, Order, OrderLine, OrderStatus
+from crm.models import UNSHIPPED_ORDER_STATUSES, Customer, Order, OrderLine
 from outreach.ledger import SendProgress, sends_progress
 from outreach.models import Delivery, DeliveryStatus
 from tickets.models import Inquiry
 
 # Orders not yet shipped: their customers are waiting for the product.
-OPEN_ORDER_STATUSES = (OrderStatus.PENDING, OrderStatus.PAID)
+OPEN_ORDER_STATUSES = UNSHIPPED_ORDER_STATUSES
 
 
 def affected_customers(sku: str) -> QuerySet[Customer]:

@@ -20,13 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core.roles import is_manager
+from core.roles import manager_required
 from core.timeline import actor_or_none
 from crisis.models import (
     Incident,
@@ -62,10 +62,9 @@ def incident_context(incident: Incident) -> dict[str, str]:
 
 
 def _manager_only(actor) -> None:
-    if not is_manager(actor):
-        raise PermissionDenied(
-            _("Only a manager can send, pause or cancel an emergency broadcast or notice.")
-        )
+    manager_required(
+        actor, _("Only a manager can send, pause or cancel an emergency broadcast or notice.")
+    )
 
 
 def _template_check(template: MessageTemplate, *, channel: str, purpose: str) -> None:

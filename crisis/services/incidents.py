@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.roles import is_manager
+from core.roles import manager_required
 from core.timeline import actor_or_none
 from crisis.models import (
     Incident,
@@ -35,11 +35,6 @@ from tickets.models import Inquiry, InquiryEvent, InquiryEventKind
 
 # The channels a mall outage can be on.
 MALLS = (Channel.RAKUTEN, Channel.AMAZON, Channel.YAHOO)
-
-
-def _manager_only(actor) -> None:
-    if not is_manager(actor):
-        raise PermissionDenied(_("Only a manager may do this."))
 
 
 def _event(incident: Incident, kind: str, actor, text: str = "", **data) -> IncidentEvent:
@@ -79,7 +74,7 @@ def incident_open(
     checklist, each step due its target after `started_at` (the malicious
     target for a malicious breach), and the timeline starts with OPENED.
     An own-site outage is on the own site unless said otherwise."""
-    _manager_only(actor)
+    manager_required(actor)
     if kind == IncidentKind.OWN_SITE_OUTAGE and not channel:
         channel = Channel.OWN_SITE
     incident = Incident(
@@ -120,7 +115,7 @@ def incident_update(
     if not text:
         raise ValidationError({"text": [_("Write what is known now.")]})
     if expected_recovery_at is not None:
-        _manager_only(actor)
+        manager_required(actor)
     with transaction.atomic():
         incident = _locked(incident)
         if incident.status == IncidentStatus.CLOSED:
@@ -151,7 +146,7 @@ EDITABLE = ("title", "channel", "system", "expected_recovery_at")
 def incident_edit(*, incident: Incident, actor, **changes) -> Incident:
     """Correct an incident's title, channel, system or expected recovery
     (managers); the EDITED event keeps each old and new value."""
-    _manager_only(actor)
+    manager_required(actor)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise TypeError(f"incident_edit cannot change {sorted(unknown)}")
@@ -181,7 +176,7 @@ def incident_recover(
     *, incident: Incident, recovered_at: datetime | None = None, text: str = "", actor
 ) -> Incident:
     """The trouble is over (managers): the banner goes away."""
-    _manager_only(actor)
+    manager_required(actor)
     recovered_at = recovered_at or timezone.now()
     with transaction.atomic():
         incident = _locked(incident)
@@ -199,7 +194,7 @@ def incident_recover(
 def incident_close(*, incident: Incident, root_cause: str, countermeasure: str, actor) -> Incident:
     """Close an incident (managers) with what caused it and what the shop
     does so that it does not happen again. An ongoing one is recovered now."""
-    _manager_only(actor)
+    manager_required(actor)
     root_cause, countermeasure = root_cause.strip(), countermeasure.strip()
     errors = {}
     if not root_cause:

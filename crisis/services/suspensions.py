@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.template import TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.roles import is_manager
+from core.roles import manager_required
 from core.timeline import actor_or_none
 from crisis.models import (
     SUSPENSION_RULE_REASONS,
@@ -270,11 +270,6 @@ def _event(suspension: Suspension, kind: str, actor=None, **data: Any) -> Suspen
     )
 
 
-def _manager_only(actor, message: str) -> None:
-    if not is_manager(actor):
-        raise PermissionDenied(message)
-
-
 def suspension_rule_check(
     *,
     reason: str,
@@ -348,7 +343,7 @@ def suspension_record(
     """A manager records a stock-out, delay or defect of a SKU. Under the
     48-hour rule it must be a sales stop; with templates chosen, every
     customer with an open order of the SKU, on any channel, is told once."""
-    _manager_only(actor, _("Only a manager can decide a sales suspension."))
+    manager_required(actor, _("Only a manager can decide a sales suspension."))
     now = now or timezone.now()
     channels = list(dict.fromkeys(channels or []))
     suspension_rule_check(
@@ -428,7 +423,7 @@ def suspension_lift(
     """Sales resume. With templates chosen, the customers the delay notice
     went to are told the product ships again, once: a second lift (a
     double click) changes nothing and sends nothing."""
-    _manager_only(actor, _("Only a manager can lift a sales suspension."))
+    manager_required(actor, _("Only a manager can lift a sales suspension."))
     now = now or timezone.now()
     _notice_templates_check(
         kind=SuspensionNoticeKind.RESUMED,
