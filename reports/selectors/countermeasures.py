@@ -19,12 +19,12 @@ from reports.selectors.figures import (
     Percentile,
     Table,
     channel_name,
+    duration,
     has_percentile,
     month_add,
     month_label,
     month_range,
     percentile_interpolate,
-    rounded,
 )
 from tickets.models import Inquiry
 
@@ -162,7 +162,7 @@ def countermeasure_figures(
                 continue
             count, median = stats[(scope, each)]
             counts.append(count)
-            medians.append(rounded(median))
+            medians.append(duration(median))
         result.append(
             CountermeasureFigures(
                 countermeasure=item,
@@ -189,7 +189,7 @@ def countermeasure_table(figures: list[CountermeasureFigures]) -> Table:
         _("Count, %(when)s") % {"when": countermeasure_offset_label(o)} for o in offsets
     ]
     median_columns = [
-        _("First-reply median (min), %(when)s") % {"when": countermeasure_offset_label(o)}
+        _("First-reply median, %(when)s") % {"when": countermeasure_offset_label(o)}
         for o in offsets
     ]
     rows = []

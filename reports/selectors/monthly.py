@@ -43,6 +43,7 @@ from reports.selectors.figures import (
     Percentiles,
     Table,
     channel_name,
+    duration,
     has_percentile,
     month_add,
     month_label,
@@ -50,7 +51,6 @@ from reports.selectors.figures import (
     month_range,
     percentile_interpolate,
     rate,
-    rounded,
 )
 from tickets.models import OPEN_STATUSES, Category, Inquiry
 from tickets.services.triage import triage_late_q
@@ -308,8 +308,8 @@ def _durations_table(figures: dict) -> Table:
             stage_label(stage),
             figures[f"{stage}_n"],
             figures["inquiries"] - figures[f"{stage}_n"],
-            rounded(figures[f"{stage}_p50"]),
-            rounded(figures[f"{stage}_p90"]),
+            duration(figures[f"{stage}_p50"]),
+            duration(figures[f"{stage}_p90"]),
             *(figures[f"{stage}_b{i}"] for i in range(len(BUCKETS))),
         ]
         for stage in STAGE_FIELDS
@@ -321,8 +321,8 @@ def _durations_table(figures: dict) -> Table:
             _("Stage"),
             _("Reached"),
             _("Not reached yet"),
-            _("Median (min)"),
-            _("90th percentile (min)"),
+            _("Median"),
+            _("90th percentile"),
             *bucket_labels,
         ],
         rows=rows,

@@ -27,6 +27,7 @@ from django.urls import reverse
 
 from core.roles import AGENT, MARKETER
 from reports.models import Countermeasure
+from reports.selectors.figures import Duration
 from reports.selectors.monthly import monthly_report
 from reports.services import countermeasure_save
 from tests.reports.monthly_fixture import NOVEMBER, NOW, at, make_inquiry, work
@@ -66,6 +67,18 @@ def test_stage_medians_percentiles_and_buckets_in_the_policy_clock(november):
         ["初回返信までの時間", 5, 1, 180.0, 1032.0, 0, 3, 1, 0, 1],
         ["解決までの時間", 3, 3, 2880.0, 2880.0, 0, 0, 1, 0, 2],
     ]
+
+
+def test_durations_read_in_days_hours_and_minutes_on_the_page_and_in_the_csv(
+    client, owner, november
+):
+    durations = monthly_report(month=NOVEMBER, now=NOW).table("durations")
+    assert [str(row[3]) for row in durations.rows] == ["45分", "3時間", "2日"]
+    assert str(durations.rows[1][4]) == "17時間12分"  # 1032 minutes
+    assert str(Duration(5041.0)) == "3日12時間"
+    client.force_login(owner)
+    page = client.get(MONTHLY + "?month=2026-11")
+    assert "2日" in page.content.decode() and "2880.0" not in page.content.decode()
 
 
 def test_first_reply_compliance_by_channel_and_agent(november):
