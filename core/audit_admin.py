@@ -6,12 +6,14 @@ Nobody adds, changes or deletes a row here."""
 from __future__ import annotations
 
 import csv
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
+from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.urls import path, reverse
+from django.urls import Resolver404, path, resolve, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -46,10 +48,75 @@ def audit_what(entry: AuditEntry) -> str:
     return entry.what
 
 
+# What an admin page is, by the last part of its URL name.
+PAGE_KINDS = {
+    "changelist": _("list"),
+    "change": _("page"),
+    "history": _("change history"),
+    "delete": _("deletion"),
+    "add": _("new"),
+}
+
+
+def audit_where(where: str) -> str:
+    """The page a row was written on, as staff call it (「顧客 #12 の画面」,
+    「問い合わせ の一覧」, 「API: /api/v1/customers/」) rather than its path."""
+    if not where.startswith("/admin/"):
+        return gettext("API: %(path)s") % {"path": where} if where.startswith("/api/") else where
+    try:
+        match = resolve(where)
+    except Resolver404:
+        return where
+    app_label, _sep, rest = (match.url_name or "").partition("_")
+    model = (
+        next(
+            (
+                each
+                for each in apps.get_app_config(app_label).get_models()
+                if rest == each._meta.model_name or rest.startswith(f"{each._meta.model_name}_")
+            ),
+            None,
+        )
+        if app_label in apps.app_configs
+        else None
+    )
+    if model is None:
+        return where
+    kind = PAGE_KINDS.get(rest.removeprefix(model._meta.model_name).strip("_"), "")
+    object_id = match.kwargs.get("object_id") or match.kwargs.get("pk")
+    if object_id:
+        text = gettext("%(model)s #%(id)s") % {
+            "model": model._meta.verbose_name,
+            "id": unquote(str(object_id)),
+        }
+    else:
+        text = str(model._meta.verbose_name_plural)
+    return f"{text} {kind}".strip()
+
+
 def audit_place(entry: AuditEntry) -> str:
     """Where, and what for a list, a search or an export."""
     what = audit_what(entry)
-    return f"{entry.where} ({what})" if what else entry.where
+    where = audit_where(entry.where)
+    return f"{where} ({what})" if what else where
+
+
+class StaffFilter(admin.SimpleListFilter):
+    """The staff members who appear in the log, by their names (not their
+    login names)."""
+
+    title = _("staff member")
+    parameter_name = "user"
+
+    def lookups(self, request, model_admin):
+        users = get_user_model().objects.filter(is_staff=True).order_by("last_name", "first_name")
+        return [(str(user.pk), staff_name(user)) for user in users]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(user_id=int(value))
+        return queryset
 
 
 class CustomerIdFilter(admin.SimpleListFilter):
@@ -74,8 +141,8 @@ class CustomerIdFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("at", "who", "action", "customer_link", "where", "what_shown", "ip")
-    list_filter = ("action", "user", CustomerIdFilter, "at")
+    list_display = ("at", "who", "action", "customer_link", "place", "what_shown", "ip")
+    list_filter = ("action", StaffFilter, CustomerIdFilter, "at")
     list_select_related = ("user", "api_key")
     show_full_result_count = False
     list_per_page = 100
@@ -99,6 +166,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:crm_customer_change", args=[obj.customer_id])
         return format_html('<a href="{}">#{}</a>', url, obj.customer_id)
+
+    @admin.display(description=_("where"))
+    def place(self, obj: AuditEntry) -> str:
+        return audit_where(obj.where)
 
     @admin.display(description=_("what"))
     def what_shown(self, obj: AuditEntry) -> str:
@@ -135,7 +206,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
                     str(entry.api_key) if entry.api_key_id else "",
                     entry.get_action_display(),
                     entry.customer_id or "",
-                    entry.where,
+                    audit_where(entry.where),
                     audit_what(entry),
                     entry.ip or "",
                 ]

@@ -244,10 +244,25 @@ def test_the_audit_log_filters_by_person_customer_action_and_date(client, owner,
 
     assert shown(customer=one.pk) == [(AuditAction.VIEW, one.pk)]
     assert shown(action__exact="export") == [(AuditAction.EXPORT, other.pk)]
-    assert shown(user__id__exact=colleague.pk) == [(AuditAction.VIEW, one.pk)]
+    assert shown(user=colleague.pk) == [(AuditAction.VIEW, one.pk)]
     today = timezone.localtime(AuditEntry.objects.first().at)
     assert len(shown(at__year=today.year, at__month=today.month, at__day=today.day)) == 2
     assert shown(at__year=today.year - 1) == []
+
+
+def test_the_audit_log_names_staff_and_pages_in_words_not_logins_and_paths(
+    client, owner, colleague, customer
+):
+    client.force_login(colleague)
+    client.get(change_page(customer))
+    client.force_login(owner)
+    with translation.override("ja"):
+        page = client.get(AUDIT_LOG, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert f"顧客 #{customer.pk} 画面" in page
+    assert f">{change_page(customer)}<" not in page  # linked, not shown as text
+    # the staff filter lists names (佐藤), not login names
+    assert ">佐藤<" in page.replace("</a>", "<")
+    assert colleague.get_username() not in page
 
 
 def test_the_audit_log_changelist_query_count_does_not_grow_with_rows(
