@@ -21,8 +21,12 @@ from outreach.models import (
     Segment,
     SegmentKind,
 )
-from outreach.segments import segments_builtin_ensure
-from outreach.services import campaign_save, campaign_schedule, template_save
+from outreach.services import (
+    campaign_save,
+    campaign_schedule,
+    segments_builtin_ensure,
+    template_save,
+)
 
 WINTER_SALE = "冬のセールのお知らせ"
 NEW_ARRIVALS = "新商品入荷のお知らせ"

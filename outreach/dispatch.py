@@ -26,19 +26,15 @@ from django.utils.html import escape
 
 from core.lookups import id_array
 from crm.models import Customer, Order
-from outreach import ledger
+from outreach import ledger, rate
 from outreach.channels import Outcome, Result
 from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendKind, SkipReason
-from outreach.services import (
-    recipients_checked,
-    send_eligibility_purpose,
-    send_finish_if_done,
-    unsubscribe_url,
-)
+from outreach.selectors import recipients_checked
+from outreach.services import send_eligibility_purpose, send_finish_if_done, unsubscribe_url
 from outreach.templating import (
     TEST_MARK,
     render_email,
@@ -349,7 +345,7 @@ class EmailWorker(_Worker):
                 outcomes.append(([row], Outcome(Result.FAILED, error=f"Rendering failed: {exc}")))
         by_id = {row.pk: row for row, _customer, _address in ready}
         if messages:
-            ledger.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
+            rate.rate_acquire("email", rate_per_second=settings.EMAIL_RATE, tokens=len(messages))
             try:
                 with ledger.delivery_sent_writer() as mark_sent:
                     for key, outcome in self.adapter.send(messages, held=lease.held):
@@ -465,7 +461,7 @@ class LineWorker(_Worker):
             problem = line_length_problem(texts)
             if problem:  # LINE would refuse it: no request
                 outcome = Outcome(Result.FAILED, error=problem)
-            elif paused := ledger.rate_acquire(
+            elif paused := rate.rate_acquire(
                 "line_multicast", rate_per_second=settings.LINE_MULTICAST_RATE, now=lease.now_fn()
             ):
                 outcome = _deferred_until(paused, lease)
@@ -479,7 +475,7 @@ class LineWorker(_Worker):
             return _record([(group, outcome)], now=timezone.now(), report=report, lease=lease)
         outcomes = []
         taken_over = self._replies_taken_over([row for row, _customer, _address in ready])
-        paused = ledger.rate_acquire(
+        paused = rate.rate_acquire(
             "line_push",
             rate_per_second=settings.LINE_PUSH_RATE,
             tokens=len(ready),
@@ -496,7 +492,7 @@ class LineWorker(_Worker):
                 outcomes.append(([row], Outcome(Result.FAILED, error=problem)))
                 continue
             if index:  # asked before each request: another worker's 429 holds this one too
-                paused = ledger.rate_paused_until(LINE_BUCKETS, now=lease.now_fn())
+                paused = rate.rate_paused_until(LINE_BUCKETS, now=lease.now_fn())
                 if paused is not None:
                     break
             outcome = self._reply(
@@ -524,7 +520,7 @@ class LineWorker(_Worker):
         if outcome.result is not Result.RETRY or outcome.retry_after is None:
             return None
         until = lease.now_fn() + timedelta(seconds=outcome.retry_after)
-        ledger.rate_pause(LINE_BUCKETS, until=until)
+        rate.rate_pause(LINE_BUCKETS, until=until)
         return until
 
 

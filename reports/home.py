@@ -27,9 +27,8 @@ from django.utils.html import format_html
 from core.roles import AGENT, MANAGER, MARKETER, staff_name
 from crisis.models import Incident, IncidentStatus, Suspension
 from crm.models import Channel
-from outreach.ledger import SendProgress, sends_progress
 from outreach.models import Campaign, CampaignStatus, Segment
-from outreach.segments import segment_counts
+from outreach.selectors import SendProgress, segment_counts, sends_progress
 from reports.home_health import mall_health_chart, mall_health_view
 from reports.models import COUNTERMEASURE_OPEN, Countermeasure
 from reports.selectors.mall_health import MallHealth, mall_health, mall_health_windows

@@ -38,8 +38,8 @@ from crisis.services import broadcasts as services
 from outreach.admin.campaigns import TemplateSelect, local_time
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
-from outreach.ledger import sends_progress
 from outreach.models import MessageChannel, MessageTemplate, Purpose, SendStatus
+from outreach.selectors import sends_progress
 
 PENDING_STATES = (SendStatus.SENDING, SendStatus.PAUSED)
 

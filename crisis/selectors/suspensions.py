@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from crisis.models import Suspension, SuspensionInquiry, SuspensionNotice, SuspensionNoticeKind
 from crm.models import UNSHIPPED_ORDER_STATUSES, Customer, Order, OrderLine
-from outreach.ledger import SendProgress, sends_progress
 from outreach.models import Delivery, DeliveryStatus
+from outreach.selectors import SendProgress, sends_progress
 from tickets.models import Inquiry
 
 # Orders not yet shipped: their customers are waiting for the product.

@@ -39,8 +39,8 @@ from crisis.models import (
 from crisis.selectors.broadcasts import broadcast_audience, notice_audience
 from outreach import services as outreach
 from outreach.dispatch import quiet_hours_end
-from outreach.ledger import send_progress
 from outreach.models import MessageChannel, MessageTemplate, Purpose, SendKind
+from outreach.selectors import send_progress
 from outreach.templating import links_context
 from tickets.reply_templates import japanese_eta
 

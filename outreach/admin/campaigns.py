@@ -38,7 +38,6 @@ from crm.models import Customer
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.dispatch import quiet_hours_end
-from outreach.ledger import send_progress, sends_progress
 from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
     CAMPAIGN_EDITABLE,
@@ -52,8 +51,13 @@ from outreach.models import (
     Send,
     SendKind,
 )
-from outreach.segments import segment_customers
-from outreach.selectors import test_recipients
+from outreach.selectors import (
+    eligibility_reason,
+    segment_customers,
+    send_progress,
+    sends_progress,
+    test_recipients,
+)
 from outreach.templating import LINE_MAX_TEXT_UTF16
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
@@ -78,7 +82,7 @@ def marketing_audience(campaign: Campaign):
     """The campaign segment's customers now, each with `skip`: why a
     marketing message could not reach them on the campaign's channel ("" if
     it could)."""
-    reason = services.eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
+    reason = eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
     return segment_customers(campaign.segment).annotate(skip=reason)
 
 

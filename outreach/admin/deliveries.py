@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import staff_column
 from crm.models import Customer
 from crm.selectors import customer_search_q
-from outreach.ledger import SendProgress, send_progress
 from outreach.models import Delivery, DeliveryStatus, Send, SkipReason
+from outreach.selectors import SendProgress, send_progress
 
 
 def progress_data(progress: SendProgress, *, status: str = "", status_label: str = "") -> dict:

@@ -31,13 +31,11 @@ from outreach.segments import (
     MAX_DEPTH,
     OPERATORS,
     SEGMENT_FIELDS,
-    segment_counts,
     segment_describe,
     segment_error_paths,
-    segment_preview,
-    segment_save,
-    segment_values_clean,
 )
+from outreach.selectors import segment_counts, segment_preview
+from outreach.services import segment_save, segment_values_clean
 
 
 def rule_json(rule: Any) -> str:

@@ -18,8 +18,9 @@ from crisis.services.broadcasts import (
 from crm import services as crm
 from crm.models import ChannelIdentity, Customer
 from outreach.admin.deliveries import progress_data
-from outreach.ledger import PENDING, send_progress
+from outreach.ledger import PENDING
 from outreach.models import Delivery, DeliveryStatus, Send, SendStatus, SkipReason
+from outreach.selectors import send_progress
 from tests.crisis.broadcasting import broadcast_template, incident
 from tests.outreach.audience import consented_customers
 from tests.outreach.test_worker_faults import smtp_recipients, wait_until_done

@@ -92,7 +92,7 @@ def test_each_consented_customer_gets_one_mail_and_the_ledger_says_why_others_go
     no_consent = factories.customer(email="none@example.jp")
     factories.order(customer=no_consent)
     unsubscribed = consented(email="gone@example.jp")
-    services.consent_withdraw(customer=unsubscribed, channel="email", source="unsubscribe")
+    crm.consent_withdraw(customer=unsubscribed, channel="email", source="unsubscribe")
     claimant = consented(email="angry@example.jp")
     crm.customer_claimant_set(customer=claimant, reason="繰り返しの強い苦情", actor=None)
     amazon_only = consented(
@@ -179,7 +179,7 @@ def test_an_unsubscribe_during_the_send_stops_that_customers_queued_row(smtp, se
     def now():
         calls.append(1)
         if len(calls) == 2:  # after the first batch went out
-            services.consent_withdraw(customer=late, channel="email", source="unsubscribe")
+            crm.consent_withdraw(customer=late, channel="email", source="unsubscribe")
         return timezone.now()
 
     send_dispatch(send_id=campaign.send_id, now_fn=now)

@@ -26,6 +26,7 @@ from outreach.models import (
     SegmentKind,
     Send,
 )
+from outreach.selectors import send_progress
 from outreach.tasks import sends_tick
 from tests.concurrency import at_once
 from tests.crm import factories
@@ -220,7 +221,7 @@ def test_an_in_doubt_group_is_resent_whole_even_if_a_member_opts_out_meanwhile(l
     line.drop_next_responses(1)
     send_dispatch(send_id=send.pk, time_budget=0.001)  # one batch at most
     # the request went out but the worker never heard; a member unfollows now
-    services.consent_withdraw(customer=Customer.objects.first(), channel="line", source="line")
+    crm.consent_withdraw(customer=Customer.objects.first(), channel="line", source="line")
     dispatch_until_done(send)
     assert len(line.deliveries) == 4
     assert set(Delivery.objects.filter(send=send).values_list("status", flat=True)) == {"sent"}
@@ -281,7 +282,7 @@ def test_a_cancel_settles_a_multicast_waiting_for_its_retry_as_unknown(line, set
     assert set(rows.values_list("status", "retry_key", "attempts", "last_error")) == {
         ("unknown", request.retry_key, 1, services.CANCELLED_IN_DOUBT)
     }
-    assert ledger.send_progress(campaign.send).pending == 0
+    assert send_progress(campaign.send).pending == 0
     assert line.deliveries == [] and len(line.requests) == 1
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from outreach.ledger import rate_acquire, rate_pause, rate_paused_until
 from outreach.models import RateBucket
+from outreach.rate import rate_acquire, rate_pause, rate_paused_until
 
 pytestmark = pytest.mark.django_db
 

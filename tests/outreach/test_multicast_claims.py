@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from crm import services as crm_services
 from crm.models import Customer
 from outreach import ledger, services
 from outreach.models import Delivery, MessageTemplate, MulticastRequest, Send
@@ -170,13 +171,13 @@ def test_cancel_and_unsubscribe_leave_the_rows_of_an_open_request():
     now = timezone.now()
     held = claim(send, now, limit=3)
     customer = Customer.objects.get(pk=held[0].customer_id)
-    services.consent_withdraw(customer=customer, channel="line", source="line")
+    crm_services.consent_withdraw(customer=customer, channel="line", source="line")
     rest = Delivery.objects.exclude(pk__in=[row.pk for row in held])
     assert set(Delivery.objects.filter(pk=held[0].pk).values_list("status", flat=True)) == {
         "queued"
     }
     outsider = Customer.objects.get(pk=rest.order_by("pk").first().customer_id)
-    services.consent_withdraw(customer=outsider, channel="line", source="line")
+    crm_services.consent_withdraw(customer=outsider, channel="line", source="line")
     assert Delivery.objects.get(send=send, customer=outsider).skip_reason == "unsubscribed"
     Send.objects.filter(pk=send.pk).update(status="cancelled")
     assert services.send_settle_cancelled(send) == 2
@@ -271,7 +272,7 @@ def test_an_unsubscribe_waits_for_a_claim_in_progress_and_leaves_its_rows():
     held.claimed.wait(10)
     customer = Customer.objects.get(pk=held.rows[0].customer_id)
     unsubscribe = in_thread(
-        services.consent_withdraw, customer=customer, channel="line", source="line"
+        crm_services.consent_withdraw, customer=customer, channel="line", source="line"
     )
     # it waits for the claim's commit (before it, the request is not visible)...
     assert not unsubscribe.done.wait(0.5)

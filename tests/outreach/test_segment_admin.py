@@ -19,7 +19,8 @@ from core.roles import MARKETER
 from crm import services
 from outreach.admin.segments import builder_schema
 from outreach.models import Segment
-from outreach.segments import SEGMENT_FIELDS, SegmentField, segment_save
+from outreach.segments import SEGMENT_FIELDS, SegmentField
+from outreach.services import segment_save
 from tests.crm import factories
 
 pytestmark = pytest.mark.django_db

@@ -29,18 +29,15 @@ from outreach.segments import (
     SegmentField,
     number_expression,
     related_count,
-    segment_count,
-    segment_counts,
-    segment_customers,
     segment_error_paths,
     segment_field_register,
     segment_rule_clean,
     segment_rule_describe,
     segment_rule_q,
     segment_rule_validate,
-    segment_save,
-    segments_builtin_ensure,
 )
+from outreach.selectors import segment_count, segment_counts, segment_customers
+from outreach.services import segment_save, segments_builtin_ensure
 from tests.crm import factories
 
 pytestmark = pytest.mark.django_db

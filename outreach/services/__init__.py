@@ -1,0 +1,83 @@
+"""Writes for outreach: templates, sends, campaigns, segments, opt-outs.
+One module per area; import from here. The reads they need (eligibility,
+recipients, progress, segment counts) are in `outreach.selectors`."""
+
+from outreach.services.campaigns import (
+    campaign_cancel,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+    campaign_save,
+    campaign_schedule,
+    campaign_test_send,
+    campaign_unschedule,
+    campaigns_launch_due,
+    staff_test_recipient,
+)
+from outreach.services.segments import (
+    BUILTIN_SEGMENTS,
+    segment_save,
+    segment_values_clean,
+    segments_builtin_ensure,
+)
+from outreach.services.sends import (
+    CANCELLED_IN_DOUBT,
+    LEDGER_ANALYZE_MIN_ROWS,
+    LEDGER_ANALYZE_SHARE,
+    deliveries_snapshot,
+    send_cancel,
+    send_create,
+    send_eligibility_purpose,
+    send_enqueue,
+    send_finish_if_done,
+    send_pause,
+    send_resume,
+    send_settle_cancelled,
+    template_snapshot,
+)
+from outreach.services.templates import template_save
+from outreach.services.unsubscribe import (
+    deliveries_skip_for_erasure,
+    deliveries_skip_for_opt_out,
+    unsubscribe_apply,
+    unsubscribe_token,
+    unsubscribe_token_read,
+    unsubscribe_url,
+)
+
+__all__ = [
+    "BUILTIN_SEGMENTS",
+    "CANCELLED_IN_DOUBT",
+    "LEDGER_ANALYZE_MIN_ROWS",
+    "LEDGER_ANALYZE_SHARE",
+    "campaign_cancel",
+    "campaign_launch",
+    "campaign_pause",
+    "campaign_resume",
+    "campaign_save",
+    "campaign_schedule",
+    "campaign_test_send",
+    "campaign_unschedule",
+    "campaigns_launch_due",
+    "deliveries_skip_for_erasure",
+    "deliveries_skip_for_opt_out",
+    "deliveries_snapshot",
+    "segment_save",
+    "segment_values_clean",
+    "segments_builtin_ensure",
+    "send_cancel",
+    "send_create",
+    "send_eligibility_purpose",
+    "send_enqueue",
+    "send_finish_if_done",
+    "send_pause",
+    "send_resume",
+    "send_settle_cancelled",
+    "staff_test_recipient",
+    "template_save",
+    "template_snapshot",
+    "unsubscribe_apply",
+    "unsubscribe_token",
+    "unsubscribe_token_read",
+    "unsubscribe_url",
+]

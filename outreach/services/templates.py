@@ -1,0 +1,23 @@
+"""Writes for message templates."""
+
+from __future__ import annotations
+
+from outreach.models import MessageTemplate
+from outreach.templating import template_validate
+
+
+def template_save(*, template: MessageTemplate, actor=None) -> MessageTemplate:
+    """Validate (syntax, variables, LINE limits) and save."""
+    check = template_validate(
+        channel=template.channel,
+        subject=template.subject,
+        body_text=template.body_text,
+        body_html=template.body_html,
+        line_messages=template.line_messages,
+    )
+    template.is_personal = check.is_personal
+    if template.pk is None and getattr(actor, "pk", None):
+        template.created_by = actor
+    template.full_clean()
+    template.save()
+    return template
