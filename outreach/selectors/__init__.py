@@ -1,0 +1,34 @@
+"""Reads for outreach that filter or join: who may receive a message
+(eligibility, recipients), a send's progress, a segment's count and
+preview. One module per area; import from here (modules of this package
+import each other by their own names, never from here)."""
+
+from outreach.selectors.progress import SendProgress, send_progress, sends_progress
+from outreach.selectors.recipients import (
+    eligibility_reason,
+    recipient_address,
+    recipients_checked,
+    test_recipients,
+)
+from outreach.selectors.segments import (
+    SegmentPreview,
+    segment_count,
+    segment_counts,
+    segment_customers,
+    segment_preview,
+)
+
+__all__ = [
+    "SegmentPreview",
+    "SendProgress",
+    "eligibility_reason",
+    "recipient_address",
+    "recipients_checked",
+    "segment_count",
+    "segment_counts",
+    "segment_customers",
+    "segment_preview",
+    "send_progress",
+    "sends_progress",
+    "test_recipients",
+]
