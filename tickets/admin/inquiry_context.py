@@ -22,6 +22,7 @@ from crm.models import ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
+    PAGE_UPDATES,
     AssignForm,
     CategoryForm,
     NoteForm,
@@ -92,6 +93,9 @@ def script_texts() -> dict[str, str]:
         ),
         "replace": gettext("Replace the text in the reply box with the template?"),
         "missing": gettext("No value for: %(names)s. Fill them in the text before sending."),
+        "update_failed": gettext(
+            "The change could not be saved: the connection failed. Try again, or reload the page."
+        ),
     }
 
 
@@ -318,6 +322,13 @@ def page_context(
                     "admin:tickets_inquiry_action", args=[inquiry.pk, name]
                 )
                 for name in ACTIONS
+            },
+            # the same controls, for the page's script: no reload (inquiry_endpoints.py)
+            update_urls={
+                name.replace("-", "_"): reverse(
+                    "admin:tickets_inquiry_update", args=[inquiry.pk, name]
+                )
+                for name in PAGE_UPDATES
             },
             reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id),
             pick_form=TemplatePickForm(

@@ -1,8 +1,12 @@
 """The forms of the inquiry page's controls: each posts to its own URL and
-calls one service (tickets/admin/inquiry_page.py)."""
+calls one service (tickets/admin/inquiry_page.py); PAGE_UPDATES pairs the
+controls that change the inquiry with their service, for the form posts
+and the page's script alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -12,6 +16,14 @@ from outreach.models import MessageChannel
 from tickets.models import Category, InquiryStatus, Priority
 from tickets.presence import staff_name
 from tickets.selectors import assignable_staff
+from tickets.services import (
+    inquiry_assign,
+    inquiry_category_set,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_solution_proposed,
+    inquiry_status_set,
+)
 
 
 class ReplyForm(forms.Form):
@@ -154,3 +166,67 @@ class TemplatePickForm(forms.Form):
         ]
         if selected_order is not None:
             self.initial["order"] = selected_order.pk
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """One control of the inquiry page that changes the inquiry: its form,
+    the service it calls, what the page says when it is done, and which
+    parts of the page (includes/*.html) show the change. Posted as a
+    form (do/<name>/, inquiry_page.py) or by the page's script without a
+    reload (update/<name>/, inquiry_endpoints.py)."""
+
+    form: type[forms.Form]
+    call: Callable[[Any, dict[str, Any], Any], Any]  # (inquiry, cleaned data, actor)
+    done: Any
+    fragments: tuple[str, ...] = ("header", "controls", "timeline")
+
+
+PAGE_UPDATES: dict[str, PageUpdate] = {
+    "assign": PageUpdate(
+        AssignForm,
+        lambda inquiry, data, actor: inquiry_assign(
+            inquiry=inquiry, assignee=data["assignee"], actor=actor
+        ),
+        _("Assignee changed."),
+    ),
+    "assign-me": PageUpdate(
+        forms.Form,
+        lambda inquiry, data, actor: inquiry_assign(inquiry=inquiry, assignee=actor, actor=actor),
+        _("The inquiry is assigned to you."),
+    ),
+    "category": PageUpdate(
+        CategoryForm,
+        lambda inquiry, data, actor: inquiry_category_set(
+            inquiry=inquiry, category=data["category"], actor=actor
+        ),
+        _("Category changed."),
+    ),
+    "priority": PageUpdate(
+        PriorityForm,
+        lambda inquiry, data, actor: inquiry_priority_set(
+            inquiry=inquiry, priority=data["priority"], actor=actor
+        ),
+        _("Priority changed."),
+    ),
+    "status": PageUpdate(
+        StatusForm,
+        lambda inquiry, data, actor: inquiry_status_set(
+            inquiry=inquiry, status=data["status"], actor=actor
+        ),
+        _("Status changed."),
+    ),
+    "solution": PageUpdate(
+        forms.Form,
+        lambda inquiry, data, actor: inquiry_solution_proposed(inquiry=inquiry, actor=actor),
+        _("Solution proposed: recorded."),
+    ),
+    "note": PageUpdate(
+        NoteForm,
+        lambda inquiry, data, actor: inquiry_note_add(
+            inquiry=inquiry, body=data["body"], actor=actor
+        ),
+        _("Note added."),
+        fragments=("header", "conversation", "timeline"),
+    ),
+}
