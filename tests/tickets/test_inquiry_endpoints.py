@@ -121,9 +121,9 @@ def test_a_note_is_added_and_the_conversation_returned(agent_client):
 @pytest.mark.parametrize(
     ("action", "data", "error"),
     [
-        ("status", {"status-status": "on_hold"}, "ステータス: 正しく選択してください。"),
-        ("priority", {"priority-priority": "asap"}, "優先度: 正しく選択してください。"),
-        ("category", {"category-category": "999999"}, "カテゴリ: 正しく選択してください。"),
+        ("status", {"status-status": "on_hold"}, "ステータス: 一覧から選んでください。"),
+        ("priority", {"priority-priority": "asap"}, "優先度: 一覧から選んでください。"),
+        ("category", {"category-category": "999999"}, "カテゴリ: 一覧から選んでください。"),
         ("note", {"note-body": "  "}, "社内メモ: この項目は必須です。"),
     ],
 )
@@ -146,7 +146,7 @@ def test_a_staff_member_who_cannot_be_assigned_is_refused_in_japanese(agent_clie
     response = post(agent_client, inquiry, "assign", {"assign-assignee": outsider.pk})
 
     assert response.status_code == 400
-    assert response.json()["error"].startswith("担当者: 正しく選択してください。")
+    assert response.json()["error"].startswith("担当者: 一覧から選んでください。")
     inquiry.refresh_from_db()
     assert inquiry.assignee is None
 

@@ -25,6 +25,10 @@ from tickets.services import (
     inquiry_status_set,
 )
 
+# A choice the list does not hold (a stale page, a forged post): said
+# without echoing the value sent, which may be an internal one.
+NOT_IN_LIST = {"invalid_choice": _("Choose one from the list: the value sent is not one of them.")}
+
 
 class ReplyForm(forms.Form):
     prefix = "reply"
@@ -61,7 +65,9 @@ class NoteForm(forms.Form):
 
 class StatusForm(forms.Form):
     prefix = "status"
-    status = forms.ChoiceField(label=_("status"), choices=InquiryStatus.choices)
+    status = forms.ChoiceField(
+        label=_("status"), choices=InquiryStatus.choices, error_messages=NOT_IN_LIST
+    )
 
 
 class StaffChoiceField(forms.ModelChoiceField):
@@ -76,6 +82,7 @@ class AssignForm(forms.Form):
         queryset=assignable_staff(),
         required=False,
         empty_label=_("(unassigned)"),
+        error_messages=NOT_IN_LIST,
     )
 
 
@@ -94,13 +101,19 @@ class BulkAssignForm(AssignForm):
 class CategoryForm(forms.Form):
     prefix = "category"
     category = forms.ModelChoiceField(
-        label=_("category"), queryset=Category.objects.all(), required=False
+        label=_("category"),
+        queryset=Category.objects.all(),
+        required=False,
+        empty_label=_("(no category)"),
+        error_messages=NOT_IN_LIST,
     )
 
 
 class PriorityForm(forms.Form):
     prefix = "priority"
-    priority = forms.ChoiceField(label=_("priority"), choices=Priority.choices)
+    priority = forms.ChoiceField(
+        label=_("priority"), choices=Priority.choices, error_messages=NOT_IN_LIST
+    )
 
 
 class ApproveForm(forms.Form):
