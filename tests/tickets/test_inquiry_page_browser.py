@@ -11,8 +11,8 @@ from core.roles import AGENT
 from tests.browser import chromium_browser, watch_csp
 from tests.page_text import internal_values
 from tests.tickets import factories
-from tests.tickets.test_timeline import STORED, _internal_words
-from tickets.models import Inquiry, InquiryEvent, MessageKind
+from tests.tickets.test_timeline import every_kind_events, internal_words
+from tickets.models import Inquiry, MessageKind
 from tickets.services import inquiry_assign, inquiry_note_add, inquiry_reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -29,15 +29,6 @@ def agent(django_user_model):
     return user
 
 
-@pytest.fixture
-def misaki(django_user_model):
-    user = django_user_model.objects.create_user(
-        "misaki", is_staff=True, last_name="佐藤", first_name="美咲"
-    )
-    user.groups.add(Group.objects.get(name=AGENT))
-    return user
-
-
 def test_agent_changes_priority_assignee_and_adds_a_note_without_a_reload(
     live_server, agent, misaki, monkeypatch, tmp_path
 ):
@@ -46,11 +37,7 @@ def test_agent_changes_priority_assignee_and_adds_a_note_without_a_reload(
     inquiry_assign(inquiry=inquiry, assignee=agent, actor=agent)
     inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=agent)
     inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=agent)
-    InquiryEvent.objects.bulk_create(
-        InquiryEvent(inquiry=inquiry, kind=kind, old=old, new=new, actor=misaki)
-        for kind, values in STORED.items()
-        for old, new in values
-    )
+    every_kind_events(inquiry, misaki)
     url = f"{live_server.url}/admin/tickets/inquiry/{inquiry.pk}/change/"
 
     errors: list[str] = []
@@ -123,7 +110,7 @@ def test_agent_changes_priority_assignee_and_adds_a_note_without_a_reload(
     assert violations == []  # the Content-Security-Policy blocked nothing
     # nothing internal anywhere on the page: no snake_case, enum value, username nor JSON
     assert "SLA: 期限内 → 期限超過" in text and "段階: 初期連絡" in text
-    assert internal_values(text, words=_internal_words("suzuki", "misaki")) == []
+    assert internal_values(text, words=internal_words("suzuki", "misaki")) == []
     inquiry = Inquiry.objects.get(pk=inquiry.pk)
     assert (inquiry.priority, inquiry.assignee_id, inquiry.status) == (
         "urgent",

@@ -5,11 +5,9 @@ nothing internal reaches the inquiry page."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import translation
 
-from core.roles import AGENT
 from crm.models import Channel
 from tests.page_text import internal_values, visible_text
 from tests.tickets import factories
@@ -54,16 +52,7 @@ STORED = {
 }
 
 
-@pytest.fixture
-def misaki(django_user_model):
-    user = django_user_model.objects.create_user(
-        "misaki", is_staff=True, last_name="佐藤", first_name="美咲"
-    )
-    user.groups.add(Group.objects.get(name=AGENT))
-    return user
-
-
-def _every_kind(inquiry, actor) -> None:
+def every_kind_events(inquiry, actor) -> None:
     InquiryEvent.objects.bulk_create(
         InquiryEvent(inquiry=inquiry, kind=kind, old=old, new=new, actor=actor, data={"message": 1})
         for kind, values in STORED.items()
@@ -71,7 +60,7 @@ def _every_kind(inquiry, actor) -> None:
     )
 
 
-def _internal_words(*usernames: str) -> set[str]:
+def internal_words(*usernames: str) -> set[str]:
     enums = (InquiryStatus, SlaState, Priority, Channel, MessageKind, OutboundState, K)
     return {value for enum in enums for value in enum.values} | set(STAGE_LABELS) | {*usernames}
 
@@ -83,7 +72,7 @@ def test_every_event_kind_has_a_wording_and_a_sample_here():
 
 def test_the_timeline_reads_in_words(misaki, colleague):
     inquiry = factories.inquiry()
-    _every_kind(inquiry, misaki)
+    every_kind_events(inquiry, misaki)
     with translation.override("ja"):
         texts = [row["text"] for row in inquiry_timeline(inquiry, limit=100)]
     assert "SLA: 期限内 → 期限超過" in texts
@@ -97,7 +86,7 @@ def test_the_timeline_reads_in_words(misaki, colleague):
     assert "受付: 自社サイト" in texts
     assert "カテゴリ: 商品不良" in texts
     for text in texts:
-        assert not internal_values(text, words=_internal_words("misaki", "colleague")), text
+        assert not internal_values(text, words=internal_words("misaki", "colleague")), text
 
 
 def test_the_inquiry_page_shows_nothing_internal_with_every_event_kind(client, misaki, colleague):
@@ -106,7 +95,7 @@ def test_the_inquiry_page_shows_nothing_internal_with_every_event_kind(client, m
     inquiry_assign(inquiry=inquiry, assignee=colleague, actor=misaki)
     inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=colleague)
     inquiry_reply(inquiry=inquiry, body="確認いたします。", actor=colleague)
-    _every_kind(inquiry, misaki)
+    every_kind_events(inquiry, misaki)
     client.force_login(misaki)
     # when
     html = client.get(reverse("admin:tickets_inquiry_change", args=[inquiry.pk])).content
@@ -114,7 +103,7 @@ def test_the_inquiry_page_shows_nothing_internal_with_every_event_kind(client, m
     # then: every event reads in words, and no stored value, username nor JSON shows
     assert "SLA: 期限内 → 期限超過" in text and "担当者: 佐藤 美咲" in text
     assert "段階: 初期連絡" in text
-    assert internal_values(text, words=_internal_words("misaki", "colleague")) == []
+    assert internal_values(text, words=internal_words("misaki", "colleague")) == []
 
 
 def test_inquiry_page_query_count_does_not_grow_with_events(
@@ -122,7 +111,7 @@ def test_inquiry_page_query_count_does_not_grow_with_events(
 ):
     inquiry = factories.inquiry()
     inquiry_assign(inquiry=inquiry, assignee=colleague, actor=misaki)
-    _every_kind(inquiry, misaki)
+    every_kind_events(inquiry, misaki)
     client.force_login(misaki)
     url = reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
     client.get(url)  # the permission and content-type caches
@@ -133,7 +122,7 @@ def test_inquiry_page_query_count_does_not_grow_with_events(
     with CaptureQueriesContext(connection) as few:
         client.get(url)
     for _ in range(3):
-        _every_kind(inquiry, colleague)
+        every_kind_events(inquiry, colleague)
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(url)
     assert len(response.context["timeline"]) == 50  # the latest 50
