@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import Case, Exists, OuterRef, When
 from django.http import HttpRequest
 from django.urls import reverse
@@ -19,10 +18,11 @@ from django.utils.translation import gettext_lazy as _
 
 from crisis.models import PlaybookStep
 from crisis.selectors.incidents import incidents_for_inquiry
-from crm.models import Channel, ConsentChannel
+from crm.models import ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
 from tickets.admin.display import claimant_badge, sla_view
 from tickets.admin.inquiry_forms import (
+    PAGE_UPDATES,
     AssignForm,
     CategoryForm,
     NoteForm,
@@ -34,18 +34,15 @@ from tickets.admin.inquiry_forms import (
 )
 from tickets.models import (
     Inquiry,
-    InquiryEventKind,
     InquiryMessage,
-    InquiryStatus,
     MessageKind,
     OutboundState,
-    Priority,
     ReplyTemplate,
-    SlaState,
 )
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
 from tickets.selectors import inquiry_conversation, replies_by_others
 from tickets.services import reply_channel_for, reply_channels_for
+from tickets.timeline import inquiry_timeline
 
 # The page's controls: each posts to do/<name>/, which InquiryPageMixin
 # answers with its do_<name> method (assign-me: do_assign_me).
@@ -96,6 +93,9 @@ def script_texts() -> dict[str, str]:
         ),
         "replace": gettext("Replace the text in the reply box with the template?"),
         "missing": gettext("No value for: %(names)s. Fill them in the text before sending."),
+        "update_failed": gettext(
+            "The change could not be saved: the connection failed. Try again, or reload the page."
+        ),
     }
 
 
@@ -208,56 +208,6 @@ def customer_panel(inquiry: Inquiry) -> dict[str, Any]:
     }
 
 
-# The response stages as an event records them (InquiryEventKind.STAGE).
-STAGE_LABELS = {
-    "triaged": _("Triage"),
-    "first_contact": _("First contact"),
-    "solution_proposed": _("Solution proposed"),
-}
-
-
-def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
-    """The inquiry's events, oldest first, each value as staff call it: an
-    event keeps the stored value (a status, a channel, a username), the
-    timeline shows its label or the colleague's name."""
-    events = list(inquiry.events.select_related("actor").order_by("-created_at", "-id")[:limit])
-    usernames = {
-        value
-        for event in events
-        if event.kind == InquiryEventKind.ASSIGNED
-        for value in (event.old, event.new)
-        if value
-    }
-    labels = {
-        InquiryEventKind.STATUS: dict(InquiryStatus.choices),
-        InquiryEventKind.REOPENED: dict(InquiryStatus.choices),
-        InquiryEventKind.SLA: dict(SlaState.choices),
-        InquiryEventKind.PRIORITY: dict(Priority.choices),
-        InquiryEventKind.CREATED: dict(Channel.choices),
-        InquiryEventKind.MESSAGE: dict(MessageKind.choices),
-        InquiryEventKind.STAGE: STAGE_LABELS,
-        InquiryEventKind.ASSIGNED: {
-            user.get_username(): staff_name(user)
-            for user in get_user_model().objects.filter(username__in=usernames)
-        }
-        if usernames
-        else {},
-    }
-    rows = []
-    for event in reversed(events):
-        names = labels.get(event.kind, {})
-        rows.append(
-            {
-                "at": event.created_at,
-                "kind": event.get_kind_display(),
-                "actor": staff_name(event.actor),
-                "old": names.get(event.old, event.old),
-                "new": names.get(event.new, event.new),
-            }
-        )
-    return rows
-
-
 def template_order(inquiry: Inquiry, orders: list) -> Any:
     """The order a reply template is filled with at first: the inquiry's
     own, else the customer's latest; none when the customer typed an order
@@ -353,7 +303,7 @@ def page_context(
         "script_texts": script_texts(),
         "recent_reply_texts": recent_reply_texts,
         "assignee_name": staff_name(inquiry.assignee),
-        "timeline": timeline(inquiry),
+        "timeline": inquiry_timeline(inquiry),
         "can_change": can_change,
         "can_approve": can_approve,
         "heartbeat_seconds": PRESENCE_HEARTBEAT_SECONDS,
@@ -372,6 +322,13 @@ def page_context(
                     "admin:tickets_inquiry_action", args=[inquiry.pk, name]
                 )
                 for name in ACTIONS
+            },
+            # the same controls, for the page's script: no reload (inquiry_endpoints.py)
+            update_urls={
+                name.replace("-", "_"): reverse(
+                    "admin:tickets_inquiry_update", args=[inquiry.pk, name]
+                )
+                for name in PAGE_UPDATES
             },
             reply_form=reply_form(inquiry, bound=bound, latest_id=latest_id),
             pick_form=TemplatePickForm(

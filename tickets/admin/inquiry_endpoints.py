@@ -1,5 +1,6 @@
 """The inquiry page's lookups and the endpoints its script calls: the
-reply-template renderer, the presence heartbeat, attachment downloads."""
+controls without a reload (update/<name>/), the reply-template renderer,
+the presence heartbeat, attachment downloads."""
 
 from __future__ import annotations
 
@@ -15,14 +16,27 @@ from django.http import (
     HttpResponseNotAllowed,
     JsonResponse,
 )
+from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.dateparse import parse_date, parse_time
 from django.utils.translation import gettext
 
+from core.admin import form_errors_add
+from tickets.admin.inquiry_forms import PAGE_UPDATES
 from tickets.models import Attachment, Inquiry, ReplyTemplate
 from tickets.presence import presence_leave, presence_others, presence_touch, staff_name
 from tickets.reply_templates import extra_from_date, reply_template_render
 from tickets.selectors import inquiry_messages_after, replies_by_others
+
+# Controls that write a message need this besides changing the inquiry.
+MESSAGE_ADD = "tickets.add_inquirymessage"
+WRITES_MESSAGES = ("reply", "note", "approve", "return")
+# The parts of the inquiry page an update renders again (PageUpdate.fragments):
+# each include's outer element has data-fragment="<name>".
+FRAGMENTS = {
+    name: f"admin/tickets/inquiry/includes/{name}.html"
+    for name in ("header", "controls", "timeline", "conversation")
+}
 
 
 class InquiryEndpointsMixin:
@@ -31,6 +45,11 @@ class InquiryEndpointsMixin:
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path(
+                "<path:object_id>/update/<slug:action>/",
+                view(self.update_view),
+                name="tickets_inquiry_update",
+            ),
             path(
                 "<path:object_id>/reply-template/",
                 view(self.reply_template_view),
@@ -68,6 +87,42 @@ class InquiryEndpointsMixin:
         if not allowed:
             raise PermissionDenied
         return inquiry
+
+    def update_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """A control of the page (PAGE_UPDATES) posted by the page's script:
+        the same form and service as its do/<name>/ post; the answer is what
+        the page says and the parts of the page that show the change, so
+        nothing reloads. A refusal is a 400 whose `error` says which field
+        and why, in the agent's language; nothing is changed then."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        update = PAGE_UPDATES.get(action)
+        if update is None:
+            raise Http404
+        try:
+            inquiry = self._inquiry_or_404(request, object_id, change=True)
+            if action in WRITES_MESSAGES and not request.user.has_perm(MESSAGE_ADD):
+                raise PermissionDenied
+        except PermissionDenied:
+            return JsonResponse({"error": gettext("You may not change this inquiry.")}, status=403)
+        form = update.form(request.POST)
+        if form.is_valid():
+            try:
+                update.call(inquiry, form.cleaned_data, request.user)
+            except ValidationError as error:
+                form_errors_add(form, error)
+        if form.errors:
+            return JsonResponse({"error": _errors_text(form)}, status=400)
+        context = self.page_context(request, self.get_object(request, inquiry.pk))
+        return JsonResponse(
+            {
+                "message": str(update.done),
+                "fragments": {
+                    name: render_to_string(FRAGMENTS[name], context, request=request)
+                    for name in update.fragments
+                },
+            }
+        )
 
     def reply_template_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         """A reply template rendered for this inquiry (GET template, order,
@@ -131,6 +186,14 @@ class InquiryEndpointsMixin:
             filename=attachment.filename,
             content_type=attachment.content_type or "application/octet-stream",
         )
+
+
+def _errors_text(form) -> str:
+    """A form's errors in one line, each under the field's label."""
+    return " ".join(
+        " ".join(errors) if name == "__all__" else f"{form.fields[name].label}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+    )
 
 
 def _int(value) -> int:

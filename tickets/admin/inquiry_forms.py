@@ -1,8 +1,12 @@
 """The forms of the inquiry page's controls: each posts to its own URL and
-calls one service (tickets/admin/inquiry_page.py)."""
+calls one service (tickets/admin/inquiry_page.py); PAGE_UPDATES pairs the
+controls that change the inquiry with their service, for the form posts
+and the page's script alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -12,6 +16,18 @@ from outreach.models import MessageChannel
 from tickets.models import Category, InquiryStatus, Priority
 from tickets.presence import staff_name
 from tickets.selectors import assignable_staff
+from tickets.services import (
+    inquiry_assign,
+    inquiry_category_set,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_solution_proposed,
+    inquiry_status_set,
+)
+
+# A choice the list does not hold (a stale page, a forged post): said
+# without echoing the value sent, which may be an internal one.
+NOT_IN_LIST = {"invalid_choice": _("Choose one from the list: the value sent is not one of them.")}
 
 
 class ReplyForm(forms.Form):
@@ -49,7 +65,9 @@ class NoteForm(forms.Form):
 
 class StatusForm(forms.Form):
     prefix = "status"
-    status = forms.ChoiceField(label=_("status"), choices=InquiryStatus.choices)
+    status = forms.ChoiceField(
+        label=_("status"), choices=InquiryStatus.choices, error_messages=NOT_IN_LIST
+    )
 
 
 class StaffChoiceField(forms.ModelChoiceField):
@@ -64,6 +82,7 @@ class AssignForm(forms.Form):
         queryset=assignable_staff(),
         required=False,
         empty_label=_("(unassigned)"),
+        error_messages=NOT_IN_LIST,
     )
 
 
@@ -82,13 +101,19 @@ class BulkAssignForm(AssignForm):
 class CategoryForm(forms.Form):
     prefix = "category"
     category = forms.ModelChoiceField(
-        label=_("category"), queryset=Category.objects.all(), required=False
+        label=_("category"),
+        queryset=Category.objects.all(),
+        required=False,
+        empty_label=_("(no category)"),
+        error_messages=NOT_IN_LIST,
     )
 
 
 class PriorityForm(forms.Form):
     prefix = "priority"
-    priority = forms.ChoiceField(label=_("priority"), choices=Priority.choices)
+    priority = forms.ChoiceField(
+        label=_("priority"), choices=Priority.choices, error_messages=NOT_IN_LIST
+    )
 
 
 class ApproveForm(forms.Form):
@@ -154,3 +179,67 @@ class TemplatePickForm(forms.Form):
         ]
         if selected_order is not None:
             self.initial["order"] = selected_order.pk
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """One control of the inquiry page that changes the inquiry: its form,
+    the service it calls, what the page says when it is done, and which
+    parts of the page (includes/*.html) show the change. Posted as a
+    form (do/<name>/, inquiry_page.py) or by the page's script without a
+    reload (update/<name>/, inquiry_endpoints.py)."""
+
+    form: type[forms.Form]
+    call: Callable[[Any, dict[str, Any], Any], Any]  # (inquiry, cleaned data, actor)
+    done: Any
+    fragments: tuple[str, ...] = ("header", "controls", "timeline")
+
+
+PAGE_UPDATES: dict[str, PageUpdate] = {
+    "assign": PageUpdate(
+        AssignForm,
+        lambda inquiry, data, actor: inquiry_assign(
+            inquiry=inquiry, assignee=data["assignee"], actor=actor
+        ),
+        _("Assignee changed."),
+    ),
+    "assign-me": PageUpdate(
+        forms.Form,
+        lambda inquiry, data, actor: inquiry_assign(inquiry=inquiry, assignee=actor, actor=actor),
+        _("The inquiry is assigned to you."),
+    ),
+    "category": PageUpdate(
+        CategoryForm,
+        lambda inquiry, data, actor: inquiry_category_set(
+            inquiry=inquiry, category=data["category"], actor=actor
+        ),
+        _("Category changed."),
+    ),
+    "priority": PageUpdate(
+        PriorityForm,
+        lambda inquiry, data, actor: inquiry_priority_set(
+            inquiry=inquiry, priority=data["priority"], actor=actor
+        ),
+        _("Priority changed."),
+    ),
+    "status": PageUpdate(
+        StatusForm,
+        lambda inquiry, data, actor: inquiry_status_set(
+            inquiry=inquiry, status=data["status"], actor=actor
+        ),
+        _("Status changed."),
+    ),
+    "solution": PageUpdate(
+        forms.Form,
+        lambda inquiry, data, actor: inquiry_solution_proposed(inquiry=inquiry, actor=actor),
+        _("Solution proposed: recorded."),
+    ),
+    "note": PageUpdate(
+        NoteForm,
+        lambda inquiry, data, actor: inquiry_note_add(
+            inquiry=inquiry, body=data["body"], actor=actor
+        ),
+        _("Note added."),
+        fragments=("header", "conversation", "timeline"),
+    ),
+}

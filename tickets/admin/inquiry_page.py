@@ -37,35 +37,14 @@ from core.audit import audit_record
 from core.models import AuditAction
 from core.roles import is_manager
 from tickets.admin.inquiry_context import ACTIONS, page_context
-from tickets.admin.inquiry_endpoints import InquiryEndpointsMixin
-from tickets.admin.inquiry_forms import (
-    AssignForm,
-    CategoryForm,
-    NoteForm,
-    PriorityForm,
-    ReplyForm,
-    StatusForm,
-    held_forms,
-)
+from tickets.admin.inquiry_endpoints import MESSAGE_ADD, WRITES_MESSAGES, InquiryEndpointsMixin
+from tickets.admin.inquiry_forms import PAGE_UPDATES, ReplyForm, held_forms
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
 from tickets.presence import presence_touch, staff_name
 from tickets.selectors import inquiry_messages_after, replies_by_others
-from tickets.services import (
-    inquiry_assign,
-    inquiry_category_set,
-    inquiry_note_add,
-    inquiry_priority_set,
-    inquiry_reply,
-    inquiry_reply_approve,
-    inquiry_reply_return,
-    inquiry_solution_proposed,
-    inquiry_status_set,
-)
+from tickets.services import inquiry_reply, inquiry_reply_approve, inquiry_reply_return
 
 PAGE_TEMPLATE = "admin/tickets/inquiry/inquiry_page.html"
-# Controls that write a message need this besides changing the inquiry.
-MESSAGE_ADD = "tickets.add_inquirymessage"
-WRITES_MESSAGES = ("reply", "note", "approve", "return")
 
 
 def newer_replies(inquiry: Inquiry, *, seen_message_id: int, user) -> list[InquiryMessage]:
@@ -108,9 +87,22 @@ class InquiryPageMixin(InquiryEndpointsMixin):
     def render_page(
         self, request: HttpRequest, inquiry: Inquiry, *, bound: dict[str, Any] | None = None
     ) -> HttpResponse:
-        can_change = self.has_change_permission(request, inquiry)
         context = {
             **self.admin_site.each_context(request),
+            **self.page_context(request, inquiry, bound=bound),
+            "title": f"{inquiry.reference} {inquiry.subject}",
+            "has_view_permission": True,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, PAGE_TEMPLATE, context)
+
+    def page_context(
+        self, request: HttpRequest, inquiry: Inquiry, *, bound: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """What the page and its parts (includes/*.html) are rendered with."""
+        can_change = self.has_change_permission(request, inquiry)
+        return {
             **page_context(
                 request,
                 inquiry,
@@ -120,13 +112,8 @@ class InquiryPageMixin(InquiryEndpointsMixin):
             ),
             "opts": self.opts,
             "original": inquiry,
-            "title": f"{inquiry.reference} {inquiry.subject}",
-            "has_view_permission": True,
             "has_change_permission": can_change,
-            "media": self.media,
         }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, PAGE_TEMPLATE, context)
 
     def _back(self, inquiry: Inquiry, anchor: str = "") -> HttpResponseRedirect:
         url = reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
@@ -187,78 +174,39 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         self.message_user(request, text, messages.SUCCESS)
         return self._back(inquiry, "latest")
 
-    def do_note(self, request, inquiry):
+    def _update(self, request, inquiry, action: str, anchor: str = "") -> HttpResponse:
+        """One of PAGE_UPDATES posted as a form (without the page's script)."""
+        update = PAGE_UPDATES[action]
         return self._form_call(
             request,
             inquiry,
-            "note",
-            NoteForm(request.POST),
-            lambda data: inquiry_note_add(inquiry=inquiry, body=data["body"], actor=request.user),
-            gettext("Note added."),
-            "latest",
+            action,
+            update.form(request.POST),
+            lambda data: update.call(inquiry, data, request.user),
+            str(update.done),
+            anchor,
         )
+
+    def do_note(self, request, inquiry):
+        return self._update(request, inquiry, "note", "latest")
 
     def do_status(self, request, inquiry):
-        return self._form_call(
-            request,
-            inquiry,
-            "status",
-            StatusForm(request.POST),
-            lambda data: inquiry_status_set(
-                inquiry=inquiry, status=data["status"], actor=request.user
-            ),
-            gettext("Status changed."),
-        )
+        return self._update(request, inquiry, "status")
 
     def do_assign(self, request, inquiry):
-        return self._form_call(
-            request,
-            inquiry,
-            "assign",
-            AssignForm(request.POST),
-            lambda data: inquiry_assign(
-                inquiry=inquiry, assignee=data["assignee"], actor=request.user
-            ),
-            gettext("Assignee changed."),
-        )
+        return self._update(request, inquiry, "assign")
 
     def do_assign_me(self, request, inquiry):
-        try:
-            inquiry_assign(inquiry=inquiry, assignee=request.user, actor=request.user)
-        except ValidationError as error:
-            self.message_user(request, " ".join(error.messages), messages.ERROR)
-        else:
-            self.message_user(request, gettext("The inquiry is assigned to you."), messages.SUCCESS)
-        return self._back(inquiry)
+        return self._update(request, inquiry, "assign-me")
 
     def do_category(self, request, inquiry):
-        return self._form_call(
-            request,
-            inquiry,
-            "category",
-            CategoryForm(request.POST),
-            lambda data: inquiry_category_set(
-                inquiry=inquiry, category=data["category"], actor=request.user
-            ),
-            gettext("Category changed."),
-        )
+        return self._update(request, inquiry, "category")
 
     def do_priority(self, request, inquiry):
-        return self._form_call(
-            request,
-            inquiry,
-            "priority",
-            PriorityForm(request.POST),
-            lambda data: inquiry_priority_set(
-                inquiry=inquiry, priority=data["priority"], actor=request.user
-            ),
-            gettext("Priority changed."),
-        )
+        return self._update(request, inquiry, "priority")
 
     def do_solution(self, request, inquiry):
-        inquiry_solution_proposed(inquiry=inquiry, actor=request.user)
-        self.message_user(request, gettext("Solution proposed: recorded."), messages.SUCCESS)
-        return self._back(inquiry)
+        return self._update(request, inquiry, "solution")
 
     def _held(self, request, inquiry) -> InquiryMessage:
         if not is_manager(request.user):

@@ -540,3 +540,16 @@ def staff_notifications_mark_read(*, user, ids) -> int:
     return StaffNotification.objects.filter(
         user=user, pk__in=list(ids), read_at__isnull=True
     ).update(read_at=timezone.now())
+
+
+def inquiry_assign_if_unassigned(*, inquiry: Inquiry, assignee, actor) -> bool:
+    """Give the inquiry to `assignee` only if nobody has it (checked under
+    the row lock) and they may be assigned inquiries; True if it was given.
+    A reply by an agent takes an unassigned inquiry this way."""
+    if assignee is None or not assignable_staff().filter(pk=assignee.pk).exists():
+        return False
+    with transaction.atomic():
+        if Inquiry.objects.select_for_update().filter(pk=inquiry.pk, assignee=None).exists():
+            _assign(inquiry, assignee, actor)
+            return True
+    return False

@@ -38,7 +38,7 @@ from tickets.models import (
     SlaState,
     StaffNotification,
 )
-from tickets.services.inquiries import event_add
+from tickets.services.inquiries import event_add, inquiry_assign_if_unassigned
 from tickets.services.sla import policy_clock_minutes
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ def inquiry_reply(
             is_automatic=is_automatic,
             outbound_state=OutboundState.SENDING,
         )
+        if not is_automatic:  # the agent who answers an inquiry nobody has takes it
+            inquiry_assign_if_unassigned(inquiry=inquiry, assignee=author, actor=author)
         if not is_automatic and reply_needs_approval(author):
             message.outbound_state = OutboundState.AWAITING_APPROVAL
             message.save(update_fields=["outbound_state"])

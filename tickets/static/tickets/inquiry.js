@@ -1,6 +1,6 @@
-/* The inquiry page (tickets/admin/inquiry_page.py): the reply-template
- * picker, the presence heartbeat with its warnings, and "rewrite a returned
- * reply". Plain JavaScript, no library. */
+/* The inquiry page (tickets/admin/inquiry_page.py): the controls without a
+ * reload, the reply-template picker, the presence heartbeat with its
+ * warnings, and "rewrite a returned reply". Plain JavaScript, no library. */
 (function () {
   "use strict";
 
@@ -23,6 +23,95 @@
     status.textContent = text || "";
     status.hidden = !text;
   }
+
+  // --- The controls (assign, category, priority, status, note...): a form
+  // with data-update-url is posted there instead of reloading the page; the
+  // answer carries the parts of the page that show the change (each element
+  // with data-fragment="<name>"), or the reason it was refused, shown above
+  // the form. Without this script the forms post as usual.
+  var updateMessages = document.getElementById("update-messages");
+
+  function tell(text) {
+    if (!updateMessages) { return; }
+    updateMessages.textContent = "";
+    if (text) {
+      var item = document.createElement("li");
+      item.className = "success";
+      item.textContent = text;
+      updateMessages.appendChild(item);
+    }
+    updateMessages.hidden = !text;
+  }
+
+  function refusal(form, text) {
+    var note = form.querySelector(".update-error");
+    if (!text) {
+      if (note) { note.remove(); }
+      return;
+    }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "errornote update-error";
+      note.setAttribute("role", "alert");
+      form.insertBefore(note, form.firstChild);
+    }
+    note.textContent = text;
+  }
+
+  function replaceFragments(fragments) {
+    Object.keys(fragments).forEach(function (name) {
+      var old = page.querySelector('[data-fragment="' + name + '"]');
+      if (!old) { return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = fragments[name];
+      var fresh = holder.querySelector('[data-fragment="' + name + '"]');
+      if (!fresh) { return; }
+      // an open timeline stays open
+      var details = old.querySelector("details");
+      var freshDetails = fresh.querySelector("details");
+      if (details && freshDetails && details.open) { freshDetails.open = true; }
+      old.replaceWith(fresh);
+      // a note of mine is no news for the heartbeat
+      if (fresh.dataset.latest) { seen = fresh.dataset.latest; }
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.matches("form[data-update-url]") || !page.contains(form)) {
+      return;
+    }
+    event.preventDefault();
+    var buttons = form.querySelectorAll("button");
+    Array.prototype.forEach.call(buttons, function (button) { button.disabled = true; });
+    fetch(form.dataset.updateUrl, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() }
+    })
+      .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (type.indexOf("application/json") !== 0) { throw new Error(String(response.status)); }
+        return response.json();
+      })
+      .then(function (data) {
+        if (data.error) {
+          refusal(form, data.error);
+          tell("");
+          return;
+        }
+        refusal(form, "");
+        if (data.fragments) { replaceFragments(data.fragments); }
+        var box = form.querySelector("textarea");
+        if (box && document.body.contains(form)) { box.value = ""; }
+        tell(data.message);
+      })
+      .catch(function () { refusal(form, page.dataset.updateFailed); })
+      .then(function () {
+        Array.prototype.forEach.call(buttons, function (button) { button.disabled = false; });
+      });
+  });
 
   // --- Template picker: the server renders the template with this inquiry's
   // customer, the chosen order and the date; the agent edits the result.

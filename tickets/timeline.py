@@ -1,0 +1,59 @@
+"""The inquiry timeline in words: how each InquiryEventKind reads, through
+core.timeline's one mechanism (「SLA: 期限内 → 期限超過」, 「段階: 初期連絡」,
+「担当者: 佐藤 美咲」). A new event kind adds its wording here; a test renders
+every kind and fails on a stored value reaching the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from core.timeline import EventWording, timeline_rows
+from crm.models import Channel
+from tickets.models import (
+    Inquiry,
+    InquiryEventKind,
+    InquiryStatus,
+    MessageKind,
+    Priority,
+    SlaState,
+)
+
+Kind = InquiryEventKind
+
+# The response stages as an event records them (InquiryEventKind.STAGE).
+STAGE_LABELS = {
+    "triaged": _("Triage"),
+    "first_contact": _("First contact"),
+    "solution_proposed": _("Solution proposed"),
+}
+
+INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
+    Kind.CREATED: EventWording(Kind.CREATED.label, Channel.choices),
+    Kind.MESSAGE: EventWording(Kind.MESSAGE.label, MessageKind.choices),
+    Kind.NOTE: EventWording(Kind.NOTE.label),
+    Kind.STATUS: EventWording(_("status"), InquiryStatus.choices),
+    Kind.ASSIGNED: EventWording(_("assignee"), staff=True),
+    Kind.CATEGORY: EventWording(_("category")),  # the category's name
+    Kind.PRIORITY: EventWording(_("priority"), Priority.choices),
+    Kind.STAGE: EventWording(_("stage"), STAGE_LABELS),
+    Kind.SLA: EventWording(_("SLA"), SlaState.choices),
+    Kind.REPLY_SUBMITTED: EventWording(Kind.REPLY_SUBMITTED.label),
+    Kind.REPLY_APPROVED: EventWording(Kind.REPLY_APPROVED.label),
+    Kind.REPLY_RETURNED: EventWording(Kind.REPLY_RETURNED.label),
+    Kind.REOPENED: EventWording(Kind.REOPENED.label, InquiryStatus.choices),
+    Kind.LINKED: EventWording(Kind.LINKED.label),  # a reference or an incident's title
+    Kind.REPLY_FAILED: EventWording(Kind.REPLY_FAILED.label),
+    Kind.REPLY_UNKNOWN: EventWording(Kind.REPLY_UNKNOWN.label),
+    Kind.CLOCK_REOPENED: EventWording(Kind.CLOCK_REOPENED.label),
+    Kind.ORDER_UNLINKED: EventWording(Kind.ORDER_UNLINKED.label, subject=True),  # its number
+    Kind.TRIAGE_LATE: EventWording(Kind.TRIAGE_LATE.label),
+}
+
+
+def inquiry_timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
+    """The inquiry's latest events, oldest first, in words (two queries:
+    the events with their actors, the colleagues named in assignments)."""
+    events = inquiry.events.select_related("actor").order_by("-created_at", "-id")[:limit]
+    return timeline_rows(reversed(list(events)), INQUIRY_EVENT_WORDING)
