@@ -132,7 +132,9 @@ def _labels(message: InquiryMessage) -> list[tuple[str, str]]:
 def conversation(
     inquiry: Inquiry, messages: list[InquiryMessage], *, bound: dict, can_approve: bool
 ) -> list[MessageView]:
-    customer_name = inquiry.customer.display_name or gettext("Customer")
+    customer = inquiry.customer
+    customer_name = customer.label if customer.display_name or customer.nickname else None
+    customer_name = customer_name or gettext("Customer")
     views = []
     for message in messages:
         attachments = [
