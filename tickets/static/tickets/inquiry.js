@@ -30,7 +30,8 @@
     template: document.getElementById("id_pick-template"),
     order: document.getElementById("id_pick-order"),
     date: document.getElementById("id_pick-date"),
-    time: document.getElementById("id_pick-time")
+    time: document.getElementById("id_pick-time"),
+    channel: document.getElementById("id_reply-channel")
   };
   var lastFilled = null;
 
@@ -40,7 +41,8 @@
       template: picker.template.value,
       order: picker.order ? picker.order.value : "",
       date: picker.date ? picker.date.value : "",
-      time: picker.time ? picker.time.value : ""
+      time: picker.time ? picker.time.value : "",
+      channel: picker.channel ? picker.channel.value : ""
     });
     fetch(page.dataset.templateUrl + "?" + params.toString(), {
       credentials: "same-origin",
@@ -61,7 +63,7 @@
       .catch(function () { say("⚠"); });
   }
 
-  ["template", "order", "date", "time"].forEach(function (name) {
+  ["template", "order", "date", "time", "channel"].forEach(function (name) {
     if (picker[name]) { picker[name].addEventListener("change", render); }
   });
 
