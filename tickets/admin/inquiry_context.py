@@ -46,6 +46,7 @@ from tickets.models import (
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
 from tickets.selectors import inquiry_conversation, replies_by_others
 from tickets.services import reply_channel_for, reply_channels_for
+from tickets.services.calls import call_summary
 
 # The page's controls: each posts to do/<name>/, which InquiryPageMixin
 # answers with its do_<name> method (assign-me: do_assign_me).
@@ -161,6 +162,13 @@ def conversation(
                     (
                         "entered",
                         gettext("Entered by %(name)s") % {"name": staff_name(message.author)},
+                    )
+                )
+            if message.call_minutes is not None or message.call_answered:
+                view.labels.append(
+                    (
+                        "call",
+                        call_summary(minutes=message.call_minutes, answered=message.call_answered),
                     )
                 )
         elif message.kind == MessageKind.NOTE:
