@@ -16,7 +16,7 @@ from core.roles import AGENT
 from crm.models import Channel
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
-from tickets.models import InquiryMessage, SlaState
+from tickets.models import Inquiry, InquiryMessage, SlaState
 from tickets.services import inquiry_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -93,3 +93,71 @@ def test_agent_logs_a_call_answered_on_the_spot_on_an_existing_inquiry(
     inquiry.refresh_from_db()
     assert inquiry.sla_state == SlaState.MET
     assert inquiry.first_replied_at is not None
+
+
+def test_agent_enters_a_new_phone_inquiry_telling_two_customers_apart(
+    live_server, agent, monkeypatch, tmp_path
+):
+    # given two 「山本 一郎」, each with an order
+    first, second = (
+        crm_factories.customer(
+            family_name="山本",
+            given_name="一郎",
+            family_name_kana="ヤマモト",
+            given_name_kana="イチロウ",
+            phone=f"090-1234-000{n}",
+            email=f"ichiro{n}@example.jp",
+        )
+        for n in (1, 2)
+    )
+    mine = crm_factories.order(customer=second, order_number="R-2612-0002")
+    crm_factories.order(customer=first, order_number="R-2612-0001")
+    add_url = "/admin/tickets/inquiry/add/"
+
+    errors: list[str] = []
+    violations: list[str] = []
+    with chromium_browser(monkeypatch) as browser:
+        sync_api = pytest.importorskip("playwright.sync_api")
+        expect = sync_api.expect
+        context = browser.new_context(locale="ja-JP", viewport={"width": 1366, "height": 900})
+        watch_csp(context, violations)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}/admin/login/?next={add_url}")
+        page.fill("#id_username", "suzuki")
+        page.fill("#id_password", PASSWORD)
+        page.locator("input[type=submit]").click()
+        page.wait_for_url(f"{live_server.url}{add_url}")
+
+        # when the agent searches the customer: each candidate shows kana,
+        # phone and email
+        page.locator(".field-customer .select2-selection").click()
+        page.locator(".select2-search__field").fill("山本")
+        options = page.locator(".select2-results__option", has_text="山本 一郎")
+        expect(options).to_have_count(2)
+        expect(options.nth(0)).to_contain_text("ヤマモト イチロウ")
+        page.screenshot(path=str(tmp_path / "customer-picker.png"), full_page=True)
+        page.locator(".select2-results__option", has_text="ichiro2@example.jp").click()
+
+        # then the order picker offers that customer's order only
+        page.locator(".field-order .select2-selection").click()
+        order_options = page.locator(".select2-results__option")
+        expect(order_options).to_have_count(1)
+        expect(order_options).to_contain_text("R-2612-0002")
+        page.screenshot(path=str(tmp_path / "order-picker.png"), full_page=True)
+        order_options.click()
+
+        page.fill("#id_subject", "お届け日の確認")
+        page.fill("#id_body_text", "お届け日を確認された。明日着とお伝えした。")
+        page.fill("#id_call_minutes", "4")
+        page.check("#id_call_answered")
+        page.locator("input[name=_save]").click()
+        expect(page.locator(".messagelist .success")).to_have_count(1)
+        context.close()
+
+    assert errors == []
+    assert violations == []
+    inquiry = Inquiry.objects.get(subject="お届け日の確認")
+    assert (inquiry.customer, inquiry.order, inquiry.channel) == (second, mine, Channel.PHONE)
+    assert inquiry.sla_state == SlaState.MET
