@@ -60,9 +60,14 @@ def line_profile_due(*, user_id: str, follow: bool, now: datetime | None = None)
 
 
 def _enqueue(identity_id: int) -> None:
+    """Hand the read to the worker now; if the queue cannot take it (Redis
+    down), the every-minute job reads it, and the webhook still answers."""
     from django_q.tasks import async_task
 
-    async_task("outreach.tasks.line_profile_fetch_task", identity_id)
+    try:
+        async_task("outreach.tasks.line_profile_fetch_task", identity_id)
+    except Exception:
+        logger.exception("LINE profile of identity %s: left to the every-minute job", identity_id)
 
 
 def line_profile_fetch(

@@ -172,3 +172,30 @@ def test_inbox_inquiry_page_and_customer_list_show_the_line_name(line, client, o
 def test_a_customer_without_any_name_still_shows_their_number():
     inquiry = factories.inquiry(customer=customer_upsert(channel="phone", phone="0312345678")[0])
     assert inquiry.customer.label == f"#{inquiry.customer.pk}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_webhook_hands_the_read_to_the_worker_queue(line):
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    deliver(line, line.follow_event(SAKURA))
+
+    queued = [SignedPackage.loads(task.payload) for task in OrmQ.objects.all()]
+    assert [(t["func"], t["args"]) for t in queued] == [
+        ("outreach.tasks.line_profile_fetch_task", (identity().pk,))
+    ]
+    assert profile_reads(line) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_that_cannot_take_the_read_leaves_it_to_the_every_minute_job(line, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    deliver(line, line.follow_event(SAKURA))  # still answered 200
+
+    assert identity().profile_due_at is not None
+    assert line_profiles_due_task() == 1
+    assert identity().customer.label == "LINE: さくら"
