@@ -28,6 +28,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from crm.models import Channel, ChannelIdentity, Customer
@@ -139,3 +140,20 @@ def line_profiles_fetch_due(*, now: datetime | None = None, limit: int = PROFILE
         for identity_id in due:
             line_profile_fetch(identity_id=identity_id, adapter=adapter)
     return len(due)
+
+
+def line_nicknames_fill() -> int:
+    """Customers with no name on a channel yet take the display name their
+    LINE identity already holds (given with the identity, as the demo data
+    and store sites do, or read before). One statement; returns how many."""
+    name = (
+        ChannelIdentity.objects.filter(customer=OuterRef("pk"), channel=Channel.LINE)
+        .exclude(display_name="")
+        .order_by("-id")
+        .values("display_name")[:1]
+    )
+    return (
+        Customer.objects.filter(nickname="")
+        .filter(Exists(name))
+        .update(nickname=Subquery(name), nickname_channel=Channel.LINE)
+    )

@@ -199,3 +199,25 @@ def test_a_queue_that_cannot_take_the_read_leaves_it_to_the_every_minute_job(lin
     assert identity().profile_due_at is not None
     assert line_profiles_due_task() == 1
     assert identity().customer.label == "LINE: さくら"
+
+
+def test_a_line_name_given_with_the_identity_names_the_customer():
+    customer, _ = customer_upsert(
+        channel="line", external_id=SAKURA, identity_display_name="はな🌸"
+    )
+    named, _ = customer_upsert(
+        channel="line",
+        external_id="U" + "6b" * 16,
+        identity_display_name="たろう",
+        family_name="佐藤",
+    )
+    assert customer.label.startswith("#")
+
+    from outreach.line_profiles import line_nicknames_fill
+
+    assert line_nicknames_fill() == 2
+    customer.refresh_from_db()
+    named.refresh_from_db()
+    assert customer.label == "LINE: はな🌸"
+    assert named.label == "佐藤" and named.family_name == "佐藤"
+    assert line_nicknames_fill() == 0
