@@ -34,6 +34,13 @@ class MadoguchiAdminSite(admin.AdminSite):
             return request.user.is_verified()
         return allowed
 
+    def autocomplete_view(self, request):
+        """Pickers that tell people apart (kana, phone, email) and offer only
+        the chosen customer's orders (tickets.admin.calls)."""
+        from tickets.admin.calls import PickerAutocompleteView
+
+        return PickerAutocompleteView.as_view(admin_site=self)(request)
+
     def index(self, request, extra_context=None):
         """The role's work page above the usual list of tables."""
         from reports.home import home_context  # models: this module loads before the apps

@@ -58,6 +58,12 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         minutes=1,
     ),
     RecurringJob(
+        name="outreach.line_profiles_due",
+        func="outreach.tasks.line_profiles_due_task",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
         name="crisis.checklist_overdue_warn",
         func="crisis.tasks.checklist_overdue_warn_task",
         schedule_type="I",

@@ -272,7 +272,7 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
 
     @admin.display(description=_("name"), ordering="family_name")
     def name(self, obj: Customer) -> str:
-        return obj.display_name or f"#{obj.pk}"
+        return obj.label
 
     @admin.display(description=_("kana"), ordering="family_name_kana")
     def kana(self, obj: Customer) -> str:

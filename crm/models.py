@@ -192,6 +192,12 @@ class Customer(PersonalData):
     anonymized_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The name a customer goes by on a channel (their LINE display name), shown
+    # while no name is known: 「LINE: さくら」 (Customer.label).
+    nickname = models.CharField(_("name on a channel"), max_length=255, blank=True)
+    nickname_channel = models.CharField(
+        _("channel of that name"), max_length=10, choices=Channel.choices, blank=True
+    )
 
     class Meta:
         verbose_name = _("customer")
@@ -246,11 +252,22 @@ class Customer(PersonalData):
         ]
 
     def __str__(self) -> str:
-        return self.display_name or f"#{self.pk}"
+        return self.label
 
     @property
     def display_name(self) -> str:
         return f"{self.family_name} {self.given_name}".strip()
+
+    @property
+    def label(self) -> str:
+        """How staff screens name the customer (inbox, inquiry page, customer
+        list): the name, else the name on a channel (「LINE: さくら」), else
+        the number."""
+        if self.display_name:
+            return self.display_name
+        if self.nickname:
+            return f"{self.get_nickname_channel_display()}: {self.nickname}"
+        return f"#{self.pk}"
 
     @property
     def display_name_kana(self) -> str:
@@ -272,10 +289,23 @@ class ChannelIdentity(models.Model):
     external_id = models.CharField(_("external id"), max_length=255)
     display_name = models.CharField(_("name on channel"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The LINE profile (outreach.line_profiles): picture, when it was read,
+    # the last error, and when to read it (again); None: nothing to do.
+    picture_url = models.URLField(_("profile picture"), max_length=1000, blank=True)
+    profile_fetched_at = models.DateTimeField(_("profile read"), null=True, blank=True)
+    profile_error = models.CharField(_("profile error"), max_length=255, blank=True)
+    profile_due_at = models.DateTimeField(_("profile to read"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("channel identity")
         verbose_name_plural = _("channel identities")
+        indexes = [
+            models.Index(
+                fields=["profile_due_at"],
+                name="crm_identity_profile_due",
+                condition=Q(profile_due_at__isnull=False),
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "external_id"], name="crm_identity_unique_per_channel"

@@ -64,7 +64,7 @@ class PersonalTable:
 PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable(
         "crm.Customer",
-        (*PERSON_COLUMNS, "notes", "claimant_reason"),
+        (*PERSON_COLUMNS, "notes", "claimant_reason", "nickname"),
         reach=("id",),
         how="The person's merged profile (and the stubs merged into it, merged_into).",
         erased={"claimant_reason": ERASED_MARKER},  # where is_claimant (a check constraint)
@@ -77,7 +77,7 @@ PERSONAL: tuple[PersonalTable, ...] = (
     ),
     PersonalTable(
         "crm.ChannelIdentity",
-        ("external_id", "display_name"),
+        ("external_id", "display_name", "picture_url"),
         reach=("customer",),
         how="The person's id on a channel: member id, email, phone, LINE userId.",
         # Deleted, not blanked: a LINE identity is the address a LINE message
@@ -219,8 +219,8 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "request_hash": "a hash of the request",
     },
     "crm.Tag": {"name": _SHOP},
-    "crm.Customer": {"lifecycle_segment": _CODE},
-    "crm.ChannelIdentity": {"channel": _CODE},
+    "crm.Customer": {"lifecycle_segment": _CODE, "nickname_channel": _CODE},
+    "crm.ChannelIdentity": {"channel": _CODE, "profile_error": "LINE's answer: a status"},
     "crm.CustomerChannelProfile": {"channel": _CODE},
     "crm.Order": {
         "channel": _CODE,
@@ -256,7 +256,7 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
     "tickets.InquiryMessage": {"kind": _CODE, "channel": _CODE, "outbound_state": _CODE},
     "tickets.Attachment": {"content_type": "a file type"},
     "tickets.InquiryEvent": {"kind": _CODE, "old": "a status or reference", "new": _CODE},
-    "tickets.ReplyTemplate": {"name": _SHOP, "body": _SHOP},
+    "tickets.ReplyTemplate": {"name": _SHOP, "body": _SHOP, "line_body": _SHOP},
     "tickets.StaffNotification": {"kind": _CODE, "key": _ID, "email_error": _STAFF},
     "tickets.InboundMail": {
         "source": "where mail was read from",

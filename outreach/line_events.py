@@ -10,13 +10,15 @@ What each event does (user sources only; group and room events are stored,
 nothing more):
 
   follow    the customer of that LINE userId (created with the identity if
-            new) gets a LINE opt-in at the event's own time
+            new) gets a LINE opt-in at the event's own time, and their LINE
+            profile is read by the worker (outreach.line_profiles)
   unfollow  the same customer (created if unknown: an opt-out is worth
             keeping for the audit even for someone we never saw follow) gets
             a LINE opt-out at the event's time; while LINE consent ends up
             withdrawn, their queued LINE marketing deliveries are skipped
   message   linked to the customer (created if new) and left unprocessed
-            (processed_at NULL) with its reply token, for the inquiry work
+            (processed_at NULL) with its reply token, for the inquiry work;
+            a user whose profile was never read gets it read
   other     stored, nothing more
 
 Consent events carry the event's timestamp, so follow and unfollow that
@@ -42,6 +44,7 @@ from crm.models import (
     ConsentSource,
 )
 from crm.services import consent_record, customer_upsert
+from outreach.line_profiles import line_profile_due
 from outreach.models import LineWebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -203,6 +206,8 @@ def line_event_apply(*, event: LineWebhookEvent) -> LineWebhookEvent:
                 occurred_at=event.occurred_at,
                 note=note,
             )
+        if event.event_type in (FOLLOW, MESSAGE):
+            line_profile_due(user_id=event.user_id, follow=event.event_type == FOLLOW)
     # Message events from a user wait for the inquiry work; everything else
     # has nothing left to do.
     if not (from_user and event.event_type == MESSAGE):

@@ -26,6 +26,18 @@ def send_dispatch_task(send_id: int) -> dict:
     return report.__dict__ | {"deferred_until": str(report.deferred_until or "")}
 
 
+def line_profile_fetch_task(identity_id: int) -> bool:
+    from outreach.line_profiles import line_profile_fetch
+
+    return line_profile_fetch(identity_id=identity_id) is not None
+
+
+def line_profiles_due_task() -> int:
+    from outreach.line_profiles import line_profiles_fetch_due
+
+    return line_profiles_fetch_due()
+
+
 def sends_tick() -> int:
     """Every minute: launch scheduled campaigns that are due, restart
     dispatch for active sends that have due work (after a backoff, quiet

@@ -9,6 +9,7 @@ the same context for previews, test sends and the worker.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,10 +348,30 @@ def compiled(source: str) -> Template:
     return _ENGINE.from_string(source)
 
 
+# 「様」 with no name before it (the name was empty): at the start of a line,
+# after spaces, or after punctuation and brackets that open or close a
+# phrase (「様へ」 in 「【店名】様へ」), and after a tag in HTML. It reads as a
+# slip; it becomes the neutral 「お客様」. Not 様々, 様子, 様式, 様相, 様態.
+_BOUNDARY = r"^|(?<=[、。，．,.!?！？【】「『：:・])"
+_BARE_HONORIFIC = re.compile(rf"(?:{_BOUNDARY})[ \t\u3000]*様(?![々子式相態])", re.M)
+_BARE_HONORIFIC_HTML = re.compile(rf"(?:{_BOUNDARY}|(?<=>))[ \t\u3000]*様(?![々子式相態])", re.M)
+NEUTRAL_SALUTATION = "お客様"
+
+
+def salutation_fallback(text: str, *, html: bool = False) -> str:
+    """「様」 that lost its name → 「お客様」 (「{{ customer.name }}様」 for a
+    customer whose name we do not know); a named 「山田 太郎様」 stays."""
+    pattern = _BARE_HONORIFIC_HTML if html else _BARE_HONORIFIC
+    return pattern.sub(NEUTRAL_SALUTATION, text)
+
+
 def render_string(source: str, context: dict[str, Any], *, autoescape: bool = False) -> str:
+    """`source` rendered with `context`; a salutation without its name falls
+    back to 「お客様」 (salutation_fallback), for every message we send."""
     if not source:
         return ""
-    return compiled(source).render(Context(context, autoescape=autoescape))
+    rendered = compiled(source).render(Context(context, autoescape=autoescape))
+    return salutation_fallback(rendered, html=autoescape)
 
 
 @dataclass(frozen=True)

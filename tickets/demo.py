@@ -38,6 +38,7 @@ from tickets.services import (
     inquiry_reply,
     inquiry_solution_proposed,
     inquiry_status_set,
+    reply_channel_for,
     sla_watch,
 )
 
@@ -161,7 +162,11 @@ def _reply_body(scenario: Scenario, inquiry: Inquiry, templates: dict) -> str:
     day = at.date() + timedelta(days=TEMPLATE_DAYS.get(scenario.category, 3))
     extra = extra_from_date(day, at if scenario.category == "system_failure" else None)
     return reply_template_render(
-        template=template, inquiry=inquiry, order=inquiry.order, extra=extra
+        template=template,
+        inquiry=inquiry,
+        order=inquiry.order,
+        extra=extra,
+        channel=reply_channel_for(inquiry),
     ).body
 
 

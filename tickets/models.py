@@ -428,6 +428,12 @@ class InquiryMessage(models.Model):
     )
     review_note = models.CharField(_("reviewer's note"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
+    # A phone call an agent logged (tickets.services.calls): its length, and
+    # whether the agent answered it on the spot (the first reply).
+    call_minutes = models.PositiveSmallIntegerField(
+        _("call length (minutes)"), null=True, blank=True
+    )
+    call_answered = models.BooleanField(_("answered on the spot"), default=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -514,6 +520,7 @@ class InquiryEventKind(models.TextChoices):
     CLOCK_REOPENED = "clock_reopened", _("First-reply clock re-opened")
     ORDER_UNLINKED = "order_unlinked", _("Order unlinked: it is now another customer's")
     TRIAGE_LATE = "triage_late", _("Triage target passed")
+    CALL = "call", _("Phone call logged")
 
 
 class InquiryEvent(EventRecord):
@@ -552,6 +559,8 @@ class ReplyTemplate(models.Model):
     body = models.TextField(_("text"))
     is_active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The short text for LINE replies (no mail signature, no 「本メール」).
+    line_body = models.TextField(_("LINE text"), blank=True)
 
     class Meta:
         ordering = ["name"]

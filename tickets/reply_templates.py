@@ -10,6 +10,7 @@ not UI strings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -103,10 +104,54 @@ def template_variables_check(
     return variables
 
 
+# A LINE variant is a chat message: short, no mail signature, no wording that
+# only makes sense in a mail.
+LINE_VARIANT_MAX_CHARS = 500
+_MAIL_WORDING = re.compile(r"本メール|このメール|当メール|メールにて|メールへのご返信")
+_SIGNATURE_LINE = re.compile(r"^\s*(?:[―─━—\-=＝_＿~〜]{4,}|E-?mail\s*[:：].*)\s*$", re.M | re.I)
+
+
+def line_variant_check(text: str) -> None:
+    """ValidationError on `line_body` when a LINE variant reads like a mail:
+    longer than LINE_VARIANT_MAX_CHARS, a mail signature, 「本メール」 wording."""
+    errors = []
+    wording = _MAIL_WORDING.search(text)
+    if wording:
+        errors.append(
+            _(
+                "The LINE text says 「%(words)s」: on LINE the customer is not reading a "
+                "mail. Write it as a chat message."
+            )
+            % {"words": wording.group(0)}
+        )
+    if _SIGNATURE_LINE.search(text):
+        errors.append(
+            _(
+                "The LINE text has a mail signature (a ruled line or an E-mail line): LINE "
+                "shows the shop's account name, leave the signature out."
+            )
+        )
+    if len(text) > LINE_VARIANT_MAX_CHARS:
+        errors.append(
+            _(
+                "The LINE text is %(count)d characters long: keep it within %(max)d, a "
+                "chat message is read on a phone."
+            )
+            % {"count": len(text), "max": LINE_VARIANT_MAX_CHARS}
+        )
+    if errors:
+        raise ValidationError({"line_body": errors})
+
+
 def reply_template_save(*, template: ReplyTemplate, actor=None) -> ReplyTemplate:
-    """Create or update a reply template after checking its variables."""
+    """Create or update a reply template after checking its variables, and
+    its LINE variant's wording (line_variant_check)."""
     template.body = (template.body or "").replace("\r\n", "\n").strip() + "\n"
     template_variables_check(template.body)
+    template.line_body = (template.line_body or "").replace("\r\n", "\n").strip()
+    if template.line_body:
+        template_variables_check(template.line_body, field="line_body")
+        line_variant_check(template.line_body)
     template.full_clean()
     template.save()
     return template
@@ -161,6 +206,15 @@ def reply_context(
 class RenderedReply:
     body: str
     missing: tuple[str, ...]  # variables the template uses that have no value
+    is_line_variant: bool = False
+
+
+def reply_template_source(template: ReplyTemplate, *, channel: str) -> str:
+    """The text that fits the reply channel: the LINE variant for a reply by
+    LINE when the template has one, else the template's text."""
+    if channel == "line" and template.line_body:
+        return template.line_body
+    return template.body
 
 
 def reply_template_render(
@@ -169,10 +223,14 @@ def reply_template_render(
     inquiry: Inquiry,
     order: Order | None = None,
     extra: dict[str, Any] | None = None,
+    channel: str = "email",
 ) -> RenderedReply:
+    """`template` filled in for `inquiry`, in the variant for `channel` (the
+    reply's: "email" or "line")."""
     context = reply_context(inquiry=inquiry, order=order, extra=extra)
+    source = reply_template_source(template, channel=channel)
     try:
-        variables = template_variables_check(template.body)
+        variables = template_variables_check(source)
     except ValidationError:
         variables = set()
     missing = []
@@ -182,7 +240,11 @@ def reply_template_render(
             value = value.get(part) if isinstance(value, dict) else None
         if value in (None, ""):
             missing.append(path)
-    return RenderedReply(body=render_string(template.body, context), missing=tuple(missing))
+    return RenderedReply(
+        body=render_string(source, context),
+        missing=tuple(missing),
+        is_line_variant=channel == "line" and bool(template.line_body),
+    )
 
 
 # --- Seed templates (Japanese data) -------------------------------------------------
@@ -282,6 +344,33 @@ SEED_TEMPLATES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+# The LINE variants of seed templates (name -> text): a chat message.
+SEED_LINE_VARIANTS: dict[str, str] = {
+    DELIVERY_DELAY: (
+        "{{ customer.name }}様\n"
+        "いつもご利用ありがとうございます。{{ shop.name }}です。\n\n"
+        "ご注文（{{ order.order_number }}）のお届けが遅れており、大変申し訳ございません。\n"
+        "お届け予定日は {{ extra.expected_date }} です。"
+        "発送しましたら、こちらのLINEで改めてお知らせします。\n\n"
+        "キャンセルをご希望の場合は、このトークにご返信ください。"
+    ),
+    OUT_OF_STOCK: (
+        "{{ customer.name }}様\n"
+        "{{ shop.name }}です。ご注文（{{ order.order_number }}）の商品が欠品となり、"
+        "大変申し訳ございません。\n\n"
+        "入荷予定日: {{ extra.restock_date }}\n"
+        "入荷後、翌営業日までに発送いたします。\n\n"
+        "お待ちいただけるか、キャンセル（全額ご返金）をご希望か、このトークにご返信ください。"
+    ),
+    PRODUCT_DEFECT: (
+        "{{ customer.name }}様\n"
+        "{{ shop.name }}です。お届けした商品（注文番号: {{ order.order_number }}）に"
+        "不具合があり、大変申し訳ございません。\n\n"
+        "お手数ですが、不具合の箇所がわかる写真をこのトークに送ってください。"
+        "確認後、返品の方法（送料は当店負担）をご案内し、交換またはご返金で対応いたします。"
+    ),
+}
+
 AUTO_ACK_EMAIL = (
     "{{ customer.name }}様\n\n"
     "{{ shop.name }}にお問い合わせいただき、ありがとうございます。\n"
@@ -307,7 +396,12 @@ def reply_templates_ensure(*, actor=None) -> tuple[dict[str, ReplyTemplate], int
         for name, code, body in SEED_TEMPLATES:
             if name in templates:
                 continue
-            template = ReplyTemplate(name=name, category=categories.get(code), body=body)
+            template = ReplyTemplate(
+                name=name,
+                category=categories.get(code),
+                body=body,
+                line_body=SEED_LINE_VARIANTS.get(name, ""),
+            )
             templates[name] = reply_template_save(template=template, actor=actor)
             created += 1
     return templates, created

@@ -49,6 +49,7 @@ INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
     Kind.CLOCK_REOPENED: EventWording(Kind.CLOCK_REOPENED.label),
     Kind.ORDER_UNLINKED: EventWording(Kind.ORDER_UNLINKED.label, subject=True),  # its number
     Kind.TRIAGE_LATE: EventWording(Kind.TRIAGE_LATE.label),
+    Kind.CALL: EventWording(Kind.CALL.label),  # its length and outcome, in words
 }
 
 

@@ -97,7 +97,7 @@ def sample_row(customer: Customer) -> dict[str, Any]:
     last_order = customer.last_order_at
     return {
         "id": customer.pk,
-        "name": customer.display_name or f"#{customer.pk}",
+        "name": customer.label,
         "kana": customer.display_name_kana,
         "segment": str(customer.get_lifecycle_segment_display()),
         "last_order": date_format(timezone.localtime(last_order), "SHORT_DATE_FORMAT")

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
@@ -86,6 +87,19 @@ def _header(headers, name: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class LineProfile:
+    """What LINE said of a user's profile: the name and picture, or the
+    error and whether asking again later may help (429, 5xx, no answer;
+    not a 404, which LINE gives for a user who blocked the account or is
+    not a friend)."""
+
+    display_name: str = ""
+    picture_url: str = ""
+    error: str = ""
+    transient: bool = False
+
+
 class LineAdapter:
     def __init__(self) -> None:
         sdk = _sdk()
@@ -126,6 +140,19 @@ class LineAdapter:
             reply_token=reply_token, messages=[self.sdk.TextMessage(text=t) for t in texts]
         )
         return self._call(self.api.reply_message_with_http_info, request, retry_key=None)
+
+    def profile(self, *, user_id: str) -> LineProfile:
+        """GET /v2/bot/profile/{userId} through the SDK's get_profile."""
+        try:
+            response = self.api.get_profile(user_id, _request_timeout=self.timeout)
+        except self.sdk.ApiException as exc:
+            transient = exc.status is None or exc.status == 429 or exc.status >= 500
+            return LineProfile(error=_line_error(exc), transient=transient)
+        except (Urllib3Error, OSError) as exc:
+            return LineProfile(error=f"LINE unreachable: {exc}", transient=True)
+        return LineProfile(
+            display_name=response.display_name or "", picture_url=response.picture_url or ""
+        )
 
     def _call(self, method, request, *, retry_key: uuid.UUID | None) -> Outcome:
         kwargs = {"_request_timeout": self.timeout}

@@ -20,6 +20,8 @@ from outreach.linefake.rules import LineApiError
 
 #: The endpoints faults apply to.
 SEND_ENDPOINTS = ("push", "multicast", "reply")
+#: Also faulted, when named: reading a user's profile.
+FAULT_ENDPOINTS = (*SEND_ENDPOINTS, "profile")
 
 _DEFAULT_MESSAGES = {429: rules.MSG_RATE_LIMITED, 500: rules.MSG_SERVER_ERROR}
 
@@ -34,7 +36,9 @@ class _Fault:
     retry_after: int | None = None  # the answer's Retry-After (seconds), if any
 
     def matches(self, endpoint: str) -> bool:
-        return self.endpoint is None or self.endpoint == endpoint
+        if self.endpoint is None:
+            return endpoint in SEND_ENDPOINTS
+        return self.endpoint == endpoint
 
     def live(self, now: float) -> bool:
         return self.remaining > 0 if self.until is None else now < self.until
@@ -43,8 +47,8 @@ class _Fault:
 def _check(status: int | None, endpoint: str | None) -> None:
     if status is not None and not 400 <= status <= 599:
         raise ValueError(f"a fault needs a 4xx or 5xx status, not {status}")
-    if endpoint is not None and endpoint not in SEND_ENDPOINTS:
-        raise ValueError(f"endpoint must be one of {SEND_ENDPOINTS}, not {endpoint!r}")
+    if endpoint is not None and endpoint not in FAULT_ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {FAULT_ENDPOINTS}, not {endpoint!r}")
 
 
 class FaultPlan:

@@ -119,6 +119,7 @@ class LineFake:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._profiles: dict[str, dict[str, str]] = {}
+        self._strangers: set[str] = set()
         self._clear()
 
     def _clear(self) -> None:
@@ -206,9 +207,10 @@ class LineFake:
         retry_after: int | None = None,
     ) -> None:
         """Answer the next ``count`` send requests (push/multicast/reply, or only
-        ``endpoint``) with ``status``. Nothing is delivered and no retry key or
-        reply token is consumed, as with LINE's 429 and 5xx answers. A 429
-        says ``"The API rate limit has been exceeded. Try again later."``.
+        ``endpoint``, which may also be ``"profile"``) with ``status``.
+        Nothing is delivered and no retry key or reply token is consumed, as
+        with LINE's 429 and 5xx answers. A 429 says
+        ``"The API rate limit has been exceeded. Try again later."``.
         ``retry_after``: seconds, sent as a ``Retry-After`` header.
         """
         self.faults.fail_next(count, status, endpoint, message, retry_after)
@@ -272,6 +274,13 @@ class LineFake:
         profile.update({k: v for k, v in optional.items() if v is not None})
         with self._lock:
             self._profiles[user_id] = profile
+            self._strangers.discard(user_id)
+
+    def set_not_friend(self, user_id: str) -> None:
+        """The user blocked the account or never added it: LINE answers their
+        profile with 404 ``"Not found"``."""
+        with self._lock:
+            self._strangers.add(user_id)
 
     # --- what was received ----------------------------------------------
     @property
@@ -455,6 +464,7 @@ class LineFake:
             rules.validate_messages_body(self._json_body(headers, raw_body))
             return Response(200, {}, request_id)
         if endpoint == "profile":
+            self.faults.check(endpoint)
             return Response(200, self._profile(arg), request_id)
         if endpoint == "info":
             return Response(200, self._bot_info(), request_id)
@@ -548,6 +558,9 @@ class LineFake:
             raise LineApiError(400, "The value for the 'userId' parameter is invalid")
         with self._lock:
             profile = self._profiles.get(user_id)
+            stranger = user_id in self._strangers
+        if stranger:
+            raise LineApiError(404, "Not found")
         if profile is not None:
             return dict(profile)
         return {

@@ -244,3 +244,35 @@ def test_a_cached_template_escapes_per_render_not_per_compile():
     context = template_context(customer=None, extra={"note": "R&D"})
     assert render_string(source, context, autoescape=True) == "<p>R&amp;D</p>"
     assert render_string(source, context) == "<p>R&D</p>"
+
+
+# --- No bare 「様」 ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_campaign_greeting_for_a_customer_without_a_name_reads_okyakusama():
+    customer = factories.customer(family_name="", given_name="", channel="line")
+    context = template_context(customer=customer)
+    mail = render_email(
+        subject="【{{ shop.name }}】{{ customer.name }}様へ セールのお知らせ",
+        body_text="{{ customer.name }}様\n\nいつもありがとうございます。",
+        body_html="<p>{{ customer.name }} 様</p>",
+        context=context,
+    )
+    assert mail.subject.endswith("】お客様へ セールのお知らせ")
+    assert mail.text.startswith("お客様\n\n")
+    assert mail.html == "<p>お客様</p>"
+    line = render_line(
+        messages=["{{ customer.given_name }}様、お誕生日おめでとうございます"], context=context
+    )
+    assert line == ["お客様、お誕生日おめでとうございます"]
+
+
+@pytest.mark.django_db
+def test_a_named_greeting_and_words_with_sama_stay_as_written():
+    customer = factories.customer(family_name="山本", given_name="一郎")
+    text = render_line(
+        messages=["{{ customer.name }} 様\n様々な商品をご用意しました。ご様子はいかがですか。"],
+        context=template_context(customer=customer),
+    )
+    assert text == ["山本 一郎 様\n様々な商品をご用意しました。ご様子はいかがですか。"]

@@ -49,6 +49,7 @@ STORED = {
     K.CLOCK_REOPENED: [("", "")],
     K.ORDER_UNLINKED: [("R-2611-0042", "")],
     K.TRIAGE_LATE: [("", "")],
+    K.CALL: [("", "8分・その場で回答")],
 }
 
 

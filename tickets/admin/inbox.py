@@ -274,7 +274,7 @@ class InboxMixin:
         return format_html(
             '{}<span class="inbox-name">{}</span> <span class="inbox-kana">{}</span>',
             claimant_badge(customer),
-            customer.display_name or f"#{customer.pk}",
+            customer.label,
             customer.display_name_kana,
         )
 

@@ -12,10 +12,17 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
 from crm.models import Channel
+from tickets.admin.calls import (
+    ANSWERED_HELP,
+    ANSWERED_LABEL,
+    CALL_MINUTES_LABEL,
+    InquiryCallMixin,
+)
 from tickets.admin.inbox import InboxMixin
 from tickets.admin.inquiry_page import InquiryPageMixin
 from tickets.models import Inquiry
-from tickets.services import inquiry_create
+from tickets.services import inquiry_call_create, inquiry_create
+from tickets.services.calls import CALL_MAX_MINUTES
 
 
 class InquiryAddForm(forms.ModelForm):
@@ -24,20 +31,55 @@ class InquiryAddForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 8, "class": "vLargeTextField"}),
     )
 
+    # A phone call: how long it took, and whether it was answered on the spot.
+    call_minutes = forms.IntegerField(
+        label=CALL_MINUTES_LABEL,
+        min_value=0,
+        max_value=CALL_MAX_MINUTES,
+        required=False,
+        help_text=_("Phone inquiries only."),
+    )
+    call_answered = forms.BooleanField(
+        label=ANSWERED_LABEL, required=False, help_text=ANSWERED_HELP
+    )
+
     class Meta:
         model = Inquiry
         fields = ("customer", "channel", "order", "subject", "category", "priority")
+
+    class Media:
+        # After the admin's autocomplete: the order picker asks for the chosen
+        # customer's orders only.
+        js = ("admin/js/autocomplete.js", "tickets/new_inquiry.js")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].initial = Channel.PHONE
 
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("channel") != Channel.PHONE and (
+            cleaned_data.get("call_answered") or cleaned_data.get("call_minutes") is not None
+        ):
+            self.add_error("call_minutes", _("Only a phone inquiry has a call length."))
+        return cleaned_data
+
 
 @admin.register(Inquiry)
-class InquiryAdmin(InboxMixin, InquiryPageMixin, ServiceFormAdmin):
+class InquiryAdmin(InboxMixin, InquiryCallMixin, InquiryPageMixin, ServiceFormAdmin):
     form = InquiryAddForm
     autocomplete_fields = ("customer", "order")
-    fields = ("customer", "channel", "order", "subject", "body_text", "category", "priority")
+    fields = (
+        "customer",
+        "channel",
+        "order",
+        "subject",
+        "body_text",
+        "call_minutes",
+        "call_answered",
+        "category",
+        "priority",
+    )
 
     class Media:
         css = {"all": ("tickets/admin.css",)}
@@ -47,6 +89,20 @@ class InquiryAdmin(InboxMixin, InquiryPageMixin, ServiceFormAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        if data["channel"] == Channel.PHONE:
+            inquiry = inquiry_call_create(
+                customer=data["customer"],
+                subject=data["subject"],
+                notes=data["body_text"],
+                minutes=data["call_minutes"],
+                answered=data["call_answered"],
+                order=data.get("order"),
+                category=data.get("category"),
+                priority=data["priority"],
+                actor=request.user,
+            )
+            copy_saved(obj, inquiry)
+            return
         inquiry = inquiry_create(
             customer=data["customer"],
             channel=data["channel"],

@@ -42,6 +42,7 @@ from tickets.models import (
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
 from tickets.selectors import inquiry_conversation, replies_by_others
 from tickets.services import reply_channel_for, reply_channels_for
+from tickets.services.calls import call_summary
 from tickets.timeline import inquiry_timeline
 
 # The page's controls: each posts to do/<name>/, which InquiryPageMixin
@@ -132,7 +133,9 @@ def _labels(message: InquiryMessage) -> list[tuple[str, str]]:
 def conversation(
     inquiry: Inquiry, messages: list[InquiryMessage], *, bound: dict, can_approve: bool
 ) -> list[MessageView]:
-    customer_name = inquiry.customer.display_name or gettext("Customer")
+    customer = inquiry.customer
+    customer_name = customer.label if customer.display_name or customer.nickname else None
+    customer_name = customer_name or gettext("Customer")
     views = []
     for message in messages:
         attachments = [
@@ -159,6 +162,13 @@ def conversation(
                     (
                         "entered",
                         gettext("Entered by %(name)s") % {"name": staff_name(message.author)},
+                    )
+                )
+            if message.call_minutes is not None or message.call_answered:
+                view.labels.append(
+                    (
+                        "call",
+                        call_summary(minutes=message.call_minutes, answered=message.call_answered),
                     )
                 )
         elif message.kind == MessageKind.NOTE:

@@ -27,6 +27,7 @@ from tickets.models import Attachment, Inquiry, ReplyTemplate
 from tickets.presence import presence_leave, presence_others, presence_touch, staff_name
 from tickets.reply_templates import extra_from_date, reply_template_render
 from tickets.selectors import inquiry_messages_after, replies_by_others
+from tickets.services import reply_channel_for
 
 # Controls that write a message need this besides changing the inquiry.
 MESSAGE_ADD = "tickets.add_inquirymessage"
@@ -142,11 +143,25 @@ class InquiryEndpointsMixin:
         except ValueError:  # well-formed but impossible, e.g. 2026-02-30
             return JsonResponse({"error": gettext("Enter a valid date.")}, status=400)
         moment = datetime.combine(day, time(at.hour, at.minute)) if day and at else None
+        try:
+            # The variant that fits the reply's channel (the LINE text for LINE).
+            channel = reply_channel_for(inquiry, request.GET.get("channel") or None)
+        except ValidationError as error:
+            return JsonResponse({"error": " ".join(error.messages)}, status=400)
         rendered = reply_template_render(
-            template=template, inquiry=inquiry, order=order, extra=extra_from_date(day, moment)
+            template=template,
+            inquiry=inquiry,
+            order=order,
+            extra=extra_from_date(day, moment),
+            channel=channel,
         )
         return JsonResponse(
-            {"name": template.name, "body": rendered.body, "missing": list(rendered.missing)}
+            {
+                "name": template.name,
+                "body": rendered.body,
+                "missing": list(rendered.missing),
+                "line_variant": rendered.is_line_variant,
+            }
         )
 
     def presence_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

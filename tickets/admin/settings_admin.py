@@ -28,6 +28,7 @@ from tickets.models import (
 )
 from tickets.reply_templates import (
     ACK_ROOTS,
+    LINE_VARIANT_MAX_CHARS,
     REPLY_ROOTS,
     reply_template_save,
     template_variables_check,
@@ -58,8 +59,11 @@ class CategoryAdmin(admin.ModelAdmin):
 class ReplyTemplateForm(forms.ModelForm):
     class Meta:
         model = ReplyTemplate
-        fields = ("name", "category", "body", "is_active")
-        widgets = {"body": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"})}
+        fields = ("name", "category", "body", "line_body", "is_active")
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"}),
+            "line_body": forms.Textarea(attrs={"rows": 8, "class": "vLargeTextField"}),
+        }
         help_texts = {
             "body": format_lazy(
                 _(
@@ -68,7 +72,15 @@ class ReplyTemplateForm(forms.ModelForm):
                     "restock_date, recovery_eta."
                 ),
                 variables=_variables_text(REPLY_ROOTS),
-            )
+            ),
+            "line_body": format_lazy(
+                _(
+                    "Optional. What a reply by LINE uses instead of the text above: a short "
+                    "chat message (at most {max} characters), without the mail signature or "
+                    "wording such as 「本メール」. Same variables."
+                ),
+                max=LINE_VARIANT_MAX_CHARS,
+            ),
         }
 
     def clean_body(self) -> str:

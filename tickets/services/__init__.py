@@ -1,5 +1,6 @@
 """Writes for inquiries. One module per area; import from here."""
 
+from tickets.services.calls import inquiry_call_create, inquiry_call_log
 from tickets.services.inquiries import (
     AttachmentData,
     event_add,
@@ -46,6 +47,8 @@ __all__ = [
     "inquiries_bulk_close",
     "inquiry_assign",
     "inquiry_auto_acknowledge",
+    "inquiry_call_create",
+    "inquiry_call_log",
     "inquiry_category_set",
     "inquiry_create",
     "inquiry_inbound_add",

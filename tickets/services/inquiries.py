@@ -278,8 +278,10 @@ def inquiry_inbound_add(
     attachments: Sequence[AttachmentData] = (),
     received_at: datetime | None = None,
     channel: str | None = None,
+    author=None,
 ) -> InquiryMessage:
-    """A customer's new message on an existing inquiry. A closed inquiry
+    """A customer's new message on an existing inquiry (`author`: the agent
+    who wrote down a phone call). A closed inquiry
     reopens, unless it was closed more than INQUIRY_REOPEN_DAYS ago: then a
     new inquiry linked to it is opened (and the message goes there)."""
     received_at = received_at or timezone.now()
@@ -308,6 +310,7 @@ def inquiry_inbound_add(
                     attachments=attachments,
                     received_at=received_at,
                     reopened_from=inquiry,
+                    author=author,
                 )
                 return follow_up.messages.get()
             old = inquiry.status
@@ -344,10 +347,28 @@ def inquiry_inbound_add(
             references=references,
             attachments=attachments,
             received_at=received_at,
+            author=author,
         )
         Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
+
+
+def first_reply_record(inquiry: Inquiry, *, at: datetime, actor) -> list[str]:
+    """Stop the first-reply clock of `inquiry` (locked by the caller, its
+    clock still running) at `at`: met or breached against its deadline,
+    with the SLA and stage events. Returns the fields to save."""
+    inquiry.first_replied_at = at
+    inquiry.first_reply_minutes = policy_clock_minutes(inquiry, at)
+    fields = ["first_replied_at", "first_reply_minutes"]
+    late = inquiry.first_reply_due_at is not None and at > inquiry.first_reply_due_at
+    new_state = SlaState.BREACHED if late else SlaState.MET
+    if inquiry.sla_state != new_state:
+        event_add(inquiry, InquiryEventKind.SLA, old=inquiry.sla_state, new=new_state)
+        inquiry.sla_state = new_state
+        fields.append("sla_state")
+    event_add(inquiry, InquiryEventKind.STAGE, actor, new="first_contact")
+    return fields
 
 
 def inquiry_note_add(*, inquiry: Inquiry, body: str, actor) -> InquiryMessage:

@@ -35,11 +35,9 @@ from tickets.models import (
     NotificationKind,
     OutboundState,
     ReplyApprovalRule,
-    SlaState,
     StaffNotification,
 )
-from tickets.services.inquiries import event_add, inquiry_assign_if_unassigned
-from tickets.services.sla import policy_clock_minutes
+from tickets.services.inquiries import event_add, first_reply_record, inquiry_assign_if_unassigned
 
 logger = logging.getLogger(__name__)
 
@@ -303,16 +301,7 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
     now = timezone.now()
     fields = ["updated_at"]
     if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
-        inquiry.first_replied_at = now
-        inquiry.first_reply_minutes = policy_clock_minutes(inquiry, now)
-        fields += ["first_replied_at", "first_reply_minutes"]
-        late = inquiry.first_reply_due_at is not None and now > inquiry.first_reply_due_at
-        new_state = SlaState.BREACHED if late else SlaState.MET
-        if inquiry.sla_state != new_state:
-            event_add(inquiry, InquiryEventKind.SLA, old=inquiry.sla_state, new=new_state)
-            inquiry.sla_state = new_state
-            fields.append("sla_state")
-        event_add(inquiry, InquiryEventKind.STAGE, message.author, new="first_contact")
+        fields += first_reply_record(inquiry, at=now, actor=message.author)
     if not message.is_automatic and inquiry.status in (InquiryStatus.NEW, InquiryStatus.OPEN):
         event_add(
             inquiry,

@@ -123,6 +123,14 @@ def _first_reply_recount(inquiry_id: int) -> bool:
         .aggregate(stopper=Min("delivery__created_at"))
         .get("stopper")
     )
+    # A call the agent answered on the spot (tickets.services.calls) was a
+    # first reply that cannot fail.
+    answered_call = (
+        InquiryMessage.objects.filter(inquiry_id=inquiry_id, call_answered=True)
+        .aggregate(first=Min("created_at"))
+        .get("first")
+    )
+    live = min((t for t in (live, answered_call) if t is not None), default=None)
     if live is not None and live <= stopped_at:
         return False  # the clock was stopped by a reply that is still good
     old_state = inquiry.sla_state

@@ -61,6 +61,7 @@ from crm.services import (
     lifecycle_recompute,
     order_upsert,
 )
+from outreach.line_profiles import line_nicknames_fill
 
 DEFAULT_SEED = 20250401
 DEFAULT_CUSTOMERS = 300
@@ -151,6 +152,8 @@ def customers_step(ctx: DemoContext) -> None:
             ctx.kept["people"] += 1
             continue
         ctx.customers.append(person_save(person, ctx))
+    # LINE friends without a name show as 「LINE: さくら」 on staff screens.
+    line_nicknames_fill()
 
 
 def person_save(person: DemoPerson, ctx: DemoContext) -> Customer:

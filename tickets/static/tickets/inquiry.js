@@ -119,7 +119,8 @@
     template: document.getElementById("id_pick-template"),
     order: document.getElementById("id_pick-order"),
     date: document.getElementById("id_pick-date"),
-    time: document.getElementById("id_pick-time")
+    time: document.getElementById("id_pick-time"),
+    channel: document.getElementById("id_reply-channel")
   };
   var lastFilled = null;
 
@@ -129,7 +130,8 @@
       template: picker.template.value,
       order: picker.order ? picker.order.value : "",
       date: picker.date ? picker.date.value : "",
-      time: picker.time ? picker.time.value : ""
+      time: picker.time ? picker.time.value : "",
+      channel: picker.channel ? picker.channel.value : ""
     });
     fetch(page.dataset.templateUrl + "?" + params.toString(), {
       credentials: "same-origin",
@@ -150,7 +152,7 @@
       .catch(function () { say("⚠"); });
   }
 
-  ["template", "order", "date", "time"].forEach(function (name) {
+  ["template", "order", "date", "time", "channel"].forEach(function (name) {
     if (picker[name]) { picker[name].addEventListener("change", render); }
   });
 
