@@ -211,3 +211,13 @@ def merge_candidates(inquiry: Inquiry) -> QuerySet[Inquiry]:
         .select_related("assignee", "order")
         .order_by("-created_at", "-id")
     )
+
+
+def merge_panel_inquiries(inquiry: Inquiry) -> list[Inquiry]:
+    """What the inquiry page's merge panel names, in one query (none when
+    there is nothing to name): the inquiry it was merged into, the one it
+    was split out of, and its merge_suggestions."""
+    pointers = [pk for pk in (inquiry.merged_into_id, inquiry.split_from_id) if pk]
+    if not pointers and inquiry.order_id is None:
+        return []
+    return list(merge_suggestions(inquiry) | Inquiry.objects.filter(pk__in=pointers).order_by())

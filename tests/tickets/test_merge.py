@@ -199,7 +199,7 @@ def test_merge_refuses_inquiries_of_different_customers(colleague):
     with pytest.raises(ValidationError) as refused:
         inquiries_merge(inquiries=[first, second], actor=colleague)
 
-    assert "different customers" in refused.value.messages[0]
+    assert "別のお客様" in refused.value.messages[0]
     assert InquiryMessage.objects.filter(inquiry=first).count() == 1
     assert Inquiry.objects.filter(merged_into__isnull=False).count() == 0
 
@@ -307,7 +307,7 @@ def test_split_creates_a_linked_inquiry_with_its_own_clock(colleague):
     assert new.first_reply_due_at != original.first_reply_due_at
     assert list(new.messages.values_list("pk", flat=True)) == [question.pk]
     assert original.messages.count() == 1
-    assert new.events.filter(kind=InquiryEventKind.SPLIT_FROM, old=original.reference).exists()
+    assert new.events.filter(kind=InquiryEventKind.SPLIT_FROM, new=original.reference).exists()
     assert original.events.count() == events_before + 1
     assert original.events.filter(kind=InquiryEventKind.SPLIT_OUT, new=new.reference).exists()
 

@@ -14,6 +14,7 @@ from core.admin import ServiceFormAdmin, copy_saved
 from crm.models import Channel
 from tickets.admin.inbox import InboxMixin
 from tickets.admin.inquiry_page import InquiryPageMixin
+from tickets.admin.merge_pages import InquiryMergeMixin
 from tickets.models import Inquiry
 from tickets.services import inquiry_create
 
@@ -34,7 +35,7 @@ class InquiryAddForm(forms.ModelForm):
 
 
 @admin.register(Inquiry)
-class InquiryAdmin(InboxMixin, InquiryPageMixin, ServiceFormAdmin):
+class InquiryAdmin(InboxMixin, InquiryMergeMixin, InquiryPageMixin, ServiceFormAdmin):
     form = InquiryAddForm
     autocomplete_fields = ("customer", "order")
     fields = ("customer", "channel", "order", "subject", "body_text", "category", "priority")

@@ -273,7 +273,7 @@ def inquiry_split(
             policy=getattr(policy, "name", ""),
         )
         event_add(
-            new, InquiryEventKind.SPLIT_FROM, actor, old=original.reference, inquiry_id=original.pk
+            new, InquiryEventKind.SPLIT_FROM, actor, new=original.reference, inquiry_id=original.pk
         )
         event_add(
             original,
