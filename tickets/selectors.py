@@ -8,8 +8,19 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import NullIf
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, NullIf
 
 from core.roles import AGENT, MANAGER
 from crm.models import Customer
@@ -221,3 +232,25 @@ def merge_panel_inquiries(inquiry: Inquiry) -> list[Inquiry]:
     if not pointers and inquiry.order_id is None:
         return []
     return list(merge_suggestions(inquiry) | Inquiry.objects.filter(pk__in=pointers).order_by())
+
+
+def merge_suggested() -> Exists:
+    """True for an inquiry that has a merge suggestion (merge_suggestions'
+    rule, as one correlated EXISTS for the inbox filter): another inquiry
+    of the same customer about the same order within MERGE_SUGGEST_DAYS,
+    not merged, neither split from the other. The order's index serves
+    each probe."""
+    window = timedelta(days=MERGE_SUGGEST_DAYS)
+    twins = (
+        Inquiry.objects.filter(
+            order_id=OuterRef("order_id"),
+            customer_id=OuterRef("customer_id"),
+            merged_into__isnull=True,
+            created_at__gte=OuterRef("created_at") - window,
+            created_at__lte=OuterRef("created_at") + window,
+        )
+        .exclude(pk=OuterRef("pk"))
+        .exclude(pk=Coalesce(OuterRef("split_from_id"), Value(0)))
+        .filter(Q(split_from_id__isnull=True) | ~Q(split_from_id=OuterRef("pk")))
+    )
+    return Exists(twins)

@@ -198,6 +198,19 @@ def test_the_inbox_merge_action_refuses_different_customers_in_japanese(client, 
     assert Inquiry.objects.filter(merged_into__isnull=False).count() == 0
 
 
+def test_the_inbox_filter_lists_the_inquiries_with_a_merge_suggestion(client, colleague):
+    first, second = _pair()
+    far_first, far_second = _pair(hours_apart=8 * 24)
+    alone = factories.inquiry()
+    client.force_login(colleague)
+
+    response = client.get(reverse("admin:tickets_inquiry_changelist"), {"merge": "suggested"})
+
+    listed = {row.pk for row in response.context["cl"].result_list}
+    assert listed == {first.pk, second.pk}
+    assert not listed & {far_first.pk, far_second.pk, alone.pk}
+
+
 # --- The split page -------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ fixed number of queries whatever the number of messages.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,7 +25,12 @@ from django.utils.translation import gettext_lazy as _
 
 from tickets.models import Inquiry, MessageKind
 from tickets.presence import staff_name
-from tickets.selectors import inquiry_conversation, merge_candidates
+from tickets.selectors import (
+    MERGE_SUGGEST_DAYS,
+    inquiry_conversation,
+    merge_candidates,
+    merge_suggested,
+)
 from tickets.services import (
     inquiries_merge,
     inquiry_split,
@@ -37,6 +42,25 @@ MERGE_TEMPLATE = "admin/tickets/inquiry/merge.html"
 SPLIT_TEMPLATE = "admin/tickets/inquiry/split.html"
 # The merge page offers at most this many of the customer's inquiries.
 MERGE_PAGE_ROWS = 30
+
+
+class MergeSuggestFilter(admin.SimpleListFilter):
+    """The inbox's inquiries that have a merge suggestion (merge_suggested):
+    no query unless chosen."""
+
+    title = _("merge")
+    parameter_name = "merge"
+
+    def lookups(self, request, model_admin):
+        text = gettext("Same order within %(days)d days (merge suggested)")
+        return [("suggested", text % {"days": MERGE_SUGGEST_DAYS})]
+
+    def queryset(self, request, queryset):
+        if self.value() != "suggested":
+            return queryset
+        return queryset.filter(order__isnull=False, merged_into__isnull=True).filter(
+            merge_suggested()
+        )
 
 
 class MergeForm(forms.Form):
@@ -63,6 +87,7 @@ class SplitForm(forms.Form):
         label=_("subject of the new inquiry"),
         max_length=255,
         required=False,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
         help_text=_("Leave it empty to use the message's subject."),
     )
 
@@ -89,6 +114,9 @@ class InquiryMergeMixin:
             path("<path:object_id>/split/", view(self.split_view), name="tickets_inquiry_split"),
             *super().get_urls(),
         ]
+
+    def get_list_filter(self, request: HttpRequest):
+        return (*super().get_list_filter(request), MergeSuggestFilter)
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
