@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from crisis.models import IncidentInquiry
+from crisis.models import IncidentInquiry, SuspensionInquiry
 from crisis.services.incidents import incident_inquiries_link
+from crisis.services.suspensions import suspension_inquiries_link, suspension_record
 from outreach.models import Delivery
 from tests.concurrency import at_once
 from tests.crisis import incident_factories
@@ -160,6 +161,17 @@ def test_incident_links_and_notices_carry_over_without_duplicates(owner, colleag
     other = incident_factories.incident(actor=owner, title="配送遅延")
     incident_inquiries_link(incident=outage, inquiries=[first, second], actor=owner)
     incident_inquiries_link(incident=other, inquiries=[second], actor=owner)
+    stop = suspension_record(
+        sku="TEA-GYOKURO-50",
+        product_name="玉露 50g",
+        channels=["rakuten"],
+        reason="stock_out",
+        expected_resume_at=timezone.now() + timedelta(days=4),
+        sales_stopped=True,
+        email_template=None,
+        actor=owner,
+    )
+    suspension_inquiries_link(suspension=stop, inquiries=[first, second], actor=owner)
     for inquiry in (first, second):
         StaffNotification.objects.create(
             user=colleague, inquiry=inquiry, kind=NotificationKind.AT_RISK, key="same deadline"
@@ -174,6 +186,8 @@ def test_incident_links_and_notices_carry_over_without_duplicates(owner, colleag
     assert sorted(links.values_list("incident_id", "inquiry_id")) == sorted(
         [(outage.pk, first.pk), (other.pk, first.pk)]
     )
+    suspended = SuspensionInquiry.objects.filter(inquiry__in=[first, second])
+    assert list(suspended.values_list("suspension_id", "inquiry_id")) == [(stop.pk, first.pk)]
     notices = StaffNotification.objects.filter(inquiry=first)
     assert sorted(notices.values_list("kind", flat=True)) == ["assigned", "at_risk"]
 
