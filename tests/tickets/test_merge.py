@@ -40,6 +40,7 @@ from tickets.services import (
     inquiry_status_set,
     reply_outcomes_settle,
     sla_times,
+    sla_watch,
 )
 
 pytestmark = pytest.mark.django_db
@@ -140,6 +141,18 @@ def test_merge_recomputes_the_first_reply_clock_from_the_earliest_message(collea
     from tickets.services import sla_state_live
 
     assert sla_state_live(survivor, timezone.now()) == SlaState.BREACHED
+
+
+def test_a_survivor_whose_deadline_stays_keeps_its_state_without_timeline_noise(colleague):
+    first, second = _pair(hours_apart=30)
+    sla_watch()
+    first.refresh_from_db()
+    assert first.sla_state == SlaState.BREACHED
+
+    survivor = inquiries_merge(inquiries=[first, second], actor=colleague)
+
+    assert survivor.sla_state == SlaState.BREACHED
+    assert not survivor.events.filter(kind=InquiryEventKind.SLA, old=SlaState.BREACHED).exists()
 
 
 def test_a_reply_already_sent_keeps_the_clock_met(colleague):

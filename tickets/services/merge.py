@@ -184,8 +184,10 @@ def _clock_from_earliest(kept: Inquiry, group: list[Inquiry]) -> list[str]:
     )
     policy = kept.sla_policy or sla_policy_for(channel=kept.channel, priority=kept.priority)
     due, at_risk = sla_times(policy, start) if policy is not None else (None, None)
+    if due != kept.first_reply_due_at:
+        # A new deadline: the watch moves it on (notices once per deadline).
+        kept.sla_state = SlaState.ON_TRACK
     kept.sla_policy, kept.first_reply_due_at, kept.at_risk_at = policy, due, at_risk
-    kept.sla_state = SlaState.ON_TRACK
     fields = ["sla_policy", "first_reply_due_at", "at_risk_at", "sla_state"]
     if kept.triaged_at is None:
         kept.triage_due_at = triage_due(policy, start)
