@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -288,6 +290,25 @@ def test_the_inquiry_page_suggests_the_same_order_inquiry(client, colleague):
     assert 'id="merge-suggestion"' in text
     assert first.reference in text
     assert merge_url(second, first).replace("?with=", "?with=") in text
+
+
+def test_the_merge_panel_costs_the_same_queries_however_many_suggestions(client, colleague):
+    first, second = _pair()
+    client.force_login(colleague)
+    with CaptureQueriesContext(connection) as one:
+        client.get(page_url(second))
+
+    for hours in (3, 4, 5):
+        factories.inquiry(
+            customer=first.customer,
+            order=first.order,
+            received_at=first.created_at + timedelta(hours=hours),
+        )
+    with CaptureQueriesContext(connection) as four:
+        response = client.get(page_url(second))
+
+    assert response.content.decode().count('class="merge-suggestion-link"') == 4
+    assert len(four) == len(one)
 
 
 def test_a_merged_inquiry_page_links_to_its_survivor(client, colleague):
