@@ -253,6 +253,24 @@ class Inquiry(models.Model):
         verbose_name=_("follows up on"),
     )
     last_inbound_at = models.DateTimeField(_("last message from customer"), null=True, blank=True)
+    # Merge and split (tickets.services.merge): the inquiry this one was merged
+    # into (closed, its messages moved there), and the one it was split out of.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="absorbed",
+        verbose_name=_("merged into"),
+    )
+    split_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="split_outs",
+        verbose_name=_("split out of"),
+    )
     created_at = models.DateTimeField(_("received"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -521,6 +539,11 @@ class InquiryEventKind(models.TextChoices):
     ORDER_UNLINKED = "order_unlinked", _("Order unlinked: it is now another customer's")
     TRIAGE_LATE = "triage_late", _("Triage target passed")
     CALL = "call", _("Phone call logged")
+    # Merge and split (tickets.services.merge); old/new hold inquiry references.
+    MERGED = "merged", _("Inquiries merged into this one")
+    MERGED_INTO = "merged_into", _("Merged into another inquiry")
+    SPLIT_OUT = "split_out", _("Messages split out into a new inquiry")
+    SPLIT_FROM = "split_from", _("Split out of another inquiry")
 
 
 class InquiryEvent(EventRecord):

@@ -8,8 +8,19 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import NullIf
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, NullIf
 
 from core.roles import AGENT, MANAGER
 from crm.models import Customer
@@ -17,6 +28,7 @@ from outreach.segments import related_count
 from tickets.models import (
     OPEN_STATUSES,
     Inquiry,
+    InquiryEvent,
     InquiryMessage,
     MessageKind,
     StaffNotification,
@@ -161,3 +173,84 @@ def claimant_suggestions(*, now: datetime) -> QuerySet[Customer]:
         )
         .order_by("-complaint_count", "-latest_complaint_created_at", "-pk")
     )
+
+
+# A second inquiry of the same customer about the same order within this
+# many days of the other is suggested for merging (tickets.services.merge).
+MERGE_SUGGEST_DAYS = 7
+
+
+def merge_suggestions(inquiry: Inquiry) -> QuerySet[Inquiry]:
+    """Inquiries to suggest merging with `inquiry`: the same customer's,
+    about the same order, received within MERGE_SUGGEST_DAYS of it, not
+    merged already, neither split from the other, and at least one of the
+    pair still open; earliest first. The order's foreign-key index serves
+    it (a handful of inquiries per order)."""
+    if inquiry.order_id is None or inquiry.merged_into_id is not None:
+        return Inquiry.objects.none()
+    window = timedelta(days=MERGE_SUGGEST_DAYS)
+    suggestions = (
+        Inquiry.objects.filter(
+            order_id=inquiry.order_id,
+            customer_id=inquiry.customer_id,
+            merged_into__isnull=True,
+            created_at__gte=inquiry.created_at - window,
+            created_at__lte=inquiry.created_at + window,
+        )
+        .exclude(pk=inquiry.pk)
+        .exclude(split_from_id=inquiry.pk)
+        .order_by("created_at", "id")
+    )
+    if inquiry.split_from_id is not None:
+        suggestions = suggestions.exclude(pk=inquiry.split_from_id)
+    if not inquiry.is_open:
+        suggestions = suggestions.filter(status__in=OPEN_STATUSES)
+    return suggestions
+
+
+def merge_candidates(inquiry: Inquiry) -> QuerySet[Inquiry]:
+    """What the merge page offers: the customer's inquiries not merged
+    already, `inquiry` among them, newest first (the customer's inquiries
+    index serves it), each with how many messages and events it has (what
+    would move)."""
+    return (
+        Inquiry.objects.filter(customer_id=inquiry.customer_id, merged_into__isnull=True)
+        .annotate(
+            message_count=related_count(InquiryMessage.objects.all(), customer_field="inquiry"),
+            event_count=related_count(InquiryEvent.objects.all(), customer_field="inquiry"),
+        )
+        .select_related("assignee", "order")
+        .order_by("-created_at", "-id")
+    )
+
+
+def merge_panel_inquiries(inquiry: Inquiry) -> list[Inquiry]:
+    """What the inquiry page's merge panel names, in one query (none when
+    there is nothing to name): the inquiry it was merged into, the one it
+    was split out of, and its merge_suggestions."""
+    pointers = [pk for pk in (inquiry.merged_into_id, inquiry.split_from_id) if pk]
+    if not pointers and inquiry.order_id is None:
+        return []
+    return list(merge_suggestions(inquiry) | Inquiry.objects.filter(pk__in=pointers).order_by())
+
+
+def merge_suggested() -> Exists:
+    """True for an inquiry that has a merge suggestion (merge_suggestions'
+    rule, as one correlated EXISTS for the inbox filter): another inquiry
+    of the same customer about the same order within MERGE_SUGGEST_DAYS,
+    not merged, neither split from the other. The order's index serves
+    each probe."""
+    window = timedelta(days=MERGE_SUGGEST_DAYS)
+    twins = (
+        Inquiry.objects.filter(
+            order_id=OuterRef("order_id"),
+            customer_id=OuterRef("customer_id"),
+            merged_into__isnull=True,
+            created_at__gte=OuterRef("created_at") - window,
+            created_at__lte=OuterRef("created_at") + window,
+        )
+        .exclude(pk=OuterRef("pk"))
+        .exclude(pk=Coalesce(OuterRef("split_from_id"), Value(0)))
+        .filter(Q(split_from_id__isnull=True) | ~Q(split_from_id=OuterRef("pk")))
+    )
+    return Exists(twins)

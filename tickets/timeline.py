@@ -50,6 +50,11 @@ INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
     Kind.ORDER_UNLINKED: EventWording(Kind.ORDER_UNLINKED.label, subject=True),  # its number
     Kind.TRIAGE_LATE: EventWording(Kind.TRIAGE_LATE.label),
     Kind.CALL: EventWording(Kind.CALL.label),  # its length and outcome, in words
+    # Merge and split: the other inquiries' references.
+    Kind.MERGED: EventWording(Kind.MERGED.label),
+    Kind.MERGED_INTO: EventWording(Kind.MERGED_INTO.label),
+    Kind.SPLIT_OUT: EventWording(Kind.SPLIT_OUT.label),
+    Kind.SPLIT_FROM: EventWording(Kind.SPLIT_FROM.label),
 }
 
 

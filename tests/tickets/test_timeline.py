@@ -50,6 +50,10 @@ STORED = {
     K.ORDER_UNLINKED: [("R-2611-0042", "")],
     K.TRIAGE_LATE: [("", "")],
     K.CALL: [("", "8分・その場で回答")],
+    K.MERGED: [("", "Q-2611-00003")],
+    K.MERGED_INTO: [("", "Q-2611-00002")],
+    K.SPLIT_OUT: [("", "Q-2611-00004")],
+    K.SPLIT_FROM: [("", "Q-2611-00002")],
 }
 
 

@@ -20,6 +20,7 @@ from tickets.admin.calls import (
 )
 from tickets.admin.inbox import InboxMixin
 from tickets.admin.inquiry_page import InquiryPageMixin
+from tickets.admin.merge_pages import InquiryMergeMixin
 from tickets.models import Inquiry
 from tickets.services import inquiry_call_create, inquiry_create
 from tickets.services.calls import CALL_MAX_MINUTES
@@ -66,7 +67,9 @@ class InquiryAddForm(forms.ModelForm):
 
 
 @admin.register(Inquiry)
-class InquiryAdmin(InboxMixin, InquiryCallMixin, InquiryPageMixin, ServiceFormAdmin):
+class InquiryAdmin(
+    InboxMixin, InquiryMergeMixin, InquiryCallMixin, InquiryPageMixin, ServiceFormAdmin
+):
     form = InquiryAddForm
     autocomplete_fields = ("customer", "order")
     fields = (

@@ -17,6 +17,12 @@ from tickets.services.inquiries import (
     reference_next,
     staff_notifications_mark_read,
 )
+from tickets.services.merge import (
+    inquiries_merge,
+    inquiry_split,
+    merge_refusal,
+    merge_survivor_default,
+)
 from tickets.services.notices import staff_notifications_email
 from tickets.services.replies import (
     inquiry_auto_acknowledge,
@@ -45,6 +51,7 @@ __all__ = [
     "event_add",
     "inquiries_bulk_assign",
     "inquiries_bulk_close",
+    "inquiries_merge",
     "inquiry_assign",
     "inquiry_auto_acknowledge",
     "inquiry_call_create",
@@ -58,7 +65,10 @@ __all__ = [
     "inquiry_reply_approve",
     "inquiry_reply_return",
     "inquiry_solution_proposed",
+    "inquiry_split",
     "inquiry_status_set",
+    "merge_refusal",
+    "merge_survivor_default",
     "policy_clock_minutes",
     "reference_next",
     "reply_channel_for",

@@ -287,6 +287,8 @@ def inquiry_inbound_add(
     received_at = received_at or timezone.now()
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+        while inquiry.merged_into_id is not None:  # merged: the survivor takes the message
+            inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.merged_into_id)
         if not inquiry.is_open:
             closed_at = inquiry.closed_at or inquiry.resolved_at or inquiry.updated_at
             if received_at - closed_at > timedelta(days=settings.INQUIRY_REOPEN_DAYS):
