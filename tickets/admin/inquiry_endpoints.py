@@ -91,7 +91,7 @@ class InquiryEndpointsMixin:
             template=template, inquiry=inquiry, order=order, extra=extra_from_date(day, moment)
         )
         return JsonResponse(
-            {"name": template.name, "body": rendered.body, "missing": list(rendered.missing)}
+            {"name": template.name, "body": rendered.body, "missing": list(rendered.missing_labels)}
         )
 
     def presence_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
