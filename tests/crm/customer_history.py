@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from crm.models import Customer
-from crm.services import consent_record, customer_update
+from crm.services import consent_record, customer_update, customer_upsert
 from outreach.models import MessageTemplate, Segment, SegmentKind
 from outreach.services import campaign_launch, campaign_save, template_save
 from tests.crm import factories
@@ -53,6 +53,8 @@ def customer_with_history(
         channel="rakuten", family_name="岡田", given_name="彩", phone=phone
     )
     consent_record(customer=customer, channel="email", action="opt_in", source="web_form")
+    # a mall member ID is the customer's own data, kept out of the page's text
+    customer_upsert(channel="yahoo", external_id=f"aya_okada{customer.pk}", email=customer.email)
     for index in range(rows):
         factories.order(
             customer=customer,

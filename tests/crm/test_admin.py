@@ -219,7 +219,8 @@ def test_the_customer_timeline_reads_in_japanese_not_as_json(client, colleague):
     # then: channels, fields and how the match was made are named, not stored values
     timeline = page.split('id="customer-timeline"')[1].split("</section>")[0]
     assert "チャネル: 楽天市場" in timeline
-    assert "チャネル: 自社サイト / 外部ID: M-1 / 照合: メールアドレス" in timeline
+    assert "チャネル: 自社サイト / 照合: メールアドレス" in timeline
+    assert "M-1" not in timeline  # the channel's code for the person: on the identity
     assert "チャネル: 自社サイト / 変更した項目: 誕生日" in timeline
     assert "変更した項目: テスト送信先" in timeline
     for stored in ("channel", "matched_by", "own_site", "is_test_recipient", "{"):
