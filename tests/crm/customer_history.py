@@ -73,6 +73,7 @@ def customer_with_history(
     return customer
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 SNAKE_CASE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
 ENUM_VALUES = re.compile(
     r"\b(rakuten|amazon|yahoo|own_site|email|line|queued|sending|sent|skipped|campaign|reply"
@@ -82,7 +83,9 @@ ENUM_VALUES = re.compile(
 
 
 def internal_values(text: str, *, usernames: tuple[str, ...]) -> list[str]:
-    """Words of the program, not of the shop, found in `text`."""
+    """Words of the program, not of the shop, found in `text` (email
+    addresses are the customer's: ogawa_n77@… is not a leak)."""
+    text = EMAIL.sub(" ", text)
     found = SNAKE_CASE.findall(text) + ENUM_VALUES.findall(text)
     found += [name for name in usernames if re.search(rf"\b{name}\b", text)]
     found += re.findall(r"[{}]", text)

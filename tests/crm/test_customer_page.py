@@ -198,4 +198,10 @@ def test_the_internal_values_scan_catches_what_it_looks_for():
     # The scan above proves nothing unless it finds each kind of leak.
     for leak in ("own_site", "on_track", "queued", '{"channel": 1}', "by colleague"):
         assert internal_values(leak, usernames=("colleague",)), leak
-    assert internal_values("岡田 彩 / 楽天市場 / ¥12,345", usernames=("colleague",)) == []
+    assert (
+        internal_values(
+            "岡田 彩 / 楽天市場 / ¥12,345 / ogawa_n77@example.com / x@marketplace.amazon.co.jp",
+            usernames=("colleague",),
+        )
+        == []
+    )
