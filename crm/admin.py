@@ -35,21 +35,19 @@ from core.models import AuditAction
 from core.roles import is_manager, staff_name
 from crm.event_details import customer_event_details, retention_event_summary
 from crm.models import (
-    ChannelIdentity,
     ConsentAction,
     ConsentChannel,
     ConsentEvent,
     ConsentSource,
-    ConsentState,
     Customer,
-    CustomerEvent,
     Order,
     OrderLine,
     RetentionEvent,
     Tag,
 )
+from crm.normalize import phone_display
 from crm.privacy_admin import CustomerPrivacyAdminMixin
-from crm.selectors import customer_search_q
+from crm.selectors import customer_overview, customer_search_q
 from crm.services import (
     PROFILE_FIELDS,
     consent_record,
@@ -96,64 +94,6 @@ class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related(*self.select_related)
-
-
-class IdentityInline(ReadOnlyInline):
-    model = ChannelIdentity
-    fields = readonly_fields = ("channel", "external_id", "display_name", "created_at")
-    ordering = ("channel", "id")
-
-
-class OrderInline(ReadOnlyInline):
-    model = Order
-    fields = readonly_fields = ("order_link", "channel", "status", "order_total", "ordered_at")
-    ordering = ("-ordered_at", "-id")
-
-    @admin.display(description=_("order number"))
-    def order_link(self, obj: Order) -> str:
-        url = reverse("admin:crm_order_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.order_number)
-
-    @admin.display(description=_("total (JPY)"))
-    def order_total(self, obj: Order) -> str:
-        return yen(obj.total)
-
-
-class ConsentStateInline(ReadOnlyInline):
-    model = ConsentState
-    verbose_name_plural = _("consent now")
-    fields = readonly_fields = ("channel", "granted", "changed_at")
-    ordering = ("channel",)
-
-
-class ConsentEventInline(ReadOnlyInline):
-    model = ConsentEvent
-    verbose_name_plural = _("consent history (ledger)")
-    fields = readonly_fields = (
-        "occurred_at",
-        "channel",
-        "action",
-        "source",
-        "wording_version",
-        "note",
-        "actor_name",
-    )
-    ordering = ("-occurred_at", "-id")
-    select_related = ("actor",)
-    actor_name = staff_column(ConsentEvent, "actor")
-
-
-class CustomerEventInline(ReadOnlyInline):
-    model = CustomerEvent
-    verbose_name_plural = _("timeline")
-    fields = readonly_fields = ("created_at", "kind", "actor_name", "details")
-    ordering = ("-created_at", "-id")
-    select_related = ("actor",)
-    actor_name = staff_column(CustomerEvent, "actor")
-
-    @admin.display(description=CustomerEvent._meta.get_field("data").verbose_name)
-    def details(self, obj: CustomerEvent) -> str:
-        return customer_event_details(obj)
 
 
 class MergedFilter(DefaultingFilter):
@@ -217,6 +157,27 @@ _LIFECYCLE = ("lifecycle_segment", "order_count", "spent", "first_order_at", "la
 _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
 
 
+def customer_page_overview(customer: Customer):
+    """The customer's overview (crm.selectors.customer_overview) with what
+    the page shows in words: each inquiry's first-reply state as it is now,
+    each timeline event's details."""
+    from tickets.models import SlaState
+    from tickets.services.sla import sla_state_live
+
+    overview = customer_overview(customer=customer)
+    now = timezone.now()
+    for inquiry in overview.inquiries.rows:
+        state = sla_state_live(inquiry, now)
+        inquiry.sla_label = SlaState(state).label if state else ""
+    for line in overview.consent:
+        if line.state is not None:
+            line.state.event.recorded_by = staff_name(line.state.event.actor)
+    for event in overview.events.rows:
+        event.details = customer_event_details(event)
+        event.who = staff_name(event.actor)
+    return overview
+
+
 @admin.register(Customer)
 class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
     form = CustomerForm
@@ -226,7 +187,7 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
         "name",
         "kana",
         "email",
-        "phone",
+        "phone_number",
         "prefecture",
         "lifecycle_segment",
         "order_count",
@@ -250,21 +211,26 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = ("merge_customers", "recompute_lifecycle")
-    inlines = (
-        IdentityInline,
-        OrderInline,
-        ConsentStateInline,
-        ConsentEventInline,
-        CustomerEventInline,
-    )
+    # The customer page reads its sections through crm.selectors.customer_overview
+    # (render_change_form), the newest rows of each: no inlines.
     add_fieldsets = ((None, {"fields": PROFILE_FIELDS}),)
+    # Below the customer's overview, read second: only the profile is open.
     fieldsets = (
-        (None, {"fields": _PERSON}),
-        (_("Address"), {"fields": ("postal_code", "prefecture", "address")}),
-        (_("Claimant"), {"fields": ("is_claimant", "claimant_reason", *_CLAIMANT_SET)}),
-        (_("Lifecycle"), {"fields": _LIFECYCLE}),
-        (_("Tags and notes"), {"fields": ("tag_list", "notes", "is_test_recipient")}),
-        (_("Record"), {"fields": _RECORD}),
+        (_("Edit the profile"), {"fields": _PERSON}),
+        (
+            _("Address"),
+            {"fields": ("postal_code", "prefecture", "address"), "classes": ["collapse"]},
+        ),
+        (
+            _("Claimant"),
+            {"fields": ("is_claimant", "claimant_reason", *_CLAIMANT_SET), "classes": ["collapse"]},
+        ),
+        (_("Lifecycle"), {"fields": _LIFECYCLE, "classes": ["collapse"]}),
+        (
+            _("Tags and notes"),
+            {"fields": ("tag_list", "notes", "is_test_recipient"), "classes": ["collapse"]},
+        ),
+        (_("Record"), {"fields": _RECORD, "classes": ["collapse"]}),
     )
     readonly_fields = (*_CLAIMANT_SET, *_LIFECYCLE, "tag_list", *_RECORD)
 
@@ -277,6 +243,10 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
     @admin.display(description=_("kana"), ordering="family_name_kana")
     def kana(self, obj: Customer) -> str:
         return obj.display_name_kana
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_number(self, obj: Customer) -> str:
+        return phone_display(obj.phone)
 
     @admin.display(description=_("total spent (JPY)"), ordering="total_spent")
     def spent(self, obj: Customer) -> str:
@@ -341,6 +311,11 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
         if request.method == "GET" and response.status_code == 200:
             audit_record(action=AuditAction.VIEW, request=request, customer_id=int(object_id))
         return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            context["overview"] = customer_page_overview(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def history_view(self, request, object_id, extra_context=None):
         """「履歴」: the customer's audit trail (who viewed, changed,
@@ -574,7 +549,11 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = readonly_fields = ("sku", "name", "quantity", "unit_price")
+    fields = readonly_fields = ("sku", "name", "quantity", "price")
+
+    @admin.display(description=OrderLine._meta.get_field("unit_price").verbose_name)
+    def price(self, obj: OrderLine) -> str:
+        return yen(obj.unit_price)
 
 
 @admin.register(Order)
@@ -589,6 +568,20 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-ordered_at", "-id")
     show_full_result_count = False
     inlines = (OrderLineInline,)
+    # The change page: every field as stored, the total with its separators.
+    fields = readonly_fields = (
+        "channel",
+        "order_number",
+        "customer",
+        "status",
+        "ordered_at",
+        "shipped_at",
+        "delivered_at",
+        "order_total",
+        "anonymized_at",
+        "created_at",
+        "updated_at",
+    )
 
     @admin.display(description=_("total (JPY)"), ordering="total")
     def order_total(self, obj: Order) -> str:

@@ -34,6 +34,13 @@ KEY_LABELS = {
 }
 
 
+# Kept in the event, not shown in its line: an identity's ID on its channel
+# (a mall member ID, a LINE user ID) is the channel's code for the person;
+# the channel names the identity, and the customer page's identity shows the
+# ID on hover.
+UNSHOWN_KEYS = frozenset({"external_id"})
+
+
 def _field_label(name: str) -> str:
     try:
         return str(Customer._meta.get_field(name).verbose_name)
@@ -77,7 +84,7 @@ def customer_event_details(event: CustomerEvent) -> str:
     parts = []
     for key in sorted(data, key=lambda key: (order.get(key, len(order)), key)):
         value = data[key]
-        if value in ("", None, [], {}):
+        if value in ("", None, [], {}) or key in UNSHOWN_KEYS:
             continue
         shown = _value(key, value)
         label = KEY_LABELS.get(key)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import phonenumbers
+
 _NON_DIGIT = re.compile(r"\D")
 _SPACES = re.compile(r"\s+")
 
@@ -42,6 +44,23 @@ def phone_normalize(raw: str | None) -> str:
     if len(digits) not in (10, 11) or not digits.startswith("0") or digits.startswith("00"):
         return ""
     return digits
+
+
+def phone_display(raw: str | None) -> str:
+    """A Japanese number as people write it, whatever was stored:
+    090-1234-5678, 03-1234-5678, 0120-123-456, 0422-51-5131, 04992-2-1441
+    (+81 and full-width input too). The area code's length comes from
+    libphonenumber's table of Japanese numbering, not from a guess. Anything
+    that is not a valid Japanese number (a foreign number, a typo, too few
+    digits) is shown exactly as stored, never regrouped."""
+    raw = raw or ""
+    digits = phone_normalize(raw)
+    if not digits:
+        return raw
+    number = phonenumbers.parse(digits, "JP")
+    if not phonenumbers.is_valid_number(number):
+        return raw
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def kana_normalize(raw: str | None) -> str:

@@ -4,6 +4,7 @@ the select_related / prefetch_related its callers need (no N+1)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,10 +36,12 @@ from crm.models import (
     NON_COUNTING_ORDER_STATUSES,
     STORE_SITE_CONSENT_SOURCES,
     ChannelIdentity,
+    ConsentChannel,
     ConsentEvent,
     ConsentState,
     Customer,
     CustomerChannelProfile,
+    CustomerEvent,
     LifecycleSegment,
     Order,
 )
@@ -247,3 +250,74 @@ def consent_event_list(*, channels: Iterable[str] | None) -> QuerySet[ConsentEve
 
 def customer_consent_granted(*, customer: Customer, channel: str) -> bool:
     return ConsentState.objects.filter(customer=customer, channel=channel, granted=True).exists()
+
+
+# --- The customer page (customer 360) ---------------------------------------------
+
+# How many of the newest rows each section of the customer page shows.
+CUSTOMER_PAGE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class NewestRows:
+    """The newest rows of one section, and whether older ones exist."""
+
+    rows: list
+    more: bool
+
+
+@dataclass(frozen=True)
+class ConsentNow:
+    """One consent channel as it stands: its ledger's latest event, or none."""
+
+    channel: str
+    label: str
+    state: ConsentState | None
+
+
+@dataclass(frozen=True)
+class CustomerOverview:
+    identities: list[ChannelIdentity]
+    consent: list[ConsentNow]
+    orders: NewestRows
+    inquiries: NewestRows
+    deliveries: NewestRows
+    events: NewestRows
+
+
+def _newest(queryset: QuerySet, rows: int) -> NewestRows:
+    found = list(queryset[: rows + 1])  # one more row says whether there are older ones
+    return NewestRows(rows=found[:rows], more=len(found) > rows)
+
+
+def customer_overview(*, customer: Customer, rows: int = CUSTOMER_PAGE_ROWS) -> CustomerOverview:
+    """What the customer page shows before the edit form: their identities,
+    consent per channel (the latest ledger event of each), and the newest
+    `rows` orders, inquiries, messages sent (the delivery ledger, with each
+    send's campaign, template and inquiry) and timeline events. One query
+    per section, however long the customer's history."""
+    states = {
+        state.channel: state
+        for state in ConsentState.objects.filter(customer=customer).select_related("event__actor")
+    }
+    return CustomerOverview(
+        identities=list(customer.identities.order_by("channel", "id")),
+        consent=[
+            ConsentNow(channel=value, label=str(label), state=states.get(value))
+            for value, label in ConsentChannel.choices
+        ],
+        orders=_newest(customer.orders.order_by("-ordered_at", "-id"), rows),
+        inquiries=_newest(customer.inquiries.order_by("-created_at", "-id"), rows),
+        deliveries=_newest(
+            customer.deliveries.select_related(
+                "send__campaign", "send__template", "inquiry_message__inquiry"
+            ).order_by("-created_at", "-id"),
+            rows,
+        ),
+        events=_newest(
+            CustomerEvent.objects.filter(customer=customer)
+            .select_related("actor")
+            .order_by("-created_at", "-id"),
+            rows,
+        ),
+    )

@@ -180,6 +180,19 @@ class Send(models.Model):
     def is_marketing(self) -> bool:
         return self.purpose == Purpose.MARKETING
 
+    @property
+    def title(self) -> str:
+        """What the send is called on a screen: its campaign's name, else its
+        template's, else its subject (an email reply), else its kind.
+        select_related("campaign", "template") keeps it free of queries."""
+        try:
+            return self.campaign.name
+        except Campaign.DoesNotExist:
+            pass
+        if self.template_id is not None:
+            return self.template.name
+        return (self.content or {}).get("subject") or str(self.get_kind_display())
+
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, TextNode
 from django.template.defaulttags import ForNode, IfNode, WithNode
@@ -84,6 +85,48 @@ TEMPLATE_CONTEXT: dict[str, dict[str, str]] = {
 }
 # Roots whose value differs per recipient.
 PERSONAL_ROOTS = {"customer", "order", "unsubscribe_url", "extra"}
+
+# The values sends pass as {{ extra.* }}, by the names people know them:
+# what a screen or an error says instead of the variable (variable_label).
+EXTRA_LABELS: dict[str, Any] = {
+    "expected_date": gettext_lazy("expected delivery date"),
+    "restock_date": gettext_lazy("restock date"),
+    "recovery_eta": gettext_lazy("expected recovery"),
+    "expected_resume": gettext_lazy("expected resume date"),
+    "expected_resume_time": gettext_lazy("expected resume date and time"),
+    "sku": gettext_lazy("SKU"),
+    "product_name": gettext_lazy("product name"),
+}
+# The rows behind the other roots, whose fields name their attributes.
+_ROOT_MODELS = {"customer": "crm.Customer", "order": "crm.Order", "inquiry": "tickets.Inquiry"}
+_ATTRIBUTE_FIELDS = {"channel_name": "channel"}
+
+
+def variable_label(path: str) -> str:
+    """A template variable by the name people know it: 「お届け予定日」 for
+    extra.expected_date, 「注文: 注文番号」 for order.order_number; the
+    variable as written when it names nothing known."""
+    root, _sep, attribute = path.partition(".")
+    attribute = attribute.split(".")[0]
+    if root == "extra":
+        label = EXTRA_LABELS.get(attribute)
+        return str(label) if label else path
+    if root not in _ROOT_MODELS or not attribute:
+        return path
+    model = apps.get_model(_ROOT_MODELS[root])
+    if attribute == "name":
+        field_label = gettext_lazy("name")
+    else:
+        try:
+            field = model._meta.get_field(_ATTRIBUTE_FIELDS.get(attribute, attribute))
+        except FieldDoesNotExist:
+            return path
+        field_label = field.verbose_name
+    return _("%(owner)s: %(field)s") % {
+        "owner": model._meta.verbose_name,
+        "field": field_label,
+    }
+
 
 # Builtins only: no {% load %} of arbitrary tag libraries, no file includes.
 _ENGINE = Engine(

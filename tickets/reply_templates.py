@@ -29,6 +29,7 @@ from outreach.templating import (
     render_string,
     shop_context,
     template_variables,
+    variable_label,
 )
 from tickets.models import AutoAcknowledgement, Category, Inquiry, ReplyTemplate
 
@@ -215,6 +216,12 @@ def reply_template_source(template: ReplyTemplate, *, channel: str) -> str:
     if channel == "line" and template.line_body:
         return template.line_body
     return template.body
+
+    @property
+    def missing_labels(self) -> tuple[str, ...]:
+        """The missing values as the agent knows them (お届け予定日), not as
+        the template writes them (extra.expected_date)."""
+        return tuple(dict.fromkeys(variable_label(path) for path in self.missing))
 
 
 def reply_template_render(

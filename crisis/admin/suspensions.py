@@ -28,6 +28,7 @@ from django.http import (
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext, ngettext
@@ -64,6 +65,7 @@ from crisis.services.suspensions import (
 from crm.models import Channel
 from outreach.admin.deliveries import deliveries_url
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, MessageTemplate, Purpose
+from outreach.templating import variable_label
 
 # The affected orders CSV for the mall back-office: its columns, in the
 # words of a Japanese back-office (モール, 注文番号, お客様, 状態, …).
@@ -223,9 +225,9 @@ class SuspensionAddForm(forms.ModelForm):
             _(
                 "Customers with an open (not yet shipped) order of the SKU, on any channel, "
                 "are told by email (Amazon buyers through their relay address). The template "
-                "must give the date with {variable}. Leave empty to tell nobody."
+                "must give the {what}. Leave empty to tell nobody."
             ),
-            variable="{{ " + DATE_VARIABLE + " }}",
+            what=lazy(variable_label, str)(DATE_VARIABLE),
         ),
     )
     line_template = notice_template_field(MessageChannel.LINE, help_text=LINE_TEMPLATE_HELP)

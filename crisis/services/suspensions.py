@@ -45,7 +45,7 @@ from outreach.models import (
     SendKind,
 )
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
-from outreach.templating import compiled, template_variables
+from outreach.templating import compiled, template_variables, variable_label
 
 # A stock-out or delay expected to last this long needs a sales stop.
 SALES_STOP_AFTER = timedelta(hours=48)
@@ -122,10 +122,11 @@ def notice_template_problems(*, template: MessageTemplate, kind: str) -> list[st
         if DATE_VARIABLE not in used:
             problems.append(
                 _(
-                    "“%(name)s” does not give the date: write {{ %(variable)s }} where the "
-                    "expected date goes, so that every customer is told a concrete date."
+                    "“%(name)s” does not give the %(what)s: put the %(what)s from the "
+                    "template's list of variables where the date goes, so that every customer "
+                    "is told a concrete date."
                 )
-                % {"name": template.name, "variable": DATE_VARIABLE}
+                % {"name": template.name, "what": variable_label(DATE_VARIABLE)}
             )
     text = "\n".join(sources)
     for word in VAGUE_WORDS:

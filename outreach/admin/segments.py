@@ -109,7 +109,9 @@ def sample_row(customer: Customer) -> dict[str, Any]:
 
 
 def preview_errors(error: ValidationError) -> dict[str, Any]:
-    """{"errors": {form field: [messages]}, "paths": [rule paths]}."""
+    """{"errors": {form field: [messages]}, "paths": [rule paths],
+    "by_path": {rule path: [messages]}} (the builder leaves out the
+    problems of rows nobody has touched yet)."""
     errors = error.error_dict if hasattr(error, "error_dict") else {"__all__": error.error_list}
     paths = segment_error_paths(ValidationError(errors["rule"])) if "rule" in errors else {}
     return {
@@ -118,6 +120,7 @@ def preview_errors(error: ValidationError) -> dict[str, Any]:
             for name, items in errors.items()
         },
         "paths": sorted(paths),
+        "by_path": paths,
     }
 
 

@@ -40,6 +40,7 @@ from outreach.models import (
 )
 from outreach.services import template_save
 from outreach.templating import (
+    EXTRA_LABELS,
     LINE_MAX_MESSAGES,
     LINE_MAX_TEXT_UTF16,
     PERSONAL_ROOTS,
@@ -80,7 +81,7 @@ def variables_help() -> list[dict[str, Any]]:
     groups = []
     for root, attributes in TEMPLATE_CONTEXT.items():
         if root == "extra":
-            rows = [("{{ extra.expected_date }}", "2026年12月5日")]
+            rows = [(f"{{{{ extra.{key} }}}}", label) for key, label in EXTRA_LABELS.items()]
         elif attributes:
             rows = [(f"{{{{ {root}.{name} }}}}", example) for name, example in attributes.items()]
         else:

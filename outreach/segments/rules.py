@@ -61,8 +61,40 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-# Every problem a rule can have. Each message is shown after the path of the
-# bad part: "conditions[2].value: “abc” is not a whole number."
+# Where a problem is, as the builder shows the rule: a condition by its
+# number, its parts by name (rule_place), never the JSON path.
+_PATH_PART = re.compile(r"(conditions|match|field|op|value)(?:\[(\d+)\])?")
+RULE_PART_NAMES = {
+    "match": _("all / any"),
+    "conditions": _("conditions"),
+    "field": _("item"),
+    "op": _("comparison"),
+    "value": _("value"),
+}
+
+
+def rule_place(path: str) -> str:
+    """The bad part of a rule as people find it in the builder: 「条件 2 ›
+    条件 1 の値」 for conditions[1].conditions[0].value, 「ルール全体」 for
+    the rule itself."""
+    if path in ("", "rule"):
+        return gettext("the whole rule")
+    conditions, part = [], ""
+    for key, index in _PATH_PART.findall(path):
+        if key == "conditions" and index:
+            conditions.append(gettext("condition %(number)d") % {"number": int(index) + 1})
+        elif key == "value" and index:
+            part = gettext("value %(number)d") % {"number": int(index) + 1}
+        else:
+            part = str(RULE_PART_NAMES[key])
+    where = " › ".join(conditions)
+    if where and part:
+        return gettext("%(where)s, %(part)s") % {"where": where, "part": part}
+    return where or part
+
+
+# Every problem a rule can have. Each message is shown after the place of the
+# bad part (rule_place): "condition 3, value: “abc” is not a whole number."
 RULE_ERRORS = {
     "not_group": _("must be a group: an object with “match” and “conditions”, not %(value)s."),
     "not_condition": _(
@@ -105,9 +137,13 @@ class _RuleCleaner:
         if len(self.errors) >= MAX_ERRORS:
             self.stopped = True
         else:
-            message = "%(path)s: " + str(RULE_ERRORS[code])
+            # `path` stays in the params: the builder marks the row it names.
+            message = "%(place)s: " + str(RULE_ERRORS[code])
+            path = path or "rule"
             self.errors.append(
-                ValidationError(message, code=code, params={"path": path or "rule", **params})
+                ValidationError(
+                    message, code=code, params={"path": path, "place": rule_place(path), **params}
+                )
             )
         return _INVALID
 
@@ -163,7 +199,7 @@ class _RuleCleaner:
                 "bad_operator",
                 value=_show(op),
                 field=segment_field.label,
-                allowed=", ".join(segment_field.operators),
+                allowed=", ".join(str(OPERATORS[name].label) for name in segment_field.operators),
             )
         value = self.value(segment_field, OPERATORS[op], node.get("value", _MISSING), path)
         return {"field": name, "op": op, "value": value}
@@ -243,9 +279,9 @@ class _RuleCleaner:
 def segment_rule_clean(rule: Any) -> dict:
     """A validated, normalised copy of `rule` (numbers as int, choices in
     their canonical form, duplicates dropped). Raises ValidationError with
-    one message per problem, each naming the path of the bad part, e.g.
-    "conditions[2].value: “abc” is not a whole number."; the `path` of each
-    is also in its params. Never raises anything else, whatever `rule` is."""
+    one message per problem, each naming the bad part as the builder shows
+    it (rule_place), e.g. "condition 3, value: “abc” is not a whole number.";
+    the JSON `path` of each is in its params. Never raises anything else, whatever `rule` is."""
     cleaner = _RuleCleaner()
     cleaned = cleaner.group(rule, "", 1)
     if cleaner.errors:

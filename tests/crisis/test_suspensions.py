@@ -336,7 +336,8 @@ def test_a_delay_template_without_the_date_variable_is_refused(owner):
     undated = delay_email_template(body_text="ご注文の商品の発送が遅れております。")
     problems = notice_template_problems(template=undated, kind="suspended")
     assert len(problems) == 1
-    assert "extra.expected_resume" in problems[0]
+    assert "再開予定日" in problems[0]  # the value by its name, not the variable's path
+    assert "extra.expected_resume" not in problems[0]
     with pytest.raises(ValidationError):
         record(owner, email_template=undated)
 

@@ -149,7 +149,8 @@ def test_changelist_survives_a_rule_whose_field_was_removed(client, owner, custo
     assert response.status_code == 200
     rows = {row.name: row.segment_live_count for row in response.context["cl"].result_list}
     assert rows == {"ポイント会員": None, "東京の常連": 2}
-    assert "conditions[0].field" in response.content.decode()
+    assert "条件 1 の項目" in response.content.decode()
+    assert "conditions[0]" not in response.content.decode()
     assert client.get(change_url(old)).status_code == 200
 
 
@@ -225,7 +226,8 @@ def test_a_bad_rule_comes_back_as_a_form_error_naming_the_path(client, marketer)
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert "conditions[1].value" in " ".join(errors["rule"])
+    assert "条件 2 の値" in " ".join(errors["rule"])
+    assert "conditions[" not in response.content.decode()
     assert not Segment.objects.exists()
     assert "errornote" in response.content.decode()
 
@@ -374,6 +376,18 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def builder_page(playwright, live_server, session: str):
+    """Chromium, and a page on the new segment form in `session`."""
+    browser = playwright.chromium.launch(executable_path=_chromium())
+    context = browser.new_context(locale="ja-JP")
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.goto(live_server.url + ADD)
+    return browser, page
+
+
 @pytest.fixture
 def browser_marketer(django_user_model):
     """A marketer for transactional tests: an earlier transactional test's
@@ -403,13 +417,7 @@ def test_marketer_builds_a_segment_in_the_browser_and_watches_the_count(
     client.force_login(marketer)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium())
-        context = browser.new_context(locale="ja-JP")
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
-        page = context.new_page()
-        page.goto(live_server.url + ADD)
+        browser, page = builder_page(playwright, live_server, session)
         builder = page.locator("#segment-builder")
         count = page.locator("#segment-preview-count")
 
@@ -431,7 +439,7 @@ def test_marketer_builds_a_segment_in_the_browser_and_watches_the_count(
 
         # a value out of range is shown on its row, not sent as a 500
         builder.locator(".segment-row").nth(0).locator("input[type=number]").fill("-1")
-        expect(page.locator("#segment-preview-errors li")).to_contain_text("conditions[0].value")
+        expect(page.locator("#segment-preview-errors li")).to_contain_text("条件 1 の値")
         expect(builder.locator(".segment-row.errors")).to_have_count(1)
         builder.locator(".segment-row").nth(0).locator("input[type=number]").fill("2")
         expect(count).to_have_text("2")
@@ -495,5 +503,51 @@ def test_editing_the_json_redraws_the_builder(live_server, client, browser_marke
         page.fill("#id_rule", '{"match": "all", "conditions": [{"field": "shoe_size"}]}')
         expect(builder.locator(".segment-row")).to_have_count(0)
         expect(builder.locator("p.help")).to_be_visible()
-        expect(page.locator("#segment-preview-errors")).to_contain_text("conditions[0].field")
+        expect(page.locator("#segment-preview-errors")).to_contain_text("条件 1 の項目")
+        browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="needs playwright and a chromium")
+@pytest.mark.django_db(transaction=True)
+def test_a_new_untouched_condition_is_not_marked_as_an_error(
+    live_server, client, browser_marketer, customers
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    client.force_login(browser_marketer)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with sync_playwright() as playwright:
+        browser, page = builder_page(playwright, live_server, session)
+        builder = page.locator("#segment-builder")
+        count = page.locator("#segment-preview-count")
+
+        def preview_answer(status):
+            return page.expect_response(lambda r: "preview" in r.url and r.status == status)
+
+        # when the marketer adds a condition and has not filled it in yet
+        with preview_answer(400):  # the server does find the empty value
+            builder.locator(".segment-add-condition").first.click()
+        # then its empty value is no mistake: no red row, no message
+        expect(count).to_have_text("—")
+        expect(builder.locator(".segment-row.errors")).to_have_count(0)
+        expect(page.locator("#segment-preview-errors li")).to_have_count(0)
+
+        # when she fills it in and adds a second condition, untouched
+        row = builder.locator(".segment-row").nth(0)
+        row.locator("select").nth(1).select_option("gte")
+        row.locator("input[type=number]").fill("2")
+        expect(count).to_have_text("3")
+        with preview_answer(200), preview_answer(400):
+            builder.locator(".segment-add-condition").first.click()
+        # then the first one is counted without it, and the new one is not red
+        expect(count).to_have_text("3")
+        expect(builder.locator(".segment-row")).to_have_count(2)
+        expect(builder.locator(".segment-row.errors")).to_have_count(0)
+        expect(page.locator("#segment-preview-errors li")).to_have_count(0)
+
+        # a value she typed wrong is still shown on its row
+        row.locator("input[type=number]").fill("-1")
+        expect(page.locator("#segment-preview-errors li")).to_contain_text("条件 1 の値")
+        expect(builder.locator(".segment-row.errors")).to_have_count(1)
         browser.close()

@@ -743,7 +743,39 @@ def test_validation_errors_name_the_path_of_the_bad_part(rule, path, words):
     messages = segment_error_paths(caught.value)
     assert path in messages, messages
     assert words in " ".join(messages[path])
-    assert all(message.startswith(f"{path}: ") for message in messages[path])
+    with translation.override("en"):
+        place = segments.rule_place(path)
+    assert all(message.startswith(f"{place}: ") for message in messages[path])
+    assert not any(path in message for message in messages[path] if "[" in path)
+
+
+@pytest.mark.parametrize(
+    ("path", "place"),
+    [
+        ("conditions[0].value", "条件 1 の値"),
+        ("conditions[2].field", "条件 3 の項目"),
+        ("conditions[0].op", "条件 1 の比較"),
+        ("conditions[0].value[1]", "条件 1 の値 2"),
+        ("conditions[1].conditions[0].value", "条件 2 › 条件 1 の値"),
+        ("conditions[0]", "条件 1"),
+        ("conditions", "条件"),
+        ("match", "すべて／いずれか"),
+        ("rule", "ルール全体"),
+    ],
+)
+def test_rule_errors_name_the_place_as_the_builder_shows_it(path, place):
+    with translation.override("ja"):
+        assert segments.rule_place(path) == place
+
+
+def test_a_rule_error_reads_in_words_not_as_a_json_path():
+    with translation.override("ja"), pytest.raises(ValidationError) as caught:
+        segment_rule_validate(rule_of(cond("claimant", "is", True), cond("tag", "gte", 1)))
+    (message,) = caught.value.messages
+    assert message.startswith("条件 2 の比較: ")
+    assert "conditions[" not in message
+    # the operators it suggests are named as the builder names them
+    assert "gte" not in message.split("“gte”")[-1] and "has_any" not in message
 
 
 def test_all_problems_are_reported_at_once():
@@ -913,7 +945,7 @@ def test_segment_save_refuses_a_bad_rule_and_writes_nothing(owner):
             rule=rule_of(cond("order_count", "gte", "abc")),
             actor=owner,
         )
-    assert "conditions[0].value" in " ".join(caught.value.message_dict["rule"])
+    assert "条件 1 の値" in " ".join(caught.value.message_dict["rule"])
     assert not Segment.objects.exists()
 
 

@@ -197,6 +197,19 @@ def test_the_add_page_lists_the_documented_variables(client, marketer):
     assert "OS-20261001-0001" in content  # an example value
 
 
+def test_the_variable_list_names_each_value_a_send_passes(client, marketer):
+    # errors and notices name these values (再開予定日): the list says which variable holds each
+    client.force_login(marketer)
+    content = client.get(ADD).content.decode()
+    for variable, name in (
+        ("{{ extra.expected_date }}", "お届け予定日"),
+        ("{{ extra.expected_resume }}", "再開予定日"),
+        ("{{ extra.recovery_eta }}", "復旧見込み"),
+    ):
+        row = content.split(f"<code>{variable}</code>")[1].split("</tr>")[0]
+        assert name in row, variable
+
+
 def test_changelist_queries_do_not_grow_with_templates(client, marketer, django_assert_num_queries):
     client.force_login(marketer)
     for n in range(3):

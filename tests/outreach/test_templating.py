@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from outreach.templating import (
     LINE_MAX_MESSAGES,
@@ -16,6 +17,7 @@ from outreach.templating import (
     template_context,
     template_validate,
     utf16_length,
+    variable_label,
 )
 from tests.crm import factories
 
@@ -276,3 +278,24 @@ def test_a_named_greeting_and_words_with_sama_stay_as_written():
         context=template_context(customer=customer),
     )
     assert text == ["山本 一郎 様\n様々な商品をご用意しました。ご様子はいかがですか。"]
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("extra.expected_date", "お届け予定日"),
+        ("extra.restock_date", "入荷予定日"),
+        ("extra.recovery_eta", "復旧見込み"),
+        ("extra.expected_resume", "再開予定日"),
+        ("order.order_number", "注文: 注文番号"),
+        ("order.channel_name", "注文: チャネル"),
+        ("customer.name", "顧客: 名前"),
+        ("inquiry.reference", "問い合わせ: 受付番号"),
+        # nothing known: the variable as the template writes it, never a guess
+        ("extra.coupon_code", "extra.coupon_code"),
+        ("shop.name", "shop.name"),
+    ],
+)
+def test_a_template_variable_is_named_as_people_know_it(path, label):
+    with translation.override("ja"):
+        assert variable_label(path) == label

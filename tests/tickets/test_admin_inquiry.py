@@ -335,7 +335,7 @@ def test_the_template_picker_fills_customer_order_and_date(client, colleague):
     assert data["missing"] == []
     # without a date the agent is told what is missing
     data = client.get(url, {"template": template.pk, "order": order.pk}).json()
-    assert data["missing"] == ["extra.expected_date"]
+    assert data["missing"] == ["お届け予定日"]  # the value as the agent knows it
     # an impossible date is refused, not a crash
     assert client.get(url, {"template": template.pk, "date": "2026-02-30"}).status_code == 400
     # another customer's order is refused

@@ -159,7 +159,7 @@ class InquiryEndpointsMixin:
             {
                 "name": template.name,
                 "body": rendered.body,
-                "missing": list(rendered.missing),
+                "missing": list(rendered.missing_labels),
                 "line_variant": rendered.is_line_variant,
             }
         )

@@ -38,6 +38,9 @@
     const editable = Boolean(textarea) && !root.dataset.readonly;
     let rule = null;
     let errorPaths = [];
+    // Conditions just added and not yet touched: neither counted nor marked
+    // red (an empty value is not a mistake before anyone filled it in).
+    const untouched = new WeakSet();
     let timer = null;
     let inflight = null;
 
@@ -49,7 +52,33 @@
 
     function newCondition() {
       const field = schema.fields[0];
-      return { field: field.name, op: field.operators[0].name, value: defaultValue(field.operators[0]) };
+      const condition = { field: field.name, op: field.operators[0].name, value: defaultValue(field.operators[0]) };
+      untouched.add(condition);
+      return condition;
+    }
+
+    // The rule without untouched conditions (and groups left empty by
+    // them), for the live count; null when nothing is left to count.
+    function touchedOnly(node) {
+      if (!isGroup(node)) return untouched.has(node) ? null : node;
+      const conditions = node.conditions.map(touchedOnly).filter(Boolean);
+      return conditions.length || !node.conditions.length ? { ...node, conditions } : null;
+    }
+
+    // The paths of untouched conditions, as the preview names them.
+    function untouchedPaths(node, path, found) {
+      if (!isGroup(node)) {
+        if (untouched.has(node)) found.push(path);
+        return found;
+      }
+      node.conditions.forEach((child, index) => {
+        untouchedPaths(child, `${path ? path + "." : ""}conditions[${index}]`, found);
+      });
+      return found;
+    }
+
+    function within(path, parents) {
+      return parents.some((parent) => path === parent || path.startsWith(parent + ".") || path.startsWith(parent + "["));
     }
 
     function isGroup(node) {
@@ -139,6 +168,7 @@
       const fieldSelect = h("select", {
         onchange: (event) => {
           const next = fields.get(event.target.value);
+          untouched.delete(condition);
           condition.field = next.name;
           condition.op = next.operators[0].name;
           condition.value = defaultValue(next.operators[0]);
@@ -148,6 +178,7 @@
       const opSelect = h("select", {
         onchange: (event) => {
           const next = field.operators.find((item) => item.name === event.target.value);
+          untouched.delete(condition);
           condition.op = next.name;
           if (next.value !== op.value) condition.value = defaultValue(next);
           changed(true);
@@ -172,7 +203,7 @@
     }
 
     function drawValue(condition, field, op) {
-      const set = (value) => { condition.value = value; changed(false); };
+      const set = (value) => { untouched.delete(condition); condition.value = value; changed(false); };
       if (op.value === "number") return numberInput(condition.value, field, set);
       if (op.value === "range") {
         const pair = Array.isArray(condition.value) ? condition.value.slice(0, 2) : [null, null];
@@ -244,8 +275,9 @@
       timer = setTimeout(preview, 400);
     }
 
-    function preview() {
+    function preview(body) {
       if (inflight) inflight.abort();
+      body = body || payload();
       inflight = new AbortController();
       countNode.textContent = text.counting;
       const csrf = document.querySelector("[name=csrfmiddlewaretoken]");
@@ -254,9 +286,9 @@
         credentials: "same-origin",
         signal: inflight.signal,
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : "" },
-        body: JSON.stringify(payload()),
+        body: JSON.stringify(body),
       })
-        .then((response) => response.json().then((data) => show(response.ok, data)))
+        .then((response) => response.json().then((data) => show(response.ok, data, body)))
         .catch((error) => {
           if (error.name === "AbortError") return;
           countNode.textContent = "—";
@@ -264,11 +296,35 @@
         });
     }
 
-    function show(ok, data) {
+    function show(ok, data, sent) {
+      let messages = [];
+      if (!ok) {
+        // Problems of rows nobody has touched yet are not shown; when they
+        // are the only ones, the rest of the rule is counted without them.
+        const fresh = rule && sent.rule === rule ? untouchedPaths(rule, "", []) : [];
+        const rows = Object.entries(data.by_path || {}).filter(([path]) => !within(path, fresh));
+        const others = Object.entries(data.errors || {}).filter(([name]) => name !== "rule" || !data.by_path);
+        messages = others.flatMap(([, items]) => items).concat(rows.flatMap(([, items]) => items));
+        errorPaths = rows.map(([path]) => path);
+        if (!messages.length && fresh.length) {
+          const rest = touchedOnly(rule);
+          if (rest) {
+            preview({ ...sent, rule: rest });
+          } else {
+            errorsNode.replaceChildren();
+            countNode.textContent = "—";
+            descriptionNode.textContent = "";
+            table.hidden = true;
+            markErrors();
+          }
+          return;
+        }
+      } else {
+        errorPaths = [];
+      }
       errorsNode.replaceChildren();
       const tbody = table.tBodies[0];
       tbody.replaceChildren();
-      errorPaths = ok ? [] : data.paths || [];
       if (ok) {
         countNode.textContent = data.count.toLocaleString();
         descriptionNode.textContent = data.description;
@@ -283,7 +339,7 @@
       } else {
         countNode.textContent = "—";
         descriptionNode.textContent = "";
-        Object.values(data.errors || {}).flat().forEach((message) => errorsNode.append(h("li", { text: message })));
+        messages.forEach((message) => errorsNode.append(h("li", { text: message })));
       }
       table.hidden = !ok || data.sample.length === 0;
       markErrors();
