@@ -209,6 +209,12 @@ class RenderedReply:
     missing: tuple[str, ...]  # variables the template uses that have no value
     is_line_variant: bool = False
 
+    @property
+    def missing_labels(self) -> tuple[str, ...]:
+        """The missing values as the agent knows them (お届け予定日), not as
+        the template writes them (extra.expected_date)."""
+        return tuple(dict.fromkeys(variable_label(path) for path in self.missing))
+
 
 def reply_template_source(template: ReplyTemplate, *, channel: str) -> str:
     """The text that fits the reply channel: the LINE variant for a reply by
@@ -216,12 +222,6 @@ def reply_template_source(template: ReplyTemplate, *, channel: str) -> str:
     if channel == "line" and template.line_body:
         return template.line_body
     return template.body
-
-    @property
-    def missing_labels(self) -> tuple[str, ...]:
-        """The missing values as the agent knows them (お届け予定日), not as
-        the template writes them (extra.expected_date)."""
-        return tuple(dict.fromkeys(variable_label(path) for path in self.missing))
 
 
 def reply_template_render(
