@@ -39,7 +39,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add
-from tickets.services.sla import policy_clock_minutes
+from tickets.services.sla import clocks_status_follow, next_reply_answered, policy_clock_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +311,8 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
             inquiry.sla_state = new_state
             fields.append("sla_state")
         event_add(inquiry, InquiryEventKind.STAGE, message.author, new="first_contact")
+    if not message.is_automatic and message.author_id:
+        fields += next_reply_answered(inquiry, at=now)
     if not message.is_automatic and inquiry.status in (InquiryStatus.NEW, InquiryStatus.OPEN):
         event_add(
             inquiry,
@@ -319,8 +321,8 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
             old=inquiry.status,
             new=InquiryStatus.WAITING_CUSTOMER,
         )
-        inquiry.status = InquiryStatus.WAITING_CUSTOMER
-        fields.append("status")
+        old_status, inquiry.status = inquiry.status, InquiryStatus.WAITING_CUSTOMER
+        fields += ["status", *clocks_status_follow(inquiry, old_status=old_status, at=now)]
     inquiry.save(update_fields=fields)
     send_enqueue(send, parallel=1)
 

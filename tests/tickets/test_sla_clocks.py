@@ -1,0 +1,258 @@
+"""The next-reply and resolution clocks through the services (SPEC rule 13):
+who starts and stops them, the pausing statuses, and the watch's notices
+once per clock and deadline."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.tickets import factories
+from tests.tickets.test_sla import fast_worker, reply_and_send  # noqa: F401
+from tickets.models import Inquiry, InquiryEvent, SlaPolicy, SlaState, StaffNotification
+from tickets.services import (
+    inquiry_assign,
+    inquiry_inbound_add,
+    inquiry_note_add,
+    inquiry_priority_set,
+    inquiry_reply,
+    inquiry_status_set,
+    sla_watch,
+)
+from tickets.services.sla import (
+    NEXT_REPLY,
+    PAUSED,
+    RESOLUTION,
+    clock_notice_key,
+    sla_state_live,
+)
+from tickets.tasks import sla_watch_task
+
+pytestmark = pytest.mark.django_db
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+NOTHING = {"at_risk": 0, "breached": 0}
+
+
+@pytest.fixture
+def targets():
+    """Every policy: next reply within 8 hours, resolved within 48, at risk
+    2 hours before."""
+    SlaPolicy.objects.update(
+        next_reply_minutes=8 * 60, resolution_minutes=48 * 60, at_risk_minutes=120
+    )
+
+
+def write(inquiry, at=None, text="まだ届いていません。"):
+    inquiry_inbound_add(inquiry=inquiry, body_text=text, received_at=at)
+    inquiry.refresh_from_db()
+    return inquiry
+
+
+def reply(inquiry, actor, text="確認いたします。"):
+    inquiry_reply(inquiry=inquiry, body=text, actor=actor)
+    inquiry.refresh_from_db()
+    return inquiry
+
+
+def clock_notices(inquiry, *kinds):
+    notes = StaffNotification.objects.filter(inquiry=inquiry, kind__in=kinds)
+    return sorted(notes.values_list("user__username", "kind", "key"))
+
+
+# --- Next reply -------------------------------------------------------------------
+
+
+def test_the_next_reply_clock_starts_only_when_the_customer_writes_after_a_reply(
+    colleague, targets
+):
+    inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+    # a message before the first reply is the first reply's business
+    inquiry = write(inquiry)
+    inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.next_reply_since is None and inquiry.next_reply_state == ""
+    # a reply alone starts nothing
+    inquiry = reply(inquiry, colleague)
+    assert inquiry.next_reply_since is None
+    assert sla_state_live(inquiry, timezone.now(), NEXT_REPLY) == ""
+    # the customer writes: the next reply is due 8 hours from that message
+    written_at = timezone.now()
+    inquiry = write(inquiry, at=written_at)
+    assert inquiry.next_reply_since == written_at
+    assert inquiry.next_reply_due_at == written_at + 8 * HOUR
+    assert inquiry.next_reply_at_risk_at == written_at + 6 * HOUR
+    assert inquiry.next_reply_state == SlaState.ON_TRACK
+    # a second message keeps the clock of the first one
+    inquiry = write(inquiry, at=written_at + HOUR)
+    assert inquiry.next_reply_due_at == written_at + 8 * HOUR
+    # a note does not answer it; a reply does
+    inquiry_note_add(inquiry=inquiry, body="返品で対応", actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.next_replied_at is None
+    inquiry = reply(inquiry, colleague)
+    assert inquiry.next_replied_at is not None
+    assert inquiry.next_reply_state == SlaState.MET
+    assert sla_state_live(inquiry, timezone.now() + 9 * HOUR, NEXT_REPLY) == SlaState.MET
+    events = InquiryEvent.objects.filter(inquiry=inquiry, kind="sla_next_reply")
+    assert list(events.values_list("old", "new")) == [("on_track", "met")]
+
+
+def test_next_reply_at_risk_and_breach_notices_go_out_once_per_deadline(
+    colleague, owner, targets, watch_path
+):
+    # given: an assigned inquiry, answered once, and the customer wrote again
+    inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    inquiry = write(reply(inquiry, colleague))
+    first_due = inquiry.next_reply_due_at
+    # when: the watch runs twice past each threshold
+    assert sla_watch(now=first_due - HOUR) == {"at_risk": 1, "breached": 0}
+    assert sla_watch(now=first_due - HOUR) == NOTHING
+    assert sla_watch(now=first_due + MINUTE) == {"at_risk": 0, "breached": 1}
+    assert sla_watch(now=first_due + 2 * MINUTE) == NOTHING
+    # then: the assignee is warned once, the assignee and managers told of the breach once
+    key = clock_notice_key(NEXT_REPLY, first_due)
+    assert key.startswith("next_reply:")
+    assert clock_notices(inquiry, "next_at_risk", "next_breach") == [
+        ("colleague", "next_at_risk", key),
+        ("colleague", "next_breach", key),
+        ("owner", "next_breach", key),
+    ]
+    # a late reply stays breached; the customer's next message is a new deadline
+    inquiry = reply(inquiry, colleague)
+    assert inquiry.next_reply_state == SlaState.BREACHED
+    inquiry = write(inquiry, at=first_due + HOUR)
+    second_due = inquiry.next_reply_due_at
+    assert second_due == first_due + 9 * HOUR
+    assert inquiry.next_reply_state == SlaState.ON_TRACK
+    assert sla_watch(now=second_due - HOUR) == {"at_risk": 1, "breached": 0}
+    assert sla_watch(now=second_due - HOUR) == NOTHING
+    assert ("colleague", "next_at_risk", clock_notice_key(NEXT_REPLY, second_due)) in (
+        clock_notices(inquiry, "next_at_risk")
+    )
+    assert len(clock_notices(inquiry, "next_at_risk")) == 2
+    # the first-reply notices are not touched by the other clocks
+    assert clock_notices(inquiry, "at_risk", "breached") == []
+
+
+@pytest.mark.usefixtures("fast_worker")
+def test_a_next_reply_the_server_refuses_reopens_the_next_reply_clock(smtp, colleague, targets):
+    # given: a first reply that arrived, then the customer wrote again
+    inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+    reply_and_send(inquiry, actor=colleague)
+    inquiry = write(inquiry)
+    due = inquiry.next_reply_due_at
+    # when: the next reply is refused by the customer's mail server
+    smtp.refuse(inquiry.customer.email)
+    reply_and_send(inquiry, actor=colleague)
+    inquiry.refresh_from_db()
+    assert inquiry.next_reply_state == SlaState.MET  # stopped when handed over
+    sla_watch_task()
+    # then: the next reply is owed again, by the same deadline
+    inquiry.refresh_from_db()
+    assert inquiry.next_replied_at is None and inquiry.next_reply_due_at == due
+    assert inquiry.next_reply_state == SlaState.ON_TRACK
+    assert inquiry.first_replied_at is not None  # the first reply did arrive
+    events = InquiryEvent.objects.filter(inquiry=inquiry, kind="sla_next_reply")
+    assert list(events.values_list("old", "new")) == [("on_track", "met"), ("met", "on_track")]
+
+
+# --- Resolution -------------------------------------------------------------------
+
+
+def test_waiting_statuses_pause_the_resolution_clock_and_open_resumes_it(colleague, targets):
+    inquiry = factories.inquiry(received_at=timezone.now() - 10 * HOUR)
+    assert inquiry.resolution_due_at == inquiry.created_at + 48 * HOUR
+    assert inquiry.resolution_at_risk_at == inquiry.created_at + 46 * HOUR
+    # waiting on a third party: paused, no deadline to watch
+    inquiry = inquiry_status_set(inquiry=inquiry, status="waiting_third_party", actor=colleague)
+    paused_at = inquiry.resolution_paused_at
+    assert paused_at is not None and inquiry.resolution_due_at is None
+    assert sla_state_live(inquiry, timezone.now() + 60 * HOUR, RESOLUTION) == PAUSED
+    sla_watch(now=timezone.now() + 60 * HOUR)  # (the first reply breaches)
+    assert Inquiry.objects.get(pk=inquiry.pk).resolution_state == SlaState.ON_TRACK
+    # open again: it continues with the 38 hours it had left
+    inquiry = inquiry_status_set(inquiry=inquiry, status="open", actor=colleague)
+    pause = inquiry.resolution_paused
+    assert pause > timedelta(0) and inquiry.resolution_paused_at is None
+    assert inquiry.resolution_due_at == inquiry.created_at + 48 * HOUR + pause
+    # a reply waits on the customer: paused; their answer resumes it
+    inquiry = reply(inquiry, colleague)
+    assert inquiry.status == "waiting_customer" and inquiry.resolution_due_at is None
+    inquiry = write(inquiry)
+    assert inquiry.status == "open" and inquiry.resolution_paused > pause
+    assert inquiry.resolution_due_at == inquiry.created_at + 48 * HOUR + inquiry.resolution_paused
+    assert inquiry.resolution_state == SlaState.ON_TRACK
+
+
+def test_resolved_stops_every_clock_and_a_reopen_resumes_the_resolution_clock(
+    colleague, owner, targets, watch_path
+):
+    # given: an assigned inquiry with a next reply owed and its resolution clock running
+    inquiry = factories.inquiry(received_at=timezone.now() - 10 * HOUR)
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    inquiry = write(reply(inquiry, colleague))
+    assert inquiry.next_reply_state == SlaState.ON_TRACK
+    # when: it is resolved (in time)
+    inquiry = inquiry_status_set(inquiry=inquiry, status="resolved", actor=colleague)
+    # then: nothing runs any more, whatever the hour
+    assert inquiry.resolution_state == SlaState.MET and inquiry.resolution_due_at is None
+    far = timezone.now() + 30 * 24 * HOUR
+    assert sla_watch(now=far) == NOTHING
+    assert sla_state_live(inquiry, far, NEXT_REPLY) == ""
+    assert sla_state_live(inquiry, far, RESOLUTION) == SlaState.MET
+    # a reopen resumes the resolution clock where it stopped (time resolved left out)
+    inquiry = inquiry_status_set(inquiry=inquiry, status="open", actor=colleague)
+    assert inquiry.resolution_state == SlaState.ON_TRACK
+    assert inquiry.resolution_due_at == inquiry.created_at + 48 * HOUR + inquiry.resolution_paused
+    events = InquiryEvent.objects.filter(inquiry=inquiry, kind="sla_resolution")
+    assert list(events.values_list("old", "new")) == [("on_track", "met"), ("met", "on_track")]
+
+
+def test_resolved_after_the_target_is_breached(colleague, targets):
+    inquiry = factories.inquiry(received_at=timezone.now() - 49 * HOUR)
+    inquiry = inquiry_status_set(inquiry=inquiry, status="resolved", actor=colleague)
+    assert inquiry.resolution_state == SlaState.BREACHED
+
+
+def test_resolution_notices_go_out_once_per_deadline_and_a_moved_deadline_warns_again(
+    colleague, owner, targets, watch_path
+):
+    # given: 12 hours to resolve, received 11 hours ago: at risk already
+    SlaPolicy.objects.update(resolution_minutes=12 * 60)
+    SlaPolicy.objects.create(
+        name="低: 48時間", priority="low", first_reply_minutes=48 * 60, resolution_minutes=24 * 60
+    )
+    inquiry = factories.inquiry(received_at=timezone.now() - 11 * HOUR)
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    first_due = inquiry.resolution_due_at
+    assert sla_watch() == {"at_risk": 1, "breached": 0}
+    assert sla_watch() == NOTHING
+    # when: a lower priority gives it 24 hours: a new deadline, back on track
+    inquiry = inquiry_priority_set(inquiry=inquiry, priority="low", actor=owner)
+    second_due = inquiry.resolution_due_at
+    assert second_due == first_due + 12 * HOUR
+    assert inquiry.resolution_state == SlaState.ON_TRACK
+    # then: the new deadline warns again and breaches, each once
+    assert sla_watch(now=second_due - HOUR) == {"at_risk": 1, "breached": 0}
+    assert sla_watch(now=second_due - HOUR) == NOTHING
+    assert sla_watch(now=second_due + MINUTE) == {"at_risk": 0, "breached": 1}
+    assert sla_watch(now=second_due + 2 * MINUTE) == NOTHING
+    first, second = (clock_notice_key(RESOLUTION, due) for due in (first_due, second_due))
+    assert clock_notices(inquiry, "res_at_risk", "res_breach") == [
+        ("colleague", "res_at_risk", first),
+        ("colleague", "res_at_risk", second),
+        ("colleague", "res_breach", second),
+        ("owner", "res_breach", second),
+    ]
+
+
+def test_a_paused_resolution_clock_is_never_warned(colleague, owner, targets, watch_path):
+    inquiry = factories.inquiry(received_at=timezone.now() - 11 * HOUR)
+    inquiry_assign(inquiry=inquiry, assignee=colleague, actor=owner)
+    inquiry = reply(inquiry, colleague)  # the first reply's clock stops too
+    inquiry_status_set(inquiry=inquiry, status="waiting_third_party", actor=colleague)
+    assert sla_watch(now=timezone.now() + 100 * HOUR) == NOTHING
+    assert clock_notices(inquiry, "res_at_risk", "res_breach") == []
+    assert Inquiry.objects.get(pk=inquiry.pk).resolution_state == SlaState.ON_TRACK
