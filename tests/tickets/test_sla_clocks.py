@@ -5,8 +5,13 @@ once per clock and deadline."""
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone, translation
 
+from tests.api_client import api_client
+from tests.conftest import make_api_key
 from tests.tickets import factories
 from tests.tickets.test_sla import fast_worker, reply_and_send  # noqa: F401
 from tickets.models import Inquiry, InquiryEvent, SlaPolicy, SlaState, StaffNotification
@@ -32,6 +37,7 @@ pytestmark = pytest.mark.django_db
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 NOTHING = {"at_risk": 0, "breached": 0}
+INBOX = reverse("admin:tickets_inquiry_changelist")
 
 
 @pytest.fixture
@@ -256,3 +262,147 @@ def test_a_paused_resolution_clock_is_never_warned(colleague, owner, targets, wa
     assert sla_watch(now=timezone.now() + 100 * HOUR) == NOTHING
     assert clock_notices(inquiry, "res_at_risk", "res_breach") == []
     assert Inquiry.objects.get(pk=inquiry.pk).resolution_state == SlaState.ON_TRACK
+
+
+# --- Inbox and API ----------------------------------------------------------------
+
+
+@pytest.fixture
+def clocks_queue(colleague, targets):
+    """Inquiries in each state of the next-reply and resolution clocks."""
+    now = timezone.now()
+
+    def owed(hours_ago):  # answered once; the customer wrote `hours_ago`
+        inquiry = reply(factories.inquiry(received_at=now - HOUR), colleague)
+        return write(inquiry, at=now - hours_ago * HOUR)
+
+    waiting = factories.inquiry(received_at=now - HOUR)
+    inquiry_status_set(inquiry=waiting, status="waiting_third_party", actor=colleague)
+    return {
+        "next_overdue": owed(9),
+        "next_at_risk": owed(7),
+        "next_on_track": owed(0),
+        "resolution_at_risk": factories.inquiry(received_at=now - 47 * HOUR),
+        "resolution_overdue": factories.inquiry(received_at=now - 49 * HOUR),
+        "paused": waiting,
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("next_reply:breached", ["next_overdue"]),
+        ("next_reply:at_risk", ["next_at_risk"]),
+        ("next_reply:on_track", ["next_on_track"]),
+        ("resolution:at_risk", ["resolution_at_risk"]),
+        ("resolution:breached", ["resolution_overdue"]),
+        ("resolution:paused", ["paused"]),
+    ],
+)
+def test_the_inbox_filters_each_clock_by_its_live_state(
+    client, colleague, clocks_queue, query, expected
+):
+    client.force_login(colleague)
+    response = client.get(INBOX, {"sla": query})
+    assert response.status_code == 200
+    shown = [inquiry.reference for inquiry in response.context["cl"].result_list]
+    assert sorted(shown) == sorted(clocks_queue[name].reference for name in expected)
+
+
+def test_the_inbox_names_the_next_reply_and_resolution_clocks_in_words(
+    client, colleague, clocks_queue
+):
+    client.force_login(colleague)
+    with translation.override("ja"):
+        page = client.get(INBOX, {"sla": "next_reply:breached"}).content.decode()
+        assert "次回返信: 期限超過" in page  # the filter
+        assert "次回返信期限: 1時間超過" in page  # the row
+        page = client.get(INBOX, {"sla": "resolution:paused"}).content.decode()
+        assert "解決期限: 一時停止中" in page
+
+
+@pytest.mark.parametrize("query", ["next_reply:at_risk", "resolution:paused"])
+def test_the_clock_filters_keep_the_inbox_query_count(
+    client, colleague, targets, query, django_assert_num_queries
+):
+    def queue(count):
+        for _ in range(count):
+            inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+            inquiry = write(reply(inquiry, colleague), at=timezone.now() - 7 * HOUR)
+            inquiry_status_set(inquiry=inquiry, status="waiting_third_party", actor=colleague)
+            if query.startswith("next_reply"):
+                inquiry_status_set(inquiry=inquiry, status="open", actor=colleague)
+
+    client.force_login(colleague)
+    queue(2)
+    client.get(INBOX, {"sla": query})
+    with CaptureQueriesContext(connection) as small:
+        assert len(client.get(INBOX, {"sla": query}).context["cl"].result_list) == 2
+    queue(6)
+    with django_assert_num_queries(len(small)):
+        assert len(client.get(INBOX, {"sla": query}).context["cl"].result_list) == 8
+
+
+def test_the_api_filters_by_the_stored_state_of_each_clock(django_assert_num_queries, targets):
+    store = api_client(make_api_key(channels=["own_site"])[1])
+    resolved_late = factories.inquiry(channel="own_site", received_at=timezone.now() - 49 * HOUR)
+    inquiry_status_set(inquiry=resolved_late, status="resolved", actor=None)
+    running = factories.inquiry(channel="own_site")
+    url = "/api/v1/inquiries/"
+    results = store.get(url, {"resolution_state": "breached"}).json()["results"]
+    assert [row["reference"] for row in results] == [resolved_late.reference]
+    results = store.get(url, {"resolution_state": "on_track"}).json()["results"]
+    assert [row["reference"] for row in results] == [running.reference]
+    assert store.get(url, {"next_reply_state": "on_track"}).json()["results"] == []
+    assert store.get(url, {"next_reply_state": "nonsense"}).status_code == 400
+
+
+# --- In words ----------------------------------------------------------------------
+
+
+def test_the_inquiry_page_shows_each_clock_and_its_events_in_words(client, colleague, targets):
+    # given: the customer wrote again after a reply; the inquiry waits on a third party
+    inquiry = write(reply(factories.inquiry(received_at=timezone.now() - HOUR), colleague))
+    inquiry_status_set(inquiry=inquiry, status="waiting_third_party", actor=colleague)
+    page_url = reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
+    client.force_login(colleague)
+    with translation.override("ja"):
+        page = client.get(page_url).content.decode()
+        assert "次回返信期限: <span" in page and "残り7時間59分" in page
+        assert "解決期限: <span" in page and "一時停止中" in page
+        assert "再開後の残り46時間59分" in page or "再開後の残り47時間" in page
+        # when: it is answered and resolved
+        reply(inquiry, colleague)
+        inquiry_status_set(inquiry=inquiry, status="resolved", actor=colleague)
+        response = client.get(page_url)
+        # then: the clocks and the timeline say how they ended
+        page = response.content.decode()
+        assert "期限内に返信済み" in page and "期限内に解決" in page
+        timeline = [
+            (str(row["kind"]), str(row["old"]), str(row["new"]))
+            for row in response.context["timeline"]
+        ]
+    assert ("次回返信のSLA", "期限内", "期限内に返信済み") in timeline
+    assert ("解決のSLA", "期限内", "期限内に解決") in timeline
+
+
+def test_a_resolution_notice_mail_names_the_resolution_deadline(smtp, django_user_model, targets):
+    from tickets.models import NotificationKind
+    from tickets.services.notices import staff_notifications_email
+
+    user = django_user_model.objects.create_user("sato", email="sato@shop.example", is_staff=True)
+    inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+    StaffNotification.objects.create(
+        user=user,
+        inquiry=inquiry,
+        kind=NotificationKind.RESOLUTION_BREACHED,
+        key=clock_notice_key(RESOLUTION, inquiry.resolution_due_at),
+    )
+    with translation.override("ja"):
+        assert staff_notifications_email() == 1
+    (mail,) = smtp.received
+    assert mail.message["Subject"] == (
+        f"【期限超過】[{inquiry.reference}] 解決の期限を過ぎました: {inquiry.subject}"
+    )
+    due = timezone.localtime(inquiry.resolution_due_at).strftime("%Y-%m-%d %H:%M")
+    assert due in mail.message.get_content()

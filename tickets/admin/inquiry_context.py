@@ -21,7 +21,7 @@ from crisis.models import PlaybookStep
 from crisis.selectors.incidents import incidents_for_inquiry
 from crm.models import Channel, ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
-from tickets.admin.display import claimant_badge, sla_view
+from tickets.admin.display import RESOLVED_IN_TIME, claimant_badge, inquiry_clocks, sla_view
 from tickets.admin.inquiry_forms import (
     AssignForm,
     CategoryForm,
@@ -232,6 +232,8 @@ def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
         InquiryEventKind.STATUS: dict(InquiryStatus.choices),
         InquiryEventKind.REOPENED: dict(InquiryStatus.choices),
         InquiryEventKind.SLA: dict(SlaState.choices),
+        InquiryEventKind.SLA_NEXT_REPLY: dict(SlaState.choices),
+        InquiryEventKind.SLA_RESOLUTION: {**dict(SlaState.choices), SlaState.MET: RESOLVED_IN_TIME},
         InquiryEventKind.PRIORITY: dict(Priority.choices),
         InquiryEventKind.CREATED: dict(Channel.choices),
         InquiryEventKind.MESSAGE: dict(MessageKind.choices),
@@ -345,6 +347,7 @@ def page_context(
         ],
         "inquiry": inquiry,
         "sla": sla_view(inquiry, now),
+        "clocks": inquiry_clocks(inquiry, now),
         "stages": [(label, getattr(inquiry, name)) for label, name in STAGES],
         "conversation": conversation(inquiry, messages, bound=bound, can_approve=can_approve),
         "latest_message_id": latest_id,
