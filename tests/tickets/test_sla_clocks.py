@@ -406,3 +406,27 @@ def test_a_resolution_notice_mail_names_the_resolution_deadline(smtp, django_use
     )
     due = timezone.localtime(inquiry.resolution_due_at).strftime("%Y-%m-%d %H:%M")
     assert due in mail.message.get_content()
+
+
+def test_a_manager_sets_the_next_reply_and_resolution_targets_of_a_policy(client, owner):
+    client.force_login(owner)
+    response = client.post(
+        reverse("admin:tickets_slapolicy_add"),
+        {
+            "name": "LINE: 2時間以内",
+            "channel": "line",
+            "priority": "",
+            "first_reply_minutes": "120",
+            "next_reply_minutes": "240",
+            "resolution_minutes": "2880",
+            "at_risk_minutes": "30",
+            "clock": "calendar",
+            "calendar": "",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    policy = SlaPolicy.objects.get(name="LINE: 2時間以内")
+    assert (policy.next_reply_minutes, policy.resolution_minutes) == (240, 2880)
+    inquiry = factories.inquiry(channel="line")
+    assert inquiry.resolution_due_at == inquiry.created_at + timedelta(minutes=2880)
