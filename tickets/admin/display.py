@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -129,7 +129,7 @@ def clock_badges(inquiry: Inquiry, now: datetime) -> str:
                     view.text,
                 )
             )
-    return format_html("{}" * len(badges), *badges)
+    return format_html_join("", "{}", ((badge,) for badge in badges))
 
 
 @dataclass(frozen=True)
