@@ -430,3 +430,24 @@ def test_a_manager_sets_the_next_reply_and_resolution_targets_of_a_policy(client
     assert (policy.next_reply_minutes, policy.resolution_minutes) == (240, 2880)
     inquiry = factories.inquiry(channel="line")
     assert inquiry.resolution_due_at == inquiry.created_at + timedelta(minutes=2880)
+
+
+def test_a_resolution_target_given_while_the_inquiry_waits_starts_paused(colleague, owner):
+    # given: no resolution target for normal priority; 24 hours for low
+    SlaPolicy.objects.create(
+        name="低: 48時間", priority="low", first_reply_minutes=48 * 60, resolution_minutes=24 * 60
+    )
+    inquiry = factories.inquiry(received_at=timezone.now() - HOUR)
+    assert inquiry.resolution_state == "" and inquiry.resolution_due_at is None
+    inquiry = inquiry_status_set(inquiry=inquiry, status="waiting_third_party", actor=colleague)
+    # when: a lower priority brings the target while it waits
+    inquiry = inquiry_priority_set(inquiry=inquiry, priority="low", actor=owner)
+    # then: the clock is there, paused; it runs when the inquiry is open again
+    assert inquiry.resolution_state == SlaState.ON_TRACK
+    assert inquiry.resolution_paused_at is not None and inquiry.resolution_due_at is None
+    inquiry = inquiry_status_set(inquiry=inquiry, status="open", actor=colleague)
+    assert inquiry.resolution_due_at == (inquiry.created_at + 24 * HOUR + inquiry.resolution_paused)
+    # and a resolved inquiry given a target on the way gets no clock
+    resolved = inquiry_status_set(inquiry=factories.inquiry(), status="resolved", actor=colleague)
+    resolved = inquiry_priority_set(inquiry=resolved, priority="low", actor=owner)
+    assert resolved.resolution_state == "" and resolved.resolution_due_at is None

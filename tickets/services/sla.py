@@ -468,8 +468,19 @@ def resolution_clock_reset(inquiry: Inquiry) -> list[str]:
     else:
         if inquiry.status in OPEN_STATUSES:  # the watch moves it on from here if need be
             inquiry.resolution_state = SlaState.ON_TRACK
-        _resolution_times_set(inquiry, resolution_clock(inquiry), policy)
-    return ["resolution_due_at", "resolution_at_risk_at", "resolution_state"]
+        if CLOCK_PHASES[inquiry.status] is not cal.ClockPhase.RUNNING:
+            # a clock new to the inquiry starts paused when it waits
+            inquiry.resolution_paused_at = inquiry.resolution_paused_at or timezone.now()
+        clock = resolution_clock(inquiry)
+        if clock is None:
+            return []  # resolved before the policy had a target
+        _resolution_times_set(inquiry, clock, policy)
+    return [
+        "resolution_due_at",
+        "resolution_at_risk_at",
+        "resolution_state",
+        "resolution_paused_at",
+    ]
 
 
 def _resolution_times_set(inquiry: Inquiry, clock: cal.PausableClock, policy: SlaPolicy) -> None:
