@@ -87,12 +87,22 @@ def _split(name: str) -> tuple[str, str]:
 class InquiryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InquiryStatus.choices)
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
+    # The next-reply and resolution clocks' states, as the SLA watch stored them.
+    next_reply_state = django_filters.ChoiceFilter(choices=SlaState.choices)
+    resolution_state = django_filters.ChoiceFilter(choices=SlaState.choices)
     customer = IdFilter(field_name="customer_id")
     updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Inquiry
-        fields = ["status", "sla_state", "customer", "updated_since"]
+        fields = [
+            "status",
+            "sla_state",
+            "next_reply_state",
+            "resolution_state",
+            "customer",
+            "updated_since",
+        ]
 
 
 @extend_schema_view(

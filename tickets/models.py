@@ -3,6 +3,8 @@ categories, reply templates, staff notifications and inbound mail."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, When
@@ -112,6 +114,21 @@ class SlaPolicy(models.Model):
         verbose_name=_("business calendar"),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Next-reply and resolution clocks (SPEC rule 13); at_risk_minutes warns for all three.
+    next_reply_minutes = models.PositiveIntegerField(
+        _("next reply within (minutes)"),
+        default=24 * 60,
+        help_text=_("After the customer writes again, the next reply is due within this time."),
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        _("resolved within (minutes)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "From receipt to resolved; time waiting on the customer or a third party does not "
+            "count. Empty: no resolution target."
+        ),
+    )
 
     class Meta:
         verbose_name = _("SLA policy")
@@ -271,6 +288,29 @@ class Inquiry(models.Model):
         related_name="split_outs",
         verbose_name=_("split out of"),
     )
+    # Next-reply and resolution clocks (SPEC rule 13, tickets.services.sla)
+    next_reply_since = models.DateTimeField(_("next reply owed since"), null=True, blank=True)
+    next_reply_due_at = models.DateTimeField(_("next reply due"), null=True, blank=True)
+    next_reply_at_risk_at = models.DateTimeField(
+        _("next reply at risk from"), null=True, blank=True
+    )
+    next_replied_at = models.DateTimeField(_("next replied"), null=True, blank=True)
+    next_reply_state = models.CharField(
+        _("next reply SLA"), max_length=8, choices=SlaState.choices, blank=True, default=""
+    )
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    resolution_at_risk_at = models.DateTimeField(
+        _("resolution at risk from"), null=True, blank=True
+    )
+    resolution_paused_at = models.DateTimeField(
+        _("resolution clock paused since"), null=True, blank=True
+    )
+    resolution_paused = models.DurationField(
+        _("resolution clock paused for"), default=timedelta(0), editable=False
+    )
+    resolution_state = models.CharField(
+        _("resolution SLA"), max_length=8, choices=SlaState.choices, blank=True, default=""
+    )
     created_at = models.DateTimeField(_("received"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -343,6 +383,33 @@ class Inquiry(models.Model):
                 fields=["created_at"],
                 include=["category", "channel", "first_reply_minutes"],
                 name="tickets_inquiry_received",
+            ),
+            # The SLA watch and the inbox's filters for the next-reply and
+            # resolution clocks, as for the first reply.
+            models.Index(
+                fields=["next_reply_at_risk_at"],
+                name="tickets_next_reply_at_risk",
+                condition=Q(next_replied_at__isnull=True, next_reply_state="on_track"),
+            ),
+            models.Index(
+                fields=["next_reply_due_at", "id"],
+                name="tickets_next_reply_due",
+                condition=Q(
+                    next_replied_at__isnull=True, next_reply_state__in=["on_track", "at_risk"]
+                ),
+            ),
+            models.Index(
+                fields=["resolution_at_risk_at"],
+                name="tickets_resolution_at_risk",
+                condition=Q(resolution_paused_at__isnull=True, resolution_state="on_track"),
+            ),
+            models.Index(
+                fields=["resolution_due_at", "id"],
+                name="tickets_resolution_due",
+                condition=Q(
+                    resolution_paused_at__isnull=True,
+                    resolution_state__in=["on_track", "at_risk"],
+                ),
             ),
         ]
 
@@ -544,6 +611,8 @@ class InquiryEventKind(models.TextChoices):
     MERGED_INTO = "merged_into", _("Merged into another inquiry")
     SPLIT_OUT = "split_out", _("Messages split out into a new inquiry")
     SPLIT_FROM = "split_from", _("Split out of another inquiry")
+    SLA_NEXT_REPLY = "sla_next_reply", _("Next reply SLA changed")
+    SLA_RESOLUTION = "sla_resolution", _("Resolution SLA changed")
 
 
 class InquiryEvent(EventRecord):
@@ -610,6 +679,10 @@ class NotificationKind(models.TextChoices):
     )
     # Of an incident (crisis app), not of an inquiry.
     STEP_OVERDUE = "step_overdue", _("Incident checklist step overdue")
+    NEXT_AT_RISK = "next_at_risk", _("Next reply at risk")
+    NEXT_BREACHED = "next_breach", _("Next reply overdue")
+    RESOLUTION_AT_RISK = "res_at_risk", _("Resolution at risk")
+    RESOLUTION_BREACHED = "res_breach", _("Resolution overdue")
 
 
 class StaffNotification(models.Model):

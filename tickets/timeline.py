@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventWording, timeline_rows
 from crm.models import Channel
+from tickets.admin.display import RESOLVED_IN_TIME
 from tickets.models import (
     Inquiry,
     InquiryEventKind,
@@ -49,6 +50,10 @@ INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
     Kind.CLOCK_REOPENED: EventWording(Kind.CLOCK_REOPENED.label),
     Kind.ORDER_UNLINKED: EventWording(Kind.ORDER_UNLINKED.label, subject=True),  # its number
     Kind.TRIAGE_LATE: EventWording(Kind.TRIAGE_LATE.label),
+    Kind.SLA_NEXT_REPLY: EventWording(_("next reply SLA"), SlaState.choices),
+    Kind.SLA_RESOLUTION: EventWording(
+        _("resolution SLA"), {**dict(SlaState.choices), SlaState.MET: RESOLVED_IN_TIME}
+    ),
     Kind.CALL: EventWording(Kind.CALL.label),  # its length and outcome, in words
     # Merge and split: the other inquiries' references.
     Kind.MERGED: EventWording(Kind.MERGED.label),

@@ -49,6 +49,8 @@ STORED = {
     K.CLOCK_REOPENED: [("", "")],
     K.ORDER_UNLINKED: [("R-2611-0042", "")],
     K.TRIAGE_LATE: [("", "")],
+    K.SLA_NEXT_REPLY: [("on_track", "at_risk"), ("at_risk", "met")],
+    K.SLA_RESOLUTION: [("on_track", "breached"), ("on_track", "met")],
     K.CALL: [("", "8分・その場で回答")],
     K.MERGED: [("", "Q-2611-00003")],
     K.MERGED_INTO: [("", "Q-2611-00002")],

@@ -8,14 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Customer
 from outreach.models import DeliveryStatus
+from tickets import calendar as cal
 from tickets.models import UNDELIVERED_STATUSES, Inquiry, SlaState
 from tickets.services import sla_state_live
+from tickets.services.sla import (
+    NEXT_REPLY,
+    PAUSED,
+    RESOLUTION,
+    WatchedClock,
+    policy_calendar,
+    resolution_clock,
+)
 
 
 def duration_text(span: timedelta) -> str:
@@ -60,6 +69,113 @@ def sla_view(inquiry: Inquiry, now: datetime) -> SlaView:
 def sla_badge(inquiry: Inquiry, now: datetime) -> str:
     view = sla_view(inquiry, now)
     return format_html('<span class="{}" data-sla="{}">{}</span>', view.css, view.state, view.text)
+
+
+# The next-reply and resolution clocks, in words (SPEC rule 13).
+CLOCK_DEADLINES = {
+    NEXT_REPLY.name: _("Next reply due"),
+    RESOLUTION.name: _("Resolution due"),
+}
+
+
+RESOLVED_IN_TIME = _("Resolved in time")
+# What a stopped clock says: (met, late), by clock.
+_STOPPED_TEXTS = {
+    NEXT_REPLY.name: (_("Replied in time"), _("Replied late")),
+    RESOLUTION.name: (RESOLVED_IN_TIME, _("Resolved late")),
+}
+
+
+def clock_view(inquiry: Inquiry, now: datetime, clock: WatchedClock) -> SlaView:
+    """The next-reply or resolution clock as the agent should see it now:
+    time left, overdue, paused, met or late."""
+    state = sla_state_live(inquiry, now, clock)
+    due = getattr(inquiry, clock.due)
+    met, late = _STOPPED_TEXTS[clock.name]
+    if not state:
+        text = "—"
+    elif state == PAUSED:
+        text = gettext("Clock paused")
+    elif state == SlaState.MET:
+        text = str(met)
+    elif clock is RESOLUTION and inquiry.is_open and due is None:
+        text = gettext("Overdue, clock paused")
+    elif getattr(inquiry, clock.stopped) is not None or due is None:
+        text = str(late)
+    elif state == SlaState.BREACHED:
+        text = gettext("%(time)s overdue") % {"time": duration_text(now - due)}
+    else:
+        text = gettext("%(time)s left") % {"time": duration_text(due - now)}
+    return SlaView(state, text)
+
+
+def clock_badges(inquiry: Inquiry, now: datetime) -> str:
+    """The inbox's word on the other clocks: the next reply while one is
+    owed, the resolution when at risk, overdue or paused."""
+    badges = []
+    for clock, shown in (
+        (NEXT_REPLY, (SlaState.ON_TRACK, SlaState.AT_RISK, SlaState.BREACHED)),
+        (RESOLUTION, (SlaState.AT_RISK, SlaState.BREACHED, PAUSED)),
+    ):
+        view = clock_view(inquiry, now, clock)
+        if view.state in shown and (clock is RESOLUTION or inquiry.next_replied_at is None):
+            badges.append(
+                format_html(
+                    ' <span class="{}" data-clock="{}" data-sla="{}">{}: {}</span>',
+                    view.css,
+                    clock.name,
+                    view.state,
+                    CLOCK_DEADLINES[clock.name],
+                    view.text,
+                )
+            )
+    return format_html_join("", "{}", ((badge,) for badge in badges))
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    name: str
+    label: str
+    view: SlaView
+    due: datetime | None
+    note: str = ""
+
+
+def inquiry_clocks(inquiry: Inquiry, now: datetime) -> list[ClockRow]:
+    """The inquiry page's next-reply and resolution clocks, in words: the
+    next reply once the customer wrote after a reply, the resolution when
+    its policy sets a target; a paused resolution says how long it will
+    have left when it resumes."""
+    rows = []
+    if inquiry.next_reply_state:
+        owed = inquiry.next_replied_at is None
+        rows.append(
+            ClockRow(
+                NEXT_REPLY.name,
+                CLOCK_DEADLINES[NEXT_REPLY.name],
+                clock_view(inquiry, now, NEXT_REPLY),
+                inquiry.next_reply_due_at if owed else None,
+            )
+        )
+    clock = resolution_clock(inquiry)
+    if clock is not None:
+        view = clock_view(inquiry, now, RESOLUTION)
+        note = ""
+        if view.state == PAUSED:
+            used = cal.clock_used(clock, now, policy_calendar(inquiry.sla_policy))
+            note = gettext("%(time)s left when it resumes") % {
+                "time": duration_text(clock.target - used)
+            }
+        rows.append(
+            ClockRow(
+                RESOLUTION.name,
+                CLOCK_DEADLINES[RESOLUTION.name],
+                view,
+                inquiry.resolution_due_at,
+                note,
+            )
+        )
+    return rows
 
 
 CLAIMANT_LABEL = _("⚠ Claimant")

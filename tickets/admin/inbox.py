@@ -34,7 +34,13 @@ from crisis.selectors.incidents import incident_suggested_inquiries, incidents_o
 from crisis.services.incidents import incident_inquiries_link
 from crm.models import Customer, Order
 from crm.selectors import customer_search_q
-from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge, triage_badge
+from tickets.admin.display import (
+    claimant_badge,
+    clock_badges,
+    reply_failed_badge,
+    sla_badge,
+    triage_badge,
+)
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
@@ -45,6 +51,7 @@ from tickets.services import (
     sla_state_live_q,
     triage_late_q,
 )
+from tickets.services.sla import CLOCKS, FIRST_REPLY, NEXT_REPLY, PAUSED, RESOLUTION, WatchedClock
 
 # Django's own label for the row checkbox, translated by Django's catalogue
 # (a name, not a literal, so that makemessages leaves it to Django's).
@@ -105,23 +112,42 @@ class AssigneeFilter(DefaultingFilter):
 
 class SlaFilter(DefaultingFilter):
     """By the state the time-left column shows (live, not only as the SLA
-    watch last stored it)."""
+    watch last stored it), of the first reply (sla=at_risk), the next reply
+    (sla=next_reply:at_risk) or the resolution (sla=resolution:paused)."""
 
-    title = _("first reply")
+    title = _("deadline")
     parameter_name = "sla"
 
     def lookups(self, request, model_admin):
         return [
-            (SlaState.AT_RISK, _("At risk")),
-            (SlaState.BREACHED, _("Breached")),
-            (SlaState.ON_TRACK, _("On track")),
+            (SlaState.AT_RISK, _("First reply: at risk")),
+            (SlaState.BREACHED, _("First reply: overdue")),
+            (SlaState.ON_TRACK, _("First reply: on track")),
             (SlaState.MET, _("Replied in time")),
+            (f"{NEXT_REPLY.name}:{SlaState.AT_RISK}", _("Next reply: at risk")),
+            (f"{NEXT_REPLY.name}:{SlaState.BREACHED}", _("Next reply: overdue")),
+            (f"{NEXT_REPLY.name}:{SlaState.ON_TRACK}", _("Next reply: on track")),
+            (f"{RESOLUTION.name}:{SlaState.AT_RISK}", _("Resolution: at risk")),
+            (f"{RESOLUTION.name}:{SlaState.BREACHED}", _("Resolution: overdue")),
+            (f"{RESOLUTION.name}:{PAUSED}", _("Resolution: paused")),
         ]
 
     def queryset(self, request, queryset):
-        if self.value() in SlaState.values:
-            return queryset.filter(sla_state_live_q(self.value(), timezone.now()))
+        clock, state = sla_filter_clock(self.value())
+        if clock is not None:
+            return queryset.filter(sla_state_live_q(state, timezone.now(), clock))
         return queryset
+
+
+def sla_filter_clock(value: str | None) -> tuple[WatchedClock | None, str]:
+    """The clock and state of an SLA filter value ("at_risk" is the first
+    reply's, "next_reply:at_risk" the next reply's); (None, "") if unknown."""
+    name, _sep, state = (value or "").rpartition(":")
+    clock = CLOCKS.get(name or FIRST_REPLY.name)
+    states = (*SlaState.values, PAUSED) if clock is RESOLUTION else SlaState.values
+    if clock is None or state not in states:
+        return None, ""
+    return clock, state
 
 
 class TriageFilter(DefaultingFilter):
@@ -248,6 +274,9 @@ class InboxMixin:
     def get_ordering(self, request: HttpRequest):
         if request.GET.get(SlaFilter.parameter_name) in (SlaState.AT_RISK, SlaState.ON_TRACK):
             return UNREPLIED_ORDER
+        clock, state = sla_filter_clock(request.GET.get(SlaFilter.parameter_name))
+        if clock is not None and state in (SlaState.AT_RISK, SlaState.ON_TRACK):
+            return (F(clock.due).asc(nulls_last=True), "pk")  # its clock's partial index
         return super().get_ordering(request)
 
     def get_queryset(self, request: HttpRequest):
@@ -286,7 +315,11 @@ class InboxMixin:
     def time_left(self, obj: Inquiry) -> str:
         now = timezone.now()
         return format_html(
-            "{}{}{}", triage_badge(obj, now), reply_failed_badge(obj), sla_badge(obj, now)
+            "{}{}{}{}",
+            triage_badge(obj, now),
+            reply_failed_badge(obj),
+            sla_badge(obj, now),
+            clock_badges(obj, now),
         )
 
     # --- Search -------------------------------------------------------------

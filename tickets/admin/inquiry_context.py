@@ -20,7 +20,7 @@ from crisis.models import PlaybookStep
 from crisis.selectors.incidents import incidents_for_inquiry
 from crm.models import ConsentChannel
 from outreach.models import DeliveryStatus, MessageChannel
-from tickets.admin.display import claimant_badge, sla_view
+from tickets.admin.display import claimant_badge, inquiry_clocks, sla_view
 from tickets.admin.inquiry_forms import (
     PAGE_UPDATES,
     AssignForm,
@@ -305,6 +305,7 @@ def page_context(
         ],
         "inquiry": inquiry,
         "sla": sla_view(inquiry, now),
+        "clocks": inquiry_clocks(inquiry, now),
         "stages": [(label, getattr(inquiry, name)) for label, name in STAGES],
         "conversation": conversation(inquiry, messages, bound=bound, can_approve=can_approve),
         "latest_message_id": latest_id,

@@ -113,6 +113,8 @@ class SlaPolicyForm(forms.ModelForm):
             "channel",
             "priority",
             "first_reply_minutes",
+            "next_reply_minutes",
+            "resolution_minutes",
             "at_risk_minutes",
             "clock",
             "calendar",
@@ -124,6 +126,7 @@ class SlaPolicyForm(forms.ModelForm):
                 "existing deadlines stay as they were."
             ),
             "channel": _("Blank: any channel. The most specific active policy wins."),
+            "at_risk_minutes": _("For the first reply, the next reply and the resolution."),
         }
 
     def clean(self):

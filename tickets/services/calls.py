@@ -25,6 +25,7 @@ from tickets.services.inquiries import (
     inquiry_create,
     inquiry_inbound_add,
 )
+from tickets.services.sla import next_reply_answered
 
 CALL_MAX_MINUTES = 600
 
@@ -74,9 +75,14 @@ def _call_record(
         minutes=minutes,
         answered=answered,
     )
-    if answered and inquiry.first_replied_at is None:
-        fields = first_reply_record(inquiry, at=at, actor=actor)
-        inquiry.save(update_fields=[*fields, "updated_at"])
+    if answered:
+        # Answered on the spot: the reply the customer was owed, first or next.
+        if inquiry.first_replied_at is None:
+            fields = first_reply_record(inquiry, at=at, actor=actor)
+        else:
+            fields = next_reply_answered(inquiry, at=at)
+        if fields:
+            inquiry.save(update_fields=[*fields, "updated_at"])
 
 
 def inquiry_call_log(

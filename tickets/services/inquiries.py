@@ -36,7 +36,15 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.selectors import assignable_staff
-from tickets.services.sla import policy_clock_minutes, sla_policy_for, sla_times
+from tickets.services.sla import (
+    clocks_status_follow,
+    next_reply_owed,
+    policy_clock_minutes,
+    resolution_clock_reset,
+    resolution_times,
+    sla_policy_for,
+    sla_times,
+)
 from tickets.services.triage import triage_due
 
 logger = logging.getLogger(__name__)
@@ -135,6 +143,7 @@ def inquiry_create(
         )
     policy = sla_policy_for(channel=channel, priority=priority)
     due, at_risk = sla_times(policy, received_at) if policy else (None, None)
+    resolution_due, resolution_at_risk = resolution_times(policy, received_at)
     with transaction.atomic():
         inquiry = Inquiry(
             reference=reference_next(received_at),
@@ -151,6 +160,9 @@ def inquiry_create(
             triage_due_at=triage_due(policy, received_at),
             last_inbound_at=received_at,
             reopened_from=reopened_from,
+            resolution_due_at=resolution_due,
+            resolution_at_risk_at=resolution_at_risk,
+            resolution_state=SlaState.ON_TRACK if resolution_due else "",
         )
         inquiry.full_clean()
         inquiry.save()
@@ -325,12 +337,16 @@ def inquiry_inbound_add(
                     "closed_at",
                     "resolution_minutes",
                     "updated_at",
+                    *clocks_status_follow(inquiry, old_status=old, at=received_at),
                 ]
             )
             event_add(inquiry, InquiryEventKind.REOPENED, old=old, new=inquiry.status)
         elif inquiry.status == InquiryStatus.WAITING_CUSTOMER:
             inquiry.status = InquiryStatus.OPEN
-            inquiry.save(update_fields=["status", "updated_at"])
+            fields = clocks_status_follow(
+                inquiry, old_status=InquiryStatus.WAITING_CUSTOMER, at=received_at
+            )
+            inquiry.save(update_fields=["status", "updated_at", *fields])
             event_add(
                 inquiry,
                 InquiryEventKind.STATUS,
@@ -351,7 +367,8 @@ def inquiry_inbound_add(
             received_at=received_at,
             author=author,
         )
-        Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
+        inquiry.last_inbound_at = received_at
+        inquiry.save(update_fields=["last_inbound_at", *next_reply_owed(inquiry, at=received_at)])
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
 
@@ -488,6 +505,7 @@ def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
                 if inquiry.triaged_at is None:
                     inquiry.triage_due_at = triage_due(policy, inquiry.created_at)
                     fields.append("triage_due_at")
+                fields += resolution_clock_reset(inquiry)
         inquiry.save(update_fields=fields)
         event_add(inquiry, InquiryEventKind.PRIORITY, actor, old=old, new=priority)
     return inquiry
@@ -525,6 +543,7 @@ def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
                 policy_clock_minutes(inquiry, inquiry.resolved_at) if inquiry.resolved_at else None
             )
             fields.append("resolution_minutes")
+        fields += clocks_status_follow(inquiry, old_status=old, at=now)
         inquiry.save(update_fields=sorted(set(fields)))
         event_add(inquiry, InquiryEventKind.STATUS, actor, old=old, new=status)
     return inquiry

@@ -51,6 +51,18 @@ _SUBJECTS = {
     NotificationKind.REPLY_IN_DOUBT: gettext_noop(
         "[%(ref)s] Unknown whether your reply reached the customer: %(subject)s"
     ),
+    NotificationKind.NEXT_AT_RISK: gettext_noop("[%(ref)s] Next reply due soon: %(subject)s"),
+    NotificationKind.NEXT_BREACHED: gettext_noop("[%(ref)s] Next reply overdue: %(subject)s"),
+    NotificationKind.RESOLUTION_AT_RISK: gettext_noop("[%(ref)s] Resolution due soon: %(subject)s"),
+    NotificationKind.RESOLUTION_BREACHED: gettext_noop("[%(ref)s] Resolution overdue: %(subject)s"),
+}
+# The deadline a notice's mail names, by kind (the first reply's otherwise).
+_NOTICE_DUE = {
+    NotificationKind.TRIAGE_LATE: "triage_due_at",
+    NotificationKind.NEXT_AT_RISK: "next_reply_due_at",
+    NotificationKind.NEXT_BREACHED: "next_reply_due_at",
+    NotificationKind.RESOLUTION_AT_RISK: "resolution_due_at",
+    NotificationKind.RESOLUTION_BREACHED: "resolution_due_at",
 }
 INCIDENT_SUBJECTS = {
     NotificationKind.STEP_OVERDUE: gettext_noop(
@@ -85,9 +97,7 @@ def _notice_message(note: StaffNotification) -> EmailMessage:
     inquiry = note.inquiry
     subject = _(_SUBJECTS[note.kind]) % {"ref": inquiry.reference, "subject": inquiry.subject}
     url = settings.SITE_URL + reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
-    # A triage notice tells of the triage target; the others of the first reply.
-    triage = note.kind == NotificationKind.TRIAGE_LATE
-    due = inquiry.triage_due_at if triage else inquiry.first_reply_due_at
+    due = getattr(inquiry, _NOTICE_DUE.get(note.kind, "first_reply_due_at"))
     body = _("%(kind)s\n\n%(ref)s %(subject)s\nDue: %(due)s\n\n%(url)s\n") % {
         "kind": note.get_kind_display(),
         "ref": inquiry.reference,

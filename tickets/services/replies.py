@@ -38,6 +38,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add, first_reply_record, inquiry_assign_if_unassigned
+from tickets.services.sla import clocks_status_follow, next_reply_answered
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +303,8 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
     fields = ["updated_at"]
     if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
         fields += first_reply_record(inquiry, at=now, actor=message.author)
+    if not message.is_automatic and message.author_id:
+        fields += next_reply_answered(inquiry, at=now)
     if not message.is_automatic and inquiry.status in (InquiryStatus.NEW, InquiryStatus.OPEN):
         event_add(
             inquiry,
@@ -310,8 +313,8 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
             old=inquiry.status,
             new=InquiryStatus.WAITING_CUSTOMER,
         )
-        inquiry.status = InquiryStatus.WAITING_CUSTOMER
-        fields.append("status")
+        old_status, inquiry.status = inquiry.status, InquiryStatus.WAITING_CUSTOMER
+        fields += ["status", *clocks_status_follow(inquiry, old_status=old_status, at=now)]
     inquiry.save(update_fields=fields)
     send_enqueue(send, parallel=1)
 

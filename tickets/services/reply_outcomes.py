@@ -30,7 +30,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add
-from tickets.services.sla import policy_clock_minutes
+from tickets.services.sla import next_reply_recount, policy_clock_minutes
 
 OUTCOME_BATCH = 500
 # A delivery in one of these has reached the customer or still may.
@@ -62,6 +62,8 @@ def reply_outcomes_settle() -> dict[str, int]:
                 {inquiry for _pk, inquiry, author, auto, _s in rows if author and not auto}
             )
             report["reopened"] += sum(_first_reply_recount(pk) for pk in by_person)
+            for pk in by_person:
+                _next_reply_recount(pk)
         report["failed"] += len(rows)
         if len(rows) < OUTCOME_BATCH:
             return report
@@ -112,25 +114,7 @@ def _first_reply_recount(inquiry_id: int) -> bool:
         return False
     # The reply that stopped the clock was handed to the ledger (its
     # delivery row written) in the transaction that stopped it.
-    live = (
-        InquiryMessage.objects.filter(
-            inquiry_id=inquiry_id,
-            kind=MessageKind.OUTBOUND,
-            is_automatic=False,
-            author__isnull=False,
-            delivery__status__in=_LIVE_STATUSES,
-        )
-        .aggregate(stopper=Min("delivery__created_at"))
-        .get("stopper")
-    )
-    # A call the agent answered on the spot (tickets.services.calls) was a
-    # first reply that cannot fail.
-    answered_call = (
-        InquiryMessage.objects.filter(inquiry_id=inquiry_id, call_answered=True)
-        .aggregate(first=Min("created_at"))
-        .get("first")
-    )
-    live = min((t for t in (live, answered_call) if t is not None), default=None)
+    live = _live_reply_at(inquiry_id)
     if live is not None and live <= stopped_at:
         return False  # the clock was stopped by a reply that is still good
     old_state = inquiry.sla_state
@@ -150,3 +134,36 @@ def _first_reply_recount(inquiry_id: int) -> bool:
     if inquiry.sla_state != old_state:
         event_add(inquiry, InquiryEventKind.SLA, old=old_state, new=inquiry.sla_state)
     return live is None
+
+
+def _next_reply_recount(inquiry_id: int) -> None:
+    """The same for the next-reply clock: it stops at the first person's
+    reply still live since the customer's message, or re-opens."""
+    inquiry = Inquiry.objects.select_for_update().get(pk=inquiry_id)
+    if inquiry.next_replied_at is None:
+        return
+    live = _live_reply_at(inquiry_id, since=inquiry.next_reply_since)
+    fields = next_reply_recount(inquiry, live)
+    if fields:
+        inquiry.save(update_fields=[*fields, "updated_at"])
+
+
+def _live_reply_at(inquiry_id: int, since=None):
+    """When the earliest person's reply (since `since`) that reached the
+    customer or still may was handed to the ledger; None when there is none."""
+    replies = InquiryMessage.objects.filter(
+        inquiry_id=inquiry_id,
+        kind=MessageKind.OUTBOUND,
+        is_automatic=False,
+        author__isnull=False,
+        delivery__status__in=_LIVE_STATUSES,
+    )
+    # A call the agent answered on the spot (tickets.services.calls) is a
+    # reply that cannot fail.
+    calls = InquiryMessage.objects.filter(inquiry_id=inquiry_id, call_answered=True)
+    if since is not None:
+        replies = replies.filter(delivery__created_at__gte=since)
+        calls = calls.filter(created_at__gte=since)
+    reply = replies.aggregate(stopper=Min("delivery__created_at"))["stopper"]
+    call = calls.aggregate(first=Min("created_at"))["first"]
+    return min((t for t in (reply, call) if t is not None), default=None)
