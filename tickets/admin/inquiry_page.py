@@ -55,6 +55,7 @@ from tickets.services import (
     inquiry_category_set,
     inquiry_note_add,
     inquiry_priority_set,
+    inquiry_read_mark,
     inquiry_reply,
     inquiry_reply_approve,
     inquiry_reply_return,
@@ -102,6 +103,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
+        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # the inbox's unread mark
         audit_record(action=AuditAction.VIEW, request=request, customer_id=inquiry.customer_id)
         return self.render_page(request, inquiry)
 

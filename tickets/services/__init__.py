@@ -17,6 +17,7 @@ from tickets.services.inquiries import (
     staff_notifications_mark_read,
 )
 from tickets.services.notices import staff_notifications_email
+from tickets.services.reading import inquiry_read_mark
 from tickets.services.replies import (
     inquiry_auto_acknowledge,
     inquiry_reply,
@@ -51,6 +52,7 @@ __all__ = [
     "inquiry_inbound_add",
     "inquiry_note_add",
     "inquiry_priority_set",
+    "inquiry_read_mark",
     "inquiry_reply",
     "inquiry_reply_approve",
     "inquiry_reply_return",

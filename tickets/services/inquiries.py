@@ -36,6 +36,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.selectors import assignable_staff
+from tickets.services.reading import last_message_fields
 from tickets.services.sla import policy_clock_minutes, sla_policy_for, sla_times
 from tickets.services.triage import triage_due
 
@@ -151,6 +152,7 @@ def inquiry_create(
             triage_due_at=triage_due(policy, received_at),
             last_inbound_at=received_at,
             reopened_from=reopened_from,
+            **last_message_fields(visible_text or body_text, received_at),
         )
         inquiry.full_clean()
         inquiry.save()
@@ -345,7 +347,10 @@ def inquiry_inbound_add(
             attachments=attachments,
             received_at=received_at,
         )
-        Inquiry.objects.filter(pk=inquiry.pk).update(last_inbound_at=received_at)
+        Inquiry.objects.filter(pk=inquiry.pk).update(
+            last_inbound_at=received_at,
+            **last_message_fields(visible_text or body_text, received_at),
+        )
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
 

@@ -39,6 +39,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add
+from tickets.services.reading import last_message_fields
 from tickets.services.sla import policy_clock_minutes
 
 logger = logging.getLogger(__name__)
@@ -300,6 +301,11 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
 
     now = timezone.now()
     fields = ["updated_at"]
+    if not message.is_automatic:  # an acknowledgement would hide the customer's words
+        latest = last_message_fields(message.body_text, now)  # sent now, held or not
+        for name, value in latest.items():
+            setattr(inquiry, name, value)
+        fields += list(latest)
     if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
         inquiry.first_replied_at = now
         inquiry.first_reply_minutes = policy_clock_minutes(inquiry, now)
