@@ -5,7 +5,10 @@ mine / unassigned, SLA state, triage (状況確認, with its target), channel,
 category and status; one search box
 for references, customers (name, kana, email, phone) and order numbers;
 bulk actions that call the services. Every row's data comes from
-`tickets.selectors.inbox()` in one query.
+`tickets.selectors.inbox()` in one query: the subject with the latest
+message in one line, and whether the agent has read it (bold, a dot;
+「未読 N件」 above the list). tickets/static/tickets/inbox.js polls
+inbox_news_view and offers 「新着 N件 — 更新」.
 """
 
 from __future__ import annotations
