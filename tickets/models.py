@@ -771,6 +771,7 @@ class InquiryReadState(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,  # tickets_read_state_user serves it
         verbose_name=_("staff member"),
     )
     # The inquiry's last_inbound_at when the agent last opened it.
@@ -782,6 +783,16 @@ class InquiryReadState(models.Model):
         verbose_name_plural = _("read states")
         constraints = [
             models.UniqueConstraint(fields=["inquiry", "user"], name="tickets_read_state_once")
+        ]
+        indexes = [
+            # The unread count of a whole list (tickets.selectors.inbox_counts):
+            # one agent's read states, hashed from this index alone, however
+            # many the other agents have.
+            models.Index(
+                fields=["user", "inquiry"],
+                include=["seen_inbound_at"],
+                name="tickets_read_state_user",
+            )
         ]
 
     def __str__(self) -> str:

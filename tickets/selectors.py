@@ -116,9 +116,10 @@ def inbox_unread_q() -> Q:
 
 
 def inbox_counts(queryset: QuerySet[Inquiry], *, since: datetime | None = None) -> dict:
-    """On inbox(reader=...) as filtered: how many are unread for the reader
-    and, with `since`, how many had a customer message after it. One query."""
-    counts = {"unread": Count("pk", filter=inbox_unread_q())}
+    """On inbox(reader=...) as filtered: how many there are (`total`), how
+    many are unread for the reader and, with `since`, how many had a
+    customer message after it (`new`). One query, one pass over the rows."""
+    counts = {"total": Count("pk"), "unread": Count("pk", filter=inbox_unread_q())}
     if since is not None:
         counts["new"] = Count("pk", filter=Q(last_inbound_at__gt=since))
     return queryset.order_by().aggregate(**counts)

@@ -22,6 +22,7 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
@@ -202,11 +203,11 @@ class InboxChangeList(ChangeList):
         self.row_filters, self.preserved_filters = self.preserved_filters, ""
         self._change_url = None
 
-    @cached_property
+    @property
     def unread_text(self) -> str:
         """「未読 3件」: the inquiries of the list as filtered with a customer
-        message the agent has not opened."""
-        return inbox_unread_text(inbox_counts(self.queryset)["unread"])
+        message the agent has not opened (counted with the list, InboxPaginator)."""
+        return inbox_unread_text(self.paginator.unread)
 
     def url_for_result(self, result) -> str:
         if self._change_url is None:
@@ -221,6 +222,19 @@ class InboxChangeList(ChangeList):
             self._change_url = url.partition(self.PK)
         before, _pk, after = self._change_url
         return f"{before}{quote(result.pk)}{after}"
+
+
+class InboxPaginator(Paginator):
+    """Counts the inbox as filtered and its unread rows in the same query
+    (inbox_counts): the unread count costs no second pass over the rows."""
+
+    unread = 0
+
+    @cached_property
+    def count(self) -> int:
+        counts = inbox_counts(self.object_list)
+        self.unread = counts["unread"]
+        return counts["total"]
 
 
 class InboxCountChangeList(InboxChangeList):
@@ -274,6 +288,7 @@ class InboxMixin:
     )
     ordering = (INBOX_ORDER, "-last_inbound_at")
     list_per_page = 50
+    paginator = InboxPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     # get_search_results does the searching; this only makes the box appear.

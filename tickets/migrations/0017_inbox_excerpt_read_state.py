@@ -77,6 +77,7 @@ class Migration(migrations.Migration):
                 (
                     "user",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",
                         to=settings.AUTH_USER_MODEL,
@@ -87,6 +88,13 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "read state",
                 "verbose_name_plural": "read states",
+                "indexes": [
+                    models.Index(
+                        fields=["user", "inquiry"],
+                        include=("seen_inbound_at",),
+                        name="tickets_read_state_user",
+                    )
+                ],
                 "constraints": [
                     models.UniqueConstraint(
                         fields=("inquiry", "user"), name="tickets_read_state_once"
