@@ -14,12 +14,38 @@ from django.utils import timezone
 
 from core.roles import AGENT
 from tests.browser import chromium_browser, watch_csp
+from tests.crm import factories as crm_factories
 from tests.tickets import factories
 from tickets.services import inquiry_assign, inquiry_inbound_add
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-agent-yamada-1234"
+# Whether the inbox's table fits its box, and which texts that must stay on
+# one line take more than one (the tops of their text's line boxes more than
+# 8 px apart).
+LAYOUT = """() => {
+  const table = document.querySelector("#result_list");
+  const box = table.closest(".results");
+  const lines = (el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const tops = [];
+    while (walker.nextNode()) {
+      const range = document.createRange();
+      range.selectNodeContents(walker.currentNode);
+      tops.push(...[...range.getClientRects()].map((r) => r.top));
+    }
+    tops.sort((a, b) => a - b);
+    return tops.filter((top, i) => i === 0 || top - tops[i - 1] > 8).length;
+  };
+  const selector = ".field-reference a, .inbox-name, .inbox-kana, .inbox-subject, .inbox-excerpt";
+  return {
+    fits: table.getBoundingClientRect().width <= box.getBoundingClientRect().width + 1,
+    broken: [...document.querySelectorAll(selector)]
+      .filter((el) => lines(el) > 1)
+      .map((el) => el.className + ": " + el.textContent),
+  };
+}"""
 INBOX = "/admin/tickets/inquiry/"
 
 
@@ -41,9 +67,17 @@ def test_the_inbox_marks_unread_and_offers_new_messages_keeping_filter_and_selec
         subject="注文した商品がまだ届きません",
         body="11月20日に注文した緑茶が\nまだ届いていません。",
         received_at=earlier,
+        customer=crm_factories.customer(
+            family_name="勅使河原",
+            given_name="左衛門三郎",
+            family_name_kana="テシガワラ",
+            given_name_kana="サエモンサブロウ",
+        ),
     )
     gift = factories.inquiry(
-        subject="ギフト包装について", body="のしは付けられますか", received_at=earlier
+        subject="ギフト包装とのし紙、メッセージカードの同梱について" * 2,
+        body="のしは付けられますか。" * 30,
+        received_at=earlier,
     )
     other = factories.inquiry(subject="領収書の発行", received_at=earlier)
     for inquiry in (delayed, gift):
@@ -77,6 +111,11 @@ def test_the_inbox_marks_unread_and_offers_new_messages_keeping_filter_and_selec
         expect(row.locator(".inbox-unread")).to_be_visible()
         expect(page.locator("#inbox-unread-count")).to_have_text("未読 2件")
         assert page.locator("#result_list tbody tr", has_text=other.reference).count() == 0
+        # the list fits a 1366 px window, and a 1920 px one; references, names and
+        # kana never break over lines, the subject and message end in "…" instead
+        for width in (1366, 1920):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert page.evaluate(LAYOUT) == {"fits": True, "broken": []}, width
 
         # opening one marks it read
         row.locator("a", has_text=delayed.reference).click()

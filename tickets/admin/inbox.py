@@ -392,7 +392,10 @@ class InboxMixin:
         )
         return format_html(
             '<span class="inbox-subject">{}{}{}</span><span class="inbox-excerpt">{}{}</span>',
-            format_html('<span class="inbox-unread" title="{0}">{0}</span>', UNREAD_LABEL)
+            format_html(
+                '<span class="inbox-unread" role="img" title="{0}" aria-label="{0}"></span>',
+                UNREAD_LABEL,
+            )
             if getattr(obj, "is_unread", False)
             else "",
             reply_held_badge(obj),
