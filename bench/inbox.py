@@ -9,6 +9,9 @@ agents in PostgreSQL with server-side INSERT ... SELECT FROM generate_series
              unfiltered and ?status=open&sla_state=at_risk
   inbox      GET /admin/tickets/inquiry/ as a logged-in agent: the default
              view (open, next deadline first), mine, at risk, one channel
+             (the agent has opened half of the open inquiries: unread
+             marks and 「未読 N件」 read their read states); the news poll
+             the inbox's script makes (GET inquiry/inbox-news/?since=...)
   sla watch  tickets.services.sla_watch(now=...) in process, its three
              clocks (first reply, next reply, resolution: a third of the
              answered open inquiries owe a next reply, the open ones have a
@@ -241,6 +244,8 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
                 " END",
                 "closed_at": "CASE WHEN s = 'closed' THEN c + interval '10 days' END",
                 "last_inbound_at": "c + (h % 3) * interval '2 hours'",
+                "last_message_excerpt": "'注文した商品がまだ届きません。11月20日に注文しました。'",
+                "last_message_at": "c + (h % 3) * interval '2 hours'",
                 "created_at": "c",
                 "updated_at": "c + interval '1 hour'",
             },
@@ -266,6 +271,22 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
         )
     )
     log(f"first messages of the open inquiries in {elapsed:.1f} s")
+    # The bench agent has opened half of the open inquiries; a customer wrote
+    # again since on half of those (unread again).
+    elapsed, _ = time_once(
+        lambda: insert_select(
+            "tickets_inquiryreadstate",
+            f"tickets_inquiry i WHERE i.status IN ({statuses}) AND i.id % 2 = 0",
+            {
+                "inquiry_id": "i.id",
+                "user_id": str(bench_agent.pk),
+                "seen_inbound_at": "CASE WHEN i.id % 4 = 0 THEN i.last_inbound_at"
+                " ELSE i.last_inbound_at - interval '1 hour' END",
+                "opened_at": "i.last_inbound_at",
+            },
+        )
+    )
+    log(f"the bench agent's read states in {elapsed:.1f} s")
     elapsed, _ = time_once(lambda: sql("VACUUM ANALYZE"))
     log(f"VACUUM ANALYZE in {elapsed:.1f} s; data built in {time.perf_counter() - started:.0f} s")
     return {"api_secret": api_secret, "agent": bench_agent}
@@ -324,9 +345,13 @@ def page_queries(client, path: str, headers: dict[str, str]) -> list[tuple[str, 
 
 def row_query(queries: list[tuple[str, float]]) -> str:
     """The page's rows: the first SELECT of inquiry rows (with LIMIT when
-    there is more than one page)."""
+    there is more than one page); for the inbox's news poll, which has no
+    rows, its count."""
     for statement, _seconds in queries:
         if statement.startswith('SELECT "tickets_inquiry"."id"'):
+            return statement
+    for statement, _seconds in queries:
+        if statement.startswith("SELECT COUNT(") and '"tickets_inquiry"' in statement:
             return statement
     raise RuntimeError("no row query found in:\n" + "\n".join(q for q, _s in queries))
 
@@ -528,6 +553,13 @@ def main() -> None:
             "inbox",
             "inbox ?channel__exact=email",
             "/admin/tickets/inquiry/?channel__exact=email",
+            {},
+        ),
+        (
+            "inbox",
+            "inbox news poll",
+            "/admin/tickets/inquiry/inbox-news/?"
+            + urlencode({"since": (timezone.now() - timedelta(hours=1)).isoformat()}),
             {},
         ),
     ]

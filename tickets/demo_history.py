@@ -58,6 +58,7 @@ from tickets.models import (
     SlaState,
 )
 from tickets.services import sla_policy_for, sla_times, triage_due
+from tickets.services.reading import last_message_fields
 from tickets.services.sla import policy_clock_minutes
 
 MONTHS = 13  # this month and the twelve before it
@@ -441,6 +442,8 @@ def _rows(life: Life, *, reference: str, customer, order, staff, category, polic
         if at is not None:
             events.append(event(at, InquiryEventKind.STATUS, old=old, new=new))
     inquiry.updated_at = max(e.created_at for e in events)
+    for name, value in last_message_fields(messages[-1].body_text, messages[-1].created_at).items():
+        setattr(inquiry, name, value)
     return _Rows(inquiry, messages, events)
 
 

@@ -313,6 +313,9 @@ class Inquiry(models.Model):
     )
     created_at = models.DateTimeField(_("received"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The inbox row: the latest message in one line (tickets.services.reading).
+    last_message_excerpt = models.CharField(_("latest message"), max_length=120, blank=True)
+    last_message_at = models.DateTimeField(_("latest message at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("inquiry")
@@ -854,3 +857,48 @@ class AutoAcknowledgement(models.Model):
 
     def __str__(self) -> str:
         return self.get_channel_display()
+
+
+class InquiryReadState(models.Model):
+    """Up to which customer message an agent has opened an inquiry: the
+    inbox marks it unread for them while Inquiry.last_inbound_at is later
+    than `seen_inbound_at` (tickets.selectors.inbox, one join on the unique
+    (inquiry, user) index)."""
+
+    inquiry = models.ForeignKey(
+        Inquiry,
+        on_delete=models.CASCADE,
+        related_name="read_states",
+        db_index=False,  # the unique (inquiry, user) index serves it
+        verbose_name=_("inquiry"),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # tickets_read_state_user serves it
+        verbose_name=_("staff member"),
+    )
+    # The inquiry's last_inbound_at when the agent last opened it.
+    seen_inbound_at = models.DateTimeField(_("customer message seen"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("last opened"))
+
+    class Meta:
+        verbose_name = _("read state")
+        verbose_name_plural = _("read states")
+        constraints = [
+            models.UniqueConstraint(fields=["inquiry", "user"], name="tickets_read_state_once")
+        ]
+        indexes = [
+            # The unread count of a whole list (tickets.selectors.inbox_counts):
+            # one agent's read states, hashed from this index alone, however
+            # many the other agents have.
+            models.Index(
+                fields=["user", "inquiry"],
+                include=["seen_inbound_at"],
+                name="tickets_read_state_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inquiry_id} / {self.user_id}"

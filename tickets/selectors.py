@@ -9,9 +9,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
+    BooleanField,
     Case,
+    Count,
     Exists,
+    ExpressionWrapper,
     F,
+    FilteredRelation,
     OuterRef,
     Prefetch,
     Q,
@@ -31,6 +35,7 @@ from tickets.models import (
     InquiryEvent,
     InquiryMessage,
     MessageKind,
+    OutboundState,
     StaffNotification,
 )
 
@@ -71,18 +76,55 @@ def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
     )
 
 
-def inbox(*, open_only: bool = False) -> QuerySet[Inquiry]:
+def inbox(*, open_only: bool = False, reader=None) -> QuerySet[Inquiry]:
     """The agent inbox: everything a row shows, joined; `last_reply_status`
-    is the delivery status of the latest reply (None before one is sent)."""
+    is the delivery status of the latest reply (None before one is sent),
+    or its OutboundState while it is held for approval or returned. With a
+    `reader`, `is_unread` says whether the inquiry has a customer message
+    they have not opened (one join on their read state, inbox_unread_q)."""
     latest_reply = InquiryMessage.objects.filter(
         inquiry=OuterRef("pk"), kind=MessageKind.OUTBOUND
     ).order_by("-created_at", "-id")
-    queryset = Inquiry.objects.select_related("customer", "category", "assignee").annotate(
-        last_reply_status=Subquery(latest_reply.values("delivery__status")[:1])
+    reply_status = Case(
+        When(outbound_state__in=HELD_STATES, then=F("outbound_state")),
+        default=F("delivery__status"),
     )
+    queryset = Inquiry.objects.select_related("customer", "category", "assignee").annotate(
+        last_reply_status=Subquery(latest_reply.values(status=reply_status)[:1])
+    )
+    if reader is not None:
+        queryset = queryset.annotate(
+            reader_state=FilteredRelation(
+                "read_states", condition=Q(read_states__user_id=reader.pk)
+            ),
+            is_unread=ExpressionWrapper(inbox_unread_q(), output_field=BooleanField()),
+        )
     if open_only:
         queryset = queryset.filter(status__in=OPEN_STATUSES)
     return queryset
+
+
+# Replies not sent yet: the inbox badges them in words.
+HELD_STATES = (OutboundState.AWAITING_APPROVAL, OutboundState.RETURNED)
+
+
+def inbox_unread_q() -> Q:
+    """On inbox(reader=...): a customer message came in after the one the
+    reader last saw (or the reader never opened the inquiry)."""
+    return Q(last_inbound_at__isnull=False) & (
+        Q(reader_state__seen_inbound_at__isnull=True)
+        | Q(last_inbound_at__gt=F("reader_state__seen_inbound_at"))
+    )
+
+
+def inbox_counts(queryset: QuerySet[Inquiry], *, since: datetime | None = None) -> dict:
+    """On inbox(reader=...) as filtered: how many there are (`total`), how
+    many are unread for the reader and, with `since`, how many had a
+    customer message after it (`new`). One query, one pass over the rows."""
+    counts = {"total": Count("pk"), "unread": Count("pk", filter=inbox_unread_q())}
+    if since is not None:
+        counts["new"] = Count("pk", filter=Q(last_inbound_at__gt=since))
+    return queryset.order_by().aggregate(**counts)
 
 
 def inquiry_conversation(inquiry: Inquiry) -> QuerySet[InquiryMessage]:

@@ -147,13 +147,13 @@ def test_inquiry_page_query_count_does_not_grow_with_messages(
     # name, LINE identity, then the choices
     # of the template, assignee and category selects; the incident banner and
     # the ongoing incidents the inquiry is linked to or may belong to; the
-    # audit row (a view of the customer)
-    with django_assert_num_queries(20):
+    # audit row (a view of the customer); the agent's read state (the inbox's unread mark)
+    with django_assert_num_queries(21):
         response = client.get(page_url(inquiry))
     assert len(response.context["conversation"]) == 2
 
     _messages(inquiry, 10, colleague)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(21):
         response = client.get(page_url(inquiry))
     assert len(response.context["conversation"]) == 12
 

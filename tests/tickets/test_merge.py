@@ -99,6 +99,24 @@ def test_merge_keeps_every_message_and_event_in_order_on_the_survivor(colleague)
     assert InquiryEvent.objects.count() > len(events)  # and the merge itself is recorded
 
 
+def test_the_inbox_line_of_merged_and_split_inquiries_follows_their_messages(colleague):
+    first, second = _pair()
+
+    survivor = inquiries_merge(inquiries=[first, second], actor=colleague)
+
+    # the survivor's inbox line is the group's latest message (the absorbed one's)
+    assert survivor.pk == first.pk
+    assert (survivor.last_message_excerpt, survivor.last_message_at) == (
+        "写真を送ります",
+        second.created_at,
+    )
+    moved = survivor.messages.get(body_text="写真を送ります")
+    new = inquiry_split(message=moved, actor=colleague, subject="再送のお願い")
+    survivor.refresh_from_db()
+    assert new.last_message_excerpt == "写真を送ります"
+    assert survivor.last_message_excerpt == "届いた商品が割れていました"
+
+
 def test_the_absorbed_inquiry_is_closed_and_points_to_the_survivor(colleague):
     first, second = _pair()
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Customer
 from outreach.models import DeliveryStatus
 from tickets import calendar as cal
-from tickets.models import UNDELIVERED_STATUSES, Inquiry, SlaState
+from tickets.models import UNDELIVERED_STATUSES, Inquiry, OutboundState, SlaState
 from tickets.services import sla_state_live
 from tickets.services.sla import (
     NEXT_REPLY,
@@ -210,6 +210,28 @@ def reply_failed_badge(inquiry: Inquiry) -> str:
         REPLY_UNKNOWN_HELP if unknown else REPLY_FAILED_HELP,
         REPLY_UNKNOWN_LABEL if unknown else REPLY_FAILED_LABEL,
     )
+
+
+REPLY_HELD_LABELS = {
+    OutboundState.AWAITING_APPROVAL: (
+        _("Awaiting approval"),
+        _("The latest reply is waiting for a manager's approval."),
+    ),
+    OutboundState.RETURNED: (
+        _("Returned for changes"),
+        _("A manager returned the latest reply for changes."),
+    ),
+}
+
+
+def reply_held_badge(inquiry: Inquiry) -> str:
+    """承認待ち / 差し戻し when the inquiry's latest reply is held for
+    approval or was returned (the inbox's `last_reply_status`)."""
+    held = REPLY_HELD_LABELS.get(getattr(inquiry, "last_reply_status", None))
+    if held is None:
+        return ""
+    label, help_text = held
+    return format_html('<span class="reply-held-badge" title="{}">{}</span> ', help_text, label)
 
 
 def triage_badge(inquiry: Inquiry, now: datetime) -> str:

@@ -5,7 +5,10 @@ mine / unassigned, SLA state, triage (状況確認, with its target), channel,
 category and status; one search box
 for references, customers (name, kana, email, phone) and order numbers;
 bulk actions that call the services. Every row's data comes from
-`tickets.selectors.inbox()` in one query.
+`tickets.selectors.inbox()` in one query: the subject with the latest
+message in one line, and whether the agent has read it (bold, a dot;
+「未読 N件」 above the list). tickets/static/tickets/inbox.js polls
+inbox_news_view and offers 「新着 N件 — 更新」.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ import re
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Case, Exists, F, OuterRef, Q, When
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -38,13 +46,14 @@ from tickets.admin.display import (
     claimant_badge,
     clock_badges,
     reply_failed_badge,
+    reply_held_badge,
     sla_badge,
     triage_badge,
 )
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
-from tickets.selectors import assignable_staff, inbox
+from tickets.selectors import assignable_staff, inbox, inbox_counts
 from tickets.services import (
     inquiries_bulk_assign,
     inquiries_bulk_close,
@@ -197,6 +206,11 @@ class IncidentSuggestFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=incident_suggested_inquiries(incident).values("pk"))
 
 
+# How often the inbox asks whether customers wrote (and when the agent comes
+# back to the tab).
+POLL_SECONDS = 30
+
+
 class InboxChangeList(ChangeList):
     """The admin's changelist with each row's link built from one reverse()
     a page: Django reverses every row's URL and, with a filter on, parses the
@@ -209,6 +223,12 @@ class InboxChangeList(ChangeList):
         # The filters go into the link once, here; the row tag finds none left.
         self.row_filters, self.preserved_filters = self.preserved_filters, ""
         self._change_url = None
+
+    @property
+    def unread_text(self) -> str:
+        """「未読 3件」: the inquiries of the list as filtered with a customer
+        message the agent has not opened (counted with the list, InboxPaginator)."""
+        return inbox_unread_text(self.paginator.unread)
 
     def url_for_result(self, result) -> str:
         if self._change_url is None:
@@ -225,18 +245,56 @@ class InboxChangeList(ChangeList):
         return f"{before}{quote(result.pk)}{after}"
 
 
+class InboxPaginator(Paginator):
+    """Counts the inbox as filtered and its unread rows in the same query
+    (inbox_counts): the unread count costs no second pass over the rows."""
+
+    unread = 0
+
+    @cached_property
+    def count(self) -> int:
+        counts = inbox_counts(self.object_list)
+        self.unread = counts["unread"]
+        return counts["total"]
+
+
+class InboxCountChangeList(InboxChangeList):
+    """The inbox's filters and search without its page (no row query, no
+    count): what inbox_news_view counts in."""
+
+    def get_results(self, request) -> None:
+        self.result_count = self.full_result_count = None
+        self.result_list = []
+        self.can_show_all = self.multi_page = False
+
+
+UNREAD_LABEL = _("Unread")
+REPLY_PREFIX = _("Reply: ")
+# The inbox script's parameter: when the page was drawn (ISO 8601).
+NEWS_SINCE = "since"
+
+
+def inbox_unread_text(count: int) -> str:
+    return ngettext("%(count)s unread", "%(count)s unread", count) % {"count": f"{count:,}"}
+
+
+def inbox_new_text(count: int) -> str:
+    return ngettext("%(count)s new — refresh", "%(count)s new — refresh", count) % {
+        "count": f"{count:,}"
+    }
+
+
 class InboxMixin:
     """The changelist half of InquiryAdmin (tickets/admin/inquiries.py)."""
 
     list_display = (
         "reference",
+        "subject_column",
         "customer_column",
-        "channel",
-        "category",
-        "status",
-        "assignee_column",
+        "channel_column",
+        "status_column",
         "time_left",
-        "created_at",
+        "received_column",
     )
     list_display_links = ("reference",)
     list_filter = (
@@ -251,6 +309,7 @@ class InboxMixin:
     )
     ordering = (INBOX_ORDER, "-last_inbound_at")
     list_per_page = 50
+    paginator = InboxPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     # get_search_results does the searching; this only makes the box appear.
@@ -261,11 +320,58 @@ class InboxMixin:
     actions = ("assign_to_me", "assign_to", "close_inquiries", "link_to_incident")
 
     def get_changelist(self, request, **kwargs):
+        if getattr(request, "inbox_counting", False):
+            return InboxCountChangeList
         return InboxChangeList
+
+    def get_urls(self):
+        return [
+            path(
+                "inbox-news/",
+                self.admin_site.admin_view(self.inbox_news_view),
+                name="tickets_inquiry_inbox_news",
+            ),
+            *super().get_urls(),
+        ]
+
+    def inbox_news_view(self, request: HttpRequest) -> JsonResponse:
+        """What the inbox's script polls: how many inquiries of the list as
+        filtered (the page's own query string) had a customer message since
+        the page was drawn (`since`, its data-since), and how many are
+        unread for the agent now. One query."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        params = request.GET.copy()
+        since = parse_datetime(params.pop(NEWS_SINCE, [""])[0] or "")
+        if since is None:
+            return JsonResponse({"error": gettext("The page's time is missing.")}, status=400)
+        request.GET = params
+        request.inbox_counting = True
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return JsonResponse({"error": gettext("Unknown filter.")}, status=400)
+        counts = inbox_counts(changelist.queryset, since=since)
+        return JsonResponse(
+            {
+                **counts,
+                "new_text": inbox_new_text(counts["new"]),
+                "unread_text": inbox_unread_text(counts["unread"]),
+            }
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         """The inbox lists customers' names and subjects: its query (not its
         rows) goes into the audit trail, as the customer list's does."""
+        extra_context = {
+            "inbox_since": timezone.now().isoformat(),
+            "inbox_news_url": reverse("admin:tickets_inquiry_inbox_news"),
+            "inbox_poll_seconds": POLL_SECONDS,
+            # The inbox is the agent's work page: the list of tables (one
+            # click away under ホーム) would leave its rows half a 1366 px screen.
+            "is_nav_sidebar_enabled": False,
+            **(extra_context or {}),
+        }
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:
             audit_query_record(request=request)
@@ -280,7 +386,7 @@ class InboxMixin:
         return super().get_ordering(request)
 
     def get_queryset(self, request: HttpRequest):
-        queryset = inbox()
+        queryset = inbox(reader=request.user)
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
@@ -297,6 +403,31 @@ class InboxMixin:
             format_html(gettext(ACTION_CHECKBOX_LABEL), str(obj)),
         )
 
+    @admin.display(description=_("subject"))
+    def subject_column(self, obj: Inquiry) -> str:
+        """The subject, and under it the latest message in one line (ours
+        begin 「返信:」); a dot and bold when the agent has not read the
+        customer's latest message; a reply held for approval or returned
+        says so."""
+        ours = (
+            obj.last_message_at is not None
+            and obj.last_inbound_at is not None
+            and obj.last_message_at > obj.last_inbound_at
+        )
+        return format_html(
+            '<span class="inbox-subject">{}{}{}</span><span class="inbox-excerpt">{}{}</span>',
+            format_html(
+                '<span class="inbox-unread" role="img" title="{0}" aria-label="{0}"></span>',
+                UNREAD_LABEL,
+            )
+            if getattr(obj, "is_unread", False)
+            else "",
+            reply_held_badge(obj),
+            obj.subject,
+            REPLY_PREFIX if ours else "",
+            obj.last_message_excerpt,
+        )
+
     @admin.display(description=_("customer"), ordering="customer__family_name_kana")
     def customer_column(self, obj: Inquiry) -> str:
         customer = obj.customer
@@ -305,6 +436,23 @@ class InboxMixin:
             claimant_badge(customer),
             customer.label,
             customer.display_name_kana,
+        )
+
+    @admin.display(description=_("channel / category"), ordering="channel")
+    def channel_column(self, obj: Inquiry) -> str:
+        """Two short facts in one column, so that the subject has the room."""
+        return format_html(
+            '{}<span class="inbox-second">{}</span>',
+            obj.get_channel_display(),
+            obj.category or "—",
+        )
+
+    @admin.display(description=_("status / assignee"), ordering="status")
+    def status_column(self, obj: Inquiry) -> str:
+        return format_html(
+            '{}<span class="inbox-second">{}</span>',
+            obj.get_status_display(),
+            self.assignee_column(obj),
         )
 
     @admin.display(description=_("assignee"), ordering="assignee__last_name")
@@ -320,6 +468,18 @@ class InboxMixin:
             reply_failed_badge(obj),
             sla_badge(obj, now),
             clock_badges(obj, now),
+        )
+
+    @admin.display(description=_("received"), ordering="created_at")
+    def received_column(self, obj: Inquiry) -> str:
+        """12/5 14:03 (the year too when it is not this year's): short
+        enough to leave the subject room at 1366 px."""
+        received = timezone.localtime(obj.created_at)
+        this_year = received.year == timezone.localtime().year
+        return format_html(
+            '<time datetime="{}">{}</time>',
+            received.isoformat(),
+            date_format(received, "n/j H:i" if this_year else "Y/n/j H:i"),
         )
 
     # --- Search -------------------------------------------------------------

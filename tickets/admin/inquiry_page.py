@@ -42,7 +42,12 @@ from tickets.admin.inquiry_forms import PAGE_UPDATES, ReplyForm, held_forms
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
 from tickets.presence import presence_touch, staff_name
 from tickets.selectors import inquiry_messages_after, replies_by_others
-from tickets.services import inquiry_reply, inquiry_reply_approve, inquiry_reply_return
+from tickets.services import (
+    inquiry_read_mark,
+    inquiry_reply,
+    inquiry_reply_approve,
+    inquiry_reply_return,
+)
 
 PAGE_TEMPLATE = "admin/tickets/inquiry/inquiry_page.html"
 
@@ -81,6 +86,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
+        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # the inbox's unread mark
         audit_record(action=AuditAction.VIEW, request=request, customer_id=inquiry.customer_id)
         return self.render_page(request, inquiry)
 

@@ -24,6 +24,7 @@ from tickets.services.merge import (
     merge_survivor_default,
 )
 from tickets.services.notices import staff_notifications_email
+from tickets.services.reading import inquiry_read_mark
 from tickets.services.replies import (
     inquiry_auto_acknowledge,
     inquiry_reply,
@@ -61,6 +62,7 @@ __all__ = [
     "inquiry_inbound_add",
     "inquiry_note_add",
     "inquiry_priority_set",
+    "inquiry_read_mark",
     "inquiry_reply",
     "inquiry_reply_approve",
     "inquiry_reply_return",

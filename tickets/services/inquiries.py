@@ -36,6 +36,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.selectors import assignable_staff
+from tickets.services.reading import last_message_fields
 from tickets.services.sla import (
     clocks_status_follow,
     next_reply_owed,
@@ -163,6 +164,7 @@ def inquiry_create(
             resolution_due_at=resolution_due,
             resolution_at_risk_at=resolution_at_risk,
             resolution_state=SlaState.ON_TRACK if resolution_due else "",
+            **last_message_fields(visible_text or body_text, received_at),
         )
         inquiry.full_clean()
         inquiry.save()
@@ -367,8 +369,13 @@ def inquiry_inbound_add(
             received_at=received_at,
             author=author,
         )
+        latest = last_message_fields(visible_text or body_text, received_at)
+        for name, value in latest.items():
+            setattr(inquiry, name, value)
         inquiry.last_inbound_at = received_at
-        inquiry.save(update_fields=["last_inbound_at", *next_reply_owed(inquiry, at=received_at)])
+        inquiry.save(
+            update_fields=["last_inbound_at", *latest, *next_reply_owed(inquiry, at=received_at)]
+        )
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
 

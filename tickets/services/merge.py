@@ -36,6 +36,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add, inquiry_status_set, reference_next
+from tickets.services.reading import last_message_refresh
 from tickets.services.reply_outcomes import _LIVE_STATUSES, _first_reply_recount
 from tickets.services.sla import policy_clock_minutes, sla_policy_for, sla_times
 from tickets.services.triage import triage_due
@@ -137,6 +138,7 @@ def inquiries_merge(
         ):
             # The customer wrote again on an absorbed inquiry: the turn is ours.
             inquiry_status_set(inquiry=kept, status=InquiryStatus.OPEN, actor=actor)
+        last_message_refresh(inquiry_ids=[kept.pk, *(i.pk for i in absorbed)])
     kept.refresh_from_db()
     return kept
 
@@ -285,6 +287,7 @@ def inquiry_split(
             inquiry_id=new.pk,
             messages=len(moving_ids),
         )
+        last_message_refresh(inquiry_ids=[new.pk, original.pk])
     new.refresh_from_db()
     return new
 

@@ -38,6 +38,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add, first_reply_record, inquiry_assign_if_unassigned
+from tickets.services.reading import last_message_fields
 from tickets.services.sla import clocks_status_follow, next_reply_answered
 
 logger = logging.getLogger(__name__)
@@ -301,6 +302,11 @@ def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
 
     now = timezone.now()
     fields = ["updated_at"]
+    if not message.is_automatic:  # an acknowledgement would hide the customer's words
+        latest = last_message_fields(message.body_text, now)  # sent now, held or not
+        for name, value in latest.items():
+            setattr(inquiry, name, value)
+        fields += list(latest)
     if not message.is_automatic and message.author_id and inquiry.first_replied_at is None:
         fields += first_reply_record(inquiry, at=now, actor=message.author)
     if not message.is_automatic and message.author_id:

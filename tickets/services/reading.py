@@ -1,0 +1,76 @@
+"""What the inbox keeps per row and per agent: the latest message in one
+line (Inquiry.last_message_excerpt / last_message_at, written where messages
+are added) and how far each agent has read (InquiryReadState)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf, Replace, Substr
+from django.utils import timezone
+
+from tickets.models import Inquiry, InquiryMessage, InquiryReadState, MessageKind, OutboundState
+
+EXCERPT_LENGTH = 120
+
+
+def last_message_fields(text: str, at: datetime) -> dict:
+    """Inquiry's latest-message columns for a message of `text` at `at`: the
+    text folded into one line (no newlines, single spaces), cut at 120
+    characters."""
+    return {
+        "last_message_excerpt": " ".join((text or "").split())[:EXCERPT_LENGTH],
+        "last_message_at": at,
+    }
+
+
+def last_message_refresh(*, inquiry_ids) -> None:
+    """Recount the latest-message columns of these inquiries from their
+    messages, in one UPDATE, after messages moved between inquiries (merge,
+    split): the latest message exchanged with the customer — no notes, no
+    automatic acknowledgements, no reply still held for approval. The same
+    rule as migration 0020's backfill (which keeps its own frozen copy)."""
+    latest = (
+        InquiryMessage.objects.filter(inquiry=OuterRef("pk"))
+        .exclude(kind=MessageKind.NOTE)
+        .exclude(is_automatic=True)
+        .exclude(
+            Q(kind=MessageKind.OUTBOUND)
+            & ~Q(
+                outbound_state__in=[
+                    OutboundState.SENDING,
+                    OutboundState.SENT,
+                    OutboundState.FAILED,
+                ]
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+    text = Coalesce(NullIf("visible_text", Value("")), "body_text")
+    one_line = Replace(Replace(text, Value("\r"), Value("")), Value("\n"), Value(" "))
+    Inquiry.objects.filter(pk__in=list(inquiry_ids)).update(
+        last_message_at=Subquery(latest.values("created_at")[:1]),
+        last_message_excerpt=Coalesce(
+            Subquery(latest.annotate(line=Substr(one_line, 1, EXCERPT_LENGTH)).values("line")[:1]),
+            Value(""),
+        ),
+    )
+
+
+def inquiry_read_mark(*, inquiry: Inquiry, actor) -> None:
+    """`actor` opened the inquiry: its customer messages so far (up to its
+    last_inbound_at) are read for them. One upsert."""
+    InquiryReadState.objects.bulk_create(
+        [
+            InquiryReadState(
+                inquiry_id=inquiry.pk,
+                user_id=actor.pk,
+                seen_inbound_at=inquiry.last_inbound_at,
+                opened_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["inquiry", "user"],
+        update_fields=["seen_inbound_at", "opened_at"],
+    )
