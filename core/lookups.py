@@ -44,3 +44,24 @@ class AnyOf(Lookup):
 # `customer__any_of` and `customer_id__any_of` need registering there too.
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)
+
+
+class SearchContains(Lookup):
+    """`field__search_contains=word`: the word anywhere in the text, in any
+    case. On PostgreSQL `field ILIKE '%word%'`, which a pg_trgm index on
+    the column serves (Django's `icontains` writes UPPER(field) LIKE, which
+    no index on the column serves); elsewhere (SQLite, whose LIKE ignores
+    ASCII case) `icontains`."""
+
+    lookup_name = "search_contains"
+
+    def as_sql(self, compiler, connection):
+        return compiler.compile(self.lhs.get_lookup("icontains")(self.lhs, self.rhs))
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        word = connection.ops.prep_for_like_query(self.rhs)
+        return f"{lhs} ILIKE %s", [*lhs_params, f"%{word}%"]
+
+
+Field.register_lookup(SearchContains)

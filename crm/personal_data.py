@@ -64,7 +64,7 @@ class PersonalTable:
 PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable(
         "crm.Customer",
-        (*PERSON_COLUMNS, "notes", "claimant_reason"),
+        (*PERSON_COLUMNS, "notes", "claimant_reason", "search_name", "search_kana"),
         reach=("id",),
         how="The person's merged profile (and the stubs merged into it, merged_into).",
         erased={"claimant_reason": ERASED_MARKER},  # where is_claimant (a check constraint)
