@@ -367,8 +367,29 @@ def search_subject_column(key: str) -> str:
     return _pick(SUBJECTS, key)
 
 
+# What the messages are about: 100 products (a craft and an item), each in
+# 1 % of them.
+CRAFTS = (
+    "波佐見焼",
+    "有田焼",
+    "九谷焼",
+    "益子焼",
+    "美濃焼",
+    "信楽焼",
+    "萩焼",
+    "備前焼",
+    "清水焼",
+    "砥部焼",
+)
+ITEMS = ("湯呑み", "急須", "茶碗", "マグカップ", "平皿", "小鉢", "徳利", "花瓶", "箸置き", "土鍋")
+
+
 def search_body_column(key: str) -> str:
-    return _pick(BODIES, f"({key}) * 7")
+    """A customer's message: the product it is about, then one of BODIES."""
+    return (
+        f"{_pick(CRAFTS, key)} || 'の' || {_pick(ITEMS, f'({key}) / 10')} || 'について。'"
+        f" || {_pick(BODIES, f'({key}) / 100')}"
+    )
 
 
 ORDERS_PER_CUSTOMER = 2
@@ -422,10 +443,10 @@ def search_cases() -> list[tuple[str, str, str, dict]]:
         ("two characters 岡田, all statuses", inbox, "岡田", "&status=all"),
         (f"order number digits {order_digits}", inbox, order_digits, "&status=all"),
         ("reference digits 00032", inbox, "00032", "&status=all"),
-        ("message words 波佐見焼", inbox, "波佐見焼", ""),
-        ("message words 波佐見焼, all statuses", inbox, "波佐見焼", "&status=all"),
-        ("message words 返品 (2 characters)", inbox, "返品", ""),
-        ("message words 返品 (2 characters), all statuses", inbox, "返品", "&status=all"),
+        ("message words 益子焼の土鍋 (1 %)", inbox, "益子焼の土鍋", ""),
+        ("message words 益子焼の土鍋 (1 %), all statuses", inbox, "益子焼の土鍋", "&status=all"),
+        ("message words 土鍋 (2 characters, 10 %)", inbox, "土鍋", ""),
+        ("message words 返品 (2 characters, 13 %), all statuses", inbox, "返品", "&status=all"),
         ("email C4242@EXAMPLE.JP", inbox, "C4242@EXAMPLE.JP", "&status=all"),
         (f"phone last digits {phone[-8:]}", inbox, phone[-8:], "&status=all"),
         ("customers: name 岡田彩", customers, "岡田彩", ""),

@@ -49,9 +49,12 @@ ForeignObject.register_lookup(AnyOf)
 class SearchContains(Lookup):
     """`field__search_contains=word`: the word anywhere in the text, in any
     case. On PostgreSQL `field ILIKE '%word%'`, which a pg_trgm index on
-    the column serves (Django's `icontains` writes UPPER(field) LIKE, which
-    no index on the column serves); elsewhere (SQLite, whose LIKE ignores
-    ASCII case) `icontains`."""
+    the column serves from three characters (Django's `icontains` writes
+    UPPER(field) LIKE, which no index on the column serves); a word of two
+    characters, which trigrams cannot narrow, is first looked up among the
+    column's character pairs, `search_bigrams(field)` (a function and GIN
+    indexes of tickets migration 0017_search). Elsewhere (SQLite, whose
+    LIKE ignores ASCII case) `icontains`."""
 
     lookup_name = "search_contains"
 
@@ -60,8 +63,16 @@ class SearchContains(Lookup):
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        word = connection.ops.prep_for_like_query(self.rhs)
-        return f"{lhs} ILIKE %s", [*lhs_params, f"%{word}%"]
+        word = str(self.rhs)
+        like = f"%{connection.ops.prep_for_like_query(word)}%"
+        if len(word) != 2:
+            return f"{lhs} ILIKE %s", [*lhs_params, like]
+        # The pair as a tsquery lexeme: quoted, its quotes and backslashes escaped.
+        lexeme = "'" + word.lower().replace("\\", "\\\\").replace("'", "''") + "'"
+        return (
+            f"(search_bigrams({lhs}) @@ %s::tsquery AND {lhs} ILIKE %s)",
+            [*lhs_params, lexeme, *lhs_params, like],
+        )
 
 
 Field.register_lookup(SearchContains)

@@ -13,16 +13,15 @@ inquiries are a union of one query per index (tickets migration
   customer typed it ends with it;
 - an address, a name: the inquiries of the customers found;
 - words: the subject and the text of the customer's messages, by
-  trigrams from three characters. Two characters, which trigrams cannot
-  narrow, are looked for with LIKE in the rows the filters leave (the
-  inbox's open inquiries by default).
+  trigrams from three characters, by character pairs for two (which
+  trigrams cannot narrow: core.lookups, search_contains).
 """
 
 from __future__ import annotations
 
 import re
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 
 from crm.search import SearchTerm, customer_ids_matching, ends_with, search_term
 from tickets.models import Inquiry, InquiryMessage, MessageKind
@@ -30,6 +29,8 @@ from tickets.models import Inquiry, InquiryMessage, MessageKind
 REFERENCE_RE = re.compile(r"^Q-\d{4}-\d{5}$", re.IGNORECASE)
 # The number part of a reference as people quote it: 00032, 32, 2611-00032.
 REFERENCE_NUMBER_RE = re.compile(r"^(\d{4}-)?\d{1,5}$")
+# A single character is looked for in names only (from their start).
+MIN_WORD_CHARS = 2
 
 
 def _inquiry_ids_matching(term: SearchTerm) -> QuerySet:
@@ -42,7 +43,7 @@ def _inquiry_ids_matching(term: SearchTerm) -> QuerySet:
         parts.append(ends_with(inquiries, "reference", tail).values("pk"))
     if term.order_number:
         parts.append(ends_with(inquiries, "order_number_given", term.order_number).values("pk"))
-    if term.kind == "text" and not term.is_short_text:
+    if term.kind == "text" and len(term.text) >= MIN_WORD_CHARS:
         parts.append(inquiries.filter(subject__search_contains=term.text).values("pk"))
         parts.append(
             InquiryMessage.objects.order_by()
@@ -59,10 +60,4 @@ def inquiry_search(queryset: QuerySet[Inquiry], raw: str) -> QuerySet[Inquiry]:
         return queryset
     if REFERENCE_RE.match(term.text):
         return queryset.filter(reference=term.text.upper())
-    matches = Q(pk__in=_inquiry_ids_matching(term))
-    if term.is_short_text:
-        messages = InquiryMessage.objects.filter(
-            inquiry=OuterRef("pk"), kind=MessageKind.INBOUND, body_text__search_contains=term.text
-        )
-        matches |= Q(subject__search_contains=term.text) | Q(Exists(messages))
-    return queryset.filter(matches)
+    return queryset.filter(pk__in=_inquiry_ids_matching(term))

@@ -203,6 +203,8 @@ def test_inbox_search_query_count_does_not_grow_with_matches(
         ("OS-2611-4417", "tickets_inquiry_order_given_suffix"),
         ("湯呑み", "tickets_inquiry_subject_trgm"),
         ("波佐見焼", "tickets_message_inbound_trgm"),
+        ("割れ", "tickets_inquiry_subject_bigrams"),  # two characters: their pair
+        ("交換", "tickets_message_inbound_bigrams"),
         ("岡田彩", "crm_customer_search_name_trgm"),
         ("1234567", "crm_order_number_suffix"),
     ],
@@ -215,3 +217,11 @@ def test_each_kind_of_inbox_search_reads_its_index(okada_inquiry, term, index):
     plan = plan_of(inquiry_search(Inquiry.objects.all(), term))
 
     assert index in plan, plan
+
+
+def test_quotes_and_backslashes_in_two_characters_are_words_not_syntax(other_inquiries):
+    quoted = factories.inquiry(subject="Tom's order", body="It's \\o/ broken")
+
+    assert list(inquiry_search(Inquiry.objects.all(), "'S")) == [quoted]
+    assert list(inquiry_search(Inquiry.objects.all(), "\\o")) == [quoted]
+    assert list(inquiry_search(Inquiry.objects.all(), "%_")) == []
