@@ -18,10 +18,12 @@ from crm.models import Customer, OrderStatus
 from crm.normalize import name_search_key
 from crm.search import customer_search
 from tests.crm import factories
+from tests.migrating import migrate
 
 pytestmark = pytest.mark.django_db
 
 CUSTOMERS = reverse("admin:crm_customer_changelist")
+BEFORE_SEARCH = ("crm", "0016_retention_roles")
 
 
 def found(response) -> list[Customer]:
@@ -227,6 +229,19 @@ def test_the_retention_job_gives_the_keys_of_the_name_another_channel_gave():
     buyer.refresh_from_db()
     assert (buyer.family_name, buyer.given_name) == ("北川", "誠")
     assert keys(buyer) == ("北川誠", "キタガワ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_fills_the_keys_of_the_customers_already_there():
+    old = migrate(BEFORE_SEARCH)
+    try:
+        before = old.get_model("crm", "Customer").objects.create(
+            family_name="岡田", given_name="彩", family_name_kana="おかだ", given_name_kana="ｱﾔ"
+        )
+    finally:
+        migrate()
+
+    assert keys(Customer.objects.get(pk=before.pk)) == ("岡田彩", "オカダアヤ")
 
 
 # --- PostgreSQL's indexes -------------------------------------------------------------
