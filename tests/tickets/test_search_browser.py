@@ -87,6 +87,7 @@ def test_agent_finds_an_inquiry_by_a_name_without_the_space_and_by_reference_dig
         # then nothing open is found, and the link searches the closed ones too
         hint = page.locator("a.closed-search-hint")
         assert hint.inner_text() == "完了済みを含めて検索 (1件)"
+        page.screenshot(path=str(tmp_path / "inbox-search-hint.png"), full_page=True)
         hint.click()
         page.wait_for_load_state()
         assert rows.count() == 1

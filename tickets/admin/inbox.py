@@ -321,7 +321,7 @@ class InboxMixin:
                 )
                 % {"count": count},
             ),
-            messages.INFO,
+            messages.WARNING,
         )
 
     # --- Bulk actions ----------------------------------------------------------
