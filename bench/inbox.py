@@ -350,7 +350,7 @@ def search_customer_columns() -> dict[str, str]:
     given = f"{_names_array(GIVEN_NAMES, 0)}[1 + (g / 40) % 40]"
     family_kana = f"{_names_array(FAMILY_NAMES, 1)}[1 + g % 40]"
     given_kana = f"{_names_array(GIVEN_NAMES, 1)}[1 + (g / 40) % 40]"
-    digits = "lpad(((g * 7919) % 100000000)::text, 8, '0')"
+    digits = "lpad(((g::bigint * 7919) % 100000000)::text, 8, '0')"
     return {
         "family_name": family,
         "given_name": given,
@@ -408,7 +408,7 @@ def search_data_build(*, customers: int, first_customer: int) -> None:
     elapsed, _ = time_once(
         lambda: insert_select(
             "crm_order",
-            f"generate_series(1, {orders}) g",
+            f"generate_series(1::bigint, {orders}) g",
             {
                 "channel": "'amazon'",
                 "order_number": ORDER_NUMBER,
