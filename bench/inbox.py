@@ -18,6 +18,12 @@ agents in PostgreSQL with server-side INSERT ... SELECT FROM generate_series
              72-hour resolution target, paused while waiting): a run where
              several hundred clocks cross the at-risk / breach thresholds,
              and a run where nothing changes
+  search     the inbox's and the customer list's search box: a name typed
+             without the space, its kana, two characters, the last digits of
+             an order number and of a phone, the number part of a
+             reference, words of the customer's messages, an email in upper
+             case (customers with common Japanese names, 400,000 Amazon
+             orders, subjects and messages in a shop's words)
 
 HTTP figures come from real HTTP: gunicorn (2 gthread workers, DEBUG false,
 bench settings) on 127.0.0.1, one keep-alive client, requests one at a
@@ -85,7 +91,7 @@ from bench.common import (
 AGENTS = 20
 BENCH_AGENT = "bench-agent"
 BENCH_PASSWORD = "bench-agent-pw-2611"
-TARGETS_MS = {"api": 50.0, "inbox": 150.0, "sla": 200.0}
+TARGETS_MS = {"api": 50.0, "inbox": 150.0, "sla": 200.0, "search": 150.0}
 OPEN_STATUSES = ("new", "open", "waiting_customer", "waiting_third_party")
 
 
@@ -127,8 +133,9 @@ def insert_select(table_name: str, count_sql: str, values: dict[str, str]) -> in
 
 
 def build(*, inquiries: int, open_count: int, customers: int) -> dict:
-    """Customers, agents, inquiries (the newest `open_count` open) and the
-    first message of every open inquiry. Returns what the measurements need."""
+    """Customers, agents, inquiries (the newest `open_count` open), the
+    first message of every inquiry and the customers' orders. Returns what
+    the measurements need."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -160,12 +167,7 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
             "crm_customer",
             f"generate_series(1, {customers}) g",
             {
-                "family_name": "(ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])"
-                "[1 + g % 8]",
-                "given_name": "'花子' || g",
-                "family_name_kana": "(ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ',"
-                "'ワタナベ','ヤマモト','ナカムラ'])[1 + g % 8]",
-                "given_name_kana": "'ハナコ'",
+                **search_customer_columns(),
                 "email": "'c' || g || '@example.jp'",
                 "email_normalized": "'c' || g || '@example.jp'",
                 "created_at": "now() - (g % 1000) * interval '1 day'",
@@ -221,7 +223,7 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
                 " || lpad((g % 100000)::text, 5, '0')",
                 "customer_id": f"{first_customer} + (h * 7919) % {customers}",
                 "channel": "ch",
-                "subject": "'お問い合わせ ' || g",
+                "subject": search_subject_column("m"),
                 "category_id": f"CASE WHEN m % 5 = 0 THEN NULL ELSE {categories}"
                 f"[1 + (m / 5) % {len(category_ids)}] END",
                 "priority": "CASE WHEN (k / 100) % 100 < 5 THEN 'low'"
@@ -252,27 +254,27 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
         )
     )
     log(f"inquiries: {inquiries:,} in {elapsed:.1f} s")
-    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
     elapsed, _ = time_once(
         lambda: insert_select(
             "tickets_inquirymessage",
-            f"tickets_inquiry i WHERE i.status IN ({statuses})",
+            "tickets_inquiry i",
             {
                 "inquiry_id": "i.id",
                 "kind": "'inbound'",
                 "channel": "i.channel",
                 "subject": "i.subject",
-                "body_text": "'注文した商品がまだ届きません。'",
-                "visible_text": "'注文した商品がまだ届きません。'",
+                "body_text": search_body_column("i.id"),
+                "visible_text": search_body_column("i.id"),
                 "message_id": "CASE WHEN i.channel = 'email' THEN '<' || i.reference"
                 " || '@mail.example.jp>' ELSE '' END",
                 "created_at": "i.created_at",
             },
         )
     )
-    log(f"first messages of the open inquiries in {elapsed:.1f} s")
+    log(f"first messages of the inquiries in {elapsed:.1f} s")
     # The bench agent has opened half of the open inquiries; a customer wrote
     # again since on half of those (unread again).
+    statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
     elapsed, _ = time_once(
         lambda: insert_select(
             "tickets_inquiryreadstate",
@@ -287,6 +289,7 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
         )
     )
     log(f"the bench agent's read states in {elapsed:.1f} s")
+    search_data_build(customers=customers, first_customer=first_customer)
     elapsed, _ = time_once(lambda: sql("VACUUM ANALYZE"))
     log(f"VACUUM ANALYZE in {elapsed:.1f} s; data built in {time.perf_counter() - started:.0f} s")
     return {"api_secret": api_secret, "agent": bench_agent}
@@ -328,6 +331,198 @@ def clocks_build() -> None:
     log(f"next-reply and resolution clocks in {time.perf_counter() - started:.1f} s")
 
 
+# --- Search data and cases (issue 18: search that finds) --------------------------------
+
+# Common family and given names with their readings: 1,600 full names, so
+# that 「岡田彩」 is one of 125 customers of that name among 200,000.
+FAMILY_NAMES = (
+    "佐藤サトウ 鈴木スズキ 高橋タカハシ 田中タナカ 伊藤イトウ 渡辺ワタナベ"
+    " 山本ヤマモト 中村ナカムラ 小林コバヤシ 加藤カトウ 吉田ヨシダ 山田ヤマダ"
+    " 佐々木ササキ 山口ヤマグチ 松本マツモト 井上イノウエ 木村キムラ 林ハヤシ"
+    " 斎藤サイトウ 清水シミズ 山崎ヤマザキ 森モリ 池田イケダ 橋本ハシモト"
+    " 阿部アベ 石川イシカワ 山下ヤマシタ 中島ナカジマ 石井イシイ 小川オガワ"
+    " 前田マエダ 岡田オカダ 長谷川ハセガワ 藤田フジタ 後藤ゴトウ 近藤コンドウ"
+    " 村上ムラカミ 遠藤エンドウ 青木アオキ 坂本サカモト"
+)
+GIVEN_NAMES = (
+    "彩アヤ 花子ハナコ 太郎タロウ 健ケン 陽菜ヒナ 結衣ユイ"
+    " 翔ショウ 大輔ダイスケ 美咲ミサキ 直樹ナオキ 恵メグミ 誠マコト"
+    " 由美ユミ 拓也タクヤ 愛アイ 学マナブ 真由美マユミ 健一ケンイチ"
+    " 桜サクラ 浩ヒロシ 裕子ユウコ 隆タカシ 明美アケミ 蓮レン"
+    " 葵アオイ 悠人ユウト 千尋チヒロ 修オサム 綾香アヤカ 優子ユウコ"
+    " 亮リョウ 久美子クミコ 聡サトシ 舞マイ 和也カズヤ 奈々ナナ"
+    " 剛ツヨシ 智子トモコ 大樹ダイキ 香織カオリ"
+)
+SUBJECTS = (
+    "注文した商品がまだ届きません",
+    "返品したい",
+    "交換をお願いします",
+    "注文をキャンセルしたい",
+    "領収書の発行について",
+    "配送先を変更したい",
+    "湯呑みが割れていました",
+    "サイズが合いません",
+    "ギフト包装について",
+    "ポイントが付与されていません",
+    "支払い方法の変更",
+    "請求額が違います",
+    "商品の在庫について",
+    "再入荷の予定",
+    "不良品が届きました",
+    "届いた色が違います",
+    "お届け日の指定",
+    "定期便の解約",
+    "会員情報の変更",
+    "クーポンが使えません",
+)
+BODIES = (
+    "11月20日に注文した商品がまだ届きません。いつ届きますか？",
+    "届いた湯呑みにひびが入っていました。交換をお願いできますか。",
+    "サイズが合わなかったので返品したいです。手続きを教えてください。",
+    "間違えて注文してしまいました。キャンセルをお願いします。",
+    "会社宛ての領収書を発行していただけますか。宛名は株式会社です。",
+    "引っ越したので配送先を変更したいです。",
+    "ギフト包装とのし紙をお願いしたいのですが可能でしょうか。",
+    "楽天ポイントが付与されていないようです。確認をお願いします。",
+    "注文した色と違う商品が届きました。波佐見焼の青を注文しました。",
+    "定期便を解約したいです。次回の発送を止めてください。",
+    "クーポンコードを入力してもエラーになります。",
+    "再入荷のお知らせはいつ頃になりますか。",
+)
+
+
+def _names_array(names: str, part: int) -> str:
+    """A SQL array of the kanji (part 0) or kana (part 1) of `names`."""
+    values = []
+    for name in names.split():
+        split = next(i for i, ch in enumerate(name) if "\u30a0" <= ch <= "\u30ff")
+        values.append((name[:split], name[split:])[part])
+    return "(ARRAY[" + ",".join(f"'{value}'" for value in values) + "])"
+
+
+def _pick(values: tuple[str, ...], key: str) -> str:
+    return "(ARRAY[" + ",".join(f"'{v}'" for v in values) + f"])[1 + ({key}) % {len(values)}]"
+
+
+def search_customer_columns() -> dict[str, str]:
+    """The customers' names and readings (from FAMILY_NAMES x GIVEN_NAMES),
+    their search keys as crm.normalize.name_search_key folds them (the
+    names are already folded: kanji, katakana, no spaces) and a mobile
+    number, as column expressions of generate_series(1, n) g."""
+    family = f"{_names_array(FAMILY_NAMES, 0)}[1 + g % 40]"
+    given = f"{_names_array(GIVEN_NAMES, 0)}[1 + (g / 40) % 40]"
+    family_kana = f"{_names_array(FAMILY_NAMES, 1)}[1 + g % 40]"
+    given_kana = f"{_names_array(GIVEN_NAMES, 1)}[1 + (g / 40) % 40]"
+    digits = "lpad(((g::bigint * 7919) % 100000000)::text, 8, '0')"
+    return {
+        "family_name": family,
+        "given_name": given,
+        "family_name_kana": family_kana,
+        "given_name_kana": given_kana,
+        "search_name": f"{family} || {given}",
+        "search_kana": f"{family_kana} || {given_kana}",
+        "phone": f"'090-' || substr({digits}, 1, 4) || '-' || substr({digits}, 5, 4)",
+        "phone_normalized": f"'090' || {digits}",
+    }
+
+
+def search_subject_column(key: str) -> str:
+    return _pick(SUBJECTS, key)
+
+
+# What the messages are about: 100 products (a craft and an item), each in
+# 1 % of them.
+CRAFTS = (
+    "波佐見焼",
+    "有田焼",
+    "九谷焼",
+    "益子焼",
+    "美濃焼",
+    "信楽焼",
+    "萩焼",
+    "備前焼",
+    "清水焼",
+    "砥部焼",
+)
+ITEMS = ("湯呑み", "急須", "茶碗", "マグカップ", "平皿", "小鉢", "徳利", "花瓶", "箸置き", "土鍋")
+
+
+def search_body_column(key: str) -> str:
+    """A customer's message: the product it is about, then one of BODIES."""
+    return (
+        f"{_pick(CRAFTS, key)} || 'の' || {_pick(ITEMS, f'({key}) / 10')} || 'について。'"
+        f" || {_pick(BODIES, f'({key}) / 100')}"
+    )
+
+
+ORDERS_PER_CUSTOMER = 2
+# Amazon's order number: 3-7-7 digits; the last 7 are g * 104729 mod 10^7,
+# a different number for every order.
+ORDER_NUMBER = (
+    "lpad(((g * 37) % 1000)::text, 3, '0') || '-' || lpad(((g * 7919) % 10000000)::text, 7, '0')"
+    " || '-' || lpad(((g * 104729) % 10000000)::text, 7, '0')"
+)
+
+
+def search_data_build(*, customers: int, first_customer: int) -> None:
+    """Two Amazon orders a customer (the messages of the inquiries carry
+    the customer's words: search_body_column)."""
+    orders = customers * ORDERS_PER_CUSTOMER
+    elapsed, _ = time_once(
+        lambda: insert_select(
+            "crm_order",
+            f"generate_series(1::bigint, {orders}) g",
+            {
+                "channel": "'amazon'",
+                "order_number": ORDER_NUMBER,
+                "customer_id": f"{first_customer} + g % {customers}",
+                "status": "'delivered'",
+                "ordered_at": "now() - (g % 700) * interval '1 day'",
+                "total": "1000 + (g * 31) % 30000",
+                "created_at": "now()",
+                "updated_at": "now()",
+            },
+        )
+    )
+    log(f"orders: {orders:,} in {elapsed:.1f} s")
+
+
+def search_cases() -> list[tuple[str, str, str, dict]]:
+    """The searches measured, in the inbox (open inquiries, the default,
+    and all) and the customer list, each term one that exists in the data."""
+    from urllib.parse import quote
+
+    order = sql("SELECT order_number FROM crm_order ORDER BY id LIMIT 1 OFFSET 4242", fetch=True)
+    order_digits = order[0][0][-7:]
+    phone = sql(
+        "SELECT phone_normalized FROM crm_customer WHERE phone_normalized <> '' LIMIT 1 OFFSET 777",
+        fetch=True,
+    )[0][0]
+    inbox, customers = "/admin/tickets/inquiry/", "/admin/crm/customer/"
+    searches = [
+        ("name without space 岡田彩", inbox, "岡田彩", ""),
+        ("name without space 岡田彩, all statuses", inbox, "岡田彩", "&status=all"),
+        ("kana おかだあや, all statuses", inbox, "おかだあや", "&status=all"),
+        ("two characters 岡田, all statuses", inbox, "岡田", "&status=all"),
+        (f"order number digits {order_digits}", inbox, order_digits, "&status=all"),
+        ("reference digits 00032", inbox, "00032", "&status=all"),
+        ("message words 益子焼の土鍋 (1 %)", inbox, "益子焼の土鍋", ""),
+        ("message words 益子焼の土鍋 (1 %), all statuses", inbox, "益子焼の土鍋", "&status=all"),
+        ("message words 土鍋 (2 characters, 10 %)", inbox, "土鍋", ""),
+        ("message words 返品 (2 characters, 13 %), all statuses", inbox, "返品", "&status=all"),
+        ("email C4242@EXAMPLE.JP", inbox, "C4242@EXAMPLE.JP", "&status=all"),
+        (f"phone last digits {phone[-8:]}", inbox, phone[-8:], "&status=all"),
+        ("customers: name 岡田彩", customers, "岡田彩", ""),
+        ("customers: kana ｵｶﾀﾞ", customers, "ｵｶﾀﾞ", ""),
+        (f"customers: order number digits {order_digits}", customers, order_digits, ""),
+        (f"customers: phone {phone}", customers, phone, ""),
+    ]
+    return [
+        ("search", f"search: {name}", f"{path}?q={quote(term)}{extra}", {})
+        for name, path, term, extra in searches
+    ]
+
+
 # --- Capturing a page's SQL in process -------------------------------------------------
 
 
@@ -348,7 +543,7 @@ def row_query(queries: list[tuple[str, float]]) -> str:
     there is more than one page); for the inbox's news poll, which has no
     rows, its count."""
     for statement, _seconds in queries:
-        if statement.startswith('SELECT "tickets_inquiry"."id"'):
+        if statement.startswith(('SELECT "tickets_inquiry"."id"', 'SELECT "crm_customer"."id"')):
             return statement
     for statement, _seconds in queries:
         if statement.startswith("SELECT COUNT(") and '"tickets_inquiry"' in statement:
@@ -563,6 +758,8 @@ def main() -> None:
             {},
         ),
     ]
+
+    cases += search_cases()
 
     # The SQL of every page, from one in-process request each.
     client = Client()

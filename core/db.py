@@ -50,3 +50,27 @@ def insert_if_absent(instance: Model, *, unique_fields: Sequence[str]) -> bool:
     instance._state.adding = False
     instance._state.db = using
     return True
+
+
+def postgres_indexes_operation(indexes: dict[str, str], *, extensions: Sequence[str] = ()):
+    """A migration operation creating PostgreSQL-only indexes ({name: "table
+    USING ... (...)"}, after CREATE INDEX name ON) and the extensions they
+    need, dropping the indexes on the way back; nothing on another database
+    (SQLite, for `make run`)."""
+    from django.db import migrations
+
+    def create(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for extension in extensions:
+            schema_editor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+        for name, definition in indexes.items():
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+
+    def drop(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for name in indexes:
+            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+    return migrations.RunPython(create, drop, elidable=False)

@@ -44,3 +44,35 @@ class AnyOf(Lookup):
 # `customer__any_of` and `customer_id__any_of` need registering there too.
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)
+
+
+class SearchContains(Lookup):
+    """`field__search_contains=word`: the word anywhere in the text, in any
+    case. On PostgreSQL `field ILIKE '%word%'`, which a pg_trgm index on
+    the column serves from three characters (Django's `icontains` writes
+    UPPER(field) LIKE, which no index on the column serves); a word of two
+    characters, which trigrams cannot narrow, is one of the column's
+    character pairs, `search_bigrams(field)` (a function and GIN indexes of
+    tickets migration 0017_search). Elsewhere (SQLite, whose
+    LIKE ignores ASCII case) `icontains`."""
+
+    lookup_name = "search_contains"
+
+    def as_sql(self, compiler, connection):
+        return compiler.compile(self.lhs.get_lookup("icontains")(self.lhs, self.rhs))
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        word = str(self.rhs)
+        like = f"%{connection.ops.prep_for_like_query(word)}%"
+        if len(word) != 2:
+            return f"{lhs} ILIKE %s", [*lhs_params, like]
+        # The pair as a tsquery lexeme: quoted, its quotes and backslashes
+        # escaped. The text holds the pair exactly when its pairs do: no
+        # ILIKE beside it, which the planner would take to the trigram
+        # index, where two characters read all of it (3 s at 1,000,000).
+        lexeme = "'" + word.lower().replace("\\", "\\\\").replace("'", "''") + "'"
+        return f"search_bigrams({lhs}) @@ %s::tsquery", [*lhs_params, lexeme]
+
+
+Field.register_lookup(SearchContains)

@@ -18,7 +18,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -47,7 +47,8 @@ from crm.models import (
 )
 from crm.normalize import phone_display
 from crm.privacy_admin import CustomerPrivacyAdminMixin
-from crm.selectors import customer_overview, customer_search_q
+from crm.search import customer_search
+from crm.selectors import customer_overview
 from crm.services import (
     PROFILE_FIELDS,
     consent_record,
@@ -204,7 +205,10 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
         "identities__channel",
         "tags",
     )
-    search_help_text = _("Name, kana (any width), email, phone (any format) or order number")
+    search_help_text = _(
+        "Name or kana (any width, no space needed), email, phone (any format, or its last "
+        "digits) or order number (or its last digits)"
+    )
     # get_search_results does the searching; this only makes the box appear.
     search_fields = ("family_name",)
     ordering = ("-id",)
@@ -270,12 +274,7 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
     # --- Search: one box for people and order numbers -------------------------
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        by_order = Exists(Order.objects.filter(customer=OuterRef("pk"), order_number=term))
-        # customer_search_q may join identities: let the changelist dedupe.
-        return queryset.filter(customer_search_q(term) | by_order), True
+        return customer_search(queryset, search_term), False
 
     # --- Forms and permissions -----------------------------------------------
 

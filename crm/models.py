@@ -199,6 +199,11 @@ class Customer(PersonalData):
         _("channel of that name"), max_length=10, choices=Channel.choices, blank=True
     )
 
+    # Search (crm.search): the name and its kana as crm.normalize.name_search_key
+    # folds them (no spaces, katakana, NFKC, lower case), kept by profile_save.
+    search_name = models.CharField(max_length=200, blank=True, editable=False)
+    search_kana = models.CharField(max_length=200, blank=True, editable=False)
+
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
@@ -236,6 +241,17 @@ class Customer(PersonalData):
                     "lifecycle_segment",
                 ],
                 name="crm_customer_lifecycle",
+            ),
+            # Search: a name typed from its start (two characters, which
+            # trigrams cannot narrow). Trigram indexes for longer words
+            # inside a name are PostgreSQL's own (migration 0017_search).
+            *(
+                models.Index(
+                    fields=[name],
+                    name=f"crm_customer_{name}",
+                    opclasses=["varchar_pattern_ops"],
+                )
+                for name in ("search_name", "search_kana")
             ),
         ]
         constraints = [

@@ -83,3 +83,16 @@ def postal_code_normalize(raw: str | None) -> str:
     if len(digits) != 7:
         return ""
     return f"{digits[:3]}-{digits[3:]}"
+
+
+def name_search_key(*parts: str | None) -> str:
+    """The key a name is searched by: the parts run together without any
+    space, NFKC (half-width kana and full-width letters to their usual
+    form), hiragana folded to katakana, lower case. 「岡田 彩」 gives 岡田彩;
+    「おかだ あや」, 「ｵｶﾀﾞ ｱﾔ」 and 「オカダ アヤ」 all give オカダアヤ."""
+    return _SPACES.sub("", kana_normalize(" ".join(part for part in parts if part))).lower()
+
+
+def digits_only(raw: str | None) -> str:
+    """The digits of `raw` in any width (０９０-１２３４ gives 0901234)."""
+    return _NON_DIGIT.sub("", unicodedata.normalize("NFKC", raw or ""))

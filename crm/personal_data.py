@@ -64,7 +64,7 @@ class PersonalTable:
 PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable(
         "crm.Customer",
-        (*PERSON_COLUMNS, "notes", "claimant_reason", "nickname"),
+        (*PERSON_COLUMNS, "notes", "claimant_reason", "nickname", "search_name", "search_kana"),
         reach=("id",),
         how="The person's merged profile (and the stubs merged into it, merged_into).",
         erased={"claimant_reason": ERASED_MARKER},  # where is_claimant (a check constraint)
@@ -98,7 +98,7 @@ PERSONAL: tuple[PersonalTable, ...] = (
     ),
     PersonalTable(
         "tickets.Inquiry",
-        ("subject", "order_number_given"),
+        ("subject", "order_number_given", "last_message_excerpt"),
         reach=("customer",),
         how="The person's inquiries.",
         erased={"subject": ERASED_MARKER},
@@ -251,6 +251,8 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "priority": _CODE,
         "status": _CODE,
         "sla_state": _CODE,
+        "next_reply_state": _CODE,
+        "resolution_state": _CODE,
     },
     "tickets.ReferenceCounter": {"month": _CODE},
     "tickets.InquiryMessage": {"kind": _CODE, "channel": _CODE, "outbound_state": _CODE},

@@ -32,6 +32,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from crm.models import Channel, ChannelIdentity, Customer
+from crm.services.customers import customer_search_keys_refresh
 from outreach.channels.line import LineAdapter, LineProfile
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def _profile_keep(identity_id: int, answer: LineProfile) -> ChannelIdentity | No
             Customer.objects.filter(pk=identity.customer_id).update(
                 nickname=identity.display_name, nickname_channel=Channel.LINE, updated_at=now
             )
+            customer_search_keys_refresh(customer_ids=[identity.customer_id])
     return identity
 
 
@@ -152,8 +154,8 @@ def line_nicknames_fill() -> int:
         .order_by("-id")
         .values("display_name")[:1]
     )
-    return (
-        Customer.objects.filter(nickname="")
-        .filter(Exists(name))
-        .update(nickname=Subquery(name), nickname_channel=Channel.LINE)
-    )
+    unnamed = Customer.objects.filter(nickname="").filter(Exists(name))
+    ids = list(unnamed.values_list("pk", flat=True))
+    filled = unnamed.update(nickname=Subquery(name), nickname_channel=Channel.LINE)
+    customer_search_keys_refresh(customer_ids=ids)  # found by that name
+    return filled

@@ -24,7 +24,13 @@ from crm.models import (
     Prefecture,
     Tag,
 )
-from crm.normalize import email_normalize, kana_normalize, phone_normalize, postal_code_normalize
+from crm.normalize import (
+    email_normalize,
+    kana_normalize,
+    name_search_key,
+    phone_normalize,
+    postal_code_normalize,
+)
 from crm.services.lifecycle import lifecycle_recompute
 
 # Fields a caller may set on a customer, and how each is cleaned.
@@ -92,18 +98,64 @@ def _apply_profile(customer: Customer, profile: dict[str, Any], *, overwrite: bo
     return changed
 
 
+# The columns profile_save derives from the profile: identity resolution's
+# keys and search's (crm.search).
+DERIVED_FIELDS = ("email_normalized", "phone_normalized", "search_name", "search_kana")
+
+
+def customer_derived_values(customer: Customer) -> dict[str, str]:
+    """The values of DERIVED_FIELDS for the customer's profile as it is."""
+    return {
+        "email_normalized": email_normalize(customer.email),
+        "phone_normalized": phone_normalize(customer.phone),
+        # A customer known only by their name on a channel (「LINE: さくら」)
+        # is found by that name.
+        "search_name": name_search_key(customer.family_name, customer.given_name)
+        or name_search_key(customer.nickname),
+        "search_kana": name_search_key(customer.family_name_kana, customer.given_name_kana),
+    }
+
+
 def profile_save(customer: Customer, changed: list[str] | None = None) -> None:
     """Save a profile write (`changed` fields, or a new customer): the
-    normalised email and phone that identity resolution matches on always
-    follow the fields they come from."""
-    customer.email_normalized = email_normalize(customer.email)
-    customer.phone_normalized = phone_normalize(customer.phone)
+    normalised email and phone that identity resolution matches on, and the
+    name keys search matches on, always follow the fields they come from."""
+    for name, value in customer_derived_values(customer).items():
+        setattr(customer, name, value)
     if changed is None:
         customer.save()
     else:
-        customer.save(
-            update_fields=[*changed, "email_normalized", "phone_normalized", "updated_at"]
-        )
+        customer.save(update_fields=[*changed, *DERIVED_FIELDS, "updated_at"])
+
+
+def customer_search_keys_refresh(*, customer_ids: Sequence[int]) -> int:
+    """Recompute the search keys of these customers from the names they now
+    hold, after a set-based write of names (the retention job's). Returns
+    how many changed."""
+    changed = []
+    customers = Customer.objects.filter(pk__any_of=list(customer_ids)).only(
+        "pk",
+        "family_name",
+        "given_name",
+        "family_name_kana",
+        "given_name_kana",
+        "nickname",
+        "search_name",
+        "search_kana",
+    )
+    for customer in customers:
+        values = customer_derived_values(customer)
+        if (customer.search_name, customer.search_kana) != (
+            values["search_name"],
+            values["search_kana"],
+        ):
+            customer.search_name, customer.search_kana = (
+                values["search_name"],
+                values["search_kana"],
+            )
+            changed.append(customer)
+    Customer.objects.bulk_update(changed, ["search_name", "search_kana"], batch_size=1000)
+    return len(changed)
 
 
 def customer_event_add(customer: Customer, kind: str, actor=None, **data: Any) -> CustomerEvent:

@@ -56,7 +56,7 @@ from crm.models import (
     RetentionEvent,
     RetentionEventKind,
 )
-from crm.services.customers import PROFILE_FIELDS
+from crm.services.customers import PROFILE_FIELDS, customer_search_keys_refresh
 
 # What a text that must hold something holds once anonymised (an inquiry's
 # subject, a message's text, an attachment's name): staff see that it was.
@@ -261,8 +261,8 @@ def _inquiries_anonymize(*, channel: str, customer_ids: list[int]) -> Counter:
     counts: Counter[str] = Counter()
     counts["inquiries"] = (
         Inquiry.objects.filter(customer_id__any_of=customer_ids, channel=channel)
-        .exclude(subject=ANONYMIZED_TEXT)
-        .update(subject=ANONYMIZED_TEXT)
+        .exclude(subject=ANONYMIZED_TEXT, last_message_excerpt="")
+        .update(subject=ANONYMIZED_TEXT, last_message_excerpt="")
     )
     messages = InquiryMessage.objects.filter(inquiry__customer_id__any_of=customer_ids).filter(
         Q(inquiry__channel=channel) | Q(channel=channel)
@@ -417,7 +417,11 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
         .values_list("customer_id", flat=True)
     )
     now = timezone.now()
-    blanks = {name: _blank(name) for name in PERSONAL_COLUMNS}
+    # The customer's search keys (crm.search) go with the names.
+    blanks = {name: _blank(name) for name in PERSONAL_COLUMNS} | {
+        "search_name": "",
+        "search_kana": "",
+    }
     # Nothing from another channel (most of a mall's buyers): blanks.
     lone = [pk for pk in customer_ids if pk not in known_elsewhere]
     anonymous = [pk for pk in lone if pk not in identified_elsewhere]
@@ -439,6 +443,7 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
             values[column] = Coalesce(*chosen)
     if known_elsewhere:
         Customer.objects.filter(pk__any_of=sorted(known_elsewhere)).update(**values, updated_at=now)
+        customer_search_keys_refresh(customer_ids=sorted(known_elsewhere))
     return fully
 
 

@@ -13,17 +13,17 @@ inbox_news_view and offers 「新着 N件 — 更新」.
 
 from __future__ import annotations
 
-import re
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, F, OuterRef, Q, When
+from django.db.models import Case, F, When
 from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -40,8 +40,6 @@ from core.audit import audit_query_record
 from crisis.models import Incident
 from crisis.selectors.incidents import incident_suggested_inquiries, incidents_open
 from crisis.services.incidents import incident_inquiries_link
-from crm.models import Customer, Order
-from crm.selectors import customer_search_q
 from tickets.admin.display import (
     claimant_badge,
     clock_badges,
@@ -53,6 +51,7 @@ from tickets.admin.display import (
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
+from tickets.search import inquiry_search
 from tickets.selectors import assignable_staff, inbox, inbox_counts
 from tickets.services import (
     inquiries_bulk_assign,
@@ -65,7 +64,6 @@ from tickets.services.sla import CLOCKS, FIRST_REPLY, NEXT_REPLY, PAUSED, RESOLU
 # Django's own label for the row checkbox, translated by Django's catalogue
 # (a name, not a literal, so that makemessages leaves it to Django's).
 ACTION_CHECKBOX_LABEL = "Select this object for an action - {}"
-REFERENCE_RE = re.compile(r"^Q-\d{4}-\d{5}$", re.IGNORECASE)
 # Unreplied inquiries by deadline first; the rest (no first-reply clock
 # running) after them, the customer's latest message first.
 INBOX_ORDER = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(
@@ -315,7 +313,8 @@ class InboxMixin:
     # get_search_results does the searching; this only makes the box appear.
     search_fields = ("reference",)
     search_help_text = _(
-        "Reference (Q-2611-00042), customer name, kana, email, phone, order number or subject"
+        "Reference or its number (00042), customer name or kana (no space needed), email, "
+        "phone, order number or its last digits, words of the subject or the customer's messages"
     )
     actions = ("assign_to_me", "assign_to", "close_inquiries", "link_to_incident")
 
@@ -375,6 +374,7 @@ class InboxMixin:
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:
             audit_query_record(request=request)
+            self.closed_search_hint(request, response)
         return response
 
     def get_ordering(self, request: HttpRequest):
@@ -485,21 +485,37 @@ class InboxMixin:
     # --- Search -------------------------------------------------------------
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if REFERENCE_RE.match(term):
-            return queryset.filter(reference=term.upper()), False
-        customers = Customer.objects.filter(customer_search_q(term)).values("pk")
-        by_order = Exists(Order.objects.filter(customer=OuterRef("customer_id"), order_number=term))
-        matches = (
-            Q(customer__in=customers)
-            | Q(order__order_number=term)
-            | Q(order_number_given=term)  # as the customer typed it, linked or not
-            | Q(by_order)
-            | Q(subject__icontains=term)
+        return inquiry_search(queryset, search_term), False
+
+    def closed_search_hint(self, request: HttpRequest, response) -> None:
+        """A search that found nothing among the inquiries the status filter
+        shows (the open ones by default) says how many it finds with the
+        closed ones too, with a link to them: 「完了済みを含めて検索 (2件)」."""
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        term = request.GET.get(SEARCH_VAR, "").strip()
+        if changelist is None or not term or changelist.result_count:
+            return
+        if request.GET.get(StatusFilter.parameter_name) == "all":
+            return
+        count = inquiry_search(Inquiry.objects.all(), term).count()
+        if not count:
+            return
+        query = urlencode({SEARCH_VAR: term, StatusFilter.parameter_name: "all"})
+        self.message_user(
+            request,
+            format_html(
+                '{} <a href="?{}" class="closed-search-hint">{}</a>',
+                gettext("Nothing found among the inquiries the status filter shows."),
+                query,
+                ngettext(
+                    "Search including closed ones (%(count)d)",
+                    "Search including closed ones (%(count)d)",
+                    count,
+                )
+                % {"count": count},
+            ),
+            messages.WARNING,
         )
-        return queryset.filter(matches), False
 
     # --- Bulk actions ----------------------------------------------------------
 
