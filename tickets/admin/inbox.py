@@ -38,7 +38,7 @@ from tickets.admin.display import claimant_badge, reply_failed_badge, sla_badge,
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
-from tickets.selectors import assignable_staff, inbox
+from tickets.selectors import assignable_staff, assignment_status, inbox
 from tickets.services import (
     inquiries_bulk_assign,
     inquiries_bulk_close,
@@ -240,6 +240,10 @@ class InboxMixin:
     def changelist_view(self, request: HttpRequest, extra_context=None):
         """The inbox lists customers' names and subjects: its query (not its
         rows) goes into the audit trail, as the customer list's does."""
+        extra_context = {
+            **(extra_context or {}),
+            "assignment": assignment_status(user=request.user),
+        }
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:
             audit_query_record(request=request)

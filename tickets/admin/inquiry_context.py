@@ -33,6 +33,7 @@ from tickets.admin.inquiry_forms import (
     held_forms,
 )
 from tickets.models import (
+    CsatSurvey,
     Inquiry,
     InquiryEventKind,
     InquiryMessage,
@@ -46,6 +47,7 @@ from tickets.models import (
 from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_name
 from tickets.selectors import inquiry_conversation, replies_by_others
 from tickets.services import reply_channel_for, reply_channels_for
+from tickets.services.csat import csat_event_labels, csat_score_label
 
 # The page's controls: each posts to do/<name>/, which InquiryPageMixin
 # answers with its do_<name> method (assign-me: do_assign_me).
@@ -242,20 +244,40 @@ def timeline(inquiry: Inquiry, limit: int = 50) -> list[dict[str, Any]]:
         }
         if usernames
         else {},
+        **csat_event_labels(),
     }
     rows = []
     for event in reversed(events):
         names = labels.get(event.kind, {})
+        new = names.get(event.new, event.new)
+        if event.kind == InquiryEventKind.ASSIGNED and event.data.get("auto"):
+            new = gettext("%(name)s (automatic assignment)") % {"name": new}
         rows.append(
             {
                 "at": event.created_at,
                 "kind": event.get_kind_display(),
                 "actor": staff_name(event.actor),
                 "old": names.get(event.old, event.old),
-                "new": names.get(event.new, event.new),
+                "new": new,
             }
         )
     return rows
+
+
+def csat_panel(inquiry: Inquiry) -> dict[str, Any] | None:
+    """The customer's satisfaction answer, as the page shows it (None when
+    they were never asked)."""
+    survey = CsatSurvey.objects.filter(inquiry=inquiry).first()
+    if survey is None:
+        return None
+    return {
+        "asked_by": survey.get_channel_display(),
+        "sent_at": survey.sent_at,
+        "score": survey.score,
+        "score_label": csat_score_label(survey.score) if survey.score else "",
+        "answered_at": survey.answered_at,
+        "comment": survey.comment,
+    }
 
 
 def template_order(inquiry: Inquiry, orders: list) -> Any:
@@ -354,6 +376,7 @@ def page_context(
         "recent_reply_texts": recent_reply_texts,
         "assignee_name": staff_name(inquiry.assignee),
         "timeline": timeline(inquiry),
+        "csat": csat_panel(inquiry),
         "can_change": can_change,
         "can_approve": can_approve,
         "heartbeat_seconds": PRESENCE_HEARTBEAT_SECONDS,
