@@ -20,7 +20,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from crm.models import Channel, ChannelIdentity, Customer
 from outreach.models import MessageChannel, Purpose, SendKind
@@ -39,11 +38,11 @@ POSTBACK_PREFIX = "csat:"
 
 def csat_score_label(score: int) -> str:
     return {
-        5: pgettext("csat", "Very satisfied"),
-        4: pgettext("csat", "Satisfied"),
-        3: pgettext("csat", "Neither"),
-        2: pgettext("csat", "Dissatisfied"),
-        1: pgettext("csat", "Very dissatisfied"),
+        5: _("Very satisfied"),
+        4: _("Satisfied"),
+        3: _("Neither satisfied nor dissatisfied"),
+        2: _("Dissatisfied"),
+        1: _("Very dissatisfied"),
     }[score]
 
 
