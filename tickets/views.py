@@ -42,6 +42,8 @@ def csat_page(request: HttpRequest, token: str) -> HttpResponse:
             state = "commented"
         elif survey.commented_at is not None:
             state, status = "comment_again", 409
+        elif survey.score is None:
+            state, status = "confirm", 409  # a comment comes after an answer
         else:
             state = "answered"  # an empty comment: the box again
     elif request.method == "POST":

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
@@ -289,6 +290,14 @@ def test_presence_is_refused_to_outsiders_and_to_marketers(client, outsider, dja
     client.force_login(marketer)
     client.post(PRESENCE, {"present": "1"})
     assert not AgentAvailability.objects.exists()
+
+
+def test_only_the_agent_or_a_manager_sets_their_presence(colleague, owner, django_user_model):
+    other = agent(django_user_model, "other", family="other")
+    with pytest.raises(PermissionDenied):
+        agent_presence_set(user=other, is_present=False, actor=colleague)
+    agent_presence_set(user=other, is_present=False, actor=owner)
+    assert AgentAvailability.objects.get(user=other).is_present is False
 
 
 def test_a_manager_keeps_rules_and_limits_in_the_admin(client, owner, colleague):

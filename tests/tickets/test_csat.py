@@ -110,6 +110,18 @@ def test_an_email_link_is_accepted_once_then_a_comment_once(asking, smtp):
     assert inquiry.events.filter(kind=InquiryEventKind.CSAT_ANSWERED, new="4").count() == 1
 
 
+def test_a_comment_before_an_answer_is_not_taken(asking):
+    inquiry = resolved()
+    url = reverse("tickets-csat", args=[csat_token(inquiry_id=inquiry.pk, score=3)])
+
+    response = Client().post(url, {"comment": "先にコメント"})
+
+    assert response.status_code == 409
+    assert "この内容で回答する" in response.content.decode()
+    survey = CsatSurvey.objects.get(inquiry=inquiry)
+    assert (survey.score, survey.comment) == (None, "")
+
+
 @pytest.mark.parametrize(
     "forge",
     [

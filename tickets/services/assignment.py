@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from core.roles import manager_required
 from tickets.models import (
     AgentAvailability,
     AssignmentMode,
@@ -51,8 +53,9 @@ def inquiry_auto_assign(*, inquiry: Inquiry):
 
 def agent_presence_set(*, user, is_present: bool, actor) -> AgentAvailability:
     """`user` takes new inquiries (present) or not (absent). Only they or a
-    manager may say so (the admin checks who); only assignable staff have
-    a presence."""
+    manager may say so; only assignable staff have a presence."""
+    if actor is not None and actor.pk != user.pk:
+        manager_required(actor, gettext("Only a manager may mark a colleague present or absent."))
     _assignee_check(user)
     availability, _created = AgentAvailability.objects.get_or_create(user=user)
     if availability.is_present != is_present:
