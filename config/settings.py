@@ -364,6 +364,10 @@ RETENTION_DAYS = {
 # A customer writing to an inquiry closed longer ago than this opens a new,
 # linked one instead of reopening it.
 INQUIRY_REOPEN_DAYS = env_int("INQUIRY_REOPEN_DAYS", 14, minimum=0)
+# The satisfaction survey's links (email) and buttons (LINE) work for this
+# many days after an inquiry is resolved.
+CSAT_LINK_DAYS = env_int("CSAT_LINK_DAYS", 14, minimum=1)
+CSAT_SALT = "madoguchi.csat"
 # The inquiry page warns of another agent's reply made this recently.
 INQUIRY_COLLISION_MINUTES = env_int("INQUIRY_COLLISION_MINUTES", 10, minimum=1)
 # Triage (状況確認, SPEC rule 2): category and assignee set within this many

@@ -2,7 +2,7 @@
 and how its rows read in words (kept out of core.models, which imports
 crm)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +49,14 @@ class EventWording:
     neither, the values are already words (a category's or an incident's
     name, a reference) and are shown as stored. `subject` says the old
     value is what the event is about (an unlinked order's number), not a
-    value that was replaced by nothing."""
+    value that was replaced by nothing. `note` words what the event's
+    details add to its new value (「佐藤 美咲 (自動割り当て)」)."""
 
     label: Any
     values: Iterable[tuple[str, Any]] | Mapping[str, Any] | None = None
     staff: bool = False
     subject: bool = False
+    note: Callable[[Any, str], str] | None = None
 
     def value(self, stored: str, names: Mapping[str, str]) -> str:
         if not stored:
@@ -97,6 +99,8 @@ def timeline_rows(events: Iterable, wordings: Mapping[str, EventWording]) -> lis
             if event.kind in wordings
             else ("", "")
         )
+        if wording.note is not None and new:
+            new = wording.note(event, new)
         if old and not (wording.subject and not new):
             change = f"{old} → {new or none}"
         else:

@@ -497,7 +497,12 @@ class LineWorker(_Worker):
                     break
             outcome = self._reply(
                 row, texts=texts, taken_over=row.pk in taken_over
-            ) or self.adapter.push(to=address, texts=texts, retry_key=row.retry_key)
+            ) or self.adapter.push(
+                to=address,
+                texts=texts,
+                retry_key=row.retry_key,
+                quick_reply=self.content.get("line_quick_reply"),
+            )
             outcomes.append(([row], outcome))
             paused = self._pause_on_429(outcome, lease)
             if paused is not None:

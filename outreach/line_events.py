@@ -19,6 +19,8 @@ nothing more):
   message   linked to the customer (created if new) and left unprocessed
             (processed_at NULL) with its reply token, for the inquiry work;
             a user whose profile was never read gets it read
+  postback  a satisfaction survey's answer (quick reply buttons) is
+            recorded on its inquiry (tickets.services.csat), once
   other     stored, nothing more
 
 Consent events carry the event's timestamp, so follow and unfollow that
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 FOLLOW = "follow"
 UNFOLLOW = "unfollow"
 MESSAGE = "message"
+POSTBACK = "postback"
 
 _ID_MAX = LineWebhookEvent._meta.get_field("webhook_event_id").max_length
 _TYPE_MAX = LineWebhookEvent._meta.get_field("event_type").max_length
@@ -208,6 +211,8 @@ def line_event_apply(*, event: LineWebhookEvent) -> LineWebhookEvent:
             )
         if event.event_type in (FOLLOW, MESSAGE):
             line_profile_due(user_id=event.user_id, follow=event.event_type == FOLLOW)
+    if from_user and event.event_type == POSTBACK:
+        _postback_apply(event)
     # Message events from a user wait for the inquiry work; everything else
     # has nothing left to do.
     if not (from_user and event.event_type == MESSAGE):
@@ -215,3 +220,13 @@ def line_event_apply(*, event: LineWebhookEvent) -> LineWebhookEvent:
     event.error = ""
     event.save(update_fields=["customer", "processed_at", "error"])
     return event
+
+
+def _postback_apply(event: LineWebhookEvent) -> None:
+    """A postback's data: the survey's answers are the only postbacks sent."""
+    from tickets.services.csat import csat_line_postback  # tickets builds on outreach
+
+    postback = event.payload.get("postback")
+    data = postback.get("data") if isinstance(postback, dict) else None
+    if isinstance(data, str):
+        csat_line_postback(user_id=event.user_id, data=data)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventRecord
 from crm.models import Channel, Customer, Order
-from outreach.models import DeliveryStatus
+from outreach.models import DeliveryStatus, MessageChannel
 
 
 class Category(models.Model):
@@ -616,6 +617,11 @@ class InquiryEventKind(models.TextChoices):
     SPLIT_FROM = "split_from", _("Split out of another inquiry")
     SLA_NEXT_REPLY = "sla_next_reply", _("Next reply SLA changed")
     SLA_RESOLUTION = "sla_resolution", _("Resolution SLA changed")
+    # Automatic assignment found nobody present below their limit.
+    ASSIGN_WAITING = "assign_waiting", _("No agent available for automatic assignment")
+    CSAT_SENT = "csat_sent", _("Satisfaction survey sent")
+    CSAT_ANSWERED = "csat_answered", _("Satisfaction answer received")
+    CSAT_COMMENTED = "csat_comment", _("Satisfaction comment received")
 
 
 class InquiryEvent(EventRecord):
@@ -902,3 +908,177 @@ class InquiryReadState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.inquiry_id} / {self.user_id}"
+
+
+class AssignmentMode(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    ROUND_ROBIN = "round_robin", _("Automatic (round robin)")
+
+
+class AssignmentRule(models.Model):
+    """How new inquiries of a category, or else of a channel, or else any
+    (neither set) get their assignee: by hand, or in turn among the present
+    agents of the group who are below their limit of open inquiries
+    (tickets.services.assignment). The row is also the rule's cursor: it is
+    locked while an agent is picked, so that two inquiries created at once
+    take turns."""
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="assignment_rules",
+        verbose_name=_("category"),
+    )
+    mode = models.CharField(
+        _("assignment"),
+        max_length=11,
+        choices=AssignmentMode.choices,
+        default=AssignmentMode.ROUND_ROBIN,
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agents of the group"),
+        help_text=_("Blank: every agent and manager."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assignment rule")
+        verbose_name_plural = _("assignment rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel="") | Q(category__isnull=True),
+                name="tickets_assignment_channel_or_category",
+            ),
+            models.UniqueConstraint(
+                fields=["category"],
+                condition=Q(is_active=True, category__isnull=False),
+                name="tickets_assignment_one_per_category",
+            ),
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=Q(is_active=True, category__isnull=True),
+                name="tickets_assignment_one_per_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.category_id:
+            return str(self.category)
+        return self.get_channel_display() if self.channel else str(_("All inquiries"))
+
+
+class AgentAvailability(models.Model):
+    """Whether an agent takes new inquiries now, and how many open ones they
+    may hold: automatic assignment skips the absent and the full."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="availability",
+        verbose_name=_("agent"),
+    )
+    is_present = models.BooleanField(_("present"), default=False)
+    open_limit = models.PositiveSmallIntegerField(
+        _("limit of open inquiries"),
+        default=20,
+        help_text=_("Automatic assignment gives no more open inquiries than this."),
+    )
+    # Fairness: the least recently assigned present agent goes first.
+    last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True)
+    changed_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("agent availability")
+        verbose_name_plural = _("agent availability")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(open_limit__gt=0), name="tickets_availability_limit_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inquiry_id} / {self.user_id}"
+        return str(self.user)
+
+
+class CsatSetting(models.Model):
+    """Whether resolved inquiries of a channel ask the customer one
+    satisfaction question. Never for Amazon (buyer messaging rules): such a
+    row cannot be switched on."""
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, unique=True)
+    is_active = models.BooleanField(_("ask for satisfaction"), default=True)
+
+    class Meta:
+        verbose_name = _("satisfaction survey setting")
+        verbose_name_plural = _("satisfaction survey settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(channel="amazon", is_active=True),
+                name="tickets_csat_never_amazon",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.get_channel_display()
+
+    def clean(self) -> None:
+        if self.channel == Channel.AMAZON and self.is_active:
+            raise ValidationError(
+                {"is_active": _("Amazon's rules for buyer messages allow no satisfaction survey.")}
+            )
+
+
+class CsatSurvey(models.Model):
+    """The satisfaction question of one inquiry (one at most): when and how
+    it was asked, the answer (1–5, once) and a comment (once)."""
+
+    inquiry = models.OneToOneField(
+        Inquiry,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="csat",
+        verbose_name=_("inquiry"),
+    )
+    channel = models.CharField(_("asked by"), max_length=5, choices=MessageChannel.choices)
+    send = models.ForeignKey(
+        "outreach.Send",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("send"),
+    )
+    sent_at = models.DateTimeField(_("asked"), auto_now_add=True)
+    score = models.PositiveSmallIntegerField(_("satisfaction"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    commented_at = models.DateTimeField(_("commented"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("satisfaction survey")
+        verbose_name_plural = _("satisfaction surveys")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=1, score__lte=5),
+                name="tickets_csat_score_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True, answered_at__isnull=True)
+                | Q(score__isnull=False, answered_at__isnull=False),
+                name="tickets_csat_answer_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inquiry_id}: {self.score or '-'}"

@@ -31,6 +31,8 @@ from crm.models import Customer
 from outreach.segments import related_count
 from tickets.models import (
     OPEN_STATUSES,
+    AssignmentMode,
+    AssignmentRule,
     Inquiry,
     InquiryEvent,
     InquiryMessage,
@@ -296,3 +298,61 @@ def merge_suggested() -> Exists:
         .filter(Q(split_from_id__isnull=True) | ~Q(split_from_id=OuterRef("pk")))
     )
     return Exists(twins)
+
+
+def assignment_rule_for(*, channel: str, category_id: int | None):
+    """The active assignment rule that covers a new inquiry: its category's,
+    else its channel's, else the rule for all inquiries; None without one."""
+    covers = Q(category__isnull=True, channel__in=[channel, ""])
+    if category_id is not None:
+        covers |= Q(category_id=category_id)
+    rules = AssignmentRule.objects.filter(covers, is_active=True)
+    return rules.order_by(F("category_id").asc(nulls_last=True), "-channel").first()
+
+
+def assignment_candidates(*, rule) -> QuerySet:
+    """The agents a round-robin rule may give a new inquiry to, the next one
+    first: assignable staff of the rule's group (everyone without a group)
+    who are present and hold fewer open inquiries than their limit, the
+    least recently assigned first (never assigned before anyone), then by
+    id."""
+    staff = assignable_staff()
+    if rule.group_id is not None:
+        staff = staff.filter(groups=rule.group_id)
+    open_count = (
+        Inquiry.objects.filter(assignee=OuterRef("pk"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        get_user_model()
+        .objects.filter(pk__in=staff.values("pk"), availability__is_present=True)
+        .annotate(open_count=Coalesce(Subquery(open_count), 0))
+        .filter(open_count__lt=F("availability__open_limit"))
+        .order_by(F("availability__last_assigned_at").asc(nulls_first=True), "pk")
+    )
+
+
+def assignment_rules_unstaffed() -> list:
+    """The active round-robin rules with nobody to give a new inquiry to
+    right now: what the inbox warns about (one query per such rule; there
+    are a few rules)."""
+    rules = AssignmentRule.objects.filter(
+        is_active=True, mode=AssignmentMode.ROUND_ROBIN
+    ).select_related("category")
+    return [rule for rule in rules if not assignment_candidates(rule=rule).exists()]
+
+
+def assignment_status(*, user) -> dict:
+    """What the inbox shows about automatic assignment: whether `user` is
+    present (None when they are not assignable staff, False when they
+    never said) and the round-robin rules with nobody available now."""
+    present = list(
+        assignable_staff().filter(pk=user.pk).values_list("availability__is_present", flat=True)
+    )
+    return {
+        "present": bool(present[0]) if present else None,
+        "unstaffed": [str(rule) for rule in assignment_rules_unstaffed()],
+    }

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.functional import lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.timeline import EventWording, timeline_rows
 from crm.models import Channel
+from outreach.models import MessageChannel
 from tickets.admin.display import RESOLVED_IN_TIME
 from tickets.models import (
     Inquiry,
@@ -20,6 +24,7 @@ from tickets.models import (
     Priority,
     SlaState,
 )
+from tickets.services.csat import SCORES, csat_score_label
 
 Kind = InquiryEventKind
 
@@ -30,12 +35,25 @@ STAGE_LABELS = {
     "solution_proposed": _("Solution proposed"),
 }
 
+
+def auto_assigned(event, name: str) -> str:
+    """An assignment the round robin made reads 「佐藤 美咲 (自動割り当て)」."""
+    if event.data.get("auto"):
+        return gettext("%(name)s (automatic assignment)") % {"name": name}
+    return name
+
+
+# A CSAT answer's stored score as 「5 とても満足」, in the page's language.
+CSAT_ANSWER_LABELS = {
+    str(score): format_lazy("{} {}", score, lazy(csat_score_label, str)(score)) for score in SCORES
+}
+
 INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
     Kind.CREATED: EventWording(Kind.CREATED.label, Channel.choices),
     Kind.MESSAGE: EventWording(Kind.MESSAGE.label, MessageKind.choices),
     Kind.NOTE: EventWording(Kind.NOTE.label),
     Kind.STATUS: EventWording(_("status"), InquiryStatus.choices),
-    Kind.ASSIGNED: EventWording(_("assignee"), staff=True),
+    Kind.ASSIGNED: EventWording(_("assignee"), staff=True, note=auto_assigned),
     Kind.CATEGORY: EventWording(_("category")),  # the category's name
     Kind.PRIORITY: EventWording(_("priority"), Priority.choices),
     Kind.STAGE: EventWording(_("stage"), STAGE_LABELS),
@@ -54,7 +72,14 @@ INQUIRY_EVENT_WORDING: dict[str, EventWording] = {
     Kind.SLA_RESOLUTION: EventWording(
         _("resolution SLA"), {**dict(SlaState.choices), SlaState.MET: RESOLVED_IN_TIME}
     ),
-    Kind.CALL: EventWording(Kind.CALL.label),  # its length and outcome, in words
+    Kind.CALL: EventWording(Kind.CALL.label),
+    # Automatic assignment and the satisfaction survey.
+    Kind.ASSIGN_WAITING: EventWording(Kind.ASSIGN_WAITING.label),
+    Kind.CSAT_SENT: EventWording(Kind.CSAT_SENT.label, MessageChannel.choices),
+    Kind.CSAT_ANSWERED: EventWording(Kind.CSAT_ANSWERED.label, CSAT_ANSWER_LABELS),
+    Kind.CSAT_COMMENTED: EventWording(
+        Kind.CSAT_COMMENTED.label
+    ),  # its length and outcome, in words
     # Merge and split: the other inquiries' references.
     Kind.MERGED: EventWording(Kind.MERGED.label),
     Kind.MERGED_INTO: EventWording(Kind.MERGED_INTO.label),

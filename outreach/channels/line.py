@@ -117,10 +117,31 @@ class LineAdapter:
     def __exit__(self, *exc_info) -> None:
         self.client.close()
 
-    def push(self, *, to: str, texts: list[str], retry_key: uuid.UUID) -> Outcome:
-        request = self.sdk.PushMessageRequest(
-            to=to, messages=[self.sdk.TextMessage(text=t) for t in texts]
-        )
+    def push(
+        self,
+        *,
+        to: str,
+        texts: list[str],
+        retry_key: uuid.UUID,
+        quick_reply: list[dict] | None = None,
+    ) -> Outcome:
+        """`quick_reply`: postback buttons under the last text, each
+        {"label", "data", "display_text"} (a survey's answers)."""
+        messages = [self.sdk.TextMessage(text=t) for t in texts]
+        if quick_reply and messages:
+            messages[-1].quick_reply = self.sdk.QuickReply(
+                items=[
+                    self.sdk.QuickReplyItem(
+                        action=self.sdk.PostbackAction(
+                            label=item["label"],
+                            data=item["data"],
+                            display_text=item.get("display_text") or item["label"],
+                        )
+                    )
+                    for item in quick_reply
+                ]
+            )
+        request = self.sdk.PushMessageRequest(to=to, messages=messages)
         return self._call(self.api.push_message_with_http_info, request, retry_key=retry_key)
 
     def multicast(self, *, to: list[str], texts: list[str], retry_key: uuid.UUID) -> Outcome:

@@ -216,11 +216,42 @@ def _check_message(msg: Any, prefix: str, errors: _Errors) -> None:
             errors.add(
                 f"{prefix}.quickReply.items", f"Size must be between 0 and {MAX_QUICK_REPLY_ITEMS}"
             )
+        else:
+            for index, item in enumerate(items):
+                _check_quick_reply_item(item, f"{prefix}.quickReply.items[{index}]", errors)
     sender = msg.get("sender")
     if isinstance(sender, dict):
         name = sender.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > MAX_SENDER_NAME):
             errors.add(f"{prefix}.sender.name", f"Length must be between 0 and {MAX_SENDER_NAME}")
+
+
+# A postback action's limits (Messaging API reference, "Postback action").
+MAX_ACTION_LABEL = 20
+MAX_POSTBACK_DATA = 300
+MAX_POSTBACK_DISPLAY_TEXT = 300
+
+
+def _check_quick_reply_item(item: Any, prefix: str, errors: _Errors) -> None:
+    """A quick reply button: an action; for a postback, its label, data and
+    display text within LINE's limits."""
+    action = item.get("action") if isinstance(item, dict) else None
+    if not isinstance(action, dict):
+        errors.add(f"{prefix}.action", "must be specified")
+        return
+    if action.get("type") != "postback":
+        return
+    limits = (
+        ("label", MAX_ACTION_LABEL, False),
+        ("data", MAX_POSTBACK_DATA, True),
+        ("displayText", MAX_POSTBACK_DISPLAY_TEXT, False),
+    )
+    for prop, limit, required in limits:
+        value = action.get(prop)
+        if value is None and not required:
+            continue
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            errors.add(f"{prefix}.action.{prop}", f"Length must be between 1 and {limit}")
 
 
 def _check_messages(body: dict[str, Any], errors: _Errors) -> list[dict[str, Any]]:

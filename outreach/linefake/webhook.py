@@ -117,6 +117,22 @@ def text_message_event(
     return event
 
 
+def postback_event(
+    user_id: str,
+    data: str,
+    *,
+    reply_token: str,
+    timestamp_ms: int | None = None,
+    redelivery: bool = False,
+) -> dict[str, Any]:
+    """``PostbackEvent``: the user tapped a postback action (a quick reply
+    button); ``postback.data`` is the action's data."""
+    event = _base_event("postback", user_id, timestamp_ms=timestamp_ms, redelivery=redelivery)
+    event["replyToken"] = reply_token
+    event["postback"] = {"data": data}
+    return event
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A webhook call as LINE would make it: raw body plus its signature."""

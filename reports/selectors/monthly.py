@@ -38,6 +38,7 @@ from reports.selectors.countermeasures import (
     countermeasure_figures,
     countermeasure_table,
 )
+from reports.selectors.csat import csat_tables
 from reports.selectors.figures import (
     Chart,
     Percentiles,
@@ -130,6 +131,7 @@ def monthly_report(
         _impact_table(figures, start, end, channel),
         _triage_table(figures),
         *_compliance_tables(inquiries, now, links),
+        *csat_tables(inquiries),
     ]
     countermeasures = countermeasure_figures(month, channel, category_id, now)
     tables.append(countermeasure_table(countermeasures))

@@ -143,17 +143,17 @@ def test_inquiry_page_query_count_does_not_grow_with_messages(
     _messages(inquiry, 1, colleague)
     # session, user, permissions (2), the inquiry with its joins, manager?,
     # messages with authors and deliveries, their attachments, consent,
-    # orders, other inquiries, timeline, the colleagues its assignments
+    # orders, other inquiries, timeline, the satisfaction survey, the colleagues its assignments
     # name, LINE identity, then the choices
     # of the template, assignee and category selects; the incident banner and
     # the ongoing incidents the inquiry is linked to or may belong to; the
     # audit row (a view of the customer); the agent's read state (the inbox's unread mark)
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(22):
         response = client.get(page_url(inquiry))
     assert len(response.context["conversation"]) == 2
 
     _messages(inquiry, 10, colleague)
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(22):
         response = client.get(page_url(inquiry))
     assert len(response.context["conversation"]) == 12
 

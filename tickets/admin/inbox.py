@@ -52,7 +52,7 @@ from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
 from tickets.search import inquiry_search
-from tickets.selectors import assignable_staff, inbox, inbox_counts
+from tickets.selectors import assignable_staff, assignment_status, inbox, inbox_counts
 from tickets.services import (
     inquiries_bulk_assign,
     inquiries_bulk_close,
@@ -370,6 +370,7 @@ class InboxMixin:
             # click away under ホーム) would leave its rows half a 1366 px screen.
             "is_nav_sidebar_enabled": False,
             **(extra_context or {}),
+            "assignment": assignment_status(user=request.user),
         }
         response = super().changelist_view(request, extra_context)
         if request.method == "GET" and response.status_code == 200:

@@ -33,6 +33,7 @@ from tickets.admin.inquiry_forms import (
     held_forms,
 )
 from tickets.models import (
+    CsatSurvey,
     Inquiry,
     InquiryMessage,
     MessageKind,
@@ -43,6 +44,7 @@ from tickets.presence import PRESENCE_HEARTBEAT_SECONDS, presence_others, staff_
 from tickets.selectors import inquiry_conversation, replies_by_others
 from tickets.services import reply_channel_for, reply_channels_for
 from tickets.services.calls import call_summary
+from tickets.services.csat import csat_score_label
 from tickets.timeline import inquiry_timeline
 
 # The page's controls: each posts to do/<name>/, which InquiryPageMixin
@@ -218,6 +220,22 @@ def customer_panel(inquiry: Inquiry) -> dict[str, Any]:
     }
 
 
+def csat_panel(inquiry: Inquiry) -> dict[str, Any] | None:
+    """The customer's satisfaction answer, as the page shows it (None when
+    they were never asked)."""
+    survey = CsatSurvey.objects.filter(inquiry=inquiry).first()
+    if survey is None:
+        return None
+    return {
+        "asked_by": survey.get_channel_display(),
+        "sent_at": survey.sent_at,
+        "score": survey.score,
+        "score_label": csat_score_label(survey.score) if survey.score else "",
+        "answered_at": survey.answered_at,
+        "comment": survey.comment,
+    }
+
+
 def template_order(inquiry: Inquiry, orders: list) -> Any:
     """The order a reply template is filled with at first: the inquiry's
     own, else the customer's latest; none when the customer typed an order
@@ -315,6 +333,7 @@ def page_context(
         "recent_reply_texts": recent_reply_texts,
         "assignee_name": staff_name(inquiry.assignee),
         "timeline": inquiry_timeline(inquiry),
+        "csat": csat_panel(inquiry),
         "can_change": can_change,
         "can_approve": can_approve,
         "heartbeat_seconds": PRESENCE_HEARTBEAT_SECONDS,

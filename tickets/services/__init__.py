@@ -1,6 +1,14 @@
 """Writes for inquiries. One module per area; import from here."""
 
+from tickets.services.assignment import agent_presence_set, inquiry_auto_assign
 from tickets.services.calls import inquiry_call_create, inquiry_call_log
+from tickets.services.csat import (
+    csat_answer,
+    csat_comment,
+    csat_line_postback,
+    csat_offer,
+    csat_token_read,
+)
 from tickets.services.inquiries import (
     AttachmentData,
     event_add,
@@ -48,13 +56,20 @@ from tickets.services.triage import triage_due, triage_late_q, triage_watch
 
 __all__ = [
     "AttachmentData",
+    "agent_presence_set",
     "calendar_for",
+    "csat_answer",
+    "csat_comment",
+    "csat_line_postback",
+    "csat_offer",
+    "csat_token_read",
     "event_add",
     "inquiries_bulk_assign",
     "inquiries_bulk_close",
     "inquiries_merge",
     "inquiry_assign",
     "inquiry_auto_acknowledge",
+    "inquiry_auto_assign",
     "inquiry_call_create",
     "inquiry_call_log",
     "inquiry_category_set",

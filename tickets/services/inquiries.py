@@ -195,6 +195,10 @@ def inquiry_create(
         )
         if reopened_from is not None:
             event_add(reopened_from, InquiryEventKind.LINKED, new=inquiry.reference)
+        from tickets.services.assignment import inquiry_auto_assign  # it assigns with _assign
+
+        if inquiry_auto_assign(inquiry=inquiry) is not None:
+            inquiry.refresh_from_db()
     return inquiry
 
 
@@ -438,7 +442,7 @@ def inquiry_assign(*, inquiry: Inquiry, assignee, actor) -> Inquiry:
     return _assign(inquiry, assignee, actor)
 
 
-def _assign(inquiry: Inquiry, assignee, actor) -> Inquiry:
+def _assign(inquiry: Inquiry, assignee, actor, *, auto: bool = False) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.assignee_id == getattr(assignee, "pk", None):
@@ -450,7 +454,10 @@ def _assign(inquiry: Inquiry, assignee, actor) -> Inquiry:
             inquiry.status = InquiryStatus.OPEN
             fields.append("status")
         inquiry.save(update_fields=fields)
-        event_add(inquiry, InquiryEventKind.ASSIGNED, actor, old=old or "", new=assignee or "")
+        extra = {"auto": True} if auto else {}
+        event_add(
+            inquiry, InquiryEventKind.ASSIGNED, actor, old=old or "", new=assignee or "", **extra
+        )
         if assignee is not None and assignee != actor:
             count = InquiryEvent.objects.filter(
                 inquiry=inquiry, kind=InquiryEventKind.ASSIGNED
@@ -553,6 +560,10 @@ def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
         fields += clocks_status_follow(inquiry, old_status=old, at=now)
         inquiry.save(update_fields=sorted(set(fields)))
         event_add(inquiry, InquiryEventKind.STATUS, actor, old=old, new=status)
+        if status == InquiryStatus.RESOLVED:
+            from tickets.services.csat import csat_offer  # csat sends through replies
+
+            csat_offer(inquiry=inquiry, actor=actor)
     return inquiry
 
 

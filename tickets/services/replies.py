@@ -107,6 +107,18 @@ def _address_check(customer: Customer, channel: str) -> None:
         raise ValidationError({"channel": [_("The customer is not known on LINE.")]})
 
 
+def reply_channel_reachable(inquiry: Inquiry) -> str | None:
+    """The channel an automatic message about the inquiry goes to its
+    customer by (reply_channel_for), or None when they have no address on
+    it: an acknowledgement or a survey is then not sent."""
+    channel = reply_channel_for(inquiry)
+    try:
+        _address_check(inquiry.customer, channel)
+    except ValidationError:
+        return None
+    return channel
+
+
 def reply_needs_approval(author) -> bool:
     """A person's reply waits for approval when a rule covers one of their
     groups, unless they may approve replies themselves (is_manager)."""
@@ -331,10 +343,8 @@ def inquiry_auto_acknowledge(*, inquiry: Inquiry) -> InquiryMessage | None:
     ack = AutoAcknowledgement.objects.filter(channel=inquiry.channel, is_active=True).first()
     if ack is None:
         return None
-    channel = reply_channel_for(inquiry)
-    try:
-        _address_check(inquiry.customer, channel)
-    except ValidationError:
+    channel = reply_channel_reachable(inquiry)
+    if channel is None:
         return None
     if channel == MessageChannel.EMAIL and not _acknowledgement_allowed(inquiry.customer):
         return None
