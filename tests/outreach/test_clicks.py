@@ -148,3 +148,32 @@ def test_a_tampered_token_naming_no_link_of_the_template_goes_nowhere(smtp):
         assert "Location" not in response
     delivery.refresh_from_db()
     assert delivery.click_count == 0
+
+
+def test_a_line_messages_links_are_each_followers_own_and_count_for_their_delivery(settings):
+    from outreach.linefake import LineFake
+    from tests.outreach.test_dispatch_line import dispatch_until_done as line_dispatch
+    from tests.outreach.test_dispatch_line import follower, line_send, line_template
+
+    with LineFake(channel_access_token="test-token", channel_secret="test-secret") as line:
+        settings.LINE_API_HOST = line.url
+        settings.LINE_CHANNEL_ACCESS_TOKEN = "test-token"
+        settings.LINE_CHANNEL_SECRET = "test-secret"
+        first, second = follower(1), follower(2)
+        # the same text for everyone would go by multicast; its link is tracked
+        # per follower, so each gets a push of their own
+        send = line_send(line_template([f"冬のセール会場はこちら {SALE}"]))
+        line_dispatch(send)
+        assert [r.endpoint for r in line.accepted_requests] == ["push", "push"]
+        for customer in (first, second):
+            user = customer.identities.get(channel="line").external_id
+            [text] = line.texts_for(user)
+            [token] = TRACKED.findall(text)
+            delivery = Delivery.objects.get(send=send, customer=customer)
+            assert services.click_token_read(token) == (delivery.pk, 0)
+
+    response = Client().get(f"/r/{token}/")
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["utm_medium"] == ["line"] and query["item"] == ["12"]
+    assert Delivery.objects.get(send=send, customer=second).click_count == 1
+    assert Delivery.objects.get(send=send, customer=first).click_count == 0
