@@ -259,3 +259,27 @@ def test_a_draft_keeps_its_save_buttons(
     client.force_login(marketer)
     content = client.get(change_url(campaign)).content.decode()
     assert 'name="_save"' in content and "キャンペーン一覧に戻る" not in content
+
+
+def test_a_marketer_sets_the_holdout_and_window_on_the_draft_and_launch_holds_them_out(
+    client,
+    marketer,  # noqa: F811
+    template,  # noqa: F811
+    segment,  # noqa: F811
+):
+    for _ in range(10):
+        consented()
+    client.force_login(marketer)
+    data = {"name": "冬", "channel": "email", "template": template.pk, "segment": segment.pk}
+    add = reverse("admin:outreach_campaign_add")
+    assert client.post(add, {**data, "holdout_percent": "60"}).status_code == 200  # at most 50
+    response = client.post(add, {**data, "holdout_percent": "20", "attribution_days": "14"})
+    assert response.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.holdout_percent, campaign.attribution_days) == (20, 14)
+
+    client.post(reverse("admin:outreach_campaign_action", args=[campaign.pk, "launch"]))
+    campaign.refresh_from_db()
+    assert campaign.events.get(kind="launched").data["held_out"] == 2
+    progress = client.get(progress_url(campaign)).json()
+    assert (progress["total"], progress["held_out"]) == (8, 2)
