@@ -177,3 +177,17 @@ def test_a_line_messages_links_are_each_followers_own_and_count_for_their_delive
     assert query["utm_medium"] == ["line"] and query["item"] == ["12"]
     assert Delivery.objects.get(send=send, customer=second).click_count == 1
     assert Delivery.objects.get(send=send, customer=first).click_count == 0
+
+
+def test_the_line_length_check_measures_the_tracked_link_not_the_templates():
+    from crm.models import Customer
+    from outreach.line_texts import line_longest_rendering
+    from tests.outreach.test_dispatch_line import follower, line_template
+
+    follower(1)
+    text = "あ" * (5000 - len(SALE) - 1) + " " + SALE  # 5,000 as written
+    send = services.send_create(
+        kind="campaign", channel="line", purpose="marketing", template=line_template([text])
+    )
+    longest = line_longest_rendering(send=send, audience=Customer.objects.all())
+    assert longest.length > 5000 and longest.too_long
