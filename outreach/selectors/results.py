@@ -12,21 +12,20 @@ from django.db.models import (
     Count,
     DateTimeField,
     F,
-    IntegerField,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce
 
-from crm.models import Order, OrderStatus
+from crm.models import OrderStatus
 from outreach.models import Campaign, Delivery, DeliveryStatus, SkipReason
 
 RECIPIENTS = "recipients"
 HOLDOUT = "holdout"
+# Orders that count as a result: all but cancelled ones.
+ATTRIBUTED_STATUSES = [status for status in OrderStatus.values if status != OrderStatus.CANCELLED]
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,6 @@ class CampaignResults:
         return round(self.recipients.revenue - per_member * self.recipients.members)
 
 
-def _attributed_orders(window: timedelta):
-    """A member's orders (not cancelled) from `since` (their message, or
-    the launch for the holdout) to `since` + window."""
-    return (
-        Order.objects.filter(
-            customer_id=OuterRef("customer_id"),
-            ordered_at__gte=OuterRef("since"),
-            ordered_at__lt=OuterRef("until"),
-        )
-        .exclude(status=OrderStatus.CANCELLED)
-        .order_by()
-        .values("customer_id")
-    )
-
-
 def results_for_campaign(campaign: Campaign) -> CampaignResults:
     """Recipients (deliveries sent) and holdout (held out at launch), each
     counted, with clicks and attributed orders and revenue: one query."""
@@ -97,7 +81,14 @@ def results_for_campaign(campaign: Campaign) -> CampaignResults:
         return empty
     window = timedelta(days=days)
     held_out = Q(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.HOLDOUT)
-    orders = _attributed_orders(window)
+    # A member's orders (not cancelled) from `since` (their message, or the
+    # launch for the holdout) to `since` + window: one join by the order
+    # table's (customer, ordered_at) index, grouped per member.
+    attributed = Q(
+        customer__orders__ordered_at__gte=F("since"),
+        customer__orders__ordered_at__lt=F("until"),
+        customer__orders__status__in=ATTRIBUTED_STATUSES,
+    )
     members = (
         Delivery.objects.filter(send_id=campaign.send_id)
         .filter(Q(status=DeliveryStatus.SENT) | held_out)
@@ -111,37 +102,34 @@ def results_for_campaign(campaign: Campaign) -> CampaignResults:
             until=F("since") + Value(window),
         )
         .annotate(
-            n_orders=Coalesce(
-                Subquery(orders.annotate(n=Count("pk")).values("n")),
-                0,
-                output_field=IntegerField(),
-            ),
-            revenue=Coalesce(Subquery(orders.annotate(s=Sum("total")).values("s")), 0),
+            n_orders=Count("customer__orders", filter=attributed),
+            revenue=Coalesce(Sum("customer__orders__total", filter=attributed), 0),
         )
+        .order_by()
     )
-    rows = (
-        members.order_by()
-        .values("group")
-        .annotate(
-            members_n=Count("pk"),
-            clicked_n=Count("first_clicked_at"),
-            converted_n=Count("pk", filter=Q(n_orders__gt=0)),
-            orders_n=Sum("n_orders"),
-            revenue_n=Sum("revenue"),
+    totals = {}
+    for name in (RECIPIENTS, HOLDOUT):
+        of = Q(group=name)
+        totals.update(
+            {
+                f"{name}_members": Count("pk", filter=of),
+                f"{name}_clicked": Count("first_clicked_at", filter=of),
+                f"{name}_converted": Count("pk", filter=of & Q(n_orders__gt=0)),
+                f"{name}_orders": Sum("n_orders", filter=of),
+                f"{name}_revenue": Sum("revenue", filter=of),
+            }
         )
-    )
-    groups = {
-        row["group"]: GroupResult(
-            members=row["members_n"],
-            clicked=row["clicked_n"],
-            converted=row["converted_n"],
-            orders=row["orders_n"] or 0,
-            revenue=row["revenue_n"] or 0,
+    row = members.aggregate(**totals)
+
+    def group(name: str) -> GroupResult:
+        return GroupResult(
+            members=row[f"{name}_members"] or 0,
+            clicked=row[f"{name}_clicked"] or 0,
+            converted=row[f"{name}_converted"] or 0,
+            orders=row[f"{name}_orders"] or 0,
+            revenue=row[f"{name}_revenue"] or 0,
         )
-        for row in rows
-    }
+
     return CampaignResults(
-        recipients=groups.get(RECIPIENTS, GroupResult()),
-        holdout=groups.get(HOLDOUT, GroupResult()),
-        attribution_days=days,
+        recipients=group(RECIPIENTS), holdout=group(HOLDOUT), attribution_days=days
     )
