@@ -291,9 +291,9 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     campaign = services.campaign_launch(campaign=campaign_make(template, segment))
     client.force_login(marketer)
     client.get(change_url(campaign))  # Django's content-type cache warm, as in production
-    # session, user, campaign, permissions (2), progress, test customer, the
-    # incident banner
-    with django_assert_max_num_queries(8):
+    # session, user, campaign, permissions (2), progress, results, test
+    # customer, the incident banner
+    with django_assert_max_num_queries(9):
         response = client.get(change_url(campaign))
     progress = response.context["progress"]
     # before a single mail went out: 0 %, the ineligible one apart
