@@ -322,6 +322,7 @@ EMAIL_RATE = env_int("EMAIL_RATE", 200, minimum=1)  # messages per second, all w
 DISPATCH_TIME_BUDGET_SECONDS = env_int("DISPATCH_TIME_BUDGET_SECONDS", 50, minimum=1)
 DISPATCH_PARALLELISM = env_int("DISPATCH_PARALLELISM", 2, minimum=1)
 UNSUBSCRIBE_SALT = "madoguchi.unsubscribe"
+CLICK_SALT = "madoguchi.click"  # tracked links (outreach.clicks)
 
 # --- Shop identity (特定電子メール法: sender block of every marketing mail) --
 SHOP_NAME = env_str("SHOP_NAME", "まどぐち雑貨店")

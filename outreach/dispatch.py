@@ -34,13 +34,20 @@ from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendKind, SkipReason
 from outreach.selectors import recipients_checked
-from outreach.services import send_eligibility_purpose, send_finish_if_done, unsubscribe_url
+from outreach.services import (
+    click_url,
+    send_eligibility_purpose,
+    send_finish_if_done,
+    unsubscribe_url,
+)
 from outreach.templating import (
     TEST_MARK,
+    links_track,
     render_email,
     render_line,
     shop_context,
     template_context,
+    template_links,
 )
 
 logger = logging.getLogger(__name__)
@@ -212,6 +219,20 @@ class _Worker:
         self.template = SimpleNamespace(**snapshot) if snapshot else send.template
         self._order_cache: dict[int, Order | None] = {}
         self._check: RecipientCheck | None = None
+        # The template's own links, tracked per delivery (outreach.services.clicks).
+        self.links = template_links(snapshot) if snapshot else []
+
+    def track(self, text: str, delivery_id: int | None, *, html: bool = False) -> str:
+        """`text` with the template's links turned into this delivery's
+        tracked links (none for a preview, which has no delivery)."""
+        if not delivery_id or not self.links:
+            return text
+        return links_track(
+            text,
+            links=self.links,
+            url_for=lambda index: click_url(delivery_id=delivery_id, index=index),
+            html=html,
+        )
 
     def recipients(self, rows: list[Claimed]) -> dict[int, Customer | Recipient]:
         if self._check is None:
@@ -301,7 +322,9 @@ class EmailWorker(_Worker):
                 body_html=self.template.body_html,
                 context=context,
             )
-            subject, text, html = rendered.subject, rendered.text, rendered.html
+            subject = rendered.subject
+            text = self.track(rendered.text, row.pk)
+            html = self.track(rendered.html, row.pk, html=True)
             if self.send.kind == SendKind.TEST:
                 subject = TEST_MARK + subject
         else:  # literal content (an agent's reply): sent as written
@@ -375,7 +398,9 @@ LINE_BUCKETS = ("line_push", "line_multicast")
 class LineWorker(_Worker):
     def __init__(self, send: Send) -> None:
         super().__init__(send)
-        personal = self.template is None or self.template.is_personal
+        # A template with links is personal too: each recipient's links
+        # are their own (tracked clicks).
+        personal = self.template is None or self.template.is_personal or bool(self.links)
         # Identical content goes by multicast (one retry key per request),
         # personal content by push (one key per recipient).
         self.retry_key_per = "row" if personal else "batch"
@@ -394,10 +419,11 @@ class LineWorker(_Worker):
         if self._adapter is not None:
             self._adapter.__exit__(None, None, None)
 
-    def texts(self, customer: Customer | None) -> list[str]:
+    def texts(self, customer: Customer | None, delivery_id: int | None = None) -> list[str]:
         if self.template is None:
             return list(self.content.get("line_messages") or [])
         texts = render_line(messages=self.template.line_messages, context=self.context(customer))
+        texts = [self.track(text, delivery_id) for text in texts]
         if self.send.kind == SendKind.TEST and texts:
             texts[0] = TEST_MARK + texts[0]
         return texts
@@ -486,7 +512,7 @@ class LineWorker(_Worker):
                 break
             if not lease.held(row.pk):
                 continue  # another worker has it now
-            texts = self.texts(customer)
+            texts = self.texts(customer, row.pk)
             problem = line_length_problem(texts)
             if problem:  # LINE would refuse it: no request
                 outcomes.append(([row], Outcome(Result.FAILED, error=problem)))

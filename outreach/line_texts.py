@@ -83,6 +83,11 @@ def _score(messages: list[str]):
     return score
 
 
+# Links are sent as tracked links (outreach.services.clicks), longer than
+# the template's: measured with the largest delivery id, the longest token.
+LONGEST_DELIVERY_ID = 2**63 - 1
+
+
 def line_longest_rendering(*, send: Send, audience: QuerySet[Customer]) -> LongestRendering | None:
     """The longest text `send` (a LINE send of a template, saved or not)
     renders to for `audience`, rendered by the worker's own code: for the
@@ -100,7 +105,8 @@ def line_longest_rendering(*, send: Send, audience: QuerySet[Customer]) -> Longe
         )
     longest = None
     for customer in candidates[: CANDIDATES if worker.template.is_personal else 1]:
-        for number, text in enumerate(worker.texts(customer), start=1):
+        texts = worker.texts(customer, delivery_id=LONGEST_DELIVERY_ID)
+        for number, text in enumerate(texts, start=1):
             length = utf16_length(text)
             if longest is None or length > longest.length:
                 longest = LongestRendering(customer=customer, message=number, length=length)

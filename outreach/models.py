@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -239,6 +240,24 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    # A random share of the sendable audience kept back at launch (the
+    # ledger records them held out, never sent), to measure the lift.
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout (%)"),
+        default=0,
+        validators=[MaxValueValidator(50)],
+        help_text=_(
+            "A random share of the customers who could receive it is not sent the campaign, "
+            "to compare their orders with the recipients'. 0: everyone is sent it."
+        ),
+    )
+    # Orders within this many days after the message (the holdout: after the
+    # launch) count as its result.
+    attribution_days = models.PositiveSmallIntegerField(
+        _("attribution window (days)"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -304,6 +323,7 @@ class SkipReason(models.TextChoices):
     CANCELLED = "cancelled", _("Send cancelled")
     MERGED = "merged", _("Customer merged into another")
     GONE = "gone", _("Customer deleted")
+    HOLDOUT = "holdout", _("Not sent, to measure the results (comparison group)")
 
 
 class Delivery(models.Model):
@@ -367,6 +387,9 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Clicks through the message's tracked links (outreach.clicks).
+    first_clicked_at = models.DateTimeField(_("first clicked at"), null=True, blank=True)
+    click_count = models.PositiveIntegerField(_("clicks"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("delivery")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from html import escape as html_escape
+from html import unescape as html_unescape
 from typing import Any
 
 from django.apps import apps
@@ -440,3 +442,64 @@ def render_line(*, messages: list[str], context: dict) -> list[str]:
 # What a test send carries first in its subject (email) or first message
 # (LINE), so that no tester takes it for the real thing.
 TEST_MARK = "【テスト】"
+
+
+# --- Tracked links (outreach.services.clicks) -----------------------------------------
+
+# A link as written in a template or found in a rendered message: ASCII
+# URL characters only, so Japanese text straight after a link is not part
+# of it; a trailing full stop or comma is the sentence's, not the link's.
+_LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]+")
+_LINK_TRAILING = ".,;:!?"
+
+
+def _links_in(text: str) -> list[tuple[str, int]]:
+    """(link, end) for each literal link of `text`, trailing punctuation off."""
+    found = []
+    for match in _LINK.finditer(text):
+        link = match.group().rstrip(_LINK_TRAILING)
+        found.append((link, match.start() + len(link)))
+    return found
+
+
+def template_links(template: Any) -> list[str]:
+    """The links a template itself contains (text body, HTML body, LINE
+    messages), each once, in order: what a tracked link's index names.
+    Only literal links count: one built from a variable ({{ shop.url }},
+    or a path ending in {{ order.order_number }}) is not the template's to
+    sign, nor is the unsubscribe link, which only the variable carries."""
+    if template is None:
+        return []
+    get = template.get if isinstance(template, dict) else lambda name: getattr(template, name, "")
+    sources = [get("body_text") or "", get("body_html") or "", *(get("line_messages") or [])]
+    links: list[str] = []
+    for index, source in enumerate(sources):
+        for link, end in _links_in(source):
+            if source[end : end + 1] == "{":
+                continue  # continued by a variable: differs per message
+            if index == 1:  # HTML: "&amp;" in an href is "&"
+                link = html_unescape(link)
+            if link not in links:
+                links.append(link)
+    return links
+
+
+def links_track(text: str, *, links: list[str], url_for, html: bool = False) -> str:
+    """`text` (a rendered message) with each of the template's own `links`
+    replaced by `url_for(index)`, the tracked address; any other link (the
+    unsubscribe link, one built from a variable) stays as it is."""
+    if not text or not links:
+        return text
+    index = {link: number for number, link in enumerate(links)}
+
+    def replace(match: re.Match) -> str:
+        whole = match.group()
+        link = whole.rstrip(_LINK_TRAILING)
+        key = html_unescape(link) if html else link
+        number = index.get(key)
+        if number is None:
+            return whole
+        tracked = url_for(number)
+        return (html_escape(tracked) if html else tracked) + whole[len(link) :]
+
+    return _LINK.sub(replace, text)

@@ -6,5 +6,6 @@ app_name = "outreach"
 
 urlpatterns = [
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("r/<str:token>/", views.click, name="click"),
     path("hooks/line/", webhooks.line_webhook, name="line-webhook"),
 ]

@@ -37,6 +37,7 @@ from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from crm.models import Customer
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
+from outreach.admin.results import results_context, results_rows
 from outreach.dispatch import quiet_hours_end
 from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
@@ -53,15 +54,17 @@ from outreach.models import (
 )
 from outreach.selectors import (
     eligibility_reason,
+    results_for_campaign,
     segment_customers,
     send_progress,
     sends_progress,
     test_recipients,
 )
 from outreach.templating import LINE_MAX_TEXT_UTF16
+from reports.csv import csv_response
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
-DATA_FIELDS = ("name", "channel", "template", "segment")
+DATA_FIELDS = ("name", "channel", "template", "segment", "holdout_percent", "attribution_days")
 RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by_name", "created_at")
 
 
@@ -125,6 +128,20 @@ def longest_text(longest: LongestRendering) -> str:
     return text
 
 
+def campaign_progress_data(campaign: Campaign) -> dict[str, Any]:
+    """A launched campaign's progress (progress_data), saying when it waits
+    for the quiet hours to end."""
+    quiet_until = None
+    if campaign.status == CampaignStatus.SENDING and campaign.send.respect_quiet_hours:
+        quiet_until = quiet_hours_end(timezone.now())
+    return progress_data(
+        send_progress(campaign.send),
+        status=campaign.status,
+        status_label=campaign.get_status_display(),
+        quiet_until=quiet_until,
+    )
+
+
 class TemplateSelect(forms.Select):
     """Options carry their template's channel, so the page can offer only
     the templates of the chosen channel."""
@@ -144,10 +161,22 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in ("holdout_percent", "attribution_days"):
+            if name in self.fields:
+                self.fields[name].required = False
         if "scheduled_at" in self.fields:  # not on a launched campaign's read-only page
             self.fields["scheduled_at"].help_text = _(
                 "Set a time and save to schedule the campaign; leave empty to keep it a draft."
             )
+
+    # Left empty: no holdout, and the default window.
+    def clean_holdout_percent(self) -> int:
+        value = self.cleaned_data.get("holdout_percent")
+        return 0 if value is None else value
+
+    def clean_attribution_days(self) -> int:
+        value = self.cleaned_data.get("attribution_days")
+        return Campaign._meta.get_field("attribution_days").default if value is None else value
 
     def clean(self) -> dict[str, Any]:
         cleaned_data = super().clean()
@@ -230,8 +259,8 @@ class CampaignAdmin(ServiceFormAdmin):
             '<progress max="100" value="{}" style="width:6em"></progress> {}% ({}/{})',
             progress.percent,
             progress.percent,
-            f"{progress.done:,}",
-            f"{progress.total:,}",
+            f"{progress.attempted:,}",
+            f"{progress.sendable:,}",
         )
 
     # --- Change page --------------------------------------------------------------
@@ -283,6 +312,7 @@ class CampaignAdmin(ServiceFormAdmin):
             context.update(self.panel_context(request, obj))
             if "test_send_form" in context:
                 context["media"] += context["test_send_form"].media
+            context["editable_statuses"] = [str(status) for status in CAMPAIGN_EDITABLE]
             if obj.status not in CAMPAIGN_EDITABLE:
                 context.update(show_save=False, show_save_and_continue=False)
                 context.update(show_save_and_add_another=False)
@@ -309,15 +339,15 @@ class CampaignAdmin(ServiceFormAdmin):
             for name in context["actions"]
         }
         if campaign.send_id:
-            context["progress"] = progress_data(
-                send_progress(campaign.send),
-                status=status,
-                status_label=campaign.get_status_display(),
-            )
+            context["progress"] = campaign_progress_data(campaign)
             context["progress_url"] = reverse(
                 "admin:outreach_campaign_progress", args=[campaign.pk]
             )
             context["deliveries_url"] = deliveries_url(campaign.send_id)
+            context.update(results_context(campaign))
+            context["results_csv_url"] = reverse(
+                "admin:outreach_campaign_results_csv", args=[campaign.pk]
+            )
         else:
             try:
                 context["audience"] = audience_estimate(campaign)
@@ -345,6 +375,8 @@ class CampaignAdmin(ServiceFormAdmin):
             channel=obj.channel,
             template=obj.template,
             segment=obj.segment,
+            holdout_percent=obj.holdout_percent,
+            attribution_days=obj.attribution_days,
             actor=request.user,
         )
         if was_scheduled and at is None:
@@ -367,6 +399,11 @@ class CampaignAdmin(ServiceFormAdmin):
                 "<path:object_id>/action/<slug:action>/",
                 self.admin_site.admin_view(self.action_view),
                 name="outreach_campaign_action",
+            ),
+            path(
+                "<path:object_id>/results.csv",
+                self.admin_site.admin_view(self.results_csv_view),
+                name="outreach_campaign_results_csv",
             ),
             path(
                 "<path:object_id>/progress/",
@@ -415,8 +452,12 @@ class CampaignAdmin(ServiceFormAdmin):
         ) % {
             "name": campaign.name,
             "queued": f"{progress.pending:,}",
-            "skipped": f"{progress.by_status.get('skipped', 0):,}",
+            "skipped": f"{progress.ineligible:,}",
         }
+        if progress.held_out:
+            text += " " + gettext(
+                "%(held_out)s customer(s) are held out as the comparison group and are not sent it."
+            ) % {"held_out": f"{progress.held_out:,}"}
         quiet_until = quiet_hours_end(timezone.now())
         if quiet_until is not None:
             text += " " + gettext("It is quiet hours: sending starts at %(time)s.") % {
@@ -471,10 +512,21 @@ class CampaignAdmin(ServiceFormAdmin):
             raise PermissionDenied
         if not campaign.send_id:
             return JsonResponse({"status": campaign.status, "total": 0}, status=404)
-        return JsonResponse(
-            progress_data(
-                send_progress(campaign.send),
-                status=campaign.status,
-                status_label=campaign.get_status_display(),
-            )
+        return JsonResponse(campaign_progress_data(campaign))
+
+    def results_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        results = results_for_campaign(campaign)
+        return csv_response(
+            filename=gettext("Campaign results %(id)s.csv") % {"id": campaign.pk},
+            columns=[
+                gettext("Measure"),
+                gettext("Recipients"),
+                gettext("Holdout group"),
+            ],
+            rows=results_rows(results),
         )

@@ -7,13 +7,16 @@ never computes facets and searches customers through an indexed subquery.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import staff_column
@@ -23,24 +26,52 @@ from outreach.models import Delivery, DeliveryStatus, Send, SkipReason
 from outreach.selectors import SendProgress, send_progress
 
 
-def progress_data(progress: SendProgress, *, status: str = "", status_label: str = "") -> dict:
-    """A send's progress as the page and the JSON endpoint show it: counts
-    for every delivery status (zeros included) and skips by reason."""
+def progress_data(
+    progress: SendProgress,
+    *,
+    status: str = "",
+    status_label: str = "",
+    quiet_until: datetime | None = None,
+) -> dict:
+    """A send's progress as the page and the JSON endpoint show it:
+    attempted over sendable (`total` and `done`), counts for every delivery
+    status of the sendable rows (zeros included), and apart from them the
+    ineligible by reason and the holdout group. `quiet_until`: when the
+    quiet hours the send waits out end (a notice says so)."""
     reason_labels = dict(SkipReason.choices)
+    # Skipped rows among the sendable: at send time, or by a cancel.
+    by_status = dict(progress.by_status)
+    by_status[DeliveryStatus.SKIPPED] = (
+        by_status.get(DeliveryStatus.SKIPPED, 0) - progress.ineligible - progress.held_out
+    )
+    notice = ""
+    if quiet_until is not None and progress.pending:
+        notice = gettext("Quiet hours: sending resumes at %(time)s.") % {
+            "time": timezone.localtime(quiet_until).strftime("%H:%M")
+        }
     return {
         "status": status,
         "status_label": str(status_label),
-        "total": progress.total,
-        "done": progress.done,
+        "total": progress.sendable,
+        "done": progress.attempted,
         "pending": progress.pending,
         "percent": progress.percent,
+        "ineligible": progress.ineligible,
+        "held_out": progress.held_out,
+        "notice": notice,
         "by_status": [
-            {"status": value, "label": str(label), "count": progress.by_status.get(value, 0)}
+            {"status": value, "label": str(label), "count": by_status.get(value, 0)}
             for value, label in DeliveryStatus.choices
         ],
         "by_reason": [
             {"reason": reason, "label": str(reason_labels.get(reason, reason)), "count": count}
-            for reason, count in sorted(progress.by_reason.items(), key=lambda item: -item[1])
+            for reason, count in sorted(
+                {
+                    **progress.ineligible_by_reason,
+                    **({SkipReason.CANCELLED: progress.cancelled} if progress.cancelled else {}),
+                }.items(),
+                key=lambda item: -item[1],
+            )
         ],
     }
 

@@ -10,6 +10,7 @@ from outreach.selectors.recipients import (
     recipients_checked,
     test_recipients,
 )
+from outreach.selectors.results import CampaignResults, GroupResult, results_for_campaign
 from outreach.selectors.segments import (
     SegmentPreview,
     segment_count,
@@ -19,11 +20,14 @@ from outreach.selectors.segments import (
 )
 
 __all__ = [
+    "CampaignResults",
+    "GroupResult",
     "SegmentPreview",
     "SendProgress",
     "eligibility_reason",
     "recipient_address",
     "recipients_checked",
+    "results_for_campaign",
     "segment_count",
     "segment_counts",
     "segment_customers",

@@ -14,6 +14,13 @@ from outreach.services.campaigns import (
     campaigns_launch_due,
     staff_test_recipient,
 )
+from outreach.services.clicks import (
+    click_record,
+    click_token,
+    click_token_read,
+    click_url,
+    link_with_utm,
+)
 from outreach.services.segments import (
     BUILTIN_SEGMENTS,
     segment_save,
@@ -59,9 +66,14 @@ __all__ = [
     "campaign_test_send",
     "campaign_unschedule",
     "campaigns_launch_due",
+    "click_record",
+    "click_token",
+    "click_token_read",
+    "click_url",
     "deliveries_skip_for_erasure",
     "deliveries_skip_for_opt_out",
     "deliveries_snapshot",
+    "link_with_utm",
     "segment_save",
     "segment_values_clean",
     "segments_builtin_ensure",

@@ -15,12 +15,14 @@ from django.utils.translation import gettext as _
 from core.timeline import actor_or_none
 from crm.models import Channel, Customer
 from crm.services import customer_test_recipient_set, customer_upsert
+from outreach.holdout import holdout_pick
 from outreach.models import (
     CAMPAIGN_EDITABLE,
     Campaign,
     CampaignEvent,
     CampaignEventKind,
     CampaignStatus,
+    Delivery,
     MessageTemplate,
     Purpose,
     Send,
@@ -64,6 +66,8 @@ def campaign_save(
     channel: str,
     template: MessageTemplate,
     segment,
+    holdout_percent: int = 0,
+    attribution_days: int = 7,
     actor=None,
 ) -> Campaign:
     """Create a draft, or edit one that has not been launched."""
@@ -78,6 +82,8 @@ def campaign_save(
             created = True
         campaign.name, campaign.channel = name, channel
         campaign.template, campaign.segment = template, segment
+        campaign.holdout_percent = holdout_percent
+        campaign.attribution_days = attribution_days
         _campaign_check(campaign)
         campaign.full_clean()
         campaign.save()
@@ -141,12 +147,22 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
             now=now,
             new_send=True,
         )
+        held_out = holdout_pick(
+            deliveries=Delivery.objects.filter(send=send),
+            percent=campaign.holdout_percent,
+            now=now,
+        )
         campaign.send = send
         campaign.status = CampaignStatus.SENDING
         campaign.launched_at = now
         campaign.save(update_fields=["send", "status", "launched_at"])
         _campaign_event(
-            campaign, CampaignEventKind.LAUNCHED, actor, send=send.pk, recipients=written
+            campaign,
+            CampaignEventKind.LAUNCHED,
+            actor,
+            send=send.pk,
+            recipients=written,
+            held_out=held_out,
         )
         send_enqueue(send)
     logger.info("campaign %s launched as send %s", campaign.pk, send.pk)

@@ -140,12 +140,13 @@ def test_campaign_changelist_queries_do_not_grow_with_campaigns(
         response = client.get(CHANGELIST)
     assert len(few.captured_queries) == 8
     content = response.content.decode()
-    # 4 recipients each: 3 queued, 1 skipped (no address), which is done
-    assert "25% (1/4)" in content
+    # 4 recipients each: 3 queued, 1 skipped (no address), which is apart:
+    # nothing attempted yet of the 3 that can be sent
+    assert "0% (0/3)" in content
     rows = {row.name: row for row in response.context["cl"].result_list}
     assert len(rows) == 10
     progress = rows["c1"].send_progress
-    assert (progress.done, progress.total) == (1, 4)  # the skipped row is done
+    assert (progress.attempted, progress.sendable, progress.ineligible) == (0, 3, 1)
     assert rows["c0"].send_id is None and rows["c0"].send_progress is None  # not launched
 
 
@@ -290,12 +291,14 @@ def test_a_launched_campaign_page_shows_progress_and_is_read_only(
     campaign = services.campaign_launch(campaign=campaign_make(template, segment))
     client.force_login(marketer)
     client.get(change_url(campaign))  # Django's content-type cache warm, as in production
-    # session, user, campaign, permissions (2), progress, test customer, the
-    # incident banner
-    with django_assert_max_num_queries(8):
+    # session, user, campaign, permissions (2), progress, results, test
+    # customer, the incident banner
+    with django_assert_max_num_queries(9):
         response = client.get(change_url(campaign))
     progress = response.context["progress"]
-    assert (progress["total"], progress["done"], progress["percent"]) == (2, 1, 50)
+    # before a single mail went out: 0 %, the ineligible one apart
+    assert (progress["total"], progress["done"], progress["percent"]) == (1, 0, 0)
+    assert progress["ineligible"] == 1
     assert {i["status"]: i["count"] for i in progress["by_status"]}["queued"] == 1
     assert [(i["reason"], i["count"]) for i in progress["by_reason"]] == [("no_address", 1)]
     assert "name" not in response.context["adminform"].form.fields
@@ -602,7 +605,8 @@ def test_progress_endpoint_follows_the_worker(client, marketer, template, segmen
     campaign.refresh_from_db()
 
     data = client.get(progress_url(campaign)).json()
-    assert (data["total"], data["done"], data["pending"], data["percent"]) == (3, 1, 2, 33)
+    assert (data["total"], data["done"], data["pending"], data["percent"]) == (2, 0, 2, 0)
+    assert data["ineligible"] == 1
     assert [(r["reason"], r["count"]) for r in data["by_reason"]] == [("no_address", 1)]
 
     send_dispatch(send_id=campaign.send_id)
@@ -613,9 +617,10 @@ def test_progress_endpoint_follows_the_worker(client, marketer, template, segmen
         "sending": 0,
         "sent": 2,
         "failed": 0,
-        "skipped": 1,
+        "skipped": 0,  # the ineligible one is counted apart
         "unknown": 0,
     }
+    assert data["percent"] == 100
     assert len(smtp.received) == 2
 
 

@@ -21,6 +21,13 @@
       field("percent").textContent = data.percent;
       field("done").textContent = number(data.done);
       field("total").textContent = number(data.total);
+      var notice = field("notice");
+      if (notice) {
+        notice.textContent = data.notice || "";
+        notice.hidden = !data.notice;
+      }
+      var heldOut = field("held_out");
+      if (heldOut) { heldOut.textContent = number(data.held_out || 0); }
       data.by_status.forEach(function (item) {
         var cell = box.querySelector('[data-status="' + item.status + '"]');
         if (cell) { cell.textContent = number(item.count); }
