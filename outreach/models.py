@@ -304,6 +304,7 @@ class SkipReason(models.TextChoices):
     CANCELLED = "cancelled", _("Send cancelled")
     MERGED = "merged", _("Customer merged into another")
     GONE = "gone", _("Customer deleted")
+    SUPPRESSED = "suppressed", _("Undeliverable address (bounce)")
 
 
 class Delivery(models.Model):
