@@ -659,7 +659,7 @@ class Suppression(models.Model):
     stopped by staff) until staff lift it. Written only by
     crm.services.suppression; one open row per (address, channel)."""
 
-    address = models.CharField(_("address"), max_length=255)  # as email_normalize gives it
+    address = models.CharField(_("email address"), max_length=255)  # as email_normalize gives it
     channel = models.CharField(
         _("channel"), max_length=10, choices=ConsentChannel.choices, default=ConsentChannel.EMAIL
     )
@@ -711,7 +711,7 @@ class MailBounce(models.Model):
     soft bounces are counted from these (BOUNCE_SOFT_LIMIT in
     BOUNCE_SOFT_DAYS)."""
 
-    address = models.CharField(_("address"), max_length=255)
+    address = models.CharField(_("email address"), max_length=255)
     kind = models.CharField(_("kind"), max_length=10, choices=BounceKind.choices)
     status = models.CharField(_("status code"), max_length=20, blank=True)
     diagnostic = models.CharField(_("diagnostic"), max_length=500, blank=True)

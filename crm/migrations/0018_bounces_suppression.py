@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
             name='MailBounce',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(max_length=255, verbose_name='address')),
+                ('address', models.CharField(max_length=255, verbose_name='email address')),
                 ('kind', models.CharField(choices=[('hard', 'Hard bounce'), ('soft', 'Soft bounce'), ('complaint', 'Complaint')], max_length=10, verbose_name='kind')),
                 ('status', models.CharField(blank=True, max_length=20, verbose_name='status code')),
                 ('diagnostic', models.CharField(blank=True, max_length=500, verbose_name='diagnostic')),
@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
             name='Suppression',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(max_length=255, verbose_name='address')),
+                ('address', models.CharField(max_length=255, verbose_name='email address')),
                 ('channel', models.CharField(choices=[('email', 'Email'), ('line', 'LINE'), ('dm', 'Direct mail')], default='email', max_length=10, verbose_name='channel')),
                 ('reason', models.CharField(choices=[('hard_bounce', 'The address does not exist (hard bounce)'), ('soft_bounces', 'Repeated temporary delivery failures'), ('complaint', 'Marked as spam by the recipient'), ('staff', 'Stopped by staff')], max_length=20, verbose_name='reason')),
                 ('since', models.DateTimeField(verbose_name='since')),
