@@ -133,6 +133,24 @@ PERSONAL: tuple[PersonalTable, ...] = (
         files=("file",),
     ),
     PersonalTable(
+        "crm.Suppression",
+        ("address", "detail", "note"),
+        reach=(),
+        how=(
+            "An address no marketing goes to (a bounce, a complaint, staff), found by "
+            "being one of the person's addresses. Deleted on erasure: the erased "
+            "person has no address left to mail."
+        ),
+        delete_rows=True,
+    ),
+    PersonalTable(
+        "crm.MailBounce",
+        ("address", "diagnostic"),
+        reach=(),
+        how="Bounce and complaint reports about one of the person's addresses.",
+        delete_rows=True,
+    ),
+    PersonalTable(
         "tickets.InboundMail",
         ("from_address", "subject", "reason", "raw", "message_id"),
         reach=("inquiry_message__inquiry__customer",),
@@ -235,6 +253,8 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "wording_version": "which of the shop's wordings was agreed to",
     },
     "crm.ConsentState": {"channel": _CODE},
+    "crm.Suppression": {"channel": _CODE, "reason": _CODE},
+    "crm.MailBounce": {"kind": _CODE, "status": "an SMTP status code (5.1.1)"},
     "crm.CustomerEvent": {"kind": _CODE},
     "crm.RetentionEvent": {
         "kind": _CODE,

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from core.models import AuditEntry
 from crm import services as crm
-from crm.models import Suppression
+from crm.models import MailBounce, Suppression
 from tests.crm import factories
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_the_customer_page_says_the_address_gets_no_marketing_and_why(client, ow
     client.force_login(owner)
     html = client.get(reverse("admin:crm_customer_change", args=[bounced.pk])).content.decode()
     assert "gone@example.jp" in html
-    assert "The address does not exist (hard bounce)" in html
+    assert "アドレスが存在しない（ハードバウンス）" in html
     assert lift_url(Suppression.objects.get()) in html
 
 
@@ -39,7 +39,7 @@ def test_an_agent_sees_the_suppression_but_no_lift_link_and_is_refused(client, c
     client.force_login(colleague)
     html = client.get(reverse("admin:crm_customer_change", args=[bounced.pk])).content.decode()
     suppression = Suppression.objects.get()
-    assert "The address does not exist (hard bounce)" in html
+    assert "アドレスが存在しない（ハードバウンス）" in html
     assert lift_url(suppression) not in html
     assert client.post(lift_url(suppression), {"note": "確認済み"}).status_code == 403
     assert Suppression.objects.get().lifted_at is None
@@ -79,3 +79,13 @@ def test_the_suppression_list_reads_the_same_number_of_queries_for_3_or_12_rows(
         return len(captured)
 
     assert queries(3) == queries(12)
+
+
+def test_erasing_the_customer_deletes_their_bounces_and_suppressions(owner, bounced):
+    other = factories.customer(email="stays@example.jp")
+    crm.bounce_record(address="stays@example.jp", kind="hard")
+
+    crm.customer_erase(customer=bounced, actor=owner, reason="ご本人のご依頼（電話）")
+
+    assert list(Suppression.objects.values_list("address", flat=True)) == [other.email_normalized]
+    assert list(MailBounce.objects.values_list("address", flat=True)) == ["stays@example.jp"]
