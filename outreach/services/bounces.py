@@ -31,7 +31,7 @@ def report_delivery(report: MailReport) -> Delivery | None:
     failed = {email_normalize(r.address) for r in report.recipients}
     for value in report.original_delivery_ids:
         found = _delivery(int(value) if value.isdigit() else None)
-        if found is not None and email_normalize(found.address) in failed:
+        if found is not None and _delivery_address(found) in failed:
             return found
     return None
 
@@ -39,7 +39,16 @@ def report_delivery(report: MailReport) -> Delivery | None:
 def _delivery(delivery_id: int | None) -> Delivery | None:
     if delivery_id is None:
         return None
-    return Delivery.objects.filter(pk=delivery_id, channel=MessageChannel.EMAIL).first()
+    return (
+        Delivery.objects.filter(pk=delivery_id, channel=MessageChannel.EMAIL)
+        .select_related("customer")
+        .first()
+    )
+
+
+def _delivery_address(delivery: Delivery) -> str:
+    """Where the delivery went: its address snapshot, else its customer's."""
+    return email_normalize(delivery.address or delivery.customer.email)
 
 
 def mail_report_apply(*, report: MailReport, received_at: datetime) -> list[MailBounce]:
@@ -48,9 +57,9 @@ def mail_report_apply(*, report: MailReport, received_at: datetime) -> list[Mail
     delivery went to (a forwarder may have reported another)."""
     delivery = report_delivery(report)
     recipients = list(report.recipients)
-    if delivery is not None and delivery.address and len(recipients) == 1:
+    if delivery is not None and _delivery_address(delivery) and len(recipients) == 1:
         [only] = recipients
-        recipients = [dataclasses.replace(only, address=delivery.address)]
+        recipients = [dataclasses.replace(only, address=_delivery_address(delivery))]
     return [
         bounce_record(
             address=recipient.address,

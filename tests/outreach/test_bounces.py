@@ -264,6 +264,30 @@ def test_a_bounce_without_our_bounce_address_names_the_failed_recipient(shop, pi
     assert open_suppressions() == {"nobody@example.com": "hard_bounce"}
 
 
+def test_a_quoted_delivery_header_counts_only_when_that_delivery_went_to_the_failed_address(
+    smtp, shop, pipe
+):
+    deliveries = sent_to("nobody@example.com", "someone.else@example.jp")
+    raw = (MAIL / "bounce_postfix.eml").read_bytes()
+    honest = raw.replace(
+        b"X-Madoguchi-Delivery: 4711",
+        f"X-Madoguchi-Delivery: {deliveries['nobody@example.com'].pk}".encode(),
+    )
+    forged = raw.replace(
+        b"X-Madoguchi-Delivery: 4711",
+        f"X-Madoguchi-Delivery: {deliveries['someone.else@example.jp'].pk}".encode(),
+    ).replace(b"Message-Id: <2026", b"Message-Id: <forged.2026")
+
+    pipe(honest)
+    pipe(forged)
+
+    assert list(MailBounce.objects.order_by("id").values_list("address", "delivery_id")) == [
+        ("nobody@example.com", deliveries["nobody@example.com"].pk),
+        ("nobody@example.com", None),
+    ]
+    assert open_suppressions() == {"nobody@example.com": "hard_bounce"}
+
+
 # --- Suppressed addresses are left out, with the reason; staff lift them --------------
 
 
