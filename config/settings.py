@@ -395,6 +395,15 @@ IMAP_TIMEOUT = env_int("IMAP_TIMEOUT", 30, minimum=1)
 # SHOP_CONTACT_EMAIL and IMAP_USER (aliases, a forwarder's address): mail
 # from them is never an inquiry, and no acknowledgement goes to them.
 MAIL_OWN_ADDRESSES = env_list("MAIL_OWN_ADDRESSES", [])
+# Bounces (VERP): every mail of the delivery ledger goes out with the
+# envelope sender BOUNCE_LOCAL_PART+<delivery>-<tag>@BOUNCE_DOMAIN (the
+# sender's domain when empty); mail to it must reach the inbound pipe or
+# mailbox. A hard bounce suppresses the address at once, BOUNCE_SOFT_LIMIT
+# soft ones within BOUNCE_SOFT_DAYS too.
+BOUNCE_DOMAIN = env_str("BOUNCE_DOMAIN", "")
+BOUNCE_LOCAL_PART = env_str("BOUNCE_LOCAL_PART", "bounces")
+BOUNCE_SOFT_LIMIT = env_int("BOUNCE_SOFT_LIMIT", 3, minimum=1)
+BOUNCE_SOFT_DAYS = env_int("BOUNCE_SOFT_DAYS", 30, minimum=1)
 # At most this many automatic acknowledgements to one address in the window
 # (a loop with a mailer that ignores Auto-Submitted stops there).
 ACKNOWLEDGEMENT_MAX_PER_ADDRESS = env_int("ACKNOWLEDGEMENT_MAX_PER_ADDRESS", 3, minimum=1)

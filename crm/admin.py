@@ -638,3 +638,6 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description=_("customers"), ordering="customer_count")
     def customer_count(self, obj: Tag) -> int:
         return obj.customer_count
+
+
+from crm import suppression_admin  # noqa: E402, F401  (registers Suppression)

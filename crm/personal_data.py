@@ -133,6 +133,30 @@ PERSONAL: tuple[PersonalTable, ...] = (
         files=("file",),
     ),
     PersonalTable(
+        "tickets.CsatSurvey",
+        ("comment",),
+        reach=("inquiry__customer",),
+        how="The comment the person wrote with their satisfaction answer.",
+    ),
+    PersonalTable(
+        "crm.Suppression",
+        ("address", "detail", "note"),
+        reach=(),
+        how=(
+            "An address no marketing goes to (a bounce, a complaint, staff), found by "
+            "being one of the person's addresses. Deleted on erasure: the erased "
+            "person has no address left to mail."
+        ),
+        delete_rows=True,
+    ),
+    PersonalTable(
+        "crm.MailBounce",
+        ("address", "diagnostic"),
+        reach=(),
+        how="Bounce and complaint reports about one of the person's addresses.",
+        delete_rows=True,
+    ),
+    PersonalTable(
         "tickets.InboundMail",
         ("from_address", "subject", "reason", "raw", "message_id"),
         reach=("inquiry_message__inquiry__customer",),
@@ -235,6 +259,8 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "wording_version": "which of the shop's wordings was agreed to",
     },
     "crm.ConsentState": {"channel": _CODE},
+    "crm.Suppression": {"channel": _CODE, "reason": _CODE},
+    "crm.MailBounce": {"kind": _CODE, "status": "an SMTP status code (5.1.1)"},
     "crm.CustomerEvent": {"kind": _CODE},
     "crm.RetentionEvent": {
         "kind": _CODE,
@@ -267,6 +293,9 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
     },
     "tickets.MailboxState": {"name": _SHOP},
     "tickets.AutoAcknowledgement": {"channel": _CODE, "body": _SHOP},
+    "tickets.AssignmentRule": {"channel": _CODE, "mode": _CODE},
+    "tickets.CsatSetting": {"channel": _CODE},
+    "tickets.CsatSurvey": {"channel": _CODE},
     "outreach.MessageTemplate": {
         "name": _SHOP,
         "channel": _CODE,

@@ -28,7 +28,12 @@ from core.lookups import id_array
 from crm.models import Customer, Order
 from outreach import ledger, rate
 from outreach.channels import Outcome, Result
-from outreach.channels.email import EmailAdapter, EmailMessage, message_id_for
+from outreach.channels.email import (
+    EmailAdapter,
+    EmailMessage,
+    bounce_address_for,
+    message_id_for,
+)
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
@@ -351,6 +356,7 @@ class EmailWorker(_Worker):
             message_id=message_id_for(send_id=self.send.pk, delivery_id=row.pk),
             headers=headers,
             reply_to=self.content.get("reply_to", ""),
+            return_path=bounce_address_for(delivery_id=row.pk),
         )
 
     def process(

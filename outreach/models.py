@@ -324,6 +324,7 @@ class SkipReason(models.TextChoices):
     MERGED = "merged", _("Customer merged into another")
     GONE = "gone", _("Customer deleted")
     HOLDOUT = "holdout", _("Not sent, to measure the results (comparison group)")
+    SUPPRESSED = "suppressed", _("Undeliverable address (bounce)")
 
 
 class Delivery(models.Model):

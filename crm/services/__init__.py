@@ -19,11 +19,13 @@ from crm.services.merge import customer_merge
 from crm.services.orders import OrderLineData, order_upsert
 from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
 from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
+from crm.services.suppression import bounce_record, suppression_add, suppression_lift
 
 __all__ = [
     "PROFILE_FIELDS",
     "OrderLineData",
     "Resolution",
+    "bounce_record",
     "consent_ledger_prune",
     "consent_record",
     "consent_state_rebuild",
@@ -44,4 +46,6 @@ __all__ = [
     "privacy_customer_ids",
     "retention_anonymize",
     "retention_run",
+    "suppression_add",
+    "suppression_lift",
 ]

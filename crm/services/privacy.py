@@ -174,6 +174,8 @@ def _extra_reach(ids: list[int]) -> dict[str, Q]:
     )
     return {
         "outreach.LineWebhookEvent": Q(user_id__in=_line_user_ids(ids)),
+        "crm.Suppression": Q(address__in=sorted(emails)),
+        "crm.MailBounce": Q(address__in=sorted(emails)),
         "tickets.InboundMail": Q(pk__in=by_sender.values("pk")),
         "core.IdempotencyRecord": Q(pk__in=_api_answers(ids).values("pk")),
         "admin.LogEntry": Q(pk__in=_admin_history(ids).values("pk")),

@@ -57,6 +57,9 @@ class EmailMessage:
     headers: dict[str, str] = field(default_factory=dict)
     from_email: str = ""
     reply_to: str = ""
+    # The envelope sender (MAIL FROM, which becomes the Return-Path): a
+    # per-delivery bounce address (bounce_address_for); "" for the From.
+    return_path: str = ""
 
     def all_headers(self) -> dict[str, str]:
         """The extra headers with the Message-ID, as both writers put them."""
@@ -247,17 +250,55 @@ def _message_id_tag(send_id: int | str, delivery_id: int | str) -> str:
     return salted_hmac("madoguchi.message-id", f"{send_id}.{delivery_id}").hexdigest()[:16]
 
 
+def bounce_address_for(*, delivery_id: int, from_email: str = "") -> str:
+    """The envelope sender of one delivery (VERP): bounces+<id>-<tag>@domain,
+    so that a bounce names the delivery it reports. The tag is a keyed hash
+    of the id: a stranger cannot make a bounce name a delivery. The domain
+    is settings.BOUNCE_DOMAIN, else the sender's."""
+    sender = email.utils.parseaddr(from_email or settings.DEFAULT_FROM_EMAIL)[1]
+    domain = settings.BOUNCE_DOMAIN or sender.rpartition("@")[2] or "madoguchi.invalid"
+    return f"{settings.BOUNCE_LOCAL_PART}+{delivery_id}-{_bounce_tag(delivery_id)}@{domain}"
+
+
+def _bounce_tag(delivery_id: int | str) -> str:
+    return salted_hmac("madoguchi.bounce", str(delivery_id)).hexdigest()[:12]
+
+
+def bounce_address_delivery(address: str) -> int | None:
+    """The delivery a bounce address (bounce_address_for) names, if its tag
+    checks out (whatever the domain was then); None otherwise."""
+    local = (address or "").strip().strip("<>").rpartition("@")[0]
+    prefix, plus, rest = local.partition("+")
+    if not plus or prefix.lower() != settings.BOUNCE_LOCAL_PART.lower():
+        return None
+    match = re.fullmatch(r"(\d{1,19})-([0-9a-fA-F]{12})", rest)
+    if match is None:
+        return None
+    delivery_id, tag = match.groups()
+    if not constant_time_compare(tag.lower(), _bounce_tag(int(delivery_id))):
+        return None
+    return int(delivery_id)
+
+
 _OWN_MESSAGE_ID = re.compile(r"<madoguchi\.(\d{1,19})\.(\d{1,19})\.([0-9a-f]{16})@[^<>@\s]+>")
+
+
+def message_id_delivery(message_id: str) -> int | None:
+    """The delivery id in a Message-ID that message_id_for made (its tag
+    checks out); None for any other."""
+    match = _OWN_MESSAGE_ID.fullmatch(message_id or "")
+    if match is None:
+        return None
+    send_id, delivery_id, tag = match.groups()
+    if not constant_time_compare(tag, _message_id_tag(int(send_id), int(delivery_id))):
+        return None
+    return int(delivery_id)
 
 
 def message_id_is_ours(message_id: str) -> bool:
     """Whether `message_id` is one message_id_for made (its tag checks out,
     whatever the domain was then): our own mail, come back."""
-    match = _OWN_MESSAGE_ID.fullmatch(message_id or "")
-    if match is None:
-        return False
-    send_id, delivery_id, tag = match.groups()
-    return constant_time_compare(tag, _message_id_tag(int(send_id), int(delivery_id)))
+    return message_id_delivery(message_id) is not None
 
 
 def own_addresses() -> frozenset[str]:
@@ -363,17 +404,26 @@ class EmailAdapter:
             self.connection.send_messages([self._build(message)])
             return
         # What Django's SMTP backend does with the message (_send).
-        sender = _envelope_sender(message.from_email or settings.DEFAULT_FROM_EMAIL)
+        sender = _envelope_sender(
+            message.return_path or message.from_email or settings.DEFAULT_FROM_EMAIL
+        )
         smtp.sendmail(sender, [_envelope_recipient(message.to)], data)
 
     def _build(self, message: EmailMessage) -> _MailMessage:
+        from_email = message.from_email or settings.DEFAULT_FROM_EMAIL
+        headers = message.all_headers()
+        if message.return_path:
+            # Django's backends take the envelope sender from from_email and
+            # write the From header from headers["From"] when it is given.
+            headers = {"From": from_email, **headers}
+            from_email = message.return_path
         mail = _MailMessage(
             subject=message.subject,
             body=message.text,
-            from_email=message.from_email or settings.DEFAULT_FROM_EMAIL,
+            from_email=from_email,
             to=[message.to],
             reply_to=[message.reply_to] if message.reply_to else None,
-            headers=message.all_headers(),
+            headers=headers,
             connection=self.connection,
         )
         mail.encoding = "utf-8"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from crm.models import Channel, ChannelIdentity, ConsentState, Customer
+from crm.models import Channel, ChannelIdentity, ConsentState, Customer, Suppression
 from outreach.models import MessageChannel, Purpose, SkipReason
 
 
@@ -45,6 +45,15 @@ def eligibility_reason(*, channel: str, purpose: str, customer_ids=None) -> Case
             When(among(consent.filter(granted=False)), then=Value(SkipReason.UNSUBSCRIBED.value)),
             When(~among(consent.filter(granted=True)), then=Value(SkipReason.NO_CONSENT.value)),
         ]
+        if channel == MessageChannel.EMAIL:
+            # By address, not customer: bounces and complaints name an address.
+            suppressed = Suppression.objects.filter(channel=channel, lifted_at__isnull=True)
+            whens.append(
+                When(
+                    email_normalized__in=suppressed.values("address"),
+                    then=Value(SkipReason.SUPPRESSED.value),
+                )
+            )
     whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
     return Case(*whens, default=Value(""))
 

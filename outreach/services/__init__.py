@@ -2,6 +2,7 @@
 One module per area; import from here. The reads they need (eligibility,
 recipients, progress, segment counts) are in `outreach.selectors`."""
 
+from outreach.services.bounces import mail_report_apply, report_delivery
 from outreach.services.campaigns import (
     campaign_cancel,
     campaign_launch,
@@ -74,6 +75,8 @@ __all__ = [
     "deliveries_skip_for_opt_out",
     "deliveries_snapshot",
     "link_with_utm",
+    "mail_report_apply",
+    "report_delivery",
     "segment_save",
     "segment_values_clean",
     "segments_builtin_ensure",

@@ -510,9 +510,9 @@ def test_customer_change_page_query_count_does_not_grow_with_history(
     # session, user, customer, permissions (2), the overview's six sections
     # (identities, consent, orders, inquiries, messages sent, timeline), tags,
     # whether the user is a manager (the personal-data buttons), the incident
-    # banner, the audit row (a view)
+    # banner, the audit row (a view), the address's suppressions
     for customer in (small, large):
-        with django_assert_num_queries(15):
+        with django_assert_num_queries(16):
             assert client.get(customer_change(customer)).status_code == 200
 
 

@@ -171,7 +171,7 @@ def test_the_customer_page_query_count_does_not_grow_with_history(
 
     counts = []
     for customer in (small, large):
-        with django_assert_num_queries(15) as captured:
+        with django_assert_num_queries(16) as captured:
             assert client.get(customer_page(customer)).status_code == 200
         counts.append(len(captured))
     assert counts[0] == counts[1]

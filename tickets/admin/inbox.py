@@ -570,7 +570,7 @@ class InboxMixin:
         }
         return TemplateResponse(request, "admin/tickets/inquiry/assign_to.html", context)
 
-    @admin.action(description=_("Close"), permissions=["change"])
+    @admin.action(description=_("Close the inquiries"), permissions=["change"])
     def close_inquiries(self, request, queryset):
         count = inquiries_bulk_close(inquiries=list(queryset), actor=request.user)
         self.message_user(

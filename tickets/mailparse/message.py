@@ -24,6 +24,7 @@ from .htmltext import html_to_text, sanitise_html
 from .mime import MAX_BOUNDARIES, Attachment, collect, too_many_boundaries
 from .quoting import visible_text
 from .reference import find_reference, is_forward_subject
+from .reports import COMPLAINT, MailReport, mail_report
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
@@ -67,14 +68,19 @@ class ParsedMail:
     bounced_delivery_id: str
     our_delivery_id: str
     warnings: tuple[str, ...]
+    # A bounce or complaint report (reports.mail_report): what it says.
+    report: MailReport | None = None
 
     @property
     def ignore_reason(self) -> str:
         """Why this mail must not become or answer an inquiry, or "":
-        "own-delivery" (our own outbound mail came back), "bounce", or
+        "own-delivery" (our own outbound mail came back), "complaint" (a
+        spam complaint report), "bounce", or
         "auto-submitted". Subject wording alone never makes a mail ignored."""
         if self.our_delivery_id:
             return "own-delivery"
+        if self.report is not None and self.report.kind == COMPLAINT:
+            return "complaint"
         if self.is_bounce:
             return "bounce"
         if self.is_auto_submitted:
@@ -136,6 +142,7 @@ def parse_message(
 
     auto = signals.auto_submitted_signals(msg)
     bounce = signals.bounce_signals(msg, from_address)
+    report = _report(msg, is_bounce=bool(bounce), warnings=warnings)
     parsed = ParsedMail(
         message_id=message_id[0] if message_id else "",
         in_reply_to=in_reply_to[0] if in_reply_to else "",
@@ -160,6 +167,7 @@ def parse_message(
         bounced_delivery_id=signals.bounced_delivery_id(msg) if bounce else "",
         our_delivery_id=signals.delivery_id(msg),
         warnings=tuple(warnings),
+        report=report,
     )
     return _without_nul(parsed)
 
@@ -179,6 +187,14 @@ def _without_nul(value):
             value, **{name: _without_nul(item) for name, item in fields.items()}
         )
     return value
+
+
+def _report(msg: Message, *, is_bounce: bool, warnings: list[str]) -> MailReport | None:
+    try:
+        return mail_report(msg, is_bounce=is_bounce)
+    except Exception as exc:  # last resort: a report we cannot read is still a bounce
+        warnings.append(f"internal: the report could not be read ({type(exc).__name__}: {exc})")
+        return None
 
 
 def _parse_bytes(data: bytes, warnings: list[str]) -> Message:

@@ -29,6 +29,7 @@ from crm.normalize import email_normalize
 from crm.services import customer_upsert
 from outreach.channels.email import message_id_is_ours, own_addresses
 from outreach.models import LineWebhookEvent
+from outreach.services import mail_report_apply
 from tickets.mailparse import MailParseError, ParsedMail, find_reference, parse_message
 from tickets.models import (
     OPEN_STATUSES,
@@ -183,6 +184,8 @@ def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundM
         "subject": parsed.subject[:255],
     }
     ignore_reason = parsed.ignore_reason or _own_mail_reason(parsed)
+    if parsed.report is not None and ignore_reason in ("bounce", "complaint"):
+        return _report_apply(parsed, dedupe_key, source=source, raw=raw, summary=summary)
     if ignore_reason:
         return _once(
             dedupe_key,
@@ -201,6 +204,35 @@ def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundM
             raw=raw,
             **summary,
         )
+
+    def apply(record: InboundMail) -> None:
+        record.inquiry_message = _mail_apply(parsed, sender)
+        record.save(update_fields=["inquiry_message"])
+
+    return _record_and_apply(
+        dedupe_key, apply, source=source, raw=raw, status=InboundStatus.PROCESSED, **summary
+    )
+
+
+def _report_apply(
+    parsed: ParsedMail, dedupe_key: str, *, source: str, raw: bytes, summary: dict
+) -> InboundMail:
+    """A bounce or complaint: recorded as ignored (it never becomes an
+    inquiry) and applied to the addresses it names, once."""
+    return _record_and_apply(
+        dedupe_key,
+        lambda _record: mail_report_apply(report=parsed.report, received_at=timezone.now()),
+        source=source,
+        raw=raw,
+        status=InboundStatus.IGNORED,
+        reason=parsed.ignore_reason,
+        **summary,
+    )
+
+
+def _record_and_apply(dedupe_key: str, apply, *, raw: bytes, **fields) -> InboundMail:
+    """Record the mail, then `apply(record)`, in one transaction; the mail is
+    recorded as failed, with its bytes, if that raises."""
     try:
         with transaction.atomic():
             # The record goes first: its unique key is the lock that keeps a
@@ -208,24 +240,18 @@ def mail_ingest(raw: bytes, *, source: str, size: int | None = None) -> InboundM
             # (it waits here, then finds the record).
             try:
                 with transaction.atomic():
-                    record = InboundMail.objects.create(
-                        dedupe_key=dedupe_key,
-                        source=source,
-                        status=InboundStatus.PROCESSED,
-                        **summary,
-                    )
+                    record = InboundMail.objects.create(dedupe_key=dedupe_key, **fields)
             except IntegrityError:
                 return InboundMail.objects.get(dedupe_key=dedupe_key)
-            record.inquiry_message = _mail_apply(parsed, sender)
-            record.save(update_fields=["inquiry_message"])
+            apply(record)
             return record
     except TRANSIENT_DATABASE_ERRORS:
         raise
     except Exception as exc:  # one bad mail never stops the others
         logger.exception("inbound mail %s failed", dedupe_key)
+        summary = {k: fields[k] for k in ("source", "message_id", "from_address", "subject")}
         return _once(
             dedupe_key,
-            source=source,
             status=InboundStatus.FAILED,
             reason=f"{type(exc).__name__}: {exc}",
             raw=raw,
