@@ -7,6 +7,8 @@ VIP → a personal note from the shop; claimant → none)."""
 
 from django.db import migrations
 
+from core.roles import MANAGER, MARKETER, role_permissions_grant
+
 FOOTER = "\n\n{{ shop.name }}"
 
 TEMPLATES = {
@@ -181,7 +183,31 @@ def remove(apps, schema_editor):
     Send.objects.filter(pk__in=sends).delete()
 
 
-class Migration(migrations.Migration):
-    dependencies = [("outreach", "0011_journeys_models")]
+JOURNEY_PERMISSIONS = [
+    "view_journey",
+    "add_journey",
+    "change_journey",
+    "view_journeystep",
+    "add_journeystep",
+    "change_journeystep",
+    "delete_journeystep",
+    "view_journeyevent",
+]
 
-    operations = [migrations.RunPython(create, remove)]
+
+def grant(apps, schema_editor):
+    role_permissions_grant(
+        apps, "outreach", {MARKETER: JOURNEY_PERMISSIONS, MANAGER: JOURNEY_PERMISSIONS}
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("outreach", "0011_journeys_models"),
+        ("outreach", "0002_roles"),
+    ]
+
+    operations = [
+        migrations.RunPython(create, remove),
+        migrations.RunPython(grant, migrations.RunPython.noop),
+    ]
