@@ -182,3 +182,24 @@ def test_a_review_step_with_praise_wording_is_refused_on_the_form(client, market
     assert response.status_code == 200
     assert "★5" in response.content.decode()
     assert not Journey.objects.filter(name="レビュー").exists()
+
+
+def test_the_demo_turns_on_the_follow_up_with_due_and_withdrawn_steps():
+    from types import SimpleNamespace
+
+    from outreach.demo import DEMO_JOURNEY, journey_demo
+
+    for _index in range(4):
+        consented()
+    ctx = SimpleNamespace(users={})
+    journey_demo(ctx)
+    journey_demo(ctx)  # twice: nothing more
+    follow = Journey.objects.get(name=DEMO_JOURNEY)
+    assert follow.active
+    funnel = journey_funnel(follow)
+    assert funnel.entered == 4
+    [step] = funnel.steps
+    assert step.waiting == 3
+    assert step.withdrawn == [(str(SkipReason.ORDER_CANCELLED.label), 1)]
+    due = Delivery.objects.filter(send_id=step.step.send_id, status="queued")
+    assert all(row.next_attempt_at <= timezone.now() for row in due)
