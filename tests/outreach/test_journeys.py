@@ -311,7 +311,7 @@ def test_a_transactional_journey_with_a_step_that_sells_is_refused():
             is_transactional=True,
             steps=[{"template": selling}],
         )
-    assert "transactional" in str(refused.value.message_dict["steps"])
+    assert "販促のステップは入れられません" in str(refused.value.message_dict["steps"])
 
 
 def review_journey(name: str, *, days: int = 7, **template_fields) -> Journey:
@@ -345,7 +345,7 @@ def test_a_second_review_request_for_an_order_is_refused():
 def test_a_review_request_outside_5_to_30_days_after_delivery_is_refused(days):
     with pytest.raises(ValidationError) as refused:
         review_journey("レビューのお願い", days=days)
-    assert "5 to 30 days" in str(refused.value.message_dict["steps"])
+    assert "5〜30日後" in str(refused.value.message_dict["steps"])
 
 
 @pytest.mark.parametrize(
