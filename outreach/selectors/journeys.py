@@ -99,9 +99,18 @@ def journey_sends_due(*, now: datetime, limit: int = 100) -> list[int]:
     """The open journey sends with a row due (queued and due, or sending
     under a dead lease): one index probe per open send (the ledger's queue
     index, send first), however many rows wait for later."""
-    due = Delivery.objects.filter(send=OuterRef("pk")).filter(
-        Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
-        | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+    # A journey row always has its due time, and a row being sent was due
+    # when it was claimed: both are in the range next_attempt_at <= now of
+    # the queue index (send, next_attempt_at, id), which is empty when
+    # nothing is due, however many rows wait for later. (Testing the lease
+    # beside it with OR read every waiting row of the send: 400 ms at
+    # 100,000 rows, bench/journeys.py.)
+    due = Delivery.objects.filter(
+        send=OuterRef("pk"),
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING],
+        next_attempt_at__lte=now,
+    ).filter(
+        Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
     )
     return list(
         Send.objects.filter(status=SendStatus.SENDING, kind=SendKind.JOURNEY)

@@ -440,3 +440,21 @@ def test_built_in_journeys_are_there_in_japanese_and_only_transactional_ones_are
     send_dispatch(send_id=row.send_id)
     [mail] = smtp.received
     assert placed.order_number in mail.message["Subject"]
+
+
+def test_the_tick_finds_due_rows_and_rows_whose_worker_died_but_not_live_ones():
+    follow = journey("到着後のフォロー", trigger="order_placed", steps=[{"delay_days": 3}])
+    order(consented(), "Q-2")
+    [row] = rows(follow)
+    now = timezone.now()
+    assert journeys_tick() == 0
+    Delivery.objects.filter(pk=row.pk).update(next_attempt_at=now - timedelta(minutes=1))
+    assert journeys_tick() == 1  # due
+    # claimed by a worker whose lease is still running: not started again
+    Delivery.objects.filter(pk=row.pk).update(
+        status="sending", lease_expires_at=now + timedelta(minutes=5)
+    )
+    assert journeys_tick() == 0
+    # that worker died: its lease ran out
+    Delivery.objects.filter(pk=row.pk).update(lease_expires_at=now - timedelta(seconds=1))
+    assert journeys_tick() == 1
