@@ -458,3 +458,22 @@ def test_the_tick_finds_due_rows_and_rows_whose_worker_died_but_not_live_ones():
     # that worker died: its lease ran out
     Delivery.objects.filter(pk=row.pk).update(lease_expires_at=now - timedelta(seconds=1))
     assert journeys_tick() == 1
+
+
+def test_marketing_steps_wait_out_quiet_hours_and_transactional_ones_do_not(smtp, settings):
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = 21, 9
+    marketing = journey("ご購入のお礼", trigger="order_placed", steps=[{}])
+    notice = journey("ご注文確認", trigger="order_placed", is_transactional=True, steps=[{}])
+    order(consented(email="night@example.jp"), "QH-1")
+    night = jst(2026, 11, 24, 22, 30)
+    for journey_ in (marketing, notice):
+        [row] = rows(journey_)
+        Delivery.objects.filter(pk=row.pk).update(next_attempt_at=night - timedelta(minutes=5))
+    [marketing_row] = rows(marketing)
+    report = send_dispatch(send_id=marketing_row.send_id, now_fn=lambda: night)
+    assert report.deferred_until == jst(2026, 11, 25, 9, 0)
+    assert smtp.received == []
+    send_dispatch(send_id=rows(notice)[0].send_id, now_fn=lambda: night)
+    assert recipients(smtp) == ["night@example.jp"]
+    send_dispatch(send_id=marketing_row.send_id, now_fn=lambda: jst(2026, 11, 25, 9, 0))
+    assert recipients(smtp) == ["night@example.jp"] * 2
