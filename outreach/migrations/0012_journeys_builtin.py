@@ -1,4 +1,5 @@
-"""The built-in journeys (Japanese), with their templates: order
+"""The built-in journeys (Japanese), with their templates (the open Send of
+each step is made when someone first enters it: outreach.services.journeys): order
 confirmation and shipping notice (transactional, on), and, off until a
 marketer turns them on, the follow-up after delivery, the review request,
 the win-back of sleeping customers and one sequence per lifecycle segment
@@ -118,7 +119,6 @@ def create(apps, schema_editor):
     MessageTemplate = apps.get_model("outreach", "MessageTemplate")
     Journey = apps.get_model("outreach", "Journey")
     JourneyStep = apps.get_model("outreach", "JourneyStep")
-    Send = apps.get_model("outreach", "Send")
     templates = {}
     for key, (name, purpose, subject, body) in TEMPLATES.items():
         templates[key], _ = MessageTemplate.objects.get_or_create(
@@ -146,22 +146,6 @@ def create(apps, schema_editor):
         )
         for position, (key, days, review) in enumerate(steps, start=1):
             template = templates[key]
-            send = Send.objects.create(
-                kind="journey",
-                channel="email",
-                purpose="transactional" if transactional else "marketing",
-                template=template,
-                content={
-                    "template": {
-                        "subject": template.subject,
-                        "body_text": template.body_text,
-                        "body_html": template.body_html,
-                        "line_messages": list(template.line_messages or []),
-                        "is_personal": template.is_personal,
-                    }
-                },
-                respect_quiet_hours=not transactional,
-            )
             JourneyStep.objects.create(
                 journey=journey,
                 position=position,
@@ -169,7 +153,6 @@ def create(apps, schema_editor):
                 delay_days=days,
                 template=template,
                 is_review_request=review,
-                send=send,
             )
 
 

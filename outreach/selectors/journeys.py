@@ -153,7 +153,9 @@ def journey_funnel(journey: Journey) -> JourneyFunnel:
     send_ids = [step.send_id for step in steps if step.send_id]
     rows = Delivery.objects.filter(send_id__in=send_ids)
     entered = rows.values("customer_id", "context_key").distinct().count() if send_ids else 0
-    by_step = {step.send_id: StepFunnel(step=step) for step in steps}
+    funnels = [StepFunnel(step=step) for step in steps]
+    # (A built-in journey's step has no send before anyone entered it.)
+    by_step = {funnel.step.send_id: funnel for funnel in funnels if funnel.step.send_id}
     labels = dict(SkipReason.choices)
     withdrawn: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for send_id, status, reason, count in (
@@ -193,6 +195,6 @@ def journey_funnel(journey: Journey) -> JourneyFunnel:
             by_step[send_id].converted = count
     return JourneyFunnel(
         entered=entered,
-        steps=[by_step[step.send_id] for step in steps if step.send_id],
+        steps=funnels,
         window_days=journey.conversion_window_days,
     )

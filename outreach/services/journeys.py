@@ -438,9 +438,11 @@ def _enter(
     customers = _audience(journey, customers, now=now)
     written = 0
     for step, due in zip(steps, step_due_times(steps, base), strict=True):
-        if due < now - LATE_GRACE or step.send_id is None:
+        if due < now - LATE_GRACE:
             continue
         step.journey = journey
+        if step.send_id is None:  # a built-in journey's step, entered the first time
+            _step_send_ensure(step, journey=journey)
         skip_reason = ""
         if step.is_review_request and order is not None and _review_requested(order):
             skip_reason = SkipReason.REVIEW_ONCE
