@@ -606,7 +606,7 @@ class JourneyStep(models.Model):
     journey = models.ForeignKey(
         Journey, on_delete=models.CASCADE, related_name="steps", verbose_name=_("journey")
     )
-    position = models.PositiveSmallIntegerField(_("order"), default=1)
+    position = models.PositiveSmallIntegerField(_("step number"), default=1)
     name = models.CharField(_("name"), max_length=100)
     delay_days = models.PositiveSmallIntegerField(_("delay (days)"), default=0)
     delay_hours = models.PositiveSmallIntegerField(_("delay (hours)"), default=0)

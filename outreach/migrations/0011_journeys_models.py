@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
             name='JourneyStep',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=1, verbose_name='order')),
+                ('position', models.PositiveSmallIntegerField(default=1, verbose_name='step number')),
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('delay_days', models.PositiveSmallIntegerField(default=0, verbose_name='delay (days)')),
                 ('delay_hours', models.PositiveSmallIntegerField(default=0, verbose_name='delay (hours)')),
