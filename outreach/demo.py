@@ -13,8 +13,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from crm.models import Customer, OrderStatus
-from crm.services import order_upsert
+from crm.models import Customer, Order, OrderStatus
+from crm.services import OrderLineData, order_upsert
 from outreach.models import (
     Campaign,
     Journey,
@@ -225,7 +225,7 @@ def journey_demo(ctx) -> None:
     delivery; four consenting customers' orders were delivered three days
     ago, so their follow-ups are due (the worker sends them), and one of
     those orders is then cancelled: its follow-up is withdrawn. All through
-    the services; safe to run twice (the same order numbers)."""
+    the services; a second run leaves them as they are."""
     journey = Journey.objects.filter(name=DEMO_JOURNEY, is_builtin=True).first()
     if journey is None:
         return
@@ -243,6 +243,8 @@ def journey_demo(ctx) -> None:
     delivered = timezone.now() - timedelta(days=3, minutes=5)
     for index, customer in enumerate(customers, start=1):
         number = f"DEMO-FOLLOW-{index}"
+        if Order.objects.filter(channel="own_site", order_number=number).exists():
+            continue  # a second run
         fields = {
             "channel": "own_site",
             "order_number": number,
@@ -252,7 +254,12 @@ def journey_demo(ctx) -> None:
             "shipped_at": delivered - timedelta(days=1),
             "delivered_at": delivered,
         }
-        order_upsert(status=OrderStatus.DELIVERED, **fields)
+        lines = [
+            OrderLineData(
+                sku="TEA-GIFT-01", name="煎茶ギフトセット", quantity=index, unit_price=3300
+            )
+        ]
+        order_upsert(status=OrderStatus.DELIVERED, lines=lines, **fields)
         if index == len(customers):
             order_upsert(status=OrderStatus.CANCELLED, **fields)
 

@@ -22,7 +22,7 @@ TEMPLATES = {
         "発送しましたら、あらためてお知らせいたします。",
     ),
     "shipping_notice": (
-        "【自動】発送のお知らせ",
+        "【自動】発送のご連絡",
         "transactional",
         "ご注文の商品を発送しました（注文番号 {{ order.order_number }}）",
         "{{ customer.family_name }}様\n\nご注文の商品を本日発送いたしました。\n"
