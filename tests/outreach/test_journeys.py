@@ -477,3 +477,15 @@ def test_marketing_steps_wait_out_quiet_hours_and_transactional_ones_do_not(smtp
     assert recipients(smtp) == ["night@example.jp"]
     send_dispatch(send_id=marketing_row.send_id, now_fn=lambda: jst(2026, 11, 25, 9, 0))
     assert recipients(smtp) == ["night@example.jp"] * 2
+
+
+def test_the_journey_tick_runs_every_minute_and_birthdays_daily():
+    from django_q.models import Schedule
+
+    from core.schedules import schedules_sync
+
+    schedules_sync()
+    tick = Schedule.objects.get(name="outreach.journeys_tick")
+    assert (tick.func, tick.schedule_type, tick.minutes) == ("outreach.tasks.journeys_tick", "I", 1)
+    daily = Schedule.objects.get(name="outreach.journeys_birthday")
+    assert (daily.func, daily.schedule_type) == ("outreach.tasks.journeys_birthday_task", "D")
