@@ -40,6 +40,18 @@ RECURRING_JOBS: tuple[RecurringJob, ...] = (
         minutes=1,
     ),
     RecurringJob(
+        name="outreach.journeys_tick",
+        func="outreach.tasks.journeys_tick",
+        schedule_type="I",
+        minutes=1,
+    ),
+    RecurringJob(
+        name="outreach.journeys_birthday",
+        func="outreach.tasks.journeys_birthday_task",
+        schedule_type="D",
+        at=time(0, 5),
+    ),
+    RecurringJob(
         name="tickets.sla_watch",
         func="tickets.tasks.sla_watch_task",
         schedule_type="I",

@@ -326,6 +326,16 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
     "outreach.MulticastRequest": {"delivery_ids": _ID},
     "outreach.RateBucket": {"name": _CODE},
     "outreach.LineWebhookEvent": {"webhook_event_id": _ID, "event_type": _CODE},
+    "outreach.Journey": {
+        "name": _SHOP,
+        "description": _SHOP,
+        "trigger": _CODE,
+        "channel": _CODE,
+        "order_channels": _CODE,
+        "lifecycle_segments": _CODE,
+    },
+    "outreach.JourneyStep": {"name": _SHOP, "condition": _CODE},
+    "outreach.JourneyEvent": {"data": "ids and counts", "kind": _CODE},
     "crisis.Suspension": {
         "sku": _SHOP,
         "product_name": _SHOP,

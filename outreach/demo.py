@@ -13,8 +13,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from crm.models import Customer, Order, OrderStatus
+from crm.services import OrderLineData, order_upsert
 from outreach.models import (
     Campaign,
+    Journey,
     MessageChannel,
     MessageTemplate,
     Purpose,
@@ -24,6 +27,7 @@ from outreach.models import (
 from outreach.services import (
     campaign_save,
     campaign_schedule,
+    journey_activate,
     segments_builtin_ensure,
     template_save,
 )
@@ -211,4 +215,53 @@ def outreach_demo(ctx) -> None:
     ctx.created["campaigns"] += after[1] - before[1]
 
 
-DEMO_STEPS = [outreach_demo]
+# The built-in journey the demo turns on, and its demo orders.
+DEMO_JOURNEY = "到着後のフォロー"
+DEMO_JOURNEY_ORDERS = 4
+
+
+def journey_demo(ctx) -> None:
+    """Demo step: the marketer turns on the built-in follow-up after
+    delivery; four consenting customers' orders were delivered three days
+    ago, so their follow-ups are due (the worker sends them), and one of
+    those orders is then cancelled: its follow-up is withdrawn. All through
+    the services; a second run leaves them as they are."""
+    journey = Journey.objects.filter(name=DEMO_JOURNEY, is_builtin=True).first()
+    if journey is None:
+        return
+    journey_activate(journey=journey, actor=ctx.users.get("marketer"))
+    customers = list(
+        Customer.objects.filter(
+            consent_states__channel="email",
+            consent_states__granted=True,
+            is_claimant=False,
+            merged_into__isnull=True,
+        )
+        .exclude(email="")
+        .order_by("pk")[:DEMO_JOURNEY_ORDERS]
+    )
+    delivered = timezone.now() - timedelta(days=3, minutes=5)
+    for index, customer in enumerate(customers, start=1):
+        number = f"DEMO-FOLLOW-{index}"
+        if Order.objects.filter(channel="own_site", order_number=number).exists():
+            continue  # a second run
+        fields = {
+            "channel": "own_site",
+            "order_number": number,
+            "customer": customer,
+            "ordered_at": delivered - timedelta(days=2),
+            "total": 3300 * index,
+            "shipped_at": delivered - timedelta(days=1),
+            "delivered_at": delivered,
+        }
+        lines = [
+            OrderLineData(
+                sku="TEA-GIFT-01", name="煎茶ギフトセット", quantity=index, unit_price=3300
+            )
+        ]
+        order_upsert(status=OrderStatus.DELIVERED, lines=lines, **fields)
+        if index == len(customers):
+            order_upsert(status=OrderStatus.CANCELLED, **fields)
+
+
+DEMO_STEPS = [outreach_demo, journey_demo]

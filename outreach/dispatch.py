@@ -37,8 +37,16 @@ from outreach.channels.email import (
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
-from outreach.models import Delivery, DeliveryStatus, MessageChannel, Send, SendKind, SkipReason
-from outreach.selectors import recipients_checked
+from outreach.models import (
+    Delivery,
+    DeliveryStatus,
+    JourneyStep,
+    MessageChannel,
+    Send,
+    SendKind,
+    SkipReason,
+)
+from outreach.selectors import journey_rows_withdrawn, order_id_of, recipients_checked
 from outreach.services import (
     click_url,
     send_eligibility_purpose,
@@ -224,6 +232,7 @@ class _Worker:
         self.template = SimpleNamespace(**snapshot) if snapshot else send.template
         self._order_cache: dict[int, Order | None] = {}
         self._check: RecipientCheck | None = None
+        self._journey_step: JourneyStep | None = None
         # The template's own links, tracked per delivery (outreach.services.clicks).
         self.links = template_links(snapshot) if snapshot else []
 
@@ -256,6 +265,10 @@ class _Worker:
     def check(self, rows: list[Claimed], *, now: datetime, report: DispatchReport):
         """Skip rows that may no longer be sent; return (row, customer,
         address) for the rest."""
+        if self.send.kind == SendKind.JOURNEY:
+            rows = self._journey_check(rows, now=now, report=report)
+            if not rows:
+                return []
         customers = self.recipients(rows)
         ready, skips = [], defaultdict(list)
         for row in rows:
@@ -269,9 +282,27 @@ class _Worker:
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
         return ready
 
-    def context(self, customer: Customer | None) -> dict:
+    def _journey_check(self, rows: list[Claimed], *, now: datetime, report: DispatchReport):
+        """A journey step's rows, when due: withdrawn if their order was
+        cancelled or the step's condition no longer holds; the orders of
+        the rest read at once for rendering."""
+        if self._journey_step is None:
+            self._journey_step = JourneyStep.objects.get(send=self.send)
+        withdrawn = journey_rows_withdrawn(step=self._journey_step, rows=rows)
+        for reason, ids in withdrawn.items():
+            report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
+        gone = {pk for ids in withdrawn.values() for pk in ids}
+        rows = [row for row in rows if row.pk not in gone]
+        order_ids = {order_id_of(row.context_key) for row in rows} - {None}
+        order_ids -= set(self._order_cache)
+        if order_ids:
+            found = {order.pk: order for order in Order.objects.filter(pk__in=order_ids)}
+            self._order_cache.update({pk: found.get(pk) for pk in order_ids})
+        return rows
+
+    def context(self, customer: Customer | None, context_key: str = "") -> dict:
         order = None
-        order_id = self.content.get("order_id")
+        order_id = self.content.get("order_id") or order_id_of(context_key)
         if order_id:
             if order_id not in self._order_cache:
                 self._order_cache[order_id] = Order.objects.filter(pk=order_id).first()
@@ -319,7 +350,7 @@ class EmailWorker(_Worker):
         return text.replace(self.UNSUBSCRIBE_MARK, link), html.replace(self.UNSUBSCRIBE_MARK, link)
 
     def message(self, row: Delivery, customer: Customer, address: str) -> EmailMessage:
-        context = self.context(customer)
+        context = self.context(customer, row.context_key)
         if self.template is not None:
             rendered = render_email(
                 subject=self.template.subject,
@@ -425,10 +456,14 @@ class LineWorker(_Worker):
         if self._adapter is not None:
             self._adapter.__exit__(None, None, None)
 
-    def texts(self, customer: Customer | None, delivery_id: int | None = None) -> list[str]:
+    def texts(
+        self, customer: Customer | None, delivery_id: int | None = None, context_key: str = ""
+    ) -> list[str]:
         if self.template is None:
             return list(self.content.get("line_messages") or [])
-        texts = render_line(messages=self.template.line_messages, context=self.context(customer))
+        texts = render_line(
+            messages=self.template.line_messages, context=self.context(customer, context_key)
+        )
         texts = [self.track(text, delivery_id) for text in texts]
         if self.send.kind == SendKind.TEST and texts:
             texts[0] = TEST_MARK + texts[0]
@@ -518,7 +553,7 @@ class LineWorker(_Worker):
                 break
             if not lease.held(row.pk):
                 continue  # another worker has it now
-            texts = self.texts(customer, row.pk)
+            texts = self.texts(customer, row.pk, row.context_key)
             problem = line_length_problem(texts)
             if problem:  # LINE would refuse it: no request
                 outcomes.append(([row], Outcome(Result.FAILED, error=problem)))

@@ -325,6 +325,10 @@ class SkipReason(models.TextChoices):
     GONE = "gone", _("Customer deleted")
     HOLDOUT = "holdout", _("Not sent, to measure the results (comparison group)")
     SUPPRESSED = "suppressed", _("Undeliverable address (bounce)")
+    ORDER_CANCELLED = "order_cancel", _("The order was cancelled")
+    CONDITION = "condition", _("The step's condition no longer held")
+    REVIEW_ONCE = "review_once", _("A review request already went for this order")
+    JOURNEY_OFF = "journey_off", _("The journey was turned off")
 
 
 class Delivery(models.Model):
@@ -542,3 +546,170 @@ class LineWebhookEvent(models.Model):
 
 def new_retry_key() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# --- Journeys (ステップ配信) ------------------------------------------------------------
+
+
+class JourneyTrigger(models.TextChoices):
+    ORDER_PLACED = "order_placed", _("Order placed")
+    ORDER_SHIPPED = "order_shipped", _("Order shipped")
+    ORDER_DELIVERED = "order_delivered", _("Order delivered")
+    FIRST_ORDER = "first_order", _("First order")
+    BECAME_SLEEPING = "became_sleeping", _("Customer became sleeping")
+    BIRTHDAY_MONTH = "birthday_month", _("Birthday month")
+
+
+# Triggers of one order: a step is sent once per (step, order).
+ORDER_TRIGGERS = (
+    JourneyTrigger.ORDER_PLACED,
+    JourneyTrigger.ORDER_SHIPPED,
+    JourneyTrigger.ORDER_DELIVERED,
+    JourneyTrigger.FIRST_ORDER,
+)
+
+
+class StepCondition(models.TextChoices):
+    NONE = "", _("None")
+    NO_ORDER_SINCE_PREVIOUS = (
+        "no_order_since_previous",
+        _("Not ordered again since the previous step"),
+    )
+
+
+class Journey(models.Model):
+    """A step sequence (ステップ配信): a trigger, who enters, and its steps.
+    Each step sends through the delivery ledger (JourneyStep.send)."""
+
+    name = models.CharField(_("name"), max_length=150, unique=True)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=JourneyTrigger.choices)
+    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    # Conditions on entry (all must hold; empty means any).
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journeys",
+        verbose_name=_("segment"),
+    )
+    order_channels = models.JSONField(_("order channels"), default=list, blank=True)
+    lifecycle_segments = models.JSONField(_("lifecycle segments"), default=list, blank=True)
+    # Transactional journeys (order confirmation, shipping notice) need no
+    # marketing consent, ignore quiet hours and are the only ones Amazon
+    # orders enter (SPEC rule 9).
+    is_transactional = models.BooleanField(_("transactional"), default=False)
+    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+    active = models.BooleanField(_("active"), default=False, editable=False)
+    conversion_window_days = models.PositiveSmallIntegerField(
+        _("conversion window (days)"), default=7
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
+        indexes = [
+            models.Index(
+                fields=["trigger"], name="outreach_journey_active", condition=Q(active=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def purpose(self) -> str:
+        return Purpose.TRANSACTIONAL if self.is_transactional else Purpose.MARKETING
+
+
+class JourneyStep(models.Model):
+    """One message of a journey, `delay` after the previous step (the first
+    after the trigger). Its Send (kind journey, kept open) holds one ledger
+    row per (step, order or customer), due at `next_attempt_at`."""
+
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="steps", verbose_name=_("journey")
+    )
+    position = models.PositiveSmallIntegerField(_("step number"), default=1)
+    name = models.CharField(_("name"), max_length=100)
+    delay_days = models.PositiveSmallIntegerField(_("delay (days)"), default=0)
+    delay_hours = models.PositiveSmallIntegerField(_("delay (hours)"), default=0)
+    # Days counted as the business calendar's open days (closed on
+    # holidays and the year-end closure); the default calendar if none.
+    business_days = models.BooleanField(_("count business days"), default=False)
+    calendar = models.ForeignKey(
+        "tickets.BusinessCalendar",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("business calendar"),
+    )
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+    )
+    condition = models.CharField(
+        _("condition"), max_length=30, choices=StepCondition.choices, blank=True, default=""
+    )
+    is_review_request = models.BooleanField(_("review request"), default=False)
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout share (%)"), default=0, validators=[MaxValueValidator(100)]
+    )
+    send = models.OneToOneField(
+        Send,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="journey_step",
+        verbose_name=_("send"),
+    )
+
+    class Meta:
+        ordering = ["journey", "position", "id"]
+        verbose_name = _("journey step")
+        verbose_name_plural = _("journey steps")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey", "position"], name="outreach_journeystep_position_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JourneyEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    EDITED = "edited", _("Edited")
+    ACTIVATED = "activated", _("Turned on")
+    DEACTIVATED = "deactivated", _("Turned off")
+
+
+class JourneyEvent(EventRecord):
+    """The journey's history: who changed it or turned it on or off."""
+
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="events", verbose_name=_("journey")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=JourneyEventKind.choices)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("journey event")
+        verbose_name_plural = _("journey events")
+
+    def __str__(self) -> str:
+        return self.get_kind_display()

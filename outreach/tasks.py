@@ -10,8 +10,13 @@ from django_q.tasks import async_task
 
 from outreach.dispatch import send_dispatch
 from outreach.ledger import PENDING
-from outreach.models import Delivery, DeliveryStatus, Send, SendStatus
-from outreach.services import campaigns_launch_due, send_settle_cancelled
+from outreach.models import Delivery, DeliveryStatus, Send, SendKind, SendStatus
+from outreach.selectors import journey_sends_due
+from outreach.services import (
+    campaigns_launch_due,
+    journeys_birthday_enter,
+    send_settle_cancelled,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +54,10 @@ def sends_tick() -> int:
         | Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
         | Q(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
     )
+    # Journey steps' sends stay open for good: journeys_tick starts them.
     sends = list(
         Send.objects.filter(status=SendStatus.SENDING)
+        .exclude(kind=SendKind.JOURNEY)
         .filter(Exists(due))
         .values_list("pk", flat=True)[:100]
     )
@@ -73,3 +80,18 @@ def sends_settle_cancelled(now) -> int:
     if settled:
         logger.info("cancelled sends: %d rows settled", settled)
     return settled
+
+
+def journeys_tick() -> int:
+    """Every minute: start the worker for journey steps with rows due. Reads
+    the due rows by the ledger's queue index (one probe per open step), never
+    the orders: nothing due costs a few milliseconds."""
+    sends = journey_sends_due(now=timezone.now())
+    for send_id in sends:
+        async_task("outreach.tasks.send_dispatch_task", send_id, group=f"send-{send_id}")
+    return len(sends)
+
+
+def journeys_birthday_task() -> int:
+    """Daily: this month's birthdays enter the birthday journeys (once a year)."""
+    return journeys_birthday_enter()

@@ -8,10 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from crm.models import (
     NON_COUNTING_ORDER_STATUSES,
+    Customer,
     LifecycleSegment,
 )
 
@@ -110,13 +112,28 @@ def lifecycle_recompute(
             OR old_segment <> segment
     """
     if postgres and ids is None:
-        return _recompute_all(changed, params, same)
+        return _recompute_all(changed, params, same, now=now)
     # The old_* conditions skip a customer whose metrics another transaction
     # changed after `changed` was read (an order upsert during the nightly
     # run): its newer figures stay.
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(f"({changed}) AS changed", same), params)
-        return cursor.rowcount
+        # SQLite's RETURNING names the updated table's columns bare.
+        returned = "c.id, c.lifecycle_segment" if postgres else "id, lifecycle_segment"
+        sql = _update_sql(f"({changed}) AS changed", same) + f" RETURNING {returned}"
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    sleeping = [pk for pk, segment in rows if segment == LifecycleSegment.SLEEPING]
+    if sleeping:
+        _journeys_sleeping_enter(Customer.objects.filter(pk__in=sleeping), now=now)
+    return len(rows)
+
+
+def _journeys_sleeping_enter(customers, *, now: datetime) -> None:
+    """Customers who just became sleeping enter the journeys of that trigger
+    (outreach imports crm, so it is reached here), as one query."""
+    from outreach.services.journeys import journeys_sleeping_enter
+
+    journeys_sleeping_enter(customers=customers, now=now)
 
 
 # A run that rewrites at least this share of the customers (a backfill, a
@@ -165,7 +182,7 @@ def _update_sql(source: str, same: str) -> str:
     """
 
 
-def _recompute_all(changed: str, params: dict[str, Any], same: str) -> int:
+def _recompute_all(changed: str, params: dict[str, Any], same: str, *, now: datetime) -> int:
     """Every customer, on PostgreSQL, in two statements: the changed rows
     into a temporary table, then the UPDATE from it.
 
@@ -191,5 +208,15 @@ def _recompute_all(changed: str, params: dict[str, Any], same: str) -> int:
             cursor.execute("ANALYZE lifecycle_changed")
             cursor.execute(_update_sql("lifecycle_changed AS changed", same))
             updated = cursor.rowcount
+            became_sleeping = RawSQL(
+                "SELECT id FROM lifecycle_changed WHERE segment = %s AND old_segment <> %s",
+                [LifecycleSegment.SLEEPING.value] * 2,
+            )
+            _journeys_sleeping_enter(
+                Customer.objects.filter(
+                    pk__in=became_sleeping, lifecycle_segment=LifecycleSegment.SLEEPING
+                ),
+                now=now,
+            )
         cursor.execute("DROP TABLE lifecycle_changed")
         return updated

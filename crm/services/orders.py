@@ -80,11 +80,13 @@ def order_upsert(
         # locked and updated.
         created = insert_if_absent(order, unique_fields=["channel", "order_number"])
         previous_customer_id = None
+        before = None
         if not created:
             order = Order.objects.select_for_update().get(
                 channel=channel, order_number=order_number
             )
             previous_customer_id = order.customer_id
+            before = (order.status, order.shipped_at, order.delivered_at)
             for name, value in fields.items():
                 setattr(order, name, value)
             order.save()
@@ -98,7 +100,16 @@ def order_upsert(
         if previous_customer_id not in (None, customer.pk):
             _inquiries_order_moved(order)
         lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
+        _journeys_order_changed(order, created=created, before=before)
     return order, created
+
+
+def _journeys_order_changed(order: Order, *, created: bool, before) -> None:
+    """Journeys are outreach's, which imports crm: the order's change is
+    handed over here (triggers as the data changes, never a scan)."""
+    from outreach.services.journeys import journeys_order_changed
+
+    journeys_order_changed(order=order, created=created, before=before)
 
 
 def _inquiries_order_moved(order: Order) -> None:

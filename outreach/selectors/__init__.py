@@ -3,6 +3,14 @@
 preview. One module per area; import from here (modules of this package
 import each other by their own names, never from here)."""
 
+from outreach.selectors.journeys import (
+    JourneyFunnel,
+    StepFunnel,
+    journey_funnel,
+    journey_rows_withdrawn,
+    journey_sends_due,
+    order_id_of,
+)
 from outreach.selectors.progress import SendProgress, send_progress, sends_progress
 from outreach.selectors.recipients import (
     eligibility_reason,
@@ -22,9 +30,15 @@ from outreach.selectors.segments import (
 __all__ = [
     "CampaignResults",
     "GroupResult",
+    "JourneyFunnel",
     "SegmentPreview",
     "SendProgress",
+    "StepFunnel",
     "eligibility_reason",
+    "journey_funnel",
+    "journey_rows_withdrawn",
+    "journey_sends_due",
+    "order_id_of",
     "recipient_address",
     "recipients_checked",
     "results_for_campaign",

@@ -276,7 +276,10 @@ def send_settle_cancelled(send: Send, *, now: datetime | None = None) -> int:
 
 
 def send_finish_if_done(send: Send) -> bool:
-    """Mark a send (and its campaign) completed once nothing is pending."""
+    """Mark a send (and its campaign) completed once nothing is pending. A
+    journey step's send stays open: people enter it as long as it exists."""
+    if send.kind == SendKind.JOURNEY:
+        return False
     pending = Delivery.objects.filter(send=send, status__in=PENDING).exists()
     if pending:
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from outreach.models import MessageTemplate
+from outreach.services.journeys import template_saved, template_saved_after
 from outreach.templating import template_validate
 
 
@@ -19,5 +20,9 @@ def template_save(*, template: MessageTemplate, actor=None) -> MessageTemplate:
     if template.pk is None and getattr(actor, "pk", None):
         template.created_by = actor
     template.full_clean()
+    # Journey steps: a review request's wording is checked; their open
+    # sends go on with the template as it is now.
+    template_saved(template)
     template.save()
+    template_saved_after(template)
     return template

@@ -68,19 +68,21 @@ def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
     queued = Delivery.objects.filter(
         customer_id=customer_id, channel=channel, send__purpose=Purpose.MARKETING
     )
-    return _queued_skip(queued, reason=SkipReason.UNSUBSCRIBED)
+    return queued_skip(queued, reason=SkipReason.UNSUBSCRIBED)
 
 
 def deliveries_skip_for_erasure(*, customer_ids: list[int]) -> int:
     """Skip everything still queued to customers whose personal data is
     being erased (crm.services.privacy), marketing or not: nothing more
     goes to them. A LINE request's rows are left as in an opt-out."""
-    return _queued_skip(
+    return queued_skip(
         Delivery.objects.filter(customer_id__in=customer_ids), reason=SkipReason.GONE
     )
 
 
-def _queued_skip(deliveries: QuerySet[Delivery], *, reason: str) -> int:
+def queued_skip(deliveries: QuerySet[Delivery], *, reason: str) -> int:
+    """Skip the queued rows of `deliveries` with `reason`, leaving alone a
+    LINE request's rows (they may already have gone out)."""
     queued = deliveries.filter(status=DeliveryStatus.QUEUED, retry_key__isnull=True)
     with transaction.atomic():
         sends = Send.objects.filter(pk__in=queued.values("send_id"))

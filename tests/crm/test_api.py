@@ -434,7 +434,7 @@ def test_a_retry_that_would_now_be_refused_still_gets_the_first_answer(writer):
     assert_error_shape(other, 422, "idempotency_key_reused")
 
 
-def test_an_order_of_a_returning_buyer_is_six_statements_without_savepoint(writer):
+def test_an_order_of_a_returning_buyer_is_seven_statements_without_savepoint(writer):
     writer.post("/api/v1/orders/", ORDER, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     second = {**ORDER, "order_number": "OS-20261122-0002"}
     with CaptureQueriesContext(connection) as queries:
@@ -451,6 +451,8 @@ def test_an_order_of_a_returning_buyer_is_six_statements_without_savepoint(write
         'INSERT INTO "crm_order"',  # ... ON CONFLICT DO NOTHING: no lock, no savepoint
         'INSERT INTO "crm_orderline"',
         "UPDATE crm_customer AS",  # the buyer's lifecycle metrics
+        # the journeys its triggers start (none due: nothing written)
+        'SELECT "outreach_journeystep"."id", "outreach_journeystep"."journey_id",',
         'INSERT INTO "core_idempotencyrecord"',  # the answer, last
     ]
     assert Customer.objects.get().order_count == 2
