@@ -5,6 +5,7 @@ from crm.services.consent import consent_record, consent_state_rebuild, consent_
 from crm.services.customers import (
     PROFILE_FIELDS,
     Resolution,
+    UpsertOutcome,
     customer_claimant_clear,
     customer_claimant_set,
     customer_follow_merges,
@@ -13,10 +14,11 @@ from crm.services.customers import (
     customer_test_recipient_set,
     customer_update,
     customer_upsert,
+    customer_upsert_outcome,
 )
 from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
-from crm.services.orders import OrderLineData, order_upsert
+from crm.services.orders import OrderLineData, order_upsert, order_upsert_outcome
 from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
 from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
 
@@ -24,6 +26,7 @@ __all__ = [
     "PROFILE_FIELDS",
     "OrderLineData",
     "Resolution",
+    "UpsertOutcome",
     "consent_ledger_prune",
     "consent_record",
     "consent_state_rebuild",
@@ -39,8 +42,10 @@ __all__ = [
     "customer_test_recipient_set",
     "customer_update",
     "customer_upsert",
+    "customer_upsert_outcome",
     "lifecycle_recompute",
     "order_upsert",
+    "order_upsert_outcome",
     "privacy_customer_ids",
     "retention_anonymize",
     "retention_run",

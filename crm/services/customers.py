@@ -240,6 +240,36 @@ def customer_upsert(
     values arriving by email or phone match only fill blanks, so a mall
     cannot overwrite what the shop's own site knows.
     """
+    customer, outcome = customer_upsert_outcome(
+        channel=channel,
+        external_id=external_id,
+        identity_display_name=identity_display_name,
+        tags=tags,
+        actor=actor,
+        **profile,
+    )
+    return customer, outcome == UpsertOutcome.CREATED
+
+
+class UpsertOutcome:
+    """What an upsert did: the import counts these."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def customer_upsert_outcome(
+    *,
+    channel: str = "",
+    external_id: str = "",
+    identity_display_name: str = "",
+    tags: Sequence[str] = (),
+    actor=None,
+    **profile: Any,
+) -> tuple[Customer, str]:
+    """`customer_upsert`, telling what it did (an UpsertOutcome): created,
+    updated (a profile value, an identity) or unchanged."""
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
@@ -255,7 +285,7 @@ def customer_upsert(
     if _nothing_to_write(resolution, cleaned, tags):
         # A repeat buyer known by this identity, with the profile we hold
         # (most orders of a store site's feed): a read, no transaction.
-        return resolution.customer, False
+        return resolution.customer, UpsertOutcome.UNCHANGED
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -312,6 +342,28 @@ def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> 
     )
 
 
+def _profile_news(
+    resolution: Resolution, profile: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values that overwrite, values that only fill blanks). Values given
+    through the customer's own identity overwrite, except those the channel
+    gave before exactly as now: a channel sending what it sent already is
+    no news, and does not undo what another channel or a person set since
+    (a file imported twice changes nothing). By email or phone match,
+    everything only fills blanks."""
+    if resolution.matched_by != "identity":
+        return {}, profile
+    customer = resolution.customer
+    if getattr(customer, "channel_profile_id", None) is None:
+        return profile, {}
+    news = {
+        name: value
+        for name, value in profile.items()
+        if getattr(customer, f"channel_profile_{name}") != value
+    }
+    return news, {name: value for name, value in profile.items() if name not in news}
+
+
 def _customer_upsert_once(
     *,
     resolution: Resolution,
@@ -321,9 +373,10 @@ def _customer_upsert_once(
     tags: Sequence[str],
     profile: dict[str, Any],
     actor,
-) -> tuple[Customer, bool]:
+) -> tuple[Customer, str]:
     customer = resolution.customer
     created = customer is None
+    changed: list[str] = []
     if created:
         customer = Customer()
         _apply_profile(customer, profile, overwrite=True)
@@ -331,20 +384,27 @@ def _customer_upsert_once(
         profile_save(customer)
         customer_event_add(customer, CustomerEventKind.CREATED, actor, channel=channel)
     else:
-        overwrite = resolution.matched_by == "identity"
+        news, repeats = _profile_news(resolution, profile)
+
+        def apply(target: Customer) -> list[str]:
+            return _apply_profile(target, news, overwrite=True) + _apply_profile(
+                target, repeats, overwrite=False
+            )
+
         # Most repeat buyers send the profile we already hold: lock and
         # write only when something would change.
-        changed = _apply_profile(customer, profile, overwrite=overwrite)
+        changed = apply(customer)
         if changed:
             customer = Customer.objects.select_for_update().get(pk=customer.pk)
-            changed = _apply_profile(customer, profile, overwrite=overwrite)
+            changed = apply(customer)
         if changed:
             _profile_full_clean(customer)
             profile_save(customer, changed)
             customer_event_add(
                 customer, CustomerEventKind.UPDATED, actor, fields=changed, channel=channel
             )
-    if channel and external_id and resolution.matched_by != "identity":
+    identity_added = bool(channel and external_id and resolution.matched_by != "identity")
+    if identity_added:
         ChannelIdentity.objects.create(
             customer=customer,
             channel=channel,
@@ -369,7 +429,11 @@ def _customer_upsert_once(
         )
     if tags:
         customer_tags_add(customer=customer, names=tags)
-    return customer, created
+    if created:
+        return customer, UpsertOutcome.CREATED
+    if changed or identity_added:
+        return customer, UpsertOutcome.UPDATED
+    return customer, UpsertOutcome.UNCHANGED
 
 
 def _channel_profile_write(

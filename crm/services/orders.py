@@ -15,7 +15,7 @@ from crm.models import (
     OrderLine,
     OrderStatus,
 )
-from crm.services.customers import customer_follow_merges
+from crm.services.customers import UpsertOutcome, customer_follow_merges
 from crm.services.lifecycle import lifecycle_recompute
 
 
@@ -55,6 +55,37 @@ def order_upsert(
     """Create or update an order by (channel, order number), replace its
     lines when given, and keep the customer's lifecycle metrics right.
     Returns (order, created)."""
+    order, outcome = order_upsert_outcome(
+        channel=channel,
+        order_number=order_number,
+        customer=customer,
+        ordered_at=ordered_at,
+        total=total,
+        status=status,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        lines=lines,
+    )
+    return order, outcome == UpsertOutcome.CREATED
+
+
+def order_upsert_outcome(
+    *,
+    channel: str,
+    order_number: str,
+    customer: Customer,
+    ordered_at: datetime,
+    total: int,
+    status: str = OrderStatus.PAID,
+    shipped_at: datetime | None = None,
+    delivered_at: datetime | None = None,
+    lines: Sequence[OrderLineData] | None = None,
+    lifecycle: bool = True,
+) -> tuple[Order, str]:
+    """`order_upsert`, telling what it did (an UpsertOutcome). An order
+    sent again as it is (an import run twice) is left alone: no write, its
+    lines kept. `lifecycle=False`: the caller recomputes the customers'
+    lifecycle itself, once for many orders (an import)."""
     customer = customer_follow_merges(customer)
     fields = {
         "customer": customer,
@@ -84,6 +115,8 @@ def order_upsert(
             order = Order.objects.select_for_update().get(
                 channel=channel, order_number=order_number
             )
+            if _order_unchanged(order, fields, lines):
+                return order, UpsertOutcome.UNCHANGED
             previous_customer_id = order.customer_id
             for name, value in fields.items():
                 setattr(order, name, value)
@@ -97,8 +130,31 @@ def order_upsert(
             _lines_known(order, written)
         if previous_customer_id not in (None, customer.pk):
             _inquiries_order_moved(order)
-        lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
-    return order, created
+        if lifecycle:
+            lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
+        else:
+            order.lifecycle_customer_ids = {customer.pk, previous_customer_id or customer.pk}
+    return order, UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED
+
+
+def _order_unchanged(order: Order, fields: dict, lines: Sequence[OrderLineData] | None) -> bool:
+    """Whether the locked `order` already holds `fields` and `lines` (None:
+    lines not given)."""
+    for name, value in fields.items():
+        current = order.customer_id if name == "customer" else getattr(order, name)
+        if name == "customer":
+            value = value.pk
+        if current != value:
+            return False
+    if lines is None:
+        return True
+    held = [
+        OrderLineData(
+            sku=line.sku, name=line.name, quantity=line.quantity, unit_price=line.unit_price
+        )
+        for line in order.lines.order_by("id")
+    ]
+    return held == list(lines)
 
 
 def _inquiries_order_moved(order: Order) -> None:
