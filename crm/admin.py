@@ -646,3 +646,6 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description=_("customers"), ordering="customer_count")
     def customer_count(self, obj: Tag) -> int:
         return obj.customer_count
+
+
+import crm.admin_imports  # noqa: E402, F401  (the CSV import pages register themselves)
