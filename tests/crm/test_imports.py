@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
 
 from core.models import AuditAction, AuditEntry
 from crm.imports.reading import csv_decode
@@ -20,6 +21,7 @@ from crm.models import (
     ConsentState,
     Customer,
     CustomerEvent,
+    ImportJob,
     ImportPreset,
     ImportStatus,
     LifecycleSegment,
@@ -285,3 +287,17 @@ def test_a_job_runs_once(import_marketer):
 
     assert import_job_run(job_id=job.pk) is None
     assert Order.objects.count() == 2
+
+
+def test_the_import_csv_command_dry_runs_then_imports_a_file(db, hanako):
+    out = io.StringIO()
+    call_command("import_csv", str(RAKUTEN), "--preset", "rakuten", "--dry-run", stdout=out)
+
+    assert not Order.objects.exists()
+    assert "orders_created: 3" in out.getvalue()
+    assert "line 5:" in out.getvalue()
+
+    call_command("import_csv", str(RAKUTEN), "--preset", "rakuten", stdout=io.StringIO())
+
+    assert Order.objects.count() == 3
+    assert ImportJob.objects.filter(created_by=None).count() == 2
