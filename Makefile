@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ bench-retention: $(STAMP)
 
 bench-report: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/report.py
+
+bench-import: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/import.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

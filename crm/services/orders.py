@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.db import insert_if_absent
@@ -99,10 +100,7 @@ def order_upsert_outcome(
         "anonymized_at": None,
     }
     order = Order(channel=channel, order_number=order_number, **fields)
-    # Fields only (their validators include the total's check constraint):
-    # the customer is a row we hold, and the (channel, order number) pair is
-    # settled by the unique index below.
-    order.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+    order_clean(order)
     # No savepoint inside a caller's transaction: nothing below is expected
     # to fail, and whatever does fails the whole request.
     with transaction.atomic(savepoint=False):
@@ -137,6 +135,14 @@ def order_upsert_outcome(
     return order, UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED
 
 
+def order_clean(order: Order) -> None:
+    """Validate an order about to be written (ValidationError): fields only
+    (their validators include the total's check constraint): the customer
+    is a row we hold, and the (channel, order number) pair is settled by
+    the unique index."""
+    order.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+
+
 def _order_unchanged(order: Order, fields: dict, lines: Sequence[OrderLineData] | None) -> bool:
     """Whether the locked `order` already holds `fields` and `lines` (None:
     lines not given)."""
@@ -164,3 +170,55 @@ def _inquiries_order_moved(order: Order) -> None:
     from tickets.services.inquiries import inquiries_order_moved
 
     inquiries_order_moved(order=order)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order no (channel, order number) of ours holds (the caller
+    checked): what order_upsert would get for it."""
+
+    channel: str
+    order_number: str
+    customer: Customer
+    ordered_at: datetime
+    total: int
+    status: str
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    lines: Sequence[OrderLineData]
+
+    def as_order(self) -> Order:
+        return Order(
+            channel=self.channel,
+            order_number=self.order_number,
+            customer=self.customer,
+            ordered_at=self.ordered_at,
+            total=self.total,
+            status=self.status,
+            shipped_at=self.shipped_at,
+            delivered_at=self.delivered_at,
+        )
+
+
+def orders_create_bulk(*, orders: Sequence[NewOrder]) -> list[Order | ValidationError]:
+    """Create orders the way order_upsert creates one it did not find (the
+    same validation, the lines), in one INSERT for the orders and one for
+    their lines. The caller recomputes the customers' lifecycle (as
+    order_upsert_outcome with lifecycle=False). Returns, per order, the
+    order or why it was refused."""
+    results: list[Order | ValidationError] = []
+    valid: list[tuple[Order, NewOrder]] = []
+    for data in orders:
+        order = data.as_order()
+        try:
+            order_clean(order)
+        except ValidationError as error:
+            results.append(error)
+            continue
+        valid.append((order, data))
+        results.append(order)
+    Order.objects.bulk_create([order for order, _data in valid])
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, **line.__dict__) for order, data in valid for line in data.lines
+    )
+    return results

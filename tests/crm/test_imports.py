@@ -20,6 +20,7 @@ from crm.models import (
     ConsentSource,
     ConsentState,
     Customer,
+    CustomerChannelProfile,
     CustomerEvent,
     ImportJob,
     ImportPreset,
@@ -29,6 +30,7 @@ from crm.models import (
     OrderLine,
     OrderStatus,
 )
+from crm.services import lifecycle_recompute
 from tests.crm import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -301,3 +303,154 @@ def test_the_import_csv_command_dry_runs_then_imports_a_file(db, hanako):
 
     assert Order.objects.count() == 3
     assert ImportJob.objects.filter(created_by=None).count() == 2
+
+
+def crm_state() -> dict:
+    """Every row an import writes, without ids and times, each customer
+    named by their identities."""
+
+    def who(customer_id: int) -> tuple:
+        return tuple(
+            sorted(
+                ChannelIdentity.objects.filter(customer_id=customer_id).values_list(
+                    "channel", "external_id"
+                )
+            )
+        )
+
+    customers = sorted(
+        (
+            who(c.pk),
+            c.family_name,
+            c.given_name,
+            c.family_name_kana,
+            c.given_name_kana,
+            c.email,
+            c.email_normalized,
+            c.phone,
+            c.phone_normalized,
+            c.postal_code,
+            c.prefecture,
+            c.address,
+            c.order_count,
+            c.total_spent,
+            c.lifecycle_segment,
+            c.first_order_at,
+            c.last_order_at,
+        )
+        for c in Customer.objects.all()
+    )
+    identities = sorted(
+        ChannelIdentity.objects.values_list("channel", "external_id", "display_name")
+    )
+    profiles = sorted(
+        (who(p.customer_id), p.channel, p.email, p.email_normalized, p.phone, p.address)
+        for p in CustomerChannelProfile.objects.all()
+    )
+    events = sorted(
+        (who(e.customer_id), e.kind, str(sorted(e.data.items())), e.actor_id)
+        for e in CustomerEvent.objects.all()
+    )
+    orders = sorted(
+        (
+            o.channel,
+            o.order_number,
+            who(o.customer_id),
+            o.ordered_at,
+            o.total,
+            o.status,
+            o.shipped_at,
+            tuple(o.lines.order_by("id").values_list("sku", "name", "quantity", "unit_price")),
+        )
+        for o in Order.objects.all()
+    )
+    consents = sorted(
+        (who(e.customer_id), e.channel, e.action, e.source, e.wording_version)
+        for e in ConsentEvent.objects.all()
+    )
+    return {
+        "customers": customers,
+        "identities": identities,
+        "profiles": profiles,
+        "events": events,
+        "orders": orders,
+        "consents": consents,
+    }
+
+
+def repeat_buyers_file() -> bytes:
+    """Own-format orders: 20 new buyers, each ordering twice, and the 佐藤
+    花子 of the hanako fixture by her own-site member id."""
+    rows = [
+        "channel,order_number,ordered_at,status,total,external_id,email,phone,family_name,sku,product_name,quantity,unit_price"
+    ]
+    for n in range(20):
+        for k in range(2):
+            rows.append(
+                f"own_site,B-{n:03d}-{k},2025-0{k + 1}-10 10:00,delivered,1200,B{n:04d},"
+                f"buyer{n}@example.jp,090-0000-{n:04d},木村,TEA-1,煎茶,1,1200"
+            )
+    rows.append("own_site,B-HANAKO,2025-03-01 10:00,paid,3240,M0000009,,,,TEA-2,ほうじ茶,1,3240")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def import_all(actor, *, bulk: bool) -> None:
+    for content, name, preset in (
+        (repeat_buyers_file(), "repeat.csv", ImportPreset.ORDERS),
+        (RAKUTEN.read_bytes(), RAKUTEN.name, ImportPreset.RAKUTEN),
+        (OWN_SITE.read_bytes(), OWN_SITE.name, ImportPreset.OWN_SITE),
+        (repeat_buyers_file(), "repeat.csv", ImportPreset.ORDERS),
+    ):
+        job = import_job_create(
+            content=content, file_name=name, preset=preset, dry_run=False, actor=actor
+        )
+        import_job_run(job_id=job.pk, bulk=bulk)
+
+
+def test_the_bulk_path_leaves_what_the_services_row_by_row_leave(import_marketer, hanako):
+    import_all(import_marketer, bulk=False)
+    by_services = crm_state()
+    assert len(by_services["orders"]) == 41 + 3 + 2
+    Order.objects.all().delete()
+    ConsentState.objects.all().delete()
+    ConsentEvent.objects.all().delete()
+    Customer.objects.exclude(pk=hanako.pk).delete()
+    ChannelIdentity.objects.filter(customer=hanako).exclude(channel="own_site").delete()
+    CustomerChannelProfile.objects.filter(customer=hanako).exclude(channel="own_site").delete()
+    CustomerEvent.objects.filter(customer=hanako).exclude(kind="created").delete()
+    Customer.objects.filter(pk=hanako.pk).update(  # as the fixture made her
+        phone="", phone_normalized="", postal_code="", prefecture="", address=""
+    )
+    lifecycle_recompute()
+
+    import_all(import_marketer, bulk=True)
+
+    by_bulk = crm_state()
+    for name, rows in by_services.items():
+        assert (name, set(by_bulk[name]) - set(rows), set(rows) - set(by_bulk[name])) == (
+            name,
+            set(),
+            set(),
+        )
+    assert by_bulk == by_services
+
+
+def test_the_bulk_path_reads_fewer_queries_than_row_by_row(
+    import_marketer, django_assert_max_num_queries
+):
+    counts = {}
+    for bulk in (False, True):
+        job = import_job_create(
+            content=repeat_buyers_file(),
+            file_name="repeat.csv",
+            preset=ImportPreset.ORDERS,
+            dry_run=False,
+            actor=import_marketer,
+        )
+        with django_assert_max_num_queries(10_000) as captured:
+            job = import_job_run(job_id=job.pk, bulk=bulk)
+        counts[bulk] = len(captured.captured_queries)
+        assert job.counts["orders_created"] == 41
+        Order.objects.all().delete()
+        Customer.objects.all().delete()
+    assert counts[True] * 3 < counts[False]
