@@ -296,11 +296,12 @@ def _bulk_write(job, pending, tally: _Tally) -> list:
     by crm.services.customers_create_bulk, the same rules as
     customer_upsert), or one their own identity finds with nothing to
     write (customers_resolve_bulk); with an order no (channel, number) of
-    ours holds (orders_create_bulk, order_upsert's validation). Only the
-    first appearance in the batch of a person or an order, without consent
-    or tags: whatever else the batch says of them goes, after, through the
-    services, in the file's order. Returns the units left for the
-    services."""
+    ours holds (orders_create_bulk, order_upsert's validation); a consent
+    without a date of its own (which consent_record cannot refuse) through
+    consent_record. Only the first appearance in the batch of a person or
+    an order, without tags: whatever else the batch says of them goes,
+    after, through the services, in the file's order. Returns the units
+    left for the services."""
     seen: set = set()
     candidates = []
     left_index = set()
@@ -311,16 +312,16 @@ def _bulk_write(job, pending, tally: _Tally) -> list:
         order_key = (
             ("order", f"{first.order.channel}:{first.order.order_number}") if first.order else None
         )
+        if order_key is not None:
+            keys.add(order_key)
         eligible = (
             data.channel
             and data.external_id
             and not data.tags
-            and first.consent is None
+            and (first.consent is None or first.consent.occurred_at is None)
             and not (keys & seen)
-            and order_key not in seen
         )
         seen |= keys
-        seen.add(order_key)
         if eligible:
             candidates.append(index)
         else:
@@ -358,6 +359,8 @@ def _bulk_write(job, pending, tally: _Tally) -> list:
     orders_create_bulk(orders=[_new_order(pending[i][1], customers[i][0]) for i in with_orders])
     for i, (customer, outcome) in customers.items():
         tally.customer(customer, outcome)
+        if pending[i][1][0].consent is not None:
+            _consent_write(job, customer, pending[i][1][0].consent, tally)
         if pending[i][1][0].order is not None:
             tally.orders[UpsertOutcome.CREATED] += 1
             tally.lifecycle_ids.add(customer.pk)
@@ -458,20 +461,7 @@ def _unit_write(job: ImportJob, rows: list[Row], tally: _Tally) -> None:
     )
     tally.customer(customer, outcome)
     if first.consent is not None:
-        consent = first.consent
-        event = consent_record(
-            customer=customer,
-            channel=ConsentChannel.EMAIL,
-            action=ConsentAction.OPT_IN if consent.granted else ConsentAction.OPT_OUT,
-            source=consent.source,
-            occurred_at=consent.occurred_at,
-            wording_version=consent.wording_version,
-            note=_("CSV import: %(file)s") % {"file": job.file_name},
-            unless_current=True,
-            actor=job.created_by,
-        )
-        if event.recorded_at >= job.started_at:
-            tally.consents += 1
+        _consent_write(job, customer, first.consent, tally)
     if first.order is None:
         return
     order = first.order
@@ -491,6 +481,23 @@ def _unit_write(job: ImportJob, rows: list[Row], tally: _Tally) -> None:
     )
     tally.orders[outcome] += 1
     tally.lifecycle_ids.update(getattr(written, "lifecycle_customer_ids", ()))
+
+
+def _consent_write(job: ImportJob, customer: Customer, consent, tally: _Tally) -> None:
+    """The row's email consent into the ledger, unless it already says so."""
+    event = consent_record(
+        customer=customer,
+        channel=ConsentChannel.EMAIL,
+        action=ConsentAction.OPT_IN if consent.granted else ConsentAction.OPT_OUT,
+        source=consent.source,
+        occurred_at=consent.occurred_at,
+        wording_version=consent.wording_version,
+        note=_("CSV import: %(file)s") % {"file": job.file_name},
+        unless_current=True,
+        actor=job.created_by,
+    )
+    if event.recorded_at >= job.started_at:
+        tally.consents += 1
 
 
 # --- The error CSV -----------------------------------------------------------

@@ -394,8 +394,18 @@ def repeat_buyers_file() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def consenting_customers_file() -> bytes:
+    """Own-format customers, half of them agreeing to email, some of them
+    the buyers of repeat_buyers_file."""
+    rows = ["channel,external_id,family_name,email,email_consent,consent_wording_version"]
+    for n in range(10, 30):
+        rows.append(f"own_site,B{n:04d},木村,buyer{n}@example.jp,{n % 2},2024-04")
+    return ("\n".join(rows) + "\n").encode()
+
+
 def import_all(actor, *, bulk: bool) -> None:
     for content, name, preset in (
+        (consenting_customers_file(), "customers.csv", ImportPreset.CUSTOMERS),
         (repeat_buyers_file(), "repeat.csv", ImportPreset.ORDERS),
         (RAKUTEN.read_bytes(), RAKUTEN.name, ImportPreset.RAKUTEN),
         (OWN_SITE.read_bytes(), OWN_SITE.name, ImportPreset.OWN_SITE),
@@ -411,6 +421,7 @@ def test_the_bulk_path_leaves_what_the_services_row_by_row_leave(import_marketer
     import_all(import_marketer, bulk=False)
     by_services = crm_state()
     assert len(by_services["orders"]) == 41 + 3 + 2
+    assert len(by_services["consents"]) == 20 + 1
     Order.objects.all().delete()
     ConsentState.objects.all().delete()
     ConsentEvent.objects.all().delete()
