@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import form_errors_add, staff_column
 from core.audit import audit_csv_record
 from crm.imports.presets import PRESET_CHOICES
-from crm.imports.runner import import_allowed, import_errors_csv, import_job_create
+from crm.imports.runner import import_errors_csv, import_job_create
 from crm.models import ImportJob, ImportStatus
 
 ERRORS_SHOWN = 100
@@ -78,15 +78,6 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "preset", "dry_run")
     list_select_related = ("created_by",)
     created_by_name = staff_column(ImportJob, "created_by")
-
-    def has_module_permission(self, request):
-        return import_allowed(request.user) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return import_allowed(request.user) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return import_allowed(request.user) and super().has_add_permission(request)
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -127,8 +127,12 @@ def import_job_run(*, job_id: int, bulk: bool | None = None) -> ImportJob | None
     else:
         job.status = ImportStatus.DONE
     job.finished_at = timezone.now()
+    # The file holds every row's personal data: once read, only the refused
+    # rows are kept (crm.personal_data: ImportRowError).
+    job.file.delete(save=False)
     job.save(
         update_fields=[
+            "file",
             "status",
             "failure",
             "finished_at",

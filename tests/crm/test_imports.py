@@ -30,7 +30,7 @@ from crm.models import (
     OrderLine,
     OrderStatus,
 )
-from crm.services import lifecycle_recompute
+from crm.services import customer_erase, lifecycle_recompute
 from tests.crm import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -465,3 +465,27 @@ def test_the_bulk_path_reads_fewer_queries_than_row_by_row(
         Order.objects.all().delete()
         Customer.objects.all().delete()
     assert counts[True] * 3 < counts[False]
+
+
+def test_the_uploaded_file_is_deleted_once_the_import_has_run(import_marketer, import_media):
+    job = run(OWN_SITE, ImportPreset.OWN_SITE, import_marketer)
+
+    assert not job.file
+    assert list(Path(import_media).rglob("*.csv")) == []
+    # the refused rows stay, for the error CSV
+    assert job.row_errors.count() == 2
+
+
+def test_erasing_a_person_blanks_the_refused_rows_that_hold_their_email(
+    import_marketer, hanako, owner
+):
+    job = run(RAKUTEN, ImportPreset.RAKUTEN, import_marketer)
+    theirs = job.row_errors.get(line=5)  # 佐藤花子's refused order
+    assert "Hanako.Sato@example.jp" in theirs.row
+
+    customer_erase(customer=hanako, actor=owner, reason="本人からの削除依頼")
+
+    theirs.refresh_from_db()
+    assert (theirs.row, theirs.reason) == ({}, "")
+    # 佐藤花子 had lines 5 and 8 refused; 髙橋一郎 keeps his (6 and 7)
+    assert sorted(job.row_errors.exclude(row={}).values_list("line", flat=True)) == [6, 7]
