@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys clean
+.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,9 @@ bench-report: $(STAMP)
 
 bench-journeys: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/journeys.py
+
+bench-import: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/import.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

@@ -159,6 +159,7 @@ class AuditAction(models.TextChoices):
     ERASE = "erase", _("Erased")
     LIST = "list", _("Listed")
     SEARCH = "search", _("Searched")
+    IMPORT = "import", _("Imported")
 
 
 class AuditEntry(models.Model):

@@ -640,4 +640,5 @@ class TagAdmin(admin.ModelAdmin):
         return obj.customer_count
 
 
+import crm.admin_imports  # noqa: E402, F401  (the CSV import pages register themselves)
 from crm import suppression_admin  # noqa: E402, F401  (registers Suppression)

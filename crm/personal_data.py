@@ -198,6 +198,15 @@ PERSONAL: tuple[PersonalTable, ...] = (
         ),
     ),
     PersonalTable(
+        "crm.ImportRowError",
+        ("row", "reason"),
+        reach=(),
+        how=(
+            "A CSV row an import refused, kept for its error CSV: by one of the person's "
+            "email addresses in the row."
+        ),
+    ),
+    PersonalTable(
         "admin.LogEntry",
         ("object_repr", "change_message"),
         reach=(),
@@ -262,6 +271,16 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
     "crm.Suppression": {"channel": _CODE, "reason": _CODE},
     "crm.MailBounce": {"kind": _CODE, "status": "an SMTP status code (5.1.1)"},
     "crm.CustomerEvent": {"kind": _CODE},
+    "crm.ImportJob": {
+        "file": "the uploaded file's path; the file itself is deleted once the import has run",
+        "file_name": "the name the uploader gave the file",
+        "preset": _CODE,
+        "status": _CODE,
+        "encoding": _CODE,
+        "header": "the file's column names",
+        "counts": "a run's counts: no customer is named",
+        "failure": "why the file could not be read: an encoding or a missing column",
+    },
     "crm.RetentionEvent": {
         "kind": _CODE,
         "channel": _CODE,

@@ -26,3 +26,12 @@ def retention_run_task() -> list[dict]:
     for event in events:
         logger.info("retention %s %s: %s", event.kind, event.channel or "-", event.data)
     return [event.data for event in events]
+
+
+def import_job_run_task(job_id: int) -> str:
+    """A CSV import (crm.imports.runner); a second run of the task finds
+    the job taken and does nothing."""
+    from crm.imports.runner import import_job_run
+
+    job = import_job_run(job_id=job_id)
+    return "" if job is None else job.status

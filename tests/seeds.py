@@ -12,6 +12,7 @@ SEED_MIGRATIONS = (
     ("crm.migrations.0002_roles", "grant"),
     ("crm.migrations.0016_retention_roles", "grant"),
     ("crm.migrations.0019_bounces_suppression", "grant"),
+    ("crm.migrations.0020_import_jobs", "grant"),
     ("outreach.migrations.0002_roles", "grant"),
     ("outreach.migrations.0014_journeys_builtin", "create"),
     ("outreach.migrations.0014_journeys_builtin", "grant"),

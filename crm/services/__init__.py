@@ -4,7 +4,9 @@ here; callers import from `crm.services`."""
 from crm.services.consent import consent_record, consent_state_rebuild, consent_withdraw
 from crm.services.customers import (
     PROFILE_FIELDS,
+    NewCustomer,
     Resolution,
+    UpsertOutcome,
     customer_claimant_clear,
     customer_claimant_set,
     customer_follow_merges,
@@ -13,18 +15,31 @@ from crm.services.customers import (
     customer_test_recipient_set,
     customer_update,
     customer_upsert,
+    customer_upsert_outcome,
+    customers_create_bulk,
+    customers_resolve_bulk,
 )
 from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
-from crm.services.orders import OrderLineData, order_upsert
+from crm.services.orders import (
+    NewOrder,
+    OrderLineData,
+    order_clean,
+    order_upsert,
+    order_upsert_outcome,
+    orders_create_bulk,
+)
 from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
 from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
 from crm.services.suppression import bounce_record, suppression_add, suppression_lift
 
 __all__ = [
     "PROFILE_FIELDS",
+    "NewCustomer",
+    "NewOrder",
     "OrderLineData",
     "Resolution",
+    "UpsertOutcome",
     "bounce_record",
     "consent_ledger_prune",
     "consent_record",
@@ -41,8 +56,14 @@ __all__ = [
     "customer_test_recipient_set",
     "customer_update",
     "customer_upsert",
+    "customer_upsert_outcome",
+    "customers_create_bulk",
+    "customers_resolve_bulk",
     "lifecycle_recompute",
+    "order_clean",
     "order_upsert",
+    "order_upsert_outcome",
+    "orders_create_bulk",
     "privacy_customer_ids",
     "retention_anonymize",
     "retention_run",

@@ -292,6 +292,36 @@ def customer_upsert(
     values arriving by email or phone match only fill blanks, so a mall
     cannot overwrite what the shop's own site knows.
     """
+    customer, outcome = customer_upsert_outcome(
+        channel=channel,
+        external_id=external_id,
+        identity_display_name=identity_display_name,
+        tags=tags,
+        actor=actor,
+        **profile,
+    )
+    return customer, outcome == UpsertOutcome.CREATED
+
+
+class UpsertOutcome:
+    """What an upsert did: the import counts these."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def customer_upsert_outcome(
+    *,
+    channel: str = "",
+    external_id: str = "",
+    identity_display_name: str = "",
+    tags: Sequence[str] = (),
+    actor=None,
+    **profile: Any,
+) -> tuple[Customer, str]:
+    """`customer_upsert`, telling what it did (an UpsertOutcome): created,
+    updated (a profile value, an identity) or unchanged."""
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
@@ -307,7 +337,7 @@ def customer_upsert(
     if _nothing_to_write(resolution, cleaned, tags):
         # A repeat buyer known by this identity, with the profile we hold
         # (most orders of a store site's feed): a read, no transaction.
-        return resolution.customer, False
+        return resolution.customer, UpsertOutcome.UNCHANGED
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -364,6 +394,28 @@ def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> 
     )
 
 
+def _profile_news(
+    resolution: Resolution, profile: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values that overwrite, values that only fill blanks). Values given
+    through the customer's own identity overwrite, except those the channel
+    gave before exactly as now: a channel sending what it sent already is
+    no news, and does not undo what another channel or a person set since
+    (a file imported twice changes nothing). By email or phone match,
+    everything only fills blanks."""
+    if resolution.matched_by != "identity":
+        return {}, profile
+    customer = resolution.customer
+    if getattr(customer, "channel_profile_id", None) is None:
+        return profile, {}
+    news = {
+        name: value
+        for name, value in profile.items()
+        if getattr(customer, f"channel_profile_{name}") != value
+    }
+    return news, {name: value for name, value in profile.items() if name not in news}
+
+
 def _customer_upsert_once(
     *,
     resolution: Resolution,
@@ -373,9 +425,10 @@ def _customer_upsert_once(
     tags: Sequence[str],
     profile: dict[str, Any],
     actor,
-) -> tuple[Customer, bool]:
+) -> tuple[Customer, str]:
     customer = resolution.customer
     created = customer is None
+    changed: list[str] = []
     if created:
         customer = Customer()
         _apply_profile(customer, profile, overwrite=True)
@@ -383,20 +436,27 @@ def _customer_upsert_once(
         profile_save(customer)
         customer_event_add(customer, CustomerEventKind.CREATED, actor, channel=channel)
     else:
-        overwrite = resolution.matched_by == "identity"
+        news, repeats = _profile_news(resolution, profile)
+
+        def apply(target: Customer) -> list[str]:
+            return _apply_profile(target, news, overwrite=True) + _apply_profile(
+                target, repeats, overwrite=False
+            )
+
         # Most repeat buyers send the profile we already hold: lock and
         # write only when something would change.
-        changed = _apply_profile(customer, profile, overwrite=overwrite)
+        changed = apply(customer)
         if changed:
             customer = Customer.objects.select_for_update().get(pk=customer.pk)
-            changed = _apply_profile(customer, profile, overwrite=overwrite)
+            changed = apply(customer)
         if changed:
             _profile_full_clean(customer)
             profile_save(customer, changed)
             customer_event_add(
                 customer, CustomerEventKind.UPDATED, actor, fields=changed, channel=channel
             )
-    if channel and external_id and resolution.matched_by != "identity":
+    identity_added = bool(channel and external_id and resolution.matched_by != "identity")
+    if identity_added:
         ChannelIdentity.objects.create(
             customer=customer,
             channel=channel,
@@ -421,7 +481,11 @@ def _customer_upsert_once(
         )
     if tags:
         customer_tags_add(customer=customer, names=tags)
-    return customer, created
+    if created:
+        return customer, UpsertOutcome.CREATED
+    if changed or identity_added:
+        return customer, UpsertOutcome.UPDATED
+    return customer, UpsertOutcome.UNCHANGED
 
 
 def _channel_profile_write(
@@ -564,3 +628,177 @@ def _claimant_write(customer: Customer, *, flag_reason: str, actor, **event_data
     kind = CustomerEventKind.CLAIMANT_FLAGGED if flagged else CustomerEventKind.CLAIMANT_CLEARED
     customer_event_add(customer, kind, actor, **event_data)
     lifecycle_recompute(customer_ids=[customer.pk])
+
+
+# --- Many new customers at once (the CSV import's bulk path) ---------------
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    """A person no identity, email or phone of ours knows (the caller
+    checked): what customer_upsert would get for them."""
+
+    channel: str
+    external_id: str
+    identity_display_name: str
+    profile: dict[str, Any]
+
+
+def customers_create_bulk(
+    *, people: Sequence[NewCustomer], actor=None
+) -> list[Customer | ValidationError]:
+    """Create customers the way customer_upsert creates one it did not find
+    (the same cleaning, validation, normalised addresses, CREATED event,
+    channel identity and channel profile), in one INSERT per table for all
+    of them. Returns, per person, the customer or why it was refused. The
+    caller has resolved each person to nobody in the same transaction."""
+    results: list[Customer | ValidationError] = []
+    created: list[tuple[Customer, NewCustomer, dict[str, Any]]] = []
+    for person in people:
+        try:
+            if person.channel not in Channel.values:
+                raise ValidationError(
+                    {"channel": [_("Unknown channel: %(value)s.") % {"value": person.channel}]}
+                )
+            cleaned = _clean_profile(person.profile)
+            customer = Customer()
+            _apply_profile(customer, cleaned, overwrite=True)
+            _profile_full_clean(customer)
+        except ValidationError as error:
+            results.append(error)
+            continue
+        customer.email_normalized = email_normalize(customer.email)
+        customer.phone_normalized = phone_normalize(customer.phone)
+        created.append((customer, person, cleaned))
+        results.append(customer)
+    if not created:
+        return results
+    Customer.objects.bulk_create([customer for customer, _person, _cleaned in created])
+    actor = actor_or_none(actor)
+    CustomerEvent.objects.bulk_create(
+        CustomerEvent(
+            customer=customer,
+            kind=CustomerEventKind.CREATED,
+            actor=actor,
+            data={"channel": person.channel},
+        )
+        for customer, person, _cleaned in created
+    )
+    ChannelIdentity.objects.bulk_create(
+        ChannelIdentity(
+            customer=customer,
+            channel=person.channel,
+            external_id=_identity_external_id(
+                person.channel,
+                person.external_id,
+                cleaned.get("email", ""),
+                cleaned.get("phone", ""),
+            ),
+            display_name=person.identity_display_name[:255],
+        )
+        for customer, person, cleaned in created
+    )
+    CustomerChannelProfile.objects.bulk_create(
+        CustomerChannelProfile(
+            customer=customer,
+            channel=person.channel,
+            email_normalized=email_normalize(cleaned.get("email", "")),
+            phone_normalized=phone_normalize(cleaned.get("phone", "")),
+            **cleaned,
+        )
+        for customer, person, cleaned in created
+        if cleaned
+    )
+    return results
+
+
+def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Customer | None, str]]:
+    """What customer_upsert would do with each person, for many at once (two
+    queries, PostgreSQL): (customer, UNCHANGED) when their own identity
+    finds them and nothing would be written; (None, CREATED) when no
+    identity, email or phone of ours knows them (customers_create_bulk
+    creates them alike); (None, "") otherwise: the caller goes through
+    customer_upsert, which knows the rest of the rules."""
+    prepared = []
+    for person in people:
+        try:
+            cleaned = _clean_profile(person.profile)
+        except ValidationError:
+            prepared.append(None)
+            continue
+        email_norm = email_normalize(cleaned.get("email", ""))
+        phone_norm = phone_normalize(cleaned.get("phone", ""))
+        external_id = _identity_external_id(
+            person.channel, person.external_id, cleaned.get("email", ""), cleaned.get("phone", "")
+        )
+        prepared.append((person, cleaned, external_id, email_norm, phone_norm))
+    keys = set()
+    for item in prepared:
+        if item is None:
+            continue
+        person, _cleaned, external_id, email_norm, phone_norm = item
+        keys.add((person.channel, external_id))
+        if email_norm:
+            keys.add((Channel.EMAIL, email_norm))
+        if phone_norm:
+            keys.add((Channel.PHONE, phone_norm))
+    by_identity = {}
+    if keys:
+        channels, external_ids = zip(*sorted(keys), strict=True)
+        by_identity = {
+            (c.identity_channel, c.identity_external_id): c
+            for c in Customer.objects.raw(
+                "SELECT c.*, i.channel AS identity_channel,"
+                f" i.external_id AS identity_external_id, {_CHANNEL_PROFILE_COLUMNS}"
+                f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
+                f" LEFT JOIN {_CHANNEL_PROFILE} p ON p.customer_id = c.id AND p.channel = i.channel"
+                " WHERE (i.channel, i.external_id) IN"
+                " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
+                [list(channels), list(external_ids)],
+            )
+        }
+    emails = sorted({item[3] for item in prepared if item and item[3]})
+    phones = sorted({item[4] for item in prepared if item and item[4]})
+    known_emails: set[str] = set()
+    known_phones: set[str] = set()
+    if emails or phones:
+        for email_norm, phone_norm in _addresses_known(emails, phones):
+            known_emails.add(email_norm)
+            known_phones.add(phone_norm)
+    results: list[tuple[Customer | None, str]] = []
+    for item in prepared:
+        if item is None:
+            results.append((None, ""))
+            continue
+        person, cleaned, external_id, email_norm, phone_norm = item
+        customer = by_identity.get((person.channel, external_id))
+        if customer is not None:
+            unchanged = customer.merged_into_id is None and _nothing_to_write(
+                Resolution(customer, "identity"), cleaned, ()
+            )
+            results.append((customer, UpsertOutcome.UNCHANGED) if unchanged else (None, ""))
+        elif (
+            email_norm
+            and (email_norm in known_emails or (Channel.EMAIL, email_norm) in by_identity)
+        ) or (
+            phone_norm
+            and (phone_norm in known_phones or (Channel.PHONE, phone_norm) in by_identity)
+        ):
+            results.append((None, ""))
+        else:
+            results.append((None, UpsertOutcome.CREATED))
+    return results
+
+
+def _addresses_known(emails: list[str], phones: list[str]) -> list[tuple[str, str]]:
+    """(email, phone) of the live customers with any of these addresses."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT email_normalized, phone_normalized FROM {_CUSTOMER}"
+            " WHERE (email_normalized = ANY(%s) OR phone_normalized = ANY(%s))"
+            " AND merged_into_id IS NULL AND anonymized_at IS NULL",
+            [emails, phones],
+        )
+        return cursor.fetchall()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.db import insert_if_absent
@@ -15,7 +16,7 @@ from crm.models import (
     OrderLine,
     OrderStatus,
 )
-from crm.services.customers import customer_follow_merges
+from crm.services.customers import UpsertOutcome, customer_follow_merges
 from crm.services.lifecycle import lifecycle_recompute
 
 
@@ -55,6 +56,41 @@ def order_upsert(
     """Create or update an order by (channel, order number), replace its
     lines when given, and keep the customer's lifecycle metrics right.
     Returns (order, created)."""
+    order, outcome = order_upsert_outcome(
+        channel=channel,
+        order_number=order_number,
+        customer=customer,
+        ordered_at=ordered_at,
+        total=total,
+        status=status,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        lines=lines,
+    )
+    return order, outcome == UpsertOutcome.CREATED
+
+
+def order_upsert_outcome(
+    *,
+    channel: str,
+    order_number: str,
+    customer: Customer,
+    ordered_at: datetime,
+    total: int,
+    status: str = OrderStatus.PAID,
+    shipped_at: datetime | None = None,
+    delivered_at: datetime | None = None,
+    lines: Sequence[OrderLineData] | None = None,
+    lifecycle: bool = True,
+    journeys: bool = True,
+) -> tuple[Order, str]:
+    """`order_upsert`, telling what it did (an UpsertOutcome). An order
+    sent again as it is (an import run twice) is left alone: no write, its
+    lines kept. `lifecycle=False`: the caller recomputes the customers'
+    lifecycle itself, once for many orders (an import). `journeys=False`:
+    the order is history being brought in (an import), not news: it starts
+    no journey (no order confirmation for an order placed last year, nor
+    for yesterday's)."""
     customer = customer_follow_merges(customer)
     fields = {
         "customer": customer,
@@ -68,10 +104,7 @@ def order_upsert(
         "anonymized_at": None,
     }
     order = Order(channel=channel, order_number=order_number, **fields)
-    # Fields only (their validators include the total's check constraint):
-    # the customer is a row we hold, and the (channel, order number) pair is
-    # settled by the unique index below.
-    order.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+    order_clean(order)
     # No savepoint inside a caller's transaction: nothing below is expected
     # to fail, and whatever does fails the whole request.
     with transaction.atomic(savepoint=False):
@@ -85,6 +118,8 @@ def order_upsert(
             order = Order.objects.select_for_update().get(
                 channel=channel, order_number=order_number
             )
+            if _order_unchanged(order, fields, lines):
+                return order, UpsertOutcome.UNCHANGED
             previous_customer_id = order.customer_id
             before = (order.status, order.shipped_at, order.delivered_at)
             for name, value in fields.items():
@@ -99,9 +134,41 @@ def order_upsert(
             _lines_known(order, written)
         if previous_customer_id not in (None, customer.pk):
             _inquiries_order_moved(order)
-        lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
-        _journeys_order_changed(order, created=created, before=before)
-    return order, created
+        if lifecycle:
+            lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
+        else:
+            order.lifecycle_customer_ids = {customer.pk, previous_customer_id or customer.pk}
+        if journeys:
+            _journeys_order_changed(order, created=created, before=before)
+    return order, UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED
+
+
+def order_clean(order: Order) -> None:
+    """Validate an order about to be written (ValidationError): fields only
+    (their validators include the total's check constraint): the customer
+    is a row we hold, and the (channel, order number) pair is settled by
+    the unique index."""
+    order.full_clean(exclude=["customer"], validate_unique=False, validate_constraints=False)
+
+
+def _order_unchanged(order: Order, fields: dict, lines: Sequence[OrderLineData] | None) -> bool:
+    """Whether the locked `order` already holds `fields` and `lines` (None:
+    lines not given)."""
+    for name, value in fields.items():
+        current = order.customer_id if name == "customer" else getattr(order, name)
+        if name == "customer":
+            value = value.pk
+        if current != value:
+            return False
+    if lines is None:
+        return True
+    held = [
+        OrderLineData(
+            sku=line.sku, name=line.name, quantity=line.quantity, unit_price=line.unit_price
+        )
+        for line in order.lines.order_by("id")
+    ]
+    return held == list(lines)
 
 
 def _journeys_order_changed(order: Order, *, created: bool, before) -> None:
@@ -119,3 +186,55 @@ def _inquiries_order_moved(order: Order) -> None:
     from tickets.services.inquiries import inquiries_order_moved
 
     inquiries_order_moved(order=order)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order no (channel, order number) of ours holds (the caller
+    checked): what order_upsert would get for it."""
+
+    channel: str
+    order_number: str
+    customer: Customer
+    ordered_at: datetime
+    total: int
+    status: str
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    lines: Sequence[OrderLineData]
+
+    def as_order(self) -> Order:
+        return Order(
+            channel=self.channel,
+            order_number=self.order_number,
+            customer=self.customer,
+            ordered_at=self.ordered_at,
+            total=self.total,
+            status=self.status,
+            shipped_at=self.shipped_at,
+            delivered_at=self.delivered_at,
+        )
+
+
+def orders_create_bulk(*, orders: Sequence[NewOrder]) -> list[Order | ValidationError]:
+    """Create orders the way order_upsert creates one it did not find (the
+    same validation, the lines), in one INSERT for the orders and one for
+    their lines. The caller recomputes the customers' lifecycle (as
+    order_upsert_outcome with lifecycle=False). Returns, per order, the
+    order or why it was refused."""
+    results: list[Order | ValidationError] = []
+    valid: list[tuple[Order, NewOrder]] = []
+    for data in orders:
+        order = data.as_order()
+        try:
+            order_clean(order)
+        except ValidationError as error:
+            results.append(error)
+            continue
+        valid.append((order, data))
+        results.append(order)
+    Order.objects.bulk_create([order for order, _data in valid])
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, **line.__dict__) for order, data in valid for line in data.lines
+    )
+    return results

@@ -172,7 +172,11 @@ def _extra_reach(ids: list[int]) -> dict[str, Q]:
     by_sender = InboundMail.objects.alias(sender=Lower("from_address")).filter(
         sender__in=sorted(emails)
     )
+    refused_rows = Q(pk__in=[])
+    for email in sorted(emails):
+        refused_rows |= Q(row__icontains=email)
     return {
+        "crm.ImportRowError": refused_rows,
         "outreach.LineWebhookEvent": Q(user_id__in=_line_user_ids(ids)),
         "crm.Suppression": Q(address__in=sorted(emails)),
         "crm.MailBounce": Q(address__in=sorted(emails)),
