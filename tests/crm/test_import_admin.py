@@ -13,7 +13,7 @@ from crm.models import ImportJob, ImportPreset, ImportStatus
 from tests.crm.test_imports import OWN_SITE, RAKUTEN
 from tests.page_text import visible_text
 
-pytestmark = pytest.mark.usefixtures("import_media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_media")]
 
 
 def finished_job(actor) -> ImportJob:

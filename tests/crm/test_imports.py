@@ -38,7 +38,7 @@ RAKUTEN = FIXTURES / "rakuten_orders_cp932.csv"
 OWN_SITE = FIXTURES / "own_site_orders_utf8_bom.csv"
 
 
-pytestmark = pytest.mark.usefixtures("import_media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_media")]
 
 
 @pytest.fixture
