@@ -125,6 +125,9 @@ def test_utm_parameters_the_template_sets_are_kept():
         signing.dumps(["https://evil.example/", 0], salt="madoguchi.click"),
         signing.dumps({"url": "https://evil.example/"}, salt="madoguchi.click"),
     ],
+    # fixed ids: the signed tokens carry a timestamp, and every xdist worker
+    # must collect the same test names
+    ids=["forged", "another-salt", "a-url-signed", "a-dict-with-a-url"],
 )
 def test_a_forged_token_is_refused_with_a_page_and_redirects_nowhere(token, smtp):
     _campaign, delivery, _message = sent_mail(smtp)
