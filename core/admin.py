@@ -20,10 +20,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from core.models import API_KEY_PREFIX, ApiKey
 from core.roles import staff_name
 from core.services import api_key_create, api_key_label_set, api_key_revoke, api_key_rotate
-from crm.models import Channel
 
 _REFUSAL = "_service_refusal"
 

@@ -11,20 +11,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.timeline import EventRecord
+from core.choices import Channel
+from core.models import EventRecord
 from crm.fields import CustomerEmailField
 from crm.trade_time import trade_time_error
-
-
-class Channel(models.TextChoices):
-    RAKUTEN = "rakuten", _("Rakuten Ichiba")
-    AMAZON = "amazon", _("Amazon")
-    YAHOO = "yahoo", _("Yahoo! Shopping")
-    OWN_SITE = "own_site", _("Own site")
-    STORE = "store", _("Real shop")
-    LINE = "line", _("LINE")
-    EMAIL = "email", _("Email")
-    PHONE = "phone", _("Phone")
 
 
 class Prefecture(models.TextChoices):

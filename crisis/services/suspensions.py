@@ -22,6 +22,7 @@ from django.template import TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.roles import manager_required
 from core.timeline import actor_or_none
 from crisis.models import (
@@ -35,7 +36,7 @@ from crisis.models import (
     SuspensionReason,
 )
 from crisis.selectors.suspensions import affected_customers
-from crm.models import Channel, ChannelIdentity, Customer
+from crm.models import ChannelIdentity, Customer
 from outreach.models import (
     Delivery,
     DeliveryStatus,

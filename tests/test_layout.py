@@ -1,0 +1,63 @@
+"""Which module may import which: read from the source (every import
+statement, also those inside functions), so a cycle is caught before it is
+worked around."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN_APPS = ("crm", "outreach", "tickets", "crisis", "reports")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, by its dotted name (a relative import is
+    resolved against the file's package)."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_core_imports_no_domain_app():
+    """core is what the domain apps build on (the timeline record, API keys,
+    roles, shared choices such as Channel): it imports none of them, so no
+    app's models can meet core's in an import cycle."""
+    modules = sorted([*ROOT.glob("core/*.py"), *ROOT.glob("core/api/*.py")])
+    assert len(modules) > 20
+    offending = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if name.split(".")[0] in DOMAIN_APPS
+        )
+        for path in modules
+    }
+    assert {path: names for path, names in offending.items() if names} == {}
+
+
+def test_services_and_selectors_do_not_import_tasks():
+    """Tasks call services, never the other way round: a service that has
+    work queued names the task by its dotted path (django-q2's async_task),
+    so tasks.py stays a thin layer on top."""
+    modules = [
+        path
+        for app in DOMAIN_APPS
+        for pattern in ("services.py", "services/**/*.py", "selectors.py", "selectors/**/*.py")
+        for path in ROOT.glob(f"{app}/{pattern}")
+    ]
+    assert ROOT / "tickets/services/sla.py" in modules
+    offending = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in imported_modules(path)
+            if name.split(".")[0] in DOMAIN_APPS and "tasks" in name.split(".")[1:2]
+        )
+        for path in modules
+    }
+    assert {path: names for path, names in offending.items() if names} == {}
+
