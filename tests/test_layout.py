@@ -61,3 +61,27 @@ def test_services_and_selectors_do_not_import_tasks():
     }
     assert {path: names for path, names in offending.items() if names} == {}
 
+
+def product_modules() -> list[Path]:
+    return [
+        path
+        for package in ("config", "core", *DOMAIN_APPS)
+        for path in ROOT.glob(f"{package}/**/*.py")
+        if "migrations" not in path.parts
+    ]
+
+
+def test_one_template_engine_and_one_variable_check():
+    """Message templates (outreach) and reply templates (tickets) are checked
+    by one piece of code (core.templating.template_check): one engine, one
+    wording of an unknown variable, so the two cannot drift apart."""
+    engines, checks = set(), set()
+    for path in product_modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Engine":
+                engines.add(str(path.relative_to(ROOT)))
+            if isinstance(node, ast.Constant) and str(node.value).startswith("Unknown variable"):
+                checks.add(str(path.relative_to(ROOT)))
+    assert engines == {"core/templating.py"}
+    assert checks == {"core/templating.py"}
