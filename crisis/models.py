@@ -160,7 +160,6 @@ class SuspensionNotice(models.Model):
 
 class SuspensionEventKind(models.TextChoices):
     RECORDED = "recorded", _("Recorded")
-    EDITED = "edited", _("Edited")
     NOTICE_SENT = "notice_sent", _("Customers told")
     INQUIRY_LINKED = "inquiry_linked", _("Inquiry linked")
     LIFTED = "lifted", _("Lifted")

@@ -85,3 +85,63 @@ def test_one_template_engine_and_one_variable_check():
                 checks.add(str(path.relative_to(ROOT)))
     assert engines == {"core/templating.py"}
     assert checks == {"core/templating.py"}
+
+
+# Choices people pick in a form (every value is theirs to choose), and the
+# postal DM consent channel, which the demo records and issue 20 builds on.
+PICKED_BY_PEOPLE = {
+    "Prefecture",
+    "Priority",
+    "AssignmentMode",
+    "SuspensionReason",
+    "StepRole",
+    "StepCondition",
+    "CountermeasureStatus",
+    "ConsentChannel.DM",
+}
+CHOICE_BASES = {"TextChoices", "IntegerChoices"}
+
+
+def test_every_choice_the_system_sets_is_produced_by_product_code():
+    """A value of a TextChoices that nothing produces is dead: a filter and
+    a label for something that never happens (a consent source 「管理画面」
+    beside the staff one that is really written). Each value is named as
+    Class.MEMBER by product code (not tests, demo loaders or migrations)."""
+    members: dict[str, set[str]] = {}
+    named: set[tuple[str, str]] = set()
+    for path in product_modules():
+        if "demo" in path.name:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {
+            alias.asname: alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+            if alias.asname
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ClassDef)
+                and {getattr(base, "attr", getattr(base, "id", "")) for base in node.bases}
+                & CHOICE_BASES
+            ):
+                members[node.name] = {
+                    target.id
+                    for statement in node.body
+                    if isinstance(statement, ast.Assign)
+                    for target in statement.targets
+                    if isinstance(target, ast.Name)
+                }
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                named.add((aliases.get(node.value.id, node.value.id), node.attr))
+    assert {"Channel", "ConsentSource", "InquiryEventKind", "SkipReason"} <= set(members)
+    unproduced = sorted(
+        f"{cls}.{member}"
+        for cls, names in members.items()
+        for member in names
+        if (cls, member) not in named
+        and cls not in PICKED_BY_PEOPLE
+        and f"{cls}.{member}" not in PICKED_BY_PEOPLE
+    )
+    assert unproduced == []
