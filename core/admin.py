@@ -52,6 +52,23 @@ def staff_column(model, field: str):
     return column
 
 
+class ReadOnlyMixin:
+    """For rows that only services write: view permission is all there is."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
 class ServiceFormAdmin(admin.ModelAdmin):
     """A ModelAdmin whose save_model calls services. When a service refuses
     (raises ValidationError), the admin's transaction rolls back and the

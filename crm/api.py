@@ -111,16 +111,7 @@ class CustomerSerializer(api_serializers.ModelSerializer):
         model = Customer
         fields = [
             "id",
-            "family_name",
-            "given_name",
-            "family_name_kana",
-            "given_name_kana",
-            "email",
-            "phone",
-            "postal_code",
-            "prefecture",
-            "address",
-            "birthday",
+            *services.PROFILE_FIELDS,
             "tags",
             "identities",
             "consent",
