@@ -81,7 +81,13 @@ def build(rows: int):
             total=3000 + number,
         )
     for action in ("opt_in", "opt_out", "opt_in"):
-        consent_record(customer=customer, channel="email", action=action, source="admin")
+        consent_record(
+            customer=customer,
+            channel="email",
+            action=action,
+            source="staff",
+            note="電話でのお申し出",
+        )
     customer_update(customer=customer, actor=agent, notes="電話が早い")
     sql(
         """

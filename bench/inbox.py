@@ -139,9 +139,9 @@ def build(*, inquiries: int, open_count: int, customers: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from core.choices import Channel
     from core.roles import AGENT
     from core.services import api_key_create
-    from crm.models import Channel
     from tickets.models import Category, SlaPolicy
 
     started = time.perf_counter()

@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as production_urlpatterns
-from crm.models import Channel, Order, OrderLine
+from core.choices import Channel
+from crm.models import Order, OrderLine
 
 
 class BareCustomerSerializer(serializers.Serializer):

@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
         "core.api.schema.error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "ChannelEnum": "crm.models.Channel",
+        "ChannelEnum": "core.choices.Channel",
         "ConsentChannelEnum": "crm.models.ConsentChannel",
         "OrderStatusEnum": "crm.models.OrderStatus",
         "PrefectureEnum": "crm.models.Prefecture",

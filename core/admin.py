@@ -20,10 +20,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from core.models import API_KEY_PREFIX, ApiKey
 from core.roles import staff_name
 from core.services import api_key_create, api_key_label_set, api_key_revoke, api_key_rotate
-from crm.models import Channel
 
 _REFUSAL = "_service_refusal"
 
@@ -50,6 +50,23 @@ def staff_column(model, field: str):
 
     column.__name__ = f"{field}_name"
     return column
+
+
+class ReadOnlyMixin:
+    """For rows that only services write: view permission is all there is."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 class ServiceFormAdmin(admin.ModelAdmin):

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyMixin
 from core.audit import audit_csv_record
 from core.models import AuditAction, AuditEntry
 from core.roles import staff_name
@@ -140,21 +141,12 @@ class CustomerIdFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("at", "who", "action", "customer_link", "place", "what_shown", "ip")
     list_filter = ("action", StaffFilter, CustomerIdFilter, "at")
     list_select_related = ("user", "api_key")
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("by"))
     def who(self, obj: AuditEntry) -> str:

@@ -1,4 +1,5 @@
-"""Platform models: API keys for store sites and idempotent POST records."""
+"""Platform models: the record every timeline shares, API keys for store
+sites and idempotent POST records."""
 
 from __future__ import annotations
 
@@ -12,9 +13,28 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Channel
+from core.choices import Channel
 
 API_KEY_PREFIX = "mdg"
+
+
+class EventRecord(models.Model):
+    """What every timeline row has (customer, inquiry and campaign events):
+    who did it (kept as empty when the user is deleted), the details, when."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
 
 
 class ApiScope(models.TextChoices):

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.models import ApiKey, ApiScope, api_key_generate, api_key_hash
 from core.timeline import actor_or_none
-from crm.models import Channel
 
 
 def api_key_create(

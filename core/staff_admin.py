@@ -16,13 +16,14 @@ from django.urls import path
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyMixin
 from core.models import StaffMember
 from core.roles import is_manager, staff_name
 from core.services import backup_codes_generate, login_unlock, second_factor_reset
 
 
 @admin.register(StaffMember)
-class StaffMemberAdmin(admin.ModelAdmin):
+class StaffMemberAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("name", "authenticator", "backup_codes_left", "is_active")
     list_display_links = None
     fields = ("last_name", "first_name")
@@ -49,15 +50,6 @@ class StaffMemberAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_reset_permission(self, request) -> bool:
         return is_manager(request.user)

@@ -1,37 +1,14 @@
-"""What every timeline shares: the abstract record, who may be its actor,
-and how its rows read in words (kept out of core.models, which imports
-crm)."""
+"""What every timeline shares besides its record (core.models.EventRecord):
+who may be an event's actor, and how its rows read in words."""
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from core.roles import staff_name
-
-
-class EventRecord(models.Model):
-    """What every timeline row has (customer, inquiry and campaign events):
-    who did it (kept as empty when the user is deleted), the details, when."""
-
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("at"), auto_now_add=True)
-
-    class Meta:
-        abstract = True
 
 
 def actor_or_none(actor):

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from core.choices import Channel
 from crisis.models import Incident, IncidentKind
 from crisis.services.incidents import incident_inquiries_link, incident_open, incident_update
 from crisis.services.playbooks import checklist_step_tick
-from crm.models import Channel
 from tickets.models import InquiryMessage
 from tickets.services import inquiry_create
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.choices import Channel
 from crisis.models import Suspension, SuspensionReason
 from crisis.services.suspensions import suspension_lift, suspension_record
-from crm.models import Channel, ChannelIdentity, Customer, OrderStatus
+from crm.models import ChannelIdentity, Customer, OrderStatus
 from crm.services import OrderLineData, order_upsert
 from outreach.models import MessageChannel, MessageTemplate, Purpose
 from outreach.services import template_save

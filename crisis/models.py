@@ -14,8 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.timeline import EventRecord
-from crm.models import Channel
+from core.choices import Channel
+from core.models import EventRecord
 from outreach.models import MessageChannel, MessageTemplate, Send
 from tickets.models import Inquiry
 
@@ -40,7 +40,7 @@ class Suspension(models.Model):
 
     sku = models.CharField(_("SKU"), max_length=64)
     product_name = models.CharField(_("product name"), max_length=255)
-    # Channel codes (crm.models.Channel) the product is stopped on.
+    # Channel codes (core.choices.Channel) the product is stopped on.
     channels = models.JSONField(_("channels"), default=list, blank=True)
     reason = models.CharField(_("reason"), max_length=14, choices=SuspensionReason.choices)
     sales_stopped = models.BooleanField(_("sales were stopped"), default=True)
@@ -160,7 +160,6 @@ class SuspensionNotice(models.Model):
 
 class SuspensionEventKind(models.TextChoices):
     RECORDED = "recorded", _("Recorded")
-    EDITED = "edited", _("Edited")
     NOTICE_SENT = "notice_sent", _("Customers told")
     INQUIRY_LINKED = "inquiry_linked", _("Inquiry linked")
     LIFTED = "lifted", _("Lifted")

@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ServiceFormAdmin, copy_saved, staff_column
+from core.admin import ReadOnlyMixin, ServiceFormAdmin, copy_saved, staff_column
 from core.admin_filters import DefaultingFilter
 from core.audit import audit_entries, audit_query_record, audit_record
 from core.audit_admin import audit_place, audit_who
@@ -73,19 +73,6 @@ class HistoryRow(NamedTuple):
 
 def yen(amount: int | None) -> str:
     return "" if amount is None else f"¥{amount:,}"
-
-
-class ReadOnlyMixin:
-    """For rows that only services write: view permission is all there is."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):

@@ -18,13 +18,13 @@ from core.api.auth import HasPrivacyScope, api_key_channel_check
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from core.api.schema import REQUIRED_SCOPE_EXTENSION
 from core.audit import audit_query_record, audit_record
+from core.choices import Channel
 from core.models import AuditAction
 from crm import selectors, services
 from crm.fields import CustomerEmailSerializerField
 from crm.filters import ConsentEventFilter, CustomerFilter, OrderFilter
 from crm.models import (
     STORE_SITE_CONSENT_SOURCES,
-    Channel,
     ChannelIdentity,
     ConsentAction,
     ConsentChannel,
@@ -111,16 +111,7 @@ class CustomerSerializer(api_serializers.ModelSerializer):
         model = Customer
         fields = [
             "id",
-            "family_name",
-            "given_name",
-            "family_name_kana",
-            "given_name_kana",
-            "email",
-            "phone",
-            "postal_code",
-            "prefecture",
-            "address",
-            "birthday",
+            *services.PROFILE_FIELDS,
             "tags",
             "identities",
             "consent",

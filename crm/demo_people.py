@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.choices import Channel
 from crm.demo_tables import (
     ADDRESSES,
     ARCHETYPE_WEIGHTS,
@@ -39,7 +40,6 @@ from crm.demo_tables import (
     YAHOO_STORE_ID,
 )
 from crm.models import (
-    Channel,
     ConsentAction,
     ConsentChannel,
     ConsentSource,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from crm.models import (
-    Channel,
-)
+from core.choices import Channel
 
 
 def _table(text: str) -> list[tuple[str, ...]]:

@@ -11,7 +11,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Channel, ChannelIdentity, Customer, CustomerEvent
+from core.choices import Channel
+from crm.models import ChannelIdentity, Customer, CustomerEvent
 
 SEPARATOR = " / "
 LIST_SEPARATOR = "、"

@@ -3,8 +3,8 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from core.api.filters import IdFilter
+from core.choices import Channel
 from crm.models import (
-    Channel,
     ChannelIdentity,
     ConsentAction,
     ConsentChannel,

@@ -11,20 +11,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.timeline import EventRecord
+from core.choices import Channel
+from core.models import EventRecord
 from crm.fields import CustomerEmailField
 from crm.trade_time import trade_time_error
-
-
-class Channel(models.TextChoices):
-    RAKUTEN = "rakuten", _("Rakuten Ichiba")
-    AMAZON = "amazon", _("Amazon")
-    YAHOO = "yahoo", _("Yahoo! Shopping")
-    OWN_SITE = "own_site", _("Own site")
-    STORE = "store", _("Real shop")
-    LINE = "line", _("LINE")
-    EMAIL = "email", _("Email")
-    PHONE = "phone", _("Phone")
 
 
 class Prefecture(models.TextChoices):
@@ -506,20 +496,18 @@ class ConsentAction(models.TextChoices):
 
 class ConsentSource(models.TextChoices):
     API = "api", _("Store site (API)")
-    ADMIN = "admin", _("Admin")
     WEB_FORM = "web_form", _("Web form")
     STORE = "store", _("In the shop")
     LINE = "line", _("LINE follow state")
     UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
     IMPORT = "import", _("Import")
-    MERGE = "merge", _("Customer merge")
     STAFF = "staff", _("Staff (phone or shop counter)")
     COMPLAINT = "complaint", _("Spam complaint (feedback report)")
 
 
 # The sources a store site records consent from (the API accepts only
-# these). The note of an event from any other source (staff, the admin, an
-# unsubscribe) is the shop's own and never leaves through the API.
+# these). The note of an event from any other source (staff, an unsubscribe,
+# a complaint) is the shop's own and never leaves through the API.
 STORE_SITE_CONSENT_SOURCES = (
     ConsentSource.API,
     ConsentSource.WEB_FORM,

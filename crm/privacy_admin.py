@@ -17,9 +17,9 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from core.roles import is_manager
 from crm.models import (
-    Channel,
     ConsentAction,
     ConsentChannel,
     ConsentSource,

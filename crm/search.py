@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.db.models.functions import Reverse
 
-from crm.models import Channel, ChannelIdentity, Customer, Order
+from core.choices import Channel
+from crm.models import ChannelIdentity, Customer, Order
 from crm.normalize import digits_only, email_normalize, name_search_key, phone_normalize
 
 # Digits with the separators people type in a phone or order number.

@@ -39,8 +39,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.choices import Channel
 from crm.models import (
-    Channel,
     ConsentAction,
     ConsentChannel,
     ConsentSource,

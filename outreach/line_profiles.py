@@ -31,7 +31,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from crm.models import Channel, ChannelIdentity, Customer
+from core.choices import Channel
+from crm.models import ChannelIdentity, Customer
 from crm.services.customers import customer_search_keys_refresh
 from outreach.channels.line import LineAdapter, LineProfile
 

@@ -16,9 +16,10 @@ from django.db.models import CharField, F, IntegerField, QuerySet, Value
 from django.db.models.functions import Cast, Length
 from django.utils.translation import gettext as _
 
+from core.templating import template_variables
 from crm.models import Customer
 from outreach.models import Send
-from outreach.templating import LINE_MAX_TEXT_UTF16, compiled, template_variables, utf16_length
+from outreach.templating import LINE_MAX_TEXT_UTF16, compiled, utf16_length
 
 # How many of the customers with the longest values are rendered.
 CANDIDATES = 50

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.timeline import EventRecord
+from core.models import EventRecord
 from crm.models import Customer, LifecycleSegment
 
 

@@ -18,13 +18,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.template import Context, Engine, Template, TemplateSyntaxError
-from django.template.base import FilterExpression, Node, TextNode
-from django.template.defaulttags import ForNode, IfNode, WithNode
+from django.template import Context, Template
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.templating import ENGINE, Roots, template_check
 from crm.models import Customer, Order
 
 LINE_MAX_MESSAGES = 5
@@ -87,6 +86,12 @@ TEMPLATE_CONTEXT: dict[str, dict[str, str]] = {
 }
 # Roots whose value differs per recipient.
 PERSONAL_ROOTS = {"customer", "order", "unsubscribe_url", "extra"}
+# What a message template may read (core.templating.template_check): the
+# documented attributes, any `extra` value.
+MESSAGE_ROOTS: Roots = {
+    root: None if root == "extra" else tuple(attributes)
+    for root, attributes in TEMPLATE_CONTEXT.items()
+}
 
 # The values sends pass as {{ extra.* }}, by the names people know them:
 # what a screen or an error says instead of the variable (variable_label).
@@ -130,111 +135,9 @@ def variable_label(path: str) -> str:
     }
 
 
-# Builtins only: no {% load %} of arbitrary tag libraries, no file includes.
-_ENGINE = Engine(
-    debug=False,
-    libraries={},
-    builtins=["django.template.defaulttags", "django.template.defaultfilters"],
-)
-
-
 def utf16_length(text: str) -> int:
     """LINE counts text length in UTF-16 code units (an emoji may be 2)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def template_variables(nodelist) -> set[str]:
-    """Dotted variable paths a compiled template reads (loop variables and
-    {% with %} names are local, and removed)."""
-    found: set[str] = set()
-
-    def expressions(node: Node):
-        for attr in ("filter_expression", "sequence", "var", "target"):
-            value = getattr(node, attr, None)
-            if isinstance(value, FilterExpression):
-                yield value
-        if isinstance(node, IfNode):
-            for condition, _nodelist in node.conditions_nodelists:
-                yield from _condition_expressions(condition)
-        if isinstance(node, WithNode):
-            yield from node.extra_context.values()
-
-    def walk(nodes, local: set[str]):
-        for node in nodes:
-            for expression in expressions(node):
-                # The value, and variables passed as filter arguments
-                # ({{ shop.name|add:customer.given_name }}).
-                variables = [expression.var]
-                variables += [
-                    arg for _f, args in expression.filters for is_var, arg in args if is_var
-                ]
-                for var in variables:
-                    lookups = getattr(var, "lookups", None)
-                    if lookups and lookups[0] not in local:
-                        found.add(".".join(lookups))
-            inner_local = set(local)
-            if isinstance(node, ForNode):
-                inner_local |= set(node.loopvars) | {"forloop"}
-            if isinstance(node, WithNode):
-                inner_local |= set(node.extra_context)
-            for child_attr in node.child_nodelists:
-                walk(getattr(node, child_attr, None) or [], inner_local)
-
-    walk(nodelist, set())
-    return found
-
-
-def _condition_expressions(condition):
-    if condition is None:
-        return
-    value = getattr(condition, "value", None)
-    if isinstance(value, FilterExpression):
-        yield value
-    for side in ("first", "second"):
-        child = getattr(condition, side, None)
-        if child is not None:
-            yield from _condition_expressions(child)
-
-
-def _unclosed_tag(template: Template) -> bool:
-    """Django renders "{{ customer.name" (no closing braces) as plain text."""
-    return any(
-        "{{" in node.s or "{%" in node.s for node in template.nodelist.get_nodes_by_type(TextNode)
-    )
-
-
-def _compile(source: str, field: str, errors: dict[str, list[str]]) -> Template | None:
-    try:
-        return _ENGINE.from_string(source)
-    except TemplateSyntaxError as exc:
-        errors.setdefault(field, []).append(_("Template syntax error: %(error)s") % {"error": exc})
-        return None
-
-
-def _check_variables(template: Template, field: str, errors: dict[str, list[str]]) -> set[str]:
-    roots = set()
-    for path in sorted(template_variables(template.nodelist)):
-        root, _sep, attribute = path.partition(".")
-        roots.add(root)
-        allowed = TEMPLATE_CONTEXT.get(root)
-        if allowed is None or (
-            attribute and root != "extra" and attribute.split(".")[0] not in allowed
-        ):
-            errors.setdefault(field, []).append(
-                _("Unknown variable {{ %(name)s }}. Available: %(available)s.")
-                % {"name": path, "available": ", ".join(_documented_names())}
-            )
-    return roots
-
-
-def _documented_names() -> list[str]:
-    names = []
-    for root, attributes in TEMPLATE_CONTEXT.items():
-        if attributes and root != "extra":
-            names += [f"{root}.{attribute}" for attribute in attributes]
-        else:
-            names.append(root if root != "extra" else "extra.*")
-    return names
 
 
 @dataclass(frozen=True)
@@ -278,14 +181,10 @@ def template_validate(
     for field, source in sources:
         if not source:
             continue
-        compiled = _compile(source, field, errors)
-        if compiled is not None:
-            roots |= _check_variables(compiled, field, errors)
-            if _unclosed_tag(compiled):
-                errors.setdefault(field, []).append(
-                    _("A tag opened with %(open)s is not closed: customers would see it as is.")
-                    % {"open": "{{ / {%"}
-                )
+        variables, problems = template_check(source, roots=MESSAGE_ROOTS)
+        roots |= {path.partition(".")[0] for path in variables}
+        if problems:
+            errors.setdefault(field, []).extend(problems)
     if errors:
         raise ValidationError(errors)
     return TemplateCheck(is_personal=bool(roots & PERSONAL_ROOTS))
@@ -390,7 +289,7 @@ def compiled(source: str) -> Template:
     edited template is compiled afresh and a send keeps rendering the
     snapshot it was created with; bounded, as sources are user content.
     A compiled Template is immutable and safe to render concurrently."""
-    return _ENGINE.from_string(source)
+    return ENGINE.from_string(source)
 
 
 # 「様」 with no name before it (the name was empty): at the start of a line,

@@ -18,8 +18,8 @@ from django.utils import formats
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from core.roles import is_manager, staff_name
-from crm.models import Channel
 from reports.csv import csv_response
 from reports.models import Countermeasure
 from reports.selectors.countermeasures import COUNTERMEASURE_SPAN, countermeasure_offset_label

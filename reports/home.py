@@ -24,9 +24,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.choices import Channel
 from core.roles import AGENT, MANAGER, MARKETER, staff_name
 from crisis.models import Incident, IncidentStatus, Suspension
-from crm.models import Channel
 from outreach.models import Campaign, CampaignStatus, Segment
 from outreach.selectors import SendProgress, segment_counts, sends_progress
 from reports.home_health import mall_health_chart, mall_health_view

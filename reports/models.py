@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Channel
+from core.choices import Channel
 
 
 class CountermeasureStatus(models.TextChoices):

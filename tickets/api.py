@@ -12,8 +12,8 @@ from core.api import serializers as api_serializers
 from core.api.auth import api_key_channel_check
 from core.api.filters import IdFilter
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
+from core.choices import Channel
 from crm.fields import CustomerEmailSerializerField
-from crm.models import Channel
 from crm.services import customer_upsert
 from tickets import selectors
 from tickets.models import Category, Inquiry, InquiryStatus, SlaState

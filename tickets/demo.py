@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm.models import Channel
+from core.choices import Channel
 from tickets.demo_history import customers_by_channel, history_demo
 from tickets.models import Category, Inquiry, InquiryMessage, InquiryStatus, Priority
 from tickets.reply_templates import (

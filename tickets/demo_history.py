@@ -41,7 +41,8 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from crm.models import Channel, ChannelIdentity, Customer, Order
+from core.choices import Channel
+from crm.models import ChannelIdentity, Customer, Order
 from outreach.models import MessageChannel
 from tickets import calendar as cal
 from tickets.models import (

@@ -11,8 +11,9 @@ from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 
-from core.timeline import EventRecord
-from crm.models import Channel, Customer, Order
+from core.choices import Channel
+from core.models import EventRecord
+from crm.models import Customer, Order
 from outreach.models import DeliveryStatus, MessageChannel
 
 

@@ -17,10 +17,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.template import Engine, TemplateSyntaxError
-from django.template.base import TextNode
 from django.utils.translation import gettext as _
 
+from core.templating import Roots, template_check
 from crm.models import Order
 from outreach.templating import (
     TEMPLATE_CONTEXT,
@@ -28,78 +27,34 @@ from outreach.templating import (
     order_context,
     render_string,
     shop_context,
-    template_variables,
     variable_label,
 )
 from tickets.models import AutoAcknowledgement, Category, Inquiry, ReplyTemplate
 
-# Root -> attributes a reply template may use (None: any attribute).
-REPLY_ROOTS: dict[str, frozenset[str] | None] = {
-    "customer": frozenset(TEMPLATE_CONTEXT["customer"]),
-    "order": frozenset(TEMPLATE_CONTEXT["order"]),
-    "inquiry": frozenset({"reference", "subject", "channel_name"}),
-    "shop": frozenset(TEMPLATE_CONTEXT["shop"]),
+# What a reply template may read (core.templating.template_check).
+REPLY_ROOTS: Roots = {
+    "customer": tuple(TEMPLATE_CONTEXT["customer"]),
+    "order": tuple(TEMPLATE_CONTEXT["order"]),
+    "inquiry": ("reference", "subject", "channel_name"),
+    "shop": tuple(TEMPLATE_CONTEXT["shop"]),
     "extra": None,
 }
 # What an automatic acknowledgement is rendered with (replies.inquiry_auto_acknowledge).
-ACK_ROOTS: dict[str, frozenset[str] | None] = {
-    "customer": frozenset({"name"}),
-    "inquiry": frozenset({"reference", "subject"}),
-    "shop": frozenset(TEMPLATE_CONTEXT["shop"]),
+ACK_ROOTS: Roots = {
+    "customer": ("name",),
+    "inquiry": ("reference", "subject"),
+    "shop": tuple(TEMPLATE_CONTEXT["shop"]),
 }
 # The extra values the inquiry page fills from its date (and time) inputs.
 EXTRA_FROM_DATE = ("expected_date", "restock_date", "recovery_eta")
 
-# The same engine as outreach.templating: builtins only, no {% load %}.
-_ENGINE = Engine(
-    debug=False,
-    libraries={},
-    builtins=["django.template.defaulttags", "django.template.defaultfilters"],
-)
-
-
-def _names(roots: dict[str, frozenset[str] | None]) -> str:
-    names = []
-    for root, attributes in roots.items():
-        if attributes is None:
-            names.append(f"{root}.*")
-        else:
-            names += [f"{root}.{attribute}" for attribute in sorted(attributes)]
-    return ", ".join(names)
-
 
 def template_variables_check(
-    source: str, *, roots: dict[str, frozenset[str] | None] = REPLY_ROOTS, field: str = "body"
+    source: str, *, roots: Roots = REPLY_ROOTS, field: str = "body"
 ) -> set[str]:
     """The dotted variables `source` reads; ValidationError on `field` for a
-    syntax error or a variable outside `roots`."""
-    try:
-        compiled = _ENGINE.from_string(source or "")
-    except TemplateSyntaxError as exc:
-        raise ValidationError(
-            {field: [_("Template syntax error: %(error)s") % {"error": exc}]}
-        ) from None
-    variables = template_variables(compiled.nodelist)
-    errors = []
-    # Django renders "{{ customer.name" (not closed) as plain text.
-    if any(
-        "{{" in node.s or "{%" in node.s for node in compiled.nodelist.get_nodes_by_type(TextNode)
-    ):
-        errors.append(
-            _("A tag opened with %(open)s is not closed: customers would see it as is.")
-            % {"open": "{{ / {%"}
-        )
-    for path in sorted(variables):
-        root, _sep, attribute = path.partition(".")
-        allowed = roots.get(root, frozenset())
-        known = root in roots and (
-            allowed is None or not attribute or attribute.split(".")[0] in allowed
-        )
-        if not known:
-            errors.append(
-                _("Unknown variable {{ %(name)s }}. Available: %(available)s.")
-                % {"name": path, "available": _names(roots)}
-            )
+    syntax error, a tag left open or a variable outside `roots`."""
+    variables, errors = template_check(source or "", roots=roots)
     if errors:
         raise ValidationError({field: errors})
     return variables

@@ -12,8 +12,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from core.timeline import EventWording, timeline_rows
-from crm.models import Channel
 from outreach.models import MessageChannel
 from tickets.admin.display import RESOLVED_IN_TIME
 from tickets.models import (

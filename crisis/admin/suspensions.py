@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.audit import audit_csv_record
+from core.choices import Channel
 from core.roles import staff_name
 from crisis.models import (
     Suspension,
@@ -62,7 +63,6 @@ from crisis.services.suspensions import (
     suspension_lift,
     suspension_record,
 )
-from crm.models import Channel
 from outreach.admin.deliveries import deliveries_url
 from outreach.models import Delivery, DeliveryStatus, MessageChannel, MessageTemplate, Purpose
 from outreach.templating import variable_label

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.roles import manager_required
 from core.timeline import actor_or_none
 from crisis.models import (
@@ -30,7 +31,6 @@ from crisis.models import (
     IncidentStatus,
 )
 from crisis.services.playbooks import checklist_copy
-from crm.models import Channel
 from tickets.models import Inquiry, InquiryEvent, InquiryEventKind
 
 # The channels a mall outage can be on.

@@ -22,7 +22,9 @@ from django.template import TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.roles import manager_required
+from core.templating import template_variables
 from core.timeline import actor_or_none
 from crisis.models import (
     SUSPENSION_RULE_REASONS,
@@ -35,7 +37,7 @@ from crisis.models import (
     SuspensionReason,
 )
 from crisis.selectors.suspensions import affected_customers
-from crm.models import Channel, ChannelIdentity, Customer
+from crm.models import ChannelIdentity, Customer
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -45,7 +47,7 @@ from outreach.models import (
     SendKind,
 )
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
-from outreach.templating import compiled, template_variables, variable_label
+from outreach.templating import compiled, variable_label
 
 # A stock-out or delay expected to last this long needs a sales stop.
 SALES_STOP_AFTER = timedelta(hours=48)

@@ -34,7 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import Channel, ConsentSource, ImportPreset, OrderStatus
+from core.choices import Channel
+from crm.models import ConsentSource, ImportPreset, OrderStatus
 from crm.normalize import email_normalize
 from crm.services import OrderLineData
 

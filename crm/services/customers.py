@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.db import insert_if_absent
 from core.timeline import actor_or_none
 from crm.models import (
-    Channel,
     ChannelIdentity,
     Customer,
     CustomerChannelProfile,

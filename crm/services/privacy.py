@@ -28,10 +28,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.audit import audit_record
+from core.choices import Channel
 from core.models import AuditAction, IdempotencyRecord
 from core.timeline import actor_or_none
 from crm.models import (
-    Channel,
     ChannelIdentity,
     ConsentEvent,
     ConsentState,

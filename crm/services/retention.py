@@ -42,9 +42,9 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.utils import timezone, translation
 
+from core.choices import Channel
 from core.timeline import actor_or_none
 from crm.models import (
-    Channel,
     ChannelIdentity,
     ConsentEvent,
     ConsentState,

@@ -8,7 +8,6 @@ never computes facets and searches customers through an indexed subquery.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -19,7 +18,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import staff_column
+from core.admin import ReadOnlyAdmin, staff_column
 from crm.models import Customer
 from crm.selectors import customer_search_q
 from outreach.models import Delivery, DeliveryStatus, Send, SkipReason
@@ -78,19 +77,6 @@ def progress_data(
 
 def deliveries_url(send_id: int) -> str:
     return reverse("admin:outreach_delivery_changelist") + f"?send__id__exact={send_id}"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows only services write: view permission is all there is."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Delivery)

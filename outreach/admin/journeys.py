@@ -27,7 +27,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin
-from crm.models import Channel, LifecycleSegment
+from core.choices import Channel
+from crm.models import LifecycleSegment
 from outreach import services
 from outreach.models import Delivery, Journey, JourneyStep
 from outreach.selectors import journey_funnel

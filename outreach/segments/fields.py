@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import Channel
 from crm.models import (
-    Channel,
     ChannelIdentity,
     ConsentChannel,
     ConsentState,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from crm.models import Channel, ChannelIdentity, ConsentState, Customer, Suppression
+from core.choices import Channel
+from crm.models import ChannelIdentity, ConsentState, Customer, Suppression
 from outreach.models import MessageChannel, Purpose, SkipReason
 
 

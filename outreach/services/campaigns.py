@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.timeline import actor_or_none
-from crm.models import Channel, Customer
+from crm.models import Customer
 from crm.services import customer_test_recipient_set, customer_upsert
 from outreach.holdout import holdout_pick
 from outreach.models import (

@@ -35,8 +35,9 @@ from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.timeline import actor_or_none
-from crm.models import NON_COUNTING_ORDER_STATUSES, Channel, Customer, Order
+from crm.models import NON_COUNTING_ORDER_STATUSES, Customer, Order
 from outreach.models import (
     ORDER_TRIGGERS,
     Delivery,

@@ -16,7 +16,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Channel
+from core.choices import Channel
 
 JST = ZoneInfo("Asia/Tokyo")
 

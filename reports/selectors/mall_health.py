@@ -33,8 +33,9 @@ from django.db import connection
 from django.db.models import Avg, Count, DurationField, F, Q
 from django.utils import timezone
 
+from core.choices import Channel
 from crisis.models import Incident, IncidentStatus, Suspension
-from crm.models import Channel, Order, OrderStatus
+from crm.models import Order, OrderStatus
 from tickets.models import OPEN_STATUSES, Inquiry, SlaState
 from tickets.services.sla import sla_state_live_q
 

@@ -30,9 +30,9 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.roles import staff_name
 from crisis.models import Incident, Suspension
-from crm.models import Channel
 from reports.selectors.countermeasures import (
     CountermeasureFigures,
     countermeasure_figures,

@@ -502,7 +502,12 @@ def test_customer_change_page_query_count_does_not_grow_with_history(
     large = customer_make(orders=6, tags=("a", "b", "c"))
     for _ in range(5):
         consent_record(
-            customer=large, channel="email", action="opt_out", source="admin", actor=owner
+            customer=large,
+            channel="email",
+            action="opt_out",
+            source="staff",
+            note="電話で配信停止のお申し出",
+            actor=owner,
         )
     client.force_login(owner)
     client.get(customer_change(small))  # warm the content-type cache

@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from core.choices import Channel
 from core.roles import AGENT, MANAGER, MARKETER
 from crm import demo_people, demo_tables
 from crm.management.commands import demo_data
 from crm.models import (
-    Channel,
     ChannelIdentity,
     ConsentAction,
     ConsentEvent,

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from core.choices import Channel
 from crm import services
-from crm.models import Channel, ConsentChannel, Customer, LifecycleSegment, Order
+from crm.models import ConsentChannel, Customer, LifecycleSegment, Order
 from outreach import segments
 from outreach.models import Segment, SegmentKind
 from outreach.segments import (

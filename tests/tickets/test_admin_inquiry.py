@@ -241,7 +241,9 @@ def test_an_attachment_downloads_only_through_its_inquiry(client, colleague, out
 def test_the_customer_panel(client, colleague, owner):
     customer = crm_factories.customer(family_name="田村", family_name_kana="タムラ")
     customer_claimant_set(customer=customer, reason="返品期限後の返品を繰り返し要求。", actor=owner)
-    consent_record(customer=customer, channel="email", action="opt_in", source="admin")
+    consent_record(
+        customer=customer, channel="email", action="opt_in", source="staff", note="店頭で申込書"
+    )
     orders = [
         crm_factories.order(customer=customer, ordered_at=timezone.now() - timedelta(days=days))
         for days in range(1, 8)

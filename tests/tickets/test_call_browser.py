@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from core.choices import Channel
 from core.roles import AGENT
-from crm.models import Channel
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, SlaState

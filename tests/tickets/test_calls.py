@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from core.choices import Channel
 from core.roles import MARKETER
-from crm.models import Channel
 from outreach import ledger
 from tests.crm import factories as crm_factories
 from tests.tickets import factories

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from crm.models import Channel
+from core.choices import Channel
 from tests.page_text import internal_values, visible_text
 from tests.tickets import factories
 from tickets.models import (

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
-from crm.models import Channel
+from core.choices import Channel
 from tickets.admin.calls import (
     ANSWERED_HELP,
     ANSWERED_LABEL,

@@ -14,25 +14,12 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import staff_column
+from core.admin import ReadOnlyAdmin, staff_column
 from core.admin_filters import DefaultingFilter
 from core.roles import is_manager
 from tickets.models import InboundMail, StaffNotification
 from tickets.services import staff_notifications_mark_read
 from tickets.services.notices import NOT_MAILED_OWN_ADDRESS
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows only services write: view permission is all there is."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def inquiry_link(inquiry) -> str:

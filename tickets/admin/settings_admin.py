@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved
+from core.templating import variable_names
 from tickets.calendar import WEEKDAY_KEYS, calendar_from_spec
 from tickets.models import (
     AutoAcknowledgement,
@@ -36,13 +37,7 @@ from tickets.reply_templates import (
 
 
 def _variables_text(roots) -> str:
-    names = []
-    for root, attributes in roots.items():
-        if attributes is None:
-            names.append(f"{{{{ {root}.* }}}}")
-        else:
-            names += [f"{{{{ {root}.{name} }}}}" for name in sorted(attributes)]
-    return ", ".join(names)
+    return ", ".join(f"{{{{ {name} }}}}" for name in variable_names(roots))
 
 
 @admin.register(Category)

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Channel, Customer, Order
+from core.choices import Channel
+from crm.models import Customer, Order
 from tickets.models import Category, Inquiry, InquiryEventKind, InquiryMessage, Priority
 from tickets.services.inquiries import (
     event_add,

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Channel, ChannelIdentity, Customer
+from core.choices import Channel
+from crm.models import ChannelIdentity, Customer
 from outreach.models import MessageChannel, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
 from tickets.models import CsatSetting, CsatSurvey, Inquiry, InquiryEventKind

@@ -24,7 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from crm.models import Channel, ChannelIdentity
+from core.choices import Channel
+from crm.models import ChannelIdentity
 from crm.normalize import email_normalize
 from crm.services import customer_upsert
 from outreach.channels.email import message_id_is_ours, own_addresses

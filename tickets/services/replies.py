@@ -18,9 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.choices import Channel
 from core.roles import is_manager, managers
 from core.timeline import actor_or_none
-from crm.models import Channel, ChannelIdentity, Customer
+from crm.models import ChannelIdentity, Customer
 from outreach.channels.email import message_id_for, own_addresses
 from outreach.models import Delivery, MessageChannel, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
