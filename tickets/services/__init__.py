@@ -12,14 +12,11 @@ from tickets.services.csat import (
     csat_token_read,
 )
 from tickets.services.inquiries import (
-    AttachmentData,
     event_add,
     inquiries_bulk_assign,
     inquiries_bulk_close,
     inquiry_assign,
     inquiry_category_set,
-    inquiry_create,
-    inquiry_inbound_add,
     inquiry_note_add,
     inquiry_priority_set,
     inquiry_solution_proposed,
@@ -27,6 +24,7 @@ from tickets.services.inquiries import (
     reference_next,
     staff_notifications_mark_read,
 )
+from tickets.services.intake import AttachmentData, inquiry_create, inquiry_inbound_add
 from tickets.services.merge import (
     inquiries_merge,
     inquiry_split,

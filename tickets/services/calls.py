@@ -19,12 +19,8 @@ from django.utils.translation import gettext as _
 
 from crm.models import Channel, Customer, Order
 from tickets.models import Category, Inquiry, InquiryEventKind, InquiryMessage, Priority
-from tickets.services.inquiries import (
-    event_add,
-    first_reply_record,
-    inquiry_create,
-    inquiry_inbound_add,
-)
+from tickets.services.inquiries import event_add, first_reply_record
+from tickets.services.intake import inquiry_create, inquiry_inbound_add
 from tickets.services.sla import next_reply_answered
 
 CALL_MAX_MINUTES = 600

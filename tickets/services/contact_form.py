@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from crm.models import Channel
 from crm.services import customer_upsert
 from tickets.models import Category, Inquiry
-from tickets.services.inquiries import inquiry_create
+from tickets.services.intake import inquiry_create
 from tickets.services.replies import inquiry_auto_acknowledge
 
 

@@ -39,7 +39,7 @@ from tickets.models import (
     InquiryMessage,
     MessageKind,
 )
-from tickets.services.inquiries import AttachmentData, inquiry_create, inquiry_inbound_add
+from tickets.services.intake import AttachmentData, inquiry_create, inquiry_inbound_add
 from tickets.services.replies import inquiry_auto_acknowledge
 
 logger = logging.getLogger(__name__)
