@@ -24,7 +24,12 @@ from tickets.services.inquiries import (
     reference_next,
     staff_notifications_mark_read,
 )
-from tickets.services.intake import AttachmentData, inquiry_create, inquiry_inbound_add
+from tickets.services.intake import (
+    AttachmentData,
+    InboundMessage,
+    inquiry_create,
+    inquiry_inbound_add,
+)
 from tickets.services.merge import (
     inquiries_merge,
     inquiry_split,
@@ -57,6 +62,7 @@ from tickets.services.triage import triage_due, triage_late_q, triage_watch
 
 __all__ = [
     "AttachmentData",
+    "InboundMessage",
     "ReplyCollision",
     "agent_presence_set",
     "calendar_for",

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from crm.models import Channel
 from crm.services import customer_upsert
 from tickets.models import Category, Inquiry
-from tickets.services.intake import inquiry_create
+from tickets.services.intake import InboundMessage, inquiry_create
 from tickets.services.replies import inquiry_auto_acknowledge
 
 
@@ -54,8 +54,9 @@ def inquiry_submit(
     inquiry = inquiry_create(
         customer=customer,
         channel=channel,
-        subject=subject or text.strip().splitlines()[0][:60],
-        body_text=text,
+        message=InboundMessage(
+            subject=subject or text.strip().splitlines()[0][:60], body_text=text
+        ),
         order_number=order_number,
         order_channels=order_channels,
         category=category,

@@ -5,7 +5,7 @@ closed inquiry, or open a follow-up linked to it)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -49,6 +49,24 @@ class AttachmentData:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """What a customer sent, as it arrived: a mail (tickets/services/inbound.py),
+    a LINE message, the contact form, a call written down. These travel
+    together from the channel to the inquiry message; `received_at` is when
+    the customer sent it (None: now)."""
+
+    body_text: str
+    subject: str = ""
+    visible_text: str = ""  # the text without quoted history; body_text when ""
+    body_html: str = ""
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: str = ""  # the References header's ids, space-separated
+    attachments: Sequence[AttachmentData] = ()
+    received_at: datetime | None = None
+
+
 def _stamp(message: InquiryMessage, received_at: datetime) -> None:
     """A message shows when the customer sent it, not when we processed it
     (mail polled late, LINE events consumed a minute later)."""
@@ -74,20 +92,12 @@ def inquiry_create(
     *,
     customer: Customer,
     channel: str,
-    subject: str,
-    body_text: str,
-    visible_text: str = "",
-    body_html: str = "",
+    message: InboundMessage,
     order: Order | None = None,
     order_number: str = "",
     order_channels: Iterable[str] | None = None,
     category: Category | None = None,
     priority: str = Priority.NORMAL,
-    message_id: str = "",
-    in_reply_to: str = "",
-    references: str = "",
-    attachments: Sequence[AttachmentData] = (),
-    received_at: datetime | None = None,
     reopened_from: Inquiry | None = None,
     author=None,
 ) -> Inquiry:
@@ -99,12 +109,12 @@ def inquiry_create(
     `order_number` the customer typed is kept as typed and links the
     customer's order with that number (on `order_channels`, when given),
     or nothing when it matches none of them."""
-    received_at = received_at or timezone.now()
+    received_at = message.received_at or timezone.now()
     customer = customer_follow_merges(customer)
     order_number = (order_number or "").strip()[:64]
     order = _inquiry_order(customer, order, order_number, order_channels)
-    subject = (subject or "").strip()[:255] or _("(no subject)")
-    if not (body_text or "").strip() and not attachments:
+    subject = (message.subject or "").strip()[:255] or _("(no subject)")
+    if not (message.body_text or "").strip() and not message.attachments:
         raise ValidationError({"body_text": [_("The inquiry has no text.")]})
     if priority not in Priority.values:
         raise ValidationError(
@@ -132,7 +142,7 @@ def inquiry_create(
             resolution_due_at=resolution_due,
             resolution_at_risk_at=resolution_at_risk,
             resolution_state=SlaState.ON_TRACK if resolution_due else "",
-            **last_message_fields(visible_text or body_text, received_at),
+            **last_message_fields(message.visible_text or message.body_text, received_at),
         )
         inquiry.full_clean()
         inquiry.save()
@@ -142,17 +152,9 @@ def inquiry_create(
             inquiry.created_at = received_at
         _inbound_message_save(
             inquiry,
+            replace(message, subject=subject, received_at=received_at),
             channel=channel,
             author=author,
-            subject=subject,
-            body_text=body_text,
-            visible_text=visible_text,
-            body_html=body_html,
-            message_id=message_id,
-            in_reply_to=in_reply_to,
-            references=references,
-            attachments=attachments,
-            received_at=received_at,
         )
         event_add(
             inquiry,
@@ -190,60 +192,38 @@ def _inquiry_order(
 
 
 def _inbound_message_save(
-    inquiry: Inquiry,
-    *,
-    channel: str,
-    subject: str,
-    body_text: str,
-    visible_text: str,
-    body_html: str,
-    message_id: str,
-    in_reply_to: str,
-    references: str,
-    attachments: Sequence[AttachmentData],
-    received_at: datetime,
-    author=None,
+    inquiry: Inquiry, message: InboundMessage, *, channel: str, author=None
 ) -> InquiryMessage:
     """The customer's message on `inquiry`, stamped with the time it was
-    received, with its attachments."""
-    message = InquiryMessage.objects.create(
+    received (`message.received_at`, set by the caller), with its
+    attachments."""
+    saved = InquiryMessage.objects.create(
         inquiry=inquiry,
         kind=MessageKind.INBOUND,
         channel=channel,
         author=actor_or_none(author),
-        subject=subject[:255],
-        body_text=body_text or "",
-        visible_text=visible_text or body_text or "",
-        body_html=body_html,
-        message_id=message_id[:255],
-        in_reply_to=in_reply_to[:255],
-        references=references,
+        subject=message.subject[:255],
+        body_text=message.body_text or "",
+        visible_text=message.visible_text or message.body_text or "",
+        body_html=message.body_html,
+        message_id=message.message_id[:255],
+        in_reply_to=message.in_reply_to[:255],
+        references=message.references,
     )
-    _stamp(message, received_at)
-    _attachments_save(message, attachments)
-    return message
+    _stamp(saved, message.received_at)
+    _attachments_save(saved, message.attachments)
+    return saved
 
 
 def inquiry_inbound_add(
-    *,
-    inquiry: Inquiry,
-    body_text: str,
-    visible_text: str = "",
-    body_html: str = "",
-    subject: str = "",
-    message_id: str = "",
-    in_reply_to: str = "",
-    references: str = "",
-    attachments: Sequence[AttachmentData] = (),
-    received_at: datetime | None = None,
-    channel: str | None = None,
-    author=None,
+    *, inquiry: Inquiry, message: InboundMessage, channel: str | None = None, author=None
 ) -> InquiryMessage:
     """A customer's new message on an existing inquiry (`author`: the agent
     who wrote down a phone call). A closed inquiry
     reopens, unless it was closed more than INQUIRY_REOPEN_DAYS ago: then a
     new inquiry linked to it is opened (and the message goes there)."""
-    received_at = received_at or timezone.now()
+    received_at = message.received_at or timezone.now()
+    message = replace(message, received_at=received_at)
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         while inquiry.merged_into_id is not None:  # merged: the survivor takes the message
@@ -258,18 +238,10 @@ def inquiry_inbound_add(
                 follow_up = inquiry_create(
                     customer=customer,
                     channel=channel or inquiry.channel,
-                    subject=subject or inquiry.subject,
-                    body_text=body_text,
-                    visible_text=visible_text,
-                    body_html=body_html,
+                    message=replace(message, subject=message.subject or inquiry.subject),
                     order=order,
                     order_number=inquiry.order_number_given,
                     category=inquiry.category,
-                    message_id=message_id,
-                    in_reply_to=in_reply_to,
-                    references=references,
-                    attachments=attachments,
-                    received_at=received_at,
                     reopened_from=inquiry,
                     author=author,
                 )
@@ -300,26 +272,15 @@ def inquiry_inbound_add(
                 old=InquiryStatus.WAITING_CUSTOMER,
                 new=inquiry.status,
             )
-        message = _inbound_message_save(
-            inquiry,
-            channel=channel or inquiry.channel,
-            subject=subject,
-            body_text=body_text,
-            visible_text=visible_text,
-            body_html=body_html,
-            message_id=message_id,
-            in_reply_to=in_reply_to,
-            references=references,
-            attachments=attachments,
-            received_at=received_at,
-            author=author,
+        saved = _inbound_message_save(
+            inquiry, message, channel=channel or inquiry.channel, author=author
         )
-        latest = last_message_fields(visible_text or body_text, received_at)
+        latest = last_message_fields(message.visible_text or message.body_text, received_at)
         for name, value in latest.items():
             setattr(inquiry, name, value)
         inquiry.last_inbound_at = received_at
         inquiry.save(
             update_fields=["last_inbound_at", *latest, *next_reply_owed(inquiry, at=received_at)]
         )
-        event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
-    return message
+        event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=saved.pk)
+    return saved
