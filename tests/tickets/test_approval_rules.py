@@ -35,9 +35,8 @@ def test_a_new_rule_records_who_set_it_in_the_rule_and_the_audit_trail(owner):
     rule = reply_approval_rule_save(rule=ReplyApprovalRule(group=group), actor=owner)
 
     assert rule.created_by == owner
-    assert _audit() == [
-        (AuditAction.CHANGE, "owner", "Replies by 研修中 now wait for a manager's approval.")
-    ]
+    expected = ja("Replies by %(group)s now wait for a manager's approval.") % {"group": "研修中"}
+    assert _audit() == [(AuditAction.CHANGE, "owner", expected)]
 
 
 def test_a_rule_set_in_the_admin_goes_through_the_service(client, owner):
@@ -72,9 +71,10 @@ def test_a_rule_removed_in_the_admin_is_recorded_in_the_audit_trail(client, owne
     assert response.status_code == 302
 
     assert not ReplyApprovalRule.objects.exists()
+    removed = ja("Replies by %(group)s no longer wait for approval.")
     assert [what for _action, _user, what in _audit()] == [
-        "Replies by 研修中 no longer wait for approval.",
-        "Replies by 派遣 no longer wait for approval.",
+        removed % {"group": "研修中"},
+        removed % {"group": "派遣"},
     ]
 
 
