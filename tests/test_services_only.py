@@ -137,3 +137,58 @@ def save_model(self, request, obj, form, change):
         "7: queryset.delete(...)",
         "8: Tag.objects.get_or_create(...)",
     ]
+
+
+# --- Django's own saves -------------------------------------------------------------
+
+# Admins that let staff add or change rows with Django's own
+# ModelAdmin.save_model, and why that is enough: configuration rows edited
+# as they are, which the SPEC gives no rule beyond their model's
+# constraints and no event. A row with a rule (reply approval, reply
+# templates, campaigns...) is saved by a service and is not listed here.
+DJANGO_SAVES = {
+    "crm.Tag": "a label for customers: a name",
+    "tickets.AssignmentRule": "which group takes a channel's or category's inquiries",
+    "tickets.AgentAvailability": "a manager sets an agent's limit (presence: agent_presence_set)",
+    "tickets.CsatSetting": "which channels ask for satisfaction: one switch a channel",
+    "tickets.Category": "a category's name, code and order",
+    "tickets.SlaPolicy": "targets read when an inquiry arrives; never deleted",
+    "tickets.BusinessCalendar": "opening hours (checked by the form) and closures, inline",
+    "tickets.AutoAcknowledgement": "a channel's text (variables checked by the form)",
+    "crisis.Playbook": "a kind's steps, inline; an incident keeps the copy it opened with",
+}
+APP_LABELS = frozenset(APPS)
+
+
+class _Superuser:
+    """Whoever may do everything the admin allows at all."""
+
+    is_active = is_staff = is_superuser = is_authenticated = True
+    pk = 0
+
+    def has_perm(self, *_args, **_kwargs) -> bool:
+        return True
+
+    def has_module_perms(self, *_args) -> bool:
+        return True
+
+
+def test_admins_saving_with_djangos_own_save_model_are_the_configuration_rows_listed():
+    from django.contrib import admin
+    from django.contrib.admin import ModelAdmin
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = _Superuser()
+    default_saves = set()
+    for model, model_admin in admin.site._registry.items():
+        kind = type(model_admin)
+        if model._meta.app_label not in APP_LABELS or kind.save_model is not ModelAdmin.save_model:
+            continue
+        adds = model_admin.has_add_permission(request) and kind.add_view is ModelAdmin.add_view
+        changes = model_admin.has_change_permission(request) and set(
+            model_admin.get_fields(request)
+        ) - set(model_admin.get_readonly_fields(request))
+        if adds or changes:
+            default_saves.add(model._meta.label)
+    assert default_saves == set(DJANGO_SAVES)
