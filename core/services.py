@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -107,6 +109,18 @@ def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
     api_key.full_clean()
     api_key.save(update_fields=["label"])
     return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Record the key's last use at most once per API_KEY_TOUCH_SECONDS:
+    one conditional UPDATE, not a write on every request."""
+    now = timezone.now()
+    threshold = now - timedelta(seconds=settings.API_KEY_TOUCH_SECONDS)
+    if api_key.last_used_at is not None and api_key.last_used_at >= threshold:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold), pk=api_key.pk
+    ).update(last_used_at=now)
 
 
 # --- Staff second factor --------------------------------------------------------

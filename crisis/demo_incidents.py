@@ -14,7 +14,7 @@ from crisis.models import Incident, IncidentKind
 from crisis.services.incidents import incident_inquiries_link, incident_open, incident_update
 from crisis.services.playbooks import checklist_step_tick
 from tickets.models import InquiryMessage
-from tickets.services import inquiry_create
+from tickets.services import InboundMessage, inquiry_create
 
 TITLE = "楽天市場 障害（スーパーSALE中）: 商品ページ・カートがエラー"
 # (minutes after the start, subject, text, linked at once)
@@ -89,10 +89,12 @@ def incident_demo(ctx) -> None:
         inquiry = inquiry_create(
             customer=rng.choice(pool),
             channel=Channel.RAKUTEN,
-            subject=subject,
-            body_text=body,
-            message_id=_message_id(number),
-            received_at=started + timedelta(minutes=minutes),
+            message=InboundMessage(
+                subject=subject,
+                body_text=body,
+                message_id=_message_id(number),
+                received_at=started + timedelta(minutes=minutes),
+            ),
         )
         ctx.created["inquiries"] += 1
         if linked:

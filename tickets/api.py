@@ -14,10 +14,9 @@ from core.api.filters import IdFilter
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from core.choices import Channel
 from crm.fields import CustomerEmailSerializerField
-from crm.services import customer_upsert
 from tickets import selectors
 from tickets.models import Category, Inquiry, InquiryStatus, SlaState
-from tickets.services import inquiry_auto_acknowledge, inquiry_create
+from tickets.services import inquiry_submit
 
 
 class InquirySerializer(api_serializers.ModelSerializer):
@@ -79,11 +78,6 @@ class ContactFormSerializer(api_serializers.Serializer):
         return value
 
 
-def _split(name: str) -> tuple[str, str]:
-    parts = name.replace("\u3000", " ").split(None, 1)
-    return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
-
-
 class InquiryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InquiryStatus.choices)
     sla_state = django_filters.ChoiceFilter(choices=SlaState.choices)
@@ -141,29 +135,19 @@ class InquiryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = form.validated_data
         channel = data["channel"]
         api_key_channel_check(request.auth, channel)
-        family, given = _split(data["name"])
-        family_kana, given_kana = _split(data.get("name_kana", ""))
-        customer, _created = customer_upsert(
-            channel=channel if data.get("external_id") else Channel.EMAIL,
-            external_id=data.get("external_id", ""),
-            email=data["email"],
-            phone=data.get("phone", ""),
-            family_name=family,
-            given_name=given,
-            family_name_kana=family_kana,
-            given_name_kana=given_kana,
-        )
-        text = data["text"]
-        inquiry = inquiry_create(
-            customer=customer,
+        inquiry = inquiry_submit(
             channel=channel,
-            subject=data.get("subject") or text.strip().splitlines()[0][:60],
-            body_text=text,
+            name=data["name"],
+            email=data["email"],
+            text=data["text"],
+            name_kana=data.get("name_kana", ""),
+            phone=data.get("phone", ""),
+            external_id=data.get("external_id", ""),
             order_number=data.get("order_number", ""),
-            order_channels=request.auth.channels,
             category=data.get("category"),
+            subject=data.get("subject", ""),
+            order_channels=request.auth.channels,
         )
-        inquiry_auto_acknowledge(inquiry=inquiry)
         inquiry = self.get_queryset().get(pk=inquiry.pk)
         return Response(InquirySerializer(inquiry).data, status=status.HTTP_201_CREATED)
 

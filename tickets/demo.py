@@ -30,6 +30,7 @@ from tickets.reply_templates import (
 )
 from tickets.services import (
     AttachmentData,
+    InboundMessage,
     inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_category_set,
@@ -231,16 +232,20 @@ def tickets_demo(ctx) -> None:
         inquiry = inquiry_create(
             customer=customer,
             channel=scenario.channel,
-            subject=scenario.subject,
-            body_text=scenario.body,
+            message=InboundMessage(
+                subject=scenario.subject,
+                body_text=scenario.body,
+                message_id=_message_id(number),
+                received_at=now - timedelta(hours=scenario.hours_ago),
+                attachments=[
+                    AttachmentData("不具合の様子.mp4", "video/mp4", None, 48 * 1024 * 1024)
+                ]
+                if scenario.video
+                else (),
+            ),
             order=order,
             priority=scenario.priority,
-            message_id=_message_id(number),
-            received_at=now - timedelta(hours=scenario.hours_ago),
             author=ctx.users.get("agent") if scenario.channel == Channel.PHONE else None,
-            attachments=[AttachmentData("不具合の様子.mp4", "video/mp4", None, 48 * 1024 * 1024)]
-            if scenario.video
-            else (),
         )
         if scenario.channel == Channel.EMAIL:
             inquiry_auto_acknowledge(inquiry=inquiry)

@@ -7,16 +7,12 @@ key writing is a 403.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from core.models import API_KEY_PREFIX, ApiKey, api_key_hash
+from core.services import api_key_touch
 
 
 class ApiClient:
@@ -68,23 +64,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("This API key has expired: it was replaced by a new key.")
             )
-        self._touch(api_key)
+        api_key_touch(api_key=api_key)
         return ApiClient(api_key), api_key
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
-
-    @staticmethod
-    def _touch(api_key: ApiKey) -> None:
-        """Record last use at most once per API_KEY_TOUCH_SECONDS: one
-        conditional UPDATE, not a write on every request."""
-        now = timezone.now()
-        threshold = now - timedelta(seconds=settings.API_KEY_TOUCH_SECONDS)
-        if api_key.last_used_at is not None and api_key.last_used_at >= threshold:
-            return
-        ApiKey.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold), pk=api_key.pk
-        ).update(last_used_at=now)
 
 
 class HasApiKeyScope(permissions.BasePermission):

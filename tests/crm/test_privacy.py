@@ -42,7 +42,7 @@ from tests.outreach.conftest import smtp as smtp
 from tests.tickets.test_line_inbound import deliver, said
 from tests.tickets.test_line_inbound import line as line
 from tickets.models import Attachment, Inquiry, InquiryMessage
-from tickets.services import AttachmentData, inquiry_create, inquiry_reply
+from tickets.services import AttachmentData, InboundMessage, inquiry_create, inquiry_reply
 from tickets.services.inbound import line_messages_consume, mail_ingest
 
 pytestmark = pytest.mark.django_db
@@ -149,16 +149,18 @@ def person(request, line, media, colleague) -> Customer:
     inquiry = inquiry_create(
         customer=customer,
         channel="email",
-        subject=s["inquiry_subject"],
-        body_text=s["message_body"],
-        attachments=[
-            AttachmentData(
-                filename=s["attachment_name"],
-                content_type="application/pdf",
-                content=s["attachment_bytes"].encode(),
-                size=len(s["attachment_bytes"]),
-            )
-        ],
+        message=InboundMessage(
+            subject=s["inquiry_subject"],
+            body_text=s["message_body"],
+            attachments=[
+                AttachmentData(
+                    filename=s["attachment_name"],
+                    content_type="application/pdf",
+                    content=s["attachment_bytes"].encode(),
+                    size=len(s["attachment_bytes"]),
+                )
+            ],
+        ),
     )
     reply = inquiry_reply(inquiry=inquiry, body=s["reply_body"], actor=colleague)
     send_dispatch(send_id=reply.delivery.send_id)

@@ -41,7 +41,7 @@ from outreach.services import deliveries_snapshot, send_create
 from tests.crm import factories
 from tests.outreach.conftest import smtp  # noqa: F401  (the real SMTP server)
 from tickets.models import Attachment, Category, InboundMail, Inquiry, InquiryMessage
-from tickets.services import inquiry_create, inquiry_reply
+from tickets.services import InboundMessage, inquiry_create, inquiry_reply
 from tickets.services.inbound import mail_ingest
 
 DAY = timedelta(days=1)
@@ -207,9 +207,11 @@ def world(settings, tmp_path, colleague, smtp) -> World:  # noqa: F811
     inquiry_create(
         customer=b,
         channel="amazon",
-        subject="配送について",
-        body_text="置き配の箱が潰れていました。",
-        received_at=now - 39 * DAY,
+        message=InboundMessage(
+            subject="配送について",
+            body_text="置き配の箱が潰れていました。",
+            received_at=now - 39 * DAY,
+        ),
         category=Category.objects.get(code="delivery_delay"),
     )
     # Yahoo knows B by the same email, with their name written otherwise
@@ -220,9 +222,9 @@ def world(settings, tmp_path, colleague, smtp) -> World:  # noqa: F811
     b_rakuten_inquiry = inquiry_create(
         customer=b,
         channel="rakuten",
-        subject="急須の蓋",
-        body_text=B_RAKUTEN_MESSAGE,
-        received_at=now - 55 * DAY,
+        message=InboundMessage(
+            subject="急須の蓋", body_text=B_RAKUTEN_MESSAGE, received_at=now - 55 * DAY
+        ),
     )
     _reply_sent(b_rakuten_inquiry, "北川様 代わりの蓋をお送りします。", colleague)
 
@@ -231,9 +233,9 @@ def world(settings, tmp_path, colleague, smtp) -> World:  # noqa: F811
     inquiry_create(
         customer=inside,
         channel="amazon",
-        subject="まだ期間内",
-        body_text="期間内の問い合わせ",
-        received_at=now - 30 * DAY,
+        message=InboundMessage(
+            subject="まだ期間内", body_text="期間内の問い合わせ", received_at=now - 30 * DAY
+        ),
     )
     undelivered = _amazon_buyer("undelivered31")
     _amazon_order(undelivered, ordered_days_ago=31, delivered_days_ago=None)

@@ -31,7 +31,7 @@ from reports.home import MALL_HEALTH_WINDOWS_KEY
 from reports.models import Countermeasure, CountermeasureStatus
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
-from tickets.services import inquiries_bulk_assign, inquiry_create
+from tickets.services import InboundMessage, inquiries_bulk_assign, inquiry_create
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +67,11 @@ def inquiry(*, hours_ago: float, channel: str = "email", subject: str = "お問�
     return inquiry_create(
         customer=crm_factories.customer(),
         channel=channel,
-        subject=subject,
-        body_text="教えてください。",
-        received_at=timezone.now() - timedelta(hours=hours_ago),
+        message=InboundMessage(
+            subject=subject,
+            body_text="教えてください。",
+            received_at=timezone.now() - timedelta(hours=hours_ago),
+        ),
     )
 
 

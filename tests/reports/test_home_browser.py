@@ -15,7 +15,7 @@ from reports.home import MALL_HEALTH_WINDOWS_KEY
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry
-from tickets.services import inquiry_create
+from tickets.services import InboundMessage, inquiry_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -42,9 +42,11 @@ def some_inquiries() -> None:
         inquiry = inquiry_create(
             customer=crm_factories.customer(),
             channel=channel,
-            subject="お問い合わせ",
-            body_text="教えてください。",
-            received_at=now - timedelta(hours=hours_ago),
+            message=InboundMessage(
+                subject="お問い合わせ",
+                body_text="教えてください。",
+                received_at=now - timedelta(hours=hours_ago),
+            ),
         )
         if replied_after is not None:
             Inquiry.objects.filter(pk=inquiry.pk).update(

@@ -19,7 +19,7 @@ from crm.models import OrderStatus
 from reports.selectors.mall_health import BAD, GOOD, WARNING, mall_health
 from tests.crm import factories as crm_factories
 from tickets.models import BusinessCalendar, Inquiry, InquiryStatus, SlaClock, SlaPolicy
-from tickets.services import inquiry_create
+from tickets.services import InboundMessage, inquiry_create
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +38,9 @@ def received(channel: str, when: datetime, *, replied_after: timedelta | None = 
     inquiry = inquiry_create(
         customer=crm_factories.customer(),
         channel=channel,
-        subject="お問い合わせ",
-        body_text="商品について教えてください。",
-        received_at=when,
+        message=InboundMessage(
+            subject="お問い合わせ", body_text="商品について教えてください。", received_at=when
+        ),
     )
     if replied_after is not None:
         Inquiry.objects.filter(pk=inquiry.pk).update(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 from crm import services as crm
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry
-from tickets.services import inquiry_create
+from tickets.services import InboundMessage, inquiry_create
+
+MESSAGE_FIELDS = {field.name for field in fields(InboundMessage)}
 
 
 def inquiry(
@@ -25,11 +28,11 @@ def inquiry(
             crm.customer_upsert(
                 channel="line", external_id=f"U{customer.pk:032x}", email=customer.email
             )
+    # the message's other fields (message_id, attachments...) by name too
+    message = {name: kwargs.pop(name) for name in MESSAGE_FIELDS if name in kwargs}
     return inquiry_create(
         customer=customer,
         channel=channel,
-        subject=subject,
-        body_text=body,
-        received_at=received_at,
+        message=InboundMessage(subject=subject, body_text=body, received_at=received_at, **message),
         **kwargs,
     )

@@ -41,6 +41,7 @@ from tickets.models import (
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
 from tickets.services import (
     AttachmentData,
+    InboundMessage,
     inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
@@ -119,11 +120,13 @@ def _messages(inquiry, count: int, colleague) -> None:
         if kind == 0:
             inquiry_inbound_add(
                 inquiry=inquiry,
-                body_text=f"追加の写真です {index}",
-                attachments=[
-                    photo(f"写真{index}.jpg"),
-                    AttachmentData("動画.mp4", "video/mp4", None, 10**9),
-                ],
+                message=InboundMessage(
+                    body_text=f"追加の写真です {index}",
+                    attachments=[
+                        photo(f"写真{index}.jpg"),
+                        AttachmentData("動画.mp4", "video/mp4", None, 10**9),
+                    ],
+                ),
             )
         elif kind == 1:
             inquiry_note_add(inquiry=inquiry, body=f"確認中 {index}", actor=colleague)

@@ -19,6 +19,7 @@ from tests.tickets import factories
 from tickets.models import Inquiry, InquiryMessage, InquiryStatus
 from tickets.services import (
     AttachmentData,
+    InboundMessage,
     inquiries_merge,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -64,8 +65,10 @@ def _more_messages(inquiry, count: int, author) -> None:
     for index in range(count):
         inquiry_inbound_add(
             inquiry=inquiry,
-            body_text=f"追加の写真です {index}",
-            attachments=[AttachmentData(f"写真{index}.jpg", "image/jpeg", b"jpg", 3)],
+            message=InboundMessage(
+                body_text=f"追加の写真です {index}",
+                attachments=[AttachmentData(f"写真{index}.jpg", "image/jpeg", b"jpg", 3)],
+            ),
         )
         inquiry_note_add(inquiry=inquiry, body=f"確認中 {index}", actor=author)
 
@@ -235,7 +238,9 @@ def test_split_page_query_count_does_not_grow_with_messages(
 
 def test_splitting_from_the_page_opens_the_new_inquiry(client, colleague):
     inquiry = factories.inquiry()
-    question = inquiry_inbound_add(inquiry=inquiry, body_text="別件ですが、領収書をください")
+    question = inquiry_inbound_add(
+        inquiry=inquiry, message=InboundMessage(body_text="別件ですが、領収書をください")
+    )
     client.force_login(colleague)
 
     response = client.post(split_url(inquiry), {"message": question.pk, "subject": "領収書"})
@@ -325,7 +330,7 @@ def test_a_merged_inquiry_page_links_to_its_survivor(client, colleague):
 
 def test_a_split_inquiry_page_links_to_the_original(client, colleague):
     inquiry = factories.inquiry()
-    question = inquiry_inbound_add(inquiry=inquiry, body_text="別件です")
+    question = inquiry_inbound_add(inquiry=inquiry, message=InboundMessage(body_text="別件です"))
     new = inquiry_split(message=question, actor=colleague)
     client.force_login(colleague)
 

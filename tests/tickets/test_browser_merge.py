@@ -15,7 +15,7 @@ from core.roles import AGENT
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryStatus
-from tickets.services import inquiry_create, inquiry_inbound_add
+from tickets.services import InboundMessage, inquiry_create, inquiry_inbound_add
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -42,23 +42,29 @@ def test_agent_merges_the_suggested_inquiry_and_splits_a_message_out(
     first = inquiry_create(
         customer=customer,
         channel="email",
-        subject="注文した商品がまだ届きません",
-        body_text="11月20日に注文した商品がまだ届きません。",
+        message=InboundMessage(
+            subject="注文した商品がまだ届きません",
+            body_text="11月20日に注文した商品がまだ届きません。",
+            received_at=start,
+        ),
         order=order,
-        received_at=start,
     )
     second = inquiry_create(
         customer=customer,
         channel="email",
-        subject="Re: 配送状況の確認",
-        body_text="先ほどの件、追跡番号を教えてください。",
+        message=InboundMessage(
+            subject="Re: 配送状況の確認",
+            body_text="先ほどの件、追跡番号を教えてください。",
+            received_at=start + timedelta(days=1),
+        ),
         order=order,
-        received_at=start + timedelta(days=1),
     )
     inquiry_inbound_add(
         inquiry=second,
-        body_text="別件ですが、領収書を発行していただけますか。",
-        received_at=start + timedelta(days=1, hours=2),
+        message=InboundMessage(
+            body_text="別件ですが、領収書を発行していただけますか。",
+            received_at=start + timedelta(days=1, hours=2),
+        ),
     )
 
     errors: list[str] = []

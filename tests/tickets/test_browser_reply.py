@@ -17,7 +17,7 @@ from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, MessageKind, SlaState
 from tickets.reply_templates import DELIVERY_DELAY, reply_templates_ensure
-from tickets.services import inquiry_create, sla_watch
+from tickets.services import InboundMessage, inquiry_create, sla_watch
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,18 +48,22 @@ def test_agent_answers_an_at_risk_email_inquiry_from_the_browser(
     inquiry = inquiry_create(
         customer=customer,
         channel="email",
-        subject="注文した商品がまだ届きません",
-        body_text="11月20日に注文した商品がまだ届きません。いつ届きますか？",
+        message=InboundMessage(
+            subject="注文した商品がまだ届きません",
+            body_text="11月20日に注文した商品がまだ届きません。いつ届きますか？",
+            message_id=ORIGINAL_MESSAGE_ID,
+            received_at=timezone.now() - timedelta(hours=21),
+        ),
         order=order,
-        message_id=ORIGINAL_MESSAGE_ID,
-        received_at=timezone.now() - timedelta(hours=21),
     )
     calm = inquiry_create(
         customer=crm_factories.customer(),
         channel="email",
-        subject="ギフト包装について",
-        body_text="ギフト包装はできますか？",
-        received_at=timezone.now() - timedelta(hours=1),
+        message=InboundMessage(
+            subject="ギフト包装について",
+            body_text="ギフト包装はできますか？",
+            received_at=timezone.now() - timedelta(hours=1),
+        ),
     )
     assert sla_watch()["at_risk"] == 1
     inquiry.refresh_from_db()

@@ -17,7 +17,7 @@ from core.roles import AGENT
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tickets.models import Inquiry, InquiryMessage, SlaState
-from tickets.services import inquiry_create
+from tickets.services import InboundMessage, inquiry_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -42,9 +42,11 @@ def test_agent_logs_a_call_answered_on_the_spot_on_an_existing_inquiry(
     inquiry = inquiry_create(
         customer=customer,
         channel="email",
-        subject="注文した商品がまだ届きません",
-        body_text="11月20日に注文した商品がまだ届きません。",
-        received_at=timezone.now() - timedelta(hours=2),
+        message=InboundMessage(
+            subject="注文した商品がまだ届きません",
+            body_text="11月20日に注文した商品がまだ届きません。",
+            received_at=timezone.now() - timedelta(hours=2),
+        ),
     )
     page_url = f"/admin/tickets/inquiry/{inquiry.pk}/change/"
 

@@ -16,7 +16,7 @@ from core.roles import AGENT
 from tests.browser import chromium_browser, watch_csp
 from tests.crm import factories as crm_factories
 from tests.tickets import factories
-from tickets.services import inquiry_assign, inquiry_inbound_add
+from tickets.services import InboundMessage, inquiry_assign, inquiry_inbound_add
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -132,7 +132,9 @@ def test_the_inbox_marks_unread_and_offers_new_messages_keeping_filter_and_selec
         )
         gift_box.check()
         expect(page.locator("#result_list tbody tr.selected")).to_have_count(1)
-        inquiry_inbound_add(inquiry=delayed, body_text="追跡番号を教えてください。")
+        inquiry_inbound_add(
+            inquiry=delayed, message=InboundMessage(body_text="追跡番号を教えてください。")
+        )
         page.evaluate("window.dispatchEvent(new Event('focus'))")  # back to the tab
         news = page.locator("#inbox-new")
         expect(news).to_have_text("新着 1件 — 更新")

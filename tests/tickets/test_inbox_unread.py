@@ -21,6 +21,7 @@ from tests.tickets import factories
 from tests.tickets.test_admin_inquiry import trainee  # noqa: F401  (a fixture)
 from tickets.models import AutoAcknowledgement, Inquiry, InquiryReadState
 from tickets.services import (
+    InboundMessage,
     inquiry_assign,
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
@@ -92,7 +93,10 @@ def test_the_latest_message_follows_replies_and_new_customer_messages_not_notes(
     inquiry_note_add(inquiry=inquiry, body="倉庫に確認中", actor=colleague)
     assert "倉庫に確認中" not in row_html(client.get(INBOX), inquiry)
     # the customer writes again
-    inquiry_inbound_add(inquiry=inquiry, body_text="今日届きました。ありがとうございました。")
+    inquiry_inbound_add(
+        inquiry=inquiry,
+        message=InboundMessage(body_text="今日届きました。ありがとうございました。"),
+    )
     row = row_html(client.get(INBOX), inquiry)
     assert "今日届きました。ありがとうございました。" in row
     assert ja("Reply: ") not in row
@@ -162,8 +166,9 @@ def test_a_new_customer_message_makes_an_opened_inquiry_unread_again(client, col
     # a mail polled late still counts: it is later than the one the agent saw
     inquiry_inbound_add(
         inquiry=inquiry,
-        body_text="追加で質問です。",
-        received_at=timezone.now() - timedelta(hours=1),
+        message=InboundMessage(
+            body_text="追加で質問です。", received_at=timezone.now() - timedelta(hours=1)
+        ),
     )
     assert is_unread(client.get(INBOX), inquiry)
     # a reply of ours does not make it unread
@@ -206,8 +211,8 @@ def test_the_news_endpoint_counts_customer_messages_since_the_page_and_unread(
     since = client.get(INBOX).context["inbox_since"]
     assert client.get(NEWS, {"since": since}).json()["new"] == 0
     # when: a customer writes on each, and a new inquiry comes in
-    inquiry_inbound_add(inquiry=old, body_text="どうなりましたか")
-    inquiry_inbound_add(inquiry=mine, body_text="至急お願いします")
+    inquiry_inbound_add(inquiry=old, message=InboundMessage(body_text="どうなりましたか"))
+    inquiry_inbound_add(inquiry=mine, message=InboundMessage(body_text="至急お願いします"))
     factories.inquiry()
     # then: three new and three unread in the whole list ...
     data = client.get(NEWS, {"since": since}).json()

@@ -20,6 +20,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services import (
+    InboundMessage,
     inquiries_bulk_assign,
     inquiry_assign,
     inquiry_auto_acknowledge,
@@ -287,13 +288,16 @@ def test_a_customer_writing_to_a_closed_inquiry_reopens_it_or_opens_a_linked_one
     settings.INQUIRY_REOPEN_DAYS = 14
     inquiry = factories.inquiry()
     inquiry_status_set(inquiry=inquiry, status="closed", actor=colleague)
-    inquiry_inbound_add(inquiry=inquiry, body_text="まだ届いていません")
+    inquiry_inbound_add(inquiry=inquiry, message=InboundMessage(body_text="まだ届いていません"))
     inquiry.refresh_from_db()
     assert inquiry.status == InquiryStatus.OPEN and inquiry.closed_at is None
 
     inquiry_status_set(inquiry=inquiry, status="closed", actor=colleague)
     message = inquiry_inbound_add(
-        inquiry=inquiry, body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+        inquiry=inquiry,
+        message=InboundMessage(
+            body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+        ),
     )
     assert message.inquiry != inquiry
     assert message.inquiry.reopened_from == inquiry
@@ -331,7 +335,10 @@ def test_a_follow_up_leaves_out_an_order_the_shop_gave_to_another_buyer(colleagu
     # the store site corrects the buyer of the order
     crm_factories.order(customer=crm_factories.customer(), order_number="OS-9")
     message = inquiry_inbound_add(
-        inquiry=inquiry, body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+        inquiry=inquiry,
+        message=InboundMessage(
+            body_text="別件です", received_at=timezone.now() + timedelta(days=20)
+        ),
     )
     assert message.inquiry.reopened_from == inquiry and message.inquiry.order is None
 

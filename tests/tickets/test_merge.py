@@ -32,6 +32,7 @@ from tickets.models import (
 from tickets.selectors import merge_suggestions
 from tickets.services import (
     AttachmentData,
+    InboundMessage,
     inquiries_merge,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -78,7 +79,10 @@ def test_merge_keeps_every_message_and_event_in_order_on_the_survivor(colleague)
     first, second = _pair(attachments=[AttachmentData("割れ.jpg", "image/jpeg", b"jpg", 3)])
     inquiry_note_add(inquiry=second, body="倉庫に確認中", actor=colleague)
     inquiry_inbound_add(
-        inquiry=first, body_text="まだですか", received_at=first.created_at + timedelta(hours=5)
+        inquiry=first,
+        message=InboundMessage(
+            body_text="まだですか", received_at=first.created_at + timedelta(hours=5)
+        ),
     )
     messages = set(InquiryMessage.objects.values_list("pk", flat=True))
     events = set(InquiryEvent.objects.values_list("pk", flat=True))
@@ -277,7 +281,9 @@ def test_a_message_to_the_absorbed_inquiry_goes_to_the_survivor(colleague):
     first, second = _pair()
     inquiries_merge(inquiries=[first, second], actor=colleague)
 
-    message = inquiry_inbound_add(inquiry=second, body_text="追加の質問です")
+    message = inquiry_inbound_add(
+        inquiry=second, message=InboundMessage(body_text="追加の質問です")
+    )
 
     assert message.inquiry_id == first.pk
     second.refresh_from_db()
@@ -287,7 +293,7 @@ def test_a_message_to_the_absorbed_inquiry_goes_to_the_survivor(colleague):
 def test_a_customer_message_on_the_absorbed_inquiry_puts_the_turn_back_to_us(colleague):
     first, second = _pair()
     inquiry_reply(inquiry=first, body="確認いたします。", actor=colleague)
-    inquiry_inbound_add(inquiry=second, body_text="まだですか")
+    inquiry_inbound_add(inquiry=second, message=InboundMessage(body_text="まだですか"))
     first.refresh_from_db()
     assert first.status == InquiryStatus.WAITING_CUSTOMER
 
@@ -336,7 +342,8 @@ def test_split_creates_a_linked_inquiry_with_its_own_clock(colleague):
     original = factories.inquiry(received_at=timezone.now() - timedelta(hours=30))
     later = original.created_at + timedelta(hours=20)
     question = inquiry_inbound_add(
-        inquiry=original, body_text="別件ですが、領収書をください", received_at=later
+        inquiry=original,
+        message=InboundMessage(body_text="別件ですが、領収書をください", received_at=later),
     )
     events_before = original.events.count()
 
@@ -362,7 +369,10 @@ def test_split_with_the_later_messages_takes_the_reply_and_reopens_the_original_
 ):
     original = factories.inquiry(received_at=timezone.now() - timedelta(hours=3))
     question = inquiry_inbound_add(
-        inquiry=original, body_text="別件です", received_at=timezone.now() - timedelta(hours=2)
+        inquiry=original,
+        message=InboundMessage(
+            body_text="別件です", received_at=timezone.now() - timedelta(hours=2)
+        ),
     )
     reply = inquiry_reply(inquiry=original, body="承知しました。", actor=colleague)
     original.refresh_from_db()
@@ -391,7 +401,7 @@ def test_split_refuses_a_reply_and_the_only_customer_message(colleague):
 
 def test_split_out_inquiry_is_not_suggested_back_for_merging(colleague):
     first, _second = _pair()
-    question = inquiry_inbound_add(inquiry=first, body_text="別件です")
+    question = inquiry_inbound_add(inquiry=first, message=InboundMessage(body_text="別件です"))
 
     new = inquiry_split(message=question, actor=colleague)
     Inquiry.objects.filter(pk=new.pk).update(order=first.order)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from tests.migrating import migrate
 from tests.tickets import factories
 from tickets.models import Inquiry
-from tickets.services import inquiry_inbound_add, inquiry_reply, inquiry_status_set
+from tickets.services import InboundMessage, inquiry_inbound_add, inquiry_reply, inquiry_status_set
 
 BEFORE = ("tickets", "0018_merge_inquiry_merge_split")
 
@@ -24,16 +24,23 @@ def test_existing_inquiries_owe_a_next_reply_only_where_the_customer_wrote_after
     owes = factories.inquiry(received_at=now - timedelta(hours=3))
     inquiry_reply(inquiry=owes, body="確認いたします。", actor=colleague)
     wrote_at = timezone.now()
-    inquiry_inbound_add(inquiry=owes, body_text="まだですか", received_at=wrote_at)
     inquiry_inbound_add(
-        inquiry=owes, body_text="至急お願いします", received_at=wrote_at + timedelta(seconds=1)
+        inquiry=owes, message=InboundMessage(body_text="まだですか", received_at=wrote_at)
+    )
+    inquiry_inbound_add(
+        inquiry=owes,
+        message=InboundMessage(
+            body_text="至急お願いします", received_at=wrote_at + timedelta(seconds=1)
+        ),
     )
     answered = factories.inquiry(received_at=now - timedelta(hours=3))
     inquiry_reply(inquiry=answered, body="確認いたします。", actor=colleague)
     unanswered = factories.inquiry(received_at=now - timedelta(hours=3))
     closed = factories.inquiry(received_at=now - timedelta(days=3))
     inquiry_reply(inquiry=closed, body="確認いたします。", actor=colleague)
-    inquiry_inbound_add(inquiry=closed, body_text="ありがとう", received_at=timezone.now())
+    inquiry_inbound_add(
+        inquiry=closed, message=InboundMessage(body_text="ありがとう", received_at=timezone.now())
+    )
     inquiry_status_set(inquiry=closed, status="closed", actor=colleague)
     # when: the migration runs on them
     migrate(BEFORE)

@@ -21,6 +21,7 @@ from tickets.selectors import (
     replies_by_others,
 )
 from tickets.services import (
+    InboundMessage,
     inquiry_auto_acknowledge,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -38,7 +39,7 @@ def test_replies_by_others_leave_out_mine_notes_automatic_and_older_ones(
     inquiry = factories.inquiry()
     older = inquiry_reply(inquiry=inquiry, body="以前の回答", actor=colleague)
     inquiry_auto_acknowledge(inquiry=inquiry)
-    inquiry_inbound_add(inquiry=inquiry, body_text="まだですか")
+    inquiry_inbound_add(inquiry=inquiry, message=InboundMessage(body_text="まだですか"))
     inquiry_note_add(inquiry=inquiry, body="確認中", actor=colleague)
     inquiry_reply(inquiry=inquiry, body="店長の回答", actor=owner)
     theirs = [

@@ -16,6 +16,7 @@ from tests.tickets import factories
 from tests.tickets.test_sla import fast_worker, reply_and_send  # noqa: F401
 from tickets.models import Inquiry, InquiryEvent, SlaPolicy, SlaState, StaffNotification
 from tickets.services import (
+    InboundMessage,
     inquiry_assign,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -50,7 +51,7 @@ def targets():
 
 
 def write(inquiry, at=None, text="まだ届いていません。"):
-    inquiry_inbound_add(inquiry=inquiry, body_text=text, received_at=at)
+    inquiry_inbound_add(inquiry=inquiry, message=InboundMessage(body_text=text, received_at=at))
     inquiry.refresh_from_db()
     return inquiry
 

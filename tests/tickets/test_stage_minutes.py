@@ -12,6 +12,7 @@ from django.utils import timezone
 from tests.tickets import factories
 from tickets.models import BusinessCalendar, Category, Inquiry, SlaPolicy
 from tickets.services import (
+    InboundMessage,
     inquiry_assign,
     inquiry_category_set,
     inquiry_inbound_add,
@@ -107,8 +108,9 @@ def test_reopening_clears_the_resolution_minutes(colleague, clock):
     assert inquiry.resolution_minutes == 90
     inquiry_inbound_add(
         inquiry=inquiry,
-        body_text="まだ解決していません。",
-        received_at=datetime(2026, 11, 21, 9, 0, tzinfo=JST),
+        message=InboundMessage(
+            body_text="まだ解決していません。", received_at=datetime(2026, 11, 21, 9, 0, tzinfo=JST)
+        ),
     )
     inquiry.refresh_from_db()
     assert inquiry.resolved_at is None and inquiry.resolution_minutes is None

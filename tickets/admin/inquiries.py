@@ -22,7 +22,7 @@ from tickets.admin.inbox import InboxMixin
 from tickets.admin.inquiry_page import InquiryPageMixin
 from tickets.admin.merge_pages import InquiryMergeMixin
 from tickets.models import Inquiry
-from tickets.services import inquiry_call_create, inquiry_create
+from tickets.services import InboundMessage, inquiry_call_create, inquiry_create
 from tickets.services.calls import CALL_MAX_MINUTES
 
 
@@ -109,8 +109,7 @@ class InquiryAdmin(
         inquiry = inquiry_create(
             customer=data["customer"],
             channel=data["channel"],
-            subject=data["subject"],
-            body_text=data["body_text"],
+            message=InboundMessage(subject=data["subject"], body_text=data["body_text"]),
             order=data.get("order"),
             category=data.get("category"),
             priority=data["priority"],

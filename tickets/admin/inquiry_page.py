@@ -7,10 +7,10 @@ with the form's errors, a success redirects back with a message.
 
 Two agents answering the same customer twice is what the collision check
 prevents: the reply form carries the id of the latest message the agent
-had on screen, and a reply by someone else after it holds the send back
-until the agent confirms (checked under the inquiry's row lock, so two
-simultaneous sends cannot both pass). Presence (who else has the page
-open) is a hint on top, from a heartbeat (tickets/presence.py).
+had on screen, and inquiry_reply refuses the send (ReplyCollision) when
+someone else replied after it, until the agent confirms; the page shows
+those replies as its warning. Presence (who else has the page open) is a
+hint on top, from a heartbeat (tickets/presence.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import (
     Http404,
     HttpRequest,
@@ -41,8 +40,8 @@ from tickets.admin.inquiry_endpoints import MESSAGE_ADD, WRITES_MESSAGES, Inquir
 from tickets.admin.inquiry_forms import PAGE_UPDATES, ReplyForm, held_forms
 from tickets.models import Inquiry, InquiryMessage, MessageKind, OutboundState
 from tickets.presence import presence_touch, staff_name
-from tickets.selectors import inquiry_messages_after, replies_by_others
 from tickets.services import (
+    ReplyCollision,
     inquiry_read_mark,
     inquiry_reply,
     inquiry_reply_approve,
@@ -50,16 +49,6 @@ from tickets.services import (
 )
 
 PAGE_TEMPLATE = "admin/tickets/inquiry/inquiry_page.html"
-
-
-def newer_replies(inquiry: Inquiry, *, seen_message_id: int, user) -> list[InquiryMessage]:
-    """Replies by someone else than `user` written after the message they saw."""
-    replies = replies_by_others(
-        inquiry_messages_after(inquiry, message_id=seen_message_id), user=user
-    )
-    for reply in replies:
-        reply.author_name = staff_name(reply.author)
-    return replies
 
 
 class InquiryPageMixin(InquiryEndpointsMixin):
@@ -158,19 +147,20 @@ class InquiryPageMixin(InquiryEndpointsMixin):
             return self.render_page(request, inquiry, bound={"reply": form})
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                # Serialises sends on this inquiry: the check below is exact.
-                Inquiry.objects.select_for_update().filter(pk=inquiry.pk).first()
-                form.collision = newer_replies(
-                    inquiry, seen_message_id=data["seen_message_id"], user=request.user
-                )
-                if form.collision and not data["confirm_collision"]:
-                    return self.render_page(request, inquiry, bound={"reply": form})
-                message = inquiry_reply(
-                    inquiry=inquiry, body=data["body"], actor=request.user, channel=data["channel"]
-                )
+            message = inquiry_reply(
+                inquiry=inquiry,
+                body=data["body"],
+                actor=request.user,
+                channel=data["channel"],
+                seen_message_id=data["seen_message_id"],
+                confirm_collision=data["confirm_collision"],
+            )
+        except ReplyCollision as collision:
+            for reply in collision.replies:
+                reply.author_name = staff_name(reply.author)
+            form.collision = collision.replies
+            return self.render_page(request, inquiry, bound={"reply": form})
         except ValidationError as error:
-            form.collision = []
             form_errors_add(form, error)
             return self.render_page(request, inquiry, bound={"reply": form})
         if message.outbound_state == OutboundState.AWAITING_APPROVAL:

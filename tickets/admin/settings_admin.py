@@ -34,6 +34,7 @@ from tickets.reply_templates import (
     reply_template_save,
     template_variables_check,
 )
+from tickets.services import reply_approval_rule_delete, reply_approval_rule_save
 
 
 def _variables_text(roots) -> str:
@@ -253,15 +254,20 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReplyApprovalRule)
-class ReplyApprovalRuleAdmin(admin.ModelAdmin):
+class ReplyApprovalRuleAdmin(ServiceFormAdmin):
     list_display = ("group", "created_by", "created_at")
     list_select_related = ("group", "created_by")
     fields = ("group",)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        reply_approval_rule_save(rule=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        reply_approval_rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset.select_related("group"):
+            reply_approval_rule_delete(rule=rule, actor=request.user)
 
 
 class AutoAcknowledgementForm(forms.ModelForm):

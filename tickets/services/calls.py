@@ -20,12 +20,8 @@ from django.utils.translation import gettext as _
 from core.choices import Channel
 from crm.models import Customer, Order
 from tickets.models import Category, Inquiry, InquiryEventKind, InquiryMessage, Priority
-from tickets.services.inquiries import (
-    event_add,
-    first_reply_record,
-    inquiry_create,
-    inquiry_inbound_add,
-)
+from tickets.services.inquiries import event_add, first_reply_record
+from tickets.services.intake import InboundMessage, inquiry_create, inquiry_inbound_add
 from tickets.services.sla import next_reply_answered
 
 CALL_MAX_MINUTES = 600
@@ -101,7 +97,10 @@ def inquiry_call_log(
     at = at or timezone.now()
     with transaction.atomic():
         message = inquiry_inbound_add(
-            inquiry=inquiry, body_text=notes, received_at=at, channel=Channel.PHONE, author=actor
+            inquiry=inquiry,
+            message=InboundMessage(body_text=notes, received_at=at),
+            channel=Channel.PHONE,
+            author=actor,
         )
         _call_record(message, minutes=minutes, answered=answered, actor=actor, at=at)
     return message
@@ -128,12 +127,10 @@ def inquiry_call_create(
         inquiry = inquiry_create(
             customer=customer,
             channel=Channel.PHONE,
-            subject=subject,
-            body_text=notes,
+            message=InboundMessage(subject=subject, body_text=notes, received_at=at),
             order=order,
             category=category,
             priority=priority,
-            received_at=at,
             author=actor,
         )
         message = inquiry.messages.get()

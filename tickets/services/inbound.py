@@ -15,6 +15,7 @@ import re
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -40,7 +41,12 @@ from tickets.models import (
     InquiryMessage,
     MessageKind,
 )
-from tickets.services.inquiries import AttachmentData, inquiry_create, inquiry_inbound_add
+from tickets.services.intake import (
+    AttachmentData,
+    InboundMessage,
+    inquiry_create,
+    inquiry_inbound_add,
+)
 from tickets.services.replies import inquiry_auto_acknowledge
 
 logger = logging.getLogger(__name__)
@@ -329,25 +335,26 @@ def _mail_apply(parsed: ParsedMail, sender: str) -> InquiryMessage:
         for number, a in enumerate(parsed.attachments, start=1)
         if not a.is_inline or a.filename
     ]
-    common = {
-        "body_text": parsed.text,
-        "visible_text": parsed.visible_text,
-        "body_html": parsed.html_body,
-        "message_id": parsed.message_id,
-        "in_reply_to": parsed.in_reply_to,
-        "references": " ".join(parsed.references),
-        "attachments": attachments,
-        "received_at": parsed.date if _plausible(parsed.date) else timezone.now(),
-    }
+    mail = InboundMessage(
+        subject=parsed.subject,
+        body_text=parsed.text,
+        visible_text=parsed.visible_text,
+        body_html=parsed.html_body,
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=" ".join(parsed.references),
+        attachments=attachments,
+        received_at=parsed.date if _plausible(parsed.date) else timezone.now(),
+    )
     inquiry = mail_thread_find(parsed, sender_email=sender)
     if inquiry is not None:
-        message = inquiry_inbound_add(inquiry=inquiry, subject=parsed.subject, **common)
+        message = inquiry_inbound_add(inquiry=inquiry, message=mail)
         if message.inquiry_id != inquiry.pk:  # closed long ago: a new, linked inquiry
             _acknowledge(message.inquiry)
         return message
     if not parsed.text.strip() and not attachments:
         # Mobile mail is often written in the subject alone.
-        common["body_text"] = common["visible_text"] = parsed.subject
+        mail = replace(mail, body_text=parsed.subject, visible_text=parsed.subject)
     channel = channel_for_address(sender)
     family, given = _name_parts(parsed.from_name)
     # A mall's relay address is the buyer's identity on that mall (a masked
@@ -359,7 +366,7 @@ def _mail_apply(parsed: ParsedMail, sender: str) -> InquiryMessage:
         family_name=family,
         given_name=given,
     )
-    inquiry = inquiry_create(customer=customer, channel=channel, subject=parsed.subject, **common)
+    inquiry = inquiry_create(customer=customer, channel=channel, message=mail)
     message = inquiry.messages.get()
     _acknowledge(inquiry)
     return message
@@ -458,8 +465,7 @@ def _line_message_apply(event: LineWebhookEvent) -> InquiryMessage:
     if inquiry is not None:
         message = inquiry_inbound_add(
             inquiry=inquiry,
-            body_text=text,
-            received_at=event.occurred_at,
+            message=InboundMessage(body_text=text, received_at=event.occurred_at),
             channel=Channel.LINE,
         )
     else:
@@ -467,9 +473,7 @@ def _line_message_apply(event: LineWebhookEvent) -> InquiryMessage:
         inquiry = inquiry_create(
             customer=event.customer,
             channel=Channel.LINE,
-            subject=subject,
-            body_text=text,
-            received_at=event.occurred_at,
+            message=InboundMessage(subject=subject, body_text=text, received_at=event.occurred_at),
         )
         message = inquiry.messages.get()
     if event.reply_token:

@@ -5,6 +5,13 @@ free Reply API while the event's token is fresh, else push.
 Only a person's public reply stops the first-reply clock; notes and
 automatic acknowledgements do not. Replies from a group under an approval
 rule wait for a manager.
+
+Two agents answering the same customer twice is what the collision check
+prevents: the agent says which message they last saw (`seen_message_id`),
+and a reply by someone else after it holds the send back (ReplyCollision)
+until they confirm. It is checked under the inquiry's row lock, in the
+transaction that writes the reply, so two simultaneous sends cannot both
+pass.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from tickets.models import (
     ReplyApprovalRule,
     StaffNotification,
 )
+from tickets.selectors import inquiry_messages_after, replies_by_others
 from tickets.services.inquiries import event_add, first_reply_record, inquiry_assign_if_unassigned
 from tickets.services.reading import last_message_fields
 from tickets.services.sla import clocks_status_follow, next_reply_answered
@@ -128,20 +136,43 @@ def reply_needs_approval(author) -> bool:
     return ReplyApprovalRule.objects.filter(group__user=author).exists()
 
 
+class ReplyCollision(Exception):
+    """The reply was not written: someone else replied to the customer after
+    the message the agent last saw. `replies` are those newer replies, for
+    the agent to read before they confirm."""
+
+    def __init__(self, replies: list[InquiryMessage]) -> None:
+        super().__init__(f"{len(replies)} newer replies by someone else")
+        self.replies = replies
+
+
 def inquiry_reply(
-    *, inquiry: Inquiry, body: str, actor, channel: str | None = None, is_automatic: bool = False
+    *,
+    inquiry: Inquiry,
+    body: str,
+    actor,
+    channel: str | None = None,
+    is_automatic: bool = False,
+    seen_message_id: int | None = None,
+    confirm_collision: bool = False,
 ) -> InquiryMessage:
-    """Write a reply; send it now, or hold it for approval."""
-    body = (body or "").strip()
-    if not body:
-        raise ValidationError({"body": [_("Write the reply.")]})
-    channel = reply_channel_for(inquiry, channel)
-    customer = inquiry.customer
-    _address_check(customer, channel)
-    if channel == MessageChannel.LINE:
-        _line_texts(body)  # refuse now what LINE would refuse later
-    author = actor_or_none(actor)
+    """Write a reply; send it now, or hold it for approval.
+
+    With `seen_message_id` (the latest message the agent had on screen), a
+    reply by someone else after it raises ReplyCollision, unless
+    `confirm_collision`: the agent has read it and sends theirs anyway."""
     with transaction.atomic():
+        if seen_message_id is not None:
+            _collision_check(inquiry, seen_message_id, actor, confirm=confirm_collision)
+        body = (body or "").strip()
+        if not body:
+            raise ValidationError({"body": [_("Write the reply.")]})
+        channel = reply_channel_for(inquiry, channel)
+        customer = inquiry.customer
+        _address_check(customer, channel)
+        if channel == MessageChannel.LINE:
+            _line_texts(body)  # refuse now what LINE would refuse later
+        author = actor_or_none(actor)
         message = InquiryMessage.objects.create(
             inquiry=inquiry,
             kind=MessageKind.OUTBOUND,
@@ -162,6 +193,18 @@ def inquiry_reply(
             return message
         _reply_dispatch(message, approved_by=None)
     return message
+
+
+def _collision_check(inquiry: Inquiry, seen_message_id: int, actor, *, confirm: bool) -> None:
+    """Raise ReplyCollision for replies by others after `seen_message_id`.
+    The row lock serialises sends on the inquiry (the caller's transaction
+    holds it until the reply is written), so the check is exact."""
+    Inquiry.objects.select_for_update().filter(pk=inquiry.pk).first()
+    newer = replies_by_others(
+        inquiry_messages_after(inquiry, message_id=seen_message_id), user=actor
+    )
+    if newer and not confirm:
+        raise ReplyCollision(newer)
 
 
 def _approval_requested(message: InquiryMessage) -> None:
