@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
+.PHONY: run test test-fast install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: $(STAMP)
 PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(STAMP)
 	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the inner loop, everything but the tests marked slow (the
+## long fault and browser tests), on the same throwaway PostgreSQL server.
+test-fast: $(STAMP)
+	scripts/with-postgres.sh $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 """Project hygiene, run by `make test`: lint, format, migrations."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,35 @@ def test_the_demo_builds_on_sqlite(tmp_path):
             timeout=300,
         )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+
+
+def _marked_slow(marks: ast.expr | None) -> bool:
+    return marks is not None and "mark.slow" in ast.unparse(marks)
+
+
+def test_tests_that_start_chromium_or_the_worker_cluster_are_marked_slow():
+    """`make test-fast` leaves out the tests marked slow: a test that drives
+    Chromium or starts the real worker (the `cluster` fixture) takes 10 s to
+    over a minute, so it carries the mark, on itself or its module."""
+    unmarked = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        module = ast.parse(path.read_text())
+        pytestmark = next(
+            (
+                node.value
+                for node in module.body
+                if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "pytestmark" for t in node.targets)
+            ),
+            None,
+        )
+        for node in module.body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            names = {getattr(n, "id", getattr(n, "attr", None)) for n in ast.walk(node)}
+            long_running = bool(names & {"chromium_browser", "sync_playwright", "chromium"})
+            long_running |= "cluster" in [arg.arg for arg in node.args.args]
+            marks = ast.List(elts=[*node.decorator_list])
+            if long_running and not (_marked_slow(pytestmark) or _marked_slow(marks)):
+                unmarked.append(f"{path.relative_to(ROOT)}::{node.name}")
+    assert unmarked == []

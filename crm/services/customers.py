@@ -362,7 +362,7 @@ def customer_upsert_outcome(
 
 def _profile_full_clean(customer: Customer) -> None:
     """Field validation for a profile write. The table's check constraints
-    involve no profile field (tests/crm/test_services.py checks that), so
+    involve no profile field (tests/crm/test_customers.py checks that), so
     they are left to the database instead of one query each."""
     customer.full_clean(exclude=["tags"], validate_constraints=False)
 

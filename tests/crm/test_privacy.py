@@ -39,8 +39,8 @@ from tests.api_client import api_client
 from tests.conftest import make_api_key
 from tests.crm import factories
 from tests.outreach.conftest import smtp as smtp
-from tests.tickets.test_line_inbound import deliver, said
-from tests.tickets.test_line_inbound import line as line
+from tests.tickets.test_inbound import deliver, said
+from tests.tickets.test_inbound import line as line
 from tickets.models import Attachment, Inquiry, InquiryMessage
 from tickets.services import AttachmentData, InboundMessage, inquiry_create, inquiry_reply
 from tickets.services.inbound import line_messages_consume, mail_ingest

@@ -13,7 +13,7 @@ from tests.outreach.test_campaign_admin import (
     segment,  # noqa: F401 (fixture)
     template,  # noqa: F401 (fixture)
 )
-from tests.outreach.test_campaign_results import fixture_campaign  # noqa: F401 (fixture)
+from tests.outreach.test_results import fixture_campaign  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

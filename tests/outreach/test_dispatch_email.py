@@ -315,16 +315,6 @@ def test_cancel_holds_between_batches_and_skips_the_rest(smtp, settings):
     assert sorted(counts) == [("sent", "")] * 2 + [("skipped", "cancelled")] * 4
 
 
-def test_launch_twice_snapshots_once(smtp):
-    for i in range(3):
-        consented(email=f"d{i}@example.jp")
-    campaign = campaign_for(email_template())
-    services.campaign_launch(campaign=campaign)
-    again = services.campaign_launch(campaign=campaign)
-    assert again.status == CampaignStatus.SENDING
-    assert Send.objects.count() == 1 and Delivery.objects.count() == 3
-
-
 def test_smtp_4xx_then_refused_connections_then_recovery_delivers_every_mail_once(smtp, settings):
     settings.EMAIL_BATCH_SIZE = 3
     settings.DELIVERY_BACKOFF_SECONDS = 60

@@ -19,7 +19,7 @@ from tests.outreach.test_worker_faults import (
     wait_until_done,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_holdout_members_are_never_sent_and_stay_in_the_comparison(

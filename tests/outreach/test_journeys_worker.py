@@ -22,7 +22,7 @@ from tests.outreach.test_worker_faults import (  # noqa: F401 (fixtures)
     smtp_server,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_steps_scheduled_before_a_worker_restart_go_once_after_it(cluster, smtp_server):  # noqa: F811

@@ -43,7 +43,7 @@ from tests.outreach.audience import consented_customers, email_of, line_user
 from tests.smtp_server import SmtpServer, _Handler
 from tests.worker import Worker, WorkerClusters, database_url
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 LINE_TOKEN = "fault-test-line-token"
 LINE_SECRET = "fault-test-line-secret"

@@ -170,7 +170,7 @@ def test_every_way_of_creating_an_inquiry_is_assigned(client, django_user_model,
         },
     )
     assert response.status_code == 302
-    # LINE messages go through inquiry_create as well (tests/tickets/test_line_inbound.py)
+    # LINE messages go through inquiry_create as well (tests/tickets/test_inbound.py)
     channels = Counter(Inquiry.objects.values_list("channel", "assignee__username"))
     assert channels == {("own_site", "a"): 1, ("email", "a"): 2, ("phone", "a"): 1}
 

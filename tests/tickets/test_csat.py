@@ -24,8 +24,8 @@ from outreach.linefake import postback_event
 from outreach.models import Purpose, Send, SendKind
 from reports.selectors.monthly import monthly_report
 from tests.tickets import factories
-from tests.tickets.test_line_inbound import BOB, deliver
-from tests.tickets.test_line_inbound import line as line
+from tests.tickets.test_inbound import BOB, deliver
+from tests.tickets.test_inbound import line as line
 from tickets.models import (
     CsatSetting,
     CsatSurvey,

@@ -426,6 +426,7 @@ def poll_killed_while_reading(account: ImapAccount, uid: int, *, attempt: int) -
         process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_message_the_poller_dies_on_twice_is_recorded_and_passed_by(
     imap_server, mailbox, account

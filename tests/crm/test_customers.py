@@ -1,23 +1,20 @@
-from datetime import timedelta
+"""Customers (crm.services.customers): one customer per person across channels,
+what each channel gave, the claimant flag, a person's edits."""
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from crm import services
 from crm.models import (
     ChannelIdentity,
-    ConsentEvent,
-    ConsentState,
     Customer,
     CustomerChannelProfile,
     CustomerEvent,
     CustomerEventKind,
     LifecycleSegment,
-    Order,
 )
 from tests.crm import factories
 
@@ -166,58 +163,6 @@ def _condition_fields(node) -> set[str]:
     return fields
 
 
-def test_order_with_a_negative_total_is_refused_with_the_field():
-    customer = factories.customer()
-    with pytest.raises(ValidationError) as excinfo:
-        services.order_upsert(
-            channel="own_site",
-            order_number="N-1",
-            customer=customer,
-            ordered_at=timezone.now(),
-            total=-1,
-        )
-    assert set(excinfo.value.message_dict) == {"total"}
-    assert not Order.objects.exists()
-
-
-def test_merge_moves_identities_orders_consent_tags_and_records_events(owner):
-    winner = factories.customer(channel="own_site", external_id="w", phone="", tags=["ギフト"])
-    loser = factories.customer(
-        channel="rakuten", external_id="l", phone="080-1111-2222", tags=["リピーター"]
-    )
-    factories.order(customer=winner, total=5000)
-    loser_order = factories.order(customer=loser, channel="rakuten", total=7000)
-    services.consent_record(customer=loser, channel="email", action="opt_in", source="api")
-    services.consent_record(customer=winner, channel="line", action="opt_in", source="line")
-
-    merged = services.customer_merge(winner=winner, loser=loser, actor=owner)
-
-    loser.refresh_from_db()
-    assert loser.merged_into_id == winner.pk
-    assert Order.objects.get(pk=loser_order.pk).customer_id == winner.pk
-    assert set(merged.identities.values_list("channel", flat=True)) == {"own_site", "rakuten"}
-    assert ChannelIdentity.objects.filter(customer=loser).count() == 0
-    assert ConsentEvent.objects.filter(customer=loser).count() == 0
-    assert dict(ConsentState.objects.filter(customer=winner).values_list("channel", "granted")) == {
-        "email": True,
-        "line": True,
-    }
-    assert not ConsentState.objects.filter(customer=loser).exists()
-    assert set(merged.tags.values_list("name", flat=True)) == {"ギフト", "リピーター"}
-    assert merged.phone == "080-1111-2222"  # a blank of the winner filled from the loser
-    assert merged.order_count == 2 and merged.total_spent == 12000
-    assert loser.order_count == 0 and loser.total_spent == 0
-    winner_event = CustomerEvent.objects.get(customer=winner, kind=CustomerEventKind.MERGED)
-    assert winner_event.actor == owner
-    assert winner_event.data["loser_id"] == loser.pk
-    assert winner_event.data["moved"]["crm.order"] == 1
-    assert CustomerEvent.objects.filter(customer=loser, kind=CustomerEventKind.MERGED_INTO).exists()
-    # the loser's own history moved with it
-    assert (
-        CustomerEvent.objects.filter(customer=winner, kind=CustomerEventKind.CREATED).count() == 2
-    )
-
-
 def profiles(customer) -> dict[str, dict]:
     """What each channel gave of the customer, blanks left out."""
     return {
@@ -264,22 +209,6 @@ def test_a_repeat_upsert_writes_the_channels_profile_when_only_it_differs():
     assert profiles(customer)["rakuten"] == {"family_name": "加藤", "email": "s@example.jp"}
 
 
-def test_merge_keeps_what_each_channel_gave_and_fills_the_blanks_of_a_shared_channel(owner):
-    winner = factories.customer(channel="own_site", external_id="w", email="w@example.jp")
-    loser = factories.customer(channel="own_site", external_id="l", email="l@example.jp")
-    services.customer_upsert(channel="own_site", external_id="l", address="渋谷区1-2-3")
-    services.customer_upsert(channel="amazon", external_id="amzn-l", email="l@example.jp")
-
-    services.customer_merge(winner=winner, loser=loser, actor=owner)
-
-    kept = profiles(winner)
-    assert set(kept) == {"own_site", "amazon"}
-    assert kept["own_site"]["email"] == "w@example.jp"  # the winner's value stays
-    assert kept["own_site"]["address"] == "渋谷区1-2-3"  # a blank filled from the loser
-    assert kept["amazon"] == {"email": "l@example.jp"}
-    assert not CustomerChannelProfile.objects.filter(customer=loser).exists()
-
-
 def test_a_value_a_person_clears_is_cleared_in_every_channels_profile(owner):
     customer = factories.customer(channel="own_site", phone="090-1111-2222", address="渋谷区1")
     services.customer_upsert(channel="amazon", external_id="a-1", email=customer.email, phone="")
@@ -287,54 +216,6 @@ def test_a_value_a_person_clears_is_cleared_in_every_channels_profile(owner):
     row = CustomerChannelProfile.objects.get(customer=customer, channel="own_site")
     assert (row.phone, row.phone_normalized, row.address) == ("", "", "渋谷区1")
     assert row.family_name == "山田"  # a changed value is the person's, not the channel's
-
-
-def test_merge_into_itself_or_twice_is_refused():
-    one = factories.customer()
-    two = factories.customer()
-    with pytest.raises(ValidationError):
-        services.customer_merge(winner=one, loser=one, actor=None)
-    services.customer_merge(winner=one, loser=two, actor=None)
-    with pytest.raises(ValidationError):
-        services.customer_merge(winner=one, loser=two, actor=None)
-
-
-def test_order_upsert_updates_by_channel_and_number_and_keeps_metrics_right():
-    customer = factories.customer()
-    order = factories.order(customer=customer, total=3000, order_number="A-1")
-    factories.order(customer=customer, total=2000, order_number="A-2")
-    customer.refresh_from_db()
-    assert (customer.order_count, customer.total_spent) == (2, 5000)
-
-    same, created = services.order_upsert(
-        channel="own_site",
-        order_number="A-1",
-        customer=customer,
-        ordered_at=order.ordered_at,
-        total=3000,
-        status="cancelled",
-    )
-    assert not created and same.pk == order.pk
-    assert same.lines.count() == 1  # lines kept when not given
-    customer.refresh_from_db()
-    assert (customer.order_count, customer.total_spent) == (1, 2000)
-
-
-def test_order_moved_to_another_customer_recomputes_both():
-    first = factories.customer()
-    second = factories.customer()
-    order = factories.order(customer=first, order_number="M-1")
-    services.order_upsert(
-        channel="own_site",
-        order_number="M-1",
-        customer=second,
-        ordered_at=order.ordered_at,
-        total=order.total,
-    )
-    first.refresh_from_db()
-    second.refresh_from_db()
-    assert (first.order_count, first.lifecycle_segment) == (0, LifecycleSegment.PROSPECT)
-    assert (second.order_count, second.lifecycle_segment) == (1, LifecycleSegment.NEW)
 
 
 def test_claimant_flag_needs_a_reason_and_sets_the_segment(colleague):
@@ -355,18 +236,6 @@ def test_claimant_flag_needs_a_reason_and_sets_the_segment(colleague):
     assert {CustomerEventKind.CLAIMANT_FLAGGED, CustomerEventKind.CLAIMANT_CLEARED} <= kinds
 
 
-def test_lifecycle_recompute_turns_a_quiet_customer_sleeping():
-    customer = factories.customer()
-    factories.order(customer=customer, ordered_at=timezone.now() - timedelta(days=170))
-    customer.refresh_from_db()
-    assert customer.lifecycle_segment == LifecycleSegment.NEW
-    changed = services.lifecycle_recompute(now=timezone.now() + timedelta(days=11))
-    customer.refresh_from_db()
-    assert changed == 1
-    assert customer.lifecycle_segment == LifecycleSegment.SLEEPING
-    assert services.lifecycle_recompute(now=timezone.now() + timedelta(days=11)) == 0
-
-
 def test_customer_update_by_a_person_overwrites_and_clears(owner):
     customer = factories.customer(phone="090-0000-1111")
     updated = services.customer_update(
@@ -377,41 +246,3 @@ def test_customer_update_by_a_person_overwrites_and_clears(owner):
     event = CustomerEvent.objects.filter(customer=customer, kind=CustomerEventKind.UPDATED).get()
     assert set(event.data["fields"]) == {"phone", "address"} and event.actor == owner
     assert not Customer.objects.filter(~Q(pk=customer.pk)).exists()
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL storage parameters")
-def test_the_lifecycle_tables_are_vacuumed_after_about_a_day_of_traffic():
-    """The nightly recompute reads both tables by index-only scans, which
-    need a current visibility map (crm migration 0007)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relname, reloptions FROM pg_class"
-            " WHERE relname IN ('crm_customer', 'crm_order') ORDER BY relname"
-        )
-        options = dict(cursor.fetchall())
-    assert "autovacuum_vacuum_scale_factor=0.005" in options["crm_customer"]
-    assert "autovacuum_vacuum_insert_scale_factor=0.005" in options["crm_order"]
-
-
-def test_consent_given_to_staff_is_recorded_only_with_how_the_customer_gave_it(owner):
-    customer = factories.customer()
-    with pytest.raises(ValidationError) as refused:
-        services.consent_record(
-            customer=customer,
-            channel="email",
-            action="opt_out",
-            source="staff",
-            note="  ",
-            actor=owner,
-        )
-    assert "note" in refused.value.message_dict
-    assert not customer.consent_events.filter(source="staff").exists()
-    event = services.consent_record(
-        customer=customer,
-        channel="email",
-        action="opt_out",
-        source="staff",
-        note="12月5日に電話で配信停止の依頼",
-        actor=owner,
-    )
-    assert (event.source, event.actor) == ("staff", owner)

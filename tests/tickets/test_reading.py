@@ -1,5 +1,6 @@
-"""The inbox's rows at a glance: subject and the latest message in one line,
-unread marks per agent with their count, the news endpoint the inbox polls,
+"""What an agent has read (tickets.services.reading) and the inbox that shows
+it: subject and the latest message in one line, unread marks per agent with
+their count, the news endpoint the inbox polls,
 badges for replies held for approval, and the admin's titles in a support
 team's words."""
 
