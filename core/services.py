@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -12,11 +13,12 @@ from django.utils.translation import gettext as _
 
 from core.models import ApiKey, ApiScope, api_key_generate, api_key_hash
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Channel
 
 
 def api_key_create(
-    *, label: str, scope: str, channels: Iterable[str], actor=None
+    *, label: str, scope: str, channels: Iterable[str], actor: Actor = None
 ) -> tuple[ApiKey, str]:
     """Create a key; return it with the full secret, which is shown once
     and never stored (only its hash and a short prefix are)."""
@@ -50,7 +52,7 @@ def api_key_create(
 API_KEY_ROTATION_MAX_GRACE_HOURS = 24 * 30
 
 
-def api_key_rotate(*, key: ApiKey, grace_hours: int, actor=None) -> tuple[ApiKey, str]:
+def api_key_rotate(*, key: ApiKey, grace_hours: int, actor: Actor = None) -> tuple[ApiKey, str]:
     """Replace `key` by a new key with the same label, scope and channels
     (returned with its secret, shown once as at creation). The old key keeps
     working for `grace_hours` while the store site switches, then is refused
@@ -89,7 +91,7 @@ def api_key_rotate(*, key: ApiKey, grace_hours: int, actor=None) -> tuple[ApiKey
     return new, secret
 
 
-def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: Actor = None) -> ApiKey:
     """Revoke at once (the next request with it is a 401); records who."""
     with transaction.atomic():
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
@@ -99,7 +101,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     return api_key
 
 
-def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
+def api_key_label_set(*, api_key: ApiKey, label: str, actor: Actor = None) -> ApiKey:
     label = label.strip()
     if not label:
         raise ValidationError({"label": [_("Give the key a label (which site uses it).")]})
@@ -114,7 +116,7 @@ def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
 BACKUP_CODE_COUNT = 10
 
 
-def _staff_log(*, user, actor, message: str) -> None:
+def _staff_log(*, user: User, actor: User | None, message: str) -> None:
     """A row of Django's admin history on the staff member, and of the audit
     trail: who did what to whose login."""
     from django.contrib.admin.models import CHANGE, LogEntry
@@ -138,7 +140,7 @@ def _staff_log(*, user, actor, message: str) -> None:
     )
 
 
-def second_factor_reset(*, user, actor) -> int:
+def second_factor_reset(*, user: User, actor: User) -> int:
     """Remove a staff member's lost second factor: every TOTP device and
     their backup codes. Their current sessions lose their verification at
     once, and they get into the admin again only after a new enrolment
@@ -163,7 +165,7 @@ def second_factor_reset(*, user, actor) -> int:
     return removed + static
 
 
-def backup_codes_generate(*, user, actor) -> list[str]:
+def backup_codes_generate(*, user: User, actor: User | None) -> list[str]:
     """Ten new one-time backup codes for `user`, replacing any earlier
     ones. Returned once, to be shown once: only django-otp's static tokens
     keep them, and each works for one login (used, it is deleted)."""
@@ -179,7 +181,7 @@ def backup_codes_generate(*, user, actor) -> list[str]:
     return codes
 
 
-def login_unlock(*, user, actor) -> int:
+def login_unlock(*, user: User, actor: User | None) -> int:
     """A superuser lifts the lock on a staff member's account before the
     cool-off ends: their failed attempts are forgotten (django-axes).
     Returns the attempt records removed; recorded in their admin history."""

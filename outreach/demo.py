@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.types import Actor
 from crm.models import Customer, Order, OrderStatus
 from crm.services import OrderLineData, order_upsert
 from outreach.models import (
@@ -147,7 +148,7 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
 
 
 def demo_templates_ensure(
-    *, actor=None, definitions: list[dict] | None = None
+    *, actor: Actor = None, definitions: list[dict] | None = None
 ) -> dict[str, MessageTemplate]:
     """The demo templates by name (DEMO_TEMPLATES, or another app's
     `definitions`), created through template_save when missing."""
@@ -168,7 +169,7 @@ def _lifecycle_segment(value: str) -> Segment:
     return Segment.objects.filter(kind=SegmentKind.LIFECYCLE, lifecycle_segment=value).first()
 
 
-def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign]:
+def demo_campaign_ensure(*, actor: Actor = None, scheduled: bool = True) -> list[Campaign]:
     """A draft email campaign (winter sale to regular customers) and, when
     `scheduled`, a LINE campaign (new arrivals to VIP customers) scheduled
     for 10:00 a week from now. Found by name; never launched here."""

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
 
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -396,7 +397,7 @@ def _rows(life: Life, *, reference: str, customer, order, staff, category, polic
         )
     ]
 
-    def event(at, kind, *, old="", new="", actor=staff) -> InquiryEvent:
+    def event(at, kind, *, old="", new="", actor: User | None = staff) -> InquiryEvent:
         return InquiryEvent(kind=kind, actor=actor, old=old, new=new, data={}, created_at=at)
 
     policy_name = policy.name if policy else ""

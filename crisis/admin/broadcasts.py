@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import is_manager, staff_name
+from core.types import Actor
 from crisis.models import Incident, IncidentSend, IncidentSendKind
 from crisis.selectors.broadcasts import incident_announcements, incident_sends
 from crisis.services import broadcasts as services
@@ -97,7 +98,7 @@ class BroadcastForm(_SendForm):
         value = seen.get(self.cleaned_data["channel"], "0")
         return int(value) if value.isdigit() else 0
 
-    def send(self, *, incident: Incident, actor) -> IncidentSend:
+    def send(self, *, incident: Incident, actor: Actor) -> IncidentSend:
         update = self.cleaned_data["update"]
         return services.broadcast_send(
             incident=incident,
@@ -123,7 +124,7 @@ class NoticeForm(_SendForm):
     kind = IncidentSendKind.NOTICE
     purpose = Purpose.TRANSACTIONAL
 
-    def send(self, *, incident: Incident, actor) -> IncidentSend:
+    def send(self, *, incident: Incident, actor: Actor) -> IncidentSend:
         return services.incident_notice_send(
             incident=incident,
             channel=self.cleaned_data["channel"],

@@ -402,7 +402,7 @@ class SuspensionAdmin(ServiceFormAdmin):
             note=data.get("note", ""),
             email_template=data.get("email_template"),
             line_template=data.get("line_template"),
-            actor=request.user,
+            actor=request.user,  # type: ignore[arg-type]  # admin_view: signed-in staff only
         )
         copy_saved(obj, suspension)
 
@@ -536,7 +536,7 @@ class SuspensionAdmin(ServiceFormAdmin):
             try:
                 lifted = suspension_lift(
                     suspension=suspension,
-                    actor=request.user,
+                    actor=request.user,  # type: ignore[arg-type]  # admin_view: signed-in staff only
                     email_template=form.cleaned_data.get("email_template"),
                     line_template=form.cleaned_data.get("line_template"),
                 )

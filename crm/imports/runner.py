@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import groupby
 
+from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
@@ -71,7 +72,7 @@ def import_job_create(
     file_name: str,
     preset: str,
     dry_run: bool,
-    actor,
+    actor: User | None,
     request=None,
     enqueue: bool = True,
 ) -> ImportJob:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from core.db import insert_if_absent
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -158,7 +159,9 @@ def customer_search_keys_refresh(*, customer_ids: Sequence[int]) -> int:
     return len(changed)
 
 
-def customer_event_add(customer: Customer, kind: str, actor=None, **data: Any) -> CustomerEvent:
+def customer_event_add(
+    customer: Customer, kind: str, actor: Actor = None, **data: Any
+) -> CustomerEvent:
     return CustomerEvent.objects.create(
         customer=customer, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -282,7 +285,7 @@ def customer_upsert(
     external_id: str = "",
     identity_display_name: str = "",
     tags: Sequence[str] = (),
-    actor=None,
+    actor: Actor = None,
     **profile: Any,
 ) -> tuple[Customer, bool]:
     """Create or update the customer this person is, attaching the channel
@@ -317,7 +320,7 @@ def customer_upsert_outcome(
     external_id: str = "",
     identity_display_name: str = "",
     tags: Sequence[str] = (),
-    actor=None,
+    actor: Actor = None,
     **profile: Any,
 ) -> tuple[Customer, str]:
     """`customer_upsert`, telling what it did (an UpsertOutcome): created,
@@ -424,7 +427,7 @@ def _customer_upsert_once(
     identity_display_name: str,
     tags: Sequence[str],
     profile: dict[str, Any],
-    actor,
+    actor: Actor,
 ) -> tuple[Customer, str]:
     customer = resolution.customer
     created = customer is None
@@ -528,7 +531,7 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
 
 
 def customer_update(
-    *, customer: Customer, actor=None, notes: str | None = None, **profile
+    *, customer: Customer, actor: Actor = None, notes: str | None = None, **profile
 ) -> Customer:
     """An edit by a person (admin): given values overwrite, blanks clear."""
     unknown = set(profile) - set(PROFILE_FIELDS)
@@ -568,7 +571,7 @@ def _channel_profiles_clear(customer: Customer, names: list[str]) -> None:
         CustomerChannelProfile.objects.filter(customer=customer).update(**blank)
 
 
-def customer_test_recipient_set(*, customer: Customer, value: bool, actor) -> Customer:
+def customer_test_recipient_set(*, customer: Customer, value: bool, actor: Actor) -> Customer:
     """Mark (or unmark) the customer as a test recipient: a campaign's test
     send may go only to test recipients."""
     with transaction.atomic():
@@ -585,7 +588,7 @@ def customer_test_recipient_set(*, customer: Customer, value: bool, actor) -> Cu
 # --- Claimant flag (SPEC rule 7) -------------------------------------------
 
 
-def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer:
+def customer_claimant_set(*, customer: Customer, reason: str, actor: Actor) -> Customer:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"claimant_reason": [_("Say why this customer is a claimant.")]})
@@ -596,7 +599,7 @@ def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer
     return customer
 
 
-def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> Customer:
+def customer_claimant_clear(*, customer: Customer, actor: Actor, reason: str = "") -> Customer:
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if not customer.is_claimant:
@@ -616,7 +619,9 @@ def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> C
 CLAIMANT_FIELDS = ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
 
 
-def _claimant_write(customer: Customer, *, flag_reason: str, actor, **event_data: Any) -> None:
+def _claimant_write(
+    customer: Customer, *, flag_reason: str, actor: Actor, **event_data: Any
+) -> None:
     """Flag (a reason) or clear (no reason) the locked customer, record the
     event and recompute the segment."""
     flagged = bool(flag_reason)
@@ -645,7 +650,7 @@ class NewCustomer:
 
 
 def customers_create_bulk(
-    *, people: Sequence[NewCustomer], actor=None
+    *, people: Sequence[NewCustomer], actor: Actor = None
 ) -> list[Customer | ValidationError]:
     """Create customers the way customer_upsert creates one it did not find
     (the same cleaning, validation, normalised addresses, CREATED event,

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from core.audit import audit_record
 from core.models import AuditAction, IdempotencyRecord
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -78,7 +79,7 @@ def _reason_clean(reason: str) -> str:
 
 
 def privacy_action_record(
-    *, customer: Customer, kind: str, actor, reason: str, request=None, **data: Any
+    *, customer: Customer, kind: str, actor: Actor, reason: str, request=None, **data: Any
 ) -> CustomerEvent:
     """The record of one export or erasure: who (a staff member, or the API
     key), why, when, and counts (never the values); and its row in the
@@ -419,7 +420,7 @@ def _consent(ids: list[int], channels: list[str] | None) -> dict[str, Any]:
 def customer_export(
     *,
     customer: Customer,
-    actor,
+    actor: Actor,
     reason: str,
     channels: Iterable[str] | None = None,
     request=None,
@@ -499,7 +500,9 @@ def _files_delete(names: Iterable[str]) -> int:
     return deleted
 
 
-def customer_erase(*, customer: Customer, actor, reason: str, request=None) -> dict[str, int]:
+def customer_erase(
+    *, customer: Customer, actor: Actor, reason: str, request=None
+) -> dict[str, int]:
     """Erase the person's personal data everywhere (crm.personal_data):
     values blanked in set-based UPDATEs, identities deleted, attachment files
     removed from disk, queued messages to them skipped. Ids, order stubs,

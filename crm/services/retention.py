@@ -43,6 +43,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from django.utils import timezone, translation
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     Channel,
     ChannelIdentity,
@@ -84,7 +85,7 @@ def retention_period_start():
     return Coalesce("delivered_at", "ordered_at")
 
 
-def retention_run(*, now: datetime | None = None, actor=None) -> list[RetentionEvent]:
+def retention_run(*, now: datetime | None = None, actor: Actor = None) -> list[RetentionEvent]:
     """The scheduled job: every channel with a retention period
     (settings.RETENTION_DAYS), then the consent ledger."""
     now = now or timezone.now()
@@ -147,7 +148,7 @@ def retention_anonymize(
     channel: str,
     days: int,
     now: datetime | None = None,
-    actor=None,
+    actor: Actor = None,
     batch_size: int = BATCH_SIZE,
 ) -> RetentionEvent:
     """Anonymise the personal data `channel` gave of every buyer whose
@@ -447,7 +448,7 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
     return fully
 
 
-def consent_ledger_prune(*, now: datetime | None = None, actor=None) -> RetentionEvent:
+def consent_ledger_prune(*, now: datetime | None = None, actor: Actor = None) -> RetentionEvent:
     """Forget consent events older than CONSENT_LEDGER_RETENTION_DAYS whose
     customer was sent nothing in that time either (特定商取引法: the record of
     consent is kept for that long after the last send). The event a

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Channel, Customer
 from crm.services import customer_test_recipient_set, customer_upsert
 from outreach.holdout import holdout_pick
@@ -41,7 +42,7 @@ from outreach.services.sends import (
 logger = logging.getLogger(__name__)
 
 
-def _campaign_event(campaign: Campaign, kind: str, actor=None, **data) -> None:
+def _campaign_event(campaign: Campaign, kind: str, actor: Actor = None, **data) -> None:
     CampaignEvent.objects.create(
         campaign=campaign, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -68,7 +69,7 @@ def campaign_save(
     segment,
     holdout_percent: int = 0,
     attribution_days: int = 7,
-    actor=None,
+    actor: Actor = None,
 ) -> Campaign:
     """Create a draft, or edit one that has not been launched."""
     with transaction.atomic():
@@ -93,7 +94,7 @@ def campaign_save(
     return campaign
 
 
-def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campaign:
+def campaign_schedule(*, campaign: Campaign, at: datetime, actor: Actor = None) -> Campaign:
     if at <= timezone.now():
         raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
     _campaign_check(campaign)
@@ -108,7 +109,7 @@ def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campai
     return campaign
 
 
-def campaign_unschedule(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_unschedule(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     """Back to a draft: it will not go out at the scheduled time."""
     with transaction.atomic():
         updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
@@ -121,7 +122,9 @@ def campaign_unschedule(*, campaign: Campaign, actor=None) -> Campaign:
     return campaign
 
 
-def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = None) -> Campaign:
+def campaign_launch(
+    *, campaign: Campaign, actor: Actor = None, now: datetime | None = None
+) -> Campaign:
     """Snapshot the audience into the ledger and start sending. Runs once:
     a second launch (a double click, a second worker) changes nothing."""
     now = now or timezone.now()
@@ -186,7 +189,7 @@ def _campaign_transition(
     to: str,
     send_change: Callable[..., bool],
     event: str,
-    actor,
+    actor: Actor,
 ) -> Campaign:
     with transaction.atomic():
         campaign = (
@@ -211,7 +214,7 @@ def _campaign_transition(
     return campaign
 
 
-def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_pause(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={CampaignStatus.SENDING},
@@ -222,7 +225,7 @@ def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={CampaignStatus.PAUSED},
@@ -233,7 +236,7 @@ def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={
@@ -249,7 +252,7 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) -> Send:
+def campaign_test_send(*, campaign: Campaign, customer: Customer, actor: Actor = None) -> Send:
     """Send the campaign's message, as customers will get it (legal footer,
     unsubscribe link) but marked 【テスト】 first, to one test recipient now:
     a customer marked as one (outreach.selectors.test_recipients), e.g. a

@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import NON_COUNTING_ORDER_STATUSES, Channel, Customer, Order
 from outreach.models import (
     ORDER_TRIGGERS,
@@ -221,7 +222,7 @@ def journey_save(
     *,
     journey: Journey,
     steps: Sequence[JourneyStep],
-    actor=None,
+    actor: Actor = None,
     deleted: Sequence[JourneyStep] = (),
 ) -> Journey:
     """Validate (the marketplace rules, the review wording), save the journey
@@ -260,7 +261,7 @@ def journey_save(
     return journey
 
 
-def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor=None) -> Send:
+def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor: Actor = None) -> Send:
     """The step's open Send, on the journey's channel and purpose, with the
     step's template as it now is."""
     purpose = journey.purpose
@@ -284,7 +285,7 @@ def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor=None) -> Sen
     return step.send
 
 
-def journey_activate(*, journey: Journey, actor=None) -> bool:
+def journey_activate(*, journey: Journey, actor: Actor = None) -> bool:
     """Turn a journey on: from now on its trigger enters people. False if
     it was on."""
     with transaction.atomic():
@@ -298,7 +299,7 @@ def journey_activate(*, journey: Journey, actor=None) -> bool:
     return bool(changed)
 
 
-def journey_deactivate(*, journey: Journey, actor=None) -> bool:
+def journey_deactivate(*, journey: Journey, actor: Actor = None) -> bool:
     """Turn a journey off: nobody enters any more, and the steps still
     waiting are withdrawn (reason: the journey was turned off). False if it
     was off."""

@@ -86,7 +86,8 @@ class InquiryPageMixin(InquiryEndpointsMixin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
-        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # the inbox's unread mark
+        # The inbox's unread mark.
+        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # type: ignore[arg-type]  # admin_view: signed-in staff only
         audit_record(action=AuditAction.VIEW, request=request, customer_id=inquiry.customer_id)
         return self.render_page(request, inquiry)
 

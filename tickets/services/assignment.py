@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.roles import manager_required
+from core.types import Actor
 from tickets.models import (
     AgentAvailability,
     AssignmentMode,
@@ -51,7 +52,7 @@ def inquiry_auto_assign(*, inquiry: Inquiry):
     return agent
 
 
-def agent_presence_set(*, user, is_present: bool, actor) -> AgentAvailability:
+def agent_presence_set(*, user, is_present: bool, actor: Actor) -> AgentAvailability:
     """`user` takes new inquiries (present) or not (absent). Only they or a
     manager may say so; only assignable staff have a presence."""
     if actor is not None and actor.pk != user.pk:

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.types import Actor
 from crm.models import Channel, ChannelIdentity, Customer
 from outreach.models import MessageChannel, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
@@ -87,7 +88,7 @@ def csat_allowed(inquiry: Inquiry) -> bool:
     return CsatSetting.objects.filter(channel=inquiry.channel, is_active=True).exists()
 
 
-def csat_offer(*, inquiry: Inquiry, actor=None) -> CsatSurvey | None:
+def csat_offer(*, inquiry: Inquiry, actor: Actor = None) -> CsatSurvey | None:
     """Ask the customer of a resolved inquiry the satisfaction question, if
     its channel asks and it was never asked; None when not asked. Runs in
     the caller's transaction (inquiry_status_set, with the inquiry locked)."""

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Customer, Order
 from crm.services import customer_follow_merges
 from tickets.models import (
@@ -51,7 +52,9 @@ from tickets.services.triage import triage_due
 logger = logging.getLogger(__name__)
 
 
-def event_add(inquiry: Inquiry, kind: str, actor=None, old="", new="", **data) -> InquiryEvent:
+def event_add(
+    inquiry: Inquiry, kind: str, actor: Actor = None, old="", new="", **data
+) -> InquiryEvent:
     return InquiryEvent.objects.create(
         inquiry=inquiry,
         kind=kind,
@@ -384,7 +387,7 @@ def inquiry_inbound_add(
     return message
 
 
-def first_reply_record(inquiry: Inquiry, *, at: datetime, actor) -> list[str]:
+def first_reply_record(inquiry: Inquiry, *, at: datetime, actor: Actor) -> list[str]:
     """Stop the first-reply clock of `inquiry` (locked by the caller, its
     clock still running) at `at`: met or breached against its deadline,
     with the SLA and stage events. Returns the fields to save."""
@@ -401,7 +404,7 @@ def first_reply_record(inquiry: Inquiry, *, at: datetime, actor) -> list[str]:
     return fields
 
 
-def inquiry_note_add(*, inquiry: Inquiry, body: str, actor) -> InquiryMessage:
+def inquiry_note_add(*, inquiry: Inquiry, body: str, actor: Actor) -> InquiryMessage:
     """An internal note: never sent, never stops the first-reply clock."""
     body = (body or "").strip()
     if not body:
@@ -435,14 +438,14 @@ def _assignee_check(assignee) -> None:
         )
 
 
-def inquiry_assign(*, inquiry: Inquiry, assignee, actor) -> Inquiry:
+def inquiry_assign(*, inquiry: Inquiry, assignee, actor: Actor) -> Inquiry:
     """Give the inquiry to `assignee` (one of assignable_staff), or to
     nobody (None)."""
     _assignee_check(assignee)
     return _assign(inquiry, assignee, actor)
 
 
-def _assign(inquiry: Inquiry, assignee, actor, *, auto: bool = False) -> Inquiry:
+def _assign(inquiry: Inquiry, assignee, actor: Actor, *, auto: bool = False) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.assignee_id == getattr(assignee, "pk", None):
@@ -476,7 +479,7 @@ def _assign(inquiry: Inquiry, assignee, actor, *, auto: bool = False) -> Inquiry
     return inquiry
 
 
-def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) -> Inquiry:
+def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor: Actor) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.category_id == getattr(category, "pk", None):
@@ -489,7 +492,7 @@ def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) 
     return inquiry
 
 
-def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
+def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor: Actor) -> Inquiry:
     """A new priority may match another SLA policy: before the first reply,
     the deadline is recomputed from the time the inquiry was received, and
     before triage its triage target (in the new policy's clock)."""
@@ -531,7 +534,7 @@ _STATUS_STAGE = {
 }
 
 
-def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
+def inquiry_status_set(*, inquiry: Inquiry, status: str, actor: Actor) -> Inquiry:
     if status not in InquiryStatus.values:
         raise ValidationError({"status": [_("Unknown status: %(value)s.") % {"value": status}]})
     now = timezone.now()
@@ -567,7 +570,7 @@ def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
     return inquiry
 
 
-def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
+def inquiry_solution_proposed(*, inquiry: Inquiry, actor: Actor) -> Inquiry:
     """Stage 解決策の提示: recorded once, when the agent says so."""
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
@@ -578,7 +581,7 @@ def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
     return inquiry
 
 
-def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
+def inquiries_bulk_assign(*, inquiries, assignee, actor: Actor) -> int:
     _assignee_check(assignee)
     done = 0
     for inquiry in inquiries:
@@ -587,7 +590,7 @@ def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
     return done
 
 
-def inquiries_bulk_close(*, inquiries, actor) -> int:
+def inquiries_bulk_close(*, inquiries, actor: Actor) -> int:
     done = 0
     for inquiry in inquiries:
         inquiry_status_set(inquiry=inquiry, status=InquiryStatus.CLOSED, actor=actor)
@@ -602,7 +605,7 @@ def staff_notifications_mark_read(*, user, ids) -> int:
     ).update(read_at=timezone.now())
 
 
-def inquiry_assign_if_unassigned(*, inquiry: Inquiry, assignee, actor) -> bool:
+def inquiry_assign_if_unassigned(*, inquiry: Inquiry, assignee, actor: Actor) -> bool:
     """Give the inquiry to `assignee` only if nobody has it (checked under
     the row lock) and they may be assigned inquiries; True if it was given.
     A reply by an agent takes an unassigned inquiry this way."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf, Replace, Substr
 from django.utils import timezone
@@ -58,7 +59,7 @@ def last_message_refresh(*, inquiry_ids) -> None:
     )
 
 
-def inquiry_read_mark(*, inquiry: Inquiry, actor) -> None:
+def inquiry_read_mark(*, inquiry: Inquiry, actor: User) -> None:
     """`actor` opened the inquiry: its customer messages so far (up to its
     last_inbound_at) are read for them. One upsert."""
     InquiryReadState.objects.bulk_create(

@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from core.roles import is_manager, managers
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Channel, ChannelIdentity, Customer
 from outreach.channels.email import message_id_for, own_addresses
 from outreach.models import Delivery, MessageChannel, Purpose, SendKind
@@ -128,7 +130,12 @@ def reply_needs_approval(author) -> bool:
 
 
 def inquiry_reply(
-    *, inquiry: Inquiry, body: str, actor, channel: str | None = None, is_automatic: bool = False
+    *,
+    inquiry: Inquiry,
+    body: str,
+    actor: Actor,
+    channel: str | None = None,
+    is_automatic: bool = False,
 ) -> InquiryMessage:
     """Write a reply; send it now, or hold it for approval."""
     body = (body or "").strip()
@@ -179,7 +186,7 @@ def _approval_requested(message: InquiryMessage) -> None:
 
 
 def inquiry_reply_approve(
-    *, message: InquiryMessage, actor, body: str | None = None
+    *, message: InquiryMessage, actor: User, body: str | None = None
 ) -> InquiryMessage:
     """A manager sends a held reply (optionally edited)."""
     if not is_manager(actor):
@@ -199,7 +206,7 @@ def inquiry_reply_approve(
     return message
 
 
-def inquiry_reply_return(*, message: InquiryMessage, actor, note: str) -> InquiryMessage:
+def inquiry_reply_return(*, message: InquiryMessage, actor: Actor, note: str) -> InquiryMessage:
     if not is_manager(actor):
         raise PermissionDenied(_("Only a manager can return replies."))
     if not (note or "").strip():
