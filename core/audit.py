@@ -11,6 +11,7 @@ count), never the rows themselves.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
@@ -24,7 +25,7 @@ _LIST_ONLY = frozenset({"p", "o", "page", "page_size", "ordering", "cursor", "_c
 _SEARCH_TERMS = frozenset({"q", "search"})
 
 
-def _principal(request: HttpRequest | None, actor: Actor) -> tuple[object | None, object | None]:
+def _principal(request: HttpRequest | None, actor: Actor) -> tuple[Any, Any]:
     """(user, API key) behind an actor, or the request's user: an API
     client carries its key; a staff member is a user with a primary key."""
     who = actor if actor is not None else getattr(request, "user", None)

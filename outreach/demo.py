@@ -164,7 +164,7 @@ def demo_templates_ensure(
     return templates
 
 
-def _lifecycle_segment(value: str) -> Segment:
+def _lifecycle_segment(value: str) -> Segment | None:
     segments_builtin_ensure()
     return Segment.objects.filter(kind=SegmentKind.LIFECYCLE, lifecycle_segment=value).first()
 
@@ -246,7 +246,7 @@ def journey_demo(ctx) -> None:
         number = f"DEMO-FOLLOW-{index}"
         if Order.objects.filter(channel="own_site", order_number=number).exists():
             continue  # a second run
-        fields = {
+        fields: dict[str, Any] = {
             "channel": "own_site",
             "order_number": number,
             "customer": customer,

@@ -198,8 +198,10 @@ def _condition_expressions(condition):
 
 def _unclosed_tag(template: Template) -> bool:
     """Django renders "{{ customer.name" (no closing braces) as plain text."""
+    # The nodes are TextNodes, which have .s; the stubs say Node.
     return any(
-        "{{" in node.s or "{%" in node.s for node in template.nodelist.get_nodes_by_type(TextNode)
+        "{{" in node.s or "{%" in node.s  # type: ignore[attr-defined]
+        for node in template.nodelist.get_nodes_by_type(TextNode)
     )
 
 

@@ -13,7 +13,7 @@ from core.api.auth import api_key_channel_check
 from core.api.filters import IdFilter
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from crm.fields import CustomerEmailSerializerField
-from crm.models import Channel
+from crm.models import Channel, Customer
 from crm.services import customer_upsert
 from tickets import selectors
 from tickets.models import Category, Inquiry, InquiryStatus, SlaState
@@ -21,11 +21,15 @@ from tickets.services import inquiry_auto_acknowledge, inquiry_create
 
 
 class InquirySerializer(api_serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     order_number = serializers.CharField(
         source="api_order_number", default=None, read_only=True, allow_null=True
     )
-    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     replied = serializers.SerializerMethodField()
 
     class Meta:

@@ -82,9 +82,11 @@ def template_variables_check(
         ) from None
     variables = template_variables(compiled.nodelist)
     errors = []
-    # Django renders "{{ customer.name" (not closed) as plain text.
+    # Django renders "{{ customer.name" (not closed) as plain text. (The
+    # nodes are TextNodes, which have .s; the stubs say Node.)
     if any(
-        "{{" in node.s or "{%" in node.s for node in compiled.nodelist.get_nodes_by_type(TextNode)
+        "{{" in node.s or "{%" in node.s  # type: ignore[attr-defined]
+        for node in compiled.nodelist.get_nodes_by_type(TextNode)
     ):
         errors.append(
             _("A tag opened with %(open)s is not closed: customers would see it as is.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -39,7 +40,9 @@ from tickets.models import Inquiry, InquiryEvent, InquiryEventKind
 MALLS = (Channel.RAKUTEN, Channel.AMAZON, Channel.YAHOO)
 
 
-def _event(incident: Incident, kind: str, actor: Actor, text: str = "", **data) -> IncidentEvent:
+def _event(
+    incident: Incident, kind: str, actor: Actor, text: str = "", **data: Any
+) -> IncidentEvent:
     return IncidentEvent.objects.create(
         incident=incident, kind=kind, actor=actor_or_none(actor), text=text, data=data
     )
@@ -145,7 +148,7 @@ def incident_update(
 EDITABLE = ("title", "channel", "system", "expected_recovery_at")
 
 
-def incident_edit(*, incident: Incident, actor: Actor, **changes) -> Incident:
+def incident_edit(*, incident: Incident, actor: Actor, **changes: Any) -> Incident:
     """Correct an incident's title, channel, system or expected recovery
     (managers); the EDITED event keeps each old and new value."""
     manager_required(actor)
@@ -156,7 +159,7 @@ def incident_edit(*, incident: Incident, actor: Actor, **changes) -> Incident:
         incident = _locked(incident)
         if incident.status == IncidentStatus.CLOSED:
             raise ValidationError(_("The incident is closed."))
-        changed = {}
+        changed: dict[str, Any] = {}
         for name, value in changes.items():
             old = getattr(incident, name)
             if old != value:

@@ -218,6 +218,7 @@ def _notices_send(
     second call a no-op."""
     if email_template is None and line_template is None:
         return
+    assert email_template is not None  # a LINE one needs one (_notice_templates_check)
     line_ids = _line_reachable()
     plans: list[tuple[str, MessageTemplate, QuerySet[Customer]]] = []
     if line_template is not None:
@@ -404,7 +405,9 @@ def suspension_record(
     return suspension
 
 
-def told_customers(suspension: Suspension, *, kind: str = SuspensionNoticeKind.SUSPENDED):
+def told_customers(
+    suspension: Suspension, *, kind: str = SuspensionNoticeKind.SUSPENDED
+) -> QuerySet[Customer]:
     """The customers a notice of `kind` went to: its ledger rows that were
     not skipped (sent, failed or in doubt: it was tried)."""
     sends = SuspensionNotice.objects.filter(suspension=suspension, kind=kind).values("send_id")

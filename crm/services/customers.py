@@ -172,6 +172,7 @@ def customer_follow_merges(customer: Customer) -> Customer:
     seen = set()
     while customer.merged_into_id is not None and customer.pk not in seen:
         seen.add(customer.pk)
+        assert customer.merged_into is not None  # merged_into_id is set
         customer = customer.merged_into
     return customer
 
@@ -260,7 +261,7 @@ def _customers_by_identity(keys: list[tuple[str, str]]) -> dict[tuple[str, str],
     customers = Customer.objects.raw(
         " UNION ALL ".join([branch] * len(keys)), [value for key in keys for value in key]
     )
-    return {(c.identity_channel, c.identity_external_id): c for c in customers}
+    return {(c.identity_channel, c.identity_external_id): c for c in customers}  # type: ignore[attr-defined]  # columns the raw SQL selects
 
 
 def _customer_by_address(email_norm: str, phone_norm: str) -> Customer | None:
@@ -340,6 +341,7 @@ def customer_upsert_outcome(
     if _nothing_to_write(resolution, cleaned, tags):
         # A repeat buyer known by this identity, with the profile we hold
         # (most orders of a store site's feed): a read, no transaction.
+        assert resolution.customer is not None  # _nothing_to_write found them
         return resolution.customer, UpsertOutcome.UNCHANGED
     for attempt in range(2):
         try:
@@ -379,7 +381,7 @@ def _resolve(channel: str, external_id: str, profile: dict[str, Any]) -> Resolut
     )
 
 
-def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> bool:
+def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags: Sequence[str]) -> bool:
     """Whether the upsert would leave everything as it is: the person was
     found by this very identity (nothing to attach), no tags to add, and no
     profile value would change."""
@@ -432,7 +434,7 @@ def _customer_upsert_once(
     customer = resolution.customer
     created = customer is None
     changed: list[str] = []
-    if created:
+    if customer is None:
         customer = Customer()
         _apply_profile(customer, profile, overwrite=True)
         _profile_full_clean(customer)
@@ -531,7 +533,7 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
 
 
 def customer_update(
-    *, customer: Customer, actor: Actor = None, notes: str | None = None, **profile
+    *, customer: Customer, actor: Actor = None, notes: str | None = None, **profile: Any
 ) -> Customer:
     """An edit by a person (admin): given values overwrite, blanks clear."""
     unknown = set(profile) - set(PROFILE_FIELDS)
@@ -724,7 +726,7 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
     identity, email or phone of ours knows them (customers_create_bulk
     creates them alike); (None, "") otherwise: the caller goes through
     customer_upsert, which knows the rest of the rules."""
-    prepared = []
+    prepared: list[tuple[NewCustomer, dict[str, Any], str, str, str] | None] = []
     for person in people:
         try:
             cleaned = _clean_profile(person.profile)
@@ -751,7 +753,7 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
     if keys:
         channels, external_ids = zip(*sorted(keys), strict=True)
         by_identity = {
-            (c.identity_channel, c.identity_external_id): c
+            (c.identity_channel, c.identity_external_id): c  # type: ignore[attr-defined]  # columns the raw SQL selects
             for c in Customer.objects.raw(
                 "SELECT c.*, i.channel AS identity_channel,"
                 f" i.external_id AS identity_external_id, {_CHANNEL_PROFILE_COLUMNS}"

@@ -46,9 +46,9 @@ def customer_merge(*, winner: Customer, loser: Customer, actor: Actor) -> Custom
             model, field = relation.related_model, relation.field.name
             if (model, field) in _MERGE_SPECIAL:
                 continue
-            count = model._base_manager.filter(**{field: loser}).update(**{field: winner})
+            count = model._base_manager.filter(**{field: loser}).update(**{field: winner})  # type: ignore[union-attr]  # a reverse relation's model is a class
             if count:
-                moved[model._meta.label_lower] = count
+                moved[model._meta.label_lower] = count  # type: ignore[union-attr]  # a reverse relation's model is a class
         winner.tags.add(*loser.tags.all())
         loser.tags.clear()
 

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -57,6 +58,9 @@ from outreach.models import (
 from outreach.segments.compiler import segment_q
 from outreach.services.sends import send_create, template_snapshot
 from outreach.services.unsubscribe import queued_skip
+
+if TYPE_CHECKING:
+    from tickets.models import BusinessCalendar
 
 # A step whose due time is further in the past than this when its trigger
 # arrives (an order imported with its history) is not scheduled.
@@ -238,10 +242,10 @@ def journey_save(
         journey.full_clean()
         journey.save()
         for step in deleted:
-            if step.pk and step.send_id and not step.send.deliveries.exists():
+            if step.pk and step.send_id and not step.send.deliveries.exists():  # type: ignore[union-attr]  # send_id is set
                 send = step.send
                 step.delete()
-                send.delete()
+                send.delete()  # type: ignore[union-attr]  # send_id is set
             elif step.pk:
                 raise ValidationError(
                     {"steps": [_("A step that has sent messages cannot be deleted.")]}
@@ -282,7 +286,7 @@ def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor: Actor = Non
         respect_quiet_hours=purpose == Purpose.MARKETING,
         content={"template": template_snapshot(step.template)},
     )
-    return step.send
+    return step.send  # type: ignore[return-value]  # send_id is set
 
 
 def journey_activate(*, journey: Journey, actor: Actor = None) -> bool:
@@ -324,7 +328,9 @@ def journey_deactivate(*, journey: Journey, actor: Actor = None) -> bool:
 # --- Due times ----------------------------------------------------------------------
 
 
-def business_days_add(at: datetime, days: int, calendar=None) -> datetime:
+def business_days_add(
+    at: datetime, days: int, calendar: BusinessCalendar | None = None
+) -> datetime:
     """`at` moved `days` open days of the business calendar later, at the
     same local time (closed days — weekends, holidays, the year-end closure
     — are not counted)."""
@@ -372,11 +378,13 @@ def _active_journeys(triggers: Iterable[str]) -> list[tuple[Journey, list[Journe
     return list(journeys.values())
 
 
-def _audience(journey: Journey, customers: QuerySet[Customer], *, now: datetime):
+def _audience(
+    journey: Journey, customers: QuerySet[Customer], *, now: datetime
+) -> QuerySet[Customer]:
     if journey.lifecycle_segments:
         customers = customers.filter(lifecycle_segment__in=journey.lifecycle_segments)
     if journey.segment_id is not None:
-        customers = customers.filter(segment_q(journey.segment, now=now))
+        customers = customers.filter(segment_q(journey.segment, now=now))  # type: ignore[arg-type]  # segment_id is set
     return customers
 
 

@@ -134,7 +134,7 @@ def deliveries_snapshot(
         FROM ({select_sql}{fence}) AS a
         {conflict}
     """
-    params = [
+    params: list[Any] = [
         send.pk,
         send.channel,
         context_key,
@@ -143,7 +143,7 @@ def deliveries_snapshot(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, stamp, stamp, *select_params])
-        written = cursor.rowcount
+        written: int = cursor.rowcount
     _ledger_statistics_refresh(written)
     return written
 

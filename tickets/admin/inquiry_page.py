@@ -58,7 +58,7 @@ def newer_replies(inquiry: Inquiry, *, seen_message_id: int, user) -> list[Inqui
         inquiry_messages_after(inquiry, message_id=seen_message_id), user=user
     )
     for reply in replies:
-        reply.author_name = staff_name(reply.author)
+        reply.author_name = staff_name(reply.author)  # type: ignore[attr-defined]  # set here for the template
     return replies
 
 
@@ -80,7 +80,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         inquiry = self.get_object(request, unquote(object_id))
         if inquiry is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's private helper, missing from django-stubs
         if not self.has_view_or_change_permission(request, inquiry):
             raise PermissionDenied
         if request.method != "GET":
@@ -93,7 +93,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
 
     def render_page(
         self, request: HttpRequest, inquiry: Inquiry, *, bound: dict[str, Any] | None = None
-    ) -> HttpResponse:
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             **self.page_context(request, inquiry, bound=bound),

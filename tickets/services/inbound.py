@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -221,7 +222,7 @@ def _report_apply(
     inquiry) and applied to the addresses it names, once."""
     return _record_and_apply(
         dedupe_key,
-        lambda _record: mail_report_apply(report=parsed.report, received_at=timezone.now()),
+        lambda _record: mail_report_apply(report=parsed.report, received_at=timezone.now()),  # type: ignore[arg-type]  # a report mail has its report
         source=source,
         raw=raw,
         status=InboundStatus.IGNORED,
@@ -328,7 +329,7 @@ def _mail_apply(parsed: ParsedMail, sender: str) -> InquiryMessage:
         for number, a in enumerate(parsed.attachments, start=1)
         if not a.is_inline or a.filename
     ]
-    common = {
+    common: dict[str, Any] = {
         "body_text": parsed.text,
         "visible_text": parsed.visible_text,
         "body_html": parsed.html_body,
@@ -409,7 +410,12 @@ def _line_text(payload: dict) -> str:
     kind = message.get("type")
     if kind == "text":
         return message.get("text", "")
-    labels = {"sticker": "[スタンプ]", "image": "[画像]", "video": "[動画]", "audio": "[音声]"}
+    labels: dict[str | None, str] = {
+        "sticker": "[スタンプ]",
+        "image": "[画像]",
+        "video": "[動画]",
+        "audio": "[音声]",
+    }
     return labels.get(kind, f"[{kind or 'message'}]")
 
 
@@ -464,7 +470,7 @@ def _line_message_apply(event: LineWebhookEvent) -> InquiryMessage:
     else:
         subject = text.splitlines()[0][:60] if text.strip() else "LINE"
         inquiry = inquiry_create(
-            customer=event.customer,
+            customer=event.customer,  # type: ignore[arg-type]  # customer__isnull=False (line_events_apply)
             channel=Channel.LINE,
             subject=subject,
             body_text=text,

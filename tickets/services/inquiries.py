@@ -101,7 +101,7 @@ def _attachments_save(message: InquiryMessage, attachments: Sequence[AttachmentD
             truncated=item.content is None or item.size > settings.ATTACHMENT_MAX_BYTES,
         )
         if not attachment.truncated:
-            attachment.file.save(attachment.filename, ContentFile(item.content), save=False)
+            attachment.file.save(attachment.filename, ContentFile(item.content), save=False)  # type: ignore[type-var]  # not truncated: content is set
         attachment.save()
 
 
@@ -528,7 +528,7 @@ def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor: Actor) -> In
     return inquiry
 
 
-_STATUS_STAGE = {
+_STATUS_STAGE: dict[str, str] = {
     InquiryStatus.RESOLVED: "resolved_at",
     InquiryStatus.CLOSED: "closed_at",
 }

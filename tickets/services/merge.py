@@ -175,7 +175,7 @@ def _clock_from_earliest(kept: Inquiry, group: list[Inquiry]) -> list[str]:
     the inquiry is not triaged yet."""
     replied = [inquiry for inquiry in group if inquiry.first_replied_at is not None]
     if replied:
-        first = min(replied, key=lambda inquiry: inquiry.first_replied_at)
+        first = min(replied, key=lambda inquiry: inquiry.first_replied_at)  # type: ignore[arg-type, return-value]  # replied: first_replied_at is set
         for name in _CLOCK_FIELDS:
             setattr(kept, name, getattr(first, name))
         return list(_CLOCK_FIELDS)
