@@ -16,13 +16,14 @@ the next round.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -38,6 +39,7 @@ from crisis.models import (
     IncidentSendKind,
 )
 from crisis.selectors.broadcasts import broadcast_audience, notice_audience
+from crm.models import Customer
 from outreach import services as outreach
 from outreach.dispatch import quiet_hours_end
 from outreach.models import MessageChannel, MessageTemplate, Purpose, SendKind
@@ -85,7 +87,7 @@ def _template_check(template: MessageTemplate, *, channel: str, purpose: str) ->
         raise ValidationError({"template": [message]})
 
 
-def _event(incident: Incident, kind: str, actor: Actor, text: str, **data) -> IncidentEvent:
+def _event(incident: Incident, kind: str, actor: Actor, text: str, **data: Any) -> IncidentEvent:
     return IncidentEvent.objects.create(
         incident=incident, kind=kind, actor=actor_or_none(actor), text=text, data=data
     )
@@ -98,7 +100,7 @@ def _incident_send(
     channel: str,
     template: MessageTemplate,
     purpose: str,
-    audience_of,
+    audience_of: Callable[..., QuerySet[Customer]],
     actor: Actor,
     update: bool,
     after_round: int | None,
@@ -290,7 +292,14 @@ def _sent_event(incident_send: IncidentSend, actor: Actor, *, now: datetime) -> 
 # --- Pause, resume, cancel ----------------------------------------------------------------
 
 
-def _change(incident_send: IncidentSend, *, actor: Actor, change, refused: str, done: str):
+def _change(
+    incident_send: IncidentSend,
+    *,
+    actor: Actor,
+    change: Callable[..., bool],
+    refused: str,
+    done: str,
+) -> IncidentSend:
     _manager_only(actor)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_send.incident_id)

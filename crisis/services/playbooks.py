@@ -57,13 +57,13 @@ def checklist_copy(*, incident: Incident) -> list[ChecklistItem]:
     )
 
 
-def checklist_step_may_tick(item: ChecklistItem, user) -> bool:
+def checklist_step_may_tick(item: ChecklistItem, user: Actor) -> bool:
     """A manager ticks any step; anyone else only their own role's steps."""
     if is_manager(user):
         return True
     if not hasattr(user, "_crisis_roles"):
-        user._crisis_roles = set(user.groups.values_list("name", flat=True))
-    return item.role in user._crisis_roles
+        user._crisis_roles = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]  # a cache on the staff member's user object
+    return item.role in user._crisis_roles  # type: ignore[union-attr]  # set just above
 
 
 def _step_set(*, item: ChecklistItem, done: bool, actor: Actor) -> ChecklistItem:

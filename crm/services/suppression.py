@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -165,5 +165,5 @@ def suppression_lift(*, suppression: Suppression, note: str, actor: Actor) -> Su
     return locked
 
 
-def _customers_with(address: str):
+def _customers_with(address: str) -> QuerySet[Customer]:
     return Customer.objects.filter(email_normalized=address, merged_into__isnull=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +28,7 @@ from outreach.models import (
     Delivery,
     MessageTemplate,
     Purpose,
+    Segment,
     Send,
     SendKind,
 )
@@ -42,7 +45,7 @@ from outreach.services.sends import (
 logger = logging.getLogger(__name__)
 
 
-def _campaign_event(campaign: Campaign, kind: str, actor: Actor = None, **data) -> None:
+def _campaign_event(campaign: Campaign, kind: str, actor: Actor = None, **data: Any) -> None:
     CampaignEvent.objects.create(
         campaign=campaign, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -66,7 +69,7 @@ def campaign_save(
     name: str,
     channel: str,
     template: MessageTemplate,
-    segment,
+    segment: Segment | None,
     holdout_percent: int = 0,
     attribution_days: int = 7,
     actor: Actor = None,
@@ -82,7 +85,7 @@ def campaign_save(
             campaign = Campaign(created_by=actor_or_none(actor))
             created = True
         campaign.name, campaign.channel = name, channel
-        campaign.template, campaign.segment = template, segment
+        campaign.template, campaign.segment = template, segment  # type: ignore[assignment]  # None is refused by full_clean below
         campaign.holdout_percent = holdout_percent
         campaign.attribution_days = attribution_days
         _campaign_check(campaign)
@@ -279,7 +282,7 @@ def campaign_test_send(*, campaign: Campaign, customer: Customer, actor: Actor =
     return send
 
 
-def staff_test_recipient(*, user) -> Customer:
+def staff_test_recipient(*, user: User) -> Customer:
     """A staff member's own email address as a test recipient: their
     customer record by that address (made if there is none), marked as a
     test recipient."""

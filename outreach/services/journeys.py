@@ -428,7 +428,7 @@ def _rows_insert(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *select_params])
-        return cursor.rowcount
+        return cursor.rowcount  # type: ignore[no-any-return]  # the DB-API cursor's rowcount is an int
 
 
 def _enter(

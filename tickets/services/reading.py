@@ -4,6 +4,7 @@ are added) and how far each agent has read (InquiryReadState)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -26,7 +27,7 @@ def last_message_fields(text: str, at: datetime) -> dict:
     }
 
 
-def last_message_refresh(*, inquiry_ids) -> None:
+def last_message_refresh(*, inquiry_ids: Iterable[int]) -> None:
     """Recount the latest-message columns of these inquiries from their
     messages, in one UPDATE, after messages moved between inquiries (merge,
     split): the latest message exchanged with the customer — no notes, no

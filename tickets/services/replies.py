@@ -121,12 +121,12 @@ def reply_channel_reachable(inquiry: Inquiry) -> str | None:
     return channel
 
 
-def reply_needs_approval(author) -> bool:
+def reply_needs_approval(author: Actor) -> bool:
     """A person's reply waits for approval when a rule covers one of their
     groups, unless they may approve replies themselves (is_manager)."""
     if author is None or is_manager(author):
         return False
-    return ReplyApprovalRule.objects.filter(group__user=author).exists()
+    return ReplyApprovalRule.objects.filter(group__user=author).exists()  # type: ignore[misc]  # an anonymous user matches no rule
 
 
 def inquiry_reply(
@@ -273,7 +273,7 @@ def _reply_token_take(inquiry: Inquiry) -> str:
     return latest.line_reply_token
 
 
-def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
+def _reply_dispatch(message: InquiryMessage, *, approved_by: User | None) -> None:
     """Hand the reply to the ledger and the worker; stop the clock if it is
     the first reply a person sends."""
     inquiry = Inquiry.objects.select_for_update().get(pk=message.inquiry_id)
