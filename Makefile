@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast install lint format check messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
+.PHONY: run test test-fast install lint format check typecheck messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-check: $(STAMP) lint
+## make typecheck: mypy over every app (settings in pyproject.toml [tool.mypy]).
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+check: $(STAMP) lint typecheck
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 

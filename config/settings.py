@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -265,7 +266,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Worker (django-q2) ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "madoguchi",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     # A task may run at most `timeout` seconds; it is handed out again after

@@ -11,11 +11,13 @@ count), never the rows themselves.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
 
 from core.models import AuditAction, AuditEntry
+from core.types import Actor
 
 # Query parameters that only page or sort a list: a list is a search when
 # any other parameter (a search box, a filter) narrows it.
@@ -23,7 +25,7 @@ _LIST_ONLY = frozenset({"p", "o", "page", "page_size", "ordering", "cursor", "_c
 _SEARCH_TERMS = frozenset({"q", "search"})
 
 
-def _principal(request: HttpRequest | None, actor) -> tuple[object | None, object | None]:
+def _principal(request: HttpRequest | None, actor: Actor) -> tuple[Any, Any]:
     """(user, API key) behind an actor, or the request's user: an API
     client carries its key; a staff member is a user with a primary key."""
     who = actor if actor is not None else getattr(request, "user", None)
@@ -36,7 +38,7 @@ def audit_record(
     *,
     action: str,
     request: HttpRequest | None = None,
-    actor=None,
+    actor: Actor = None,
     customer_id: int | None = None,
     what: str = "",
 ) -> AuditEntry:

@@ -83,7 +83,7 @@ def audit_where(where: str) -> str:
     )
     if model is None:
         return where
-    kind = PAGE_KINDS.get(rest.removeprefix(model._meta.model_name).strip("_"), "")
+    kind = PAGE_KINDS.get(rest.removeprefix(model._meta.model_name).strip("_"), "")  # type: ignore[arg-type]  # a model's model_name is always set; the stubs say str | None
     object_id = match.kwargs.get("object_id") or match.kwargs.get("pk")
     if object_id:
         text = gettext("%(model)s #%(id)s") % {

@@ -35,7 +35,7 @@ def insert_if_absent(instance: Model, *, unique_fields: Sequence[str]) -> bool:
     values = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
     ]
-    conflict = ", ".join(quote(opts.get_field(name).column) for name in unique_fields)
+    conflict = ", ".join(quote(opts.get_field(name).column) for name in unique_fields)  # type: ignore[union-attr, arg-type]  # concrete fields, which have a column
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         f" VALUES ({', '.join(['%s'] * len(fields))})"

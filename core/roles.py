@@ -8,6 +8,8 @@ run in any order."""
 
 from __future__ import annotations
 
+from core.types import Actor
+
 AGENT = "agent"
 MARKETER = "marketer"
 MANAGER = "manager"
@@ -23,7 +25,7 @@ def staff_name(user) -> str:
     return name or user.get_username()
 
 
-def is_manager(user) -> bool:
+def is_manager(user: Actor) -> bool:
     """Whether `user` has a manager's say: approves held replies, replies
     without approval, sees everyone's notifications. Superusers count.
     Asked once per user object (a request's user): the answer is kept on
@@ -31,11 +33,11 @@ def is_manager(user) -> bool:
     if user is None:
         return False
     if not hasattr(user, "_is_manager"):
-        user._is_manager = user.is_superuser or user.groups.filter(name=MANAGER).exists()
-    return user._is_manager
+        user._is_manager = user.is_superuser or user.groups.filter(name=MANAGER).exists()  # type: ignore[union-attr]  # a cache on the user object, as Django's _perm_cache
+    return user._is_manager  # type: ignore[union-attr]  # set just above
 
 
-def manager_required(actor, message: str = "") -> None:
+def manager_required(actor: Actor, message: str = "") -> None:
     """Refuse (PermissionDenied, with `message` or a general sentence) an
     actor who is not a manager: the one check services run before a
     manager's decision."""

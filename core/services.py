@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -15,10 +16,11 @@ from django.utils.translation import gettext as _
 from core.choices import Channel
 from core.models import ApiKey, ApiScope, api_key_generate, api_key_hash
 from core.timeline import actor_or_none
+from core.types import Actor
 
 
 def api_key_create(
-    *, label: str, scope: str, channels: Iterable[str], actor=None
+    *, label: str, scope: str, channels: Iterable[str], actor: Actor = None
 ) -> tuple[ApiKey, str]:
     """Create a key; return it with the full secret, which is shown once
     and never stored (only its hash and a short prefix are)."""
@@ -52,7 +54,7 @@ def api_key_create(
 API_KEY_ROTATION_MAX_GRACE_HOURS = 24 * 30
 
 
-def api_key_rotate(*, key: ApiKey, grace_hours: int, actor=None) -> tuple[ApiKey, str]:
+def api_key_rotate(*, key: ApiKey, grace_hours: int, actor: Actor = None) -> tuple[ApiKey, str]:
     """Replace `key` by a new key with the same label, scope and channels
     (returned with its secret, shown once as at creation). The old key keeps
     working for `grace_hours` while the store site switches, then is refused
@@ -91,7 +93,7 @@ def api_key_rotate(*, key: ApiKey, grace_hours: int, actor=None) -> tuple[ApiKey
     return new, secret
 
 
-def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: Actor = None) -> ApiKey:
     """Revoke at once (the next request with it is a 401); records who."""
     with transaction.atomic():
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
@@ -101,7 +103,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     return api_key
 
 
-def api_key_label_set(*, api_key: ApiKey, label: str, actor=None) -> ApiKey:
+def api_key_label_set(*, api_key: ApiKey, label: str, actor: Actor = None) -> ApiKey:
     label = label.strip()
     if not label:
         raise ValidationError({"label": [_("Give the key a label (which site uses it).")]})
@@ -128,7 +130,7 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 BACKUP_CODE_COUNT = 10
 
 
-def _staff_log(*, user, actor, message: str) -> None:
+def _staff_log(*, user: User, actor: User | None, message: str) -> None:
     """A row of Django's admin history on the staff member, and of the audit
     trail: who did what to whose login."""
     from django.contrib.admin.models import CHANGE, LogEntry
@@ -152,7 +154,7 @@ def _staff_log(*, user, actor, message: str) -> None:
     )
 
 
-def second_factor_reset(*, user, actor) -> int:
+def second_factor_reset(*, user: User, actor: User) -> int:
     """Remove a staff member's lost second factor: every TOTP device and
     their backup codes. Their current sessions lose their verification at
     once, and they get into the admin again only after a new enrolment
@@ -174,10 +176,10 @@ def second_factor_reset(*, user, actor) -> int:
             actor=actor,
             message=_("Second factor reset: devices removed, re-enrolment needed."),
         )
-    return removed + static
+    return removed + static  # type: ignore[no-any-return]  # delete() counts are ints
 
 
-def backup_codes_generate(*, user, actor) -> list[str]:
+def backup_codes_generate(*, user: User, actor: User | None) -> list[str]:
     """Ten new one-time backup codes for `user`, replacing any earlier
     ones. Returned once, to be shown once: only django-otp's static tokens
     keep them, and each works for one login (used, it is deleted)."""
@@ -193,7 +195,7 @@ def backup_codes_generate(*, user, actor) -> list[str]:
     return codes
 
 
-def login_unlock(*, user, actor) -> int:
+def login_unlock(*, user: User, actor: User | None) -> int:
     """A superuser lifts the lock on a staff member's account before the
     cool-off ends: their failed attempts are forgotten (django-axes).
     Returns the attempt records removed; recorded in their admin history."""
@@ -204,4 +206,4 @@ def login_unlock(*, user, actor) -> int:
     with transaction.atomic():
         removed = reset(username=user.get_username())
         _staff_log(user=user, actor=actor, message=_("Login unlocked."))
-    return removed
+    return removed  # type: ignore[no-any-return]  # axes' reset returns a count

@@ -98,7 +98,7 @@ class _Controller(Controller):
         # With port 0 the system picks the port: learn it before aiosmtpd
         # connects to its own server to check that it answers.
         if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
+            self.port = self.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # an asyncio.Server; aiosmtpd types it AbstractServer
         super()._trigger_server()
 
 

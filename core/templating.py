@@ -94,7 +94,8 @@ def variable_names(roots: Roots) -> list[str]:
 def _unclosed_tag(template: Template) -> bool:
     """Django renders "{{ customer.name" (no closing braces) as plain text."""
     return any(
-        "{{" in node.s or "{%" in node.s for node in template.nodelist.get_nodes_by_type(TextNode)
+        "{{" in node.s or "{%" in node.s  # type: ignore[attr-defined]  # TextNodes have .s; the stubs say Node
+        for node in template.nodelist.get_nodes_by_type(TextNode)
     )
 
 

@@ -3,18 +3,22 @@ who may be an event's actor, and how its rows read in words."""
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from core.roles import staff_name
+from core.types import Actor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
-def actor_or_none(actor):
+def actor_or_none(actor: Actor) -> "User | None":
     """Only a real user is stored as an actor (not an API client, which has
     no primary key, nor nobody)."""
-    return actor if getattr(actor, "pk", None) else None
+    return cast("User | None", actor if getattr(actor, "pk", None) else None)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ is, edits made in the admin included)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from outreach.demo import demo_templates_ensure
 from outreach.models import MessageTemplate
 
@@ -16,7 +18,7 @@ NOTICE_EMAIL = "障害によるご注文への影響のお知らせ（メール�
 
 _OTHERS_TEXT = "{% for link in links.others %}・{{ link.name }}\n  {{ link.url }}\n{% endfor %}"
 
-DEMO_BROADCAST_TEMPLATES = [
+DEMO_BROADCAST_TEMPLATES: list[dict[str, Any]] = [
     {
         "name": BROADCAST_EMAIL,
         "channel": "email",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.choices import Channel
+from core.types import Actor
 from crisis.models import Suspension, SuspensionReason
 from crisis.services.suspensions import suspension_lift, suspension_record
 from crm.models import ChannelIdentity, Customer, OrderStatus
@@ -90,7 +91,7 @@ TEMPLATES: list[dict[str, Any]] = [
 ORDER_CHANNELS = (Channel.RAKUTEN, Channel.AMAZON, Channel.YAHOO, Channel.OWN_SITE)
 
 
-def notice_templates_ensure(*, actor=None) -> dict[str, MessageTemplate]:
+def notice_templates_ensure(*, actor: Actor = None) -> dict[str, MessageTemplate]:
     """The four notice templates by name, made through template_save when
     missing (a manager may have edited them: left as they are)."""
     names = [values["name"] for values in TEMPLATES]

@@ -62,7 +62,7 @@ class Suspension(models.Model):
         related_name="+",
         verbose_name=_("lifted by"),
     )
-    inquiries = models.ManyToManyField(
+    inquiries: models.ManyToManyField[Inquiry, SuspensionInquiry] = models.ManyToManyField(
         Inquiry,
         through="SuspensionInquiry",
         related_name="suspensions",
@@ -223,7 +223,7 @@ class Incident(models.Model):
         related_name="+",
         verbose_name=_("opened by"),
     )
-    inquiries = models.ManyToManyField(
+    inquiries: models.ManyToManyField[Inquiry, IncidentInquiry] = models.ManyToManyField(
         Inquiry,
         through="IncidentInquiry",
         related_name="incidents",

@@ -159,7 +159,7 @@ def customer_page_overview(customer: Customer):
         inquiry.sla_label = SlaState(state).label if state else ""
     for line in overview.consent:
         if line.state is not None:
-            line.state.event.recorded_by = staff_name(line.state.event.actor)
+            line.state.event.recorded_by = staff_name(line.state.event.actor)  # type: ignore[attr-defined]  # set here for the template
     for event in overview.events.rows:
         event.details = customer_event_details(event)
         event.who = staff_name(event.actor)
@@ -624,7 +624,7 @@ class TagAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("customers"), ordering="customer_count")
     def customer_count(self, obj: Tag) -> int:
-        return obj.customer_count
+        return obj.customer_count  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 import crm.admin_imports  # noqa: E402, F401  (the CSV import pages register themselves)

@@ -36,6 +36,7 @@ from crm.models import (
     Order,
     OrderStatus,
     Prefecture,
+    Tag,
 )
 
 # --- Serializers -------------------------------------------------------------
@@ -105,7 +106,9 @@ class CustomerSerializer(api_serializers.ModelSerializer):
     )
     identities = IdentitySerializer(many=True, read_only=True)
     consent = ConsentStateSerializer(source="consent_states", many=True, read_only=True)
-    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    tags: serializers.SlugRelatedField[Tag] = serializers.SlugRelatedField(
+        slug_field="name", many=True, read_only=True
+    )
 
     class Meta:
         model = Customer
@@ -225,7 +228,7 @@ class OrderUpsertSerializer(api_serializers.Serializer):
     shipped_at = api_serializers.DateTimeField(required=False, allow_null=True)
     delivered_at = api_serializers.DateTimeField(required=False, allow_null=True)
     total = serializers.IntegerField(min_value=0, max_value=10_000_000_000)
-    lines = OrderLineSerializer(many=True, required=False, max_length=500)
+    lines = OrderLineSerializer(many=True, required=False, max_length=500)  # type: ignore[call-arg]  # many=True takes max_length (DRF 3.14); the stubs miss it
 
     def validate(self, attrs):
         if ("customer" in attrs) == ("customer_id" in attrs):
@@ -236,7 +239,9 @@ class OrderUpsertSerializer(api_serializers.Serializer):
 
 
 class ConsentEventSerializer(api_serializers.ModelSerializer):
-    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     # A store site's own notes only (selectors.consent_event_list).
     note = serializers.CharField(source="key_note", read_only=True)
 
@@ -265,7 +270,7 @@ class ConsentEventCreateSerializer(api_serializers.Serializer):
     customer_id = serializers.IntegerField()
     channel = serializers.ChoiceField(choices=ConsentChannel.choices)
     action = serializers.ChoiceField(choices=ConsentAction.choices)
-    source = serializers.ChoiceField(choices=API_CONSENT_SOURCES, default=ConsentSource.API)
+    source = serializers.ChoiceField(choices=API_CONSENT_SOURCES, default=ConsentSource.API)  # type: ignore[assignment]  # a declared field; DRF's metaclass takes it off the class
     wording_version = serializers.CharField(
         max_length=50,
         help_text=_("Which version of the consent wording the customer agreed to."),
@@ -311,7 +316,7 @@ class ChannelScopedMixin:
 
     @property
     def key_channels(self) -> list[str]:
-        return list(self.request.auth.channels)
+        return list(self.request.auth.channels)  # type: ignore[attr-defined]  # part of a view; request.auth is our ApiKey
 
     def visible_customer(self, customer_id: int) -> Customer:
         return get_object_or_404(

@@ -393,7 +393,7 @@ def _order(
         Channel.YAHOO: f"{YAHOO_STORE_ID}-{10_000_000 + number}",
         Channel.OWN_SITE: f"MD-{ordered_at:%y%m}-{number:06d}",
         Channel.STORE: f"POS-SBY-{ordered_at:%Y%m%d}-{number:06d}",
-    }[channel]
+    }[channel]  # type: ignore[index]  # TextChoices members are str: a str value finds them
     shipped_at = delivered_at = None
     if channel == Channel.STORE:
         status, delivered_at = OrderStatus.DELIVERED, ordered_at
@@ -442,7 +442,7 @@ def _consents_generate(
             Channel.EMAIL: ConsentSource.WEB_FORM,
             Channel.STORE: ConsentSource.STORE,
             Channel.LINE: ConsentSource.WEB_FORM,
-        }.get(primary, ConsentSource.IMPORT)
+        }.get(primary, ConsentSource.IMPORT)  # type: ignore[call-overload]  # TextChoices members are str: a str value finds them
         note = "モール注文時のメルマガ希望から取り込み" if source == ConsentSource.IMPORT else ""
         consents.append(
             ConsentSpec(ConsentChannel.EMAIL, ConsentAction.OPT_IN, source, joined, note)

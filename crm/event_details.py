@@ -44,7 +44,7 @@ UNSHOWN_KEYS = frozenset({"external_id"})
 
 def _field_label(name: str) -> str:
     try:
-        return str(Customer._meta.get_field(name).verbose_name)
+        return str(Customer._meta.get_field(name).verbose_name)  # type: ignore[union-attr]  # a concrete field of this model, which has a verbose_name
     except FieldDoesNotExist:
         return name
 

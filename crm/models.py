@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.choices import Channel
 from core.models import EventRecord
+from core.types import StrOrPromise
 from crm.fields import CustomerEmailField
 from crm.trade_time import trade_time_error
 
@@ -119,7 +120,7 @@ class PersonalData(models.Model):
     def blank_value(cls, name: str):
         """What field `name` holds when nothing was given: None for a nullable
         field (birthday), else ""."""
-        return None if cls._meta.get_field(name).null else ""
+        return None if cls._meta.get_field(name).null else ""  # type: ignore[union-attr]  # a concrete field of this model
 
 
 def address_indexes(*, email: str, phone: str) -> list[models.Index]:
@@ -438,7 +439,7 @@ class Order(models.Model):
         """Dates a sale can have: in trade's years (crm.trade_time), and no
         shipment or delivery before the order."""
         now = timezone.now()
-        errors = {}
+        errors: dict[str, list[StrOrPromise]] = {}
         for name in ("ordered_at", "shipped_at", "delivered_at"):
             value = getattr(self, name)
             if value is not None and (message := trade_time_error(value, now=now)):
@@ -447,12 +448,12 @@ class Order(models.Model):
             "shipped_at": _("The shipment cannot be before the order."),
             "delivered_at": _("The delivery cannot be before the order."),
         }
-        for name, message in before_order.items():
+        for name, wording in before_order.items():
             value = getattr(self, name)
             if name in errors or value is None or self.ordered_at is None:
                 continue
             if value < self.ordered_at:
-                errors[name] = [message]
+                errors[name] = [wording]
         if errors:
             raise ValidationError(errors)
 

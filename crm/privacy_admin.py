@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ServiceFormAdminPart
 from core.choices import Channel
 from core.roles import is_manager
 from crm.models import (
@@ -104,7 +105,7 @@ def summary_document(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class CustomerPrivacyAdminMixin:
+class CustomerPrivacyAdminMixin(ServiceFormAdminPart):
     """The two pages, their URLs and who may open them."""
 
     def privacy_urls(self):

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import (
+    Aggregate,
     BigIntegerField,
     Case,
     CharField,
@@ -17,6 +18,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
+    Field,
     IntegerField,
     Max,
     Min,
@@ -161,7 +163,7 @@ def _key_figures(queryset: QuerySet[Customer], channels: list[str]) -> QuerySet[
         .values("customer")
     )
 
-    def figure(aggregate, field):
+    def figure(aggregate: Aggregate, field: Field) -> Subquery:
         return Subquery(orders.annotate(value=aggregate).values("value"), output_field=field)
 
     queryset = queryset.annotate(
@@ -194,7 +196,7 @@ def _key_figures(queryset: QuerySet[Customer], channels: list[str]) -> QuerySet[
 def channel_profile_value(customer: Customer, name: str) -> Any:
     """A profile field as the key's channels gave it: the newest non-blank
     value among `customer.key_profiles` (customer_list), else blank."""
-    for profile in customer.key_profiles:
+    for profile in customer.key_profiles:  # type: ignore[attr-defined]  # prefetched by customer_list (to_attr)
         value = getattr(profile, name)
         if value not in ("", None):
             return value

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.types import Actor
 from crm.models import Customer, Order, OrderStatus
 from crm.services import OrderLineData, order_upsert
 from outreach.models import (
@@ -147,7 +148,7 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
 
 
 def demo_templates_ensure(
-    *, actor=None, definitions: list[dict] | None = None
+    *, actor: Actor = None, definitions: list[dict] | None = None
 ) -> dict[str, MessageTemplate]:
     """The demo templates by name (DEMO_TEMPLATES, or another app's
     `definitions`), created through template_save when missing."""
@@ -163,12 +164,12 @@ def demo_templates_ensure(
     return templates
 
 
-def _lifecycle_segment(value: str) -> Segment:
+def _lifecycle_segment(value: str) -> Segment | None:
     segments_builtin_ensure()
     return Segment.objects.filter(kind=SegmentKind.LIFECYCLE, lifecycle_segment=value).first()
 
 
-def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign]:
+def demo_campaign_ensure(*, actor: Actor = None, scheduled: bool = True) -> list[Campaign]:
     """A draft email campaign (winter sale to regular customers) and, when
     `scheduled`, a LINE campaign (new arrivals to VIP customers) scheduled
     for 10:00 a week from now. Found by name; never launched here."""
@@ -245,7 +246,7 @@ def journey_demo(ctx) -> None:
         number = f"DEMO-FOLLOW-{index}"
         if Order.objects.filter(channel="own_site", order_number=number).exists():
             continue  # a second run
-        fields = {
+        fields: dict[str, Any] = {
             "channel": "own_site",
             "order_number": number,
             "customer": customer,

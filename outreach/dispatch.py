@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -273,11 +273,11 @@ class _Worker:
         ready, skips = [], defaultdict(list)
         for row in rows:
             customer = customers.get(row.customer_id)
-            reason = customer.skip_reason if customer else SkipReason.GONE
+            reason = customer.skip_reason if customer else SkipReason.GONE  # type: ignore[union-attr]  # annotated by RecipientCheck
             if reason:
                 skips[reason].append(row.pk)
             else:
-                ready.append((row, customer, customer.send_address))
+                ready.append((row, customer, customer.send_address))  # type: ignore[union-attr]  # annotated by RecipientCheck; a row with a customer
         for reason, ids in skips.items():
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
         return ready
@@ -293,7 +293,7 @@ class _Worker:
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
         gone = {pk for ids in withdrawn.values() for pk in ids}
         rows = [row for row in rows if row.pk not in gone]
-        order_ids = {order_id_of(row.context_key) for row in rows} - {None}
+        order_ids: set[int] = {order_id_of(row.context_key) for row in rows} - {None}  # type: ignore[assignment]  # mypy keeps None in the set minus None
         order_ids -= set(self._order_cache)
         if order_ids:
             found = {order.pk: order for order in Order.objects.filter(pk__in=order_ids)}
@@ -512,11 +512,11 @@ class LineWorker(_Worker):
         # with the same key and recipients, not checked again.
         in_doubt = [row for row in rows if row.attempts > 1 and row.retry_key is not None]
         fresh = [row for row in rows if row not in in_doubt]
-        ready = self.check(fresh, now=now, report=report) if fresh else []
+        ready: list[Any] = self.check(fresh, now=now, report=report) if fresh else []
         if in_doubt:
             customers = self.recipients(in_doubt)
             ready += [
-                (row, customers[row.customer_id], customers[row.customer_id].send_address)
+                (row, customers[row.customer_id], customers[row.customer_id].send_address)  # type: ignore[union-attr]  # annotated by RecipientCheck
                 for row in in_doubt
                 if row.customer_id in customers
             ]

@@ -19,13 +19,13 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, Q, Subquery, Value, When
+from django.db.models import Case, Exists, F, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -74,7 +74,7 @@ class Claimed(NamedTuple):
 
 
 def _claim(
-    ids_queryset,
+    ids_queryset: QuerySet[Delivery],
     *,
     now: datetime,
     lease_seconds: int,
@@ -98,6 +98,7 @@ def _claim(
     stamp = connection.ops.adapt_datetimefield_value
     quote = connection.ops.quote_name
     key_field = Delivery._meta.get_field("retry_key")
+    params: list[Any]
     sets, params = ["status = %s"], [DeliveryStatus.SENDING.value]
     if retry_key_per == "batch":
         # One key for the rows that have none, in the same UPDATE.
@@ -114,7 +115,7 @@ def _claim(
     params += [stamp(lease), stamp(now)]
     table = quote(Delivery._meta.db_table)
     # The row's own columns: Claimed's fields from send_id to retry_key.
-    columns = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:-2]]
+    columns: list[str] = [Delivery._meta.get_field(name).column for name in Claimed._fields[1:-2]]  # type: ignore[union-attr, misc]  # concrete fields, which have a column
     returning = ", ".join(f"{table}.{quote(column)}" for column in ["id", *columns])
     with transaction.atomic():
         if not skip_locked:
@@ -132,7 +133,8 @@ def _claim(
             cursor.execute(sql, [*ids_params, *params])
             # A uuid column on PostgreSQL, 32 hex digits on SQLite.
             rows = sorted(
-                Claimed(*row[:-1], key_field.to_python(row[-1]), lease) for row in cursor.fetchall()
+                Claimed(*row[:-1], key_field.to_python(row[-1]), lease)  # type: ignore[call-arg]  # mypy counts a star argument as filling every field
+                for row in cursor.fetchall()
             )
         if retry_key_per == "row" and any(row.retry_key is None for row in rows):
             # Elsewhere (SQLite) the keys are made here and written back.
@@ -226,7 +228,7 @@ def _claim_multicast(send: Send, *, limit: int, now: datetime, lease_seconds: in
             return _claim_fresh(send, limit=limit, now=now, lease=lease)
 
 
-def _claim_open_request(send: Send, *, now: datetime, lease: datetime):
+def _claim_open_request(send: Send, *, now: datetime, lease: datetime) -> MulticastRequest | None:
     """Take the first due open request of `send` (skipping one another
     worker is taking), counting an attempt and writing the lease."""
     found = (
@@ -263,7 +265,7 @@ def request_columns(request: Claimed | MulticastRequest) -> dict:
     return {"attempts": request.attempts, "retry_key": request.retry_key}
 
 
-def sends_lock(sends) -> list[int]:
+def sends_lock(sends: QuerySet[Send]) -> list[int]:
     """Lock the rows of `sends` (a Send queryset) against claims, in the
     caller's transaction: a new multicast request of a send is made only
     under this lock, so once it is held, every open request is visible and
@@ -271,13 +273,13 @@ def sends_lock(sends) -> list[int]:
     return list(sends.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True))
 
 
-def _claimed_rows(rows, *, request: MulticastRequest) -> list[Claimed]:
+def _claimed_rows(rows: QuerySet[Delivery], *, request: MulticastRequest) -> list[Claimed]:
     return _as_claimed(rows.order_by("id").values_list(*_CLAIMED_COLUMNS), request=request)
 
 
 def _as_claimed(rows: Iterable[tuple], *, request: MulticastRequest) -> list[Claimed]:
     lease = request.lease_expires_at
-    return [Claimed(*row, request.attempts, request.retry_key, lease, request.pk) for row in rows]
+    return [Claimed(*row, request.attempts, request.retry_key, lease, request.pk) for row in rows]  # type: ignore[call-arg]  # mypy counts a star argument as filling every field
 
 
 def _claim_fresh(send: Send, *, limit: int, now: datetime, lease: datetime) -> list[Claimed]:
@@ -317,7 +319,9 @@ def _claim_fresh(send: Send, *, limit: int, now: datetime, lease: datetime) -> l
     return _as_claimed(rows, request=request)
 
 
-def _left_behind(send: Send, queued, *, now: datetime, limit: int) -> list[tuple]:
+def _left_behind(
+    send: Send, queued: QuerySet[Delivery], *, now: datetime, limit: int
+) -> list[tuple]:
     """Queued, due rows (all below the mark, there being none past it) that
     no open request names."""
     taken = set(multicast_open_ids(Send.objects.filter(pk=send.pk)))
@@ -326,7 +330,7 @@ def _left_behind(send: Send, queued, *, now: datetime, limit: int) -> list[tuple
     return [row for row in candidates if row[0] not in taken][:limit]
 
 
-def multicast_open_ids(sends) -> list[int]:
+def multicast_open_ids(sends: QuerySet[Send]) -> list[int]:
     """The ledger rows named by the open multicast requests of `sends` (a
     Send queryset): they may have gone out; their request settles them."""
     return [
@@ -394,7 +398,7 @@ class Lease:
                     self.ids = set(self.rows(ids).values_list("pk", flat=True))
         self._confirmed = time.monotonic()
 
-    def rows(self, ids: Iterable[int]):
+    def rows(self, ids: Iterable[int]) -> QuerySet[Delivery]:
         """The rows among `ids` this claim still holds, for a statement in
         the caller's transaction. A multicast's request is locked first:
         a worker taking it over meanwhile has either committed (and the
@@ -408,13 +412,13 @@ class Lease:
             pk__any_of=list(ids), status=DeliveryStatus.SENDING, lease_expires_at=self.token
         )
 
-    def writing(self):
+    def writing(self) -> AbstractContextManager[Any]:
         """The transaction a statement on `rows()` runs in: a multicast's
         (its request is locked for it); nothing more for other rows."""
         return transaction.atomic() if self.request_id else nullcontext()
 
-    def _request(self):
-        return MulticastRequest.objects.filter(pk=self.request_id, lease_expires_at=self.token)
+    def _request(self) -> QuerySet[MulticastRequest]:
+        return MulticastRequest.objects.filter(pk=self.request_id, lease_expires_at=self.token)  # type: ignore[misc]  # called with a request_id
 
     def reschedule(self, at: datetime, *, attempt_given_back: bool = False) -> None:
         """A multicast to try again at `at`: its request, released."""
@@ -483,7 +487,9 @@ def delivery_sent_writer() -> Iterator[Callable[..., None]]:
         yield mark_sent
 
 
-def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dict[int, str]):
+def _mark_sent_each(
+    rows: Sequence[Claimed], *, now: datetime, provider_ids: dict[int, str]
+) -> None:
     """One UPDATE for rows with an id each (email Message-IDs), the ids
     joined from a VALUES list. (bulk_update builds a CASE WHEN per row and
     field; resolving them was most of a batch's time, more than SMTP.)"""
@@ -506,7 +512,13 @@ def _mark_sent_each(rows: Sequence[Claimed], *, now: datetime, provider_ids: dic
 
 
 def _mark_final(
-    rows: Sequence[Claimed], *, status: str, error: str, now: datetime, lease: Lease, **fields
+    rows: Sequence[Claimed],
+    *,
+    status: str,
+    error: str,
+    now: datetime,
+    lease: Lease,
+    **fields: Any,
 ) -> None:
     """Give the rows this claim still holds their final `status`."""
     if rows:
@@ -572,8 +584,8 @@ def delivery_mark_skipped(ids: Iterable[int], *, reason: str, now: datetime) -> 
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: base, 2×base, 4×base... capped."""
-    base = settings.DELIVERY_BACKOFF_SECONDS
-    delay = min(base * (2 ** max(attempts - 1, 0)), settings.DELIVERY_BACKOFF_MAX_SECONDS)
+    base: float = settings.DELIVERY_BACKOFF_SECONDS
+    delay: float = min(base * (2 ** max(attempts - 1, 0)), settings.DELIVERY_BACKOFF_MAX_SECONDS)
     return delay * random.uniform(0.8, 1.2)
 
 

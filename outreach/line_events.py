@@ -56,9 +56,9 @@ UNFOLLOW = "unfollow"
 MESSAGE = "message"
 POSTBACK = "postback"
 
-_ID_MAX = LineWebhookEvent._meta.get_field("webhook_event_id").max_length
+_ID_MAX: int = LineWebhookEvent._meta.get_field("webhook_event_id").max_length  # type: ignore[assignment]  # a CharField: it has one
 _TYPE_MAX = LineWebhookEvent._meta.get_field("event_type").max_length
-_USER_MAX = LineWebhookEvent._meta.get_field("user_id").max_length
+_USER_MAX: int = LineWebhookEvent._meta.get_field("user_id").max_length  # type: ignore[assignment]  # a CharField: it has one
 _TOKEN_MAX = LineWebhookEvent._meta.get_field("reply_token").max_length
 _SYNTHETIC_PREFIX = "sha256:"
 
@@ -121,7 +121,7 @@ def line_event_fields(event: Any) -> LineEventFields:
     if occurred_at is None:
         problems.append("missing or invalid timestamp")
 
-    source = data.get("source")
+    source: Any = data.get("source")
     source = source if isinstance(source, dict) else {}
     source_type = source.get("type") if isinstance(source.get("type"), str) else ""
     user_id = source.get("userId") if isinstance(source.get("userId"), str) else ""

@@ -98,6 +98,7 @@ def line_longest_rendering(*, send: Send, audience: QuerySet[Customer]) -> Longe
     from outreach.dispatch import LineWorker
 
     worker = LineWorker(send)
+    assert worker.template is not None  # a send of a template
     messages = list(worker.template.line_messages or [])
     candidates = audience.order_by()
     if worker.template.is_personal:

@@ -191,6 +191,7 @@ class Send(models.Model):
         except Campaign.DoesNotExist:
             pass
         if self.template_id is not None:
+            assert self.template is not None
             return self.template.name
         return (self.content or {}).get("subject") or str(self.get_kind_display())
 

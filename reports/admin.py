@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import date, datetime
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -119,7 +120,7 @@ class CountermeasureAdmin(admin.ModelAdmin):
         return staff_name(obj.owner)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
-        initial = super().get_changeform_initial_data(request)
+        initial: dict[str, Any] = super().get_changeform_initial_data(request)
         initial.setdefault("month", month_default())
         initial.setdefault("owner", request.user.pk)
         return initial

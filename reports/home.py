@@ -15,6 +15,7 @@ are cut at HOME_LIST_SIZE with their full count beside them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -102,7 +103,7 @@ class AgentHome:
     mine_at_risk: int
     unassigned: list[Inquiry]
     unassigned_count: int
-    replies: list[InquiryMessage]
+    replies: Sequence[InquiryMessage]
     replies_count: int
 
 
@@ -116,7 +117,7 @@ def agent_home(*, user, now: datetime) -> AgentHome:
     )
     mine = inbox(open_only=True).filter(assignee=user).order_by(*_by_urgency(now))
     unassigned = inbox(open_only=True).filter(assignee__isnull=True).order_by(*_by_urgency(now))
-    replies = (
+    watched = (
         InquiryMessage.objects.filter(
             kind=MessageKind.OUTBOUND,
             author=user,
@@ -127,7 +128,7 @@ def agent_home(*, user, now: datetime) -> AgentHome:
         .annotate(total=_window_count())
         .order_by("-created_at", "-pk")
     )
-    replies = list(replies[:HOME_LIST_SIZE])
+    replies = list(watched[:HOME_LIST_SIZE])
     return AgentHome(
         mine=_with_badges(mine[:HOME_LIST_SIZE], now),
         mine_count=counts["mine"],
@@ -145,7 +146,7 @@ def _with_badges(inquiries: QuerySet[Inquiry], now: datetime) -> list[Inquiry]:
     reply-not-delivered badges."""
     rows = list(inquiries)
     for inquiry in rows:
-        inquiry.badges = format_html("{}{}", reply_failed_badge(inquiry), sla_badge(inquiry, now))
+        inquiry.badges = format_html("{}{}", reply_failed_badge(inquiry), sla_badge(inquiry, now))  # type: ignore[attr-defined]  # set here for the template
     return rows
 
 
@@ -164,13 +165,13 @@ class ManagerHome:
     due_today: int
     at_risk: int
     breached: int
-    approvals: list[InquiryMessage]
+    approvals: Sequence[InquiryMessage]
     approvals_count: int
-    incidents: list[Incident]
+    incidents: Sequence[Incident]
     incidents_count: int
-    suspensions: list[Suspension]
+    suspensions: Sequence[Suspension]
     suspensions_count: int
-    overdue: list[Countermeasure]
+    overdue: Sequence[Countermeasure]
     overdue_count: int
     today: date
 
@@ -210,12 +211,12 @@ def manager_home(*, now: datetime) -> ManagerHome:
         .order_by("due_date", "pk")[:HOME_LIST_SIZE]
     )
     for reply in approvals:
-        reply.author_name = staff_name(reply.author)
+        reply.author_name = staff_name(reply.author)  # type: ignore[attr-defined]  # set here for the template
     for measure in overdue:
-        measure.owner_name = staff_name(measure.owner)
+        measure.owner_name = staff_name(measure.owner)  # type: ignore[attr-defined]  # set here for the template
     labels = dict(Channel.choices)
     for suspension in suspensions:
-        suspension.channel_labels = "、".join(
+        suspension.channel_labels = "、".join(  # type: ignore[attr-defined]  # set here for the template
             str(labels[code]) for code in suspension.channels or () if code in labels
         )
     return ManagerHome(
@@ -252,7 +253,7 @@ class CampaignRow:
 class MarketerHome:
     running: list[CampaignRow]
     running_count: int
-    scheduled: list[Campaign]
+    scheduled: Sequence[Campaign]
     scheduled_count: int
     recent: list[CampaignRow]
     segments: list[tuple[Segment, str]]  # the size, written out ("—" if it cannot be counted)
@@ -285,11 +286,11 @@ def marketer_home(*, now: datetime) -> MarketerHome:
     segments = list(Segment.objects.order_by("-updated_at", "-pk")[:SEGMENTS_SHOWN])
     counts = segment_counts(segments, now=now)
     return MarketerHome(
-        running=[CampaignRow(c, progress.get(c.send_id)) for c in running],
+        running=[CampaignRow(c, progress.get(c.send_id)) for c in running],  # type: ignore[arg-type]  # a running campaign has its send
         running_count=_total(running),
         scheduled=scheduled,
         scheduled_count=_total(scheduled),
-        recent=[CampaignRow(c, progress.get(c.send_id)) for c in recent],
+        recent=[CampaignRow(c, progress.get(c.send_id)) for c in recent],  # type: ignore[arg-type]  # a completed campaign has its send
         segments=[(segment, _thousands(counts.get(segment.pk))) for segment in segments],
     )
 

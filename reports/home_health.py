@@ -11,6 +11,7 @@ from datetime import datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.types import StrOrPromise
 from reports.selectors.mall_health import (
     AMAZON_LATE_BAD,
     AMAZON_LATE_WARNING,
@@ -88,7 +89,11 @@ def cancellation_cell(ratio: Ratio) -> Cell:
     )
 
 
-YAHOO_BAND_LABELS = {GOOD: _("top band"), WARNING: _("middle band"), BAD: _("bottom band")}
+YAHOO_BAND_LABELS: dict[str | None, StrOrPromise] = {
+    GOOD: _("top band"),
+    WARNING: _("middle band"),
+    BAD: _("bottom band"),
+}
 
 
 def yahoo_cell(average: Average) -> Cell:

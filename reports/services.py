@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.types import Actor
 from reports.models import Countermeasure, CountermeasureStatus
 
 
-def countermeasure_save(*, countermeasure: Countermeasure, actor) -> Countermeasure:
+def countermeasure_save(*, countermeasure: Countermeasure, actor: Actor) -> Countermeasure:
     """Create or update a countermeasure. It concerns a category or an
     incident (or both); its month is the first day of the month reviewed;
     done_at is stamped when it is first marked done and cleared if reopened."""

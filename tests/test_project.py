@@ -1,4 +1,4 @@
-"""Project hygiene, run by `make test`: lint, format, migrations."""
+"""Project hygiene, run by `make test`: lint, format, types, migrations."""
 
 import ast
 import subprocess
@@ -22,6 +22,13 @@ def test_ruff_finds_nothing():
 
 def test_code_is_ruff_formatted():
     result = run(str(RUFF), "format", "--check", "--quiet", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_no_type_errors():
+    # Which packages and how strictly: [tool.mypy] in pyproject.toml. The
+    # cache stays in .mypy_cache, so a second run checks only what changed.
+    result = run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -14,17 +14,22 @@ from core.api.filters import IdFilter
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent_response
 from core.choices import Channel
 from crm.fields import CustomerEmailSerializerField
+from crm.models import Customer
 from tickets import selectors
 from tickets.models import Category, Inquiry, InquiryStatus, SlaState
 from tickets.services import inquiry_submit
 
 
 class InquirySerializer(api_serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     order_number = serializers.CharField(
         source="api_order_number", default=None, read_only=True, allow_null=True
     )
-    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     replied = serializers.SerializerMethodField()
 
     class Meta:

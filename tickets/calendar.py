@@ -48,6 +48,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -131,6 +132,8 @@ def _normalize_day(label: str, periods: Sequence[Period]) -> tuple[_Span, ...]:
 
 
 def _check_month_day(value: object) -> None:
+    month: int
+    day: int
     try:
         month, day = value  # type: ignore[misc]
         date(2000, month, day)  # a leap year, so (2, 29) is allowed
@@ -178,7 +181,7 @@ class BusinessCalendar:
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise ValueError(f"unknown time zone {self.tz!r}") from None
         if self.year_end_closure is not None:
-            closure = self.year_end_closure
+            closure: tuple[Any, ...] = self.year_end_closure
             if not (isinstance(closure, Sequence) and len(closure) == 2):
                 raise ValueError("year_end_closure must be ((month, day), (month, day)) or None")
             for bound in closure:
@@ -238,7 +241,7 @@ def _wall_to_utc(day: date, offset: timedelta, zone: ZoneInfo) -> datetime:
     naive = datetime.combine(day, time()) + offset
     first = naive.replace(tzinfo=zone)
     second = naive.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset() or first.utcoffset() > second.utcoffset():
+    if first.utcoffset() == second.utcoffset() or first.utcoffset() > second.utcoffset():  # type: ignore[operator]  # aware datetimes: utcoffset() is set
         return first.astimezone(UTC)  # ordinary time, or the first of a repeated hour
     # In a spring-forward gap: find the jump between the two readings by bisection.
     new_offset = second.utcoffset()

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from random import Random
 
+from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
 from core.choices import Channel
@@ -56,6 +57,7 @@ from tickets.models import (
     OutboundState,
     Priority,
     ReferenceCounter,
+    SlaPolicy,
     SlaState,
 )
 from tickets.services import sla_policy_for, sla_times, triage_due
@@ -234,7 +236,7 @@ def delay_spike_month(today: datetime) -> date:
 
 
 def _category_weights(month: date, spike: date) -> dict[str, float]:
-    weights = dict(CATEGORY_WEIGHTS)
+    weights: dict[str, float] = dict(CATEGORY_WEIGHTS)
     if month == spike:
         weights["delivery_delay"] *= 2  # the spike
     elif month > spike:
@@ -397,7 +399,7 @@ def _rows(life: Life, *, reference: str, customer, order, staff, category, polic
         )
     ]
 
-    def event(at, kind, *, old="", new="", actor=staff) -> InquiryEvent:
+    def event(at, kind, *, old="", new="", actor: User | None = staff) -> InquiryEvent:
         return InquiryEvent(kind=kind, actor=actor, old=old, new=new, data={}, created_at=at)
 
     policy_name = policy.name if policy else ""
@@ -469,11 +471,13 @@ def _write(rows: list[_Rows]) -> None:
     """Insert the rows set-based, then give each row its own times (Django
     stamps created_at and updated_at with the present on insert)."""
     inquiries = [row.inquiry for row in rows]
-    times = {Inquiry: [(i.created_at, i.updated_at) for i in inquiries]}
+    times: dict[type[Model], list[tuple[datetime, ...]]] = {
+        Inquiry: [(i.created_at, i.updated_at) for i in inquiries]
+    }
     Inquiry.objects.bulk_create(inquiries, batch_size=BATCH)
     for row in rows:
         for item in (*row.messages, *row.events):
-            item.inquiry = row.inquiry
+            item.inquiry = row.inquiry  # type: ignore[attr-defined]  # messages and events: mypy joins them to Model
     messages = [message for row in rows for message in row.messages]
     events = [event for row in rows for event in row.events]
     times[InquiryMessage] = [(message.created_at,) for message in messages]
@@ -533,7 +537,7 @@ def history_demo(ctx) -> None:
     for order in Order.objects.filter(customer__in=ctx.customers).order_by("ordered_at", "pk"):
         orders[order.customer_id].append(order)
     categories = {category.code: category for category in Category.objects.all()}
-    policies = {
+    policies: dict[str, SlaPolicy | None] = {
         channel: sla_policy_for(channel=channel, priority=Priority.NORMAL)
         for channel in CHANNEL_WEIGHTS
     }

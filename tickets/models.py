@@ -1008,7 +1008,6 @@ class AgentAvailability(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.inquiry_id} / {self.user_id}"
         return str(self.user)
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.templating import Roots, template_check
+from core.types import Actor
 from crm.models import Order
 from outreach.templating import (
     TEMPLATE_CONTEXT,
@@ -99,7 +100,7 @@ def line_variant_check(text: str) -> None:
         raise ValidationError({"line_body": errors})
 
 
-def reply_template_save(*, template: ReplyTemplate, actor=None) -> ReplyTemplate:
+def reply_template_save(*, template: ReplyTemplate, actor: Actor = None) -> ReplyTemplate:
     """Create or update a reply template after checking its variables, and
     its LINE variant's wording (line_variant_check)."""
     template.body = (template.body or "").replace("\r\n", "\n").strip() + "\n"
@@ -346,7 +347,7 @@ AUTO_ACK_EMAIL = (
 )
 
 
-def reply_templates_ensure(*, actor=None) -> tuple[dict[str, ReplyTemplate], int]:
+def reply_templates_ensure(*, actor: Actor = None) -> tuple[dict[str, ReplyTemplate], int]:
     """The seed templates by name, created when missing; existing ones (found
     by name) are left as they are, since staff may have edited them.
     Returns (templates, how many were created)."""

@@ -20,6 +20,7 @@ inquiries are a union of one query per index (tickets migration
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -36,7 +37,9 @@ MIN_WORD_CHARS = 2
 def _inquiry_ids_matching(term: SearchTerm) -> QuerySet:
     """The union of the indexed queries for `term` (ids of inquiries)."""
     inquiries = Inquiry.objects.order_by()
-    parts = [inquiries.filter(customer_id__in=customer_ids_matching(term)).values("pk")]
+    parts: list[QuerySet[Any, Any]] = [
+        inquiries.filter(customer_id__in=customer_ids_matching(term)).values("pk")
+    ]
     if REFERENCE_NUMBER_RE.match(term.text):
         month, _dash, number = term.text.rpartition("-")
         tail = f"-{month}-{number.zfill(5)}" if month else f"-{number.zfill(5)}"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import (
     BooleanField,
     Case,
@@ -27,6 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, NullIf
 
 from core.roles import AGENT, MANAGER
+from core.types import Actor
 from crm.models import Customer
 from outreach.segments import related_count
 from tickets.models import (
@@ -78,7 +80,7 @@ def inquiry_list_for_channels(*, channels: Iterable[str]) -> QuerySet[Inquiry]:
     )
 
 
-def inbox(*, open_only: bool = False, reader=None) -> QuerySet[Inquiry]:
+def inbox(*, open_only: bool = False, reader: Actor = None) -> QuerySet[Inquiry]:
     """The agent inbox: everything a row shows, joined; `last_reply_status`
     is the delivery status of the latest reply (None before one is sent),
     or its OutboundState while it is held for approval or returned. With a
@@ -150,7 +152,9 @@ def inquiry_messages_after(inquiry: Inquiry, *, message_id: int) -> QuerySet[Inq
     )
 
 
-def replies_by_others(messages: Iterable[InquiryMessage], *, user) -> list[InquiryMessage]:
+def replies_by_others(
+    messages: Iterable[InquiryMessage], *, user: User | AnonymousUser | None
+) -> list[InquiryMessage]:
     """The replies among `messages` that someone other than `user` sent the
     customer (automatic replies and notes left out): what `user` must read
     before answering the same customer. It sorts messages already loaded,
@@ -161,7 +165,7 @@ def replies_by_others(messages: Iterable[InquiryMessage], *, user) -> list[Inqui
         for message in messages
         if message.kind == MessageKind.OUTBOUND
         and not message.is_automatic
-        and message.author_id != user.pk
+        and message.author_id != getattr(user, "pk", None)
     ]
 
 
@@ -300,7 +304,7 @@ def merge_suggested() -> Exists:
     return Exists(twins)
 
 
-def assignment_rule_for(*, channel: str, category_id: int | None):
+def assignment_rule_for(*, channel: str, category_id: int | None) -> AssignmentRule | None:
     """The active assignment rule that covers a new inquiry: its category's,
     else its channel's, else the rule for all inquiries; None without one."""
     covers = Q(category__isnull=True, channel__in=[channel, ""])
@@ -310,7 +314,7 @@ def assignment_rule_for(*, channel: str, category_id: int | None):
     return rules.order_by(F("category_id").asc(nulls_last=True), "-channel").first()
 
 
-def assignment_candidates(*, rule) -> QuerySet:
+def assignment_candidates(*, rule: AssignmentRule) -> QuerySet[User]:
     """The agents a round-robin rule may give a new inquiry to, the next one
     first: assignable staff of the rule's group (everyone without a group)
     who are present and hold fewer open inquiries than their limit, the
@@ -345,7 +349,7 @@ def assignment_rules_unstaffed() -> list:
     return [rule for rule in rules if not assignment_candidates(rule=rule).exists()]
 
 
-def assignment_status(*, user) -> dict:
+def assignment_status(*, user: User | AnonymousUser) -> dict:
     """What the inbox shows about automatic assignment: whether `user` is
     present (None when they are not assignable staff, False when they
     never said) and the round-robin rules with nobody available now."""

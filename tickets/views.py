@@ -48,6 +48,7 @@ def csat_page(request: HttpRequest, token: str) -> HttpResponse:
             state = "answered"  # an empty comment: the box again
     elif request.method == "POST":
         survey, recorded = csat_answer(inquiry_id=inquiry_id, score=score)
+        assert survey is not None  # found above
         state, status = ("answered", 200) if recorded else ("again", 409)
     elif survey.score is not None:
         state = "again"

@@ -93,7 +93,7 @@ def _record(request: Request, key: str, request_hash: str, response: Response) -
     """Remember the answer under the key; False when the key has one already."""
     return insert_if_absent(
         IdempotencyRecord(
-            api_key=request.auth,
+            api_key=request.auth,  # type: ignore[misc]  # our ApiKey (the stubs say Token); and a method is set
             key=key,
             method=request.method,
             path=request.path[:255],
@@ -106,7 +106,7 @@ def _record(request: Request, key: str, request_hash: str, response: Response) -
 
 
 def _recorded(request: Request, key: str) -> IdempotencyRecord | None:
-    return IdempotencyRecord.objects.filter(api_key=request.auth, key=key).first()
+    return IdempotencyRecord.objects.filter(api_key=request.auth, key=key).first()  # type: ignore[misc]  # request.auth is our ApiKey (core.api.auth); the DRF stubs say Token
 
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> HttpResponse:

@@ -15,6 +15,7 @@ from core.api import serializers as api_serializers
 from core.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from core.api.pagination import IdCursorPagination
 from core.api.routers import ID_REGEX
+from core.types import StrOrPromise
 
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
@@ -64,9 +65,11 @@ def _names_a_record_by_id(components: dict, operation: dict) -> bool:
     )
 
 
-def _error_statuses(path: str, method: str, operation: dict, components: dict) -> dict[str, str]:
+def _error_statuses(
+    path: str, method: str, operation: dict, components: dict
+) -> dict[str, StrOrPromise]:
     parameters = operation.get("parameters", [])
-    statuses = {"401": _("No API key, or an unknown or revoked one.")}
+    statuses: dict[str, StrOrPromise] = {"401": _("No API key, or an unknown or revoked one.")}
     if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
         statuses["400"] = _(
             "Invalid input: `fields` names each bad field or query parameter; "

@@ -31,7 +31,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ServiceFormAdminPart
 from core.roles import is_manager, staff_name
+from core.types import Actor
 from crisis.models import Incident, IncidentSend, IncidentSendKind
 from crisis.selectors.broadcasts import incident_announcements, incident_sends
 from crisis.services import broadcasts as services
@@ -57,10 +59,10 @@ class _SendForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["template"]
-        field.queryset = MessageTemplate.objects.filter(purpose=self.purpose).order_by(
+        field.queryset = MessageTemplate.objects.filter(purpose=self.purpose).order_by(  # type: ignore[attr-defined]  # this field is a ModelChoiceField; Form.fields holds Field
             "channel", "name"
         )
-        field.empty_label = gettext("(choose)")
+        field.empty_label = gettext("(choose)")  # type: ignore[attr-defined]  # this field is a ModelChoiceField; Form.fields holds Field
 
 
 class BroadcastForm(_SendForm):
@@ -81,7 +83,7 @@ class BroadcastForm(_SendForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         if cleaned.get("override_quiet_hours") and not cleaned.get("quiet_hours_override_reason"):
             self.add_error(
                 "quiet_hours_override_reason",
@@ -97,7 +99,7 @@ class BroadcastForm(_SendForm):
         value = seen.get(self.cleaned_data["channel"], "0")
         return int(value) if value.isdigit() else 0
 
-    def send(self, *, incident: Incident, actor) -> IncidentSend:
+    def send(self, *, incident: Incident, actor: Actor) -> IncidentSend:
         update = self.cleaned_data["update"]
         return services.broadcast_send(
             incident=incident,
@@ -123,7 +125,7 @@ class NoticeForm(_SendForm):
     kind = IncidentSendKind.NOTICE
     purpose = Purpose.TRANSACTIONAL
 
-    def send(self, *, incident: Incident, actor) -> IncidentSend:
+    def send(self, *, incident: Incident, actor: Actor) -> IncidentSend:
         return services.incident_notice_send(
             incident=incident,
             channel=self.cleaned_data["channel"],
@@ -136,7 +138,7 @@ def _form_problem(form: forms.Form) -> ValidationError:
     return ValidationError([m for errors in form.errors.values() for m in errors])
 
 
-class BroadcastAdminMixin:
+class BroadcastAdminMixin(ServiceFormAdminPart):
     """The broadcast panel of the incident page and its endpoints."""
 
     # --- The panel ---------------------------------------------------------------------

@@ -142,7 +142,7 @@ def event_text(event: SuspensionEvent, suspension: Suspension) -> str:
     data = event.data or {}
     if event.kind == SuspensionEventKind.RECORDED:
         text = gettext("Recorded: %(reason)s, expected to resume %(at)s") % {
-            "reason": dict(Suspension._meta.get_field("reason").choices).get(
+            "reason": dict(Suspension._meta.get_field("reason").choices).get(  # type: ignore[arg-type]  # the reason field has choices
                 data.get("reason"), ""
             ),
             "at": local_time(suspension.expected_resume_at),
@@ -154,8 +154,8 @@ def event_text(event: SuspensionEvent, suspension: Suspension) -> str:
         return text
     if event.kind == SuspensionEventKind.NOTICE_SENT:
         return gettext("“%(notice)s” by %(channel)s to %(count)s customer(s) (%(template)s).") % {
-            "notice": dict(SuspensionNoticeKind.choices).get(data.get("notice"), ""),
-            "channel": dict(MessageChannel.choices).get(data.get("channel"), ""),
+            "notice": dict(SuspensionNoticeKind.choices).get(data.get("notice", ""), ""),
+            "channel": dict(MessageChannel.choices).get(data.get("channel", ""), ""),
             "count": data.get("recipients", 0),
             "template": data.get("template", ""),
         }
@@ -237,7 +237,7 @@ class SuspensionAddForm(forms.ModelForm):
         fields = ("sku", "product_name", "reason", "expected_resume_at", "sales_stopped", "note")
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
+        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         notice_templates_clean(self, kind=SuspensionNoticeKind.SUSPENDED)
         return cleaned_data
 
@@ -253,7 +253,7 @@ class LiftForm(forms.Form):
     line_template = notice_template_field(MessageChannel.LINE, help_text=LINE_TEMPLATE_HELP)
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
+        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         notice_templates_clean(self, kind=SuspensionNoticeKind.RESUMED)
         return cleaned_data
 
@@ -263,7 +263,7 @@ class LinkForm(forms.Form):
 
     def __init__(self, *args: Any, suspension: Suspension, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["inquiries"].choices = [
+        self.fields["inquiries"].choices = [  # type: ignore[attr-defined]  # this field is a MultipleChoiceField; Form.fields holds Field
             (pk, pk)
             for pk in suspension_suggested_inquiries(suspension).values_list("pk", flat=True)
         ]
@@ -402,7 +402,7 @@ class SuspensionAdmin(ServiceFormAdmin):
             note=data.get("note", ""),
             email_template=data.get("email_template"),
             line_template=data.get("line_template"),
-            actor=request.user,
+            actor=request.user,  # type: ignore[arg-type]  # admin_view: signed-in staff only
         )
         copy_saved(obj, suspension)
 
@@ -536,7 +536,7 @@ class SuspensionAdmin(ServiceFormAdmin):
             try:
                 lifted = suspension_lift(
                     suspension=suspension,
-                    actor=request.user,
+                    actor=request.user,  # type: ignore[arg-type]  # admin_view: signed-in staff only
                     email_template=form.cleaned_data.get("email_template"),
                     line_template=form.cleaned_data.get("line_template"),
                 )
@@ -549,7 +549,7 @@ class SuspensionAdmin(ServiceFormAdmin):
         self.message_user(
             request,
             gettext("Not lifted: %(errors)s")
-            % {"errors": " ".join(m for errors in form.errors.values() for m in errors)},
+            % {"errors": " ".join(m for errors in form.errors.values() for m in errors)},  # type: ignore[misc]  # an ErrorList yields its messages as str
             messages.ERROR,
         )
         return self._back(suspension)

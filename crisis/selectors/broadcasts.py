@@ -25,7 +25,7 @@ from tickets.reply_templates import japanese_eta
 # A notice goes to the customers whose orders are held up: not yet shipped
 # when the shop's or a mall's system fails, shipped but not delivered when
 # the carrier is late.
-NOTICE_ORDER_STATUSES = {
+NOTICE_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
     IncidentKind.CARRIER_DELAY: (OrderStatus.SHIPPED,),
     IncidentKind.SYSTEM_FAILURE: UNSHIPPED_ORDER_STATUSES,
     IncidentKind.MALL_OUTAGE: UNSHIPPED_ORDER_STATUSES,

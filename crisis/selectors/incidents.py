@@ -18,6 +18,9 @@ Impact, counted by the database in one aggregate statement per figure:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -88,7 +91,7 @@ def incidents_with_impact(queryset: QuerySet[Incident] | None = None) -> QuerySe
     )
 
 
-def _count(steps):
+def _count(steps: QuerySet[ChecklistItem, Any]) -> Coalesce:
     return Coalesce(
         Subquery(steps.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), 0
     )
@@ -158,7 +161,7 @@ def incidents_for_inquiry(inquiry: Inquiry) -> list[tuple[Incident, bool]]:
     return [(incident, incident.linked) for incident in rows]
 
 
-def incident_playbook_templates(incident_kinds) -> QuerySet:
+def incident_playbook_templates(incident_kinds: Iterable[str]) -> QuerySet[ReplyTemplate]:
     """The reply templates the playbooks of these incident kinds name: what
     the reply box offers first for an inquiry of an ongoing incident."""
     return ReplyTemplate.objects.filter(

@@ -16,18 +16,20 @@ the next round.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.roles import manager_required
 from core.timeline import actor_or_none
+from core.types import Actor
 from crisis.models import (
     Incident,
     IncidentEvent,
@@ -37,6 +39,7 @@ from crisis.models import (
     IncidentSendKind,
 )
 from crisis.selectors.broadcasts import broadcast_audience, notice_audience
+from crm.models import Customer
 from outreach import services as outreach
 from outreach.dispatch import quiet_hours_end
 from outreach.models import MessageChannel, MessageTemplate, Purpose, SendKind
@@ -61,7 +64,7 @@ def incident_context(incident: Incident) -> dict[str, str]:
         }
 
 
-def _manager_only(actor) -> None:
+def _manager_only(actor: Actor) -> None:
     manager_required(
         actor, _("Only a manager can send, pause or cancel an emergency broadcast or notice.")
     )
@@ -84,7 +87,7 @@ def _template_check(template: MessageTemplate, *, channel: str, purpose: str) ->
         raise ValidationError({"template": [message]})
 
 
-def _event(incident: Incident, kind: str, actor, text: str, **data) -> IncidentEvent:
+def _event(incident: Incident, kind: str, actor: Actor, text: str, **data: Any) -> IncidentEvent:
     return IncidentEvent.objects.create(
         incident=incident, kind=kind, actor=actor_or_none(actor), text=text, data=data
     )
@@ -97,8 +100,8 @@ def _incident_send(
     channel: str,
     template: MessageTemplate,
     purpose: str,
-    audience_of,
-    actor,
+    audience_of: Callable[..., QuerySet[Customer]],
+    actor: Actor,
     update: bool,
     after_round: int | None,
     quiet_hours_override_reason: str,
@@ -161,7 +164,7 @@ def broadcast_send(
     incident: Incident,
     channel: str,
     template: MessageTemplate,
-    actor,
+    actor: Actor,
     quiet_hours_override_reason: str = "",
     update: bool = False,
     after_round: int | None = None,
@@ -215,7 +218,7 @@ def incident_notice_send(
     incident: Incident,
     channel: str,
     template: MessageTemplate,
-    actor,
+    actor: Actor,
     now: datetime | None = None,
 ) -> IncidentSend:
     """Tell the customers whose open orders the incident holds up (crisis.
@@ -251,7 +254,7 @@ def incident_notice_send(
     )
 
 
-def _sent_event(incident_send: IncidentSend, actor, *, now: datetime) -> IncidentEvent:
+def _sent_event(incident_send: IncidentSend, actor: Actor, *, now: datetime) -> IncidentEvent:
     progress = send_progress(incident_send.send)
     queued = progress.pending
     skipped = progress.by_status.get("skipped", 0)
@@ -289,7 +292,14 @@ def _sent_event(incident_send: IncidentSend, actor, *, now: datetime) -> Inciden
 # --- Pause, resume, cancel ----------------------------------------------------------------
 
 
-def _change(incident_send: IncidentSend, *, actor, change, refused: str, done: str):
+def _change(
+    incident_send: IncidentSend,
+    *,
+    actor: Actor,
+    change: Callable[..., bool],
+    refused: str,
+    done: str,
+) -> IncidentSend:
     _manager_only(actor)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_send.incident_id)
@@ -309,7 +319,7 @@ def _change(incident_send: IncidentSend, *, actor, change, refused: str, done: s
     return incident_send
 
 
-def broadcast_pause(*, incident_send: IncidentSend, actor) -> IncidentSend:
+def broadcast_pause(*, incident_send: IncidentSend, actor: Actor) -> IncidentSend:
     """Stop sending (a broadcast or a notice); messages a worker already
     holds still go out."""
     return _change(
@@ -321,7 +331,7 @@ def broadcast_pause(*, incident_send: IncidentSend, actor) -> IncidentSend:
     )
 
 
-def broadcast_resume(*, incident_send: IncidentSend, actor) -> IncidentSend:
+def broadcast_resume(*, incident_send: IncidentSend, actor: Actor) -> IncidentSend:
     return _change(
         incident_send,
         actor=actor,
@@ -331,7 +341,7 @@ def broadcast_resume(*, incident_send: IncidentSend, actor) -> IncidentSend:
     )
 
 
-def broadcast_cancel(*, incident_send: IncidentSend, actor) -> IncidentSend:
+def broadcast_cancel(*, incident_send: IncidentSend, actor: Actor) -> IncidentSend:
     """Cancel: what is not sent yet does not go out (see outreach.services.
     send_settle_cancelled). It cannot be undone."""
     return _change(

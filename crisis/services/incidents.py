@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +24,7 @@ from django.utils.translation import gettext as _
 from core.choices import Channel
 from core.roles import manager_required
 from core.timeline import actor_or_none
+from core.types import Actor
 from crisis.models import (
     Incident,
     IncidentEvent,
@@ -37,7 +40,9 @@ from tickets.models import Inquiry, InquiryEvent, InquiryEventKind
 MALLS = (Channel.RAKUTEN, Channel.AMAZON, Channel.YAHOO)
 
 
-def _event(incident: Incident, kind: str, actor, text: str = "", **data) -> IncidentEvent:
+def _event(
+    incident: Incident, kind: str, actor: Actor, text: str = "", **data: Any
+) -> IncidentEvent:
     return IncidentEvent.objects.create(
         incident=incident, kind=kind, actor=actor_or_none(actor), text=text, data=data
     )
@@ -68,7 +73,7 @@ def incident_open(
     started_at: datetime,
     expected_recovery_at: datetime | None = None,
     is_malicious: bool = False,
-    actor,
+    actor: User,
 ) -> Incident:
     """Open an incident (managers): its kind's playbook is copied into its
     checklist, each step due its target after `started_at` (the malicious
@@ -107,7 +112,7 @@ def _locked(incident: Incident) -> Incident:
 
 
 def incident_update(
-    *, incident: Incident, text: str, expected_recovery_at: datetime | None = None, actor
+    *, incident: Incident, text: str, expected_recovery_at: datetime | None = None, actor: Actor
 ) -> IncidentEvent:
     """Add what is known now to the timeline (anyone on the incident); a new
     expected recovery with it is a manager's call."""
@@ -143,7 +148,7 @@ def incident_update(
 EDITABLE = ("title", "channel", "system", "expected_recovery_at")
 
 
-def incident_edit(*, incident: Incident, actor, **changes) -> Incident:
+def incident_edit(*, incident: Incident, actor: Actor, **changes: Any) -> Incident:
     """Correct an incident's title, channel, system or expected recovery
     (managers); the EDITED event keeps each old and new value."""
     manager_required(actor)
@@ -154,7 +159,7 @@ def incident_edit(*, incident: Incident, actor, **changes) -> Incident:
         incident = _locked(incident)
         if incident.status == IncidentStatus.CLOSED:
             raise ValidationError(_("The incident is closed."))
-        changed = {}
+        changed: dict[str, Any] = {}
         for name, value in changes.items():
             old = getattr(incident, name)
             if old != value:
@@ -173,7 +178,7 @@ def incident_edit(*, incident: Incident, actor, **changes) -> Incident:
 
 
 def incident_recover(
-    *, incident: Incident, recovered_at: datetime | None = None, text: str = "", actor
+    *, incident: Incident, recovered_at: datetime | None = None, text: str = "", actor: Actor
 ) -> Incident:
     """The trouble is over (managers): the banner goes away."""
     manager_required(actor)
@@ -191,7 +196,9 @@ def incident_recover(
     return incident
 
 
-def incident_close(*, incident: Incident, root_cause: str, countermeasure: str, actor) -> Incident:
+def incident_close(
+    *, incident: Incident, root_cause: str, countermeasure: str, actor: Actor
+) -> Incident:
     """Close an incident (managers) with what caused it and what the shop
     does so that it does not happen again. An ongoing one is recovered now."""
     manager_required(actor)
@@ -228,7 +235,9 @@ def incident_close(*, incident: Incident, root_cause: str, countermeasure: str, 
     return incident
 
 
-def incident_inquiries_link(*, incident: Incident, inquiries: Iterable[Inquiry], actor) -> int:
+def incident_inquiries_link(
+    *, incident: Incident, inquiries: Iterable[Inquiry], actor: Actor
+) -> int:
     """Link many inquiries to an incident in one action: the links, one
     INQUIRIES_LINKED event on the incident, and a LINKED event on each
     newly linked inquiry's timeline (naming the incident). Inquiries

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core.roles import is_manager, managers
 from core.timeline import actor_or_none
+from core.types import Actor
 from crisis.models import (
     ChecklistItem,
     Incident,
@@ -56,16 +57,16 @@ def checklist_copy(*, incident: Incident) -> list[ChecklistItem]:
     )
 
 
-def checklist_step_may_tick(item: ChecklistItem, user) -> bool:
+def checklist_step_may_tick(item: ChecklistItem, user: Actor) -> bool:
     """A manager ticks any step; anyone else only their own role's steps."""
     if is_manager(user):
         return True
     if not hasattr(user, "_crisis_roles"):
-        user._crisis_roles = set(user.groups.values_list("name", flat=True))
-    return item.role in user._crisis_roles
+        user._crisis_roles = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]  # a cache on the staff member's user object
+    return item.role in user._crisis_roles  # type: ignore[union-attr]  # set just above
 
 
-def _step_set(*, item: ChecklistItem, done: bool, actor) -> ChecklistItem:
+def _step_set(*, item: ChecklistItem, done: bool, actor: Actor) -> ChecklistItem:
     if not checklist_step_may_tick(item, actor):
         raise PermissionDenied(_("This step is for another role: ask a manager."))
     with transaction.atomic():
@@ -88,12 +89,12 @@ def _step_set(*, item: ChecklistItem, done: bool, actor) -> ChecklistItem:
     return item
 
 
-def checklist_step_tick(*, item: ChecklistItem, actor) -> ChecklistItem:
+def checklist_step_tick(*, item: ChecklistItem, actor: Actor) -> ChecklistItem:
     """Mark a step done by `actor`, now; an event on the incident's timeline."""
     return _step_set(item=item, done=True, actor=actor)
 
 
-def checklist_step_untick(*, item: ChecklistItem, actor) -> ChecklistItem:
+def checklist_step_untick(*, item: ChecklistItem, actor: Actor) -> ChecklistItem:
     """Reopen a step ticked by mistake; an event says so."""
     return _step_set(item=item, done=False, actor=actor)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -26,6 +27,7 @@ from core.choices import Channel
 from core.roles import manager_required
 from core.templating import template_variables
 from core.timeline import actor_or_none
+from core.types import Actor
 from crisis.models import (
     SUSPENSION_RULE_REASONS,
     Suspension,
@@ -208,7 +210,7 @@ def _notices_send(
     audience: QuerySet[Customer],
     email_template: MessageTemplate | None,
     line_template: MessageTemplate | None,
-    actor,
+    actor: Actor,
     now: datetime,
 ) -> None:
     """One transactional send per channel, each customer of `audience` on
@@ -218,6 +220,7 @@ def _notices_send(
     second call a no-op."""
     if email_template is None and line_template is None:
         return
+    assert email_template is not None  # a LINE one needs one (_notice_templates_check)
     line_ids = _line_reachable()
     plans: list[tuple[str, MessageTemplate, QuerySet[Customer]]] = []
     if line_template is not None:
@@ -267,7 +270,7 @@ def _notices_send(
 # --- Services ------------------------------------------------------------------------
 
 
-def _event(suspension: Suspension, kind: str, actor=None, **data: Any) -> SuspensionEvent:
+def _event(suspension: Suspension, kind: str, actor: Actor = None, **data: Any) -> SuspensionEvent:
     return SuspensionEvent.objects.create(
         suspension=suspension, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -340,7 +343,7 @@ def suspension_record(
     note: str = "",
     email_template: MessageTemplate | None = None,
     line_template: MessageTemplate | None = None,
-    actor,
+    actor: User,
     now: datetime | None = None,
 ) -> Suspension:
     """A manager records a stock-out, delay or defect of a SKU. Under the
@@ -404,7 +407,9 @@ def suspension_record(
     return suspension
 
 
-def told_customers(suspension: Suspension, *, kind: str = SuspensionNoticeKind.SUSPENDED):
+def told_customers(
+    suspension: Suspension, *, kind: str = SuspensionNoticeKind.SUSPENDED
+) -> QuerySet[Customer]:
     """The customers a notice of `kind` went to: its ledger rows that were
     not skipped (sent, failed or in doubt: it was tried)."""
     sends = SuspensionNotice.objects.filter(suspension=suspension, kind=kind).values("send_id")
@@ -418,7 +423,7 @@ def told_customers(suspension: Suspension, *, kind: str = SuspensionNoticeKind.S
 def suspension_lift(
     *,
     suspension: Suspension,
-    actor,
+    actor: User,
     email_template: MessageTemplate | None = None,
     line_template: MessageTemplate | None = None,
     now: datetime | None = None,
@@ -453,7 +458,7 @@ def suspension_lift(
     return suspension
 
 
-def suspension_inquiries_link(*, suspension: Suspension, inquiries: Iterable, actor) -> int:
+def suspension_inquiries_link(*, suspension: Suspension, inquiries: Iterable, actor: Actor) -> int:
     """Link inquiries about the SKU to the suspension, several at once;
     those linked already are left as they are. Returns how many were new."""
     ids = sorted({getattr(inquiry, "pk", inquiry) for inquiry in inquiries})

@@ -166,7 +166,7 @@ _OWN_STATUSES = {status.value: status.value for status in OrderStatus}
 
 # Rakuten RMS: 受注ステータス as text (通常購入データ) or as the code of the
 # newer order download (100 注文確認待ち ... 900 キャンセル確定).
-_RAKUTEN_STATUSES = {
+_RAKUTEN_STATUSES: dict[str, str] = {
     "新規受付": OrderStatus.PAID,
     "注文確認待ち": OrderStatus.PAID,
     "楽天処理中": OrderStatus.PAID,
@@ -189,14 +189,14 @@ _RAKUTEN_STATUSES = {
     "900": OrderStatus.CANCELLED,
 }
 # Yahoo! ショッピング OrderStatus: 1 予約中, 2 処理中, 3 保留, 4 キャンセル, 5 完了.
-_YAHOO_STATUSES = {
+_YAHOO_STATUSES: dict[str, str] = {
     "1": OrderStatus.PENDING,
     "2": OrderStatus.PAID,
     "3": OrderStatus.PENDING,
     "4": OrderStatus.CANCELLED,
     "5": OrderStatus.SHIPPED,
 }
-_OWN_SITE_STATUSES = {
+_OWN_SITE_STATUSES: dict[str, str] = {
     "入金待ち": OrderStatus.PENDING,
     "未入金": OrderStatus.PENDING,
     "入金済み": OrderStatus.PAID,

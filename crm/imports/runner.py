@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import groupby
 
+from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
@@ -71,7 +72,7 @@ def import_job_create(
     file_name: str,
     preset: str,
     dry_run: bool,
-    actor,
+    actor: User | None,
     request=None,
     enqueue: bool = True,
 ) -> ImportJob:
@@ -151,7 +152,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self.customers: dict[int, str] = {}
-        self.orders = Counter()
+        self.orders: Counter[str] = Counter()
         self.consents = 0
         self.rejected = 0
         self.lifecycle_ids: set[int] = set()
@@ -352,6 +353,7 @@ def _bulk_write(job, pending, tally: _Tally) -> list:
         elif outcome == UpsertOutcome.CREATED:
             to_create.append((i, person))
         else:
+            assert customer is not None  # found, as outcome says
             customers[i] = (customer, outcome)
     created = customers_create_bulk(people=[p for _i, p in to_create], actor=job.created_by)
     for (i, _person), result in zip(to_create, created, strict=True):
@@ -394,6 +396,7 @@ def _order_total(order, lines) -> int:
 
 def _new_order(rows: list[Row], customer) -> NewOrder:
     order = rows[0].order
+    assert order is not None  # rows of an order
     lines = _order_lines(rows)
     return NewOrder(
         channel=order.channel,
@@ -445,7 +448,7 @@ def _validation_reason(error: ValidationError) -> str:
 def _field_label(name: str) -> str:
     for model in (Customer, Order):
         try:
-            return str(model._meta.get_field(name).verbose_name)
+            return str(model._meta.get_field(name).verbose_name)  # type: ignore[union-attr]  # a concrete field of this model, which has a verbose_name
         except FieldDoesNotExist:
             continue
     return ""
@@ -501,6 +504,7 @@ def _consent_write(job: ImportJob, customer: Customer, consent, tally: _Tally) -
         unless_current=True,
         actor=job.created_by,
     )
+    assert job.started_at is not None  # the job is running
     if event.recorded_at >= job.started_at:
         tally.consents += 1
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     ConsentAction,
     ConsentChannel,
@@ -32,7 +33,7 @@ def consent_record(
     wording_version: str = "",
     note: str = "",
     unless_current: bool = False,
-    actor=None,
+    actor: Actor = None,
 ) -> ConsentEvent:
     """Append one opt-in or opt-out to the ledger and keep the current state
     equal to the latest event for that channel (by occurred_at, then id), so
@@ -111,7 +112,7 @@ def consent_withdraw(
     occurred_at: datetime | None = None,
     note: str = "",
     unless_current: bool = False,
-    actor=None,
+    actor: Actor = None,
 ) -> ConsentEvent:
     """An opt-out: `consent_record` with action opt_out."""
     return consent_record(

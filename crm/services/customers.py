@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from core.choices import Channel
 from core.db import insert_if_absent
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     ChannelIdentity,
     Customer,
@@ -158,7 +159,9 @@ def customer_search_keys_refresh(*, customer_ids: Sequence[int]) -> int:
     return len(changed)
 
 
-def customer_event_add(customer: Customer, kind: str, actor=None, **data: Any) -> CustomerEvent:
+def customer_event_add(
+    customer: Customer, kind: str, actor: Actor = None, **data: Any
+) -> CustomerEvent:
     return CustomerEvent.objects.create(
         customer=customer, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -169,6 +172,7 @@ def customer_follow_merges(customer: Customer) -> Customer:
     seen = set()
     while customer.merged_into_id is not None and customer.pk not in seen:
         seen.add(customer.pk)
+        assert customer.merged_into is not None  # merged_into_id is set
         customer = customer.merged_into
     return customer
 
@@ -257,7 +261,7 @@ def _customers_by_identity(keys: list[tuple[str, str]]) -> dict[tuple[str, str],
     customers = Customer.objects.raw(
         " UNION ALL ".join([branch] * len(keys)), [value for key in keys for value in key]
     )
-    return {(c.identity_channel, c.identity_external_id): c for c in customers}
+    return {(c.identity_channel, c.identity_external_id): c for c in customers}  # type: ignore[attr-defined]  # columns the raw SQL selects
 
 
 def _customer_by_address(email_norm: str, phone_norm: str) -> Customer | None:
@@ -282,7 +286,7 @@ def customer_upsert(
     external_id: str = "",
     identity_display_name: str = "",
     tags: Sequence[str] = (),
-    actor=None,
+    actor: Actor = None,
     **profile: Any,
 ) -> tuple[Customer, bool]:
     """Create or update the customer this person is, attaching the channel
@@ -317,7 +321,7 @@ def customer_upsert_outcome(
     external_id: str = "",
     identity_display_name: str = "",
     tags: Sequence[str] = (),
-    actor=None,
+    actor: Actor = None,
     **profile: Any,
 ) -> tuple[Customer, str]:
     """`customer_upsert`, telling what it did (an UpsertOutcome): created,
@@ -337,6 +341,7 @@ def customer_upsert_outcome(
     if _nothing_to_write(resolution, cleaned, tags):
         # A repeat buyer known by this identity, with the profile we hold
         # (most orders of a store site's feed): a read, no transaction.
+        assert resolution.customer is not None  # _nothing_to_write found them
         return resolution.customer, UpsertOutcome.UNCHANGED
     for attempt in range(2):
         try:
@@ -376,7 +381,7 @@ def _resolve(channel: str, external_id: str, profile: dict[str, Any]) -> Resolut
     )
 
 
-def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags) -> bool:
+def _nothing_to_write(resolution: Resolution, profile: dict[str, Any], tags: Sequence[str]) -> bool:
     """Whether the upsert would leave everything as it is: the person was
     found by this very identity (nothing to attach), no tags to add, and no
     profile value would change."""
@@ -424,12 +429,12 @@ def _customer_upsert_once(
     identity_display_name: str,
     tags: Sequence[str],
     profile: dict[str, Any],
-    actor,
+    actor: Actor,
 ) -> tuple[Customer, str]:
     customer = resolution.customer
     created = customer is None
     changed: list[str] = []
-    if created:
+    if customer is None:
         customer = Customer()
         _apply_profile(customer, profile, overwrite=True)
         _profile_full_clean(customer)
@@ -528,7 +533,7 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> None:
 
 
 def customer_update(
-    *, customer: Customer, actor=None, notes: str | None = None, **profile
+    *, customer: Customer, actor: Actor = None, notes: str | None = None, **profile: Any
 ) -> Customer:
     """An edit by a person (admin): given values overwrite, blanks clear."""
     unknown = set(profile) - set(PROFILE_FIELDS)
@@ -568,7 +573,7 @@ def _channel_profiles_clear(customer: Customer, names: list[str]) -> None:
         CustomerChannelProfile.objects.filter(customer=customer).update(**blank)
 
 
-def customer_test_recipient_set(*, customer: Customer, value: bool, actor) -> Customer:
+def customer_test_recipient_set(*, customer: Customer, value: bool, actor: Actor) -> Customer:
     """Mark (or unmark) the customer as a test recipient: a campaign's test
     send may go only to test recipients."""
     with transaction.atomic():
@@ -585,7 +590,7 @@ def customer_test_recipient_set(*, customer: Customer, value: bool, actor) -> Cu
 # --- Claimant flag (SPEC rule 7) -------------------------------------------
 
 
-def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer:
+def customer_claimant_set(*, customer: Customer, reason: str, actor: Actor) -> Customer:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"claimant_reason": [_("Say why this customer is a claimant.")]})
@@ -596,7 +601,7 @@ def customer_claimant_set(*, customer: Customer, reason: str, actor) -> Customer
     return customer
 
 
-def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> Customer:
+def customer_claimant_clear(*, customer: Customer, actor: Actor, reason: str = "") -> Customer:
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
         if not customer.is_claimant:
@@ -616,7 +621,9 @@ def customer_claimant_clear(*, customer: Customer, actor, reason: str = "") -> C
 CLAIMANT_FIELDS = ["is_claimant", "claimant_reason", "claimant_set_by", "claimant_set_at"]
 
 
-def _claimant_write(customer: Customer, *, flag_reason: str, actor, **event_data: Any) -> None:
+def _claimant_write(
+    customer: Customer, *, flag_reason: str, actor: Actor, **event_data: Any
+) -> None:
     """Flag (a reason) or clear (no reason) the locked customer, record the
     event and recompute the segment."""
     flagged = bool(flag_reason)
@@ -645,7 +652,7 @@ class NewCustomer:
 
 
 def customers_create_bulk(
-    *, people: Sequence[NewCustomer], actor=None
+    *, people: Sequence[NewCustomer], actor: Actor = None
 ) -> list[Customer | ValidationError]:
     """Create customers the way customer_upsert creates one it did not find
     (the same cleaning, validation, normalised addresses, CREATED event,
@@ -719,7 +726,7 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
     identity, email or phone of ours knows them (customers_create_bulk
     creates them alike); (None, "") otherwise: the caller goes through
     customer_upsert, which knows the rest of the rules."""
-    prepared = []
+    prepared: list[tuple[NewCustomer, dict[str, Any], str, str, str] | None] = []
     for person in people:
         try:
             cleaned = _clean_profile(person.profile)
@@ -746,7 +753,7 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
     if keys:
         channels, external_ids = zip(*sorted(keys), strict=True)
         by_identity = {
-            (c.identity_channel, c.identity_external_id): c
+            (c.identity_channel, c.identity_external_id): c  # type: ignore[attr-defined]  # columns the raw SQL selects
             for c in Customer.objects.raw(
                 "SELECT c.*, i.channel AS identity_channel,"
                 f" i.external_id AS identity_external_id, {_CHANNEL_PROFILE_COLUMNS}"
@@ -801,4 +808,4 @@ def _addresses_known(emails: list[str], phones: list[str]) -> list[tuple[str, st
             " AND merged_into_id IS NULL AND anonymized_at IS NULL",
             [emails, phones],
         )
-        return cursor.fetchall()
+        return cursor.fetchall()  # type: ignore[no-any-return]  # rows of two text columns

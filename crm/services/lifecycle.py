@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -128,7 +129,7 @@ def lifecycle_recompute(
     return len(rows)
 
 
-def _journeys_sleeping_enter(customers, *, now: datetime) -> None:
+def _journeys_sleeping_enter(customers: QuerySet[Customer], *, now: datetime) -> None:
     """Customers who just became sleeping enter the journeys of that trigger
     (outreach imports crm, so it is reached here), as one query."""
     from outreach.services.journeys import journeys_sleeping_enter

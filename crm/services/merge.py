@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     ConsentState,
     Customer,
@@ -22,7 +23,7 @@ from crm.services.lifecycle import lifecycle_recompute
 _MERGE_SPECIAL = {(ConsentState, "customer"), (CustomerChannelProfile, "customer")}
 
 
-def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
+def customer_merge(*, winner: Customer, loser: Customer, actor: Actor) -> Customer:
     """Fold `loser` into `winner`: identities, orders, consent history,
     events, tags and everything else that points at a customer move over;
     blanks of the winner are filled from the loser; the loser stays as a
@@ -45,9 +46,9 @@ def customer_merge(*, winner: Customer, loser: Customer, actor) -> Customer:
             model, field = relation.related_model, relation.field.name
             if (model, field) in _MERGE_SPECIAL:
                 continue
-            count = model._base_manager.filter(**{field: loser}).update(**{field: winner})
+            count = model._base_manager.filter(**{field: loser}).update(**{field: winner})  # type: ignore[union-attr]  # a reverse relation's model is a class
             if count:
-                moved[model._meta.label_lower] = count
+                moved[model._meta.label_lower] = count  # type: ignore[union-attr]  # a reverse relation's model is a class
         winner.tags.add(*loser.tags.all())
         loser.tags.clear()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,8 +35,8 @@ def _lines_known(order: Order, lines: list[OrderLine]) -> None:
     API's response) does not read them back."""
     cached = order.lines.all()
     cached._result_cache = lines
-    cached._prefetch_done = True
-    order._prefetched_objects_cache = {
+    cached._prefetch_done = True  # type: ignore[attr-defined]  # Django's prefetch cache, as prefetch_related fills it
+    order._prefetched_objects_cache = {  # type: ignore[attr-defined]  # Django's prefetch cache, as prefetch_related fills it
         **getattr(order, "_prefetched_objects_cache", {}),
         "lines": cached,
     }
@@ -137,7 +138,7 @@ def order_upsert_outcome(
         if lifecycle:
             lifecycle_recompute(customer_ids={customer.pk, previous_customer_id or customer.pk})
         else:
-            order.lifecycle_customer_ids = {customer.pk, previous_customer_id or customer.pk}
+            order.lifecycle_customer_ids = {customer.pk, previous_customer_id or customer.pk}  # type: ignore[attr-defined]  # read by the caller, set here
         if journeys:
             _journeys_order_changed(order, created=created, before=before)
     return order, UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED
@@ -171,7 +172,7 @@ def _order_unchanged(order: Order, fields: dict, lines: Sequence[OrderLineData] 
     return held == list(lines)
 
 
-def _journeys_order_changed(order: Order, *, created: bool, before) -> None:
+def _journeys_order_changed(order: Order, *, created: bool, before: Any) -> None:
     """Journeys are outreach's, which imports crm: the order's change is
     handed over here (triggers as the data changes, never a scan)."""
     from outreach.services.journeys import journeys_order_changed

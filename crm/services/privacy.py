@@ -22,8 +22,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Lower
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +32,7 @@ from core.audit import audit_record
 from core.choices import Channel
 from core.models import AuditAction, IdempotencyRecord
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     ChannelIdentity,
     ConsentEvent,
@@ -45,7 +47,7 @@ from crm.personal_data import ERASED_MARKER, PERSON_COLUMNS, PERSONAL, PersonalT
 from crm.services.customers import customer_event_add, customer_follow_merges
 
 EXPORT_FORMAT = "madoguchi-personal-data/1"
-_AUDIT_ACTIONS = {
+_AUDIT_ACTIONS: dict[str, AuditAction] = {
     CustomerEventKind.EXPORTED: AuditAction.EXPORT,
     CustomerEventKind.ERASED: AuditAction.ERASE,
 }
@@ -78,7 +80,13 @@ def _reason_clean(reason: str) -> str:
 
 
 def privacy_action_record(
-    *, customer: Customer, kind: str, actor, reason: str, request=None, **data: Any
+    *,
+    customer: Customer,
+    kind: str,
+    actor: Actor,
+    reason: str,
+    request: HttpRequest | None = None,
+    **data: Any,
 ) -> CustomerEvent:
     """The record of one export or erasure: who (a staff member, or the API
     key), why, when, and counts (never the values); and its row in the
@@ -126,7 +134,7 @@ def _line_user_ids(ids: list[int]) -> list[str]:
     )
 
 
-def _api_answers(ids: list[int]):
+def _api_answers(ids: list[int]) -> QuerySet[IdempotencyRecord]:
     """Stored POST answers (Idempotency-Key) that name one of `ids`: an
     order's, consent event's or inquiry's "customer", or a customer's "id"."""
     body = Case(
@@ -139,7 +147,7 @@ def _api_answers(ids: list[int]):
     )
 
 
-def _admin_history(ids: list[int]):
+def _admin_history(ids: list[int]) -> QuerySet[LogEntry]:
     from tickets.models import Inquiry
 
     types = ContentType.objects.get_for_models(Customer, Inquiry)
@@ -151,7 +159,7 @@ def _admin_history(ids: list[int]):
     )
 
 
-def _rows(table: PersonalTable, ids: list[int], extra: dict[str, Q]):
+def _rows(table: PersonalTable, ids: list[int], extra: dict[str, Q]) -> QuerySet[Any]:
     model = apps.get_model(table.model)
     where = Q()
     for path in table.reach:
@@ -160,7 +168,7 @@ def _rows(table: PersonalTable, ids: list[int], extra: dict[str, Q]):
         where |= extra[table.model]
     if not where:  # never every row of a table
         raise ImproperlyConfigured(f"{table.model}: no way to its customer's rows")
-    return model._base_manager.filter(where, **table.where)
+    return model._base_manager.filter(where, **table.where)  # type: ignore[no-any-return]  # a model found by name
 
 
 def _extra_reach(ids: list[int]) -> dict[str, Q]:
@@ -199,7 +207,7 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _dicts(queryset, fields: Iterable[str]) -> list[dict[str, Any]]:
+def _dicts(queryset: QuerySet[Any], fields: Iterable[str]) -> list[dict[str, Any]]:
     fields = list(fields)
     return [
         {name: _value(value) for name, value in row.items()} for row in queryset.values(*fields)
@@ -378,7 +386,7 @@ def _customer_sections(ids: list[int], channels: list[str] | None) -> dict[str, 
         customers = [{"id": row["id"], "created_at": row["created_at"]} for row in customers]
         profiles = profiles.filter(channel__in=channels)
         identities = identities.filter(channel__in=channels)
-    tags = {pk: [] for pk in ids}
+    tags: dict[int, list[str]] = {pk: [] for pk in ids}
     for pk, name in Customer.tags.through.objects.filter(customer__in=ids).values_list(
         "customer", "tag__name"
     ):
@@ -419,10 +427,10 @@ def _consent(ids: list[int], channels: list[str] | None) -> dict[str, Any]:
 def customer_export(
     *,
     customer: Customer,
-    actor,
+    actor: Actor,
     reason: str,
     channels: Iterable[str] | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> dict[str, Any]:
     """Everything the system holds about the person, as one JSON-ready
     document: profiles, identities, orders, inquiries with their messages
@@ -466,7 +474,7 @@ def _blank(model: type[models.Model], name: str, table: PersonalTable) -> Any:
         return {}
     if isinstance(field, models.BinaryField):
         return b""
-    if field.null:
+    if field.null:  # type: ignore[union-attr]  # a concrete field of this model
         return None
     return ""
 
@@ -483,7 +491,7 @@ def _files_delete(names: Iterable[str]) -> int:
     """Delete the files and the folders they leave empty (attachments/
     <reference>/<message>/), up to the storage's root."""
     deleted = 0
-    root = os.path.realpath(default_storage.location)
+    root = os.path.realpath(default_storage.location)  # type: ignore[attr-defined]  # the file-system storage, which has a location
     for name in names:
         if not name:
             continue
@@ -499,7 +507,9 @@ def _files_delete(names: Iterable[str]) -> int:
     return deleted
 
 
-def customer_erase(*, customer: Customer, actor, reason: str, request=None) -> dict[str, int]:
+def customer_erase(
+    *, customer: Customer, actor: Actor, reason: str, request: HttpRequest | None = None
+) -> dict[str, int]:
     """Erase the person's personal data everywhere (crm.personal_data):
     values blanked in set-based UPDATEs, identities deleted, attachment files
     removed from disk, queued messages to them skipped. Ids, order stubs,

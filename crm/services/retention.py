@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,6 +45,7 @@ from django.utils import timezone, translation
 
 from core.choices import Channel
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     ChannelIdentity,
     ConsentEvent,
@@ -74,17 +76,17 @@ _NORMALIZED = {"email": "email_normalized", "phone": "phone_normalized"}
 PERSONAL_COLUMNS = (*PROFILE_FIELDS, *_NORMALIZED.values())
 
 
-def _blank(name: str):
+def _blank(name: str) -> Any:
     return CustomerChannelProfile.blank_value(name)
 
 
-def retention_period_start():
+def retention_period_start() -> Coalesce:
     """The day an order's retention period counts from: its delivery, or
     its order date where no delivery is known."""
     return Coalesce("delivered_at", "ordered_at")
 
 
-def retention_run(*, now: datetime | None = None, actor=None) -> list[RetentionEvent]:
+def retention_run(*, now: datetime | None = None, actor: Actor = None) -> list[RetentionEvent]:
     """The scheduled job: every channel with a retention period
     (settings.RETENTION_DAYS), then the consent ledger."""
     now = now or timezone.now()
@@ -147,7 +149,7 @@ def retention_anonymize(
     channel: str,
     days: int,
     now: datetime | None = None,
-    actor=None,
+    actor: Actor = None,
     batch_size: int = BATCH_SIZE,
 ) -> RetentionEvent:
     """Anonymise the personal data `channel` gave of every buyer whose
@@ -363,18 +365,18 @@ class JsonWithout(Func):
 
     output_field = JSONField()
 
-    def __init__(self, expression, *, key: str) -> None:
+    def __init__(self, expression: Any, *, key: str) -> None:
         if not key.isidentifier():
             raise ValueError(f"JsonWithout: not a plain key: {key!r}")
         self.key = key
         super().__init__(expression)
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:  # type: ignore[override]  # given no function, template nor joiner
         return super().as_sql(
             compiler, connection, template=f"json_remove(%(expressions)s, '$.{self.key}')"
         )
 
-    def as_postgresql(self, compiler, connection, **extra_context):
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return super().as_sql(compiler, connection, template=f"(%(expressions)s - '{self.key}')")
 
 
@@ -437,7 +439,10 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
         kept = given.filter(**{name: OuterRef(name)})
         latest = given.order_by("-updated_at", "-pk")
         for column in (name, *([_NORMALIZED[name]] if name in _NORMALIZED else [])):
-            chosen = [Subquery(kept.values(column)[:1]), Subquery(latest.values(column)[:1])]
+            chosen: list[Subquery | Value] = [
+                Subquery(kept.values(column)[:1]),
+                Subquery(latest.values(column)[:1]),
+            ]
             if _blank(column) is not None:
                 chosen.append(Value(_blank(column)))
             values[column] = Coalesce(*chosen)
@@ -447,7 +452,7 @@ def _customers_recompose(*, channel: str, customer_ids: list[int]) -> int:
     return fully
 
 
-def consent_ledger_prune(*, now: datetime | None = None, actor=None) -> RetentionEvent:
+def consent_ledger_prune(*, now: datetime | None = None, actor: Actor = None) -> RetentionEvent:
     """Forget consent events older than CONSENT_LEDGER_RETENTION_DAYS whose
     customer was sent nothing in that time either (特定商取引法: the record of
     consent is kept for that long after the last send). The event a

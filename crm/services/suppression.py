@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import (
     BounceKind,
     ConsentChannel,
@@ -100,7 +101,7 @@ def suppression_add(
     channel: str = ConsentChannel.EMAIL,
     detail: str = "",
     note: str = "",
-    actor=None,
+    actor: Actor = None,
 ) -> Suppression:
     """Suppress `address` on `channel` (the open suppression if there is
     one already), with an event on each customer who has that address."""
@@ -139,7 +140,7 @@ def suppression_add(
     return suppression
 
 
-def suppression_lift(*, suppression: Suppression, note: str, actor) -> Suppression:
+def suppression_lift(*, suppression: Suppression, note: str, actor: Actor) -> Suppression:
     """Staff lift a suppression (the customer confirmed their address, the
     complaint was a mistake...): the note says why, and is required."""
     if not note.strip():
@@ -164,5 +165,5 @@ def suppression_lift(*, suppression: Suppression, note: str, actor) -> Suppressi
     return locked
 
 
-def _customers_with(address: str):
+def _customers_with(address: str) -> QuerySet[Customer]:
     return Customer.objects.filter(email_normalized=address, merged_into__isnull=True)

@@ -131,6 +131,7 @@ def longest_text(longest: LongestRendering) -> str:
 def campaign_progress_data(campaign: Campaign) -> dict[str, Any]:
     """A launched campaign's progress (progress_data), saying when it waits
     for the quiet hours to end."""
+    assert campaign.send is not None  # launched: it has its send
     quiet_until = None
     if campaign.status == CampaignStatus.SENDING and campaign.send.respect_quiet_hours:
         quiet_until = quiet_hours_end(timezone.now())
@@ -179,7 +180,7 @@ class CampaignForm(forms.ModelForm):
         return Campaign._meta.get_field("attribution_days").default if value is None else value
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
+        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         template, channel = cleaned_data.get("template"), cleaned_data.get("channel")
         if template is not None and channel and template.channel != channel:
             self.add_error("template", gettext("The template is for another channel."))
@@ -206,12 +207,12 @@ class TestSendForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = []
         email = campaign.channel == MessageChannel.EMAIL
-        if email and getattr(user, "email", ""):
+        if email and getattr(user, "email", ""):  # type: ignore[arg-type]  # mypy takes the bool context for getattr's default
             choices.append((self.MYSELF, gettext("Myself (%(email)s)") % {"email": user.email}))
         for customer in test_recipients(channel=campaign.channel)[:100]:
             label = f"{customer} <{customer.email}>" if email else str(customer)
             choices.append((str(customer.pk), label))
-        self.fields["recipient"].choices = [("", gettext("(choose)")), *choices]
+        self.fields["recipient"].choices = [("", gettext("(choose)")), *choices]  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
         self.has_testers = bool(choices)
 
     def customer(self, user) -> Customer:
@@ -428,7 +429,7 @@ class CampaignAdmin(ServiceFormAdmin):
             raise Http404
         campaign = self.get_object(request, unquote(object_id))
         if campaign is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's private helper, missing from django-stubs
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         try:
@@ -446,6 +447,7 @@ class CampaignAdmin(ServiceFormAdmin):
         campaign = services.campaign_launch(campaign=campaign, actor=request.user)
         if campaign.send_id is None or campaign.send_id == before:
             raise ValidationError(gettext("This campaign has already been launched."))
+        assert campaign.send is not None  # the send_id just checked
         progress = send_progress(campaign.send)
         text = gettext(
             "“%(name)s” is being sent: %(queued)s recipient(s) queued, %(skipped)s skipped."

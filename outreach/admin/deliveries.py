@@ -65,7 +65,7 @@ def progress_data(
         "by_reason": [
             {"reason": reason, "label": str(reason_labels.get(reason, reason)), "count": count}
             for reason, count in sorted(
-                {
+                {  # type: ignore[misc]  # mypy infers no key type for the empty dict below
                     **progress.ineligible_by_reason,
                     **({SkipReason.CANCELLED: progress.cancelled} if progress.cancelled else {}),
                 }.items(),

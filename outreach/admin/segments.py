@@ -160,7 +160,7 @@ class SegmentForm(forms.ModelForm):
             ) from None
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
+        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         if "kind" in cleaned_data and "rule" in cleaned_data:
             # The service's own validation, so that problems show on the
             # form before saving; segment_save runs it again.

@@ -164,7 +164,7 @@ class MessageTemplateForm(forms.ModelForm):
         return self.instance.channel
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
+        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         channel = self.channel_value()
         for name in ("subject", "body_text", "body_html", *LINE_FIELDS):
             if isinstance(cleaned_data.get(name), str):
@@ -297,7 +297,7 @@ class PreviewForm(forms.Form):
         # The admin's customer search (CustomerAdmin.get_search_results):
         # name, kana, email, phone or order number.
         field.widget = AutocompleteSelect(Delivery._meta.get_field("customer"), admin_site)
-        field.widget.choices = field.choices
+        field.widget.choices = field.choices  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
 
     def clean_extra(self) -> dict[str, str]:
         return extra_parse(self.cleaned_data.get("extra") or "")
@@ -399,7 +399,7 @@ class MessageTemplateAdmin(ServiceFormAdmin):
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         template = self.get_object(request, unquote(object_id))
         if template is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's private helper, missing from django-stubs
         if not self.has_view_permission(request, template):
             raise PermissionDenied
         form = PreviewForm(request.GET or None, admin_site=self.admin_site)

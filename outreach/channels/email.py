@@ -401,6 +401,7 @@ class EmailAdapter:
         # Exactly Django's backend: a subclass may sign or log in _send.
         data = message_bytes(message) if type(self.connection) is SmtpBackend else None
         if data is None or smtp is None:
+            assert self.connection is not None  # opened by open()
             self.connection.send_messages([self._build(message)])
             return
         # What Django's SMTP backend does with the message (_send).

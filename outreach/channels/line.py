@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 from django.conf import settings
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -176,7 +177,7 @@ class LineAdapter:
         )
 
     def _call(self, method, request, *, retry_key: uuid.UUID | None) -> Outcome:
-        kwargs = {"_request_timeout": self.timeout}
+        kwargs: dict[str, Any] = {"_request_timeout": self.timeout}
         if retry_key is not None:
             kwargs["x_line_retry_key"] = str(retry_key)
         try:

@@ -311,10 +311,10 @@ def validate_multicast(body: Any) -> tuple[list[str], list[dict[str, Any]]]:
     _check_aggregation_units(data, errors)
     errors.raise_if_any()
     match = USER_ID_RE.fullmatch
-    for i, user_id in enumerate(to):
+    for i, user_id in enumerate(to):  # type: ignore[arg-type]  # raise_if_any raised unless it is valid
         if not isinstance(user_id, str) or not match(user_id):
             raise _property_invalid(f"to[{i}]")
-    return to, messages
+    return to, messages  # type: ignore[return-value]  # raise_if_any raised unless it is valid
 
 
 def validate_reply(body: Any) -> tuple[str, list[dict[str, Any]]]:
@@ -329,4 +329,4 @@ def validate_reply(body: Any) -> tuple[str, list[dict[str, Any]]]:
     messages = _check_messages(data, errors)
     _check_notification_flag(data, errors)
     errors.raise_if_any()
-    return token, messages
+    return token, messages  # type: ignore[return-value]  # raise_if_any raised unless it is valid

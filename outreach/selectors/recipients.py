@@ -3,6 +3,8 @@ address on a channel, the send-time check, the test recipients."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from core.choices import Channel
@@ -10,7 +12,9 @@ from crm.models import ChannelIdentity, ConsentState, Customer, Suppression
 from outreach.models import MessageChannel, Purpose, SkipReason
 
 
-def eligibility_reason(*, channel: str, purpose: str, customer_ids=None) -> Case:
+def eligibility_reason(
+    *, channel: str, purpose: str, customer_ids: Iterable[int] | None = None
+) -> Case:
     """Why a customer gets no message on `channel` (first reason wins), or
     "" — as one SQL expression over the customer row. The one definition of
     who may be sent what: the launch snapshot and the worker's send-time
@@ -59,7 +63,7 @@ def eligibility_reason(*, channel: str, purpose: str, customer_ids=None) -> Case
     return Case(*whens, default=Value(""))
 
 
-def recipient_address(*, channel: str):
+def recipient_address(*, channel: str) -> F | Subquery:
     """The customer's address on `channel`, as an SQL expression: the email
     address, or the LINE userId of their (latest) LINE identity."""
     if channel == MessageChannel.EMAIL:
@@ -71,7 +75,9 @@ def recipient_address(*, channel: str):
     )
 
 
-def recipients_checked(*, customer_ids, channel: str, purpose: str) -> QuerySet[Customer]:
+def recipients_checked(
+    *, customer_ids: Iterable[int], channel: str, purpose: str
+) -> QuerySet[Customer]:
     """Customers annotated with `skip_reason` and `send_address`, one query:
     the worker's send-time check."""
     customer_ids = list(customer_ids)

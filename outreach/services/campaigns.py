@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from core.choices import Channel
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Customer
 from crm.services import customer_test_recipient_set, customer_upsert
 from outreach.holdout import holdout_pick
@@ -26,6 +29,7 @@ from outreach.models import (
     Delivery,
     MessageTemplate,
     Purpose,
+    Segment,
     Send,
     SendKind,
 )
@@ -42,7 +46,7 @@ from outreach.services.sends import (
 logger = logging.getLogger(__name__)
 
 
-def _campaign_event(campaign: Campaign, kind: str, actor=None, **data) -> None:
+def _campaign_event(campaign: Campaign, kind: str, actor: Actor = None, **data: Any) -> None:
     CampaignEvent.objects.create(
         campaign=campaign, kind=kind, actor=actor_or_none(actor), data=data
     )
@@ -66,10 +70,10 @@ def campaign_save(
     name: str,
     channel: str,
     template: MessageTemplate,
-    segment,
+    segment: Segment | None,
     holdout_percent: int = 0,
     attribution_days: int = 7,
-    actor=None,
+    actor: Actor = None,
 ) -> Campaign:
     """Create a draft, or edit one that has not been launched."""
     with transaction.atomic():
@@ -82,7 +86,7 @@ def campaign_save(
             campaign = Campaign(created_by=actor_or_none(actor))
             created = True
         campaign.name, campaign.channel = name, channel
-        campaign.template, campaign.segment = template, segment
+        campaign.template, campaign.segment = template, segment  # type: ignore[assignment]  # None is refused by full_clean below
         campaign.holdout_percent = holdout_percent
         campaign.attribution_days = attribution_days
         _campaign_check(campaign)
@@ -94,7 +98,7 @@ def campaign_save(
     return campaign
 
 
-def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campaign:
+def campaign_schedule(*, campaign: Campaign, at: datetime, actor: Actor = None) -> Campaign:
     if at <= timezone.now():
         raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
     _campaign_check(campaign)
@@ -109,7 +113,7 @@ def campaign_schedule(*, campaign: Campaign, at: datetime, actor=None) -> Campai
     return campaign
 
 
-def campaign_unschedule(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_unschedule(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     """Back to a draft: it will not go out at the scheduled time."""
     with transaction.atomic():
         updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
@@ -122,7 +126,9 @@ def campaign_unschedule(*, campaign: Campaign, actor=None) -> Campaign:
     return campaign
 
 
-def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = None) -> Campaign:
+def campaign_launch(
+    *, campaign: Campaign, actor: Actor = None, now: datetime | None = None
+) -> Campaign:
     """Snapshot the audience into the ledger and start sending. Runs once:
     a second launch (a double click, a second worker) changes nothing."""
     now = now or timezone.now()
@@ -187,7 +193,7 @@ def _campaign_transition(
     to: str,
     send_change: Callable[..., bool],
     event: str,
-    actor,
+    actor: Actor,
 ) -> Campaign:
     with transaction.atomic():
         campaign = (
@@ -212,7 +218,7 @@ def _campaign_transition(
     return campaign
 
 
-def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_pause(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={CampaignStatus.SENDING},
@@ -223,7 +229,7 @@ def campaign_pause(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={CampaignStatus.PAUSED},
@@ -234,7 +240,7 @@ def campaign_resume(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
+def campaign_cancel(*, campaign: Campaign, actor: Actor = None) -> Campaign:
     return _campaign_transition(
         campaign,
         from_={
@@ -250,7 +256,7 @@ def campaign_cancel(*, campaign: Campaign, actor=None) -> Campaign:
     )
 
 
-def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) -> Send:
+def campaign_test_send(*, campaign: Campaign, customer: Customer, actor: Actor = None) -> Send:
     """Send the campaign's message, as customers will get it (legal footer,
     unsubscribe link) but marked 【テスト】 first, to one test recipient now:
     a customer marked as one (outreach.selectors.test_recipients), e.g. a
@@ -277,7 +283,7 @@ def campaign_test_send(*, campaign: Campaign, customer: Customer, actor=None) ->
     return send
 
 
-def staff_test_recipient(*, user) -> Customer:
+def staff_test_recipient(*, user: User) -> Customer:
     """A staff member's own email address as a test recipient: their
     customer record by that address (made if there is none), marked as a
     test recipient."""

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -37,6 +38,7 @@ from django.utils.translation import gettext as _
 
 from core.choices import Channel
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import NON_COUNTING_ORDER_STATUSES, Customer, Order
 from outreach.models import (
     ORDER_TRIGGERS,
@@ -57,6 +59,9 @@ from outreach.models import (
 from outreach.segments.compiler import segment_q
 from outreach.services.sends import send_create, template_snapshot
 from outreach.services.unsubscribe import queued_skip
+
+if TYPE_CHECKING:
+    from tickets.models import BusinessCalendar
 
 # A step whose due time is further in the past than this when its trigger
 # arrives (an order imported with its history) is not scheduled.
@@ -222,7 +227,7 @@ def journey_save(
     *,
     journey: Journey,
     steps: Sequence[JourneyStep],
-    actor=None,
+    actor: Actor = None,
     deleted: Sequence[JourneyStep] = (),
 ) -> Journey:
     """Validate (the marketplace rules, the review wording), save the journey
@@ -238,10 +243,10 @@ def journey_save(
         journey.full_clean()
         journey.save()
         for step in deleted:
-            if step.pk and step.send_id and not step.send.deliveries.exists():
+            if step.pk and step.send_id and not step.send.deliveries.exists():  # type: ignore[union-attr]  # send_id is set
                 send = step.send
                 step.delete()
-                send.delete()
+                send.delete()  # type: ignore[union-attr]  # send_id is set
             elif step.pk:
                 raise ValidationError(
                     {"steps": [_("A step that has sent messages cannot be deleted.")]}
@@ -261,7 +266,7 @@ def journey_save(
     return journey
 
 
-def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor=None) -> Send:
+def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor: Actor = None) -> Send:
     """The step's open Send, on the journey's channel and purpose, with the
     step's template as it now is."""
     purpose = journey.purpose
@@ -282,10 +287,10 @@ def _step_send_ensure(step: JourneyStep, *, journey: Journey, actor=None) -> Sen
         respect_quiet_hours=purpose == Purpose.MARKETING,
         content={"template": template_snapshot(step.template)},
     )
-    return step.send
+    return step.send  # type: ignore[return-value]  # send_id is set
 
 
-def journey_activate(*, journey: Journey, actor=None) -> bool:
+def journey_activate(*, journey: Journey, actor: Actor = None) -> bool:
     """Turn a journey on: from now on its trigger enters people. False if
     it was on."""
     with transaction.atomic():
@@ -299,7 +304,7 @@ def journey_activate(*, journey: Journey, actor=None) -> bool:
     return bool(changed)
 
 
-def journey_deactivate(*, journey: Journey, actor=None) -> bool:
+def journey_deactivate(*, journey: Journey, actor: Actor = None) -> bool:
     """Turn a journey off: nobody enters any more, and the steps still
     waiting are withdrawn (reason: the journey was turned off). False if it
     was off."""
@@ -324,7 +329,9 @@ def journey_deactivate(*, journey: Journey, actor=None) -> bool:
 # --- Due times ----------------------------------------------------------------------
 
 
-def business_days_add(at: datetime, days: int, calendar=None) -> datetime:
+def business_days_add(
+    at: datetime, days: int, calendar: BusinessCalendar | None = None
+) -> datetime:
     """`at` moved `days` open days of the business calendar later, at the
     same local time (closed days — weekends, holidays, the year-end closure
     — are not counted)."""
@@ -372,11 +379,13 @@ def _active_journeys(triggers: Iterable[str]) -> list[tuple[Journey, list[Journe
     return list(journeys.values())
 
 
-def _audience(journey: Journey, customers: QuerySet[Customer], *, now: datetime):
+def _audience(
+    journey: Journey, customers: QuerySet[Customer], *, now: datetime
+) -> QuerySet[Customer]:
     if journey.lifecycle_segments:
         customers = customers.filter(lifecycle_segment__in=journey.lifecycle_segments)
     if journey.segment_id is not None:
-        customers = customers.filter(segment_q(journey.segment, now=now))
+        customers = customers.filter(segment_q(journey.segment, now=now))  # type: ignore[arg-type]  # segment_id is set
     return customers
 
 
@@ -420,7 +429,7 @@ def _rows_insert(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *select_params])
-        return cursor.rowcount
+        return cursor.rowcount  # type: ignore[no-any-return]  # the DB-API cursor's rowcount is an int
 
 
 def _enter(

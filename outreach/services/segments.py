@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import LifecycleSegment
 from outreach.models import Segment, SegmentKind
 from outreach.segments.rules import segment_rule_clean
@@ -53,7 +54,7 @@ def segment_save(
     lifecycle_segment: str = "",
     rule: Any = None,
     description: str = "",
-    actor: Any,
+    actor: Actor,
 ) -> Segment:
     """Create (segment=None) or change a segment. Raises ValidationError
     keyed by field ("rule" for the rule's problems, each naming its path)."""

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Customer
 from outreach import ledger
 from outreach.ledger import PENDING
@@ -47,7 +48,7 @@ def send_create(
     template: MessageTemplate | None = None,
     content: dict[str, Any] | None = None,
     respect_quiet_hours: bool | None = None,
-    actor=None,
+    actor: Actor = None,
 ) -> Send:
     if template is not None and template.channel != channel:
         raise ValidationError({"template": [_("The template is for another channel.")]})
@@ -133,7 +134,7 @@ def deliveries_snapshot(
         FROM ({select_sql}{fence}) AS a
         {conflict}
     """
-    params = [
+    params: list[Any] = [
         send.pk,
         send.channel,
         context_key,
@@ -142,7 +143,7 @@ def deliveries_snapshot(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, stamp, stamp, *select_params])
-        written = cursor.rowcount
+        written: int = cursor.rowcount
     _ledger_statistics_refresh(written)
     return written
 
@@ -182,13 +183,13 @@ def _send_status_change(send: Send, *, from_: tuple[str, ...], to: str) -> bool:
     return bool(Send.objects.filter(pk=send.pk, status__in=from_).update(status=to))
 
 
-def send_pause(*, send: Send, actor=None) -> bool:
+def send_pause(*, send: Send, actor: Actor = None) -> bool:
     """Stop claiming the send's rows; what a worker holds still goes out.
     False if the send was not sending."""
     return _send_status_change(send, from_=(SendStatus.SENDING,), to=SendStatus.PAUSED)
 
 
-def send_resume(*, send: Send, actor=None) -> bool:
+def send_resume(*, send: Send, actor: Actor = None) -> bool:
     """Send a paused send again (its dispatch tasks start on commit). False
     if it was not paused."""
     resumed = _send_status_change(send, from_=(SendStatus.PAUSED,), to=SendStatus.SENDING)
@@ -197,7 +198,7 @@ def send_resume(*, send: Send, actor=None) -> bool:
     return resumed
 
 
-def send_cancel(*, send: Send, actor=None) -> bool:
+def send_cancel(*, send: Send, actor: Actor = None) -> bool:
     """Cancel a sending or paused send and settle its rows at once (see
     send_settle_cancelled). False if it had already finished."""
     cancelled = _send_status_change(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from core.types import Actor
 from outreach.models import MessageTemplate
 from outreach.services.journeys import template_saved, template_saved_after
 from outreach.templating import template_validate
 
 
-def template_save(*, template: MessageTemplate, actor=None) -> MessageTemplate:
+def template_save(*, template: MessageTemplate, actor: Actor = None) -> MessageTemplate:
     """Validate (syntax, variables, LINE limits) and save."""
     check = template_validate(
         channel=template.channel,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, Q
+from django.db.models import Aggregate, Count, Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -48,16 +48,16 @@ class CountermeasureFigures:
 def _countermeasure_scope(item: Countermeasure) -> tuple[int | None, str]:
     """(category id, channel) whose figures show whether it worked: its own,
     else its incident's channel."""
-    channel = item.channel or (item.incident.channel if item.incident_id else "")
+    channel = item.channel or (item.incident.channel if item.incident_id else "")  # type: ignore[union-attr]  # incident_id is set
     return item.category_id, channel
 
 
 def _scope_label(item: Countermeasure) -> str:
     parts = []
     if item.incident_id:
-        parts.append(_("Incident: %(title)s") % {"title": item.incident.title})
+        parts.append(_("Incident: %(title)s") % {"title": item.incident.title})  # type: ignore[union-attr]  # incident_id is set
     if item.category_id:
-        parts.append(item.category.name)
+        parts.append(item.category.name)  # type: ignore[union-attr]  # category_id is set
     _category_id, channel = _countermeasure_scope(item)
     if channel:
         parts.append(channel_name(channel))
@@ -88,7 +88,9 @@ def _scope_month_stats(
         each = month_add(first, index)
         start, end = month_range(each)
         rows = Inquiry.objects.filter(created_at__gte=start, created_at__lt=end).filter(rows_q)
-        aggregates = {f"n{n}": Count("pk", filter=q or None) for n, q in enumerate(wanted)}
+        aggregates: dict[str, Aggregate] = {
+            f"n{n}": Count("pk", filter=q or None) for n, q in enumerate(wanted)
+        }
         if has_percentile():
             aggregates.update(
                 {
@@ -105,7 +107,7 @@ def _scope_month_stats(
                     .order_by("first_reply_minutes")
                     .values_list("first_reply_minutes", flat=True)
                 )
-                median = percentile_interpolate(values, 0.5)
+                median = percentile_interpolate(values, 0.5)  # type: ignore[arg-type]  # first_reply_minutes__isnull=False: no None
             stats[(scope, each)] = (figures[f"n{n}"], median)
     return stats
 
@@ -129,12 +131,12 @@ def countermeasure_figures(
     for COUNTERMEASURE_SPAN months before and after its month (up to the
     current one)."""
     first = month_add(month, -COUNTERMEASURE_SPAN)
-    items = Countermeasure.objects.filter(month__gte=first, month__lte=month).select_related(
+    queryset = Countermeasure.objects.filter(month__gte=first, month__lte=month).select_related(
         "category", "owner", "incident"
     )
     if category_id:
-        items = items.filter(Q(category_id=category_id) | Q(category__isnull=True))
-    items = list(items.order_by("-month", "due_date", "pk"))
+        queryset = queryset.filter(Q(category_id=category_id) | Q(category__isnull=True))
+    items = list(queryset.order_by("-month", "due_date", "pk"))
     if channel:
         items = [item for item in items if _countermeasure_scope(item)[1] in ("", channel)]
     if not items:
@@ -154,6 +156,8 @@ def countermeasure_figures(
             month_add(item.month, offset)
             for offset in range(-COUNTERMEASURE_SPAN, COUNTERMEASURE_SPAN + 1)
         ]
+        counts: list[int | None]
+        medians: list[float | None]
         counts, medians = [], []
         for each in months:
             if each > current:

@@ -5,9 +5,10 @@ charts a page shows and exports."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -30,7 +31,7 @@ class Percentile(Aggregate):
     template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()
 
-    def __init__(self, expression, fraction: float, **extra):
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
@@ -42,7 +43,7 @@ class Percentiles(Aggregate):
     name = "Percentiles"
     template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
 
-    def __init__(self, expression, fractions: Sequence[float], **extra):
+    def __init__(self, expression: Any, fractions: Sequence[float], **extra: Any) -> None:
         from django.contrib.postgres.fields import ArrayField
 
         super().__init__(
@@ -62,7 +63,7 @@ class MonthIndex(Func):
     output_field = IntegerField()
 
 
-def month_of(first: date, months: int):
+def month_of(first: date, months: int) -> tuple[Any, Callable[[Any], date]]:
     """(annotation, to_month): each row's month as an annotation over
     `months` months from `first`, and how to turn its value into the
     month's first day. SQLite: TruncMonth in Asia/Tokyo."""
@@ -153,7 +154,7 @@ def duration(value: float | None) -> Duration | None:
     return None if value is None else Duration(round(value, 1))
 
 
-def as_date(value) -> date:
+def as_date(value: date | datetime) -> date:
     if isinstance(value, datetime):
         if timezone.is_aware(value):
             value = timezone.localtime(value, JST)

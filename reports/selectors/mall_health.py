@@ -26,11 +26,13 @@ read many rows) and what is open now (inquiries, incidents, suspensions).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, DurationField, F, Q
+from django.db.models import Aggregate, Avg, Count, DurationField, F, Q
 from django.utils import timezone
 
 from core.choices import Channel
@@ -167,7 +169,7 @@ def _inquiry_figures(now: datetime) -> dict[str, dict]:
     late = Q(first_replied_at__gt=F("created_at") + amazon_limit) | (
         Q(first_replied_at__isnull=True) & day_old
     )
-    aggregates = {}
+    aggregates: dict[str, Aggregate] = {}
     for days in WINDOWS:
         received = Q(created_at__gte=now - timedelta(days=days))
         aggregates |= {
@@ -294,7 +296,13 @@ def mall_health(*, now: datetime | None = None, windows: WindowFigures | None = 
             continue
         figures = figures or {}
 
-        def ratio(part: str, whole: str, band, days: int, figures=figures) -> Ratio:
+        def ratio(
+            part: str,
+            whole: str,
+            band: Callable[[float | None], str | None],
+            days: int,
+            figures: Any = figures,
+        ) -> Ratio:
             part_n, whole_n = figures.get(f"{part}_{days}", 0), figures.get(f"{whole}_{days}", 0)
             return Ratio(part_n, whole_n, band(part_n / whole_n if whole_n else None))
 

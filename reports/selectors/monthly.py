@@ -23,15 +23,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Aggregate, Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.choices import Channel
 from core.roles import staff_name
+from core.types import StrOrPromise
 from crisis.models import Incident, Suspension
 from reports.selectors.countermeasures import (
     CountermeasureFigures,
@@ -152,11 +154,13 @@ def monthly_report(
 class _Links:
     """Links into the admin's inquiry list, filtered like the report."""
 
-    def __init__(self, base_url, start, end, channel, category_id):
+    def __init__(
+        self, base_url: str, start: date, end: date, channel: str, category_id: int | None
+    ) -> None:
         self.base_url, self.start, self.end = base_url, start, end
         self.channel, self.category_id = channel, category_id
 
-    def url(self, *, whole_time: bool = False, **params) -> str:
+    def url(self, *, whole_time: bool = False, **params: str) -> str:
         from urllib.parse import urlencode
 
         if not self.base_url:
@@ -199,7 +203,7 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
     columns_tail = [*labels]
 
     categories = list(Category.objects.order_by("position", "name"))
-    category_rows = [
+    category_rows: list[tuple[StrOrPromise, Any, dict[str, Any]]] = [
         (category.name, by_category.get(category.pk, {}), {"category__id__exact": category.pk})
         for category in categories
         if category.pk in by_category
@@ -239,7 +243,7 @@ def _trend_tables(base: QuerySet, month: date, links: _Links) -> list[Table]:
 def _month_figures(inquiries: QuerySet, now: datetime) -> dict:
     """The month's durations, triage target and impact: one aggregate query
     (PostgreSQL computes both percentiles of a stage from one sort)."""
-    aggregates = {
+    aggregates: dict[str, Aggregate] = {
         "inquiries": Count("pk"),
         "customers": Count("customer", distinct=True),
         "orders": Count("order", distinct=True),
@@ -374,7 +378,9 @@ def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> lis
             by_agent[row["assignee_id"]][index] += row[name]
     channels = [code for code, _label in Channel.choices if code in by_channel]
     ids = [pk for pk in by_agent if pk is not None]
-    names = {user.pk: staff_name(user) for user in get_user_model().objects.filter(pk__in=ids)}
+    names: dict[int | None, str] = {
+        user.pk: staff_name(user) for user in get_user_model().objects.filter(pk__in=ids)
+    }
     agents = sorted(by_agent, key=lambda pk: (pk is None, names.get(pk, "")))
     names[None] = _("Unassigned")
     note = _(
@@ -401,7 +407,7 @@ def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> lis
             ],
         ),
     ):
-        rows = [
+        rows: list[list[Any]] = [
             [name, met, missed, pending, rate(met, met + missed)]
             for name, (met, missed, pending), _params in entries
         ]
@@ -411,7 +417,7 @@ def _compliance_tables(inquiries: QuerySet, now: datetime, links: _Links) -> lis
                 title=title,
                 columns=[first, *columns],
                 rows=rows,
-                links=[links.url(**params) for _n, _c, params in entries],
+                links=[links.url(**params) for _n, _c, params in entries],  # type: ignore[arg-type]  # query filters, never whole_time
                 chart=Chart(
                     kind="bar",
                     labels=[row[0] for row in rows],

@@ -313,3 +313,10 @@ def test_a_manager_keeps_rules_and_limits_in_the_admin(client, owner, colleague)
         reverse("admin:tickets_assignmentrule_add"), {"channel": "email", "mode": "manual"}
     )
     assert response.status_code == 403
+
+
+def test_an_agents_availability_reads_as_the_agent(django_user_model):
+    # The admin names the row by it (its change page, the delete confirmation).
+    user = agent(django_user_model, "sato", family="佐藤")
+
+    assert str(AgentAvailability.objects.get(user=user)) == "sato"

@@ -22,6 +22,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services import (
+    InboundMessage,
     inquiry_assign,
     inquiry_inbound_add,
     inquiry_note_add,
@@ -56,7 +57,7 @@ def targets():
 
 
 def write(inquiry, at=None, text="まだ届いていません。"):
-    inquiry_inbound_add(inquiry=inquiry, body_text=text, received_at=at)
+    inquiry_inbound_add(inquiry=inquiry, message=InboundMessage(body_text=text, received_at=at))
     inquiry.refresh_from_db()
     return inquiry
 

@@ -76,7 +76,7 @@ class AgentAvailabilityAdmin(admin.ModelAdmin):
     def _presence(self, request: HttpRequest) -> HttpResponse:
         present = request.POST.get("present") == "1"
         try:
-            agent_presence_set(user=request.user, is_present=present, actor=request.user)
+            agent_presence_set(user=request.user, is_present=present, actor=request.user)  # type: ignore[arg-type]  # admin_view: signed-in staff only
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:

@@ -7,11 +7,14 @@ Both write through tickets.services.calls."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +41,15 @@ class CallForm(forms.Form):
     answered = forms.BooleanField(label=ANSWERED_LABEL, required=False, help_text=ANSWERED_HELP)
 
 
-class InquiryCallMixin:
+if TYPE_CHECKING:
+    # Before InquiryPageMixin in InquiryAdmin: its render_page, _back and
+    # _inquiry_or_404 are the page's (see core.admin.ServiceFormAdminPart).
+    from tickets.admin.inquiry_page import InquiryPageMixin as _CallsBase
+else:
+    _CallsBase = object
+
+
+class InquiryCallMixin(_CallsBase):
     """Part of InquiryAdmin: logging a call on an existing inquiry."""
 
     def get_urls(self):
@@ -51,8 +62,11 @@ class InquiryCallMixin:
             *super().get_urls(),
         ]
 
-    def render_page(self, request: HttpRequest, inquiry: Inquiry, *, bound=None) -> HttpResponse:
+    def render_page(
+        self, request: HttpRequest, inquiry: Inquiry, *, bound=None
+    ) -> TemplateResponse:
         response = super().render_page(request, inquiry, bound=bound)
+        assert response.context_data is not None  # render_page renders with a context
         # Whoever may reply may log a call (the reply box is there).
         if response.context_data.get("reply_form") is not None:
             response.context_data["call_form"] = (bound or {}).get("call") or CallForm()

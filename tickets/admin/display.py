@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.types import StrOrPromise
 from crm.models import Customer
 from outreach.models import DeliveryStatus
 from tickets import calendar as cal
@@ -60,8 +61,10 @@ def sla_view(inquiry: Inquiry, now: datetime) -> SlaView:
     elif not state:
         text = "—"
     elif state == SlaState.BREACHED:
+        assert due is not None  # a running clock has its deadline
         text = gettext("%(time)s overdue") % {"time": duration_text(now - due)}
     else:
+        assert due is not None
         text = gettext("%(time)s left") % {"time": duration_text(due - now)}
     return SlaView(state, text)
 
@@ -135,7 +138,7 @@ def clock_badges(inquiry: Inquiry, now: datetime) -> str:
 @dataclass(frozen=True)
 class ClockRow:
     name: str
-    label: str
+    label: StrOrPromise
     view: SlaView
     due: datetime | None
     note: str = ""
@@ -212,7 +215,7 @@ def reply_failed_badge(inquiry: Inquiry) -> str:
     )
 
 
-REPLY_HELD_LABELS = {
+REPLY_HELD_LABELS: dict[str | None, tuple[StrOrPromise, StrOrPromise]] = {
     OutboundState.AWAITING_APPROVAL: (
         _("Awaiting approval"),
         _("The latest reply is waiting for a manager's approval."),

@@ -10,12 +10,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, Exists, OuterRef, When
+from django.db.models.expressions import Combinable
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.types import StrOrPromise
 from crisis.models import PlaybookStep
 from crisis.selectors.incidents import incidents_for_inquiry
 from crm.models import ConsentChannel
@@ -74,7 +76,7 @@ STAGES = (
 
 PRESENCE = _("%(names)s also has this inquiry open.")
 # A reply whose delivery ended in one of UNDELIVERED_STATUSES.
-UNDELIVERED_LABELS = {
+UNDELIVERED_LABELS: dict[str, StrOrPromise] = {
     DeliveryStatus.FAILED: _("Not delivered: the customer did not get this reply"),
     DeliveryStatus.SKIPPED: _("Not delivered: the customer did not get this reply"),
     DeliveryStatus.UNKNOWN: _(
@@ -253,7 +255,10 @@ def reply_templates_offered(inquiry: Inquiry, incidents: list) -> Any:
     the ongoing incidents the inquiry is linked to (or suggested for) name
     first (the system-trouble template with the recovery estimate), then
     those of the inquiry's category, then the rest by name."""
-    order = [Case(When(category_id=inquiry.category_id, then=0), default=1), "name"]
+    order: list[str | Combinable] = [
+        Case(When(category_id=inquiry.category_id, then=0), default=1),
+        "name",
+    ]
     if incidents:
         of_incident = Exists(
             PlaybookStep.objects.filter(
@@ -279,7 +284,7 @@ def reply_form(inquiry: Inquiry, *, bound: dict, latest_id: int) -> ReplyForm:
     form = bound.get("reply") or ReplyForm(
         initial={"channel": reply_channel_for(inquiry), "seen_message_id": latest_id}
     )
-    form.fields["channel"].choices = [
+    form.fields["channel"].choices = [  # type: ignore[union-attr]  # this field is a ChoiceField; Form.fields holds Field
         (channel, MessageChannel(channel).label) for channel in reply_channels_for(inquiry)
     ]
     return form

@@ -4,7 +4,9 @@ the presence heartbeat, attachment downloads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
+from typing import Any
 
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +23,7 @@ from django.urls import path
 from django.utils.dateparse import parse_date, parse_time
 from django.utils.translation import gettext
 
-from core.admin import form_errors_add
+from core.admin import ServiceFormAdminPart, form_errors_add
 from tickets.admin.inquiry_forms import PAGE_UPDATES
 from tickets.models import Attachment, Inquiry, ReplyTemplate
 from tickets.presence import presence_leave, presence_others, presence_touch, staff_name
@@ -40,8 +42,10 @@ FRAGMENTS = {
 }
 
 
-class InquiryEndpointsMixin:
+class InquiryEndpointsMixin(ServiceFormAdminPart):
     """Part of InquiryAdmin (tickets/admin/inquiries.py)."""
+
+    page_context: Callable[..., dict[str, Any]]  # InquiryPageMixin's
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -69,7 +73,9 @@ class InquiryEndpointsMixin:
             *super().get_urls(),
         ]
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+    def get_object(
+        self, request: HttpRequest, object_id: str | int, from_field: str | None = None
+    ) -> Inquiry | None:
         queryset = self.get_queryset(request).select_related("order", "sla_policy")
         try:
             return queryset.get(pk=object_id)

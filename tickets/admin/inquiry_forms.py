@@ -13,7 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from outreach.models import MessageChannel
-from tickets.models import Category, InquiryStatus, Priority
+from tickets.models import Category, InquiryStatus, Priority, ReplyTemplate
 from tickets.presence import staff_name
 from tickets.selectors import assignable_staff
 from tickets.services import (
@@ -76,7 +76,7 @@ class StaffChoiceField(forms.ModelChoiceField):
 
 
 class AssignForm(forms.Form):
-    prefix = "assign"
+    prefix: str | None = "assign"
     assignee = StaffChoiceField(
         label=_("assignee"),
         queryset=assignable_staff(),
@@ -95,7 +95,7 @@ class BulkAssignForm(AssignForm):
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assignee.required = True
-        assignee.empty_label = _("(choose)")
+        assignee.empty_label = _("(choose)")  # type: ignore[attr-defined]  # this field is a ModelChoiceField; Form.fields holds Field
 
 
 class CategoryForm(forms.Form):
@@ -150,7 +150,7 @@ class TemplatePickForm(forms.Form):
     reply-template endpoint for the rendered text and fills the reply box."""
 
     prefix = "pick"
-    template = forms.ModelChoiceField(
+    template: forms.ModelChoiceField[ReplyTemplate] = forms.ModelChoiceField(
         label=_("reply template"), queryset=None, required=False, empty_label=_("(choose)")
     )
     order = forms.ChoiceField(label=_("order"), required=False)
@@ -169,8 +169,8 @@ class TemplatePickForm(forms.Form):
 
     def __init__(self, *args: Any, templates, orders, selected_order=None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates
-        self.fields["order"].choices = [
+        self.fields["template"].queryset = templates  # type: ignore[attr-defined]  # this field is a ModelChoiceField; Form.fields holds Field
+        self.fields["order"].choices = [  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
             ("", _("(no order)")),
             *(
                 (order.pk, f"{order.order_number} ({order.get_channel_display()})")

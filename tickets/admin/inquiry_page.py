@@ -69,19 +69,20 @@ class InquiryPageMixin(InquiryEndpointsMixin):
     def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
         inquiry = self.get_object(request, unquote(object_id))
         if inquiry is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]  # Django's private helper, missing from django-stubs
         if not self.has_view_or_change_permission(request, inquiry):
             raise PermissionDenied
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # the controls post to do/<action>/
         presence_touch(inquiry_id=inquiry.pk, user=request.user)
-        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # the inbox's unread mark
+        # The inbox's unread mark.
+        inquiry_read_mark(inquiry=inquiry, actor=request.user)  # type: ignore[arg-type]  # admin_view: signed-in staff only
         audit_record(action=AuditAction.VIEW, request=request, customer_id=inquiry.customer_id)
         return self.render_page(request, inquiry)
 
     def render_page(
         self, request: HttpRequest, inquiry: Inquiry, *, bound: dict[str, Any] | None = None
-    ) -> HttpResponse:
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             **self.page_context(request, inquiry, bound=bound),
@@ -157,7 +158,7 @@ class InquiryPageMixin(InquiryEndpointsMixin):
             )
         except ReplyCollision as collision:
             for reply in collision.replies:
-                reply.author_name = staff_name(reply.author)
+                reply.author_name = staff_name(reply.author)  # type: ignore[attr-defined]  # for the template
             form.collision = collision.replies
             return self.render_page(request, inquiry, bound={"reply": form})
         except ValidationError as error:

@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ServiceFormAdminPart
 from tickets.models import Inquiry, MessageKind
 from tickets.presence import staff_name
 from tickets.selectors import (
@@ -74,8 +75,8 @@ class MergeForm(forms.Form):
     def __init__(self, *args, rows: list[Inquiry], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(row.pk, row.reference) for row in rows]
-        self.fields["inquiries"].choices = choices
-        self.fields["survivor"].choices = choices
+        self.fields["inquiries"].choices = choices  # type: ignore[attr-defined]  # this field is a MultipleChoiceField; Form.fields holds Field
+        self.fields["survivor"].choices = choices  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
 
 
 class SplitForm(forms.Form):
@@ -93,7 +94,7 @@ class SplitForm(forms.Form):
 
     def __init__(self, *args, message_ids: list[int], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["message"].choices = [(pk, pk) for pk in message_ids]
+        self.fields["message"].choices = [(pk, pk) for pk in message_ids]  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
 
 
 def merge_moves_text(row: Inquiry) -> str:
@@ -101,10 +102,10 @@ def merge_moves_text(row: Inquiry) -> str:
     return gettext(
         "%(messages)d messages and %(events)d timeline entries move to the kept inquiry; "
         "this one is closed and points to it."
-    ) % {"messages": row.message_count, "events": row.event_count}
+    ) % {"messages": row.message_count, "events": row.event_count}  # type: ignore[attr-defined]  # annotated by merge_candidates
 
 
-class InquiryMergeMixin:
+class InquiryMergeMixin(ServiceFormAdminPart):
     """Part of InquiryAdmin (tickets/admin/inquiries.py)."""
 
     def get_urls(self):
@@ -166,6 +167,7 @@ class InquiryMergeMixin:
     def merge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         inquiry = self._page_inquiry(request, object_id)
         if inquiry.merged_into_id is not None:
+            assert inquiry.merged_into is not None
             self.message_user(
                 request,
                 merge_refusal([inquiry, inquiry.merged_into], inquiry.merged_into),

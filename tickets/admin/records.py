@@ -79,14 +79,14 @@ class InboundMailAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("raw message"))
     def raw_download(self, obj: InboundMail) -> str:
-        if not obj.raw_size:
+        if not obj.raw_size:  # type: ignore[attr-defined]  # annotated by get_queryset
             return "—"
         url = reverse("admin:tickets_inboundmail_raw", args=[obj.pk])
         return format_html(
             '<a href="{}" download>{}</a> ({} bytes)',
             url,
             gettext("Download the raw message (.eml)"),
-            f"{obj.raw_size:,}",
+            f"{obj.raw_size:,}",  # type: ignore[attr-defined]  # annotated by get_queryset
         )
 
     def get_urls(self):
@@ -157,6 +157,7 @@ class StaffNotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("inquiry"))
     def inquiry_column(self, obj: StaffNotification) -> str:
         if obj.inquiry is None:  # about an incident
+            assert obj.incident is not None  # a notice is about one or the other
             url = reverse("admin:crisis_incident_change", args=[obj.incident_id])
             return format_html('<a href="{}">{}</a>', url, obj.incident.title)
         return inquiry_link(obj.inquiry)

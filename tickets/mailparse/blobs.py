@@ -42,7 +42,7 @@ class Blobs:
             return None
         # As stored: get_payload() would decode 8-bit bodies with the
         # declared charset, whatever codec that names.
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]  # the payload as stored (see above)
         if not isinstance(payload, str) or self.token not in payload:
             return None
         encoding = str(part.get("content-transfer-encoding", "")).strip().lower()

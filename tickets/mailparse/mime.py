@@ -260,7 +260,7 @@ def _serialise(part: Message, found: Collected) -> bytes:
     buffer = io.BytesIO()
     try:
         for message in messages:
-            BytesGenerator(buffer, mangle_from_=False, policy=compat32).flatten(message)
+            BytesGenerator(buffer, mangle_from_=False, policy=compat32).flatten(message)  # type: ignore[arg-type]  # a multipart payload holds Messages
             buffer.write(b"\r\n")
     except Exception as exc:  # the generator on damaged input
         found.warnings.append(f"mime: attached message could not be kept ({type(exc).__name__})")
@@ -292,7 +292,7 @@ def _filename(part: Message, found: Collected) -> str | None:
     if part.get_content_type() == "message/rfc822":
         inner = part.get_payload()
         if isinstance(inner, list) and inner:
-            subject = header_text(raw_header(inner[0], "Subject"), found.warnings, "subject")
+            subject = header_text(raw_header(inner[0], "Subject"), found.warnings, "subject")  # type: ignore[arg-type]  # a message/rfc822 payload holds a Message
             return _safe_filename(f"{subject}.eml") if subject else None
     return None
 

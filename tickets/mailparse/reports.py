@@ -121,6 +121,8 @@ def mail_report(msg: Message, *, is_bounce: bool) -> MailReport | None:
 def _fields(text: str) -> list[dict[str, str]]:
     """The blocks of a message/delivery-status or feedback-report body (RFC
     822-style fields, blocks separated by empty lines), field names lower."""
+    blocks: list[dict[str, str]]
+    current: dict[str, str]
     blocks, current, last = [], {}, None
     for line in text.splitlines():
         if not line.strip():

@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 from core.audit import audit_record
 from core.models import AuditAction
 from core.timeline import actor_or_none
+from core.types import Actor
 from tickets.models import ReplyApprovalRule
 
 
-def reply_approval_rule_save(*, rule: ReplyApprovalRule, actor) -> ReplyApprovalRule:
+def reply_approval_rule_save(*, rule: ReplyApprovalRule, actor: Actor) -> ReplyApprovalRule:
     """Create or change a rule; a new one records who set it."""
     created = rule.pk is None
     if created:
@@ -31,7 +32,7 @@ def reply_approval_rule_save(*, rule: ReplyApprovalRule, actor) -> ReplyApproval
     return rule
 
 
-def reply_approval_rule_delete(*, rule: ReplyApprovalRule, actor) -> None:
+def reply_approval_rule_delete(*, rule: ReplyApprovalRule, actor: Actor) -> None:
     """Remove a rule: the group's replies go out without approval again."""
     with transaction.atomic():
         what = _("Replies by %(group)s no longer wait for approval.") % {"group": rule.group.name}

@@ -13,11 +13,13 @@ inbox says that the rule has nobody (tickets.selectors)."""
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.roles import manager_required
+from core.types import Actor
 from tickets.models import (
     AgentAvailability,
     AssignmentMode,
@@ -29,7 +31,7 @@ from tickets.selectors import assignment_candidates, assignment_rule_for
 from tickets.services.inquiries import _assign, _assignee_check, event_add
 
 
-def inquiry_auto_assign(*, inquiry: Inquiry):
+def inquiry_auto_assign(*, inquiry: Inquiry) -> User | None:
     """Assign a new inquiry by the rule that covers it. Returns the agent
     chosen, or None (manual rule, no rule, already assigned, nobody
     available)."""
@@ -51,7 +53,7 @@ def inquiry_auto_assign(*, inquiry: Inquiry):
     return agent
 
 
-def agent_presence_set(*, user, is_present: bool, actor) -> AgentAvailability:
+def agent_presence_set(*, user: User, is_present: bool, actor: Actor) -> AgentAvailability:
     """`user` takes new inquiries (present) or not (absent). Only they or a
     manager may say so; only assignable staff have a presence."""
     if actor is not None and actor.pk != user.pk:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.choices import Channel
+from core.types import Actor
 from crm.models import Customer, Order
 from tickets.models import Category, Inquiry, InquiryEventKind, InquiryMessage, Priority
 from tickets.services.inquiries import event_add, first_reply_record
@@ -54,7 +55,7 @@ def call_summary(*, minutes: int | None, answered: bool) -> str:
 
 
 def _call_record(
-    message: InquiryMessage, *, minutes: int | None, answered: bool, actor, at: datetime
+    message: InquiryMessage, *, minutes: int | None, answered: bool, actor: Actor, at: datetime
 ) -> None:
     """The call's length and outcome on its message, the event, and the
     first reply when the agent answered on the spot."""
@@ -88,7 +89,7 @@ def inquiry_call_log(
     notes: str,
     minutes: int | None,
     answered: bool = False,
-    actor,
+    actor: Actor,
     at: datetime | None = None,
 ) -> InquiryMessage:
     """A call about an existing inquiry: the customer's message on it (a
@@ -116,7 +117,7 @@ def inquiry_call_create(
     order: Order | None = None,
     category: Category | None = None,
     priority: str = Priority.NORMAL,
-    actor,
+    actor: Actor,
     at: datetime | None = None,
 ) -> Inquiry:
     """A new phone inquiry from a call (the order, if any, one of the

@@ -18,10 +18,12 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.choices import Channel
+from core.types import Actor, StrOrPromise
 from crm.models import ChannelIdentity, Customer
 from outreach.models import MessageChannel, Purpose, SendKind
 from outreach.services import deliveries_snapshot, send_create, send_enqueue
@@ -88,7 +90,7 @@ def csat_allowed(inquiry: Inquiry) -> bool:
     return CsatSetting.objects.filter(channel=inquiry.channel, is_active=True).exists()
 
 
-def csat_offer(*, inquiry: Inquiry, actor=None) -> CsatSurvey | None:
+def csat_offer(*, inquiry: Inquiry, actor: Actor = None) -> CsatSurvey | None:
     """Ask the customer of a resolved inquiry the satisfaction question, if
     its channel asks and it was never asked; None when not asked. Runs in
     the caller's transaction (inquiry_status_set, with the inquiry locked)."""
@@ -225,7 +227,7 @@ def csat_line_postback(*, user_id: str, data: str) -> bool | None:
     return recorded
 
 
-def _same_customer(customer_id: int, owners) -> bool:
+def _same_customer(customer_id: int, owners: QuerySet[ChannelIdentity]) -> bool:
     """The LINE user is the inquiry's customer, or the customer the
     inquiry's customer was merged into."""
     owner_ids = set(owners.values_list("customer_id", flat=True))
@@ -235,7 +237,7 @@ def _same_customer(customer_id: int, owners) -> bool:
     return bool(owner_ids & set(merged_into))
 
 
-def csat_event_labels() -> dict[str, dict[str, str]]:
+def csat_event_labels() -> dict[str, dict[str, StrOrPromise]]:
     """How the survey's events read on a timeline: the channel it was asked
     by, the answer with its words."""
     return {

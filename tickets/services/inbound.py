@@ -15,8 +15,10 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -124,7 +126,7 @@ class MailReadTimeout(BaseException):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float):
+def _time_limit(seconds: float) -> Iterator[None]:
     """Raise MailReadTimeout in the block after ``seconds`` (SIGALRM: the
     main thread only; elsewhere the block runs unlimited). A timer already
     running (django-q2's task timeout) is put back with what it had left;
@@ -137,7 +139,7 @@ def _time_limit(seconds: float):
         yield
         return
 
-    def expire(_signum, _frame):
+    def expire(_signum: int, _frame: object) -> NoReturn:
         raise MailReadTimeout(f"reading the mail took longer than {seconds} s")
 
     started = time.monotonic()
@@ -228,7 +230,7 @@ def _report_apply(
     inquiry) and applied to the addresses it names, once."""
     return _record_and_apply(
         dedupe_key,
-        lambda _record: mail_report_apply(report=parsed.report, received_at=timezone.now()),
+        lambda _record: mail_report_apply(report=parsed.report, received_at=timezone.now()),  # type: ignore[arg-type]  # a report mail has its report
         source=source,
         raw=raw,
         status=InboundStatus.IGNORED,
@@ -237,7 +239,9 @@ def _report_apply(
     )
 
 
-def _record_and_apply(dedupe_key: str, apply, *, raw: bytes, **fields) -> InboundMail:
+def _record_and_apply(
+    dedupe_key: str, apply: Callable[[InboundMail], object], *, raw: bytes, **fields: Any
+) -> InboundMail:
     """Record the mail, then `apply(record)`, in one transaction; the mail is
     recorded as failed, with its bytes, if that raises."""
     try:
@@ -313,7 +317,7 @@ def _own_mail_reason(parsed: ParsedMail) -> str:
     return ""
 
 
-def _once(dedupe_key: str, **fields) -> InboundMail:
+def _once(dedupe_key: str, **fields: Any) -> InboundMail:
     # An exception's text may quote the mail (NUL included): PostgreSQL
     # refuses NUL in text, and this record is what keeps the mail.
     fields = {
@@ -416,8 +420,13 @@ def _line_text(payload: dict) -> str:
     message = payload.get("message") or {}
     kind = message.get("type")
     if kind == "text":
-        return message.get("text", "")
-    labels = {"sticker": "[スタンプ]", "image": "[画像]", "video": "[動画]", "audio": "[音声]"}
+        return str(message.get("text", ""))
+    labels: dict[str | None, str] = {
+        "sticker": "[スタンプ]",
+        "image": "[画像]",
+        "video": "[動画]",
+        "audio": "[音声]",
+    }
     return labels.get(kind, f"[{kind or 'message'}]")
 
 
@@ -471,7 +480,7 @@ def _line_message_apply(event: LineWebhookEvent) -> InquiryMessage:
     else:
         subject = text.splitlines()[0][:60] if text.strip() else "LINE"
         inquiry = inquiry_create(
-            customer=event.customer,
+            customer=event.customer,  # type: ignore[arg-type]  # customer__isnull=False (line_events_apply)
             channel=Channel.LINE,
             message=InboundMessage(subject=subject, body_text=text, received_at=event.occurred_at),
         )

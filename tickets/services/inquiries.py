@@ -5,7 +5,9 @@ tickets/services/intake.py."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Order
 from tickets.models import (
     OPEN_STATUSES,
@@ -40,10 +43,20 @@ from tickets.services.sla import (
 )
 from tickets.services.triage import triage_due
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 
-def event_add(inquiry: Inquiry, kind: str, actor=None, old="", new="", **data) -> InquiryEvent:
+def event_add(
+    inquiry: Inquiry,
+    kind: str,
+    actor: Actor = None,
+    old: object = "",
+    new: object = "",
+    **data: Any,
+) -> InquiryEvent:
     return InquiryEvent.objects.create(
         inquiry=inquiry,
         kind=kind,
@@ -92,7 +105,7 @@ def inquiries_order_moved(*, order: Order) -> int:
     return len(ids)
 
 
-def first_reply_record(inquiry: Inquiry, *, at: datetime, actor) -> list[str]:
+def first_reply_record(inquiry: Inquiry, *, at: datetime, actor: Actor) -> list[str]:
     """Stop the first-reply clock of `inquiry` (locked by the caller, its
     clock still running) at `at`: met or breached against its deadline,
     with the SLA and stage events. Returns the fields to save."""
@@ -109,7 +122,7 @@ def first_reply_record(inquiry: Inquiry, *, at: datetime, actor) -> list[str]:
     return fields
 
 
-def inquiry_note_add(*, inquiry: Inquiry, body: str, actor) -> InquiryMessage:
+def inquiry_note_add(*, inquiry: Inquiry, body: str, actor: Actor) -> InquiryMessage:
     """An internal note: never sent, never stops the first-reply clock."""
     body = (body or "").strip()
     if not body:
@@ -136,21 +149,23 @@ def _triage_check(inquiry: Inquiry, now: datetime) -> list[str]:
     return []
 
 
-def _assignee_check(assignee) -> None:
+def _assignee_check(assignee: User | None) -> None:
     if assignee is not None and not assignable_staff().filter(pk=assignee.pk).exists():
         raise ValidationError(
             {"assignee": [_("Only active agents and managers can be assigned inquiries.")]}
         )
 
 
-def inquiry_assign(*, inquiry: Inquiry, assignee, actor) -> Inquiry:
+def inquiry_assign(*, inquiry: Inquiry, assignee: User | None, actor: Actor) -> Inquiry:
     """Give the inquiry to `assignee` (one of assignable_staff), or to
     nobody (None)."""
     _assignee_check(assignee)
     return _assign(inquiry, assignee, actor)
 
 
-def _assign(inquiry: Inquiry, assignee, actor, *, auto: bool = False) -> Inquiry:
+def _assign(
+    inquiry: Inquiry, assignee: User | None, actor: Actor, *, auto: bool = False
+) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.assignee_id == getattr(assignee, "pk", None):
@@ -184,7 +199,7 @@ def _assign(inquiry: Inquiry, assignee, actor, *, auto: bool = False) -> Inquiry
     return inquiry
 
 
-def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) -> Inquiry:
+def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor: Actor) -> Inquiry:
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
         if inquiry.category_id == getattr(category, "pk", None):
@@ -197,7 +212,7 @@ def inquiry_category_set(*, inquiry: Inquiry, category: Category | None, actor) 
     return inquiry
 
 
-def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
+def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor: Actor) -> Inquiry:
     """A new priority may match another SLA policy: before the first reply,
     the deadline is recomputed from the time the inquiry was received, and
     before triage its triage target (in the new policy's clock)."""
@@ -233,13 +248,13 @@ def inquiry_priority_set(*, inquiry: Inquiry, priority: str, actor) -> Inquiry:
     return inquiry
 
 
-_STATUS_STAGE = {
+_STATUS_STAGE: dict[str, str] = {
     InquiryStatus.RESOLVED: "resolved_at",
     InquiryStatus.CLOSED: "closed_at",
 }
 
 
-def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
+def inquiry_status_set(*, inquiry: Inquiry, status: str, actor: Actor) -> Inquiry:
     if status not in InquiryStatus.values:
         raise ValidationError({"status": [_("Unknown status: %(value)s.") % {"value": status}]})
     now = timezone.now()
@@ -275,7 +290,7 @@ def inquiry_status_set(*, inquiry: Inquiry, status: str, actor) -> Inquiry:
     return inquiry
 
 
-def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
+def inquiry_solution_proposed(*, inquiry: Inquiry, actor: Actor) -> Inquiry:
     """Stage 解決策の提示: recorded once, when the agent says so."""
     with transaction.atomic():
         inquiry = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
@@ -286,7 +301,9 @@ def inquiry_solution_proposed(*, inquiry: Inquiry, actor) -> Inquiry:
     return inquiry
 
 
-def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
+def inquiries_bulk_assign(
+    *, inquiries: Iterable[Inquiry], assignee: User | None, actor: Actor
+) -> int:
     _assignee_check(assignee)
     done = 0
     for inquiry in inquiries:
@@ -295,7 +312,7 @@ def inquiries_bulk_assign(*, inquiries, assignee, actor) -> int:
     return done
 
 
-def inquiries_bulk_close(*, inquiries, actor) -> int:
+def inquiries_bulk_close(*, inquiries: Iterable[Inquiry], actor: Actor) -> int:
     done = 0
     for inquiry in inquiries:
         inquiry_status_set(inquiry=inquiry, status=InquiryStatus.CLOSED, actor=actor)
@@ -303,14 +320,14 @@ def inquiries_bulk_close(*, inquiries, actor) -> int:
     return done
 
 
-def staff_notifications_mark_read(*, user, ids) -> int:
+def staff_notifications_mark_read(*, user: User, ids: Iterable[int]) -> int:
     """Mark some of the user's own notifications read."""
     return StaffNotification.objects.filter(
         user=user, pk__in=list(ids), read_at__isnull=True
     ).update(read_at=timezone.now())
 
 
-def inquiry_assign_if_unassigned(*, inquiry: Inquiry, assignee, actor) -> bool:
+def inquiry_assign_if_unassigned(*, inquiry: Inquiry, assignee: User | None, actor: Actor) -> bool:
     """Give the inquiry to `assignee` only if nobody has it (checked under
     the row lock) and they may be assigned inquiries; True if it was given.
     A reply by an agent takes an unassigned inquiry this way."""

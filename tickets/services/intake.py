@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import Customer, Order
 from crm.services import customer_follow_merges
 from tickets.models import (
@@ -84,7 +85,7 @@ def _attachments_save(message: InquiryMessage, attachments: Sequence[AttachmentD
             truncated=item.content is None or item.size > settings.ATTACHMENT_MAX_BYTES,
         )
         if not attachment.truncated:
-            attachment.file.save(attachment.filename, ContentFile(item.content), save=False)
+            attachment.file.save(attachment.filename, ContentFile(item.content), save=False)  # type: ignore[type-var]  # not truncated: content is set
         attachment.save()
 
 
@@ -99,7 +100,7 @@ def inquiry_create(
     category: Category | None = None,
     priority: str = Priority.NORMAL,
     reopened_from: Inquiry | None = None,
-    author=None,
+    author: Actor = None,
 ) -> Inquiry:
     """A new inquiry with its first inbound message, and its first-reply
     deadline and triage target from the matching SLA policy.
@@ -192,7 +193,7 @@ def _inquiry_order(
 
 
 def _inbound_message_save(
-    inquiry: Inquiry, message: InboundMessage, *, channel: str, author=None
+    inquiry: Inquiry, message: InboundMessage, *, channel: str, author: Actor = None
 ) -> InquiryMessage:
     """The customer's message on `inquiry`, stamped with the time it was
     received (`message.received_at`, set by the caller), with its
@@ -210,13 +211,14 @@ def _inbound_message_save(
         in_reply_to=message.in_reply_to[:255],
         references=message.references,
     )
+    assert message.received_at is not None  # the callers set it
     _stamp(saved, message.received_at)
     _attachments_save(saved, message.attachments)
     return saved
 
 
 def inquiry_inbound_add(
-    *, inquiry: Inquiry, message: InboundMessage, channel: str | None = None, author=None
+    *, inquiry: Inquiry, message: InboundMessage, channel: str | None = None, author: Actor = None
 ) -> InquiryMessage:
     """A customer's new message on an existing inquiry (`author`: the agent
     who wrote down a phone call). A closed inquiry

@@ -24,6 +24,7 @@ from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.types import Actor
 from crisis.models import IncidentInquiry, SuspensionInquiry
 from tickets.models import (
     Inquiry,
@@ -86,7 +87,7 @@ def merge_refusal(inquiries: Sequence[Inquiry], survivor: Inquiry) -> str:
 
 
 def inquiries_merge(
-    *, inquiries: Sequence[Inquiry], survivor: Inquiry | None = None, actor
+    *, inquiries: Sequence[Inquiry], survivor: Inquiry | None = None, actor: Actor
 ) -> Inquiry:
     """Merge `inquiries` (two or more, of one customer) into `survivor`
     (merge_survivor_default when None). Returns the survivor."""
@@ -174,7 +175,7 @@ def _clock_from_earliest(kept: Inquiry, group: list[Inquiry]) -> list[str]:
     the inquiry is not triaged yet."""
     replied = [inquiry for inquiry in group if inquiry.first_replied_at is not None]
     if replied:
-        first = min(replied, key=lambda inquiry: inquiry.first_replied_at)
+        first = min(replied, key=lambda inquiry: inquiry.first_replied_at)  # type: ignore[arg-type, return-value]  # replied: first_replied_at is set
         for name in _CLOCK_FIELDS:
             setattr(kept, name, getattr(first, name))
         return list(_CLOCK_FIELDS)
@@ -214,7 +215,7 @@ def _links_carry_over(inquiry: Inquiry, kept: Inquiry) -> None:
 
 
 def inquiry_split(
-    *, message: InquiryMessage, with_later: bool = False, subject: str = "", actor
+    *, message: InquiryMessage, with_later: bool = False, subject: str = "", actor: Actor
 ) -> Inquiry:
     """A new inquiry of the same customer from the customer's `message`
     (and every message after it when `with_later`), linked to the original.

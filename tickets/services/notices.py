@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +38,7 @@ NOTICE_BACKOFF = timedelta(minutes=5)  # doubled after each temporary failure
 # Recorded on a notice not mailed because its address is one of our own.
 NOT_MAILED_OWN_ADDRESS = "Not mailed: the address is one of our own (mail loop guard)."
 
-_SUBJECTS = {
+_SUBJECTS: dict[str, str] = {
     NotificationKind.AT_RISK: gettext_noop("[%(ref)s] First reply due soon: %(subject)s"),
     NotificationKind.BREACHED: gettext_noop("[%(ref)s] First reply overdue: %(subject)s"),
     NotificationKind.ASSIGNED: gettext_noop("[%(ref)s] Assigned to you: %(subject)s"),
@@ -57,14 +58,14 @@ _SUBJECTS = {
     NotificationKind.RESOLUTION_BREACHED: gettext_noop("[%(ref)s] Resolution overdue: %(subject)s"),
 }
 # The deadline a notice's mail names, by kind (the first reply's otherwise).
-_NOTICE_DUE = {
+_NOTICE_DUE: dict[str, str] = {
     NotificationKind.TRIAGE_LATE: "triage_due_at",
     NotificationKind.NEXT_AT_RISK: "next_reply_due_at",
     NotificationKind.NEXT_BREACHED: "next_reply_due_at",
     NotificationKind.RESOLUTION_AT_RISK: "resolution_due_at",
     NotificationKind.RESOLUTION_BREACHED: "resolution_due_at",
 }
-INCIDENT_SUBJECTS = {
+INCIDENT_SUBJECTS: dict[str, str] = {
     NotificationKind.STEP_OVERDUE: gettext_noop(
         "[Incident] A checklist step is overdue: %(title)s"
     ),
@@ -75,6 +76,7 @@ def _incident_notice_message(note: StaffNotification) -> EmailMessage:
     """A notice about an incident (an overdue checklist step): its title and
     page; the page shows the overdue steps in red."""
     incident = note.incident
+    assert incident is not None  # a notice about an incident
     subject = _(INCIDENT_SUBJECTS[note.kind]) % {"title": incident.title}
     url = settings.SITE_URL + reverse("admin:crisis_incident_change", args=[incident.pk])
     body = _("%(kind)s\n\n%(title)s\n\n%(url)s\n") % {
@@ -95,6 +97,7 @@ def _notice_message(note: StaffNotification) -> EmailMessage:
     if note.inquiry_id is None:
         return _incident_notice_message(note)
     inquiry = note.inquiry
+    assert inquiry is not None  # inquiry_id is set
     subject = _(_SUBJECTS[note.kind]) % {"ref": inquiry.reference, "subject": inquiry.subject}
     url = settings.SITE_URL + reverse("admin:tickets_inquiry_change", args=[inquiry.pk])
     due = getattr(inquiry, _NOTICE_DUE.get(note.kind, "first_reply_due_at"))
@@ -133,7 +136,11 @@ def _settle(note: StaffNotification, outcome: Outcome, *, lease: datetime, now: 
     """Write one mail's outcome on its row (if this run still holds it)."""
     attempts = note.email_attempts
     if outcome.result is Result.SENT:
-        fields = {"emailed_at": now, "email_next_attempt_at": None, "email_error": ""}
+        fields: dict[str, Any] = {
+            "emailed_at": now,
+            "email_next_attempt_at": None,
+            "email_error": "",
+        }
     elif outcome.result is Result.DEFER:  # never attempted: no attempt used
         fields = {"email_next_attempt_at": now + NOTICE_BACKOFF, "email_error": outcome.error}
     else:

@@ -4,8 +4,10 @@ are added) and how far each agent has read (InquiryReadState)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf, Replace, Substr
 from django.utils import timezone
@@ -25,7 +27,7 @@ def last_message_fields(text: str, at: datetime) -> dict:
     }
 
 
-def last_message_refresh(*, inquiry_ids) -> None:
+def last_message_refresh(*, inquiry_ids: Iterable[int]) -> None:
     """Recount the latest-message columns of these inquiries from their
     messages, in one UPDATE, after messages moved between inquiries (merge,
     split): the latest message exchanged with the customer — no notes, no
@@ -58,7 +60,7 @@ def last_message_refresh(*, inquiry_ids) -> None:
     )
 
 
-def inquiry_read_mark(*, inquiry: Inquiry, actor) -> None:
+def inquiry_read_mark(*, inquiry: Inquiry, actor: User) -> None:
     """`actor` opened the inquiry: its customer messages so far (up to its
     last_inbound_at) are read for them. One upsert."""
     InquiryReadState.objects.bulk_create(

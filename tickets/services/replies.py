@@ -20,6 +20,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 from core.choices import Channel
 from core.roles import is_manager, managers
 from core.timeline import actor_or_none
+from core.types import Actor
 from crm.models import ChannelIdentity, Customer
 from outreach.channels.email import message_id_for, own_addresses
 from outreach.models import Delivery, MessageChannel, Purpose, SendKind
@@ -128,12 +130,12 @@ def reply_channel_reachable(inquiry: Inquiry) -> str | None:
     return channel
 
 
-def reply_needs_approval(author) -> bool:
+def reply_needs_approval(author: Actor) -> bool:
     """A person's reply waits for approval when a rule covers one of their
     groups, unless they may approve replies themselves (is_manager)."""
     if author is None or is_manager(author):
         return False
-    return ReplyApprovalRule.objects.filter(group__user=author).exists()
+    return ReplyApprovalRule.objects.filter(group__user=author).exists()  # type: ignore[misc]  # an anonymous user matches no rule
 
 
 class ReplyCollision(Exception):
@@ -150,7 +152,7 @@ def inquiry_reply(
     *,
     inquiry: Inquiry,
     body: str,
-    actor,
+    actor: Actor,
     channel: str | None = None,
     is_automatic: bool = False,
     seen_message_id: int | None = None,
@@ -195,7 +197,9 @@ def inquiry_reply(
     return message
 
 
-def _collision_check(inquiry: Inquiry, seen_message_id: int, actor, *, confirm: bool) -> None:
+def _collision_check(
+    inquiry: Inquiry, seen_message_id: int, actor: Actor, *, confirm: bool
+) -> None:
     """Raise ReplyCollision for replies by others after `seen_message_id`.
     The row lock serialises sends on the inquiry (the caller's transaction
     holds it until the reply is written), so the check is exact."""
@@ -223,7 +227,7 @@ def _approval_requested(message: InquiryMessage) -> None:
 
 
 def inquiry_reply_approve(
-    *, message: InquiryMessage, actor, body: str | None = None
+    *, message: InquiryMessage, actor: User, body: str | None = None
 ) -> InquiryMessage:
     """A manager sends a held reply (optionally edited)."""
     if not is_manager(actor):
@@ -243,7 +247,7 @@ def inquiry_reply_approve(
     return message
 
 
-def inquiry_reply_return(*, message: InquiryMessage, actor, note: str) -> InquiryMessage:
+def inquiry_reply_return(*, message: InquiryMessage, actor: Actor, note: str) -> InquiryMessage:
     if not is_manager(actor):
         raise PermissionDenied(_("Only a manager can return replies."))
     if not (note or "").strip():
@@ -310,7 +314,7 @@ def _reply_token_take(inquiry: Inquiry) -> str:
     return latest.line_reply_token
 
 
-def _reply_dispatch(message: InquiryMessage, *, approved_by) -> None:
+def _reply_dispatch(message: InquiryMessage, *, approved_by: User | None) -> None:
     """Hand the reply to the ledger and the worker; stop the clock if it is
     the first reply a person sends."""
     inquiry = Inquiry.objects.select_for_update().get(pk=message.inquiry_id)

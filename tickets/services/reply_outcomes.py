@@ -13,6 +13,8 @@ there: at risk, or breached if the deadline has passed).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.db.models import Min
 
@@ -148,7 +150,7 @@ def _next_reply_recount(inquiry_id: int) -> None:
         inquiry.save(update_fields=[*fields, "updated_at"])
 
 
-def _live_reply_at(inquiry_id: int, since=None):
+def _live_reply_at(inquiry_id: int, since: datetime | None = None) -> datetime | None:
     """When the earliest person's reply (since `since`) that reached the
     customer or still may was handed to the ledger; None when there is none."""
     replies = InquiryMessage.objects.filter(

@@ -11,8 +11,10 @@ tickets.calendar (PausableClock, InquiryClocks)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -64,7 +66,7 @@ def calendar_for(calendar: BusinessCalendar) -> cal.BusinessCalendar:
 def policy_calendar(policy: SlaPolicy | None) -> cal.BusinessCalendar | None:
     """The pure calendar a policy counts in: None for calendar hours."""
     if policy is not None and policy.clock == SlaClock.BUSINESS:
-        return calendar_for(policy.calendar)
+        return calendar_for(policy.calendar)  # type: ignore[arg-type]  # the business clock has one (a constraint)
     return None
 
 
@@ -74,7 +76,7 @@ def policy_clock_minutes(inquiry: Inquiry, at: datetime) -> int:
     hours, wall time where it counts calendar hours (or has no policy)."""
     policy = inquiry.sla_policy
     pure = (
-        calendar_for(policy.calendar)
+        calendar_for(policy.calendar)  # type: ignore[arg-type]  # the business clock has one (a constraint)
         if policy is not None and policy.clock == SlaClock.BUSINESS
         else None
     )
@@ -102,7 +104,7 @@ def sla_policy_for(*, channel: str, priority: str) -> SlaPolicy | None:
 def sla_times(policy: SlaPolicy, start: datetime) -> tuple[datetime, datetime]:
     """(first reply due, at risk from) for an inquiry received at `start`.
     "At risk" is when at_risk_minutes of the policy's own clock are left."""
-    pure = calendar_for(policy.calendar) if policy.clock == SlaClock.BUSINESS else None
+    pure = calendar_for(policy.calendar) if policy.clock == SlaClock.BUSINESS else None  # type: ignore[arg-type]  # the business clock has one (a constraint)
     target = timedelta(minutes=policy.first_reply_minutes)
     warn = max(target - timedelta(minutes=policy.at_risk_minutes), timedelta(0))
     due = cal.business_deadline(start, target, pure)
@@ -200,7 +202,7 @@ def sla_state_live(inquiry: Inquiry, now: datetime, clock: WatchedClock = FIRST_
 def sla_state_live_q(state: str, now: datetime, clock: WatchedClock = FIRST_REPLY) -> Q:
     """The inquiries whose sla_state_live of `clock` is `state` at `now`."""
 
-    def q(column: str, lookup: str = "", value=None) -> Q:
+    def q(column: str, lookup: str = "", value: Any = None) -> Q:
         return Q(**{f"{column}__{lookup}" if lookup else column: value})
 
     running = q(clock.stopped, "isnull", True) & Q(status__in=OPEN_STATUSES)
@@ -324,7 +326,7 @@ def _watch_portable(now: datetime, clock: WatchedClock) -> dict[str, int]:
     return moved
 
 
-def _notify(rows, state: str, clock: WatchedClock) -> None:
+def _notify(rows: Iterable[Any], state: str, clock: WatchedClock) -> None:
     breached = state == SlaState.BREACHED
     kind = clock.breached_notice if breached else clock.at_risk_notice
     keys = {pk: clock_notice_key(clock, due) for pk, _old, _assignee, due in rows}
@@ -416,7 +418,7 @@ def _watch_statement(
 
 # --- Next-reply and resolution clocks (SPEC rule 13) ----------------------------
 
-CLOCK_PHASES = {
+CLOCK_PHASES: dict[str, cal.ClockPhase] = {
     InquiryStatus.NEW: cal.ClockPhase.RUNNING,
     InquiryStatus.OPEN: cal.ClockPhase.RUNNING,
     InquiryStatus.WAITING_CUSTOMER: cal.ClockPhase.PAUSED,
@@ -505,6 +507,7 @@ def clocks_status_follow(inquiry: Inquiry, *, old_status: str, at: datetime) -> 
     pure = policy_calendar(policy)
     clocks = cal.clocks_phase(cal.InquiryClocks(phase=old_phase, resolution=clock), phase, at, pure)
     clock = clocks.resolution
+    assert clock is not None and policy is not None  # a resolution clock has its policy
     inquiry.resolution_paused_at, inquiry.resolution_paused = clock.paused_at, clock.paused
     _resolution_times_set(inquiry, clock, policy)
     old_state = inquiry.resolution_state

@@ -39,7 +39,7 @@ def triage_due(policy: SlaPolicy | None, start: datetime) -> datetime:
     """When the triage target of an inquiry received at `start` passes:
     TRIAGE_TARGET_MINUTES of its policy's clock (wall time without one)."""
     pure = (
-        calendar_for(policy.calendar)
+        calendar_for(policy.calendar)  # type: ignore[arg-type]  # the business clock has one (a constraint)
         if policy is not None and policy.clock == SlaClock.BUSINESS
         else None
     )
@@ -71,6 +71,7 @@ def _triage_watch_in_statements(now: datetime) -> int:
     while True:
         with connection.cursor() as cursor:
             cursor.execute(statement, params)
+            count: int
             (count,) = cursor.fetchone()
         warned += count
         if count < WATCH_BATCH:

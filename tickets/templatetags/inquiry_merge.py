@@ -17,7 +17,7 @@ register = template.Library()
 def inquiry_merge_panel(context, inquiry) -> dict:
     named = {row.pk: row for row in merge_panel_inquiries(inquiry)}
     for row in named.values():
-        row.url = reverse("admin:tickets_inquiry_change", args=[row.pk])
+        row.url = reverse("admin:tickets_inquiry_change", args=[row.pk])  # type: ignore[attr-defined]  # set here for the template
     suggestions = [
         row
         for pk, row in named.items()

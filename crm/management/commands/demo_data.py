@@ -177,28 +177,28 @@ def person_save(person: DemoPerson, ctx: DemoContext) -> Customer:
     assert customer is not None
     if len(person.identities) > 1:
         ctx.created["customers on several channels"] += 1
-    for spec in person.orders:
+    for order in person.orders:
         _order, created = order_upsert(
-            channel=spec.channel,
-            order_number=spec.order_number,
+            channel=order.channel,
+            order_number=order.order_number,
             customer=customer,
-            ordered_at=spec.ordered_at,
-            total=spec.total,
-            status=spec.status,
-            shipped_at=spec.shipped_at,
-            delivered_at=spec.delivered_at,
-            lines=spec.lines,
+            ordered_at=order.ordered_at,
+            total=order.total,
+            status=order.status,
+            shipped_at=order.shipped_at,
+            delivered_at=order.delivered_at,
+            lines=order.lines,
         )
         ctx.created["orders"] += created
-    for spec in person.consents:
+    for consent in person.consents:
         consent_record(
             customer=customer,
-            channel=spec.channel,
-            action=spec.action,
-            source=spec.source,
-            occurred_at=spec.occurred_at,
-            wording_version=consent_wording(spec.occurred_at),
-            note=spec.note,
+            channel=consent.channel,
+            action=consent.action,
+            source=consent.source,
+            occurred_at=consent.occurred_at,
+            wording_version=consent_wording(consent.occurred_at),
+            note=consent.note,
         )
         ctx.created["consent events"] += 1
     return customer

@@ -33,11 +33,13 @@ class Command(BaseCommand):
             actor=None,
             enqueue=False,
         )
-        job = import_job_run(job_id=job.pk)
+        ran = import_job_run(job_id=job.pk)
+        assert ran is not None  # the job just created
+        job = ran
         if job.status == ImportStatus.FAILED:
             raise CommandError(job.failure)
         for name, count in job.counts.items():
             self.stdout.write(f"{name}: {count}")
-        for error in job.row_errors.all()[:50]:
-            self.stdout.write(f"line {error.line}: {error.reason}")
+        for row_error in job.row_errors.all()[:50]:
+            self.stdout.write(f"line {row_error.line}: {row_error.reason}")
         self.stdout.write(f"import #{job.pk}: {job.get_status_display()}")
