@@ -17,6 +17,7 @@ from crm.models import Customer, Order, OrderStatus
 from crm.services import OrderLineData, order_upsert
 from outreach.models import (
     Campaign,
+    DeliveryChannel,
     Journey,
     MessageChannel,
     MessageTemplate,
@@ -203,13 +204,36 @@ def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign
     return campaigns
 
 
+# The demo's postal DM campaign: a draft whose address list the marketer
+# downloads (the download records its recipients sent).
+DEMO_DM = "春の新作カタログ (郵送DM・最優良のお客様)"
+
+
+def demo_dm_campaign_ensure(*, actor=None) -> Campaign:
+    """A draft postal DM campaign to VIP customers. Found by name."""
+    campaign = Campaign.objects.filter(name=DEMO_DM).first()
+    if campaign is None:
+        campaign = campaign_save(
+            campaign=None,
+            name=DEMO_DM,
+            channel=DeliveryChannel.DM,
+            template=None,
+            segment=_lifecycle_segment("vip"),
+            holdout_percent=10,
+            actor=actor,
+        )
+    return campaign
+
+
 def outreach_demo(ctx) -> None:
     """Demo step for `manage.py demo_data`: templates, the built-in
-    segments and two campaigns (a draft, and one scheduled a week ahead)."""
+    segments and three campaigns (a draft, one scheduled a week ahead, and
+    a postal DM draft)."""
     before = (MessageTemplate.objects.count(), Campaign.objects.count())
     marketer = ctx.users.get("marketer")
     segments_builtin_ensure()
     demo_campaign_ensure(actor=marketer)
+    demo_dm_campaign_ensure(actor=marketer)
     after = (MessageTemplate.objects.count(), Campaign.objects.count())
     ctx.created["message templates"] += after[0] - before[0]
     ctx.created["campaigns"] += after[1] - before[1]
