@@ -30,7 +30,9 @@ GETA = "〓"
 HONORIFIC = "様"
 
 # Unicode characters that JIS-based converters produce, for which CP932
-# has a character of its own (the "wave dash problem").
+# has a character of its own (the "wave dash problem"): written as that
+# character. (Python's codec takes most of them silently but refuses
+# — and ¦; mapped here all alike, so the file says what it holds.)
 CP932_TWINS = str.maketrans(
     {
         "\u301c": "\uff5e",  # 〜 → ～

@@ -302,6 +302,11 @@ class CampaignAdmin(ServiceFormAdmin):
     def get_fields(self, request: HttpRequest, obj: Campaign | None = None):
         if obj is None:
             return [*DATA_FIELDS, "scheduled_at"]
+        if obj.channel == DeliveryChannel.DM and obj.status not in CAMPAIGN_EDITABLE:
+            # No message, no schedule: the download sent it. (A draft keeps
+            # the fields, hidden by the page while the channel is DM.)
+            fields = [name for name in DATA_FIELDS if name != "template"]
+            return [*fields, *RECORD_FIELDS]
         return [*DATA_FIELDS, "scheduled_at", *RECORD_FIELDS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None):

@@ -176,6 +176,9 @@ def test_the_campaign_page_shows_the_skips_with_their_reasons(
     page = client.get(change_url(campaign)).content.decode()
 
     assert f"{SkipReason.ADDRESS_PARTIAL.label}: 1" in page
+    # sent by the download: no message template, no send time to show
+    assert "form-row field-template" not in page
+    assert "form-row field-scheduled_at" not in page
 
 
 # --- The file -------------------------------------------------------------------------------
