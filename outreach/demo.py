@@ -29,6 +29,7 @@ from outreach.services import (
     campaign_save,
     campaign_schedule,
     journey_activate,
+    segment_save,
     segments_builtin_ensure,
     template_save,
 )
@@ -206,20 +207,34 @@ def demo_campaign_ensure(*, actor=None, scheduled: bool = True) -> list[Campaign
 
 # The demo's postal DM campaign: a draft whose address list the marketer
 # downloads (the download records its recipients sent).
-DEMO_DM = "春の新作カタログ (郵送DM・最優良のお客様)"
+DEMO_DM = "春の新作カタログ (郵送DM)"
+
+
+DEMO_DM_SEGMENT = "郵送DMに同意したお客様"
 
 
 def demo_dm_campaign_ensure(*, actor=None) -> Campaign:
-    """A draft postal DM campaign to VIP customers. Found by name."""
+    """A draft postal DM campaign to the customers who opted in to postal
+    DM (a custom segment, made if missing). Found by name."""
     campaign = Campaign.objects.filter(name=DEMO_DM).first()
     if campaign is None:
+        segment = Segment.objects.filter(name=DEMO_DM_SEGMENT).first() or segment_save(
+            segment=None,
+            name=DEMO_DM_SEGMENT,
+            kind=SegmentKind.CUSTOM,
+            rule={
+                "match": "all",
+                "conditions": [{"field": "consent", "op": "granted", "value": ["dm"]}],
+            },
+            description="店頭の会員申込書で郵送DMに同意したお客様",
+            actor=actor,
+        )
         campaign = campaign_save(
             campaign=None,
             name=DEMO_DM,
             channel=DeliveryChannel.DM,
             template=None,
-            segment=_lifecycle_segment("vip"),
-            holdout_percent=10,
+            segment=segment,
             actor=actor,
         )
     return campaign

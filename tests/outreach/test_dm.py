@@ -22,6 +22,7 @@ from core.models import AuditAction, AuditEntry
 from crm import services as crm
 from crm.models import Customer
 from outreach import services
+from outreach.demo import demo_dm_campaign_ensure
 from outreach.dispatch import send_dispatch
 from outreach.dm import CP932, cp932_fit, dm_csv
 from outreach.models import (
@@ -431,3 +432,15 @@ def test_the_campaign_page_offers_the_downloads_to_a_marketer_only_for_a_dm(
     assert "宛名リストをダウンロード (UTF-8)" in page
     assert export_url(campaign, "cp932") in page
     assert "今すぐ送信" not in page and "テスト送信" not in page
+
+
+def test_the_demo_has_one_dm_campaign_to_those_who_opted_in(marketer):  # noqa: F811
+    member = dm_customer()
+    dm_customer(consent=False)
+    first = demo_dm_campaign_ensure(actor=marketer)
+    again = demo_dm_campaign_ensure(actor=marketer)
+
+    assert first.pk == again.pk and Campaign.objects.filter(channel="dm").count() == 1
+    assert (first.status, first.template) == (CampaignStatus.DRAFT, None)
+    campaign, sent = services.campaign_dm_export(campaign=first, actor=marketer)
+    assert sent == 1 and ledger(campaign) == {member.pk: (DeliveryStatus.SENT, "")}
