@@ -17,7 +17,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext
 
 from outreach.models import Delivery
 from outreach.services import LABEL_SEPARATOR
@@ -89,11 +89,11 @@ def cp932_fit(text: str) -> tuple[str, list[str]]:
 
 def dm_columns() -> list[str]:
     return [
-        pgettext("postal DM list", "Postal code"),
-        pgettext("postal DM list", "Address"),
-        pgettext("postal DM list", "Addressee"),
-        pgettext("postal DM list", "Customer number"),
-        pgettext("postal DM list", "Note"),
+        gettext("Postal code"),
+        gettext("Address"),
+        gettext("Addressee"),
+        gettext("Customer number"),
+        gettext("Remarks"),
     ]
 
 
