@@ -18,6 +18,7 @@ from crm.models import Customer, Order, OrderStatus
 from crm.services import OrderLineData, order_upsert
 from outreach.models import (
     Campaign,
+    DeliveryChannel,
     Journey,
     MessageChannel,
     MessageTemplate,
@@ -29,6 +30,7 @@ from outreach.services import (
     campaign_save,
     campaign_schedule,
     journey_activate,
+    segment_save,
     segments_builtin_ensure,
     template_save,
 )
@@ -204,13 +206,50 @@ def demo_campaign_ensure(*, actor: Actor = None, scheduled: bool = True) -> list
     return campaigns
 
 
+# The demo's postal DM campaign: a draft whose address list the marketer
+# downloads (the download records its recipients sent).
+DEMO_DM = "春の新作カタログ (郵送DM)"
+
+
+DEMO_DM_SEGMENT = "郵送DMに同意したお客様"
+
+
+def demo_dm_campaign_ensure(*, actor=None) -> Campaign:
+    """A draft postal DM campaign to the customers who opted in to postal
+    DM (a custom segment, made if missing). Found by name."""
+    campaign = Campaign.objects.filter(name=DEMO_DM).first()
+    if campaign is None:
+        segment = Segment.objects.filter(name=DEMO_DM_SEGMENT).first() or segment_save(
+            segment=None,
+            name=DEMO_DM_SEGMENT,
+            kind=SegmentKind.CUSTOM,
+            rule={
+                "match": "all",
+                "conditions": [{"field": "consent", "op": "granted", "value": ["dm"]}],
+            },
+            description="店頭の会員申込書で郵送DMに同意したお客様",
+            actor=actor,
+        )
+        campaign = campaign_save(
+            campaign=None,
+            name=DEMO_DM,
+            channel=DeliveryChannel.DM,
+            template=None,
+            segment=segment,
+            actor=actor,
+        )
+    return campaign
+
+
 def outreach_demo(ctx) -> None:
     """Demo step for `manage.py demo_data`: templates, the built-in
-    segments and two campaigns (a draft, and one scheduled a week ahead)."""
+    segments and three campaigns (a draft, one scheduled a week ahead, and
+    a postal DM draft)."""
     before = (MessageTemplate.objects.count(), Campaign.objects.count())
     marketer = ctx.users.get("marketer")
     segments_builtin_ensure()
     demo_campaign_ensure(actor=marketer)
+    demo_dm_campaign_ensure(actor=marketer)
     after = (MessageTemplate.objects.count(), Campaign.objects.count())
     ctx.created["message templates"] += after[0] - before[0]
     ctx.created["campaigns"] += after[1] - before[1]

@@ -39,6 +39,7 @@ from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
 from outreach.models import (
     Delivery,
+    DeliveryChannel,
     DeliveryStatus,
     JourneyStep,
     MessageChannel,
@@ -619,6 +620,10 @@ def send_dispatch(
     channel is down, or the time budget is used up."""
     report = DispatchReport()
     send = Send.objects.select_related("template").get(pk=send_id)
+    if send.channel == DeliveryChannel.DM:
+        # The export of its address list is the send (outreach.services.dm).
+        logger.warning("send %s is a postal DM: the worker sends nothing", send.pk)
+        return report
     deadline = time.monotonic() + (time_budget or settings.DISPATCH_TIME_BUDGET_SECONDS)
     with _worker_for(send) as worker:
         while True:

@@ -24,6 +24,17 @@ class MessageChannel(models.TextChoices):
     LINE = "line", _("LINE")
 
 
+class DeliveryChannel(models.TextChoices):
+    """What a campaign, a send and a ledger row go by: a message channel,
+    or postal direct mail (郵送DM), which the worker never sends: its
+    export (the address list for the print shop) records the recipients
+    sent (outreach.services.dm)."""
+
+    EMAIL = "email", _("Email")
+    LINE = "line", _("LINE")
+    DM = "dm", _("Postal DM")
+
+
 class Purpose(models.TextChoices):
     """Marketing needs consent and waits out quiet hours; transactional
     messages (inquiry replies, order and shipping notices) do not."""
@@ -133,7 +144,7 @@ class Send(models.Model):
     purpose. Its Delivery rows are the recipients."""
 
     kind = models.CharField(_("kind"), max_length=10, choices=SendKind.choices)
-    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    channel = models.CharField(_("channel"), max_length=5, choices=DeliveryChannel.choices)
     purpose = models.CharField(_("purpose"), max_length=13, choices=Purpose.choices)
     template = models.ForeignKey(
         MessageTemplate,
@@ -211,9 +222,15 @@ CAMPAIGN_EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 
 class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=150)
-    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    channel = models.CharField(_("channel"), max_length=5, choices=DeliveryChannel.choices)
+    # A postal DM campaign has none: what is printed is the print shop's.
     template = models.ForeignKey(
-        MessageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+        MessageTemplate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("template"),
     )
     segment = models.ForeignKey(
         Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment")
@@ -269,6 +286,13 @@ class Campaign(models.Model):
                 fields=["scheduled_at"],
                 name="outreach_campaign_due",
                 condition=Q(status="scheduled"),
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel="dm", template__isnull=True)
+                | (~Q(channel="dm") & Q(template__isnull=False)),
+                name="outreach_campaign_template_unless_dm",
             )
         ]
 
@@ -330,6 +354,7 @@ class SkipReason(models.TextChoices):
     CONDITION = "condition", _("The step's condition no longer held")
     REVIEW_ONCE = "review_once", _("A review request already went for this order")
     JOURNEY_OFF = "journey_off", _("The journey was turned off")
+    ADDRESS_PARTIAL = "addr_partial", _("Incomplete postal address or name")
 
 
 class Delivery(models.Model):
@@ -366,7 +391,7 @@ class Delivery(models.Model):
         # in between is skipped as "gone" by the send-time check.
         db_constraint=False,
     )
-    channel = models.CharField(_("channel"), max_length=5, choices=MessageChannel.choices)
+    channel = models.CharField(_("channel"), max_length=5, choices=DeliveryChannel.choices)
     # Distinguishes several deliveries of one send to one customer where a
     # send allows it (e.g. one review request per order); "" otherwise.
     context_key = models.CharField(max_length=64, blank=True, default="")
@@ -388,7 +413,9 @@ class Delivery(models.Model):
     # skipped.
     in_doubt = models.BooleanField(_("may have gone out"), default=False, db_default=False)
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
-    address = models.CharField(_("recipient address"), max_length=255, blank=True)
+    # The email address, the LINE userId, or a postal DM's label as exported
+    # (outreach.dm: postal code, address and name, one per line).
+    address = models.CharField(_("recipient address"), max_length=600, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
@@ -34,17 +35,20 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, staff_column
+from core.audit import audit_csv_record
 from crm.models import Customer
 from outreach import services
 from outreach.admin.deliveries import deliveries_url, progress_data
 from outreach.admin.results import results_context, results_rows
 from outreach.dispatch import quiet_hours_end
+from outreach.dm import CP932, UTF8, dm_csv
 from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
     CAMPAIGN_EDITABLE,
     Campaign,
     CampaignStatus,
     Delivery,
+    DeliveryChannel,
     DeliveryStatus,
     MessageChannel,
     MessageTemplate,
@@ -53,6 +57,7 @@ from outreach.models import (
     SendKind,
 )
 from outreach.selectors import (
+    dm_labels,
     eligibility_reason,
     results_for_campaign,
     segment_customers,
@@ -64,6 +69,8 @@ from outreach.templating import LINE_MAX_TEXT_UTF16
 from reports.csv import csv_response
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+# The postal DM address list's downloads: the URL's word, and its encoding.
+DM_FILES = {"cp932": CP932, "utf8": UTF8}
 DATA_FIELDS = ("name", "channel", "template", "segment", "holdout_percent", "attribution_days")
 RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by_name", "created_at")
 
@@ -92,6 +99,8 @@ def marketing_audience(campaign: Campaign):
 def line_longest_before_launch(campaign: Campaign) -> LongestRendering | None:
     """The longest text a LINE draft renders to for the customers it could
     reach now (see outreach.line_texts)."""
+    if campaign.template is None:
+        return None
     send = Send(
         kind=SendKind.CAMPAIGN,
         channel=campaign.channel,
@@ -162,6 +171,11 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "template" in self.fields:
+            self.fields["template"].help_text = _(
+                "The email or LINE message. A postal DM has none: its address list goes "
+                "to the print shop."
+            )
         for name in ("holdout_percent", "attribution_days"):
             if name in self.fields:
                 self.fields[name].required = False
@@ -182,7 +196,16 @@ class CampaignForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
         template, channel = cleaned_data.get("template"), cleaned_data.get("channel")
-        if template is not None and channel and template.channel != channel:
+        if channel == DeliveryChannel.DM:
+            cleaned_data["template"] = None  # hidden on the page for a postal DM
+            if cleaned_data.get("scheduled_at"):
+                self.add_error(
+                    "scheduled_at",
+                    gettext("A postal DM is not scheduled: download its address list when ready."),
+                )
+        elif template is None and channel:
+            self.add_error("template", gettext("Choose the message template."))
+        elif template is not None and channel and template.channel != channel:
             self.add_error("template", gettext("The template is for another channel."))
         return cleaned_data
 
@@ -282,6 +305,11 @@ class CampaignAdmin(ServiceFormAdmin):
     def get_fields(self, request: HttpRequest, obj: Campaign | None = None):
         if obj is None:
             return [*DATA_FIELDS, "scheduled_at"]
+        if obj.channel == DeliveryChannel.DM and obj.status not in CAMPAIGN_EDITABLE:
+            # No message, no schedule: the download sent it. (A draft keeps
+            # the fields, hidden by the page while the channel is DM.)
+            fields = [name for name in DATA_FIELDS if name != "template"]
+            return [*fields, *RECORD_FIELDS]
         return [*DATA_FIELDS, "scheduled_at", *RECORD_FIELDS]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None):
@@ -323,22 +351,29 @@ class CampaignAdmin(ServiceFormAdmin):
         """Status, audience or progress, and the buttons this state allows."""
         can_act = self.has_change_permission(request, campaign)
         status = campaign.status
+        dm = campaign.channel == DeliveryChannel.DM
         context: dict[str, Any] = {
             "campaign": campaign,
             "can_act": can_act,
+            "is_dm": dm,
         }
         context["actions"] = {
-            "launch": can_act and status in CAMPAIGN_EDITABLE,
-            "schedule": can_act and status in CAMPAIGN_EDITABLE,
+            "launch": can_act and not dm and status in CAMPAIGN_EDITABLE,
+            "schedule": can_act and not dm and status in CAMPAIGN_EDITABLE,
             "pause": can_act and status == CampaignStatus.SENDING,
             "resume": can_act and status == CampaignStatus.PAUSED,
-            "cancel": can_act and status not in FINISHED,
-            "test_send": can_act,
+            "cancel": can_act and (status in CAMPAIGN_EDITABLE if dm else status not in FINISHED),
+            "test_send": can_act and not dm,
         }
         context["action_urls"] = {
             name: reverse("admin:outreach_campaign_action", args=[campaign.pk, name])
             for name in context["actions"]
         }
+        if dm and can_act and (status in CAMPAIGN_EDITABLE or campaign.send_id):
+            context["dm_export_urls"] = {
+                key: reverse("admin:outreach_campaign_dm_export", args=[campaign.pk, key])
+                for key in DM_FILES
+            }
         if campaign.send_id:
             context["progress"] = campaign_progress_data(campaign)
             context["progress_url"] = reverse(
@@ -400,6 +435,11 @@ class CampaignAdmin(ServiceFormAdmin):
                 "<path:object_id>/action/<slug:action>/",
                 self.admin_site.admin_view(self.action_view),
                 name="outreach_campaign_action",
+            ),
+            path(
+                "<path:object_id>/dm/<slug:file>/",
+                self.admin_site.admin_view(self.dm_export_view),
+                name="outreach_campaign_dm_export",
             ),
             path(
                 "<path:object_id>/results.csv",
@@ -505,6 +545,47 @@ class CampaignAdmin(ServiceFormAdmin):
                 % {"customer": customer, "reason": skipped.get_skip_reason_display()}
             )
         return gettext("A test is on its way to %(customer)s.") % {"customer": customer}
+
+    def dm_export_view(self, request: HttpRequest, object_id: str, file: str) -> HttpResponse:
+        """The postal DM's address list for the print shop: the first
+        download records its recipients sent (outreach.services.dm), every
+        later one gives the same list again. Audited as an export."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        encoding = DM_FILES.get(file)
+        if encoding is None:
+            raise Http404
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        try:
+            campaign, _sent = services.campaign_dm_export(campaign=campaign, actor=request.user)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:outreach_campaign_change", args=[campaign.pk])
+            )
+        assert campaign.send is not None  # the export made it
+        deliveries = list(dm_labels(send=campaign.send))
+        audit_csv_record(
+            request=request,
+            rows=len(deliveries),
+            held=f"postal DM address list, campaign {campaign.pk} ({file})",
+        )
+        charset = "windows-31j" if encoding == CP932 else UTF8
+        response = HttpResponse(
+            dm_csv(deliveries, encoding=encoding), content_type=f"text/csv; charset={charset}"
+        )
+        name = gettext("Address list %(id)s %(encoding)s.csv") % {
+            "id": campaign.pk,
+            "encoding": "CP932" if encoding == CP932 else "UTF-8",
+        }
+        response["Content-Disposition"] = (
+            f"attachment; filename=\"dm-{campaign.pk}-{file}.csv\"; filename*=UTF-8''{quote(name)}"
+        )
+        return response
 
     def progress_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         campaign = self.get_object(request, unquote(object_id))

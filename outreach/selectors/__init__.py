@@ -3,6 +3,7 @@
 preview. One module per area; import from here (modules of this package
 import each other by their own names, never from here)."""
 
+from outreach.selectors.dm import dm_labels
 from outreach.selectors.journeys import (
     JourneyFunnel,
     StepFunnel,
@@ -34,6 +35,7 @@ __all__ = [
     "SegmentPreview",
     "SendProgress",
     "StepFunnel",
+    "dm_labels",
     "eligibility_reason",
     "journey_funnel",
     "journey_rows_withdrawn",

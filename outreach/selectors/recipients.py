@@ -6,10 +6,39 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Concat
+from django.db.models.lookups import In
 
 from core.choices import Channel
 from crm.models import ChannelIdentity, ConsentState, Customer, Suppression
-from outreach.models import MessageChannel, Purpose, SkipReason
+from outreach.models import DeliveryChannel, MessageChannel, Purpose, SkipReason
+
+# A postal DM needs all of these: a postal code (123-4567), a prefecture,
+# the rest of the address and a family name for the label.
+POSTAL_CODE_PATTERN = r"^[0-9]{3}-[0-9]{4}$"
+
+
+def dm_postal_key() -> Concat:
+    """The postal address as one string (postal code, prefecture, address),
+    as an SQL expression: what a postal DM suppression names (mail returned
+    as undeliverable to that address)."""
+    return Concat(F("postal_code"), F("prefecture"), F("address"))
+
+
+def dm_address_reason() -> list[When]:
+    """Why a postal DM cannot be addressed: nothing at all, or a part of the
+    address or the name missing."""
+    nothing = Q(postal_code="", prefecture="", address="")
+    partial = (
+        ~Q(postal_code__regex=POSTAL_CODE_PATTERN)
+        | Q(prefecture="")
+        | Q(address="")
+        | Q(family_name="")
+    )
+    return [
+        When(nothing, then=Value(SkipReason.NO_ADDRESS.value)),
+        When(partial, then=Value(SkipReason.ADDRESS_PARTIAL.value)),
+    ]
 
 
 def eligibility_reason(
@@ -37,6 +66,8 @@ def eligibility_reason(
     identities = ChannelIdentity.objects.all()
     if channel == MessageChannel.EMAIL:
         no_address = Q(email_normalized="")
+    elif channel == DeliveryChannel.DM:
+        no_address = None  # dm_address_reason
     else:
         no_address = ~among(identities.filter(channel=Channel.LINE))
     whens = [When(merged_into__isnull=False, then=Value(SkipReason.MERGED.value))]
@@ -59,7 +90,18 @@ def eligibility_reason(
                     then=Value(SkipReason.SUPPRESSED.value),
                 )
             )
-    whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
+        elif channel == DeliveryChannel.DM:
+            returned = Suppression.objects.filter(channel=channel, lifted_at__isnull=True)
+            whens.append(
+                When(
+                    In(dm_postal_key(), returned.values("address")),
+                    then=Value(SkipReason.SUPPRESSED.value),
+                )
+            )
+    if no_address is None:
+        whens += dm_address_reason()
+    else:
+        whens.append(When(no_address, then=Value(SkipReason.NO_ADDRESS.value)))
     return Case(*whens, default=Value(""))
 
 

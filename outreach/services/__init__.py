@@ -22,6 +22,7 @@ from outreach.services.clicks import (
     click_url,
     link_with_utm,
 )
+from outreach.services.dm import LABEL_SEPARATOR, campaign_dm_export, dm_label_expression
 from outreach.services.journeys import (
     business_days_add,
     journey_activate,
@@ -71,10 +72,12 @@ from outreach.services.unsubscribe import (
 __all__ = [
     "BUILTIN_SEGMENTS",
     "CANCELLED_IN_DOUBT",
+    "LABEL_SEPARATOR",
     "LEDGER_ANALYZE_MIN_ROWS",
     "LEDGER_ANALYZE_SHARE",
     "business_days_add",
     "campaign_cancel",
+    "campaign_dm_export",
     "campaign_launch",
     "campaign_pause",
     "campaign_resume",
@@ -90,6 +93,7 @@ __all__ = [
     "deliveries_skip_for_erasure",
     "deliveries_skip_for_opt_out",
     "deliveries_snapshot",
+    "dm_label_expression",
     "journey_activate",
     "journey_deactivate",
     "journey_problems",

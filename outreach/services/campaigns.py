@@ -27,6 +27,7 @@ from outreach.models import (
     CampaignEventKind,
     CampaignStatus,
     Delivery,
+    DeliveryChannel,
     MessageTemplate,
     Purpose,
     Segment,
@@ -54,9 +55,16 @@ def _campaign_event(campaign: Campaign, kind: str, actor: Actor = None, **data: 
 
 def _campaign_check(campaign: Campaign) -> None:
     errors = {}
-    if campaign.template.channel != campaign.channel:
+    if campaign.channel == DeliveryChannel.DM:
+        if campaign.template_id is not None:
+            errors["template"] = [
+                _("A postal DM campaign has no message template: the print shop prints it.")
+            ]
+    elif campaign.template is None:
+        errors["template"] = [_("Choose the message template.")]
+    elif campaign.template.channel != campaign.channel:
         errors["template"] = [_("The template is for another channel.")]
-    if campaign.template.purpose != Purpose.MARKETING:
+    elif campaign.template.purpose != Purpose.MARKETING:
         errors["template"] = [
             _("A campaign needs a marketing template (with an unsubscribe link).")
         ]
@@ -69,7 +77,7 @@ def campaign_save(
     campaign: Campaign | None,
     name: str,
     channel: str,
-    template: MessageTemplate,
+    template: MessageTemplate | None,
     segment: Segment | None,
     holdout_percent: int = 0,
     attribution_days: int = 7,
@@ -98,7 +106,17 @@ def campaign_save(
     return campaign
 
 
+def _not_dm(campaign: Campaign) -> None:
+    """A postal DM campaign is sent by exporting its address list
+    (outreach.services.dm), never by the worker."""
+    if campaign.channel == DeliveryChannel.DM:
+        raise ValidationError(
+            _("A postal DM campaign is sent by downloading its address list for the print shop.")
+        )
+
+
 def campaign_schedule(*, campaign: Campaign, at: datetime, actor: Actor = None) -> Campaign:
+    _not_dm(campaign)
     if at <= timezone.now():
         raise ValidationError({"scheduled_at": [_("Choose a time in the future.")]})
     _campaign_check(campaign)
@@ -134,12 +152,13 @@ def campaign_launch(
     now = now or timezone.now()
     with transaction.atomic():
         campaign = (
-            Campaign.objects.select_for_update()
+            Campaign.objects.select_for_update(of=("self",))
             .select_related("template", "segment")
             .get(pk=campaign.pk)
         )
         if campaign.status not in CAMPAIGN_EDITABLE:
             return campaign
+        _not_dm(campaign)
         _campaign_check(campaign)
         send = send_create(
             kind=SendKind.CAMPAIGN,
@@ -148,17 +167,7 @@ def campaign_launch(
             template=campaign.template,
             actor=actor,
         )
-        written = deliveries_snapshot(
-            send=send,
-            audience=segment_customers(campaign.segment, now=now),
-            now=now,
-            new_send=True,
-        )
-        held_out = holdout_pick(
-            deliveries=Delivery.objects.filter(send=send),
-            percent=campaign.holdout_percent,
-            now=now,
-        )
+        written, held_out = campaign_audience_snapshot(campaign, send=send, now=now)
         campaign.send = send
         campaign.status = CampaignStatus.SENDING
         campaign.launched_at = now
@@ -174,6 +183,24 @@ def campaign_launch(
         send_enqueue(send)
     logger.info("campaign %s launched as send %s", campaign.pk, send.pk)
     return campaign
+
+
+def campaign_audience_snapshot(campaign: Campaign, *, send: Send, now: datetime) -> tuple[int, int]:
+    """Write the ledger rows of the campaign's new send (its segment now,
+    each row queued or skipped with the reason) and keep its holdout back:
+    (rows written, held out)."""
+    written = deliveries_snapshot(
+        send=send,
+        audience=segment_customers(campaign.segment, now=now),
+        now=now,
+        new_send=True,
+    )
+    held_out = holdout_pick(
+        deliveries=Delivery.objects.filter(send=send),
+        percent=campaign.holdout_percent,
+        now=now,
+    )
+    return written, held_out
 
 
 def campaigns_launch_due(*, now: datetime | None = None) -> int:
@@ -262,6 +289,7 @@ def campaign_test_send(*, campaign: Campaign, customer: Customer, actor: Actor =
     a customer marked as one (outreach.selectors.test_recipients), e.g. a
     staff member's own address. Consent and quiet hours do not apply: only
     testers get it. The ledger records it as a test (its send's kind)."""
+    _not_dm(campaign)
     if not test_recipients(channel=campaign.channel).filter(pk=customer.pk).exists():
         raise ValidationError(
             _("A test goes only to a test recipient with an address on this channel.")
