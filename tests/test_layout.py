@@ -98,6 +98,7 @@ PICKED_BY_PEOPLE = {
     "StepCondition",
     "CountermeasureStatus",
     "ConsentChannel.DM",
+    "DeliveryChannel",  # a campaign's channel, picked by the marketer
 }
 CHOICE_BASES = {"TextChoices", "IntegerChoices"}
 
