@@ -35,6 +35,7 @@ from outreach.channels.email import (
     message_id_for,
 )
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
+from outreach.holdout import holdout_draw, holdout_mark
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
 from outreach.models import (
@@ -280,7 +281,17 @@ class _Worker:
                 ready.append((row, customer, customer.send_address))
         for reason, ids in skips.items():
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
+        if self._journey_step is not None and self._journey_step.holdout_percent:
+            ready = self._journey_holdout(ready, now=now, report=report)
         return ready
+
+    def _journey_holdout(self, ready: list, *, now: datetime, report: DispatchReport) -> list:
+        """A journey step with a holdout keeps a random share of the people
+        it could reach now out (skipped, reason holdout: never sent, kept
+        for the lift)."""
+        held = set(holdout_draw([row.pk for row, *_ in ready], self._journey_step.holdout_percent))
+        report.skipped += holdout_mark(list(held), now=now)
+        return [item for item in ready if item[0].pk not in held]
 
     def _journey_check(self, rows: list[Claimed], *, now: datetime, report: DispatchReport):
         """A journey step's rows, when due: withdrawn if their order was

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ServiceFormAdmin
 from crm.models import Channel, LifecycleSegment
 from outreach import services
+from outreach.admin.results import lift_text
 from outreach.models import Delivery, Journey, JourneyStep
 from outreach.selectors import journey_funnel
 
@@ -159,7 +160,11 @@ class JourneyAdmin(ServiceFormAdmin):
     ) -> HttpResponse:
         if obj is not None and obj.pk:
             context["journey"] = obj
-            context["funnel"] = journey_funnel(obj)
+            funnel = journey_funnel(obj)
+            context["funnel"] = funnel
+            context["funnel_rows"] = [
+                (row, lift_text(row.results) if row.results else "") for row in funnel.steps
+            ]
             context["can_act"] = self.has_change_permission(request, obj)
             context["toggle_url"] = reverse("admin:outreach_journey_toggle", args=[obj.pk])
             context["deliveries_url"] = reverse("admin:outreach_delivery_changelist")
