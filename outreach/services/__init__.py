@@ -22,19 +22,23 @@ from outreach.services.clicks import (
     click_url,
     link_with_utm,
 )
-from outreach.services.journeys import (
+from outreach.services.journey_entry import (
     business_days_add,
-    journey_activate,
-    journey_deactivate,
-    journey_problems,
-    journey_save,
     journeys_birthday_enter,
     journeys_order_changed,
     journeys_order_withdraw,
     journeys_sleeping_enter,
+    step_due_times,
+)
+from outreach.services.journeys import (
+    journey_activate,
+    journey_deactivate,
+    journey_problems,
+    journey_save,
+)
+from outreach.services.review_requests import (
     review_template_check,
     review_wording_problems,
-    step_due_times,
 )
 from outreach.services.segments import (
     BUILTIN_SEGMENTS,
