@@ -32,11 +32,7 @@ from outreach.models import (
     SkipReason,
     StepCondition,
 )
-from outreach.selectors.results import (
-    CampaignResults,
-    results_for_journey_steps,
-    step_send_ids,
-)
+from outreach.selectors.results import CampaignResults, results_for_journey_steps
 
 ORDER_KEY_PREFIX = "order:"
 
@@ -79,15 +75,18 @@ def _ordered_since_previous(step: JourneyStep, ids: list[int]) -> QuerySet:
     previous = (
         JourneyStep.objects.filter(journey_id=step.journey_id, position__lt=step.position)
         .order_by("-position")
-        .values("send_id")[:1]
+        .first()
     )
-    previous_sent = Delivery.objects.filter(
-        send_id=Subquery(previous),
-        customer_id=OuterRef("customer_id"),
-        context_key=OuterRef("context_key"),
-        channel=OuterRef("channel"),
-    ).values("sent_at")[:1]
-    since = Coalesce(Subquery(previous_sent), F("created_at"), output_field=DateTimeField())
+    since = F("created_at")
+    if previous is not None and previous.send_ids():
+        # On whichever of its channels it went.
+        previous_sent = Delivery.objects.filter(
+            send_id__in=previous.send_ids(),
+            customer_id=OuterRef("customer_id"),
+            context_key=OuterRef("context_key"),
+            sent_at__isnull=False,
+        ).values("sent_at")[:1]
+        since = Coalesce(Subquery(previous_sent), F("created_at"), output_field=DateTimeField())
     ordered = Order.objects.filter(
         customer_id=OuterRef("customer_id"), ordered_at__gt=OuterRef("since")
     ).exclude(status__in=NON_COUNTING_ORDER_STATUSES)
@@ -133,6 +132,8 @@ class StepFunnel:
     waiting: int = 0
     failed: int = 0
     held_out: int = 0
+    # channel → sent on it, for a journey on more than one channel
+    sent_by_channel: dict[str, int] = field(default_factory=dict)
     # (reason label, count), most first; the holdout apart (held_out)
     withdrawn: list[tuple[str, int]] = field(default_factory=list)
     # Recipients next to the holdout within the journey's window.
@@ -166,12 +167,15 @@ def journey_funnel(journey: Journey) -> JourneyFunnel:
     next to the holdout (outreach.selectors.results). Three aggregate
     queries, whatever the journey's size."""
     steps = list(journey.steps.order_by("position"))
-    step_sends = {step.pk: step_send_ids(step) for step in steps}
+    step_sends = {step.pk: step.send_ids() for step in steps}
     send_ids = [send_id for ids in step_sends.values() for send_id in ids]
     rows = Delivery.objects.filter(send_id__in=send_ids)
     entered = rows.values("customer_id", "context_key").distinct().count() if send_ids else 0
     funnels = [StepFunnel(step=step) for step in steps]
     # (A built-in journey's step has no send before anyone entered it.)
+    channels = {step.send_id: journey.channel for step in steps if step.send_id} | {
+        step.next_send_id: journey.next_channel for step in steps if step.next_send_id
+    }
     by_send = {send_id: funnel for funnel in funnels for send_id in step_sends[funnel.step.pk]}
     labels = dict(SkipReason.choices)
     withdrawn: dict[int, Counter] = defaultdict(Counter)
@@ -184,6 +188,10 @@ def journey_funnel(journey: Journey) -> JourneyFunnel:
         funnel = by_send[send_id]
         if status == DeliveryStatus.SENT:
             funnel.sent += count
+            channel = channels[send_id]
+            funnel.sent_by_channel[channel] = funnel.sent_by_channel.get(channel, 0) + count
+        elif reason == SkipReason.NEXT_CHANNEL:
+            continue  # moved to the next channel: counted there
         elif status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
             funnel.waiting += count
         elif reason == SkipReason.HOLDOUT:

@@ -98,7 +98,7 @@ def results_for_journey_steps(
     their orders and revenue within `days` after their message (the
     holdout: after the moment they were held out), by step id: one query
     for all the steps."""
-    sends = {step.pk: step_send_ids(step) for step in steps}
+    sends = {step.pk: step.send_ids() for step in steps}
     empty = CampaignResults(GroupResult(), GroupResult(), days)
     all_sends = [send_id for ids in sends.values() for send_id in ids]
     if not all_sends:
@@ -110,11 +110,6 @@ def results_for_journey_steps(
         days=days,
     )
     return {step.pk: found.get(str(step.pk), empty) for step in steps}
-
-
-def step_send_ids(step: JourneyStep) -> list[int]:
-    """The sends of a journey step (one per channel it goes on)."""
-    return [step.send_id] if step.send_id else []
 
 
 def _results(

@@ -23,7 +23,9 @@ from outreach.services.clicks import (
     link_with_utm,
 )
 from outreach.services.journey_entry import (
+    CHANNEL_SKIP_REASONS,
     business_days_add,
+    journey_rows_next_channel,
     journeys_birthday_enter,
     journeys_order_changed,
     journeys_order_withdraw,
@@ -75,6 +77,7 @@ from outreach.services.unsubscribe import (
 __all__ = [
     "BUILTIN_SEGMENTS",
     "CANCELLED_IN_DOUBT",
+    "CHANNEL_SKIP_REASONS",
     "LEDGER_ANALYZE_MIN_ROWS",
     "LEDGER_ANALYZE_SHARE",
     "business_days_add",
@@ -97,6 +100,7 @@ __all__ = [
     "journey_activate",
     "journey_deactivate",
     "journey_problems",
+    "journey_rows_next_channel",
     "journey_save",
     "journeys_birthday_enter",
     "journeys_order_changed",

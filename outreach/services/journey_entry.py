@@ -7,7 +7,9 @@ Entering a journey writes one ledger row per step and (order or customer)
 (`sleeping:<date of the last order>`, `birthday:<year>`) — queued,
 `next_attempt_at` the step's due time. The unique constraint of the ledger
 (send, customer, channel, context_key) makes a step go once per order or
-occasion, and rows survive restarts. The tick (outreach.tasks.
+occasion, and rows survive restarts. People always enter on the journey's
+first channel: a row moves to its next channel only when due (outreach.
+dispatch), skipping the first one, so a step goes once across channels. The tick (outreach.tasks.
 journeys_tick) starts the worker for sends with due rows; the worker checks
 each row again when it is due (outreach.selectors.journey_rows_withdrawn,
 the usual send-time check and the step's holdout).
@@ -26,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from django.db import connection
-from django.db.models import CharField, Expression, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import CharField, Expression, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
@@ -196,7 +198,10 @@ def _review_requested(order: Order) -> bool:
         Delivery.objects.filter(
             customer_id=order.customer_id,
             context_key=order_context_key(order.pk),
-            send__journey_step__is_review_request=True,
+        )
+        .filter(
+            Q(send__journey_step__is_review_request=True)
+            | Q(send__journey_next_step__is_review_request=True)
         )
         .exclude(status=DeliveryStatus.SKIPPED)
         .exists()
@@ -305,3 +310,49 @@ def journeys_birthday_enter(*, now: datetime | None = None) -> int:
         _enter(journey, steps, customers=customers, key=f"birthday:{local.year}", base=now, now=now)
         for journey, steps in journeys
     )
+
+
+# Why a person cannot get a step on one channel but may on another: the
+# channel's address, consent or a bounced address. (Merged, claimant,
+# known only through Amazon hold on every channel.)
+CHANNEL_SKIP_REASONS = (
+    SkipReason.NO_CONSENT,
+    SkipReason.UNSUBSCRIBED,
+    SkipReason.NO_ADDRESS,
+    SkipReason.SUPPRESSED,
+)
+
+
+def journey_rows_next_channel(*, step: JourneyStep, ids: Sequence[int], now: datetime) -> int:
+    """Move due rows of `step`'s first channel (people it cannot reach
+    there: CHANNEL_SKIP_REASONS) to the journey's next channel, due now:
+    a row there (once per step and order or customer, the ledger's unique
+    key) and the first channel's row skipped with the reason next_channel,
+    in one transaction. The tick starts the next channel's send. Returns
+    the rows moved."""
+    if not ids or not step.next_send_id or not step.journey.next_channel:
+        return 0
+    with transaction.atomic():
+        pending = Delivery.objects.filter(
+            pk__in=list(ids), status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+        )
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    send_id=step.next_send_id,
+                    customer_id=customer_id,
+                    channel=step.journey.next_channel,
+                    context_key=context_key,
+                    status=DeliveryStatus.QUEUED,
+                    next_attempt_at=now,
+                )
+                for customer_id, context_key in pending.values_list("customer_id", "context_key")
+            ],
+            ignore_conflicts=True,
+        )
+        return pending.update(
+            status=DeliveryStatus.SKIPPED,
+            skip_reason=SkipReason.NEXT_CHANNEL,
+            lease_expires_at=None,
+            updated_at=now,
+        )

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from core.timeline import actor_or_none
@@ -30,6 +30,8 @@ from outreach.models import (
     JourneyEventKind,
     JourneyStep,
     JourneyTrigger,
+    MessageChannel,
+    MessageTemplate,
     Purpose,
     Send,
     SendKind,
@@ -80,22 +82,39 @@ def journey_problems(journey: Journey, steps: Sequence[JourneyStep]) -> dict[str
     reviews = [step for step in steps if step.is_review_request]
     if len(reviews) > 1:
         add("steps", _("A journey may have one review request step."))
+    if journey.next_channel and journey.next_channel == journey.channel:
+        add("next_channel", _("The next channel must be another channel than the first."))
     for step in steps:
-        template = step.template
-        if template.channel != journey.channel:
-            add(
-                "steps",
-                _("Step 「%(step)s」: the template is for another channel.") % {"step": step.name},
-            )
-        if journey.is_transactional and template.purpose != Purpose.TRANSACTIONAL:
-            add(
-                "steps",
-                _(
-                    "Step 「%(step)s」: a transactional journey sends transactional templates "
-                    "only (no step that sells)."
+        for channel, template in step_templates(journey, step):
+            names = {"step": step.name, "channel": MessageChannel(channel).label}
+            if template is None:
+                add(
+                    "steps",
+                    _(
+                        "Step 「%(step)s」 has no template for %(channel)s: the journey may send "
+                        "it on %(channel)s, so it needs one."
+                    )
+                    % names,
                 )
-                % {"step": step.name},
-            )
+                continue
+            if template.channel != channel:
+                add(
+                    "steps",
+                    _(
+                        "Step 「%(step)s」: the template for %(channel)s is not a "
+                        "%(channel)s template."
+                    )
+                    % names,
+                )
+            if journey.is_transactional and template.purpose != Purpose.TRANSACTIONAL:
+                add(
+                    "steps",
+                    _(
+                        "Step 「%(step)s」: a transactional journey sends transactional templates "
+                        "only (no step that sells)."
+                    )
+                    % {"step": step.name},
+                )
     for step in reviews:
         delay, business = _total_delay(steps, step)
         if journey.trigger != JourneyTrigger.ORDER_DELIVERED:
@@ -114,9 +133,19 @@ def journey_problems(journey: Journey, steps: Sequence[JourneyStep]) -> dict[str
                 )
                 % {"min": REVIEW_MIN_DAYS, "max": REVIEW_MAX_DAYS},
             )
-        for problem in review_wording_problems(template_texts(step.template)):
-            add("steps", problem)
+        for _channel, template in step_templates(journey, step):
+            for problem in review_wording_problems(template_texts(template) if template else []):
+                add("steps", problem)
     return problems
+
+
+def step_templates(journey: Journey, step: JourneyStep) -> list[tuple[str, MessageTemplate | None]]:
+    """(channel, template) of each channel the journey sends `step` on, in
+    order of preference; None where the step has no template for it."""
+    pairs = [(journey.channel, step.template if step.template_id else None)]
+    if journey.next_channel:
+        pairs.append((journey.next_channel, step.next_template if step.next_template_id else None))
+    return pairs
 
 
 def journey_save(
@@ -139,10 +168,11 @@ def journey_save(
         journey.full_clean()
         journey.save()
         for step in deleted:
-            if step.pk and step.send_id and not step.send.deliveries.exists():
-                send = step.send
+            if step.pk and not Delivery.objects.filter(send_id__in=step.send_ids()).exists():
+                sends = [send for send in (step.send, step.next_send) if send is not None]
                 step.delete()
-                send.delete()
+                for send in sends:
+                    send.delete()
             elif step.pk:
                 raise ValidationError(
                     {"steps": [_("A step that has sent messages cannot be deleted.")]}
@@ -163,27 +193,47 @@ def journey_save(
 
 
 def step_send_ensure(step: JourneyStep, *, journey: Journey, actor=None) -> Send:
-    """The step's open Send, on the journey's channel and purpose, with the
-    step's template as it now is."""
-    purpose = journey.purpose
-    if step.send_id is None:
-        step.send = send_create(
-            kind=SendKind.JOURNEY,
-            channel=journey.channel,
-            purpose=purpose,
-            template=step.template,
+    """The step's open Send on the journey's channel (and on its next
+    channel, if it has one), with the journey's purpose and the step's
+    template for that channel as it now is."""
+    step.send = _send_ensure(
+        step.send_id, channel=journey.channel, template=step.template, journey=journey, actor=actor
+    )
+    if journey.next_channel and step.next_template_id:
+        step.next_send = _send_ensure(
+            step.next_send_id,
+            channel=journey.next_channel,
+            template=step.next_template,
+            journey=journey,
             actor=actor,
         )
-        JourneyStep.objects.filter(pk=step.pk).update(send=step.send)
-        return step.send
-    Send.objects.filter(pk=step.send_id).update(
-        channel=journey.channel,
-        purpose=purpose,
-        template=step.template,
-        respect_quiet_hours=purpose == Purpose.MARKETING,
-        content={"template": template_snapshot(step.template)},
-    )
+    JourneyStep.objects.filter(pk=step.pk).update(send=step.send, next_send=step.next_send)
     return step.send
+
+
+def _send_ensure(
+    send_id: int | None, *, channel: str, template: MessageTemplate, journey: Journey, actor=None
+) -> Send:
+    purpose = journey.purpose
+    if send_id is None:
+        return send_create(
+            kind=SendKind.JOURNEY, channel=channel, purpose=purpose, template=template, actor=actor
+        )
+    Send.objects.filter(pk=send_id).update(
+        channel=channel,
+        purpose=purpose,
+        template=template,
+        respect_quiet_hours=purpose == Purpose.MARKETING,
+        content={"template": template_snapshot(template)},
+    )
+    return Send.objects.get(pk=send_id)
+
+
+def journey_sends(journey: Journey) -> QuerySet[Send]:
+    """The sends of a journey's steps, on all its channels."""
+    return Send.objects.filter(
+        Q(journey_step__journey=journey) | Q(journey_next_step__journey=journey)
+    )
 
 
 def journey_activate(*, journey: Journey, actor=None) -> bool:
@@ -192,7 +242,9 @@ def journey_activate(*, journey: Journey, actor=None) -> bool:
     with transaction.atomic():
         changed = Journey.objects.filter(pk=journey.pk, active=False).update(active=True)
         if changed:
-            Send.objects.filter(journey_step__journey=journey).update(status=SendStatus.SENDING)
+            Send.objects.filter(pk__in=journey_sends(journey).values("pk")).update(
+                status=SendStatus.SENDING
+            )
             JourneyEvent.objects.create(
                 journey=journey, kind=JourneyEventKind.ACTIVATED, actor=actor_or_none(actor)
             )
@@ -209,7 +261,7 @@ def journey_deactivate(*, journey: Journey, actor=None) -> bool:
         withdrawn = 0
         if changed:
             withdrawn = queued_skip(
-                Delivery.objects.filter(send__journey_step__journey=journey),
+                Delivery.objects.filter(send__in=journey_sends(journey).values("pk")),
                 reason=SkipReason.JOURNEY_OFF,
             )
             JourneyEvent.objects.create(

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from outreach.models import JourneyStep, MessageTemplate, Send, SendKind
@@ -85,7 +86,11 @@ def template_saved(template: MessageTemplate) -> None:
     step is checked; journey steps send the template as it now is."""
     if template.pk is None:
         return
-    if JourneyStep.objects.filter(template=template, is_review_request=True).exists():
+    if (
+        JourneyStep.objects.filter(is_review_request=True)
+        .filter(Q(template=template) | Q(next_template=template))
+        .exists()
+    ):
         review_template_check(template)
 
 

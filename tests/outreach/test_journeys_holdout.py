@@ -9,33 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from core.roles import MARKETER
 from outreach.dispatch import send_dispatch
 from outreach.holdout import holdout_draw
 from outreach.models import Delivery, DeliveryStatus, Journey, SkipReason
 from outreach.selectors import journey_funnel
 from tests.crm import factories
 from tests.outreach.journeys import consented, journey, order
+from tests.outreach.test_journeys import _builtins_off, _fast_worker  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_worker(settings):
-    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = 0
-    settings.DELIVERY_BACKOFF_SECONDS = 0
-    settings.EMAIL_RATE = 10_000
-    Journey.objects.filter(is_builtin=True).update(active=False)
-
-
-@pytest.fixture
-def marketer(django_user_model):
-    user = django_user_model.objects.create_user("marketer", password="pw-1234", is_staff=True)
-    user.groups.add(Group.objects.get(name=MARKETER))
-    return user
 
 
 def test_holdout_draw_takes_the_exact_share_of_a_batch_and_a_single_row_at_that_rate():
