@@ -143,6 +143,6 @@ def test_the_journey_page_shows_held_out_and_the_lift_next_to_the_holdouts_order
 
     page = client.get(f"/admin/outreach/journey/{journey_.pk}/change/").content.decode()
 
-    assert "比較グループ" in page
+    assert "比較グループ（送信せず）" in page and "比較グループ 50 %" in page
     assert "¥6,500" in page and "¥4,000" in page
     assert "+100.0%" in page
