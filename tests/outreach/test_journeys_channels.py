@@ -233,3 +233,25 @@ def test_the_journey_page_shows_what_each_channel_sent(client, marketer, line, s
     assert "LINE 1<" in page and "メール 2<" in page
     listing = client.get("/admin/outreach/journey/").content.decode()
     assert "LINE → メール" in listing
+
+
+def test_the_demo_has_a_two_channel_journey_whose_step_keeps_a_holdout(line, smtp):
+    from types import SimpleNamespace
+
+    from outreach.demo import DEMO_THANKS_JOURNEY, journey_channels_demo
+
+    people = [person(21, line_consent=True, email_consent=False)]
+    people += [email_only(22 + index) for index in range(3)]
+    ctx = SimpleNamespace(users={})
+    journey_channels_demo(ctx)
+    journey_channels_demo(ctx)  # twice: nothing more
+
+    thanks = Journey.objects.get(name=DEMO_THANKS_JOURNEY)
+    [step] = thanks.steps.all()
+    assert (thanks.active, thanks.channels, step.holdout_percent) == (True, ["line", "email"], 25)
+    assert Delivery.objects.filter(send_id=step.send_id).count() == len(people)
+    send_dispatch(send_id=step.send_id)
+    send_dispatch(send_id=step.next_send_id)
+    [funnel] = journey_funnel(thanks).steps
+    assert funnel.sent + funnel.held_out == len(people)
+    assert funnel.waiting == 0 and funnel.withdrawn == []
