@@ -48,7 +48,8 @@ def journey_rows_withdrawn(*, step: JourneyStep, rows: Sequence) -> dict[str, li
     """Which due rows of `step` (claimed ledger rows: pk, customer_id,
     context_key) may no longer go, by reason: their order was cancelled or
     returned, or the step's condition no longer holds (the customer ordered
-    again since the previous step). Two queries at most per batch."""
+    again since the previous step, on whichever channel it went). Three
+    queries at most per batch."""
     withdrawn: dict[str, list[int]] = defaultdict(list)
     order_rows = {row.pk: order_id_of(row.context_key) for row in rows}
     order_ids = {order_id for order_id in order_rows.values() if order_id is not None}

@@ -255,3 +255,41 @@ def test_the_demo_has_a_two_channel_journey_whose_step_keeps_a_holdout(line, smt
     [funnel] = journey_funnel(thanks).steps
     assert funnel.sent + funnel.held_out == len(people)
     assert funnel.waiting == 0 and funnel.withdrawn == []
+
+
+def test_not_ordered_since_the_previous_step_reads_the_channel_it_went_on(line, smtp):
+    """Step 2 (condition: no order since step 1) for a person step 1
+    reached by email: an order placed before step 1 went out there does
+    not withdraw step 2; one placed after it would."""
+    journey_ = services.journey_save(
+        journey=Journey(
+            name="二段のお礼", trigger="order_placed", channel="line", next_channel="email"
+        ),
+        steps=[
+            JourneyStep(
+                name="一通目",
+                delay_hours=1,
+                template=line_template("一通目LINE"),
+                next_template=template("一通目メール"),
+            ),
+            JourneyStep(
+                name="二通目",
+                delay_hours=1,
+                condition="no_order_since_previous",
+                template=line_template("二通目LINE"),
+                next_template=template("二通目メール"),
+            ),
+        ],
+    )
+    services.journey_activate(journey=journey_)
+    first, second = journey_.steps.order_by("position")
+    customer = email_only(31)
+    order(customer, "TWO-1", ordered_at=timezone.now() - timedelta(hours=3))
+    order(customer, "TWO-2", ordered_at=timezone.now())  # after entering, before step 1 went
+
+    for step in (first, second):
+        send_dispatch(send_id=step.send_id)
+        send_dispatch(send_id=step.next_send_id)
+
+    assert len(smtp.received) == 2
+    assert not Delivery.objects.filter(skip_reason=SkipReason.CONDITION).exists()
