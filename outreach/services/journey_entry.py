@@ -9,10 +9,11 @@ Entering a journey writes one ledger row per step and (order or customer)
 (send, customer, channel, context_key) makes a step go once per order or
 occasion, and rows survive restarts. People always enter on the journey's
 first channel: a row moves to its next channel only when due (outreach.
-dispatch), skipping the first one, so a step goes once across channels. The tick (outreach.tasks.
-journeys_tick) starts the worker for sends with due rows; the worker checks
-each row again when it is due (outreach.selectors.journey_rows_withdrawn,
-the usual send-time check and the step's holdout).
+dispatch), the first channel's row skipped, so a step goes once across
+channels. The tick (outreach.tasks.journeys_tick) starts the worker for
+sends with due rows; the worker checks each row again when it is due
+(outreach.selectors.journey_rows_withdrawn, the usual send-time check and
+the step's holdout).
 
 All steps are scheduled at entry, not one by one as the previous goes out:
 the due times are then fixed by the trigger (a quiet-hours wait or a worker
