@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from crm import services as crm
@@ -229,10 +231,24 @@ def test_the_journey_page_shows_what_each_channel_sent(client, marketer, line, s
     send_dispatch(send_id=step.send_id)
     send_dispatch(send_id=step.next_send_id)
 
-    page = client.get(f"/admin/outreach/journey/{journey_.pk}/change/").content.decode()
+    url = f"/admin/outreach/journey/{journey_.pk}/change/"
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url).content.decode()
     assert "LINE 1<" in page and "メール 2<" in page
     listing = client.get("/admin/outreach/journey/").content.decode()
     assert "LINE → メール" in listing
+
+    # more people on both channels: the page reads as many queries
+    for index, customer in enumerate(
+        [person(14, line_consent=True, email_consent=True), email_only(15), email_only(16)]
+    ):
+        order(customer, f"Q-{index}", ordered_at=timezone.now() - timedelta(minutes=5))
+    send_dispatch(send_id=step.send_id)
+    send_dispatch(send_id=step.next_send_id)
+    with CaptureQueriesContext(connection) as again:
+        page = client.get(url).content.decode()
+    assert "LINE 2<" in page and "メール 4<" in page
+    assert len(again) == len(queries)
 
 
 def test_the_demo_has_a_two_channel_journey_whose_step_keeps_a_holdout(line, smtp):
