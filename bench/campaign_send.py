@@ -232,7 +232,8 @@ def build(customers: int) -> None:
                 family_name, given_name, family_name_kana, given_name_kana,
                 email, email_normalized, phone, phone_normalized, postal_code, prefecture,
                 address, notes, is_claimant, claimant_reason, order_count, total_spent,
-                lifecycle_segment, created_at, updated_at)
+                lifecycle_segment, created_at, updated_at, nickname, nickname_channel,
+                search_name, search_kana)
             SELECT
                 (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])[1 + g %% 8],
                 (ARRAY['花子','太郎','美咲','翔太','陽菜','大翔','結衣','蓮'])[1 + g %% 8],
@@ -242,7 +243,7 @@ def build(customers: int) -> None:
                     [1 + g %% 8],
                 'customer' || g || '@example.jp', 'customer' || g || '@example.jp',
                 '', '', '150-0001', '東京都', '神宮前1-2-3', '', false, '', 1, 5000,
-                'new', %(now)s, %(now)s
+                'new', %(now)s, %(now)s, '', '', '', ''
             FROM generate_series(1, %(n)s) AS g
             """,
             {"n": customers, "now": now},
@@ -250,8 +251,9 @@ def build(customers: int) -> None:
         sql(
             """
             INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
-                                             created_at)
-            SELECT id, 'line', 'U' || lpad(to_hex(id), 32, '0'), '', %(now)s FROM crm_customer
+                                             created_at, picture_url, profile_error)
+            SELECT id, 'line', 'U' || lpad(to_hex(id), 32, '0'), '', %(now)s, '', ''
+            FROM crm_customer
             """,
             {"now": now},
         )

@@ -350,6 +350,7 @@ NOT_PERSONAL: dict[str, dict[str, str]] = {
         "description": _SHOP,
         "trigger": _CODE,
         "channel": _CODE,
+        "next_channel": _CODE,
         "order_channels": _CODE,
         "lifecycle_segments": _CODE,
     },

@@ -20,6 +20,8 @@ from outreach.models import (
     Campaign,
     DeliveryChannel,
     Journey,
+    JourneyStep,
+    JourneyTrigger,
     MessageChannel,
     MessageTemplate,
     Purpose,
@@ -30,6 +32,7 @@ from outreach.services import (
     campaign_save,
     campaign_schedule,
     journey_activate,
+    journey_save,
     segment_save,
     segments_builtin_ensure,
     template_save,
@@ -304,4 +307,92 @@ def journey_demo(ctx) -> None:
             order_upsert(status=OrderStatus.CANCELLED, **fields)
 
 
-DEMO_STEPS = [outreach_demo, journey_demo]
+# A journey of the marketer's own on two channels (LINE, then email) whose
+# step keeps a holdout, and its demo orders.
+DEMO_THANKS_JOURNEY = "ご購入のお礼（LINE優先）"
+DEMO_THANKS_ORDERS = 8
+DEMO_THANKS_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": "ご購入のお礼（LINE）",
+        "channel": MessageChannel.LINE,
+        "purpose": Purpose.MARKETING,
+        "description": "ステップ配信: ご購入の翌日のお礼 (LINE)",
+        "line_messages": [
+            "{{ customer.name }}様、昨日はご注文ありがとうございました。"
+            "お届けまで今しばらくお待ちください。{{ shop.url }}"
+        ],
+    },
+    {
+        "name": "ご購入のお礼（メール）",
+        "channel": MessageChannel.EMAIL,
+        "purpose": Purpose.MARKETING,
+        "description": "ステップ配信: ご購入の翌日のお礼 (LINEで届かない方へメール)",
+        "subject": "【{{ shop.name }}】ご注文ありがとうございました",
+        "body_text": (
+            "{{ customer.name }}様\n\n"
+            "昨日は{{ shop.name }}でのご注文、誠にありがとうございました。\n"
+            "お届けまで今しばらくお待ちください。\n\n{{ shop.url }}\n"
+        ),
+    },
+]
+
+
+def journey_channels_demo(ctx) -> None:
+    """Demo step: the marketer's thank-you journey on LINE, then email, the
+    day after an order, holding out a quarter of the people to measure it;
+    eight consenting customers ordered 36 hours ago, so the step is due
+    (the worker sends it on LINE or by email, or holds it out). All through
+    the services; a second run leaves it as it is."""
+    marketer = ctx.users.get("marketer")
+    journey = Journey.objects.filter(name=DEMO_THANKS_JOURNEY).first()
+    if journey is None:
+        templates = demo_templates_ensure(actor=marketer, definitions=DEMO_THANKS_TEMPLATES)
+        line, mail = (templates[values["name"]] for values in DEMO_THANKS_TEMPLATES)
+        journey = journey_save(
+            journey=Journey(
+                name=DEMO_THANKS_JOURNEY,
+                description="ご注文の翌日にお礼 (LINEで届かない方はメール、4人に1人は比較グループ)",
+                trigger=JourneyTrigger.ORDER_PLACED,
+                channel=MessageChannel.LINE,
+                next_channel=MessageChannel.EMAIL,
+            ),
+            steps=[
+                JourneyStep(
+                    name="ご購入のお礼",
+                    delay_days=1,
+                    template=line,
+                    next_template=mail,
+                    holdout_percent=25,
+                )
+            ],
+            actor=marketer,
+        )
+        journey_activate(journey=journey, actor=marketer)
+    customers = (
+        Customer.objects.filter(
+            consent_states__granted=True, is_claimant=False, merged_into__isnull=True
+        )
+        .distinct()
+        .order_by("-pk")[:DEMO_THANKS_ORDERS]
+    )
+    ordered = timezone.now() - timedelta(hours=36)
+    for index, customer in enumerate(customers, start=1):
+        number = f"DEMO-THANKS-{index}"
+        if Order.objects.filter(channel="own_site", order_number=number).exists():
+            continue  # a second run
+        order_upsert(
+            channel="own_site",
+            order_number=number,
+            customer=customer,
+            ordered_at=ordered,
+            total=2200 * index,
+            status=OrderStatus.PAID,
+            lines=[
+                OrderLineData(
+                    sku="TEA-HOJI-01", name="ほうじ茶 100g", quantity=index, unit_price=2200
+                )
+            ],
+        )
+
+
+DEMO_STEPS = [outreach_demo, journey_demo, journey_channels_demo]

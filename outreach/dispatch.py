@@ -35,6 +35,7 @@ from outreach.channels.email import (
     message_id_for,
 )
 from outreach.channels.line import MULTICAST_MAX_RECIPIENTS, LineAdapter
+from outreach.holdout import holdout_draw, holdout_mark
 from outreach.ledger import Claimed
 from outreach.line_texts import line_length_problem
 from outreach.models import (
@@ -49,7 +50,9 @@ from outreach.models import (
 )
 from outreach.selectors import journey_rows_withdrawn, order_id_of, recipients_checked
 from outreach.services import (
+    CHANNEL_SKIP_REASONS,
     click_url,
+    journey_rows_next_channel,
     send_eligibility_purpose,
     send_finish_if_done,
     unsubscribe_url,
@@ -279,16 +282,42 @@ class _Worker:
                 skips[reason].append(row.pk)
             else:
                 ready.append((row, customer, customer.send_address))  # type: ignore[union-attr]  # annotated by RecipientCheck; a row with a customer
+        if self._journey_step is not None and self._moves_to_next_channel():
+            moved = [pk for reason in CHANNEL_SKIP_REASONS for pk in skips.pop(reason, [])]
+            report.skipped += journey_rows_next_channel(step=self._journey_step, ids=moved, now=now)
         for reason, ids in skips.items():
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)
+        if self._journey_step is not None and self._journey_step.holdout_percent:
+            ready = self._journey_holdout(ready, now=now, report=report)
         return ready
+
+    def _moves_to_next_channel(self) -> bool:
+        """A journey step's first channel, in a journey with a next one: a
+        person it cannot reach gets the step there instead."""
+        step = self._journey_step
+        return (
+            step is not None
+            and step.send_id == self.send.pk
+            and bool(step.next_send_id and step.journey.next_channel)
+        )
+
+    def _journey_holdout(self, ready: list, *, now: datetime, report: DispatchReport) -> list:
+        """A journey step with a holdout keeps a random share of the people
+        it could reach now out (skipped, reason holdout: never sent, kept
+        for the lift)."""
+        assert self._journey_step is not None  # called for a journey step
+        held = set(holdout_draw([row.pk for row, *_ in ready], self._journey_step.holdout_percent))
+        report.skipped += holdout_mark(list(held), now=now)
+        return [item for item in ready if item[0].pk not in held]
 
     def _journey_check(self, rows: list[Claimed], *, now: datetime, report: DispatchReport):
         """A journey step's rows, when due: withdrawn if their order was
         cancelled or the step's condition no longer holds; the orders of
         the rest read at once for rendering."""
         if self._journey_step is None:
-            self._journey_step = JourneyStep.objects.get(send=self.send)
+            self._journey_step = JourneyStep.objects.select_related("journey").get(
+                Q(send=self.send) | Q(next_send=self.send)
+            )
         withdrawn = journey_rows_withdrawn(step=self._journey_step, rows=rows)
         for reason, ids in withdrawn.items():
             report.skipped += ledger.delivery_mark_skipped(ids, reason=reason, now=now)

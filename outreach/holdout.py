@@ -4,11 +4,14 @@ the reason SkipReason.HOLDOUT: never sent, not counted as sent nor in a
 send's progress, and compared with the recipients in the results
 (outreach.selectors.results).
 
-One function for every send that keeps a holdout: a campaign at launch,
-and a journey step when its rows are scheduled."""
+A campaign draws its holdout at launch (holdout_pick, from the whole
+audience); a journey step when its rows are due, after the send-time check
+(holdout_draw and holdout_mark, from the people the step could reach)."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db.models import QuerySet
@@ -16,6 +19,8 @@ from django.db.models.functions import Random
 from django.utils import timezone
 
 from outreach.models import Delivery, DeliveryStatus, SkipReason
+
+_random = random.SystemRandom()
 
 
 def holdout_size(sendable: int, percent: int) -> int:
@@ -47,5 +52,39 @@ def holdout_pick(
         status=DeliveryStatus.SKIPPED,
         skip_reason=SkipReason.HOLDOUT,
         next_attempt_at=None,
+        updated_at=now,
+    )
+
+
+def holdout_draw(
+    ids: Sequence[int], percent: int, *, rng: random.Random | None = None
+) -> list[int]:
+    """A random `percent` of `ids`, for rows that arrive a few at a time (a
+    journey step's due rows: often one). The share is rounded at random,
+    up with the probability of its fraction (1 row at 10 %: held out one
+    time in ten), so the step's holdout is `percent` of its people over
+    time; holdout_size's rounding down would hold out nobody."""
+    if percent <= 0 or not ids:
+        return []
+    rng = rng or _random
+    exact = len(ids) * min(percent, 100) / 100
+    size = int(exact) + (1 if rng.random() < exact - int(exact) else 0)
+    return rng.sample(list(ids), size)
+
+
+def holdout_mark(ids: Sequence[int], *, now: datetime) -> int:
+    """Hold out the claimed rows `ids` (queued or being sent): skipped,
+    reason holdout, never sent. `next_attempt_at` keeps the moment they
+    were held out, when they would have been sent: their attribution window
+    starts there (outreach.selectors.results)."""
+    if not ids:
+        return 0
+    return Delivery.objects.filter(
+        pk__in=list(ids), status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+    ).update(
+        status=DeliveryStatus.SKIPPED,
+        skip_reason=SkipReason.HOLDOUT,
+        lease_expires_at=None,
+        next_attempt_at=now,
         updated_at=now,
     )

@@ -355,6 +355,9 @@ class SkipReason(models.TextChoices):
     REVIEW_ONCE = "review_once", _("A review request already went for this order")
     JOURNEY_OFF = "journey_off", _("The journey was turned off")
     ADDRESS_PARTIAL = "addr_partial", _("Incomplete postal address or name")
+    # A journey step's row on a channel the person cannot be reached on,
+    # moved to the journey's next channel (not withdrawn: sent there).
+    NEXT_CHANNEL = "next_channel", _("Sent on the journey's next channel")
 
 
 class Delivery(models.Model):
@@ -633,6 +636,22 @@ class Journey(models.Model):
     conversion_window_days = models.PositiveSmallIntegerField(
         _("conversion window (days)"), default=7
     )
+    # Channels in order of preference: each step goes on `channel`, or on
+    # this one for a person who cannot be reached there (no address, no
+    # consent for marketing, unsubscribed, a bounced address). Each step
+    # then has a template for it (JourneyStep.next_template).
+    next_channel = models.CharField(
+        _("then, if not reachable there"),
+        max_length=5,
+        choices=MessageChannel.choices,
+        blank=True,
+        default="",
+        help_text=_(
+            "Someone the first channel cannot reach (no address, no consent, unsubscribed, "
+            "a bounced address) gets each step on this channel instead. Each step then needs "
+            "a template for it."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -661,11 +680,17 @@ class Journey(models.Model):
     def purpose(self) -> str:
         return Purpose.TRANSACTIONAL if self.is_transactional else Purpose.MARKETING
 
+    @property
+    def channels(self) -> list[str]:
+        """The channels its steps go on, in order of preference."""
+        return [self.channel, *([self.next_channel] if self.next_channel else [])]
+
 
 class JourneyStep(models.Model):
     """One message of a journey, `delay` after the previous step (the first
     after the trigger). Its Send (kind journey, kept open) holds one ledger
-    row per (step, order or customer), due at `next_attempt_at`."""
+    row per (step, order or customer), due at `next_attempt_at`; a journey
+    with a next channel gives it a second Send there (next_send)."""
 
     journey = models.ForeignKey(
         Journey, on_delete=models.CASCADE, related_name="steps", verbose_name=_("journey")
@@ -704,6 +729,26 @@ class JourneyStep(models.Model):
         related_name="journey_step",
         verbose_name=_("send"),
     )
+    # The step on the journey's next channel (Journey.next_channel): its
+    # template, and its Send, whose rows are the people moved there when
+    # the step was due (the first send's row skipped, reason next_channel).
+    next_template = models.ForeignKey(
+        MessageTemplate,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("template on the next channel"),
+    )
+    next_send = models.OneToOneField(
+        Send,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="journey_next_step",
+        verbose_name=_("send on the next channel"),
+    )
 
     class Meta:
         ordering = ["journey", "position", "id"]
@@ -717,6 +762,10 @@ class JourneyStep(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def send_ids(self) -> list[int]:
+        """Its sends: the first channel's, and the next channel's if any."""
+        return [pk for pk in (self.send_id, self.next_send_id) if pk]
 
 
 class JourneyEventKind(models.TextChoices):

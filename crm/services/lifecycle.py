@@ -132,7 +132,7 @@ def lifecycle_recompute(
 def _journeys_sleeping_enter(customers: QuerySet[Customer], *, now: datetime) -> None:
     """Customers who just became sleeping enter the journeys of that trigger
     (outreach imports crm, so it is reached here), as one query."""
-    from outreach.services.journeys import journeys_sleeping_enter
+    from outreach.services.journey_entry import journeys_sleeping_enter
 
     journeys_sleeping_enter(customers=customers, now=now)
 

@@ -175,7 +175,7 @@ def _order_unchanged(order: Order, fields: dict, lines: Sequence[OrderLineData] 
 def _journeys_order_changed(order: Order, *, created: bool, before: Any) -> None:
     """Journeys are outreach's, which imports crm: the order's change is
     handed over here (triggers as the data changes, never a scan)."""
-    from outreach.services.journeys import journeys_order_changed
+    from outreach.services.journey_entry import journeys_order_changed
 
     journeys_order_changed(order=order, created=created, before=before)
 

@@ -30,7 +30,8 @@ from core.admin import ServiceFormAdmin
 from core.choices import Channel
 from crm.models import LifecycleSegment
 from outreach import services
-from outreach.models import Delivery, Journey, JourneyStep
+from outreach.admin.results import lift_text
+from outreach.models import Delivery, Journey, JourneyStep, MessageChannel
 from outreach.selectors import journey_funnel
 
 ORDER_CHANNELS = [
@@ -65,6 +66,7 @@ class JourneyForm(forms.ModelForm):
             "description",
             "trigger",
             "channel",
+            "next_channel",
             "is_transactional",
             "order_channels",
             "lifecycle_segments",
@@ -83,6 +85,7 @@ class JourneyStepInline(admin.TabularInline):
         "business_days",
         "calendar",
         "template",
+        "next_template",
         "condition",
         "is_review_request",
         "holdout_percent",
@@ -91,14 +94,14 @@ class JourneyStepInline(admin.TabularInline):
     autocomplete_fields = ()
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("template", "calendar")
+        return super().get_queryset(request).select_related("template", "next_template", "calendar")
 
 
 @admin.register(Journey)
 class JourneyAdmin(ServiceFormAdmin):
     form = JourneyForm
     inlines = (JourneyStepInline,)
-    list_display = ("name", "trigger", "channel", "is_transactional", "active", "entered")
+    list_display = ("name", "trigger", "channels", "is_transactional", "active", "entered")
     list_filter = ("active", "trigger", "is_transactional")
     search_fields = ("name",)
     ordering = ("name",)
@@ -120,6 +123,11 @@ class JourneyAdmin(ServiceFormAdmin):
         for row in rows:
             row.entered_count = counts.get(row.pk, 0)
         return changelist
+
+    @admin.display(description=_("channels"))
+    def channels(self, obj: Journey) -> str:
+        """In order of preference: 「LINE → メール」."""
+        return " → ".join(str(MessageChannel(channel).label) for channel in obj.channels)
 
     @admin.display(description=_("entered (first step)"))
     def entered(self, obj: Journey) -> str:
@@ -160,7 +168,21 @@ class JourneyAdmin(ServiceFormAdmin):
     ) -> HttpResponse:
         if obj is not None and obj.pk:
             context["journey"] = obj
-            context["funnel"] = journey_funnel(obj)
+            funnel = journey_funnel(obj)
+            context["funnel"] = funnel
+            context["funnel_rows"] = [
+                (
+                    row,
+                    lift_text(row.results) if row.results else "",
+                    [
+                        (MessageChannel(channel).label, row.sent_by_channel.get(channel, 0))
+                        for channel in obj.channels
+                    ]
+                    if obj.next_channel
+                    else [],
+                )
+                for row in funnel.steps
+            ]
             context["can_act"] = self.has_change_permission(request, obj)
             context["toggle_url"] = reverse("admin:outreach_journey_toggle", args=[obj.pk])
             context["deliveries_url"] = reverse("admin:outreach_delivery_changelist")

@@ -1,4 +1,5 @@
-"""A campaign's results on its page: recipients next to the holdout group
+"""A campaign's results on its page (and the lift sentence of a journey
+step's, outreach.admin.journeys): recipients next to the holdout group
 (members, clicks, who ordered, orders, revenue within the attribution
 window), the lift, a chart (Chart.js, drawn by reports/monthly.js) and a
 CSV of the same table."""
@@ -39,6 +40,19 @@ def results_rows(results: CampaignResults) -> list[tuple[str, str, str]]:
     ]
 
 
+def lift_text(results: CampaignResults) -> str:
+    """The lift in a sentence (a campaign's or a journey step's results)."""
+    lift = results.lift
+    if not results.holdout.members:
+        return gettext("No holdout group: the lift cannot be measured.")
+    if lift is None:
+        return gettext("Nobody in the holdout group ordered yet: the lift cannot be measured.")
+    return gettext(
+        "Recipients ordered %(lift)s more often than the holdout group "
+        "(revenue added: %(revenue)s)."
+    ) % {"lift": f"{lift * 100:+.1f}%", "revenue": _yen(results.incremental_revenue)}
+
+
 def _group_chart(groups: list[tuple[str, GroupResult]]) -> dict[str, Any]:
     return {
         "counts": {
@@ -65,20 +79,10 @@ def results_context(campaign: Campaign) -> dict[str, Any]:
     groups = [(gettext("Recipients"), results.recipients)]
     if campaign.holdout_percent or results.holdout.members:
         groups.append((gettext("Holdout group"), results.holdout))
-    lift = results.lift
-    if not results.holdout.members:
-        lift_text = gettext("No holdout group: the lift cannot be measured.")
-    elif lift is None:
-        lift_text = gettext("Nobody in the holdout group ordered yet: the lift cannot be measured.")
-    else:
-        lift_text = gettext(
-            "Recipients ordered %(lift)s more often than the holdout group "
-            "(revenue added: %(revenue)s)."
-        ) % {"lift": f"{lift * 100:+.1f}%", "revenue": _yen(results.incremental_revenue)}
     return {
         "results": results,
         "results_rows": results_rows(results),
         "results_groups": [label for label, _group in groups],
-        "results_lift": lift_text,
+        "results_lift": lift_text(results),
         "results_chart": _group_chart(groups),
     }

@@ -19,7 +19,12 @@ from outreach.selectors.recipients import (
     recipients_checked,
     test_recipients,
 )
-from outreach.selectors.results import CampaignResults, GroupResult, results_for_campaign
+from outreach.selectors.results import (
+    CampaignResults,
+    GroupResult,
+    results_for_campaign,
+    results_for_journey_steps,
+)
 from outreach.selectors.segments import (
     SegmentPreview,
     segment_count,
@@ -44,6 +49,7 @@ __all__ = [
     "recipient_address",
     "recipients_checked",
     "results_for_campaign",
+    "results_for_journey_steps",
     "segment_count",
     "segment_counts",
     "segment_customers",

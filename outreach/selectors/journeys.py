@@ -3,16 +3,15 @@ row is due), which sends have due steps (the tick), and the funnel."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import (
     Count,
     DateTimeField,
     Exists,
-    ExpressionWrapper,
     F,
     OuterRef,
     Q,
@@ -33,6 +32,7 @@ from outreach.models import (
     SkipReason,
     StepCondition,
 )
+from outreach.selectors.results import CampaignResults, results_for_journey_steps
 
 ORDER_KEY_PREFIX = "order:"
 
@@ -48,7 +48,8 @@ def journey_rows_withdrawn(*, step: JourneyStep, rows: Sequence) -> dict[str, li
     """Which due rows of `step` (claimed ledger rows: pk, customer_id,
     context_key) may no longer go, by reason: their order was cancelled or
     returned, or the step's condition no longer holds (the customer ordered
-    again since the previous step). Two queries at most per batch."""
+    again since the previous step, on whichever channel it went). Three
+    queries at most per batch."""
     withdrawn: dict[str, list[int]] = defaultdict(list)
     order_rows = {row.pk: order_id_of(row.context_key) for row in rows}
     order_ids = {order_id for order_id in order_rows.values() if order_id is not None}
@@ -75,15 +76,18 @@ def _ordered_since_previous(step: JourneyStep, ids: list[int]) -> QuerySet:
     previous = (
         JourneyStep.objects.filter(journey_id=step.journey_id, position__lt=step.position)
         .order_by("-position")
-        .values("send_id")[:1]
+        .first()
     )
-    previous_sent = Delivery.objects.filter(
-        send_id=Subquery(previous),
-        customer_id=OuterRef("customer_id"),
-        context_key=OuterRef("context_key"),
-        channel=OuterRef("channel"),
-    ).values("sent_at")[:1]
-    since = Coalesce(Subquery(previous_sent), F("created_at"), output_field=DateTimeField())
+    since: F | Coalesce = F("created_at")
+    if previous is not None and previous.send_ids():
+        # On whichever of its channels it went.
+        previous_sent = Delivery.objects.filter(
+            send_id__in=previous.send_ids(),
+            customer_id=OuterRef("customer_id"),
+            context_key=OuterRef("context_key"),
+            sent_at__isnull=False,
+        ).values("sent_at")[:1]
+        since = Coalesce(Subquery(previous_sent), F("created_at"), output_field=DateTimeField())
     ordered = Order.objects.filter(
         customer_id=OuterRef("customer_id"), ordered_at__gt=OuterRef("since")
     ).exclude(status__in=NON_COUNTING_ORDER_STATUSES)
@@ -128,13 +132,22 @@ class StepFunnel:
     sent: int = 0
     waiting: int = 0
     failed: int = 0
-    converted: int = 0
-    # (reason label, count), most first
+    held_out: int = 0
+    # channel → sent on it, for a journey on more than one channel
+    sent_by_channel: dict[str, int] = field(default_factory=dict)
+    # (reason label, count), most first; the holdout apart (held_out)
     withdrawn: list[tuple[str, int]] = field(default_factory=list)
+    # Recipients next to the holdout within the journey's window.
+    results: CampaignResults | None = None
 
     @property
     def withdrawn_total(self) -> int:
         return sum(count for _label, count in self.withdrawn)
+
+    @property
+    def converted(self) -> int:
+        """Recipients who ordered within the window after the step."""
+        return self.results.recipients.converted if self.results else 0
 
 
 @dataclass
@@ -143,56 +156,58 @@ class JourneyFunnel:
     steps: list[StepFunnel]
     window_days: int
 
+    @property
+    def has_holdout(self) -> bool:
+        return any(row.held_out or row.step.holdout_percent for row in self.steps)
+
 
 def journey_funnel(journey: Journey) -> JourneyFunnel:
     """Entered (distinct order or customer occasions), and per step: sent,
-    waiting, failed, withdrawn by reason (in words), converted (the
-    customer placed an order within the journey's window after the step
-    went out). Three aggregate queries, whatever the journey's size."""
+    waiting, failed, held out, withdrawn by reason (in words), and what the
+    recipients ordered within the journey's window after the step went out
+    next to the holdout (outreach.selectors.results). Three aggregate
+    queries, whatever the journey's size."""
     steps = list(journey.steps.order_by("position"))
-    send_ids = [step.send_id for step in steps if step.send_id]
+    step_sends = {step.pk: step.send_ids() for step in steps}
+    send_ids = [send_id for ids in step_sends.values() for send_id in ids]
     rows = Delivery.objects.filter(send_id__in=send_ids)
     entered = rows.values("customer_id", "context_key").distinct().count() if send_ids else 0
     funnels = [StepFunnel(step=step) for step in steps]
     # (A built-in journey's step has no send before anyone entered it.)
-    by_step = {funnel.step.send_id: funnel for funnel in funnels if funnel.step.send_id}
+    channels = {step.send_id: journey.channel for step in steps if step.send_id} | {
+        step.next_send_id: journey.next_channel for step in steps if step.next_send_id
+    }
+    by_send = {send_id: funnel for funnel in funnels for send_id in step_sends[funnel.step.pk]}
     labels = dict(SkipReason.choices)
-    withdrawn: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    withdrawn: dict[int, Counter] = defaultdict(Counter)
     for send_id, status, reason, count in (
         rows.values("send_id", "status", "skip_reason")
         .annotate(n=Count("id"))
         .values_list("send_id", "status", "skip_reason", "n")
-        .order_by("send_id", "-n", "skip_reason")
+        .order_by()
     ):
-        funnel = by_step[send_id]
+        funnel = by_send[send_id]
         if status == DeliveryStatus.SENT:
             funnel.sent += count
+            channel = channels[send_id]
+            funnel.sent_by_channel[channel] = funnel.sent_by_channel.get(channel, 0) + count
+        elif reason == SkipReason.NEXT_CHANNEL:
+            continue  # moved to the next channel: counted there
         elif status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
             funnel.waiting += count
+        elif reason == SkipReason.HOLDOUT:
+            funnel.held_out += count
         elif status == DeliveryStatus.SKIPPED:
-            withdrawn[send_id].append((str(labels.get(reason, reason)), count))
+            withdrawn[funnel.step.pk][reason] += count
         else:
             funnel.failed += count
-    for send_id, reasons in withdrawn.items():
-        by_step[send_id].withdrawn = reasons
-    window = timedelta(days=journey.conversion_window_days)
-    ordered = Order.objects.filter(
-        customer_id=OuterRef("customer_id"),
-        ordered_at__gt=OuterRef("sent_at"),
-        ordered_at__lte=ExpressionWrapper(
-            OuterRef("sent_at") + window, output_field=DateTimeField()
-        ),
-    ).exclude(status__in=NON_COUNTING_ORDER_STATUSES)
-    if send_ids:
-        for send_id, count in (
-            rows.filter(status=DeliveryStatus.SENT)
-            .filter(Exists(ordered))
-            .values("send_id")
-            .annotate(n=Count("id"))
-            .values_list("send_id", "n")
-            .order_by()
-        ):
-            by_step[send_id].converted = count
+    results = (
+        results_for_journey_steps(steps, days=journey.conversion_window_days) if send_ids else {}
+    )
+    for funnel in funnels:
+        reasons = sorted(withdrawn[funnel.step.pk].items(), key=lambda item: (-item[1], item[0]))
+        funnel.withdrawn = [(str(labels.get(reason, reason)), n) for reason, n in reasons]
+        funnel.results = results.get(funnel.step.pk)
     return JourneyFunnel(
         entered=entered,
         steps=funnels,

@@ -1,9 +1,11 @@
-"""What a campaign earned: clicks, and the orders of its recipients within
-the attribution window after their message, next to its holdout group's
-orders within the same window after the launch (the lift)."""
+"""What a campaign or a journey step earned: clicks, and the orders of its
+recipients within the attribution window after their message, next to its
+holdout group's orders within the same window after the launch (a
+journey step: after the moment each was held out) — the lift."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,8 +13,10 @@ from django.db.models import (
     Case,
     Count,
     DateTimeField,
+    Expression,
     F,
     Q,
+    QuerySet,
     Sum,
     Value,
     When,
@@ -20,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from crm.models import OrderStatus
-from outreach.models import Campaign, Delivery, DeliveryStatus, SkipReason
+from outreach.models import Campaign, Delivery, DeliveryStatus, JourneyStep, SkipReason
 
 RECIPIENTS = "recipients"
 HOLDOUT = "holdout"
@@ -76,26 +80,65 @@ def results_for_campaign(campaign: Campaign) -> CampaignResults:
     """Recipients (deliveries sent) and holdout (held out at launch), each
     counted, with clicks and attributed orders and revenue: one query."""
     days = campaign.attribution_days
-    empty = CampaignResults(GroupResult(), GroupResult(), days)
     if not campaign.send_id or campaign.launched_at is None:
-        return empty
+        return CampaignResults(GroupResult(), GroupResult(), days)
+    return _results(
+        Delivery.objects.filter(send_id=campaign.send_id),
+        parts={"": Q()},
+        holdout_since=Value(campaign.launched_at, output_field=DateTimeField()),
+        days=days,
+    )[""]
+
+
+def results_for_journey_steps(
+    steps: Sequence[JourneyStep], *, days: int
+) -> dict[int, CampaignResults]:
+    """Each journey step's recipients (sent on any of its channels) next to
+    its holdout (held out when due, outreach.holdout.holdout_mark), with
+    their orders and revenue within `days` after their message (the
+    holdout: after the moment they were held out), by step id: one query
+    for all the steps."""
+    sends = {step.pk: step.send_ids() for step in steps}
+    empty = CampaignResults(GroupResult(), GroupResult(), days)
+    all_sends = [send_id for ids in sends.values() for send_id in ids]
+    if not all_sends:
+        return {step.pk: empty for step in steps}
+    found = _results(
+        Delivery.objects.filter(send_id__in=all_sends),
+        parts={str(pk): Q(send_id__in=ids) for pk, ids in sends.items() if ids},
+        holdout_since=F("next_attempt_at"),
+        days=days,
+    )
+    return {step.pk: found.get(str(step.pk), empty) for step in steps}
+
+
+def _results(
+    deliveries: QuerySet[Delivery],
+    *,
+    parts: dict[str, Q],
+    holdout_since: Expression | F,
+    days: int,
+) -> dict[str, CampaignResults]:
+    """Recipients (sent: from their message) and holdout (from
+    `holdout_since`) of `deliveries`, for each part (a condition on the
+    rows), with clicks and the orders and revenue within `days`: one
+    aggregate query."""
     window = timedelta(days=days)
     held_out = Q(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.HOLDOUT)
-    # A member's orders (not cancelled) from `since` (their message, or the
-    # launch for the holdout) to `since` + window: one join by the order
-    # table's (customer, ordered_at) index, grouped per member.
+    # A member's orders (not cancelled) from `since` (their message, or
+    # `holdout_since` for the holdout) to `since` + window: one join by the
+    # order table's (customer, ordered_at) index, grouped per member.
     attributed = Q(
         customer__orders__ordered_at__gte=F("since"),
         customer__orders__ordered_at__lt=F("until"),
         customer__orders__status__in=ATTRIBUTED_STATUSES,
     )
     members = (
-        Delivery.objects.filter(send_id=campaign.send_id)
-        .filter(Q(status=DeliveryStatus.SENT) | held_out)
+        deliveries.filter(Q(status=DeliveryStatus.SENT) | held_out)
         .annotate(
             group=Case(When(held_out, then=Value(HOLDOUT)), default=Value(RECIPIENTS)),
             since=Case(
-                When(held_out, then=Value(campaign.launched_at)),
+                When(held_out, then=holdout_since),
                 default=F("sent_at"),
                 output_field=DateTimeField(),
             ),
@@ -108,28 +151,32 @@ def results_for_campaign(campaign: Campaign) -> CampaignResults:
         .order_by()
     )
     totals = {}
-    for name in (RECIPIENTS, HOLDOUT):
-        of = Q(group=name)
-        totals.update(
-            {
-                f"{name}_members": Count("pk", filter=of),
-                f"{name}_clicked": Count("first_clicked_at", filter=of),
-                f"{name}_converted": Count("pk", filter=of & Q(n_orders__gt=0)),
-                f"{name}_orders": Sum("n_orders", filter=of),
-                f"{name}_revenue": Sum("revenue", filter=of),
-            }
-        )
+    for part, rows in parts.items():
+        for name in (RECIPIENTS, HOLDOUT):
+            of = rows & Q(group=name)
+            totals.update(
+                {
+                    f"{part}_{name}_members": Count("pk", filter=of),
+                    f"{part}_{name}_clicked": Count("first_clicked_at", filter=of),
+                    f"{part}_{name}_converted": Count("pk", filter=of & Q(n_orders__gt=0)),
+                    f"{part}_{name}_orders": Sum("n_orders", filter=of),
+                    f"{part}_{name}_revenue": Sum("revenue", filter=of),
+                }
+            )
     row = members.aggregate(**totals)
 
-    def group(name: str) -> GroupResult:
+    def group(part: str, name: str) -> GroupResult:
         return GroupResult(
-            members=row[f"{name}_members"] or 0,
-            clicked=row[f"{name}_clicked"] or 0,
-            converted=row[f"{name}_converted"] or 0,
-            orders=row[f"{name}_orders"] or 0,
-            revenue=row[f"{name}_revenue"] or 0,
+            members=row[f"{part}_{name}_members"] or 0,
+            clicked=row[f"{part}_{name}_clicked"] or 0,
+            converted=row[f"{part}_{name}_converted"] or 0,
+            orders=row[f"{part}_{name}_orders"] or 0,
+            revenue=row[f"{part}_{name}_revenue"] or 0,
         )
 
-    return CampaignResults(
-        recipients=group(RECIPIENTS), holdout=group(HOLDOUT), attribution_days=days
-    )
+    return {
+        part: CampaignResults(
+            recipients=group(part, RECIPIENTS), holdout=group(part, HOLDOUT), attribution_days=days
+        )
+        for part in parts
+    }

@@ -23,19 +23,25 @@ from outreach.services.clicks import (
     link_with_utm,
 )
 from outreach.services.dm import LABEL_SEPARATOR, campaign_dm_export, dm_label_expression
-from outreach.services.journeys import (
+from outreach.services.journey_entry import (
+    CHANNEL_SKIP_REASONS,
     business_days_add,
-    journey_activate,
-    journey_deactivate,
-    journey_problems,
-    journey_save,
+    journey_rows_next_channel,
     journeys_birthday_enter,
     journeys_order_changed,
     journeys_order_withdraw,
     journeys_sleeping_enter,
+    step_due_times,
+)
+from outreach.services.journeys import (
+    journey_activate,
+    journey_deactivate,
+    journey_problems,
+    journey_save,
+)
+from outreach.services.review_requests import (
     review_template_check,
     review_wording_problems,
-    step_due_times,
 )
 from outreach.services.segments import (
     BUILTIN_SEGMENTS,
@@ -72,6 +78,7 @@ from outreach.services.unsubscribe import (
 __all__ = [
     "BUILTIN_SEGMENTS",
     "CANCELLED_IN_DOUBT",
+    "CHANNEL_SKIP_REASONS",
     "LABEL_SEPARATOR",
     "LEDGER_ANALYZE_MIN_ROWS",
     "LEDGER_ANALYZE_SHARE",
@@ -97,6 +104,7 @@ __all__ = [
     "journey_activate",
     "journey_deactivate",
     "journey_problems",
+    "journey_rows_next_channel",
     "journey_save",
     "journeys_birthday_enter",
     "journeys_order_changed",

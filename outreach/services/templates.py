@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.types import Actor
 from outreach.models import MessageTemplate
-from outreach.services.journeys import template_saved, template_saved_after
+from outreach.services.review_requests import template_saved, template_saved_after
 from outreach.templating import template_validate
 
 

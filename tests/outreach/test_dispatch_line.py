@@ -41,15 +41,6 @@ def _fast_worker(settings):
     settings.DELIVERY_BACKOFF_SECONDS = 0
 
 
-@pytest.fixture
-def line(settings):
-    with LineFake(channel_access_token="test-token", channel_secret="test-secret") as fake:
-        settings.LINE_API_HOST = fake.url
-        settings.LINE_CHANNEL_ACCESS_TOKEN = "test-token"
-        settings.LINE_CHANNEL_SECRET = "test-secret"
-        yield fake
-
-
 def follower(index: int, *, consent: bool = True) -> Customer:
     customer, _ = crm.customer_upsert(channel="line", external_id=line_user(index))
     if consent:

@@ -4,7 +4,7 @@ PostgreSQL and a real SMTP server; the worker code runs as in production."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -182,6 +182,25 @@ def test_birthday_month_enters_once_a_year():
         born.pk,
         f"birthday:{timezone.localtime().year}",
     )
+
+
+def test_birthday_month_turns_with_the_new_year_in_tokyo_not_in_utc():
+    """At 00:30 on 1 January in Tokyo it is still 31 December in UTC: the
+    January birthdays enter, for the new year, and December's do not; a
+    year later they enter again, once."""
+    birthday = journey("お誕生月のお祝い", trigger="birthday_month", steps=[{"delay_hours": 10}])
+    january = consented(birthday=date(1990, 1, 15))
+    consented(birthday=date(1990, 12, 15))
+    new_year = jst(2027, 1, 1, 0, 30)
+    assert new_year.astimezone(UTC).month == 12
+
+    for year in (0, 0, 1):  # the daily job twice, then the next new year
+        services.journeys_birthday_enter(now=new_year.replace(year=2027 + year))
+
+    assert [(r.customer_id, r.context_key, r.next_attempt_at) for r in rows(birthday)] == [
+        (january.pk, "birthday:2027", jst(2027, 1, 1, 10, 30)),
+        (january.pk, "birthday:2028", jst(2028, 1, 1, 10, 30)),
+    ]
 
 
 def test_lifecycle_condition_limits_who_enters():

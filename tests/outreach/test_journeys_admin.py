@@ -6,24 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.roles import MARKETER
 from outreach.models import Delivery, Journey, JourneyEvent, JourneyStep, SkipReason
 from outreach.selectors import journey_funnel
 from tests.outreach.journeys import consented, journey, order, template
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketer(django_user_model):
-    user = django_user_model.objects.create_user("marketer", password="pw-1234", is_staff=True)
-    user.groups.add(Group.objects.get(name=MARKETER))
-    return user
 
 
 def follow_up(**fields) -> Journey:
