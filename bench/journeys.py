@@ -228,7 +228,8 @@ def main() -> None:
     django_setup()
     from django.conf import settings
 
-    from bench.campaign_send import Sink, bare_loop, build, worker_output
+    from bench.campaign_data import bare_loop, build, worker_output
+    from bench.campaign_peers import Sink
 
     migrate()
     log(f"building {args.customers:,} customers and {args.orders:,} orders")
