@@ -18,9 +18,9 @@ generate_series, no ORM per row), then measures:
               (multicasts of 500) to the LINE fake: time from launch to the
               last sent_at, against the LINE bare loop, requests made
   LINE floor  what PostgreSQL alone costs for the campaign's writes, on a
-              raw cursor after the campaign (see line_floor): the snapshot
-              as a bare INSERT ... SELECT, 200 request INSERTs, 200 outcome
-              UPDATEs of 500 rows, against the same bare loop
+              raw cursor after the campaign (see campaign_data.line_floor):
+              the snapshot as a bare INSERT ... SELECT, 200 request INSERTs,
+              200 outcome UPDATEs of 500 rows, against the same bare loop
 
 The SMTP sink is aiosmtpd in a separate process (it counts messages and
 Message-IDs, nothing else), so it does not compete for this process's GIL.
