@@ -34,11 +34,9 @@ round stops by itself; gunicorn is always stopped at the end.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import http.client
 import json
 import os
-import pstats
 import random
 import statistics
 import sys
@@ -46,11 +44,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.api_ingest_data import NEW_SHARE, RETURNING_CUSTOMERS, api_key, order_payload, seed
+from bench.api_ingest_profile import profile_in_process
 from bench.common import (
     HOST,
     ServerCpu,
@@ -66,120 +65,6 @@ from bench.common import (
     sql,
     table,
 )
-
-RETURNING_CUSTOMERS = 100_000
-NEW_SHARE = 0.3
-FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ")]
-GIVEN = [("花子", "ハナコ"), ("太郎", "タロウ"), ("美咲", "ミサキ"), ("翔太", "ショウタ")]
-
-
-# --- Data --------------------------------------------------------------------
-
-
-def seed(returning: int) -> int:
-    """Returning customers, each with an own-site identity M<n> and exactly
-    the profile the load generator sends for them (so a repeat order changes
-    no profile field); plus the customer the bare endpoint uses. Server-side
-    INSERT ... SELECT, no ORM per row. Returns the bare customer's id."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO crm_customer (
-                family_name, given_name, family_name_kana, given_name_kana,
-                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                address, notes, is_claimant, claimant_reason, order_count, total_spent,
-                lifecycle_segment, created_at, updated_at)
-            SELECT
-                (%(family)s::text[])[1 + g %% 4], (%(given)s::text[])[1 + g %% 4],
-                (%(family_kana)s::text[])[1 + g %% 4], (%(given_kana)s::text[])[1 + g %% 4],
-                'm' || g || '@example.jp', 'm' || g || '@example.jp',
-                '080-' || lpad(g::text, 8, '0'), '080' || lpad(g::text, 8, '0'),
-                '', '', '', '', false, '', 0, 0, 'prospect', now(), now()
-            FROM generate_series(1, %(n)s) AS g
-            """,
-            {
-                "n": returning,
-                "family": [f for f, _k in FAMILY],
-                "given": [g for g, _k in GIVEN],
-                "family_kana": [k for _f, k in FAMILY],
-                "given_kana": [k for _g, k in GIVEN],
-            },
-        )
-        cursor.execute(
-            """
-            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
-                                             created_at)
-            SELECT id, 'own_site', 'M' || substr(email, 2, strpos(email, '@') - 2), '', now()
-            FROM crm_customer WHERE email LIKE %s
-            """,
-            ["m%@example.jp"],
-        )
-        cursor.execute(
-            "INSERT INTO crm_customer (family_name, given_name, family_name_kana,"
-            " given_name_kana, email, email_normalized, phone, phone_normalized, postal_code,"
-            " prefecture, address, notes, is_claimant, claimant_reason, order_count,"
-            " total_spent, lifecycle_segment, created_at, updated_at)"
-            " VALUES ('ベンチ', '', '', '', '', '', '', '', '', '', '', '', false, '', 0, 0,"
-            " 'prospect', now(), now()) RETURNING id"
-        )
-        bare_customer = cursor.fetchone()[0]
-        cursor.execute("VACUUM ANALYZE")
-    return bare_customer
-
-
-def api_key() -> str:
-    from core.models import ApiScope
-    from core.services import api_key_create
-
-    _key, secret = api_key_create(label="bench", scope=ApiScope.WRITE, channels=["own_site"])
-    return secret
-
-
-def order_payload(tag: str, number: int, rng: random.Random, new_share: float = NEW_SHARE) -> dict:
-    """One order as a store site sends it: 70% from a returning customer."""
-    if rng.random() < new_share:
-        k = f"{tag}-{number}"
-        family, given = rng.choice(FAMILY), rng.choice(GIVEN)
-        customer = {
-            "external_id": f"N{k}",
-            "email": f"n{k}@example.jp",
-            "family_name": family[0],
-            "given_name": given[0],
-            "family_name_kana": family[1],
-            "given_name_kana": given[1],
-            "phone": f"090-{rng.randrange(10**8):08d}",
-        }
-    else:
-        g = rng.randint(1, RETURNING_CUSTOMERS)
-        customer = {
-            "external_id": f"M{g}",
-            "email": f"m{g}@example.jp",
-            "family_name": FAMILY[g % 4][0],
-            "given_name": GIVEN[g % 4][0],
-            "family_name_kana": FAMILY[g % 4][1],
-            "given_name_kana": GIVEN[g % 4][1],
-            "phone": f"080-{g:08d}",
-        }
-    lines = [
-        {
-            "sku": f"SKU-{rng.randrange(5000):05d}",
-            "name": "今治タオル フェイスタオル",
-            "quantity": rng.randint(1, 3),
-            "unit_price": rng.choice([980, 1480, 2980, 4980]),
-        }
-        for _ in range(rng.randint(2, 3))
-    ]
-    return {
-        "channel": "own_site",
-        "order_number": f"W-{tag}-{number}",
-        "customer": customer,
-        "ordered_at": datetime.now(UTC).isoformat(),
-        "total": sum(line["quantity"] * line["unit_price"] for line in lines),
-        "lines": lines,
-    }
-
 
 # --- Server --------------------------------------------------------------------
 
@@ -277,96 +162,6 @@ def drive(
     result.seconds = time.perf_counter() - wall_start
     result.client_cpu = time.process_time() - cpu_start
     return result
-
-
-# --- Profile -------------------------------------------------------------------
-
-
-PROFILED_STEPS = [
-    ("API key authentication", "core/api/auth.py", "authenticate"),
-    ("idempotency: whole wrapper", "core/api/idempotency.py", "idempotent_response"),
-    ("request body validation", "rest_framework/serializers.py", "is_valid"),
-    ("customer_upsert", "crm/services/customers.py", "customer_upsert"),
-    ("  customer_resolve", "crm/services/customers.py", "customer_resolve"),
-    ("order_upsert", "crm/services/orders.py", "order_upsert"),
-    ("  Model.full_clean", "django/db/models/base.py", "full_clean"),
-    ("  lifecycle_recompute", "crm/services/lifecycle.py", "lifecycle_recompute"),
-    ("order lines for the response", "django/db/models/query.py", "prefetch_related_objects"),
-    ("response serialization", "rest_framework/serializers.py", "data"),
-    ("all SQL execution", "django/db/backends/utils.py", "_execute"),
-]
-
-
-class QueryTimer:
-    """An execute_wrapper: each SQL statement with its own duration."""
-
-    def __init__(self) -> None:
-        self.queries: list[tuple[float, str]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.queries.append((time.perf_counter() - start, " ".join(sql.split())))
-
-    def lines(self) -> list[str]:
-        return [f"{seconds * 1000:6.2f} ms  {sql[:110]}" for seconds, sql in self.queries]
-
-
-def profile_in_process(token: str, count: int) -> tuple[list[tuple[str, list[str]]], list]:
-    """Query lists for one new-customer and one returning-customer order,
-    then a cProfile of `count` orders: cumulative time of each step."""
-    from django.db import connection
-    from django.test import Client
-
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-    rng = random.Random("profile")
-
-    def post(payload: dict):
-        return client.post(
-            "/api/v1/orders/",
-            data=json.dumps(payload),
-            content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
-        )
-
-    samples = []
-    for label, share in (("new customer", 1.0), ("returning customer", 0.0)):
-        payload = order_payload("qc", len(samples), rng, new_share=share)
-        timer = QueryTimer()
-        with connection.execute_wrapper(timer):
-            response = post(payload)
-        assert response.status_code == 201, response.content
-        samples.append((label, timer.lines()))
-
-    with connection.cursor() as cursor:
-        start = time.perf_counter()
-        for _ in range(500):
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        round_trip = (time.perf_counter() - start) / 500
-
-    payloads = [order_payload("prof", n, rng) for n in range(count)]
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.enable()
-    for payload in payloads:
-        post(payload)
-    profiler.disable()
-    total = time.perf_counter() - start
-    stats = pstats.Stats(profiler).stats
-    rows = []
-    for label, filename, function in PROFILED_STEPS:
-        cumulative = sum(
-            value[3]
-            for (path, _line, name), value in stats.items()
-            if name == function and path.replace("\\", "/").endswith(filename)
-        )
-        rows.append([label, f"{cumulative / count * 1000:.2f}", f"{cumulative / total:.0%}"])
-    rows.insert(0, ["whole request (test client)", f"{total / count * 1000:.2f}", "100%"])
-    rows.append(["one SELECT 1 round trip (no profiler)", f"{round_trip * 1000:.2f}", ""])
-    return samples, rows
 
 
 # --- Main ----------------------------------------------------------------------

@@ -39,8 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.campaign_send import Sink, settle
+from bench.campaign_peers import Sink
 from bench.common import Steal, django_setup, log, migrate, sql, table, time_once
+from bench.worker_stats import settle
 
 STALL_SECONDS = 120
 

@@ -1,6 +1,6 @@
 """Benchmark: journeys (ステップ配信) with a million orders.
 
-Builds 100,000 customers with an email opt-in (bench/campaign_send.build)
+Builds 100,000 customers with an email opt-in (bench/campaign_data.build)
 and 1,000,000 orders over three years, 100,000 of them delivered in the
 last 30 days, with INSERT ... SELECT FROM generate_series; a marketing
 journey "follow-up after delivery" is on, with one waiting ledger row for
@@ -228,7 +228,8 @@ def main() -> None:
     django_setup()
     from django.conf import settings
 
-    from bench.campaign_send import Sink, bare_loop, build, worker_output
+    from bench.campaign_data import bare_loop, build, worker_output
+    from bench.campaign_peers import Sink
 
     migrate()
     log(f"building {args.customers:,} customers and {args.orders:,} orders")

@@ -27,25 +27,27 @@ from django.http import (
 )
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.functional import lazy
 from django.utils.html import format_html
-from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, form_errors_add, staff_column
 from core.audit import audit_csv_record
-from core.choices import Channel
 from core.roles import staff_name
+from crisis.admin.suspension_forms import LiftForm, LinkForm, SuspensionAddForm
+from crisis.admin.suspension_words import (
+    CSV_HEADERS,
+    channel_names,
+    delivery_outcome,
+    event_text,
+    local_time,
+    notice_counts_text,
+)
 from crisis.models import (
     Suspension,
-    SuspensionEvent,
-    SuspensionEventKind,
     SuspensionNoticeKind,
 )
 from crisis.selectors.suspensions import (
-    NoticeCounts,
     suspension_affected_lines,
     suspension_deliveries,
     suspension_linked_inquiries,
@@ -56,217 +58,16 @@ from crisis.selectors.suspensions import (
     suspension_told,
 )
 from crisis.services.suspensions import (
-    DATE_VARIABLE,
-    SALES_CHANNELS,
-    notice_template_problems,
     suspension_inquiries_link,
     suspension_lift,
     suspension_record,
 )
 from outreach.admin.deliveries import deliveries_url
-from outreach.models import Delivery, DeliveryStatus, MessageChannel, MessageTemplate, Purpose
-from outreach.templating import variable_label
 
-# The affected orders CSV for the mall back-office: its columns, in the
-# words of a Japanese back-office (モール, 注文番号, お客様, 状態, …).
-CSV_HEADERS = (
-    _("Mall"),
-    _("Order number"),
-    _("Ordered at"),
-    _("Customer name"),
-    _("SKU"),
-    _("Product name"),
-    _("Quantity"),
-    _("Order status"),
-    _("Notice channel"),
-    _("Notice result"),
-)
 SHORT = "SHORT_DATETIME_FORMAT"  # list columns
 # The page lists this many recipients; the ledger's own page has them all.
 RECIPIENTS_SHOWN = 200
 SUGGESTIONS_SHOWN = 50
-
-
-def local_time(moment, format: str = "DATETIME_FORMAT") -> str:
-    return date_format(timezone.localtime(moment), format) if moment else ""
-
-
-def channel_names(codes) -> str:
-    labels = dict(Channel.choices)
-    return "、".join(str(labels.get(code, code)) for code in codes)
-
-
-def delivery_outcome(row: Delivery) -> str:
-    """What became of one message, in words for the manager: sent, waiting,
-    why it was not sent, or why it failed."""
-    error = row.last_error or ""
-    if row.status == DeliveryStatus.SKIPPED:
-        return gettext("Not sent: %(reason)s") % {"reason": row.get_skip_reason_display()}
-    if row.status == DeliveryStatus.FAILED:
-        if error.startswith("SMTP 5"):
-            why = gettext("the customer's mail server refused it (a wrong or closed address)")
-        elif error.startswith("LINE 4"):
-            why = gettext("LINE refused it (the customer blocked the account or is not a friend)")
-        elif error.startswith("Rendering failed"):
-            why = gettext("the template could not be filled in for this customer")
-        elif "UTF-16" in error:
-            why = gettext("the message is too long for LINE")
-        else:
-            why = gettext("the provider refused it")
-        return gettext("Failed: %(why)s") % {"why": why}
-    if row.status == DeliveryStatus.UNKNOWN:
-        return gettext(
-            "Unknown: the connection broke while sending; it is not sent again, so that "
-            "nobody gets it twice"
-        )
-    if row.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) and error:
-        return gettext("Waiting to retry after a temporary error")
-    return row.get_status_display()
-
-
-def notice_counts_text(counts: NoticeCounts | None) -> str:
-    if counts is None:
-        return ""
-    parts = [gettext("%(n)s sent") % {"n": counts.sent}]
-    if counts.pending:
-        parts.append(gettext("%(n)s waiting") % {"n": counts.pending})
-    if counts.failed:
-        parts.append(gettext("%(n)s failed") % {"n": counts.failed})
-    if counts.skipped:
-        parts.append(gettext("%(n)s not reachable") % {"n": counts.skipped})
-    return "・".join(parts)
-
-
-def event_text(event: SuspensionEvent, suspension: Suspension) -> str:
-    """A timeline line in words."""
-    data = event.data or {}
-    if event.kind == SuspensionEventKind.RECORDED:
-        text = gettext("Recorded: %(reason)s, expected to resume %(at)s") % {
-            "reason": dict(Suspension._meta.get_field("reason").choices).get(  # type: ignore[arg-type]  # the reason field has choices
-                data.get("reason"), ""
-            ),
-            "at": local_time(suspension.expected_resume_at),
-        }
-        if data.get("sales_stopped"):
-            text += gettext("; sales stopped on %(channels)s") % {
-                "channels": channel_names(data.get("channels") or [])
-            }
-        return text
-    if event.kind == SuspensionEventKind.NOTICE_SENT:
-        return gettext("“%(notice)s” by %(channel)s to %(count)s customer(s) (%(template)s).") % {
-            "notice": dict(SuspensionNoticeKind.choices).get(data.get("notice", ""), ""),
-            "channel": dict(MessageChannel.choices).get(data.get("channel", ""), ""),
-            "count": data.get("recipients", 0),
-            "template": data.get("template", ""),
-        }
-    if event.kind == SuspensionEventKind.INQUIRY_LINKED:
-        count = len(data.get("inquiries") or [])
-        return ngettext("%(count)d inquiry linked.", "%(count)d inquiries linked.", count) % {
-            "count": count
-        }
-    return event.get_kind_display()
-
-
-# --- Forms ---------------------------------------------------------------------
-
-
-def notice_templates(channel: str):
-    return MessageTemplate.objects.filter(channel=channel, purpose=Purpose.TRANSACTIONAL)
-
-
-def notice_template_field(channel: str, *, help_text) -> forms.ModelChoiceField:
-    """A notice's template on one channel (when recording, when lifting)."""
-    return forms.ModelChoiceField(
-        label=capfirst(_("email template"))
-        if channel == MessageChannel.EMAIL
-        else _("LINE template"),
-        queryset=notice_templates(channel),
-        required=False,
-        help_text=help_text,
-    )
-
-
-LINE_TEMPLATE_HELP = _(
-    "Optional. Customers on LINE get this one; everyone else the email. Each customer is told once."
-)
-
-
-def notice_templates_clean(form: forms.BaseForm, *, kind: str) -> None:
-    """The service's own template check (notice_template_problems), shown on
-    the form's fields before anything is recorded."""
-    for name in ("email_template", "line_template"):
-        template = form.cleaned_data.get(name)
-        if template is not None:
-            for problem in notice_template_problems(template=template, kind=kind):
-                form.add_error(name, problem)
-
-
-class SuspensionAddForm(forms.ModelForm):
-    channels = forms.MultipleChoiceField(
-        label=capfirst(_("channels")),
-        choices=[(code, label) for code, label in Channel.choices if code in SALES_CHANNELS],
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        help_text=_("Where the sale stops."),
-    )
-    expected_resume_at = forms.DateTimeField(
-        label=capfirst(_("expected to resume")),
-        input_formats=["%Y-%m-%dT%H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_(
-            "The concrete date customers are told. A stock-out or delay of 48 hours or more "
-            "must stop the sale (販売停止の判断基準)."
-        ),
-    )
-
-    email_template = notice_template_field(
-        MessageChannel.EMAIL,
-        help_text=format_lazy(
-            _(
-                "Customers with an open (not yet shipped) order of the SKU, on any channel, "
-                "are told by email (Amazon buyers through their relay address). The template "
-                "must give the {what}. Leave empty to tell nobody."
-            ),
-            what=lazy(variable_label, str)(DATE_VARIABLE),
-        ),
-    )
-    line_template = notice_template_field(MessageChannel.LINE, help_text=LINE_TEMPLATE_HELP)
-
-    class Meta:
-        model = Suspension
-        fields = ("sku", "product_name", "reason", "expected_resume_at", "sales_stopped", "note")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
-        notice_templates_clean(self, kind=SuspensionNoticeKind.SUSPENDED)
-        return cleaned_data
-
-
-class LiftForm(forms.Form):
-    email_template = notice_template_field(
-        MessageChannel.EMAIL,
-        help_text=_(
-            "Optional: the customers the delay notice went to are told the product ships "
-            "again, once. Leave empty to lift without a message."
-        ),
-    )
-    line_template = notice_template_field(MessageChannel.LINE, help_text=LINE_TEMPLATE_HELP)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
-        notice_templates_clean(self, kind=SuspensionNoticeKind.RESUMED)
-        return cleaned_data
-
-
-class LinkForm(forms.Form):
-    inquiries = forms.TypedMultipleChoiceField(coerce=int, choices=())
-
-    def __init__(self, *args: Any, suspension: Suspension, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["inquiries"].choices = [  # type: ignore[attr-defined]  # this field is a MultipleChoiceField; Form.fields holds Field
-            (pk, pk)
-            for pk in suspension_suggested_inquiries(suspension).values_list("pk", flat=True)
-        ]
 
 
 # --- The admin -------------------------------------------------------------------

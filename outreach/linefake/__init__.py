@@ -2,8 +2,9 @@
 
 It is the project's only faked external system, so it checks requests the
 way the LINE Messaging API does; see :mod:`outreach.linefake.server` for the
-server and its controls, :mod:`outreach.linefake.rules` for the request rules
-and :mod:`outreach.linefake.webhook` for signed webhook events.
+server, :mod:`outreach.linefake.harness` for its controls,
+:mod:`outreach.linefake.rules` for the request rules and
+:mod:`outreach.linefake.webhook` for signed webhook events.
 
     with LineFake(channel_access_token="t", channel_secret="s") as line:
         config = Configuration(host=line.url, access_token="t")

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
-from crisis.admin.suspensions import CSV_HEADERS
+from crisis.admin.suspension_words import CSV_HEADERS
 from crisis.models import Suspension, SuspensionInquiry, SuspensionNotice
 from crisis.services.suspensions import suspension_record
 from crm.models import OrderStatus
@@ -146,7 +146,7 @@ def test_the_page_shows_who_was_told_how_and_what_failed(client, owner, smtp, li
     assert ja(SkipReason.NO_ADDRESS.label) in recipients[unreachable.pk]["outcome"]
     assert recipients[refused.pk]["status"] == "failed"
     with translation.override("ja"):
-        from crisis.admin.suspensions import delivery_outcome
+        from crisis.admin.suspension_words import delivery_outcome
 
         refused_row = record.notices.get(channel="email").send.deliveries.get(customer=refused)
         assert recipients[refused.pk]["outcome"] == delivery_outcome(refused_row)
