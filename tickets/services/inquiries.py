@@ -36,7 +36,7 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.selectors import assignable_staff
-from tickets.services.reading import last_message_fields
+from tickets.services.reading import last_message_fields, search_text_with
 from tickets.services.sla import (
     clocks_status_follow,
     next_reply_owed,
@@ -165,6 +165,7 @@ def inquiry_create(
             resolution_at_risk_at=resolution_at_risk,
             resolution_state=SlaState.ON_TRACK if resolution_due else "",
             **last_message_fields(visible_text or body_text, received_at),
+            search_text=search_text_with("", subject, body_text or visible_text),
         )
         inquiry.full_clean()
         inquiry.save()
@@ -377,8 +378,14 @@ def inquiry_inbound_add(
         for name, value in latest.items():
             setattr(inquiry, name, value)
         inquiry.last_inbound_at = received_at
+        inquiry.search_text = search_text_with(inquiry.search_text, body_text or visible_text)
         inquiry.save(
-            update_fields=["last_inbound_at", *latest, *next_reply_owed(inquiry, at=received_at)]
+            update_fields=[
+                "last_inbound_at",
+                "search_text",
+                *latest,
+                *next_reply_owed(inquiry, at=received_at),
+            ]
         )
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=message.pk)
     return message
