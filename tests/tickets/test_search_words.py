@@ -145,3 +145,33 @@ def test_a_search_under_the_cap_is_counted_whole(client, colleague, word_inquiri
     assert response.context["cl"].result_count == 4
     assert "以上" not in html.split('id="inbox-unread-count"')[1].split("</span>")[0]
     assert "未読 4件" in html
+
+
+def test_a_common_two_character_word_is_tested_row_by_row_with_the_same_result(
+    client, colleague, word_inquiries, monkeypatch
+):
+    # PostgreSQL expects every pair in more inquiries than this: strpos on
+    # each row instead of the pairs' index (「返品」 at 1,000,000 inquiries).
+    monkeypatch.setattr("tickets.search.COMMON_PAIR_ROWS", -1)
+    client.force_login(colleague)
+
+    response = client.get(INBOX, {"q": WORD, "status": "all"})
+
+    expected = sorted(oracle(WORD).values_list("reference", flat=True))
+    assert sorted(page_references(response)) == expected
+    assert len(expected) == 5
+    assert found("ｄｏｎａｂｅ"[:2]) == {word_inquiries[4].pk}  # folded: 「do」
+
+
+def test_the_closed_hint_says_when_its_count_stopped_at_the_cap(
+    client, colleague, word_inquiries, monkeypatch
+):
+    monkeypatch.setattr("tickets.admin.inbox.SEARCH_COUNT_CAP", 1)
+    for inquiry in word_inquiries:
+        inquiry_status_set(inquiry=inquiry, status=InquiryStatus.CLOSED, actor=colleague)
+    client.force_login(colleague)
+
+    response = client.get(INBOX, {"q": WORD}, HTTP_ACCEPT_LANGUAGE="ja")
+
+    assert page_references(response) == []
+    assert "完了済みを含めて検索 (1件以上)" in response.content.decode()
