@@ -175,3 +175,26 @@ def test_the_closed_hint_says_when_its_count_stopped_at_the_cap(
 
     assert page_references(response) == []
     assert "完了済みを含めて検索 (1件以上)" in response.content.decode()
+
+
+def test_a_two_character_search_costs_the_same_queries_with_more_matches(
+    client, colleague, django_assert_num_queries
+):
+    client.force_login(colleague)
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            factories.inquiry(subject="土鍋について", body="蓋が割れていました。")
+
+    add(3)
+    # session, user, permissions (2), assignee and category filter choices,
+    # the customers found, the pair's estimate (EXPLAIN), page count, the
+    # rows, the incident banner, the audit row, automatic assignment (2)
+    with django_assert_num_queries(14):
+        response = client.get(INBOX, {"q": WORD})
+    assert len(page_references(response)) == 3
+
+    add(9)
+    with django_assert_num_queries(14):
+        response = client.get(INBOX, {"q": WORD})
+    assert len(page_references(response)) == 12
