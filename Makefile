@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast install lint format check typecheck messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import clean
+.PHONY: run test test-fast install lint format check typecheck messages demo bench-lifecycle bench-api bench-campaign bench-broadcast bench-retention bench-report bench-journeys bench-import bench-inbox bench-inbox-search clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,12 @@ bench-journeys: $(STAMP)
 
 bench-import: $(STAMP)
 	scripts/with-postgres.sh $(PY) bench/import.py
+
+bench-inbox: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/inbox.py
+
+bench-inbox-search: $(STAMP)
+	scripts/with-postgres.sh $(PY) bench/inbox_search.py
 
 clean:
 	rm -rf var/madoguchi.sqlite3* var/mail

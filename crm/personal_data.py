@@ -98,7 +98,7 @@ PERSONAL: tuple[PersonalTable, ...] = (
     ),
     PersonalTable(
         "tickets.Inquiry",
-        ("subject", "order_number_given", "last_message_excerpt"),
+        ("subject", "order_number_given", "last_message_excerpt", "search_text"),
         reach=("customer",),
         how="The person's inquiries.",
         erased={"subject": ERASED_MARKER},

@@ -61,7 +61,7 @@ from tickets.models import (
     SlaState,
 )
 from tickets.services import sla_policy_for, sla_times, triage_due
-from tickets.services.reading import last_message_fields
+from tickets.services.reading import last_message_fields, search_text_with
 from tickets.services.sla import policy_clock_minutes
 
 MONTHS = 13  # this month and the twelve before it
@@ -447,6 +447,8 @@ def _rows(life: Life, *, reference: str, customer, order, staff, category, polic
     inquiry.updated_at = max(e.created_at for e in events)
     for name, value in last_message_fields(messages[-1].body_text, messages[-1].created_at).items():
         setattr(inquiry, name, value)
+    inbound = [m.body_text for m in messages if m.kind == MessageKind.INBOUND]
+    inquiry.search_text = search_text_with("", inquiry.subject, *inbound)
     return _Rows(inquiry, messages, events)
 
 

@@ -318,6 +318,9 @@ class Inquiry(models.Model):
     # The inbox row: the latest message in one line (tickets.services.reading).
     last_message_excerpt = models.CharField(_("latest message"), max_length=120, blank=True)
     last_message_at = models.DateTimeField(_("latest message at"), null=True, blank=True)
+    # Search (issue 18): the subject and the customer's messages, folded
+    # (tickets.search.search_fold), so that a word's indexes are the inquiry's own.
+    search_text = models.TextField(_("search text"), blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("inquiry")
@@ -377,6 +380,14 @@ class Inquiry(models.Model):
                     triage_warned_at__isnull=True,
                     status__in=OPEN_STATUS_VALUES,
                 ),
+            ),
+            # The inbox's order over every status (a search with 「すべて」): the
+            # first page of a word found in many inquiries walks it.
+            models.Index(
+                Case(When(first_replied_at__isnull=True, then=F("first_reply_due_at"))).asc(),
+                F("last_inbound_at").desc(),
+                F("id").desc(),
+                name="tickets_inbox_deadline_all",
             ),
             models.Index(fields=["sla_state", "status", "-id"], name="tickets_api_state"),
             models.Index(fields=["customer", "created_at"], name="tickets_customer_inquiries"),

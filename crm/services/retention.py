@@ -263,8 +263,8 @@ def _inquiries_anonymize(*, channel: str, customer_ids: list[int]) -> Counter:
     counts: Counter[str] = Counter()
     counts["inquiries"] = (
         Inquiry.objects.filter(customer_id__any_of=customer_ids, channel=channel)
-        .exclude(subject=ANONYMIZED_TEXT, last_message_excerpt="")
-        .update(subject=ANONYMIZED_TEXT, last_message_excerpt="")
+        .exclude(subject=ANONYMIZED_TEXT, last_message_excerpt="", search_text="")
+        .update(subject=ANONYMIZED_TEXT, last_message_excerpt="", search_text="")
     )
     messages = InquiryMessage.objects.filter(inquiry__customer_id__any_of=customer_ids).filter(
         Q(inquiry__channel=channel) | Q(channel=channel)

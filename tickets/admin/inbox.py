@@ -53,7 +53,7 @@ from tickets.admin.display import (
 from tickets.admin.inquiry_forms import BulkAssignForm
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
 from tickets.presence import staff_name
-from tickets.search import inquiry_search
+from tickets.search import SEARCH_COUNT_CAP, inquiry_search
 from tickets.selectors import assignable_staff, assignment_status, inbox, inbox_counts
 from tickets.services import (
     inquiries_bulk_assign,
@@ -228,7 +228,12 @@ class InboxChangeList(ChangeList):
     def unread_text(self) -> str:
         """「未読 3件」: the inquiries of the list as filtered with a customer
         message the agent has not opened (counted with the list, InboxPaginator)."""
-        return inbox_unread_text(self.paginator.unread)
+        return inbox_unread_text(self.paginator.unread, capped=self.paginator.capped)
+
+    @property
+    def result_count_text(self) -> str:
+        """「120件」, or 「1,000件以上」 when a search's count stopped at the cap."""
+        return search_count_text(self.result_count, capped=self.paginator.capped)
 
     def url_for_result(self, result) -> str:
         if self._change_url is None:
@@ -247,15 +252,19 @@ class InboxChangeList(ChangeList):
 
 class InboxPaginator(Paginator):
     """Counts the inbox as filtered and its unread rows in the same query
-    (inbox_counts): the unread count costs no second pass over the rows."""
+    (inbox_counts): the unread count costs no second pass over the rows.
+    With a search, up to `cap` (InboxMixin.get_paginator): `capped` says
+    there are more."""
 
     object_list: QuerySet[Inquiry]
     unread = 0
+    cap: int | None = None
+    capped = False
 
     @cached_property
     def count(self) -> int:
-        counts = inbox_counts(self.object_list)
-        self.unread = counts["unread"]
+        counts = inbox_counts(self.object_list, cap=self.cap)
+        self.unread, self.capped = counts["unread"], counts["capped"]
         return counts["total"]
 
 
@@ -275,14 +284,30 @@ REPLY_PREFIX = _("Reply: ")
 NEWS_SINCE = "since"
 
 
-def inbox_unread_text(count: int) -> str:
+def inbox_unread_text(count: int, *, capped: bool = False) -> str:
+    """「未読 3件」; 「未読 3件以上」 when the count stopped at a search's cap
+    (the unread among its first rows)."""
+    if capped:
+        return gettext("%(count)s or more unread") % {"count": f"{count:,}"}
     return ngettext("%(count)s unread", "%(count)s unread", count) % {"count": f"{count:,}"}
+
+
+def search_count_text(count: int, *, capped: bool = False) -> str:
+    """「120件」; 「1,000件以上」 when a search's count stopped at the cap."""
+    if capped:
+        return gettext("%(count)s or more inquiries") % {"count": f"{count:,}"}
+    return ngettext("%(count)s inquiry", "%(count)s inquiries", count) % {"count": f"{count:,}"}
 
 
 def inbox_new_text(count: int) -> str:
     return ngettext("%(count)s new — refresh", "%(count)s new — refresh", count) % {
         "count": f"{count:,}"
     }
+
+
+def search_count_cap(request: HttpRequest) -> int | None:
+    """SEARCH_COUNT_CAP when the inbox is searched, else None (counted whole)."""
+    return SEARCH_COUNT_CAP if request.GET.get(SEARCH_VAR, "").strip() else None
 
 
 class InboxMixin(ServiceFormAdminPart):
@@ -326,6 +351,14 @@ class InboxMixin(ServiceFormAdminPart):
             return InboxCountChangeList
         return InboxChangeList
 
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """A search is counted up to SEARCH_COUNT_CAP (「1,000件以上」)."""
+        paginator = super().get_paginator(
+            request, queryset, per_page, orphans, allow_empty_first_page
+        )
+        paginator.cap = search_count_cap(request)
+        return paginator
+
     def get_urls(self):
         return [
             path(
@@ -353,12 +386,12 @@ class InboxMixin(ServiceFormAdminPart):
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return JsonResponse({"error": gettext("Unknown filter.")}, status=400)
-        counts = inbox_counts(changelist.queryset, since=since)
+        counts = inbox_counts(changelist.queryset, since=since, cap=search_count_cap(request))
         return JsonResponse(
             {
                 **counts,
                 "new_text": inbox_new_text(counts["new"]),
-                "unread_text": inbox_unread_text(counts["unread"]),
+                "unread_text": inbox_unread_text(counts["unread"], capped=counts["capped"]),
             }
         )
 
@@ -501,22 +534,28 @@ class InboxMixin(ServiceFormAdminPart):
             return
         if request.GET.get(StatusFilter.parameter_name) == "all":
             return
-        count = inquiry_search(Inquiry.objects.all(), term).count()
+        count = inquiry_search(Inquiry.objects.all(), term)[: SEARCH_COUNT_CAP + 1].count()
         if not count:
             return
         query = urlencode({SEARCH_VAR: term, StatusFilter.parameter_name: "all"})
+        link = (
+            gettext("Search including closed ones (%(count)s or more)")
+            % {"count": f"{SEARCH_COUNT_CAP:,}"}
+            if count > SEARCH_COUNT_CAP
+            else ngettext(
+                "Search including closed ones (%(count)d)",
+                "Search including closed ones (%(count)d)",
+                count,
+            )
+            % {"count": count}
+        )
         self.message_user(
             request,
             format_html(
                 '{} <a href="?{}" class="closed-search-hint">{}</a>',
                 gettext("Nothing found among the inquiries the status filter shows."),
                 query,
-                ngettext(
-                    "Search including closed ones (%(count)d)",
-                    "Search including closed ones (%(count)d)",
-                    count,
-                )
-                % {"count": count},
+                link,
             ),
             messages.WARNING,
         )

@@ -31,7 +31,7 @@ from tickets.models import (
     SlaState,
 )
 from tickets.services.inquiries import event_add, reference_next
-from tickets.services.reading import last_message_fields
+from tickets.services.reading import last_message_fields, search_text_with
 from tickets.services.sla import (
     clocks_status_follow,
     next_reply_owed,
@@ -144,6 +144,7 @@ def inquiry_create(
             resolution_at_risk_at=resolution_at_risk,
             resolution_state=SlaState.ON_TRACK if resolution_due else "",
             **last_message_fields(message.visible_text or message.body_text, received_at),
+            search_text=search_text_with("", subject, message.body_text or message.visible_text),
         )
         inquiry.full_clean()
         inquiry.save()
@@ -281,8 +282,16 @@ def inquiry_inbound_add(
         for name, value in latest.items():
             setattr(inquiry, name, value)
         inquiry.last_inbound_at = received_at
+        inquiry.search_text = search_text_with(
+            inquiry.search_text, message.body_text or message.visible_text
+        )
         inquiry.save(
-            update_fields=["last_inbound_at", *latest, *next_reply_owed(inquiry, at=received_at)]
+            update_fields=[
+                "last_inbound_at",
+                "search_text",
+                *latest,
+                *next_reply_owed(inquiry, at=received_at),
+            ]
         )
         event_add(inquiry, InquiryEventKind.MESSAGE, new=MessageKind.INBOUND, message=saved.pk)
     return saved

@@ -1,9 +1,12 @@
 """What the inbox keeps per row and per agent: the latest message in one
 line (Inquiry.last_message_excerpt / last_message_at, written where messages
-are added) and how far each agent has read (InquiryReadState)."""
+are added), the text its search box reads (Inquiry.search_text: the subject
+and the customer's messages, folded) and how far each agent has read
+(InquiryReadState)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,6 +16,7 @@ from django.db.models.functions import Coalesce, NullIf, Replace, Substr
 from django.utils import timezone
 
 from tickets.models import Inquiry, InquiryMessage, InquiryReadState, MessageKind, OutboundState
+from tickets.search import search_fold
 
 EXCERPT_LENGTH = 120
 
@@ -27,9 +31,31 @@ def last_message_fields(text: str, at: datetime) -> dict:
     }
 
 
+def search_text_with(search_text: str, *texts: str) -> str:
+    """Inquiry.search_text with `texts` (the subject, a customer's message)
+    added, folded as the search box folds what is typed."""
+    return "\n".join(filter(None, [search_text, *(search_fold(text) for text in texts)]))
+
+
+def search_text_refresh(*, inquiry_ids: Iterable[int]) -> None:
+    """Recount Inquiry.search_text of these inquiries from their subject and
+    their customers' messages (after messages moved between inquiries)."""
+    ids = list(inquiry_ids)
+    bodies: dict[int, list[str]] = defaultdict(list)
+    inbound = InquiryMessage.objects.filter(inquiry_id__in=ids, kind=MessageKind.INBOUND)
+    for inquiry_id, body in inbound.order_by("created_at", "id").values_list(
+        "inquiry_id", "body_text"
+    ):
+        bodies[inquiry_id].append(body)
+    inquiries = list(Inquiry.objects.filter(pk__in=ids).only("pk", "subject"))
+    for inquiry in inquiries:
+        inquiry.search_text = search_text_with("", inquiry.subject, *bodies[inquiry.pk])
+    Inquiry.objects.bulk_update(inquiries, ["search_text"])
+
+
 def last_message_refresh(*, inquiry_ids: Iterable[int]) -> None:
-    """Recount the latest-message columns of these inquiries from their
-    messages, in one UPDATE, after messages moved between inquiries (merge,
+    """Recount the latest-message columns (and search_text) of these
+    inquiries from their messages after messages moved between inquiries (merge,
     split): the latest message exchanged with the customer — no notes, no
     automatic acknowledgements, no reply still held for approval. The same
     rule as migration 0020's backfill (which keeps its own frozen copy)."""
@@ -51,7 +77,9 @@ def last_message_refresh(*, inquiry_ids: Iterable[int]) -> None:
     )
     text = Coalesce(NullIf("visible_text", Value("")), "body_text")
     one_line = Replace(Replace(text, Value("\r"), Value("")), Value("\n"), Value(" "))
-    Inquiry.objects.filter(pk__in=list(inquiry_ids)).update(
+    inquiry_ids = list(inquiry_ids)
+    search_text_refresh(inquiry_ids=inquiry_ids)
+    Inquiry.objects.filter(pk__in=inquiry_ids).update(
         last_message_at=Subquery(latest.values("created_at")[:1]),
         last_message_excerpt=Coalesce(
             Subquery(latest.annotate(line=Substr(one_line, 1, EXCERPT_LENGTH)).values("line")[:1]),
