@@ -16,6 +16,7 @@ from tickets.admin.inquiries import InquiryAdmin
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryMessage, InquiryStatus, MessageKind
 from tickets.search import inquiry_search
 from tickets.services import (
+    InboundMessage,
     inquiries_merge,
     inquiry_inbound_add,
     inquiry_reply,
@@ -36,7 +37,9 @@ def found(word: str) -> set[int]:
 def test_the_words_of_a_later_customer_message_are_found(colleague):
     inquiry = factories.inquiry(subject="配送について", body="いつ届きますか。")
 
-    inquiry_inbound_add(inquiry=inquiry, body_text="益子焼の土鍋にひびがありました。")
+    inquiry_inbound_add(
+        inquiry=inquiry, message=InboundMessage(body_text="益子焼の土鍋にひびがありました。")
+    )
 
     assert found("益子焼の土鍋") == {inquiry.pk}
     assert found(WORD) == {inquiry.pk}
@@ -78,7 +81,9 @@ def word_inquiries(colleague):
         factories.inquiry(subject="サイズ", body="ＤＯＮＡＢＥ 土鍋の直径は？"),
         factories.inquiry(subject="色違い", body="青を注文しました。"),
     ]
-    inquiry_inbound_add(inquiry=inquiries[2], body_text="土鍋も一緒に届きますか。")
+    inquiry_inbound_add(
+        inquiry=inquiries[2], message=InboundMessage(body_text="土鍋も一緒に届きますか。")
+    )
     inquiry_reply(inquiry=inquiries[3], body="土鍋は別便でお届けします。", actor=colleague)
     closed = factories.inquiry(subject="土鍋の在庫", body="再入荷はいつですか。")
     inquiry_status_set(inquiry=closed, status=InquiryStatus.CLOSED, actor=colleague)
