@@ -445,26 +445,30 @@ class Order(models.Model):
         return f"{self.get_channel_display()} {self.order_number}"
 
     def clean(self) -> None:
-        """Dates a sale can have: in trade's years (crm.trade_time), and no
-        shipment or delivery before the order."""
-        now = timezone.now()
-        errors = {}
-        for name in ("ordered_at", "shipped_at", "delivered_at"):
-            value = getattr(self, name)
-            if value is not None and (message := trade_time_error(value, now=now)):
-                errors[name] = [message]
-        before_order = {
-            "shipped_at": _("The shipment cannot be before the order."),
-            "delivered_at": _("The delivery cannot be before the order."),
-        }
-        for name, message in before_order.items():
-            value = getattr(self, name)
-            if name in errors or value is None or self.ordered_at is None:
-                continue
-            if value < self.ordered_at:
-                errors[name] = [message]
-        if errors:
+        if errors := order_dates_errors(self, now=timezone.now()):
             raise ValidationError(errors)
+
+
+def order_dates_errors(order, *, now) -> dict[str, list[str]]:
+    """Dates a sale can have (Order.clean, and the import's batches, with
+    anything holding an order's dates): in trade's years (crm.trade_time),
+    and no shipment or delivery before the order."""
+    errors = {}
+    for name in ("ordered_at", "shipped_at", "delivered_at"):
+        value = getattr(order, name)
+        if value is not None and (message := trade_time_error(value, now=now)):
+            errors[name] = [message]
+    before_order = {
+        "shipped_at": _("The shipment cannot be before the order."),
+        "delivered_at": _("The delivery cannot be before the order."),
+    }
+    for name, message in before_order.items():
+        value = getattr(order, name)
+        if name in errors or value is None or order.ordered_at is None:
+            continue
+        if value < order.ordered_at:
+            errors[name] = [message]
+    return errors
 
 
 class OrderLine(models.Model):

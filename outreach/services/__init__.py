@@ -61,6 +61,7 @@ from outreach.services.templates import template_save
 from outreach.services.unsubscribe import (
     deliveries_skip_for_erasure,
     deliveries_skip_for_opt_out,
+    deliveries_skip_for_opt_outs,
     queued_skip,
     unsubscribe_apply,
     unsubscribe_token,
@@ -89,6 +90,7 @@ __all__ = [
     "click_url",
     "deliveries_skip_for_erasure",
     "deliveries_skip_for_opt_out",
+    "deliveries_skip_for_opt_outs",
     "deliveries_snapshot",
     "journey_activate",
     "journey_deactivate",
