@@ -163,21 +163,7 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
             keys.add((Channel.EMAIL, email_norm))
         if phone_norm:
             keys.add((Channel.PHONE, phone_norm))
-    by_identity = {}
-    if keys:
-        channels, external_ids = zip(*sorted(keys), strict=True)
-        by_identity = {
-            (c.identity_channel, c.identity_external_id): c
-            for c in Customer.objects.raw(
-                "SELECT c.*, i.channel AS identity_channel,"
-                f" i.external_id AS identity_external_id, {_CHANNEL_PROFILE_COLUMNS}"
-                f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
-                f" LEFT JOIN {_CHANNEL_PROFILE} p ON p.customer_id = c.id AND p.channel = i.channel"
-                " WHERE (i.channel, i.external_id) IN"
-                " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
-                [list(channels), list(external_ids)],
-            )
-        }
+    by_identity = _customers_by_identities(sorted(keys)) if keys else {}
     # Addresses matter only for those their own identity does not find.
     unknown = [item for item in prepared if item and (item[0].channel, item[2]) not in by_identity]
     known_emails = _addresses_known("email_normalized", {item[3] for item in unknown})
@@ -205,6 +191,45 @@ def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Custo
         else:
             results.append((None, UpsertOutcome.CREATED))
     return results
+
+
+# What customers_resolve_bulk reads of a customer found by identity: what
+# deciding "unchanged" needs, and what the caller uses (the id, the merge).
+# In the table's order, as Model.from_db takes a part of the columns.
+_RESOLVED_FIELDS = tuple(
+    field.attname
+    for field in Customer._meta.concrete_fields
+    if field.attname in ("id", "merged_into_id", *PROFILE_FIELDS)
+)
+
+
+def _customers_by_identities(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Customer]:
+    """The customer behind each (channel, external id) that exists, with
+    that channel's profile as channel_profile_<field> (channel_profile_id
+    None when nothing), in one query. Only _RESOLVED_FIELDS are loaded (the
+    others are deferred): a customer per row of the file, where building
+    whole ones through a raw queryset cost more than the query."""
+    channels, external_ids = (list(values) for values in zip(*keys, strict=True))
+    customer_columns = ", ".join(f"c.{name}" for name in _RESOLVED_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {customer_columns}, i.channel, i.external_id, {_CHANNEL_PROFILE_COLUMNS}"
+            f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
+            f" LEFT JOIN {_CHANNEL_PROFILE} p ON p.customer_id = c.id AND p.channel = i.channel"
+            " WHERE (i.channel, i.external_id) IN"
+            " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
+            [channels, external_ids],
+        )
+        rows = cursor.fetchall()
+    width = len(_RESOLVED_FIELDS)
+    profile_names = [f"channel_profile_{name}" for name in ("id", *PROFILE_FIELDS)]
+    found = {}
+    for row in rows:
+        customer = Customer.from_db(connection.alias, _RESOLVED_FIELDS, row[:width])
+        for name, value in zip(profile_names, row[width + 2 :], strict=True):
+            setattr(customer, name, value)
+        found[(row[width], row[width + 1])] = customer
+    return found
 
 
 def _addresses_known(column: str, addresses: set[str]) -> set[str]:

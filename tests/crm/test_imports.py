@@ -533,3 +533,32 @@ def test_erasing_a_person_blanks_the_refused_rows_that_hold_their_email(
     assert (theirs.row, theirs.reason) == ({}, "")
     # 佐藤花子 had lines 5 and 8 refused; 髙橋一郎 keeps his (6 and 7)
     assert sorted(job.row_errors.exclude(row={}).values_list("line", flat=True)) == [6, 7]
+
+
+def test_buyers_their_own_identity_finds_unchanged_go_in_bulk(
+    import_marketer, django_assert_max_num_queries
+):
+    # given: the buyers of repeat_buyers_file, imported
+    first = import_job_create(
+        content=repeat_buyers_file(),
+        file_name="repeat.csv",
+        preset=ImportPreset.ORDERS,
+        dry_run=False,
+        actor=import_marketer,
+    )
+    import_job_run(job_id=first.pk, bulk=True)
+    again = import_job_create(
+        content=repeat_buyers_file().replace(b",B-", b",C-"),
+        file_name="again.csv",
+        preset=ImportPreset.ORDERS,
+        dry_run=False,
+        actor=import_marketer,
+    )
+
+    # when: they order again, each found by their member id with nothing new
+    with django_assert_max_num_queries(30):
+        job = import_job_run(job_id=again.pk, bulk=True)
+
+    # then: one batch in a few queries, none of them through the services
+    assert job.counts["customers_unchanged"] == 21
+    assert job.counts["orders_created"] == 41
