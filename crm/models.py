@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -436,26 +439,30 @@ class Order(models.Model):
         return f"{self.get_channel_display()} {self.order_number}"
 
     def clean(self) -> None:
-        """Dates a sale can have: in trade's years (crm.trade_time), and no
-        shipment or delivery before the order."""
-        now = timezone.now()
-        errors: dict[str, list[StrOrPromise]] = {}
-        for name in ("ordered_at", "shipped_at", "delivered_at"):
-            value = getattr(self, name)
-            if value is not None and (message := trade_time_error(value, now=now)):
-                errors[name] = [message]
-        before_order = {
-            "shipped_at": _("The shipment cannot be before the order."),
-            "delivered_at": _("The delivery cannot be before the order."),
-        }
-        for name, wording in before_order.items():
-            value = getattr(self, name)
-            if name in errors or value is None or self.ordered_at is None:
-                continue
-            if value < self.ordered_at:
-                errors[name] = [wording]
-        if errors:
+        if errors := order_dates_errors(self, now=timezone.now()):
             raise ValidationError(errors)
+
+
+def order_dates_errors(order: Any, *, now: datetime) -> dict[str, list[StrOrPromise]]:
+    """Dates a sale can have (Order.clean, and the import's batches, with
+    anything holding an order's dates): in trade's years (crm.trade_time),
+    and no shipment or delivery before the order."""
+    errors: dict[str, list[StrOrPromise]] = {}
+    for name in ("ordered_at", "shipped_at", "delivered_at"):
+        value = getattr(order, name)
+        if value is not None and (message := trade_time_error(value, now=now)):
+            errors[name] = [message]
+    before_order = {
+        "shipped_at": _("The shipment cannot be before the order."),
+        "delivered_at": _("The delivery cannot be before the order."),
+    }
+    for name, wording in before_order.items():
+        value = getattr(order, name)
+        if name in errors or value is None or order.ordered_at is None:
+            continue
+        if value < order.ordered_at:
+            errors[name] = [wording]
+    return errors
 
 
 class OrderLine(models.Model):

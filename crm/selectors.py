@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Aggregate,
     BigIntegerField,
@@ -323,3 +324,25 @@ def customer_overview(*, customer: Customer, rows: int = CUSTOMER_PAGE_ROWS) -> 
             rows,
         ),
     )
+
+
+def orders_held(*, numbers: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (channel, order number) pairs an order of ours holds:
+    one query, each pair looked up in the unique index (a list of pairs
+    joined, not two IN lists, which PostgreSQL answers by scanning the
+    table once it has grown past its statistics)."""
+    numbers = sorted(set(numbers))
+    if not numbers:
+        return set()
+    channels, order_numbers = (list(values) for values in zip(*numbers, strict=True))
+    if connection.vendor != "postgresql":
+        held = Order.objects.filter(channel__in=channels, order_number__in=order_numbers)
+        return set(held.values_list("channel", "order_number")) & set(numbers)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.channel, o.order_number FROM {Order._meta.db_table} o"
+            " JOIN unnest(%s::varchar[], %s::varchar[]) AS n(channel, order_number)"
+            " ON o.channel = n.channel AND o.order_number = n.order_number",
+            [channels, order_numbers],
+        )
+        return set(cursor.fetchall())

@@ -28,8 +28,6 @@ from core.audit import audit_record
 from core.models import AuditAction
 from core.roles import MANAGER, MARKETER
 from crm.models import (
-    ConsentAction,
-    ConsentChannel,
     Customer,
     ImportJob,
     ImportPreset,
@@ -37,25 +35,19 @@ from crm.models import (
     ImportStatus,
     Order,
 )
-from crm.normalize import email_normalize, phone_normalize
 from crm.services import (
-    NewCustomer,
-    NewOrder,
     UpsertOutcome,
     consent_record,
     customer_upsert_outcome,
-    customers_create_bulk,
-    customers_resolve_bulk,
     lifecycle_recompute,
-    order_clean,
     order_upsert_outcome,
-    orders_create_bulk,
 )
 
+from .bulk import bulk_write, new_consent, order_lines, order_total
 from .presets import PRESETS, Row, RowError, row_read
 from .reading import CP932, UTF8_BOM, ImportFileError, csv_decode, csv_rows
 
-BATCH_ROWS = 500
+BATCH_ROWS = 2000
 _LIFECYCLE_CHUNK = 5000
 
 
@@ -112,7 +104,7 @@ def import_job_run(*, job_id: int, bulk: bool | None = None) -> ImportJob | None
     """Run a queued job to its end (the worker's task, or the command).
     None when another run has it already. `bulk` (default: on PostgreSQL)
     lets the batch path create what is new in one statement per table
-    (_bulk_write); False sends every row through the services one by one
+    (crm.imports.bulk); False sends every row through the services one by one
     (the tests compare the two)."""
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
         status=ImportStatus.RUNNING, started_at=timezone.now()
@@ -257,7 +249,7 @@ def _batch_import(job, preset, mapping, batch, tally: _Tally, errors: list, *, b
         else:
             pending.append((unit, read))
     if bulk:
-        pending = _bulk_write(job, pending, tally)
+        pending = bulk_write(job, pending, tally)
     for unit, read in pending:
         try:
             with transaction.atomic():
@@ -283,145 +275,6 @@ def _refuse(job, unit, refused, tally: _Tally, errors: list) -> None:
     for line, raw, reason in sorted(refused):
         errors.append(ImportRowError(job=job, line=line, row=raw, reason=reason))
         tally.rejected += 1
-
-
-def _person_keys(data) -> set[tuple[str, str]]:
-    """A person's identity and addresses, as identity resolution matches them."""
-    keys = {("identity", f"{data.channel}:{data.external_id}")}
-    if email := email_normalize(data.profile.get("email", "")):
-        keys.add(("email", email))
-    if phone := phone_normalize(data.profile.get("phone", "")):
-        keys.add(("phone", phone))
-    return keys
-
-
-def _bulk_write(job, pending, tally: _Tally) -> list:
-    """Write in bulk the units the services would plainly create or find
-    unchanged: a buyer no identity, email or phone of ours knows (created
-    by crm.services.customers_create_bulk, the same rules as
-    customer_upsert), or one their own identity finds with nothing to
-    write (customers_resolve_bulk); with an order no (channel, number) of
-    ours holds (orders_create_bulk, order_upsert's validation); a consent
-    without a date of its own (which consent_record cannot refuse) through
-    consent_record. Only the first appearance in the batch of a person or
-    an order, without tags: whatever else the batch says of them goes,
-    after, through the services, in the file's order. Returns the units
-    left for the services."""
-    seen: set = set()
-    candidates = []
-    left_index = set()
-    for index, (_unit, read) in enumerate(pending):
-        first = read[0]
-        data = first.customer
-        keys = _person_keys(data)
-        order_key = (
-            ("order", f"{first.order.channel}:{first.order.order_number}") if first.order else None
-        )
-        if order_key is not None:
-            keys.add(order_key)
-        eligible = (
-            data.channel
-            and data.external_id
-            and not data.tags
-            and (first.consent is None or first.consent.occurred_at is None)
-            and not (keys & seen)
-        )
-        seen |= keys
-        if eligible:
-            candidates.append(index)
-        else:
-            left_index.add(index)
-    if not candidates:
-        return pending
-    people = [
-        NewCustomer(
-            channel=pending[i][1][0].customer.channel,
-            external_id=pending[i][1][0].customer.external_id,
-            identity_display_name=pending[i][1][0].customer.identity_display_name,
-            profile=pending[i][1][0].customer.profile,
-        )
-        for i in candidates
-    ]
-    resolutions = customers_resolve_bulk(people=people)
-    orders_held = _orders_held([pending[i][1][0].order for i in candidates])
-    to_create: list[tuple[int, NewCustomer]] = []
-    customers: dict[int, tuple[Customer, str]] = {}
-    for i, person, (customer, outcome) in zip(candidates, people, resolutions, strict=True):
-        first = pending[i][1][0]
-        if not outcome or not _order_new_and_valid(first, pending[i][1], orders_held):
-            left_index.add(i)
-        elif outcome == UpsertOutcome.CREATED:
-            to_create.append((i, person))
-        else:
-            assert customer is not None  # found, as outcome says
-            customers[i] = (customer, outcome)
-    created = customers_create_bulk(people=[p for _i, p in to_create], actor=job.created_by)
-    for (i, _person), result in zip(to_create, created, strict=True):
-        if isinstance(result, Customer):
-            customers[i] = (result, UpsertOutcome.CREATED)
-        else:
-            left_index.add(i)
-    with_orders = [i for i in sorted(customers) if pending[i][1][0].order is not None]
-    orders_create_bulk(orders=[_new_order(pending[i][1], customers[i][0]) for i in with_orders])
-    for i, (customer, outcome) in customers.items():
-        tally.customer(customer, outcome)
-        if pending[i][1][0].consent is not None:
-            _consent_write(job, customer, pending[i][1][0].consent, tally)
-        if pending[i][1][0].order is not None:
-            tally.orders[UpsertOutcome.CREATED] += 1
-            tally.lifecycle_ids.add(customer.pk)
-    return [unit for index, unit in enumerate(pending) if index in left_index]
-
-
-def _orders_held(orders) -> set[tuple[str, str]]:
-    numbers = {(order.channel, order.order_number) for order in orders if order is not None}
-    if not numbers:
-        return set()
-    held = Order.objects.filter(
-        channel__in={channel for channel, _number in numbers},
-        order_number__in={number for _channel, number in numbers},
-    ).values_list("channel", "order_number")
-    return set(held) & numbers
-
-
-def _order_lines(rows: list[Row]):
-    return [row.order_line for row in rows if row.order_line is not None]
-
-
-def _order_total(order, lines) -> int:
-    if order.total is not None:
-        return order.total
-    return sum(line.quantity * line.unit_price for line in lines)
-
-
-def _new_order(rows: list[Row], customer) -> NewOrder:
-    order = rows[0].order
-    assert order is not None  # rows of an order
-    lines = _order_lines(rows)
-    return NewOrder(
-        channel=order.channel,
-        order_number=order.order_number,
-        customer=customer,
-        ordered_at=order.ordered_at,
-        total=_order_total(order, lines),
-        status=order.status,
-        shipped_at=order.shipped_at,
-        delivered_at=order.delivered_at,
-        lines=lines,
-    )
-
-
-def _order_new_and_valid(first: Row, rows: list[Row], held: set) -> bool:
-    """No order, or a new one that order_upsert's validation accepts."""
-    if first.order is None:
-        return True
-    if (first.order.channel, first.order.order_number) in held:
-        return False
-    try:
-        order_clean(_new_order(rows, None).as_order())
-    except ValidationError:
-        return False
-    return True
 
 
 def _units(preset, mapping, batch):
@@ -472,8 +325,8 @@ def _unit_write(job: ImportJob, rows: list[Row], tally: _Tally) -> None:
     if first.order is None:
         return
     order = first.order
-    lines = _order_lines(rows)
-    total = _order_total(order, lines)
+    lines = order_lines(rows)
+    total = order_total(order, lines)
     written, outcome = order_upsert_outcome(
         channel=order.channel,
         order_number=order.order_number,
@@ -494,13 +347,7 @@ def _unit_write(job: ImportJob, rows: list[Row], tally: _Tally) -> None:
 def _consent_write(job: ImportJob, customer: Customer, consent, tally: _Tally) -> None:
     """The row's email consent into the ledger, unless it already says so."""
     event = consent_record(
-        customer=customer,
-        channel=ConsentChannel.EMAIL,
-        action=ConsentAction.OPT_IN if consent.granted else ConsentAction.OPT_OUT,
-        source=consent.source,
-        occurred_at=consent.occurred_at,
-        wording_version=consent.wording_version,
-        note=_("CSV import: %(file)s") % {"file": job.file_name},
+        **new_consent(job, customer, consent).__dict__,
         unless_current=True,
         actor=job.created_by,
     )

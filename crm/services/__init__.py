@@ -1,10 +1,15 @@
 """Every write to customers, identities, orders and consent goes through
 here; callers import from `crm.services`."""
 
-from crm.services.consent import consent_record, consent_state_rebuild, consent_withdraw
+from crm.services.consent import (
+    NewConsent,
+    consent_record,
+    consent_state_rebuild,
+    consent_withdraw,
+    consents_record_bulk,
+)
 from crm.services.customers import (
     PROFILE_FIELDS,
-    NewCustomer,
     Resolution,
     UpsertOutcome,
     customer_claimant_clear,
@@ -16,9 +21,8 @@ from crm.services.customers import (
     customer_update,
     customer_upsert,
     customer_upsert_outcome,
-    customers_create_bulk,
-    customers_resolve_bulk,
 )
+from crm.services.customers_bulk import NewCustomer, customers_create_bulk, customers_resolve_bulk
 from crm.services.lifecycle import lifecycle_recompute
 from crm.services.merge import customer_merge
 from crm.services.orders import (
@@ -27,6 +31,7 @@ from crm.services.orders import (
     order_clean,
     order_upsert,
     order_upsert_outcome,
+    orders_clean_bulk,
     orders_create_bulk,
 )
 from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
@@ -35,6 +40,7 @@ from crm.services.suppression import bounce_record, suppression_add, suppression
 
 __all__ = [
     "PROFILE_FIELDS",
+    "NewConsent",
     "NewCustomer",
     "NewOrder",
     "OrderLineData",
@@ -45,6 +51,7 @@ __all__ = [
     "consent_record",
     "consent_state_rebuild",
     "consent_withdraw",
+    "consents_record_bulk",
     "customer_claimant_clear",
     "customer_claimant_set",
     "customer_erase",
@@ -63,6 +70,7 @@ __all__ = [
     "order_clean",
     "order_upsert",
     "order_upsert_outcome",
+    "orders_clean_bulk",
     "orders_create_bulk",
     "privacy_customer_ids",
     "retention_anonymize",

@@ -1,10 +1,10 @@
-"""Customers: profile cleaning, identity resolution, upsert, edits and the claimant flag."""
+"""Customers: identity resolution, upsert, edits and the claimant flag (the
+profile's cleaning: crm.services.profile)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,141 +22,19 @@ from crm.models import (
     CustomerChannelProfile,
     CustomerEvent,
     CustomerEventKind,
-    Prefecture,
     Tag,
 )
-from crm.normalize import (
-    email_normalize,
-    kana_normalize,
-    name_search_key,
-    phone_normalize,
-    postal_code_normalize,
-)
+from crm.normalize import email_normalize, phone_normalize
 from crm.services.lifecycle import lifecycle_recompute
-
-# Fields a caller may set on a customer, and how each is cleaned.
-PROFILE_FIELDS = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "email",
-    "phone",
-    "postal_code",
-    "prefecture",
-    "address",
-    "birthday",
+from crm.services.profile import (  # noqa: F401  (re-exported)
+    DERIVED_FIELDS,
+    PROFILE_FIELDS,
+    _apply_profile,
+    _clean_profile,
+    customer_derived_values,
+    customer_search_keys_refresh,
+    profile_save,
 )
-_KANA_FIELDS = {"family_name_kana", "given_name_kana"}
-
-
-def _clean_profile(data: dict[str, Any]) -> dict[str, Any]:
-    """Trim and normalise the profile fields that were given (None and ""
-    mean "not given"). Raises ValidationError naming the field."""
-    cleaned: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name in PROFILE_FIELDS:
-        value = data.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        if name == "birthday":
-            if not isinstance(value, date):
-                errors[name] = [_("Enter a date.")]
-            else:
-                cleaned[name] = value
-            continue
-        value = str(value).strip()
-        if name in _KANA_FIELDS:
-            value = kana_normalize(value)
-        elif name == "email":
-            if not email_normalize(value):
-                errors[name] = [_("Enter a valid email address.")]
-                continue
-        elif name == "postal_code":
-            normalized = postal_code_normalize(value)
-            if not normalized:
-                errors[name] = [_("A postal code has 7 digits, e.g. 150-0001.")]
-                continue
-            value = normalized
-        elif name == "prefecture" and value not in Prefecture.values:
-            errors[name] = [_("Unknown prefecture: %(value)s.") % {"value": value}]
-            continue
-        cleaned[name] = value
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def _apply_profile(customer: Customer, profile: dict[str, Any], *, overwrite: bool) -> list[str]:
-    """Set profile values on the instance; return the names that changed."""
-    changed = []
-    for name, value in profile.items():
-        current = getattr(customer, name)
-        if current == value or (current and not overwrite):
-            continue
-        setattr(customer, name, value)
-        changed.append(name)
-    return changed
-
-
-# The columns profile_save derives from the profile: identity resolution's
-# keys and search's (crm.search).
-DERIVED_FIELDS = ("email_normalized", "phone_normalized", "search_name", "search_kana")
-
-
-def customer_derived_values(customer: Customer) -> dict[str, str]:
-    """The values of DERIVED_FIELDS for the customer's profile as it is."""
-    return {
-        "email_normalized": email_normalize(customer.email),
-        "phone_normalized": phone_normalize(customer.phone),
-        # A customer known only by their name on a channel (「LINE: さくら」)
-        # is found by that name.
-        "search_name": name_search_key(customer.family_name, customer.given_name)
-        or name_search_key(customer.nickname),
-        "search_kana": name_search_key(customer.family_name_kana, customer.given_name_kana),
-    }
-
-
-def profile_save(customer: Customer, changed: list[str] | None = None) -> None:
-    """Save a profile write (`changed` fields, or a new customer): the
-    normalised email and phone that identity resolution matches on, and the
-    name keys search matches on, always follow the fields they come from."""
-    for name, value in customer_derived_values(customer).items():
-        setattr(customer, name, value)
-    if changed is None:
-        customer.save()
-    else:
-        customer.save(update_fields=[*changed, *DERIVED_FIELDS, "updated_at"])
-
-
-def customer_search_keys_refresh(*, customer_ids: Sequence[int]) -> int:
-    """Recompute the search keys of these customers from the names they now
-    hold, after a set-based write of names (the retention job's). Returns
-    how many changed."""
-    changed = []
-    customers = Customer.objects.filter(pk__any_of=list(customer_ids)).only(
-        "pk",
-        "family_name",
-        "given_name",
-        "family_name_kana",
-        "given_name_kana",
-        "nickname",
-        "search_name",
-        "search_kana",
-    )
-    for customer in customers:
-        values = customer_derived_values(customer)
-        if (customer.search_name, customer.search_kana) != (
-            values["search_name"],
-            values["search_kana"],
-        ):
-            customer.search_name, customer.search_kana = (
-                values["search_name"],
-                values["search_kana"],
-            )
-            changed.append(customer)
-    Customer.objects.bulk_update(changed, ["search_name", "search_kana"], batch_size=1000)
-    return len(changed)
 
 
 def customer_event_add(
@@ -635,177 +513,3 @@ def _claimant_write(
     kind = CustomerEventKind.CLAIMANT_FLAGGED if flagged else CustomerEventKind.CLAIMANT_CLEARED
     customer_event_add(customer, kind, actor, **event_data)
     lifecycle_recompute(customer_ids=[customer.pk])
-
-
-# --- Many new customers at once (the CSV import's bulk path) ---------------
-
-
-@dataclass(frozen=True)
-class NewCustomer:
-    """A person no identity, email or phone of ours knows (the caller
-    checked): what customer_upsert would get for them."""
-
-    channel: str
-    external_id: str
-    identity_display_name: str
-    profile: dict[str, Any]
-
-
-def customers_create_bulk(
-    *, people: Sequence[NewCustomer], actor: Actor = None
-) -> list[Customer | ValidationError]:
-    """Create customers the way customer_upsert creates one it did not find
-    (the same cleaning, validation, normalised addresses, CREATED event,
-    channel identity and channel profile), in one INSERT per table for all
-    of them. Returns, per person, the customer or why it was refused. The
-    caller has resolved each person to nobody in the same transaction."""
-    results: list[Customer | ValidationError] = []
-    created: list[tuple[Customer, NewCustomer, dict[str, Any]]] = []
-    for person in people:
-        try:
-            if person.channel not in Channel.values:
-                raise ValidationError(
-                    {"channel": [_("Unknown channel: %(value)s.") % {"value": person.channel}]}
-                )
-            cleaned = _clean_profile(person.profile)
-            customer = Customer()
-            _apply_profile(customer, cleaned, overwrite=True)
-            _profile_full_clean(customer)
-        except ValidationError as error:
-            results.append(error)
-            continue
-        customer.email_normalized = email_normalize(customer.email)
-        customer.phone_normalized = phone_normalize(customer.phone)
-        created.append((customer, person, cleaned))
-        results.append(customer)
-    if not created:
-        return results
-    Customer.objects.bulk_create([customer for customer, _person, _cleaned in created])
-    actor = actor_or_none(actor)
-    CustomerEvent.objects.bulk_create(
-        CustomerEvent(
-            customer=customer,
-            kind=CustomerEventKind.CREATED,
-            actor=actor,
-            data={"channel": person.channel},
-        )
-        for customer, person, _cleaned in created
-    )
-    ChannelIdentity.objects.bulk_create(
-        ChannelIdentity(
-            customer=customer,
-            channel=person.channel,
-            external_id=_identity_external_id(
-                person.channel,
-                person.external_id,
-                cleaned.get("email", ""),
-                cleaned.get("phone", ""),
-            ),
-            display_name=person.identity_display_name[:255],
-        )
-        for customer, person, cleaned in created
-    )
-    CustomerChannelProfile.objects.bulk_create(
-        CustomerChannelProfile(
-            customer=customer,
-            channel=person.channel,
-            email_normalized=email_normalize(cleaned.get("email", "")),
-            phone_normalized=phone_normalize(cleaned.get("phone", "")),
-            **cleaned,
-        )
-        for customer, person, cleaned in created
-        if cleaned
-    )
-    return results
-
-
-def customers_resolve_bulk(*, people: Sequence[NewCustomer]) -> list[tuple[Customer | None, str]]:
-    """What customer_upsert would do with each person, for many at once (two
-    queries, PostgreSQL): (customer, UNCHANGED) when their own identity
-    finds them and nothing would be written; (None, CREATED) when no
-    identity, email or phone of ours knows them (customers_create_bulk
-    creates them alike); (None, "") otherwise: the caller goes through
-    customer_upsert, which knows the rest of the rules."""
-    prepared: list[tuple[NewCustomer, dict[str, Any], str, str, str] | None] = []
-    for person in people:
-        try:
-            cleaned = _clean_profile(person.profile)
-        except ValidationError:
-            prepared.append(None)
-            continue
-        email_norm = email_normalize(cleaned.get("email", ""))
-        phone_norm = phone_normalize(cleaned.get("phone", ""))
-        external_id = _identity_external_id(
-            person.channel, person.external_id, cleaned.get("email", ""), cleaned.get("phone", "")
-        )
-        prepared.append((person, cleaned, external_id, email_norm, phone_norm))
-    keys = set()
-    for item in prepared:
-        if item is None:
-            continue
-        person, _cleaned, external_id, email_norm, phone_norm = item
-        keys.add((person.channel, external_id))
-        if email_norm:
-            keys.add((Channel.EMAIL, email_norm))
-        if phone_norm:
-            keys.add((Channel.PHONE, phone_norm))
-    by_identity = {}
-    if keys:
-        channels, external_ids = zip(*sorted(keys), strict=True)
-        by_identity = {
-            (c.identity_channel, c.identity_external_id): c  # type: ignore[attr-defined]  # columns the raw SQL selects
-            for c in Customer.objects.raw(
-                "SELECT c.*, i.channel AS identity_channel,"
-                f" i.external_id AS identity_external_id, {_CHANNEL_PROFILE_COLUMNS}"
-                f" FROM {_IDENTITY} i JOIN {_CUSTOMER} c ON c.id = i.customer_id"
-                f" LEFT JOIN {_CHANNEL_PROFILE} p ON p.customer_id = c.id AND p.channel = i.channel"
-                " WHERE (i.channel, i.external_id) IN"
-                " (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
-                [list(channels), list(external_ids)],
-            )
-        }
-    emails = sorted({item[3] for item in prepared if item and item[3]})
-    phones = sorted({item[4] for item in prepared if item and item[4]})
-    known_emails: set[str] = set()
-    known_phones: set[str] = set()
-    if emails or phones:
-        for email_norm, phone_norm in _addresses_known(emails, phones):
-            known_emails.add(email_norm)
-            known_phones.add(phone_norm)
-    results: list[tuple[Customer | None, str]] = []
-    for item in prepared:
-        if item is None:
-            results.append((None, ""))
-            continue
-        person, cleaned, external_id, email_norm, phone_norm = item
-        customer = by_identity.get((person.channel, external_id))
-        if customer is not None:
-            unchanged = customer.merged_into_id is None and _nothing_to_write(
-                Resolution(customer, "identity"), cleaned, ()
-            )
-            results.append((customer, UpsertOutcome.UNCHANGED) if unchanged else (None, ""))
-        elif (
-            email_norm
-            and (email_norm in known_emails or (Channel.EMAIL, email_norm) in by_identity)
-        ) or (
-            phone_norm
-            and (phone_norm in known_phones or (Channel.PHONE, phone_norm) in by_identity)
-        ):
-            results.append((None, ""))
-        else:
-            results.append((None, UpsertOutcome.CREATED))
-    return results
-
-
-def _addresses_known(emails: list[str], phones: list[str]) -> list[tuple[str, str]]:
-    """(email, phone) of the live customers with any of these addresses."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT email_normalized, phone_normalized FROM {_CUSTOMER}"
-            " WHERE (email_normalized = ANY(%s) OR phone_normalized = ANY(%s))"
-            " AND merged_into_id IS NULL AND anonymized_at IS NULL",
-            [emails, phones],
-        )
-        return cursor.fetchall()  # type: ignore[no-any-return]  # rows of two text columns

@@ -9,13 +9,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from core.db import insert_if_absent
+from core.db import copy_insert, insert_if_absent
+from core.validation import FieldsCheck
 from crm.models import (
     Customer,
     Order,
     OrderLine,
     OrderStatus,
+    order_dates_errors,
 )
 from crm.services.customers import UpsertOutcome, customer_follow_merges
 from crm.services.lifecycle import lifecycle_recompute
@@ -196,7 +199,7 @@ class NewOrder:
 
     channel: str
     order_number: str
-    customer: Customer
+    customer: Customer | None  # None: only checked (orders_clean_bulk), not created
     ordered_at: datetime
     total: int
     status: str
@@ -204,38 +207,83 @@ class NewOrder:
     delivered_at: datetime | None
     lines: Sequence[OrderLineData]
 
-    def as_order(self) -> Order:
-        return Order(
-            channel=self.channel,
-            order_number=self.order_number,
-            customer=self.customer,
-            ordered_at=self.ordered_at,
-            total=self.total,
-            status=self.status,
-            shipped_at=self.shipped_at,
-            delivered_at=self.delivered_at,
-        )
+
+# order_clean's full_clean, for a batch: the fields a NewOrder gives.
+_ORDER_CHECK = FieldsCheck(
+    Order,
+    [
+        "channel",
+        "order_number",
+        "status",
+        "ordered_at",
+        "shipped_at",
+        "delivered_at",
+        "total",
+    ],
+)
 
 
-def orders_create_bulk(*, orders: Sequence[NewOrder]) -> list[Order | ValidationError]:
-    """Create orders the way order_upsert creates one it did not find (the
-    same validation, the lines), in one INSERT for the orders and one for
-    their lines. The caller recomputes the customers' lifecycle (as
-    order_upsert_outcome with lifecycle=False). Returns, per order, the
-    order or why it was refused."""
-    results: list[Order | ValidationError] = []
-    valid: list[tuple[Order, NewOrder]] = []
+def orders_clean_bulk(*, orders: Sequence[NewOrder]) -> list[ValidationError | None]:
+    """order_clean for many orders, checked as a batch: per order, what
+    order_clean would raise (the same messages, the same fields in the same
+    order), or None."""
+    now = timezone.now()
+    results: list[ValidationError | None] = []
     for data in orders:
-        order = data.as_order()
-        try:
-            order_clean(order)
-        except ValidationError as error:
+        values = {
+            "channel": data.channel,
+            "order_number": data.order_number,
+            "status": data.status,
+            "ordered_at": data.ordered_at,
+            "shipped_at": data.shipped_at,
+            "delivered_at": data.delivered_at,
+            "total": data.total,
+        }
+        errors: dict[str, list] = dict(_ORDER_CHECK.errors(values))
+        for name, messages in order_dates_errors(data, now=now).items():
+            errors.setdefault(name, []).extend(ValidationError(messages).error_list)
+        results.append(ValidationError(errors) if errors else None)
+    return results
+
+
+def orders_create_bulk(*, orders: Sequence[NewOrder]) -> list[int | ValidationError]:
+    """Create orders the way order_upsert creates one it did not find (the
+    same validation, checked as a batch, and the lines), in one COPY for
+    the orders and one for their lines. The caller recomputes the
+    customers' lifecycle (as order_upsert_outcome with lifecycle=False).
+    Returns, per order, its id or why it was refused."""
+    results: list[int | ValidationError] = []
+    valid: list[tuple[int, NewOrder]] = []
+    for data, error in zip(orders, orders_clean_bulk(orders=orders), strict=True):
+        if error is not None:
             results.append(error)
             continue
-        valid.append((order, data))
-        results.append(order)
-    Order.objects.bulk_create([order for order, _data in valid])
-    OrderLine.objects.bulk_create(
-        OrderLine(order=order, **line.__dict__) for order, data in valid for line in data.lines
+        valid.append((len(results), data))
+        results.append(0)  # its id, below
+    ids = copy_insert(
+        Order,
+        [
+            {
+                "channel": data.channel,
+                "order_number": data.order_number,
+                "customer_id": data.customer.pk,  # type: ignore[union-attr]  # created orders have their customer
+                "ordered_at": data.ordered_at,
+                "total": data.total,
+                "status": data.status,
+                "shipped_at": data.shipped_at,
+                "delivered_at": data.delivered_at,
+            }
+            for _index, data in valid
+        ],
+    )
+    for (index, _data), pk in zip(valid, ids, strict=True):
+        results[index] = pk
+    copy_insert(
+        OrderLine,
+        [
+            {"order_id": pk, **line.__dict__}
+            for pk, (_index, data) in zip(ids, valid, strict=True)
+            for line in data.lines
+        ],
     )
     return results

@@ -68,6 +68,7 @@ from outreach.services.templates import template_save
 from outreach.services.unsubscribe import (
     deliveries_skip_for_erasure,
     deliveries_skip_for_opt_out,
+    deliveries_skip_for_opt_outs,
     queued_skip,
     unsubscribe_apply,
     unsubscribe_token,
@@ -99,6 +100,7 @@ __all__ = [
     "click_url",
     "deliveries_skip_for_erasure",
     "deliveries_skip_for_opt_out",
+    "deliveries_skip_for_opt_outs",
     "deliveries_snapshot",
     "dm_label_expression",
     "journey_activate",

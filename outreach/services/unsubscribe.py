@@ -71,6 +71,15 @@ def deliveries_skip_for_opt_out(*, customer_id: int, channel: str) -> int:
     return queued_skip(queued, reason=SkipReason.UNSUBSCRIBED)
 
 
+def deliveries_skip_for_opt_outs(*, customer_ids: list[int], channel: str) -> int:
+    """`deliveries_skip_for_opt_out` for many customers at once
+    (`crm.services.consents_record_bulk`)."""
+    queued = Delivery.objects.filter(
+        customer_id__in=customer_ids, channel=channel, send__purpose=Purpose.MARKETING
+    )
+    return queued_skip(queued, reason=SkipReason.UNSUBSCRIBED)
+
+
 def deliveries_skip_for_erasure(*, customer_ids: list[int]) -> int:
     """Skip everything still queued to customers whose personal data is
     being erased (crm.services.privacy), marketing or not: nothing more
