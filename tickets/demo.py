@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.choices import Channel
+from tickets.demo_helpdesk import helpdesk_demo, helpdesk_settings_demo
 from tickets.demo_history import customers_by_channel, history_demo
 from tickets.models import Category, Inquiry, InquiryMessage, InquiryStatus, Priority
 from tickets.reply_templates import (
@@ -255,4 +256,4 @@ def tickets_demo(ctx) -> None:
 
 
 # The past first, so that this month's references run in time order.
-DEMO_STEPS = [history_demo, tickets_demo]
+DEMO_STEPS = [history_demo, helpdesk_settings_demo, tickets_demo, helpdesk_demo]

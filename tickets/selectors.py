@@ -248,6 +248,13 @@ def claimant_suggestions(*, now: datetime) -> QuerySet[Customer]:
 MERGE_SUGGEST_DAYS = 7
 
 
+def inquiries_counted() -> QuerySet[Inquiry]:
+    """The inquiries that count as inquiries in figures and reports: not
+    those absorbed by a merge, whose messages, time and answers are their
+    survivor's (tickets.services.merge)."""
+    return Inquiry.objects.filter(merged_into__isnull=True)
+
+
 def merge_suggestions(inquiry: Inquiry) -> QuerySet[Inquiry]:
     """Inquiries to suggest merging with `inquiry`: the same customer's,
     about the same order, received within MERGE_SUGGEST_DAYS of it, not

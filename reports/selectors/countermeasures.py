@@ -26,7 +26,7 @@ from reports.selectors.figures import (
     month_range,
     percentile_interpolate,
 )
-from tickets.models import Inquiry
+from tickets.selectors import inquiries_counted
 
 # A countermeasure is shown beside this many months before and after its month.
 COUNTERMEASURE_SPAN = 3
@@ -87,7 +87,7 @@ def _scope_month_stats(
     for index in range(months):
         each = month_add(first, index)
         start, end = month_range(each)
-        rows = Inquiry.objects.filter(created_at__gte=start, created_at__lt=end).filter(rows_q)
+        rows = inquiries_counted().filter(created_at__gte=start, created_at__lt=end).filter(rows_q)
         aggregates: dict[str, Aggregate] = {
             f"n{n}": Count("pk", filter=q or None) for n, q in enumerate(wanted)
         }

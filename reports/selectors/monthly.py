@@ -55,7 +55,8 @@ from reports.selectors.figures import (
     percentile_interpolate,
     rate,
 )
-from tickets.models import OPEN_STATUSES, Category, Inquiry
+from tickets.models import OPEN_STATUSES, Category
+from tickets.selectors import inquiries_counted
 from tickets.services.triage import triage_late_q
 
 TREND_MONTHS = 12
@@ -123,7 +124,7 @@ def monthly_report(
     category_id = category.pk if category else None
     start, end = month_range(month)
     links = _Links(inquiry_list_url, start, end, channel, category_id)
-    base = _filtered(Inquiry.objects.all(), channel, category_id)
+    base = _filtered(inquiries_counted(), channel, category_id)
     inquiries = base.filter(created_at__gte=start, created_at__lt=end)
     figures = _month_figures(inquiries, now)
 

@@ -35,7 +35,18 @@ from crm.models import (
 from reports.models import Countermeasure, CountermeasureStatus
 from tests.seeds import seed_data_restore
 from tickets import demo_history
-from tickets.models import Inquiry, InquiryEvent, InquiryMessage, ReferenceCounter, SlaState
+from tickets.models import (
+    AgentAvailability,
+    AssignmentMode,
+    AssignmentRule,
+    CsatSetting,
+    CsatSurvey,
+    Inquiry,
+    InquiryEvent,
+    InquiryMessage,
+    ReferenceCounter,
+    SlaState,
+)
 
 PEOPLE = 40  # enough for every segment and channel (see FIXED_PEOPLE)
 
@@ -61,6 +72,9 @@ def _counts() -> dict[str, int]:
         InquiryMessage,
         InquiryEvent,
         Countermeasure,
+        AssignmentRule,
+        CsatSetting,
+        CsatSurvey,
     )
     counts = {model.__name__: model.objects.count() for model in models}
     counts["references used"] = sum(ReferenceCounter.objects.values_list("last", flat=True))
@@ -342,3 +356,25 @@ def test_the_demo_countermeasure_reviews_the_delivery_delay_spike(demo):
     assert countermeasure.owner.username == "manager"
     assert countermeasure.status == CountermeasureStatus.IN_PROGRESS
     assert countermeasure.due_date > countermeasure.month
+
+
+@pytest.mark.django_db
+def test_the_helpdesk_rules_are_there_to_click_through(demo):
+    # assignment: round robin for LINE and a category rule, agents present
+    rules = AssignmentRule.objects.filter(is_active=True, mode=AssignmentMode.ROUND_ROBIN)
+    assert rules.filter(channel=Channel.LINE).exists()
+    assert rules.filter(category__isnull=False).exists()
+    assert AgentAvailability.objects.filter(is_present=True).count() >= 2
+    # satisfaction: asked on every channel but Amazon, some answered
+    assert not CsatSetting.objects.get(channel=Channel.AMAZON).is_active
+    assert CsatSetting.objects.filter(is_active=True).count() == len(Channel.values) - 1
+    assert CsatSurvey.objects.filter(score__isnull=False).count() >= 2
+    assert CsatSurvey.objects.exclude(comment="").exists()
+    # clocks: a next reply owed and running, a resolution clock paused
+    assert Inquiry.objects.filter(
+        next_reply_since__isnull=False, next_replied_at__isnull=True, status="open"
+    ).exists()
+    assert Inquiry.objects.filter(status="waiting_customer").exists()
+    # a merged pair and a split
+    assert Inquiry.objects.filter(merged_into__isnull=False).exists()
+    assert Inquiry.objects.filter(split_from__isnull=False).exists()

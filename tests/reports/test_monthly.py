@@ -30,8 +30,10 @@ from reports.models import Countermeasure
 from reports.selectors.figures import Duration
 from reports.selectors.monthly import monthly_report
 from reports.services import countermeasure_save
+from tests.crm import factories as crm_factories
 from tests.reports.monthly_fixture import NOVEMBER, NOW, at, make_inquiry, work
 from tickets.models import Category
+from tickets.services import inquiries_merge, inquiry_reply
 
 pytestmark = pytest.mark.django_db
 MONTHLY = reverse("admin:reports_countermeasure_monthly")
@@ -241,3 +243,22 @@ def test_the_report_query_count_does_not_grow_with_inquiries(
         )
     clock(NOW)
     assert _report_queries(client) == before
+
+
+def test_an_inquiry_absorbed_by_a_merge_counts_as_part_of_its_survivor(clock, colleague):
+    # given: two November inquiries of one customer, merged into one
+    customer = crm_factories.customer()
+    first = make_inquiry(clock, channel="email", received=at("11-02", 10), customer=customer)
+    second = make_inquiry(clock, channel="email", received=at("11-02", 11), customer=customer)
+    clock(at("11-02", 12))
+    inquiries_merge(inquiries=[first, second], actor=colleague)
+    inquiry_reply(inquiry=first, body="ご連絡ありがとうございます。", actor=colleague)
+    clock(NOW)
+
+    report = monthly_report(month=NOVEMBER, now=NOW)
+
+    # then: one inquiry in every count, the absorbed one nowhere
+    assert report.table("impact").rows[0][1] == 1
+    assert [row[-1] for row in report.table("by_channel").rows] == [1]
+    assert report.table("durations").rows[1][1] == 1  # first replies measured
+    assert report.table("compliance_channel").rows[0][1] == 1

@@ -337,3 +337,18 @@ def test_a_split_inquiry_page_links_to_the_original(client, colleague):
     text = client.get(page_url(new)).content.decode()
 
     assert f"{inquiry.reference} から分割" in text
+
+
+def test_the_customer_panel_says_an_absorbed_inquiry_was_merged_not_done(client, colleague):
+    customer = crm_factories.customer()
+    first = factories.inquiry(customer=customer, received_at=timezone.now() - timedelta(hours=3))
+    second = factories.inquiry(customer=customer, subject="再度のお問い合わせ")
+    inquiries_merge(inquiries=[first, second], actor=colleague)
+    client.force_login(colleague)
+
+    html = client.get(page_url(first)).content.decode()
+
+    panel = html.split('class="customer-inquiries"')[1].split("</ul>")[0]
+    assert second.reference in panel
+    assert "他の問い合わせに統合" in panel
+    assert "完了" not in panel

@@ -26,6 +26,7 @@ from tickets.models import (
     InquiryStatus,
     MessageKind,
     NotificationKind,
+    SlaPolicy,
     SlaState,
     StaffNotification,
 )
@@ -43,6 +44,7 @@ from tickets.services import (
     sla_times,
     sla_watch,
 )
+from tickets.services.sla import resolution_times
 
 pytestmark = pytest.mark.django_db
 
@@ -461,3 +463,85 @@ def test_reply_outcome_after_merge_reopens_the_survivors_clock(colleague):
 
     survivor.refresh_from_db()
     assert survivor.first_replied_at is None
+
+
+# --- Merge: the next-reply and resolution clocks -----------------------------------------
+
+
+@pytest.fixture
+def targets():
+    """Every policy: next reply within 8 hours, resolved within 48, at risk
+    2 hours before."""
+    SlaPolicy.objects.update(
+        next_reply_minutes=8 * 60, resolution_minutes=48 * 60, at_risk_minutes=120
+    )
+
+
+def test_merge_counts_the_resolution_clock_from_the_earliest_message(colleague, targets):
+    first, second = _pair(hours_apart=30)
+    assert second.resolution_due_at > first.resolution_due_at
+
+    survivor = inquiries_merge(inquiries=[first, second], survivor=second, actor=colleague)
+
+    due, at_risk = resolution_times(survivor.sla_policy, first.created_at)
+    assert (survivor.resolution_due_at, survivor.resolution_at_risk_at) == (due, at_risk)
+    assert survivor.resolution_due_at == first.resolution_due_at
+
+
+def test_merge_owes_the_next_reply_from_the_customers_message_on_the_absorbed_inquiry(
+    colleague, targets
+):
+    # given: the first inquiry was answered, then the customer wrote a new one
+    customer = crm_factories.customer()
+    start = timezone.now() - timedelta(hours=3)
+    first = factories.inquiry(customer=customer, received_at=start)
+    inquiry_reply(inquiry=first, body="確認いたします。", actor=colleague)
+    second = factories.inquiry(customer=customer, body="まだですか")
+    written = second.created_at
+
+    survivor = inquiries_merge(inquiries=[first, second], actor=colleague)
+
+    # then: as if the customer's message had arrived on the survivor
+    assert survivor.pk == first.pk
+    assert survivor.next_reply_since == written
+    assert survivor.next_reply_due_at == written + timedelta(hours=8)
+    assert survivor.next_reply_at_risk_at == written + timedelta(hours=6)
+    assert survivor.next_replied_at is None
+    assert survivor.next_reply_state == SlaState.ON_TRACK
+    # and the next reply meets it
+    inquiry_reply(inquiry=survivor, body="本日発送いたしました。", actor=colleague)
+    survivor.refresh_from_db()
+    assert survivor.next_reply_state == SlaState.MET
+
+
+def test_a_reply_on_the_absorbed_inquiry_answers_the_survivors_owed_next_reply(colleague, targets):
+    # given: the survivor owes a next reply from the customer's second message;
+    # the absorbed inquiry, received later, was answered after that message
+    customer = crm_factories.customer()
+    start = timezone.now() - timedelta(hours=5)
+    first = factories.inquiry(customer=customer, received_at=start)
+    inquiry_reply(inquiry=first, body="確認いたします。", actor=colleague)
+    first.refresh_from_db()
+    inquiry_inbound_add(inquiry=first, message=InboundMessage(body_text="まだですか"))
+    first.refresh_from_db()
+    written = first.next_reply_since
+    second = factories.inquiry(customer=customer)
+    inquiry_reply(inquiry=second, body="本日発送いたしました。", actor=colleague)
+
+    survivor = inquiries_merge(inquiries=[first, second], actor=colleague)
+
+    assert survivor.next_reply_since == written
+    assert survivor.next_replied_at is not None
+    assert survivor.next_reply_state == SlaState.MET
+
+
+def test_a_split_out_inquiry_has_its_own_resolution_clock(colleague, targets):
+    first, second = _pair()
+    survivor = inquiries_merge(inquiries=[first, second], actor=colleague)
+    moved = survivor.messages.get(body_text="写真を送ります")
+
+    new = inquiry_split(message=moved, actor=colleague)
+
+    due, at_risk = resolution_times(new.sla_policy, moved.created_at)
+    assert (new.resolution_due_at, new.resolution_at_risk_at) == (due, at_risk)
+    assert new.resolution_state == SlaState.ON_TRACK

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from tickets.models import (
     InquiryStatus,
     MessageKind,
     Priority,
+    SlaPolicy,
     SlaState,
 )
 from tickets.services.inquiries import event_add, reference_next
@@ -89,6 +91,23 @@ def _attachments_save(message: InquiryMessage, attachments: Sequence[AttachmentD
         attachment.save()
 
 
+def inquiry_clock_fields(policy: SlaPolicy | None, received_at: datetime) -> dict[str, Any]:
+    """The clocks of an inquiry received at `received_at` under `policy`:
+    first-reply and triage targets and the resolution clock (inquiry_create
+    and inquiry_split start every inquiry's clocks here)."""
+    due, at_risk = sla_times(policy, received_at) if policy else (None, None)
+    resolution_due, resolution_at_risk = resolution_times(policy, received_at)
+    return {
+        "sla_policy": policy,
+        "first_reply_due_at": due,
+        "at_risk_at": at_risk,
+        "triage_due_at": triage_due(policy, received_at),
+        "resolution_due_at": resolution_due,
+        "resolution_at_risk_at": resolution_at_risk,
+        "resolution_state": SlaState.ON_TRACK if resolution_due else "",
+    }
+
+
 def inquiry_create(
     *,
     customer: Customer,
@@ -122,8 +141,6 @@ def inquiry_create(
             {"priority": [_("Unknown priority: %(value)s.") % {"value": priority}]}
         )
     policy = sla_policy_for(channel=channel, priority=priority)
-    due, at_risk = sla_times(policy, received_at) if policy else (None, None)
-    resolution_due, resolution_at_risk = resolution_times(policy, received_at)
     with transaction.atomic():
         inquiry = Inquiry(
             reference=reference_next(received_at),
@@ -134,15 +151,9 @@ def inquiry_create(
             subject=subject,
             category=category,
             priority=priority,
-            sla_policy=policy,
-            first_reply_due_at=due,
-            at_risk_at=at_risk,
-            triage_due_at=triage_due(policy, received_at),
             last_inbound_at=received_at,
             reopened_from=reopened_from,
-            resolution_due_at=resolution_due,
-            resolution_at_risk_at=resolution_at_risk,
-            resolution_state=SlaState.ON_TRACK if resolution_due else "",
+            **inquiry_clock_fields(policy, received_at),
             **last_message_fields(message.visible_text or message.body_text, received_at),
             search_text=search_text_with("", subject, message.body_text or message.visible_text),
         )

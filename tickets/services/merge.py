@@ -4,8 +4,10 @@ into a new inquiry (SPEC rule 13).
 A merge keeps one inquiry (the survivor) and closes the others (absorbed):
 their messages (with attachments), timeline events, staff notices and links
 to incidents and suspensions move to the survivor, the absorbed ones point
-to it (`merged_into`), and the survivor's first-reply clock is recomputed
-through the SLA service from the earliest customer message. Every row of the
+to it (`merged_into`), and the survivor's clocks are recomputed through
+the SLA service as if every message had arrived on it: first reply and
+resolution from the earliest customer message, the next reply from the
+earliest message no reply has answered since. Every row of the
 group is locked first (in id order), so two agents merging at once cannot
 lose a message: the second sees the first's merge and is refused.
 
@@ -37,9 +39,17 @@ from tickets.models import (
     StaffNotification,
 )
 from tickets.services.inquiries import event_add, inquiry_status_set, reference_next
+from tickets.services.intake import inquiry_clock_fields
 from tickets.services.reading import last_message_refresh
-from tickets.services.reply_outcomes import _LIVE_STATUSES, _first_reply_recount
-from tickets.services.sla import policy_clock_minutes, sla_policy_for, sla_times
+from tickets.services.reply_outcomes import first_reply_recount, live_reply_at
+from tickets.services.sla import (
+    next_reply_answered,
+    next_reply_owed,
+    policy_clock_minutes,
+    resolution_clock_reset,
+    sla_policy_for,
+    sla_times,
+)
 from tickets.services.triage import triage_due
 
 # The first-reply fields that travel together: the clock of one inquiry.
@@ -117,6 +127,9 @@ def inquiries_merge(
         old_state, waited_since = kept.sla_state, kept.last_inbound_at or kept.created_at
         fields = _survivor_fill(kept, group)
         fields += _clock_from_earliest(kept, group)
+        fields += _next_reply_from_thread(kept)
+        if "created_at" in fields:  # received earlier: the resolution clock counts from then
+            fields += resolution_clock_reset(kept)
         kept.save(update_fields=sorted({*fields, "updated_at"}))
         if kept.sla_state != old_state:
             event_add(kept, InquiryEventKind.SLA, old=old_state, new=kept.sla_state)
@@ -198,6 +211,34 @@ def _clock_from_earliest(kept: Inquiry, group: list[Inquiry]) -> list[str]:
     return fields
 
 
+def _next_reply_from_thread(kept: Inquiry) -> list[str]:
+    """The survivor's next-reply clock, as if every merged message had
+    arrived on it: after the first reply, the customer's earliest message
+    no person's reply has answered since owes the next reply from its
+    time (met or breached when a later reply answered it). Unchanged
+    when the thread owes nothing after the first reply."""
+    if kept.sla_policy is None or kept.first_replied_at is None:
+        return []
+    inbound = InquiryMessage.objects.filter(inquiry=kept, kind=MessageKind.INBOUND)
+    since = answered = None
+    cursor = kept.first_replied_at
+    while True:
+        written = inbound.filter(created_at__gt=cursor).aggregate(at=Min("created_at"))["at"]
+        if written is None:
+            break
+        since, answered = written, live_reply_at(kept.pk, since=written)
+        if answered is None:
+            break
+        cursor = answered
+    if since is None or (since, answered) == (kept.next_reply_since, kept.next_replied_at):
+        return []
+    kept.next_reply_since = None  # owed afresh from the thread's message
+    fields = next_reply_owed(kept, at=since)
+    if answered is not None:
+        fields += next_reply_answered(kept, at=answered)
+    return fields
+
+
 def _links_carry_over(inquiry: Inquiry, kept: Inquiry) -> None:
     """The absorbed inquiry's incident and suspension links, and its staff
     notices, move to the survivor, except those the survivor already has
@@ -250,18 +291,14 @@ def inquiry_split(
             )
         received = message.created_at
         policy = sla_policy_for(channel=message.channel, priority=original.priority)
-        due, at_risk = sla_times(policy, received) if policy is not None else (None, None)
         new = Inquiry(
             reference=reference_next(received),
             customer_id=original.customer_id,
             channel=message.channel,
             subject=(subject or message.subject or original.subject).strip()[:255],
             priority=original.priority,
-            sla_policy=policy,
-            first_reply_due_at=due,
-            at_risk_at=at_risk,
-            triage_due_at=triage_due(policy, received),
             last_inbound_at=received,
+            **inquiry_clock_fields(policy, received),
             split_from=original,
         )
         new.full_clean()
@@ -298,13 +335,7 @@ def _split_clocks(new: Inquiry, original: Inquiry) -> None:
     person's reply that moved with it (still delivered or on its way), and
     the original's is recounted by the reply-outcome rule (re-opened when
     the reply that stopped it left)."""
-    stopper = InquiryMessage.objects.filter(
-        inquiry=new,
-        kind=MessageKind.OUTBOUND,
-        is_automatic=False,
-        author__isnull=False,
-        delivery__status__in=_LIVE_STATUSES,
-    ).aggregate(at=Min("delivery__created_at"))["at"]
+    stopper = live_reply_at(new.pk)
     inbound = InquiryMessage.objects.filter(kind=MessageKind.INBOUND)
     new.last_inbound_at = inbound.filter(inquiry=new).aggregate(at=Max("created_at"))["at"]
     fields = ["last_inbound_at"]
@@ -321,4 +352,4 @@ def _split_clocks(new: Inquiry, original: Inquiry) -> None:
         updated_at=timezone.now(),
     )
     if original.first_replied_at is not None:
-        _first_reply_recount(original.pk)
+        first_reply_recount(original.pk)

@@ -36,7 +36,7 @@ from tickets.services.sla import next_reply_recount, policy_clock_minutes
 
 OUTCOME_BATCH = 500
 # A delivery in one of these has reached the customer or still may.
-_LIVE_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+LIVE_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.SENT)
 
 
 def reply_outcomes_settle() -> dict[str, int]:
@@ -63,7 +63,7 @@ def reply_outcomes_settle() -> dict[str, int]:
             by_person = sorted(
                 {inquiry for _pk, inquiry, author, auto, _s in rows if author and not auto}
             )
-            report["reopened"] += sum(_first_reply_recount(pk) for pk in by_person)
+            report["reopened"] += sum(first_reply_recount(pk) for pk in by_person)
             for pk in by_person:
                 _next_reply_recount(pk)
         report["failed"] += len(rows)
@@ -106,7 +106,7 @@ def _undelivered(rows: list[tuple]) -> None:
     )
 
 
-def _first_reply_recount(inquiry_id: int) -> bool:
+def first_reply_recount(inquiry_id: int) -> bool:
     """If the reply that stopped the clock was not delivered, the clock now
     stops at the next person's reply still live, or re-opens. True when it
     re-opened."""
@@ -116,7 +116,7 @@ def _first_reply_recount(inquiry_id: int) -> bool:
         return False
     # The reply that stopped the clock was handed to the ledger (its
     # delivery row written) in the transaction that stopped it.
-    live = _live_reply_at(inquiry_id)
+    live = live_reply_at(inquiry_id)
     if live is not None and live <= stopped_at:
         return False  # the clock was stopped by a reply that is still good
     old_state = inquiry.sla_state
@@ -144,13 +144,13 @@ def _next_reply_recount(inquiry_id: int) -> None:
     inquiry = Inquiry.objects.select_for_update().get(pk=inquiry_id)
     if inquiry.next_replied_at is None:
         return
-    live = _live_reply_at(inquiry_id, since=inquiry.next_reply_since)
+    live = live_reply_at(inquiry_id, since=inquiry.next_reply_since)
     fields = next_reply_recount(inquiry, live)
     if fields:
         inquiry.save(update_fields=[*fields, "updated_at"])
 
 
-def _live_reply_at(inquiry_id: int, since: datetime | None = None) -> datetime | None:
+def live_reply_at(inquiry_id: int, since: datetime | None = None) -> datetime | None:
     """When the earliest person's reply (since `since`) that reached the
     customer or still may was handed to the ledger; None when there is none."""
     replies = InquiryMessage.objects.filter(
@@ -158,7 +158,7 @@ def _live_reply_at(inquiry_id: int, since: datetime | None = None) -> datetime |
         kind=MessageKind.OUTBOUND,
         is_automatic=False,
         author__isnull=False,
-        delivery__status__in=_LIVE_STATUSES,
+        delivery__status__in=LIVE_STATUSES,
     )
     # A call the agent answered on the spot (tickets.services.calls) is a
     # reply that cannot fail.
