@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crm.models import Channel
+from core.choices import Channel
 from crm.services import customer_upsert
 from tickets.models import Category, Inquiry
 from tickets.services.intake import InboundMessage, inquiry_create
