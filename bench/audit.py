@@ -115,7 +115,7 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    import crm.admin
+    import crm.admin.customers
     from core.audit import audit_record
     from core.models import AuditAction, AuditEntry
 
@@ -139,10 +139,10 @@ def main() -> None:
     for block in range(args.repeat // BLOCK):
         order = ("recorded", "not recorded") if block % 2 == 0 else ("not recorded", "recorded")
         for mode in order:
-            crm.admin.audit_record = audit_record if mode == "recorded" else not_recorded
+            crm.admin.customers.audit_record = audit_record if mode == "recorded" else not_recorded
             for _ in range(BLOCK):
                 samples[mode].append(time_once(page)[0])
-    crm.admin.audit_record = audit_record
+    crm.admin.customers.audit_record = audit_record
     recorded = AuditEntry.objects.count() - before
     assert recorded == len(samples["recorded"]), (recorded, len(samples["recorded"]))
 

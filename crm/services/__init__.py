@@ -34,7 +34,9 @@ from crm.services.orders import (
     orders_clean_bulk,
     orders_create_bulk,
 )
-from crm.services.privacy import customer_erase, customer_export, privacy_customer_ids
+from crm.services.privacy import privacy_customer_ids
+from crm.services.privacy_erase import customer_erase
+from crm.services.privacy_export import customer_export
 from crm.services.retention import consent_ledger_prune, retention_anonymize, retention_run
 from crm.services.suppression import bounce_record, suppression_add, suppression_lift
 

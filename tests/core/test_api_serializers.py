@@ -5,7 +5,7 @@ import threading
 from rest_framework import serializers
 
 from core.api import serializers as api_serializers
-from crm.api import OrderSerializer, OrderUpsertSerializer
+from crm.api_serializers import OrderSerializer, OrderUpsertSerializer
 
 
 class Line(api_serializers.Serializer):

@@ -445,11 +445,11 @@ def test_birthday_is_blank_after_erasure(person, owner):
 def test_an_inventory_entry_without_a_way_to_its_rows_blanks_nothing(monkeypatch, owner):
     # An entry that names no path to the customer must not blank a whole table.
     from crm.personal_data import PersonalTable
-    from crm.services import privacy
+    from crm.services import privacy_erase
 
     customer = factories.customer(tags=["ギフト"])
     broken = PersonalTable("crm.Tag", ("name",), reach=(), how="")
-    monkeypatch.setattr(privacy, "PERSONAL", (*PERSONAL, broken))
+    monkeypatch.setattr(privacy_erase, "PERSONAL", (*PERSONAL, broken))
     with pytest.raises(ImproperlyConfigured):
         services.customer_erase(customer=customer, actor=owner, reason="削除請求")
     assert list(customer.tags.values_list("name", flat=True)) == ["ギフト"]

@@ -1,24 +1,14 @@
-"""Customer 360 and the read-only views of orders and the consent ledger.
-
-Display only: every write (profile edit, claimant flag, merge, lifecycle
-recompute, adding a customer, consent given to staff) calls `crm.services`.
-Orders come from the store sites through the API and consent events are an
-append-only ledger, so both are read-only here; staff add to the ledger
-from the customer's page ("Record consent"), through `consent_record`.
-"""
+"""Customer 360: the customer list and page, whose every write (profile
+edit, claimant flag, merge, lifecycle recompute, consent given to staff)
+calls `crm.services`."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NamedTuple
-
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,28 +17,19 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyMixin, ServiceFormAdmin, copy_saved, staff_column
-from core.admin_filters import DefaultingFilter
+from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from core.audit import audit_entries, audit_query_record, audit_record
 from core.audit_admin import audit_place, audit_who
 from core.models import AuditAction
 from core.roles import is_manager, staff_name
-from crm.event_details import customer_event_details, retention_event_summary
-from crm.models import (
-    ConsentAction,
-    ConsentChannel,
-    ConsentEvent,
-    ConsentSource,
-    Customer,
-    Order,
-    OrderLine,
-    RetentionEvent,
-    Tag,
-)
+from crm.admin.customer_forms import ConsentRecordForm, CustomerForm
+from crm.admin.customer_overview import HISTORY_ROWS, HistoryRow, customer_page_overview
+from crm.admin.display import MergedFilter, yen
+from crm.event_details import customer_event_details
+from crm.models import ConsentAction, ConsentChannel, ConsentSource, Customer
 from crm.normalize import phone_display
 from crm.privacy_admin import CustomerPrivacyAdminMixin
 from crm.search import customer_search
-from crm.selectors import customer_overview
 from crm.services import (
     PROFILE_FIELDS,
     consent_record,
@@ -61,78 +42,6 @@ from crm.services import (
     lifecycle_recompute,
 )
 
-HISTORY_ROWS = 200
-
-
-class HistoryRow(NamedTuple):
-    at: datetime
-    who: str
-    action: str
-    details: str
-
-
-def yen(amount: int | None) -> str:
-    return "" if amount is None else f"¥{amount:,}"
-
-
-class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
-    extra = 0
-    can_delete = False
-    select_related: tuple[str, ...] = ()
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related(*self.select_related)
-
-
-class MergedFilter(DefaultingFilter):
-    """Merged customers are stubs pointing at the survivor: hidden unless asked for."""
-
-    title = _("merged")
-    parameter_name = "merged"
-    default_title = _("Not merged")
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("Merged only")), ("all", _("All, including merged"))]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(merged_into__isnull=False)
-        if self.value() == "all":
-            return queryset
-        return queryset.filter(merged_into__isnull=True)
-
-
-class CustomerForm(forms.ModelForm):
-    def clean(self):
-        cleaned_data = super().clean()
-        reason = (cleaned_data.get("claimant_reason") or "").strip()
-        if cleaned_data.get("is_claimant") and not reason:
-            self.add_error(
-                "claimant_reason",
-                _("Enter the reason for flagging this customer as a claimant."),
-            )
-        return cleaned_data
-
-
-class ConsentRecordForm(forms.Form):
-    """An opt-in or opt-out the customer gave staff: by phone, at the shop
-    counter, in a letter."""
-
-    channel = forms.ChoiceField(label=_("channel"), choices=ConsentChannel.choices)
-    action = forms.ChoiceField(
-        label=_("consent"), choices=ConsentAction.choices, widget=forms.RadioSelect
-    )
-    note = forms.CharField(
-        label=_("note"),
-        max_length=255,
-        widget=forms.TextInput(attrs={"class": "vTextField"}),
-        help_text=_(
-            "How and when the customer told you, e.g. “asked by phone on 5 December to stop "
-            "the mail magazine”."
-        ),
-    )
-
-
 _PERSON = (
     ("family_name", "given_name"),
     ("family_name_kana", "given_name_kana"),
@@ -143,27 +52,6 @@ _PERSON = (
 _CLAIMANT_SET = ("claimant_set_by_name", "claimant_set_at")
 _LIFECYCLE = ("lifecycle_segment", "order_count", "spent", "first_order_at", "last_order_at")
 _RECORD = ("merged_into", "anonymized_at", "created_at", "updated_at")
-
-
-def customer_page_overview(customer: Customer):
-    """The customer's overview (crm.selectors.customer_overview) with what
-    the page shows in words: each inquiry's first-reply state as it is now,
-    each timeline event's details."""
-    from tickets.models import SlaState
-    from tickets.services.sla import sla_state_live
-
-    overview = customer_overview(customer=customer)
-    now = timezone.now()
-    for inquiry in overview.inquiries.rows:
-        state = sla_state_live(inquiry, now)
-        inquiry.sla_label = SlaState(state).label if state else ""
-    for line in overview.consent:
-        if line.state is not None:
-            line.state.event.recorded_by = staff_name(line.state.event.actor)  # type: ignore[attr-defined]  # set here for the template
-    for event in overview.events.rows:
-        event.details = customer_event_details(event)
-        event.who = staff_name(event.actor)
-    return overview
 
 
 @admin.register(Customer)
@@ -531,101 +419,3 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, ServiceFormAdmin):
             % {"selected": len(ids), "changed": changed},
             messages.SUCCESS,
         )
-
-
-class OrderLineInline(ReadOnlyInline):
-    model = OrderLine
-    fields = readonly_fields = ("sku", "name", "quantity", "price")
-
-    @admin.display(description=OrderLine._meta.get_field("unit_price").verbose_name)
-    def price(self, obj: OrderLine) -> str:
-        return yen(obj.unit_price)
-
-
-@admin.register(Order)
-class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """Orders arrive from the store sites through the API: read-only here."""
-
-    list_display = ("channel", "order_number", "customer", "status", "order_total", "ordered_at")
-    list_filter = ("channel", "status")
-    list_select_related = ("customer",)
-    search_fields = ("=order_number",)
-    search_help_text = _("Exact order number")
-    ordering = ("-ordered_at", "-id")
-    show_full_result_count = False
-    inlines = (OrderLineInline,)
-    # The change page: every field as stored, the total with its separators.
-    fields = readonly_fields = (
-        "channel",
-        "order_number",
-        "customer",
-        "status",
-        "ordered_at",
-        "shipped_at",
-        "delivered_at",
-        "order_total",
-        "anonymized_at",
-        "created_at",
-        "updated_at",
-    )
-
-    @admin.display(description=_("total (JPY)"), ordering="total")
-    def order_total(self, obj: Order) -> str:
-        return yen(obj.total)
-
-
-@admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """The consent ledger is append-only: consent_record writes it."""
-
-    list_display = (
-        "occurred_at",
-        "customer",
-        "channel",
-        "action",
-        "source",
-        "wording_version",
-        "actor_name",
-        "recorded_at",
-    )
-    actor_name = staff_column(ConsentEvent, "actor")
-    list_filter = ("channel", "action", "source")
-    list_select_related = ("customer", "actor")
-    ordering = ("-occurred_at", "-id")
-    show_full_result_count = False
-
-    class Media:
-        css = {"all": ("crm/admin.css",)}
-
-
-@admin.register(RetentionEvent)
-class RetentionEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """What each run of the retention job did (crm.services.retention)."""
-
-    list_display = ("created_at", "kind", "channel", "summary")
-    list_filter = ("kind", "channel")
-    ordering = ("-created_at", "-id")
-    show_full_result_count = False
-
-    @admin.display(description=_("details"))
-    def summary(self, obj: RetentionEvent) -> str:
-        return retention_event_summary(obj)
-
-
-@admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
-    list_display = ("name", "customer_count", "created_at")
-    search_fields = ("name",)
-    ordering = ("name",)
-    show_full_result_count = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(customer_count=Count("customers"))
-
-    @admin.display(description=_("customers"), ordering="customer_count")
-    def customer_count(self, obj: Tag) -> int:
-        return obj.customer_count  # type: ignore[attr-defined]  # annotated by get_queryset
-
-
-import crm.admin_imports  # noqa: E402, F401  (the CSV import pages register themselves)
-from crm import suppression_admin  # noqa: E402, F401  (registers Suppression)
