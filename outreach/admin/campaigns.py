@@ -6,6 +6,7 @@ schedule, pause, resume, cancel, a test send — is a button posting to
 `.../<id>/action/<name>/`, which calls the `outreach.services` function of
 that name. Once launched, the page shows the ledger's progress and polls
 `.../<id>/progress/` (JSON) every few seconds while it changes.
+The forms are in `campaign_forms`, what the page shows besides them in `campaign_display`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
 from django.http import (
     Http404,
     HttpRequest,
@@ -29,221 +28,54 @@ from django.http import (
 )
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdmin, copy_saved, staff_column
 from core.audit import audit_csv_record
-from crm.models import Customer
 from outreach import services
-from outreach.admin.deliveries import deliveries_url, progress_data
+from outreach.admin.campaign_display import (
+    audience_estimate,
+    campaign_progress_data,
+    line_longest_before_launch,
+    line_longest_launched,
+    local_time,
+    longest_text,
+)
+from outreach.admin.campaign_forms import (
+    DATA_FIELDS,
+    CampaignForm,
+    ScheduleForm,
+    TemplateSelect,
+    TestSendForm,
+)
+from outreach.admin.deliveries import deliveries_url
 from outreach.admin.results import results_context, results_rows
 from outreach.dispatch import quiet_hours_end
 from outreach.dm import CP932, UTF8, dm_csv
-from outreach.line_texts import LongestRendering, line_longest_rendering
 from outreach.models import (
     CAMPAIGN_EDITABLE,
     Campaign,
     CampaignStatus,
-    Delivery,
     DeliveryChannel,
     DeliveryStatus,
     MessageChannel,
     MessageTemplate,
     Purpose,
-    Send,
-    SendKind,
 )
 from outreach.selectors import (
     dm_labels,
-    eligibility_reason,
     results_for_campaign,
-    segment_customers,
     send_progress,
     sends_progress,
-    test_recipients,
 )
-from outreach.templating import LINE_MAX_TEXT_UTF16
 from reports.csv import csv_response
 
 FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 # The postal DM address list's downloads: the URL's word, and its encoding.
 DM_FILES = {"cp932": CP932, "utf8": UTF8}
-DATA_FIELDS = ("name", "channel", "template", "segment", "holdout_percent", "attribution_days")
 RECORD_FIELDS = ("status", "launched_at", "completed_at", "send", "created_by_name", "created_at")
-
-
-def local_time(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
-
-
-def audience_estimate(campaign: Campaign) -> dict[str, int]:
-    """The segment's size now and how many of it could receive the campaign
-    (consent, claimant, Amazon-only, address), in one query. The ledger
-    snapshot at launch decides; this is what the marketer sees before."""
-    return marketing_audience(campaign).aggregate(
-        total=Count("pk"), reachable=Count("pk", filter=Q(skip=""))
-    )
-
-
-def marketing_audience(campaign: Campaign):
-    """The campaign segment's customers now, each with `skip`: why a
-    marketing message could not reach them on the campaign's channel ("" if
-    it could)."""
-    reason = eligibility_reason(channel=campaign.channel, purpose=Purpose.MARKETING)
-    return segment_customers(campaign.segment).annotate(skip=reason)
-
-
-def line_longest_before_launch(campaign: Campaign) -> LongestRendering | None:
-    """The longest text a LINE draft renders to for the customers it could
-    reach now (see outreach.line_texts)."""
-    if campaign.template is None:
-        return None
-    send = Send(
-        kind=SendKind.CAMPAIGN,
-        channel=campaign.channel,
-        purpose=Purpose.MARKETING,
-        content={"template": services.template_snapshot(campaign.template)},
-    )
-    audience = marketing_audience(campaign).filter(skip="")
-    return line_longest_rendering(send=send, audience=audience)
-
-
-def line_longest_launched(send: Send) -> LongestRendering | None:
-    """The longest text a launched LINE send renders to for its queued rows."""
-    queued = Delivery.objects.filter(send=send, status=DeliveryStatus.QUEUED)
-    audience = Customer.objects.filter(pk__in=queued.values("customer_id"))
-    return line_longest_rendering(send=send, audience=audience)
-
-
-def longest_text(longest: LongestRendering) -> str:
-    """The longest rendering, in words for the marketer."""
-    text = gettext(
-        "The longest message once personalised is message %(n)d for %(customer)s: "
-        "%(length)s of %(max)s characters (UTF-16)."
-    ) % {
-        "n": longest.message,
-        "customer": longest.customer,
-        "length": f"{longest.length:,}",
-        "max": f"{LINE_MAX_TEXT_UTF16:,}",
-    }
-    if longest.too_long:
-        text += " " + gettext(
-            "LINE refuses it: recipients whose message is too long are not sent it. "
-            "Shorten the template."
-        )
-    return text
-
-
-def campaign_progress_data(campaign: Campaign) -> dict[str, Any]:
-    """A launched campaign's progress (progress_data), saying when it waits
-    for the quiet hours to end."""
-    assert campaign.send is not None  # launched: it has its send
-    quiet_until = None
-    if campaign.status == CampaignStatus.SENDING and campaign.send.respect_quiet_hours:
-        quiet_until = quiet_hours_end(timezone.now())
-    return progress_data(
-        send_progress(campaign.send),
-        status=campaign.status,
-        status_label=campaign.get_status_display(),
-        quiet_until=quiet_until,
-    )
-
-
-class TemplateSelect(forms.Select):
-    """Options carry their template's channel, so the page can offer only
-    the templates of the chosen channel."""
-
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        instance = getattr(value, "instance", None)
-        if instance is not None:
-            option["attrs"]["data-channel"] = instance.channel
-        return option
-
-
-class CampaignForm(forms.ModelForm):
-    class Meta:
-        model = Campaign
-        fields = (*DATA_FIELDS, "scheduled_at")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if "template" in self.fields:
-            self.fields["template"].help_text = _(
-                "The email or LINE message. A postal DM has none: its address list goes "
-                "to the print shop."
-            )
-        for name in ("holdout_percent", "attribution_days"):
-            if name in self.fields:
-                self.fields[name].required = False
-        if "scheduled_at" in self.fields:  # not on a launched campaign's read-only page
-            self.fields["scheduled_at"].help_text = _(
-                "Set a time and save to schedule the campaign; leave empty to keep it a draft."
-            )
-
-    # Left empty: no holdout, and the default window.
-    def clean_holdout_percent(self) -> int:
-        value = self.cleaned_data.get("holdout_percent")
-        return 0 if value is None else value
-
-    def clean_attribution_days(self) -> int:
-        value = self.cleaned_data.get("attribution_days")
-        return Campaign._meta.get_field("attribution_days").default if value is None else value
-
-    def clean(self) -> dict[str, Any]:
-        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # Form.clean returns cleaned_data; the stubs allow None for overrides
-        template, channel = cleaned_data.get("template"), cleaned_data.get("channel")
-        if channel == DeliveryChannel.DM:
-            cleaned_data["template"] = None  # hidden on the page for a postal DM
-            if cleaned_data.get("scheduled_at"):
-                self.add_error(
-                    "scheduled_at",
-                    gettext("A postal DM is not scheduled: download its address list when ready."),
-                )
-        elif template is None and channel:
-            self.add_error("template", gettext("Choose the message template."))
-        elif template is not None and channel and template.channel != channel:
-            self.add_error("template", gettext("The template is for another channel."))
-        return cleaned_data
-
-
-class ScheduleForm(forms.Form):
-    prefix = "schedule"  # the change form has a scheduled_at field of its own
-    scheduled_at = forms.DateTimeField(
-        label=_("send at"),
-        input_formats=["%Y-%m-%dT%H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-
-
-class TestSendForm(forms.Form):
-    """Whom a test goes to: only testers, the staff member themself (their
-    own email) or a customer marked as a test recipient."""
-
-    MYSELF = "myself"
-    recipient = forms.ChoiceField(label=_("test recipient"))
-
-    def __init__(self, *args: Any, campaign: Campaign, user, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        choices = []
-        email = campaign.channel == MessageChannel.EMAIL
-        if email and getattr(user, "email", ""):  # type: ignore[arg-type]  # mypy takes the bool context for getattr's default
-            choices.append((self.MYSELF, gettext("Myself (%(email)s)") % {"email": user.email}))
-        for customer in test_recipients(channel=campaign.channel)[:100]:
-            label = f"{customer} <{customer.email}>" if email else str(customer)
-            choices.append((str(customer.pk), label))
-        self.fields["recipient"].choices = [("", gettext("(choose)")), *choices]  # type: ignore[attr-defined]  # this field is a ChoiceField; Form.fields holds Field
-        self.has_testers = bool(choices)
-
-    def customer(self, user) -> Customer:
-        """The chosen tester (a valid form's)."""
-        choice = self.cleaned_data["recipient"]
-        if choice == self.MYSELF:
-            return services.staff_test_recipient(user=user)
-        return Customer.objects.get(pk=choice)
 
 
 @admin.register(Campaign)
