@@ -45,7 +45,7 @@ LARGE_MODELS = (
 RELEASED = {
     "core": 9,
     "crisis": 6,
-    "crm": 21,
+    "crm": 22,
     "outreach": 14,
     "reports": 2,
     "tickets": 22,
