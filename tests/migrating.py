@@ -9,6 +9,8 @@ history's graph the test database is one that came through it."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sys
 import tempfile
 from functools import cache
@@ -24,6 +26,7 @@ from tests.migration_history import history_migration_modules
 @cache
 def history_modules() -> dict[str, str]:
     directory = Path(tempfile.mkdtemp(prefix="madoguchi-history-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     sys.path.insert(0, str(directory))
     return history_migration_modules(directory)
 
