@@ -9,11 +9,16 @@ def grant(apps, schema_editor):
     )
 
 
+def grant_audit_log(apps, schema_editor):
+    # Managers read the audit log; nobody may add, change or delete a row.
+    role_permissions_grant(apps, "core", {MANAGER: ["view_auditentry"]})
+
+
 class Migration(migrations.Migration):
     dependencies = [
-        ("core", "0001_initial"),
+        ("core", "0009_import_audit_action"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(grant, migrations.RunPython.noop), migrations.RunPython(grant_audit_log, migrations.RunPython.noop)]

@@ -5,7 +5,6 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-from core.roles import MANAGER, role_permissions_grant
 
 # The audit log is append-only: PostgreSQL refuses any UPDATE or DELETE of
 # its rows, whoever asks (the admin, a shell, a bug).
@@ -31,11 +30,6 @@ def append_only(apps, schema_editor):
         schema_editor.execute(APPEND_ONLY)
 
 
-def grant(apps, schema_editor):
-    # Managers read the audit log; nobody may add, change or delete a row.
-    role_permissions_grant(apps, "core", {MANAGER: ["view_auditentry"]})
-
-
 def append_only_drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(DROP)
@@ -45,7 +39,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0006_apikey_privacy_scope'),
-        ('crm', '0016_retention_roles'),
+        ('crm', '0015_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -71,5 +65,4 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(append_only, append_only_drop),
-        migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -52,7 +52,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crisis", "0001_initial"),
+        ("crisis", "0006_suspension_event_kinds_produced"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

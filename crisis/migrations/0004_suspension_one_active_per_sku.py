@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crisis", "0003_playbooks")]
+    dependencies = [("crisis", "0001_initial")]
 
     operations = [
         migrations.AddConstraint(

@@ -62,4 +62,4 @@ class Migration(migrations.Migration):
         ("core", "0004_labels"),
     ]
 
-    operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0016_retention_roles'),
+        ('crm', '0015_retention'),
     ]
 
     operations = [

@@ -68,6 +68,6 @@ class Migration(migrations.Migration):
                 opclasses=["varchar_pattern_ops"],
             ),
         ),
-        migrations.RunPython(search_names_fill, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(search_names_fill, migrations.RunPython.noop, elidable=True),
         postgres_indexes_operation(PG_INDEXES, extensions=["pg_trgm"]),
     ]

@@ -4,15 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from core.roles import MANAGER, MARKETER, role_permissions_grant
-
-
-def grant(apps, schema_editor):
-    """Marketers and managers see suppressed addresses and lift them."""
-    codenames = ["view_suppression", "change_suppression"]
-    role_permissions_grant(apps, "crm", {MARKETER: codenames, MANAGER: codenames})
-
-
 
 class Migration(migrations.Migration):
 
@@ -69,5 +60,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('lifted_at__isnull', True)), fields=('channel', 'address'), name='crm_suppression_one_open')],
             },
         ),
-        migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -5,14 +5,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from core.roles import MANAGER, MARKETER, role_permissions_grant
-
-
-def grant(apps, schema_editor):
-    """Managers and marketers import customers and orders from CSV."""
-    perms = ["add_importjob", "view_importjob"]
-    role_permissions_grant(apps, "crm", {MANAGER: perms, MARKETER: perms})
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -127,5 +119,4 @@ class Migration(migrations.Migration):
                 "ordering": ["job", "line", "id"],
             },
         ),
-        migrations.RunPython(grant, migrations.RunPython.noop),
     ]

@@ -110,5 +110,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(requests_for_multicasts_in_flight, migrations.RunPython.noop),
+        migrations.RunPython(requests_for_multicasts_in_flight, migrations.RunPython.noop, elidable=True),
     ]

@@ -24,5 +24,5 @@ class Migration(migrations.Migration):
             name="in_doubt",
             field=models.BooleanField(db_default=False, default=False, verbose_name="may have gone out"),
         ),
-        migrations.RunPython(mark_pending_line_requests_in_doubt, migrations.RunPython.noop),
+        migrations.RunPython(mark_pending_line_requests_in_doubt, migrations.RunPython.noop, elidable=True),
     ]

@@ -12,8 +12,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('crm', '0002_roles'),
-        ('outreach', '0002_roles'),
+        ('crm', '0001_initial'),
+        ('outreach', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

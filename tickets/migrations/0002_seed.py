@@ -95,11 +95,29 @@ def seed(apps, schema_editor):
     )
 
 
+def grant_assignment_and_surveys(apps, schema_editor):
+    """Managers keep the assignment rules, the agents' limits and the survey
+    settings; agents see them (their presence they set from the header)."""
+    models_ = ("assignmentrule", "agentavailability", "csatsetting")
+    role_permissions_grant(
+        apps,
+        "tickets",
+        {
+            AGENT: [f"view_{name}" for name in models_],
+            MANAGER: [
+                f"{action}_{name}"
+                for name in models_
+                for action in ("view", "add", "change", "delete")
+            ],
+        },
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
-        ("tickets", "0001_initial"),
+        ("tickets", "0022_assigncsat"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop), migrations.RunPython(grant_assignment_and_surveys, migrations.RunPython.noop)]

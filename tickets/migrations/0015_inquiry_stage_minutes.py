@@ -82,5 +82,5 @@ class Migration(migrations.Migration):
             model_name='inquiry',
             index=models.Index(fields=['created_at'], include=('category', 'channel', 'first_reply_minutes'), name='tickets_inquiry_received'),
         ),
-        migrations.RunPython(backfill, migrations.RunPython.noop),
+        migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
     ]

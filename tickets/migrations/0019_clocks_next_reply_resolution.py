@@ -84,7 +84,7 @@ def _save(Inquiry, batch):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0016_retention_roles'),
+        ('crm', '0015_retention'),
         ('tickets', '0018_merge_inquiry_merge_split'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -176,5 +176,5 @@ class Migration(migrations.Migration):
             model_name='inquiry',
             index=models.Index(condition=models.Q(('resolution_paused_at__isnull', True), ('resolution_state__in', ['on_track', 'at_risk'])), fields=['resolution_due_at', 'id'], name='tickets_resolution_due'),
         ),
-        migrations.RunPython(next_reply_owed_existing, migrations.RunPython.noop),
+        migrations.RunPython(next_reply_owed_existing, migrations.RunPython.noop, elidable=True),
     ]

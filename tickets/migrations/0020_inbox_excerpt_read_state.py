@@ -102,5 +102,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(last_message_backfill, migrations.RunPython.noop),
+        migrations.RunPython(last_message_backfill, migrations.RunPython.noop, elidable=True),
     ]

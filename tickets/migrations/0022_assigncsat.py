@@ -4,26 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from core.roles import AGENT, MANAGER, role_permissions_grant
-
-
-def grant(apps, schema_editor):
-    """Managers keep the assignment rules, the agents' limits and the survey
-    settings; agents see them (their presence they set from the header)."""
-    models_ = ("assignmentrule", "agentavailability", "csatsetting")
-    role_permissions_grant(
-        apps,
-        "tickets",
-        {
-            AGENT: [f"view_{name}" for name in models_],
-            MANAGER: [
-                f"{action}_{name}"
-                for name in models_
-                for action in ("view", "add", "change", "delete")
-            ],
-        },
-    )
-
 
 class Migration(migrations.Migration):
 
@@ -102,5 +82,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('score__isnull', True), models.Q(('score__gte', 1), ('score__lte', 5)), _connector='OR'), name='tickets_csat_score_range'), models.CheckConstraint(condition=models.Q(models.Q(('answered_at__isnull', True), ('score__isnull', True)), models.Q(('answered_at__isnull', False), ('score__isnull', False)), _connector='OR'), name='tickets_csat_answer_complete')],
             },
         ),
-        migrations.RunPython(grant, migrations.RunPython.noop),
     ]
