@@ -120,25 +120,60 @@ def copy_insert(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[i
     return ids
 
 
-def postgres_indexes_operation(indexes: dict[str, str], *, extensions: Sequence[str] = ()):
+def postgres_indexes_operation(
+    indexes: dict[str, str], *, extensions: Sequence[str] = (), concurrently: bool = False
+) -> Any:
     """A migration operation creating PostgreSQL-only indexes ({name: "table
     USING ... (...)"}, after CREATE INDEX name ON) and the extensions they
     need, dropping the indexes on the way back; nothing on another database
-    (SQLite, for `make run`)."""
+    (SQLite, for `make run`). `concurrently`: without locking the table
+    against writes while the index builds — for large tables, in a
+    migration with `atomic = False` (tests/test_migration_indexes.py)."""
     from django.db import migrations
 
-    def create(apps, schema_editor):
+    how = "CONCURRENTLY " if concurrently else ""
+
+    def create(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         for extension in extensions:
             schema_editor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
         for name, definition in indexes.items():
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+            schema_editor.execute(f"CREATE INDEX {how}IF NOT EXISTS {name} ON {definition}")
 
-    def drop(apps, schema_editor):
+    def drop(apps: Any, schema_editor: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return
         for name in indexes:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+            schema_editor.execute(f"DROP INDEX {how}IF EXISTS {name}")
 
     return migrations.RunPython(create, drop, elidable=False)
+
+
+def add_index_concurrently(model_name: str, index: models.Index) -> Any:
+    """AddIndexConcurrently on PostgreSQL (for large tables, in a migration
+    with `atomic = False`), a plain AddIndex on another database (SQLite,
+    for `make run`, which has no such thing)."""
+    from django.contrib.postgres.operations import AddIndexConcurrently
+    from django.db import migrations
+
+    class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
+        def database_forwards(self, app_label, schema_editor, from_state, to_state):
+            if schema_editor.connection.vendor == "postgresql":
+                return super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return migrations.AddIndex.database_forwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
+
+        def database_backwards(self, app_label, schema_editor, from_state, to_state):
+            if schema_editor.connection.vendor == "postgresql":
+                return super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return migrations.AddIndex.database_backwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
+
+        def deconstruct(self):
+            name, args, kwargs = super().deconstruct()
+            return "django.contrib.postgres.operations.AddIndexConcurrently", args, kwargs
+
+    return AddIndexConcurrentlyOnPostgres(model_name=model_name, index=index)

@@ -14,7 +14,7 @@ from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 
-from core.db import postgres_indexes_operation
+from core.db import add_index_concurrently, postgres_indexes_operation
 
 # Tables that grow with the shop's traffic (rows per message, order, send or
 # consent change). From the first release on, an index or a unique
@@ -100,10 +100,11 @@ def lock_problems(migration: migrations.Migration) -> list[str]:
         elif isinstance(operation, migrations.RunPython) and operation.code.__qualname__.startswith(
             postgres_indexes_operation.__name__
         ):
-            # core.db.postgres_indexes_operation: CREATE INDEX, never concurrently
-            indexes = inspect.getclosurevars(operation.code).nonlocals["indexes"]
-            for name, definition in indexes.items():
-                if definition.split()[0] in tables.values():
+            # core.db.postgres_indexes_operation: concurrently only when asked, outside a transaction
+            closure = inspect.getclosurevars(operation.code).nonlocals
+            concurrent = closure.get("how") == "CONCURRENTLY " and not migration.atomic
+            for name, definition in closure["indexes"].items():
+                if definition.split()[0] in tables.values() and not concurrent:
                     problems.append(f"{migration.name}: CREATE INDEX {name} ON {definition}")
     return problems
 
@@ -167,6 +168,12 @@ INDEX = models.Index(fields=["created_at"], name="tickets_test_idx")
             atomic=False,
             app_label="crm",
         ),
+        migration(
+            postgres_indexes_operation(
+                {"x": "crm_order USING gin (order_number gin_trgm_ops)"}, concurrently=True
+            ),
+            app_label="crm",
+        ),
     ],
 )
 def test_a_locking_index_on_a_large_table_is_found(bad):
@@ -177,6 +184,14 @@ def test_a_locking_index_on_a_large_table_is_found(bad):
     "good",
     [
         migration(AddIndexConcurrently("inquiry", INDEX), atomic=False),
+        migration(add_index_concurrently("inquiry", INDEX), atomic=False),
+        migration(
+            postgres_indexes_operation(
+                {"x": "crm_order USING gin (order_number gin_trgm_ops)"}, concurrently=True
+            ),
+            atomic=False,
+            app_label="crm",
+        ),
         migration(
             migrations.RunSQL("CREATE INDEX CONCURRENTLY x ON tickets_inquiry (subject)"),
             atomic=False,
