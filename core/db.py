@@ -173,7 +173,7 @@ def add_index_concurrently(model_name: str, index: models.Index) -> Any:
             )
 
         def deconstruct(self):
-            name, args, kwargs = super().deconstruct()
+            _name, args, kwargs = super().deconstruct()
             return "django.contrib.postgres.operations.AddIndexConcurrently", args, kwargs
 
     return AddIndexConcurrentlyOnPostgres(model_name=model_name, index=index)

@@ -100,7 +100,8 @@ def lock_problems(migration: migrations.Migration) -> list[str]:
         elif isinstance(operation, migrations.RunPython) and operation.code.__qualname__.startswith(
             postgres_indexes_operation.__name__
         ):
-            # core.db.postgres_indexes_operation: concurrently only when asked, outside a transaction
+            # core.db.postgres_indexes_operation: concurrently only when asked, outside
+            # a transaction
             closure = inspect.getclosurevars(operation.code).nonlocals
             concurrent = closure.get("how") == "CONCURRENTLY " and not migration.atomic
             for name, definition in closure["indexes"].items():
