@@ -10,7 +10,23 @@ one, else the field's own constant default, else a zero value of its type.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+# The names the benches give their customers, picked in turn with `pick`.
+FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村"]
+FAMILY_KANA = [
+    "サトウ",
+    "スズキ",
+    "タカハシ",
+    "タナカ",
+    "イトウ",
+    "ワタナベ",
+    "ヤマモト",
+    "ナカムラ",
+]
+GIVEN = ["花子", "太郎", "美咲", "翔太", "陽菜", "大翔", "結衣", "蓮"]
+GIVEN_KANA = ["ハナコ", "タロウ", "ミサキ", "ショウタ", "ヒナ", "ヒロト", "ユイ", "レン"]
 
 ZERO = {
     "BooleanField": "false",
@@ -31,6 +47,12 @@ NUMERIC = (
     "FloatField",
     "DecimalField",
 )
+
+
+def pick(values: Sequence[str], key: str = "g") -> str:
+    """SQL choosing one of `values` by `key` in turn: (ARRAY['a','b'])[1 + g %% 2]."""
+    items = ",".join("'" + value.replace("'", "''") + "'" for value in values)
+    return f"(ARRAY[{items}])[1 + {key} %% {len(values)}]"
 
 
 def required_columns(model: Any) -> dict[str, Any]:
