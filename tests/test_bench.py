@@ -100,3 +100,13 @@ def test_lifecycle_build_runs_on_the_current_schema():
 
     build(50, timezone.now())
     assert Customer.objects.count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_build_runs_on_the_current_schema(settings, tmp_path):
+    from bench.retention import build
+    from tickets.models import InquiryMessage
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    build(100, timezone.now())
+    assert InquiryMessage.objects.filter(kind="outbound").count() == 8
