@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+from bench.customers_sql import insert_select
+
 RETURNING_CUSTOMERS = 100_000
 NEW_SHARE = 0.3
 FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ")]
@@ -24,22 +26,25 @@ def seed(returning: int) -> int:
     INSERT ... SELECT, no ORM per row. Returns the bare customer's id."""
     from django.db import connection
 
+    from crm.models import ChannelIdentity, Customer
+
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO crm_customer (
-                family_name, given_name, family_name_kana, given_name_kana,
-                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                address, notes, is_claimant, claimant_reason, order_count, total_spent,
-                lifecycle_segment, created_at, updated_at)
-            SELECT
-                (%(family)s::text[])[1 + g %% 4], (%(given)s::text[])[1 + g %% 4],
-                (%(family_kana)s::text[])[1 + g %% 4], (%(given_kana)s::text[])[1 + g %% 4],
-                'm' || g || '@example.jp', 'm' || g || '@example.jp',
-                '080-' || lpad(g::text, 8, '0'), '080' || lpad(g::text, 8, '0'),
-                '', '', '', '', false, '', 0, 0, 'prospect', now(), now()
-            FROM generate_series(1, %(n)s) AS g
-            """,
+            insert_select(
+                Customer,
+                {
+                    "family_name": "(%(family)s::text[])[1 + g %% 4]",
+                    "given_name": "(%(given)s::text[])[1 + g %% 4]",
+                    "family_name_kana": "(%(family_kana)s::text[])[1 + g %% 4]",
+                    "given_name_kana": "(%(given_kana)s::text[])[1 + g %% 4]",
+                    "email": "'m' || g || '@example.jp'",
+                    "email_normalized": "'m' || g || '@example.jp'",
+                    "phone": "'080-' || lpad(g::text, 8, '0')",
+                    "phone_normalized": "'080' || lpad(g::text, 8, '0')",
+                    "lifecycle_segment": "'prospect'",
+                },
+                "FROM generate_series(1, %(n)s) AS g",
+            ),
             {
                 "n": returning,
                 "family": [f for f, _k in FAMILY],
@@ -49,21 +54,23 @@ def seed(returning: int) -> int:
             },
         )
         cursor.execute(
-            """
-            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
-                                             created_at)
-            SELECT id, 'own_site', 'M' || substr(email, 2, strpos(email, '@') - 2), '', now()
-            FROM crm_customer WHERE email LIKE %s
-            """,
+            insert_select(
+                ChannelIdentity,
+                {
+                    "customer_id": "id",
+                    "channel": "'own_site'",
+                    "external_id": "'M' || substr(email, 2, strpos(email, '@') - 2)",
+                },
+                "FROM crm_customer WHERE email LIKE %s",
+            ),
             ["m%@example.jp"],
         )
         cursor.execute(
-            "INSERT INTO crm_customer (family_name, given_name, family_name_kana,"
-            " given_name_kana, email, email_normalized, phone, phone_normalized, postal_code,"
-            " prefecture, address, notes, is_claimant, claimant_reason, order_count,"
-            " total_spent, lifecycle_segment, created_at, updated_at)"
-            " VALUES ('ベンチ', '', '', '', '', '', '', '', '', '', '', '', false, '', 0, 0,"
-            " 'prospect', now(), now()) RETURNING id"
+            insert_select(
+                Customer,
+                {"family_name": "'ベンチ'", "lifecycle_segment": "'prospect'"},
+                "RETURNING id",
+            )
         )
         bare_customer = cursor.fetchone()[0]
         cursor.execute("VACUUM ANALYZE")

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.campaign_peers import Sink
 from bench.common import Steal, django_setup, log, migrate, sql, table, time_once
+from bench.customers_sql import FAMILY, GIVEN, insert_select, pick
 from bench.worker_stats import settle
 
 STALL_SECONDS = 120
@@ -53,6 +54,8 @@ def build(customers: int, audience: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from crm.models import ChannelIdentity, Customer
+
     step = customers // audience
     now = timezone.now()
     params = {"n": customers, "step": step, "now": now}
@@ -63,30 +66,39 @@ def build(customers: int, audience: int) -> None:
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")  # fresh schema: no FK triggers
         sql(
-            """
-            INSERT INTO crm_customer (
-                family_name, given_name, family_name_kana, given_name_kana,
-                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                address, notes, is_claimant, claimant_reason, order_count, total_spent,
-                lifecycle_segment, created_at, updated_at)
-            SELECT
-                (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])[1 + g %% 8],
-                (ARRAY['花子','太郎','美咲','翔太','陽菜','大翔','結衣','蓮'])[1 + g %% 8],
-                'サトウ', 'ハナコ',
-                'customer' || g || '@example.jp', 'customer' || g || '@example.jp',
-                '', '', '150-0001', '東京都', '神宮前1-2-3', '', false, '', 1, 5000,
-                'new', %(now)s, %(now)s
-            FROM generate_series(1, %(n)s) AS g
-            """,
+            insert_select(
+                Customer,
+                {
+                    "family_name": pick(FAMILY),
+                    "given_name": pick(GIVEN),
+                    "family_name_kana": "'サトウ'",
+                    "given_name_kana": "'ハナコ'",
+                    "email": "'customer' || g || '@example.jp'",
+                    "email_normalized": "'customer' || g || '@example.jp'",
+                    "postal_code": "'150-0001'",
+                    "prefecture": "'東京都'",
+                    "address": "'神宮前1-2-3'",
+                    "order_count": "1",
+                    "total_spent": "5000",
+                    "lifecycle_segment": "'new'",
+                    "created_at": "%(now)s",
+                    "updated_at": "%(now)s",
+                },
+                "FROM generate_series(1, %(n)s) AS g",
+            ),
             params,
         )
         sql(
-            f"""
-            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
-                                             created_at)
-            SELECT c.id, {channel}, 'member-' || g, '', %(now)s
-            FROM (SELECT id, row_number() OVER (ORDER BY id) AS g FROM crm_customer) AS c
-            """,
+            insert_select(
+                ChannelIdentity,
+                {
+                    "customer_id": "c.id",
+                    "channel": channel,
+                    "external_id": "'member-' || g",
+                    "created_at": "%(now)s",
+                },
+                "FROM (SELECT id, row_number() OVER (ORDER BY id) AS g FROM crm_customer) AS c",
+            ),
             params,
         )
         sql(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bench.campaign_peers import LINE_TOKEN
 from bench.common import Steal, sql
+from bench.customers_sql import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, insert_select, pick
 
 FROM = "support@shop.example.jp"
 
@@ -25,38 +26,45 @@ def build(customers: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from crm.models import ChannelIdentity, Customer
+
     now = timezone.now()
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")  # fresh schema: no FK triggers
         sql(
-            """
-            INSERT INTO crm_customer (
-                family_name, given_name, family_name_kana, given_name_kana,
-                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                address, notes, is_claimant, claimant_reason, order_count, total_spent,
-                lifecycle_segment, created_at, updated_at, nickname, nickname_channel,
-                search_name, search_kana)
-            SELECT
-                (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村'])[1 + g %% 8],
-                (ARRAY['花子','太郎','美咲','翔太','陽菜','大翔','結衣','蓮'])[1 + g %% 8],
-                (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ','ワタナベ','ヤマモト',
-                       'ナカムラ'])[1 + g %% 8],
-                (ARRAY['ハナコ','タロウ','ミサキ','ショウタ','ヒナ','ヒロト','ユイ','レン'])
-                    [1 + g %% 8],
-                'customer' || g || '@example.jp', 'customer' || g || '@example.jp',
-                '', '', '150-0001', '東京都', '神宮前1-2-3', '', false, '', 1, 5000,
-                'new', %(now)s, %(now)s, '', '', '', ''
-            FROM generate_series(1, %(n)s) AS g
-            """,
+            insert_select(
+                Customer,
+                {
+                    "family_name": pick(FAMILY),
+                    "given_name": pick(GIVEN),
+                    "family_name_kana": pick(FAMILY_KANA),
+                    "given_name_kana": pick(GIVEN_KANA),
+                    "email": "'customer' || g || '@example.jp'",
+                    "email_normalized": "'customer' || g || '@example.jp'",
+                    "postal_code": "'150-0001'",
+                    "prefecture": "'東京都'",
+                    "address": "'神宮前1-2-3'",
+                    "order_count": "1",
+                    "total_spent": "5000",
+                    "lifecycle_segment": "'new'",
+                    "created_at": "%(now)s",
+                    "updated_at": "%(now)s",
+                },
+                "FROM generate_series(1, %(n)s) AS g",
+            ),
             {"n": customers, "now": now},
         )
         sql(
-            """
-            INSERT INTO crm_channelidentity (customer_id, channel, external_id, display_name,
-                                             created_at, picture_url, profile_error)
-            SELECT id, 'line', 'U' || lpad(to_hex(id), 32, '0'), '', %(now)s, '', ''
-            FROM crm_customer
-            """,
+            insert_select(
+                ChannelIdentity,
+                {
+                    "customer_id": "id",
+                    "channel": "'line'",
+                    "external_id": "'U' || lpad(to_hex(id), 32, '0')",
+                    "created_at": "%(now)s",
+                },
+                "FROM crm_customer",
+            ),
             {"now": now},
         )
         sql(

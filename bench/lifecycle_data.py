@@ -8,8 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bench.common import log, sql, time_once
+from bench.customers_sql import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, insert_select, pick
 
 CHANNELS = ["rakuten", "amazon", "yahoo", "own_site", "store"]
+
+
+PREFECTURES = ["東京都", "神奈川県", "大阪府", "愛知県", "埼玉県"]
+PREFECTURES += ["千葉県", "兵庫県", "北海道", "福岡県", "静岡県"]
 
 
 def excluded_statuses() -> list[str]:
@@ -61,6 +66,8 @@ def build(customers: int, now: datetime) -> None:
     """
     from django.db import transaction
 
+    from crm.models import Customer
+
     with transaction.atomic():
         sql("SET LOCAL work_mem = '1GB'")
         sql("SET LOCAL maintenance_work_mem = '1GB'")
@@ -70,38 +77,36 @@ def build(customers: int, now: datetime) -> None:
         sql("SELECT setseed(0.42)")
         elapsed, _ = time_once(
             lambda: sql(
-                """
-            INSERT INTO crm_customer (
-                family_name, given_name, family_name_kana, given_name_kana,
-                email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                address, notes, is_claimant, claimant_reason, claimant_set_at,
-                order_count, total_spent, lifecycle_segment, created_at, updated_at)
-            SELECT
-                (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村','小林','加藤'])
-                    [1 + g %% 10],
-                (ARRAY['花子','太郎','美咲','翔太','陽菜','大翔','結衣','蓮'])[1 + g %% 8],
-                (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ','ワタナベ','ヤマモト',
-                       'ナカムラ','コバヤシ','カトウ'])[1 + g %% 10],
-                (ARRAY['ハナコ','タロウ','ミサキ','ショウタ','ヒナ','ヒロト','ユイ','レン'])
-                    [1 + g %% 8],
-                CASE WHEN g %% 10 < 9 THEN 'Customer' || g || '@Example.jp' ELSE '' END,
-                CASE WHEN g %% 10 < 9 THEN 'customer' || g || '@example.jp' ELSE '' END,
-                CASE WHEN g %% 3 = 0 THEN '090-' || lpad((g %% 100000000)::text, 8, '0')
-                     ELSE '' END,
-                CASE WHEN g %% 3 = 0 THEN '090' || lpad((g %% 100000000)::text, 8, '0')
-                     ELSE '' END,
-                substr(lpad((g::bigint * 7919 %% 10000000)::text, 7, '0'), 1, 3) || '-'
-                    || substr(lpad((g::bigint * 7919 %% 10000000)::text, 7, '0'), 4, 4),
-                (ARRAY['東京都','神奈川県','大阪府','愛知県','埼玉県','千葉県','兵庫県',
-                       '北海道','福岡県','静岡県'])[1 + g %% 10],
-                '1-2-3', '',
-                g %% 400 = 0,
-                CASE WHEN g %% 400 = 0 THEN '度重なる不当な要求' ELSE '' END,
-                CASE WHEN g %% 400 = 0 THEN %(now)s END,
-                0, 0, 'new',
-                %(now)s - (random() * 1500) * interval '1 day', %(now)s
-            FROM generate_series(1, %(n)s) AS g
-            """,
+                insert_select(
+                    Customer,
+                    {
+                        "family_name": pick([*FAMILY, "小林", "加藤"]),
+                        "given_name": pick(GIVEN),
+                        "family_name_kana": pick([*FAMILY_KANA, "コバヤシ", "カトウ"]),
+                        "given_name_kana": pick(GIVEN_KANA),
+                        "email": "CASE WHEN g %% 10 < 9 THEN 'Customer' || g || '@Example.jp'"
+                        " ELSE '' END",
+                        "email_normalized": "CASE WHEN g %% 10 < 9"
+                        " THEN 'customer' || g || '@example.jp' ELSE '' END",
+                        "phone": "CASE WHEN g %% 3 = 0"
+                        " THEN '090-' || lpad((g %% 100000000)::text, 8, '0') ELSE '' END",
+                        "phone_normalized": "CASE WHEN g %% 3 = 0"
+                        " THEN '090' || lpad((g %% 100000000)::text, 8, '0') ELSE '' END",
+                        "postal_code": "substr(lpad((g::bigint * 7919 %% 10000000)::text, 7, '0'),"
+                        " 1, 3) || '-' || substr(lpad((g::bigint * 7919 %% 10000000)::text,"
+                        " 7, '0'), 4, 4)",
+                        "prefecture": pick(PREFECTURES),
+                        "address": "'1-2-3'",
+                        "is_claimant": "g %% 400 = 0",
+                        "claimant_reason": "CASE WHEN g %% 400 = 0"
+                        " THEN '度重なる不当な要求' ELSE '' END",
+                        "claimant_set_at": "CASE WHEN g %% 400 = 0 THEN %(now)s END",
+                        "lifecycle_segment": "'new'",
+                        "created_at": "%(now)s - (random() * 1500) * interval '1 day'",
+                        "updated_at": "%(now)s",
+                    },
+                    "FROM generate_series(1, %(n)s) AS g",
+                ),
                 {"n": customers, "now": now},
             )
         )

@@ -225,8 +225,10 @@ class Phase:
 
     def rows(self) -> list[list[object]]:
         def ratio(index: int) -> str:
+            # A small table can take 0.00 s of server CPU: no ratio to that.
             pairs = zip(self.figure, self.baseline, strict=True)
-            return f"{statistics.median(f[index] / b[index] for f, b in pairs):.2f}x"
+            ratios = [f[index] / b[index] for f, b in pairs if b[index] > 0]
+            return f"{statistics.median(ratios):.2f}x" if ratios else "-"
 
         walls = [wall for wall, _cpu in self.figure]
         return [

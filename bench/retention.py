@@ -41,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ServerCpu, django_setup, log, migrate, sql, table, time_once
+from bench.customers_sql import FAMILY, FAMILY_KANA, GIVEN, GIVEN_KANA, insert_select, pick
 
 PERSONAL = (
     "family_name = '', given_name = '', family_name_kana = '', given_name_kana = '',"
@@ -53,6 +54,9 @@ def build(customers: int, now) -> None:
     from django.conf import settings
     from django.db import transaction
 
+    from crm.models import ChannelIdentity, Customer
+    from tickets.models import Inquiry, InquiryMessage
+
     params = {"n": customers, "now": now}
     with transaction.atomic():
         sql("SET LOCAL work_mem = '256MB'")
@@ -63,24 +67,30 @@ def build(customers: int, now) -> None:
                 # g % 5 = 0: an Amazon buyer; (g / 5) % 2 = 0: past the period;
                 # g % 25 = 0: also a Rakuten member (Rakuten's name and email,
                 # Amazon's phone, address and birthday).
-                f"""
-                INSERT INTO crm_customer (
-                    id, family_name, given_name, family_name_kana, given_name_kana,
-                    email, email_normalized, phone, phone_normalized, postal_code, prefecture,
-                    address, birthday, notes, is_claimant, is_test_recipient, claimant_reason,
-                    order_count, total_spent, lifecycle_segment, created_at, updated_at)
-                SELECT g,
-                    (ARRAY['佐藤','鈴木','高橋','田中','伊藤'])[1 + g %% 5],
-                    (ARRAY['花子','太郎','美咲','翔太'])[1 + g %% 4],
-                    (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ'])[1 + g %% 5],
-                    (ARRAY['ハナコ','タロウ','ミサキ','ショウタ'])[1 + g %% 4],
-                    {_email("g")}, lower({_email("g")}),
-                    '090-' || lpad(g::text, 8, '0'), '090' || lpad(g::text, 8, '0'),
-                    '150-0001', '東京都', '渋谷区神宮前' || g,
-                    CASE WHEN g %% 5 = 0 THEN DATE '1980-01-01' + g %% 9000 END,
-                    '', false, false, '', 1, 4800, 'new', %(now)s, %(now)s
-                FROM generate_series(1, %(n)s) AS g
-                """,
+                insert_select(
+                    Customer,
+                    {
+                        "id": "g",
+                        "family_name": pick(FAMILY[:5]),
+                        "given_name": pick(GIVEN[:4]),
+                        "family_name_kana": pick(FAMILY_KANA[:5]),
+                        "given_name_kana": pick(GIVEN_KANA[:4]),
+                        "email": _email("g"),
+                        "email_normalized": f"lower({_email('g')})",
+                        "phone": "'090-' || lpad(g::text, 8, '0')",
+                        "phone_normalized": "'090' || lpad(g::text, 8, '0')",
+                        "postal_code": "'150-0001'",
+                        "prefecture": "'東京都'",
+                        "address": "'渋谷区神宮前' || g",
+                        "birthday": "CASE WHEN g %% 5 = 0 THEN DATE '1980-01-01' + g %% 9000 END",
+                        "order_count": "1",
+                        "total_spent": "4800",
+                        "lifecycle_segment": "'new'",
+                        "created_at": "%(now)s",
+                        "updated_at": "%(now)s",
+                    },
+                    "FROM generate_series(1, %(n)s) AS g",
+                ),
             ),
             ("sequence", "SELECT setval('crm_customer_id_seq', %(n)s)"),
             (
@@ -110,17 +120,19 @@ def build(customers: int, now) -> None:
             ),
             (
                 "identities",
-                f"""
-                INSERT INTO crm_channelidentity (
-                    customer_id, channel, external_id, display_name, created_at)
-                SELECT customer_id, channel,
-                    CASE channel WHEN 'amazon' THEN {_masked("customer_id")}
-                        WHEN 'rakuten' THEN 'R' || customer_id ELSE 'M' || customer_id END,
-                    CASE WHEN channel = 'amazon' THEN family_name || ' ' || given_name
-                        ELSE '' END,
-                    %(now)s
-                FROM crm_customerchannelprofile
-                """,
+                insert_select(
+                    ChannelIdentity,
+                    {
+                        "customer_id": "customer_id",
+                        "channel": "channel",
+                        "external_id": f"CASE channel WHEN 'amazon' THEN {_masked('customer_id')}"
+                        " WHEN 'rakuten' THEN 'R' || customer_id ELSE 'M' || customer_id END",
+                        "display_name": "CASE WHEN channel = 'amazon'"
+                        " THEN family_name || ' ' || given_name ELSE '' END",
+                        "created_at": "%(now)s",
+                    },
+                    "FROM crm_customerchannelprofile",
+                ),
             ),
             (
                 "identity events",
@@ -164,20 +176,29 @@ def build(customers: int, now) -> None:
             ),
             (
                 "inquiries",
-                """
-                INSERT INTO tickets_inquiry (
-                    reference, customer_id, channel, order_number_given, subject, priority,
-                    status, sla_state, first_reply_due_at, first_replied_at, resolved_at,
-                    closed_at, created_at, updated_at)
-                SELECT 'Q-B-' || o.customer_id, o.customer_id, 'amazon', '',
-                    '注文 ' || o.order_number || ' について（' || c.family_name || '）',
-                    'normal', 'closed', 'met', start + interval '1 day', start + interval '2 hours',
-                    start + interval '1 day', start + interval '1 day', start, start
-                FROM crm_order o JOIN crm_customer c ON c.id = o.customer_id
+                insert_select(
+                    Inquiry,
+                    {
+                        "reference": "'Q-B-' || o.customer_id",
+                        "customer_id": "o.customer_id",
+                        "channel": "'amazon'",
+                        "subject": "'注文 ' || o.order_number"
+                        " || ' について（' || c.family_name || '）'",
+                        "priority": "'normal'",
+                        "status": "'closed'",
+                        "sla_state": "'met'",
+                        "first_reply_due_at": "start + interval '1 day'",
+                        "first_replied_at": "start + interval '2 hours'",
+                        "resolved_at": "start + interval '1 day'",
+                        "closed_at": "start + interval '1 day'",
+                        "created_at": "start",
+                        "updated_at": "start",
+                    },
+                    """FROM crm_order o JOIN crm_customer c ON c.id = o.customer_id
                 CROSS JOIN LATERAL (SELECT coalesce(o.delivered_at, o.ordered_at) AS start) AS t
                 WHERE o.channel = 'amazon' AND o.customer_id %% 25 IN (5, 10)
-                    AND o.order_number LIKE '%%-1'
-                """,
+                    AND o.order_number LIKE '%%-1'""",
+                ),
             ),
             (
                 "sends",
@@ -209,14 +230,21 @@ def build(customers: int, now) -> None:
             ),
             (
                 "messages",
-                """
-                INSERT INTO tickets_inquirymessage (
-                    inquiry_id, kind, channel, subject, body_text, visible_text, body_html,
-                    message_id, in_reply_to, "references", line_reply_token, is_automatic,
-                    outbound_state, review_note, delivery_id, created_at)
-                SELECT i.id, m.kind, m.channel, i.subject, m.body, m.body, '', m.mid, '', '',
-                    '', false, m.state, '', m.delivery, m.at
-                FROM tickets_inquiry i
+                insert_select(
+                    InquiryMessage,
+                    {
+                        "inquiry_id": "i.id",
+                        "kind": "m.kind",
+                        "channel": "m.channel",
+                        "subject": "i.subject",
+                        "body_text": "m.body",
+                        "visible_text": "m.body",
+                        "message_id": "m.mid",
+                        "outbound_state": "m.state",
+                        "delivery_id": "m.delivery",
+                        "created_at": "m.at",
+                    },
+                    """FROM tickets_inquiry i
                 JOIN crm_customer c ON c.id = i.customer_id
                 JOIN outreach_delivery d ON d.customer_id = i.customer_id
                 CROSS JOIN LATERAL (VALUES
@@ -225,8 +253,8 @@ def build(customers: int, now) -> None:
                      '<q' || i.id || '@marketplace.amazon.co.jp>', '', NULL::bigint, i.created_at),
                     ('outbound', 'email', c.family_name || '様 ご迷惑をおかけしました。',
                      '<r' || i.id || '@madoguchi>', 'sent', d.id, i.first_replied_at)
-                ) AS m(kind, channel, body, mid, state, delivery, at)
-                """,
+                ) AS m(kind, channel, body, mid, state, delivery, at)""",
+                ),
             ),
             (
                 "inbound mail",
