@@ -1,6 +1,6 @@
 """The improvement cycle's demo for `manage.py demo_data` (discovered through
 DEMO_STEPS): the manager's countermeasure for the month of the demo's
-delivery-delay spike (tickets.demo_history), still in progress, so that
+delivery-delay spike (tickets.demo_history_lives), still in progress, so that
 the monthly report shows it beside the months before and after it.
 
 Safe to run again: made only when that month has no countermeasure for
@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from reports.models import Countermeasure, CountermeasureStatus
 from reports.services import countermeasure_save
-from tickets.demo_history import delay_spike_month
+from tickets.demo_history_lives import delay_spike_month
 from tickets.models import Category
 
 CAUSE = (

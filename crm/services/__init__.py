@@ -8,17 +8,19 @@ from crm.services.consent import (
     consent_withdraw,
     consents_record_bulk,
 )
+from crm.services.customer_edits import (
+    customer_claimant_clear,
+    customer_claimant_set,
+    customer_test_recipient_set,
+    customer_update,
+)
 from crm.services.customers import (
     PROFILE_FIELDS,
     Resolution,
     UpsertOutcome,
-    customer_claimant_clear,
-    customer_claimant_set,
     customer_follow_merges,
     customer_resolve,
     customer_tags_add,
-    customer_test_recipient_set,
-    customer_update,
     customer_upsert,
     customer_upsert_outcome,
 )

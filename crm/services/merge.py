@@ -15,7 +15,8 @@ from crm.models import (
     CustomerEventKind,
 )
 from crm.services.consent import consent_state_rebuild
-from crm.services.customers import CLAIMANT_FIELDS, PROFILE_FIELDS, customer_event_add, profile_save
+from crm.services.customer_edits import CLAIMANT_FIELDS
+from crm.services.customers import PROFILE_FIELDS, customer_event_add, profile_save
 from crm.services.lifecycle import lifecycle_recompute
 
 # Relations to Customer that customer_merge handles itself rather than by

@@ -34,7 +34,7 @@ from crm.models import (
 )
 from reports.models import Countermeasure, CountermeasureStatus
 from tests.seeds import seed_data_restore
-from tickets import demo_history
+from tickets import demo_history, demo_history_lives
 from tickets.models import (
     AgentAvailability,
     AssignmentMode,
@@ -290,13 +290,13 @@ def _months(times) -> set:
 def test_thirteen_months_of_past_inquiries_each_month_with_some(demo):
     past = demo_history.history_inquiries()
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    expected = demo_history.month_starts(today)
+    expected = demo_history_lives.month_starts(today)
     assert len(expected) == 13
     assert _months(past.values_list("created_at", flat=True)) == set(expected)
     per_month = Counter(_months([at]).pop() for at in past.values_list("created_at", flat=True))
-    assert min(per_month.values()) >= demo_history.MIN_PER_MONTH
+    assert min(per_month.values()) >= demo_history_lives.MIN_PER_MONTH
     # the live scenarios of the last two days come after the past, not among it
-    assert past.filter(created_at__gte=demo_history.history_end(today)).count() == 0
+    assert past.filter(created_at__gte=demo_history_lives.history_end(today)).count() == 0
     # a real spread: most channels and every category
     assert past.values("channel").distinct().count() >= 6
     assert past.values("category").distinct().count() == 7
@@ -350,7 +350,7 @@ def test_a_past_inquiry_has_its_messages_and_timeline_at_their_own_times(demo):
 def test_the_demo_countermeasure_reviews_the_delivery_delay_spike(demo):
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     (countermeasure,) = Countermeasure.objects.all()
-    assert countermeasure.month == demo_history.delay_spike_month(today)
+    assert countermeasure.month == demo_history_lives.delay_spike_month(today)
     assert countermeasure.category.code == "delivery_delay"
     assert "出荷前の在庫確認を徹底" in countermeasure.action
     assert countermeasure.owner.username == "manager"

@@ -8,7 +8,9 @@ bulk actions that call the services. Every row's data comes from
 `tickets.selectors.inbox()` in one query: the subject with the latest
 message in one line, and whether the agent has read it (bold, a dot;
 「未読 N件」 above the list). tickets/static/tickets/inbox.js polls
-inbox_news_view and offers 「新着 N件 — 更新」.
+inbox_news_view and offers 「新着 N件 — 更新」. The filters are in
+tickets/admin/inbox_filters.py; the changelist, its paginator and the counts
+in words in tickets/admin/inbox_changelist.py.
 """
 
 from __future__ import annotations
@@ -18,29 +20,23 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.contrib.admin.utils import quote
-from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, F, When
 from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdminPart
-from core.admin_filters import DefaultingFilter
 from core.audit import audit_query_record
-from crisis.models import Incident
-from crisis.selectors.incidents import incident_suggested_inquiries, incidents_open
+from crisis.selectors.incidents import incidents_open
 from crisis.services.incidents import incident_inquiries_link
 from tickets.admin.display import (
     claimant_badge,
@@ -50,18 +46,30 @@ from tickets.admin.display import (
     sla_badge,
     triage_badge,
 )
+from tickets.admin.inbox_changelist import (
+    InboxChangeList,
+    InboxCountChangeList,
+    InboxPaginator,
+    inbox_new_text,
+    inbox_unread_text,
+)
+from tickets.admin.inbox_filters import (
+    AssigneeFilter,
+    IncidentSuggestFilter,
+    SlaFilter,
+    StatusFilter,
+    TriageFilter,
+    sla_filter_clock,
+)
 from tickets.admin.inquiry_forms import BulkAssignForm
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryStatus, SlaState
+from tickets.models import Inquiry, SlaState
 from tickets.presence import staff_name
 from tickets.search import SEARCH_COUNT_CAP, inquiry_search
-from tickets.selectors import assignable_staff, assignment_status, inbox, inbox_counts
+from tickets.selectors import assignment_status, inbox, inbox_counts
 from tickets.services import (
     inquiries_bulk_assign,
     inquiries_bulk_close,
-    sla_state_live_q,
-    triage_late_q,
 )
-from tickets.services.sla import CLOCKS, FIRST_REPLY, NEXT_REPLY, PAUSED, RESOLUTION, WatchedClock
 
 # Django's own label for the row checkbox, translated by Django's catalogue
 # (a name, not a literal, so that makemessages leaves it to Django's).
@@ -78,231 +86,15 @@ INBOX_ORDER = Case(When(first_replied_at__isnull=True, then=F("first_reply_due_a
 UNREPLIED_ORDER = (F("first_reply_due_at").asc(nulls_last=True), "pk")
 
 
-class StatusFilter(DefaultingFilter):
-    """Open inquiries unless asked otherwise: the inbox is a work queue."""
-
-    title = _("status")
-    parameter_name = "status"
-    default_title = _("Open (all open statuses)")
-
-    def lookups(self, request, model_admin):
-        return [*InquiryStatus.choices, ("all", _("All, including closed"))]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset.filter(status__in=OPEN_STATUSES)
-        if value in InquiryStatus.values:
-            return queryset.filter(status=value)
-        return queryset
-
-
-class AssigneeFilter(DefaultingFilter):
-    title = _("assignee")
-    parameter_name = "assignee"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("mine", _("Mine")),
-            ("none", _("Unassigned")),
-            *((str(user.pk), staff_name(user)) for user in assignable_staff()),
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == "mine":
-            return queryset.filter(assignee=request.user)
-        if value == "none":
-            return queryset.filter(assignee__isnull=True)
-        if value and value.isdigit():
-            return queryset.filter(assignee_id=int(value))
-        return queryset
-
-
-class SlaFilter(DefaultingFilter):
-    """By the state the time-left column shows (live, not only as the SLA
-    watch last stored it), of the first reply (sla=at_risk), the next reply
-    (sla=next_reply:at_risk) or the resolution (sla=resolution:paused)."""
-
-    title = _("deadline")
-    parameter_name = "sla"
-
-    def lookups(self, request, model_admin):
-        return [
-            (SlaState.AT_RISK, _("First reply: at risk")),
-            (SlaState.BREACHED, _("First reply: overdue")),
-            (SlaState.ON_TRACK, _("First reply: on track")),
-            (SlaState.MET, _("Replied in time")),
-            (f"{NEXT_REPLY.name}:{SlaState.AT_RISK}", _("Next reply: at risk")),
-            (f"{NEXT_REPLY.name}:{SlaState.BREACHED}", _("Next reply: overdue")),
-            (f"{NEXT_REPLY.name}:{SlaState.ON_TRACK}", _("Next reply: on track")),
-            (f"{RESOLUTION.name}:{SlaState.AT_RISK}", _("Resolution: at risk")),
-            (f"{RESOLUTION.name}:{SlaState.BREACHED}", _("Resolution: overdue")),
-            (f"{RESOLUTION.name}:{PAUSED}", _("Resolution: paused")),
-        ]
-
-    def queryset(self, request, queryset):
-        clock, state = sla_filter_clock(self.value())
-        if clock is not None:
-            return queryset.filter(sla_state_live_q(state, timezone.now(), clock))
-        return queryset
-
-
-def sla_filter_clock(value: str | None) -> tuple[WatchedClock | None, str]:
-    """The clock and state of an SLA filter value ("at_risk" is the first
-    reply's, "next_reply:at_risk" the next reply's); (None, "") if unknown."""
-    name, _sep, state = (value or "").rpartition(":")
-    clock = CLOCKS.get(name or FIRST_REPLY.name)
-    states = (*SlaState.values, PAUSED) if clock is RESOLUTION else SlaState.values
-    if clock is None or state not in states:
-        return None, ""
-    return clock, state
-
-
-class TriageFilter(DefaultingFilter):
-    """By the triage stage (状況確認: category and assignee set), live: past
-    its target now, not yet triaged, triaged."""
-
-    title = _("triage")
-    parameter_name = "triage"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("late", _("Over the target")),
-            ("pending", _("Not yet triaged")),
-            ("done", _("Triaged")),
-        ]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == "late":
-            return queryset.filter(triage_late_q(timezone.now()))
-        if value == "pending":
-            return queryset.filter(triaged_at__isnull=True)
-        if value == "done":
-            return queryset.filter(triaged_at__isnull=False)
-        return queryset
-
-
-class IncidentSuggestFilter(admin.SimpleListFilter):
-    """The inquiries suggested for linking to an ongoing incident (the
-    banner links here): new, open, from its channel, not linked yet. Shown
-    only when asked for, so the inbox spends no query on it otherwise."""
-
-    title = _("incident")
-    parameter_name = "incident_suggest"
-
-    def lookups(self, request, model_admin):
-        value = self.value()
-        return [(value, _("To link to the incident"))] if value and value.isdigit() else []
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if not (value and value.isdigit()):
-            return queryset
-        incident = Incident.objects.filter(pk=int(value)).first()
-        if incident is None:
-            return queryset.none()
-        return queryset.filter(pk__in=incident_suggested_inquiries(incident).values("pk"))
-
-
 # How often the inbox asks whether customers wrote (and when the agent comes
 # back to the tab).
 POLL_SECONDS = 30
-
-
-class InboxChangeList(ChangeList):
-    """The admin's changelist with each row's link built from one reverse()
-    a page: Django reverses every row's URL and, with a filter on, parses the
-    filters and resolve()s the URL again for every row."""
-
-    PK = "__pk__"
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # The filters go into the link once, here; the row tag finds none left.
-        self.row_filters, self.preserved_filters = self.preserved_filters, ""
-        self._change_url: tuple[str, str, str] | None = None
-
-    @property
-    def unread_text(self) -> str:
-        """「未読 3件」: the inquiries of the list as filtered with a customer
-        message the agent has not opened (counted with the list, InboxPaginator)."""
-        return inbox_unread_text(self.paginator.unread, capped=self.paginator.capped)
-
-    @property
-    def result_count_text(self) -> str:
-        """「120件」, or 「1,000件以上」 when a search's count stopped at the cap."""
-        return search_count_text(self.result_count, capped=self.paginator.capped)
-
-    def url_for_result(self, result) -> str:
-        if self._change_url is None:
-            url = reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                args=(self.PK,),
-                current_app=self.model_admin.admin_site.name,
-            )
-            url = add_preserved_filters(
-                {"preserved_filters": self.row_filters, "opts": self.opts}, url
-            )
-            self._change_url = url.partition(self.PK)
-        before, _pk, after = self._change_url
-        return f"{before}{quote(result.pk)}{after}"
-
-
-class InboxPaginator(Paginator):
-    """Counts the inbox as filtered and its unread rows in the same query
-    (inbox_counts): the unread count costs no second pass over the rows.
-    With a search, up to `cap` (InboxMixin.get_paginator): `capped` says
-    there are more."""
-
-    object_list: QuerySet[Inquiry]
-    unread = 0
-    cap: int | None = None
-    capped = False
-
-    @cached_property
-    def count(self) -> int:
-        counts = inbox_counts(self.object_list, cap=self.cap)
-        self.unread, self.capped = counts["unread"], counts["capped"]
-        return counts["total"]
-
-
-class InboxCountChangeList(InboxChangeList):
-    """The inbox's filters and search without its page (no row query, no
-    count): what inbox_news_view counts in."""
-
-    def get_results(self, request) -> None:
-        self.result_count = self.full_result_count = None  # type: ignore[assignment]  # no count on this changelist; the stubs want an int
-        self.result_list = []
-        self.can_show_all = self.multi_page = False
 
 
 UNREAD_LABEL = _("Unread")
 REPLY_PREFIX = _("Reply: ")
 # The inbox script's parameter: when the page was drawn (ISO 8601).
 NEWS_SINCE = "since"
-
-
-def inbox_unread_text(count: int, *, capped: bool = False) -> str:
-    """「未読 3件」; 「未読 3件以上」 when the count stopped at a search's cap
-    (the unread among its first rows)."""
-    if capped:
-        return gettext("%(count)s or more unread") % {"count": f"{count:,}"}
-    return ngettext("%(count)s unread", "%(count)s unread", count) % {"count": f"{count:,}"}
-
-
-def search_count_text(count: int, *, capped: bool = False) -> str:
-    """「120件」; 「1,000件以上」 when a search's count stopped at the cap."""
-    if capped:
-        return gettext("%(count)s or more inquiries") % {"count": f"{count:,}"}
-    return ngettext("%(count)s inquiry", "%(count)s inquiries", count) % {"count": f"{count:,}"}
-
-
-def inbox_new_text(count: int) -> str:
-    return ngettext("%(count)s new — refresh", "%(count)s new — refresh", count) % {
-        "count": f"{count:,}"
-    }
 
 
 def search_count_cap(request: HttpRequest) -> int | None:

@@ -1,51 +1,14 @@
-"""Business-calendar arithmetic for first-reply deadlines (SPEC rule 1).
-
-Pure Python, no Django models: the SLA code turns its calendar rows into a
-:class:`BusinessCalendar` and asks :func:`business_deadline` when an inquiry
-is due and :func:`business_elapsed` how much open time has passed.
-
-Semantics
----------
-* A calendar is open during its *periods*, wall-clock intervals ``[start,
-  end)`` of a local day in ``tz``, on every day that is not closed. A day is
-  closed when it is a Japanese public holiday (if ``japanese_holidays``;
-  substitute holidays included), inside the year-end closure, or inside one
-  of the shop's ``closures``.
-* An end of ``time(0, 0)`` means midnight at the *end* of the day (24:00). A
-  period never crosses midnight: a shop open 22:00–02:00 has 22:00–24:00 on
-  one day and 00:00–02:00 on the next; back-to-back periods join up.
-* Wall-clock times become instants through :mod:`zoneinfo`, so 9:00–18:00 in
-  Europe/Berlin stays 9:00–18:00 across DST (a day of 00:00–24:00 lasts 23 or
-  25 hours then). A wall time inside a spring-forward gap is read as the
-  instant the clocks jump; one repeated at fall-back as its first occurrence.
-* ``business_deadline(start, d, cal)`` is the first instant ``t`` such that
-  the open time in ``[start, t)`` equals ``d``. For ``d > 0``, ``t`` is inside
-  an open period or exactly at a period's end (11:30 + 30 min with a lunch
-  break at 12:00 is 12:00, not 13:00). For ``d == 0`` it is ``start`` when
-  open, else the next opening; so a start outside hours counts from the next
-  opening.
-* Input datetimes must be timezone-aware (``ValueError`` otherwise); any zone
-  will do. Results are aware datetimes in UTC, as Django stores them: Python
-  compares and subtracts two datetimes that share a tzinfo by wall clock,
-  which goes wrong across DST, while UTC values compare right with anything.
-* A :class:`PausableClock` (the resolution clock, SPEC rule 13) counts open
-  time from its start against a target, less the open time it spent paused;
-  :class:`InquiryClocks` adds the reply clock and the inquiry's phase
-  (running, paused by a waiting status, stopped by resolved or closed).
-  Convert for display (``timezone.localtime``). With ``cal=None`` the clock
-  is real elapsed time: 24 hours are 24 hours even across DST.
-* Scanning forward ``MAX_CLOSED_DAYS`` (about 3 years) without any open time
-  raises ``ValueError``; work is per day, so 300 business hours cost ~40 days.
+"""The business calendar and its arithmetic: BusinessCalendar (periods,
+holidays, closures), whether an instant is open, the next opening, the
+deadline after some open time and the open time between two instants.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -53,37 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-__all__ = [
-    "MAX_CLOSED_DAYS",
-    "BusinessCalendar",
-    "ClockPhase",
-    "InquiryClocks",
-    "PausableClock",
-    "business_deadline",
-    "business_elapsed",
-    "calendar_from_spec",
-    "calendar_spec",
-    "clock_at_risk",
-    "clock_deadline",
-    "clock_pause",
-    "clock_resume",
-    "clock_used",
-    "clocks_customer_message",
-    "clocks_phase",
-    "clocks_replied",
-    "clocks_reply_deadline",
-    "clocks_resolution_deadline",
-    "default_calendar",
-    "is_business_day",
-    "is_open",
-    "next_opening",
-]
-
 DAY = timedelta(days=1)
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CLOSED_DAYS = 3 * 366
 _MICROSECOND = timedelta(microseconds=1)
-_PERIOD_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 Period = tuple[time, time]
 MonthDay = tuple[int, int]
@@ -359,188 +295,3 @@ def business_elapsed(start: datetime, end: datetime, cal: BusinessCalendar | Non
             break
         total += min(closes, finish) - opens
     return total
-
-
-def _parse_clock(label: str, text: str, hours: str, minutes: str, *, end: bool) -> time:
-    hour, minute = int(hours), int(minutes)
-    if hour == 24 and minute == 0 and end:
-        return time(0)  # 24:00: midnight at the end of the day
-    if hour > 23 or minute > 59:
-        raise ValueError(f"{label}: {text!r} has an invalid time {hours}:{minutes}")
-    return time(hour, minute)
-
-
-def calendar_from_spec(
-    spec: Mapping[str, Sequence[str]],
-    *,
-    tz: str = "Asia/Tokyo",
-    japanese_holidays: bool = True,
-    year_end_closure: tuple[MonthDay, MonthDay] | None = ((12, 29), (1, 3)),
-    closures: tuple[tuple[date, date], ...] = (),
-) -> BusinessCalendar:
-    """Build a calendar from ``{"mon": ["09:00-12:00", "13:00-18:00"], ...}``.
-
-    Keys are ``mon``…``sun`` (case-insensitive; missing days are closed);
-    values are lists of ``"HH:MM-HH:MM"``, where ``24:00`` ends a period at
-    midnight. Errors are ``ValueError`` whose message starts with the day key.
-    """
-    if not isinstance(spec, Mapping):
-        raise ValueError("the opening hours must map day keys (mon…sun) to lists of periods")
-    periods: dict[int, tuple[Period, ...]] = {}
-    for key, values in spec.items():
-        label = str(key).strip().lower()
-        if label not in WEEKDAY_KEYS:
-            raise ValueError(f"unknown day {key!r}: use {', '.join(WEEKDAY_KEYS)}")
-        if WEEKDAY_KEYS.index(label) in periods:
-            raise ValueError(f"{label}: the day is given twice")
-        if isinstance(values, str) or not isinstance(values, Sequence):
-            raise ValueError(f'{label}: expected a list like ["09:00-12:00", "13:00-18:00"]')
-        parsed = []
-        for text in values:
-            match = _PERIOD_RE.match(text) if isinstance(text, str) else None
-            if match is None:
-                raise ValueError(f"{label}: {text!r} is not of the form HH:MM-HH:MM")
-            opens = _parse_clock(label, text, *match.group(1, 2), end=False)
-            closes = _parse_clock(label, text, *match.group(3, 4), end=True)
-            parsed.append((opens, closes))
-        periods[WEEKDAY_KEYS.index(label)] = tuple(parsed)
-        _normalize_day(label, parsed)  # overlap and order errors, labelled by day key
-    return BusinessCalendar(
-        periods=periods,
-        tz=tz,
-        japanese_holidays=japanese_holidays,
-        year_end_closure=year_end_closure,
-        closures=closures,
-    )
-
-
-def calendar_spec(cal: BusinessCalendar) -> dict[str, list[str]]:
-    """The inverse of :func:`calendar_from_spec` for the opening periods."""
-    return {
-        WEEKDAY_KEYS[weekday]: [f"{_fmt(start)}-{_fmt(end)}" for start, end in spans]
-        for weekday, spans in enumerate(cal._spans)
-        if spans
-    }
-
-
-# --- Clocks that pause (SPEC rule 13) ------------------------------------------
-
-
-@dataclass(frozen=True)
-class PausableClock:
-    """``target`` of open time counted from ``start``, less the open time it
-    spent paused: ``paused`` is the open time of the pauses that ended,
-    ``paused_at`` the start of the pause under way (``None`` while it runs).
-    A paused clock never advances; resuming continues where it stopped."""
-
-    start: datetime
-    target: timedelta
-    paused: timedelta = timedelta(0)
-    paused_at: datetime | None = None
-
-
-def clock_pause(clock: PausableClock, at: datetime) -> PausableClock:
-    """The clock paused at ``at`` (unchanged when it is paused already)."""
-    if clock.paused_at is not None:
-        return clock
-    return replace(clock, paused_at=max(_aware_utc("at", at), _aware_utc("start", clock.start)))
-
-
-def clock_resume(clock: PausableClock, at: datetime, cal: BusinessCalendar | None) -> PausableClock:
-    """The clock running again from ``at``: the open time of the pause joins
-    ``paused`` (unchanged when it runs already)."""
-    if clock.paused_at is None:
-        return clock
-    pause = business_elapsed(clock.paused_at, at, cal)
-    return replace(clock, paused=clock.paused + pause, paused_at=None)
-
-
-def clock_used(clock: PausableClock, at: datetime, cal: BusinessCalendar | None) -> timedelta:
-    """The open time the clock has counted by ``at`` (pauses left out)."""
-    end = _aware_utc("at", at)
-    if clock.paused_at is not None:
-        end = min(end, clock.paused_at)
-    return max(business_elapsed(clock.start, end, cal) - clock.paused, timedelta(0))
-
-
-def clock_deadline(clock: PausableClock, cal: BusinessCalendar | None) -> datetime | None:
-    """When the clock reaches its target if it runs on; ``None`` while paused."""
-    if clock.paused_at is not None:
-        return None
-    return business_deadline(clock.start, clock.target + clock.paused, cal)
-
-
-def clock_at_risk(
-    clock: PausableClock, left: timedelta, cal: BusinessCalendar | None
-) -> datetime | None:
-    """When only ``left`` of the target remains if it runs on; ``None`` while
-    paused (the whole target is "at risk" when ``left`` exceeds it)."""
-    if clock.paused_at is not None:
-        return None
-    warn = max(clock.target - left, timedelta(0))
-    return business_deadline(clock.start, warn + clock.paused, cal)
-
-
-class ClockPhase(enum.Enum):
-    RUNNING = "running"  # new, open
-    PAUSED = "paused"  # waiting on the customer or a third party
-    STOPPED = "stopped"  # resolved, closed
-
-
-@dataclass(frozen=True)
-class InquiryClocks:
-    """An inquiry's reply and resolution clocks.
-
-    ``reply_since`` is the customer's earliest message not answered yet
-    (``None``: no reply is owed); only a customer message starts the reply
-    clock and only a reply ends it. ``resolution`` (``None``: no target)
-    runs only in the running phase. The stopped phase stops both."""
-
-    phase: ClockPhase
-    resolution: PausableClock | None = None
-    reply_since: datetime | None = None
-
-
-def clocks_phase(
-    clocks: InquiryClocks, phase: ClockPhase, at: datetime, cal: BusinessCalendar | None
-) -> InquiryClocks:
-    """The clocks after the inquiry entered ``phase`` at ``at``."""
-    resolution = clocks.resolution
-    if resolution is not None:
-        if phase is ClockPhase.RUNNING:
-            resolution = clock_resume(resolution, at, cal)
-        else:
-            resolution = clock_pause(resolution, at)
-    return replace(clocks, phase=phase, resolution=resolution)
-
-
-def clocks_customer_message(clocks: InquiryClocks, at: datetime) -> InquiryClocks:
-    """A customer's message at ``at`` owes them a reply (from their earliest
-    message not answered yet). It restarts the reply clock only."""
-    if clocks.reply_since is not None:
-        return clocks
-    return replace(clocks, reply_since=_aware_utc("at", at))
-
-
-def clocks_replied(clocks: InquiryClocks) -> InquiryClocks:
-    """A reply reached the customer: no reply is owed."""
-    return replace(clocks, reply_since=None)
-
-
-def clocks_reply_deadline(
-    clocks: InquiryClocks, target: timedelta, cal: BusinessCalendar | None
-) -> datetime | None:
-    """When the owed reply is due; ``None`` when none is owed or stopped."""
-    if clocks.reply_since is None or clocks.phase is ClockPhase.STOPPED:
-        return None
-    return business_deadline(clocks.reply_since, target, cal)
-
-
-def clocks_resolution_deadline(
-    clocks: InquiryClocks, cal: BusinessCalendar | None
-) -> datetime | None:
-    """When the resolution is due if the inquiry stays running; ``None`` when
-    paused, stopped or without a target."""
-    if clocks.resolution is None or clocks.phase is not ClockPhase.RUNNING:
-        return None
-    return clock_deadline(clocks.resolution, cal)
