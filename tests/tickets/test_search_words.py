@@ -7,6 +7,7 @@ up to the cap says so in Japanese (「4件以上」, 「未読 4件以上」).""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 
@@ -194,12 +195,33 @@ def test_a_two_character_search_costs_the_same_queries_with_more_matches(
     add(3)
     # session, user, permissions (2), assignee and category filter choices,
     # the customers found, the pair's estimate (EXPLAIN), page count, the
-    # rows, the incident banner, the audit row, automatic assignment (2)
-    with django_assert_num_queries(14):
+    # rows, the incident banner, the audit row, automatic assignment (2),
+    # and the search's transaction for custom plans (savepoint, SET LOCAL,
+    # release: core.db.custom_plans)
+    with django_assert_num_queries(17):
         response = client.get(INBOX, {"q": WORD})
     assert len(page_references(response)) == 3
 
     add(9)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(17):
         response = client.get(INBOX, {"q": WORD})
     assert len(page_references(response)) == 12
+
+
+def test_a_search_is_planned_for_the_word_typed_every_time(client, colleague, word_inquiries):
+    # Prepared statements get a generic plan after a few runs, one plan for
+    # any word: good for a rare word, a walk of the whole inbox for a common
+    # one (「返品」: 10 ms, then 500 ms from the sixth search at 1,000,000
+    # inquiries). The inbox's search statements are planned for their word.
+    client.force_login(colleague)
+    for _ in range(8):
+        assert client.get(INBOX, {"q": WORD}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%search_text%"],
+        )
+        statements = cursor.fetchall()
+    assert statements  # the search's statements were prepared and run again
+    assert [statement for statement, generic, _custom in statements if generic] == []

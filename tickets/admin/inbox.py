@@ -15,6 +15,7 @@ in words in tickets/admin/inbox_changelist.py.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -36,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ServiceFormAdminPart
 from core.audit import audit_query_record
+from core.db import custom_plans
 from crisis.selectors.incidents import incidents_open
 from crisis.services.incidents import incident_inquiries_link
 from tickets.admin.display import (
@@ -178,7 +180,9 @@ class InboxMixin(ServiceFormAdminPart):
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return JsonResponse({"error": gettext("Unknown filter.")}, status=400)
-        counts = inbox_counts(changelist.queryset, since=since, cap=search_count_cap(request))
+        searching = search_count_cap(request) is not None
+        with custom_plans() if searching else nullcontext():
+            counts = inbox_counts(changelist.queryset, since=since, cap=search_count_cap(request))
         return JsonResponse(
             {
                 **counts,
@@ -200,10 +204,17 @@ class InboxMixin(ServiceFormAdminPart):
             **(extra_context or {}),
             "assignment": assignment_status(user=request.user),
         }
-        response = super().changelist_view(request, extra_context)
-        if request.method == "GET" and response.status_code == 200:
-            audit_query_record(request=request)
-            self.closed_search_hint(request, response)
+        # A search's queries each get a plan for the word typed
+        # (core.db.custom_plans).
+        searching = request.method == "GET" and search_count_cap(request) is not None
+        with custom_plans() if searching else nullcontext():
+            response = super().changelist_view(request, extra_context)
+            if request.method == "GET" and response.status_code == 200:
+                audit_query_record(request=request)
+                self.closed_search_hint(request, response)
+                changelist = (getattr(response, "context_data", None) or {}).get("cl")
+                if changelist is not None:  # the rows, read now (the page renders later)
+                    changelist.result_list = list(changelist.result_list)
         return response
 
     def get_ordering(self, request: HttpRequest):
