@@ -60,18 +60,30 @@ def row_query(queries: list[tuple[str, float]]) -> str:
     raise RuntimeError("no row query found in:\n" + "\n".join(q for q, _s in queries))
 
 
+# The page's transaction control (a search's custom plans: BEGIN, SET LOCAL,
+# COMMIT) is not the page's SQL; a replayed literal statement is planned for
+# its own values anyway.
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET LOCAL")
+
+
+def is_control(statement: str) -> bool:
+    return statement.lstrip().upper().startswith(CONTROL)
+
+
 def time_sql(statements: list[str], *, repeat: int, warmup: int) -> list[float]:
     """A raw cursor, the statements as captured one after the other, every
     row fetched; one sample per pass over all of them."""
     from django.db import connection
 
+    statements = [s for s in statements if not is_control(s)]
     samples = []
     with connection.cursor() as cursor:
         for index in range(warmup + repeat):
             start = time.perf_counter()
             for statement in statements:
                 cursor.execute(statement)
-                cursor.fetchall()
+                if cursor.description is not None:
+                    cursor.fetchall()
             if index >= warmup:
                 samples.append(time.perf_counter() - start)
     return samples
@@ -223,7 +235,10 @@ def measure_http(cases, captured, *, args):
                     f"{os.getloadavg()[0]:.1f}",
                 ]
             )
-            slowest = max(captured[name], key=lambda item: item[1])[0]
+            slowest = max(
+                (item for item in captured[name] if not is_control(item[0])),
+                key=lambda item: item[1],
+            )[0]
             plans = [("rows", explain(bare_sql))]
             if slowest != bare_sql:
                 plans.append(("slowest", explain(slowest)))
