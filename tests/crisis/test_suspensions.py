@@ -32,13 +32,12 @@ from outreach.services import template_save
 from tests.concurrency import at_once
 from tests.crm import factories
 from tests.outreach import conftest as outreach_fixtures
-from tests.outreach import test_dispatch_line
 from tests.tickets import factories as ticket_factories
 
 pytestmark = pytest.mark.django_db
 
 smtp = outreach_fixtures.smtp  # the aiosmtpd server
-line = test_dispatch_line.line  # the LINE fake
+line = outreach_fixtures.line  # the LINE fake
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 # Monday 7 December 2026, 10:00 in Tokyo; the delay lasts until Thursday.
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
