@@ -180,9 +180,9 @@ class InboxMixin(ServiceFormAdminPart):
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return JsonResponse({"error": gettext("Unknown filter.")}, status=400)
-        searching = search_count_cap(request) is not None
-        with custom_plans() if searching else nullcontext():
-            counts = inbox_counts(changelist.queryset, since=since, cap=search_count_cap(request))
+        cap = search_count_cap(request)
+        with custom_plans() if cap is not None else nullcontext():
+            counts = inbox_counts(changelist.queryset, since=since, cap=cap)
         return JsonResponse(
             {
                 **counts,
