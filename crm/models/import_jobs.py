@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ImportPreset(models.TextChoices):
@@ -20,7 +21,7 @@ class ImportPreset(models.TextChoices):
 
 
 class ImportStatus(models.TextChoices):
-    QUEUED = "queued", _("Waiting")
+    QUEUED = "queued", pgettext_lazy("an import", "Waiting")
     RUNNING = "running", _("Importing")
     DONE = "done", _("Finished")
     FAILED = "failed", _("Failed")

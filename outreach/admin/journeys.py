@@ -173,7 +173,9 @@ class JourneyAdmin(ServiceFormAdmin):
             context["funnel_rows"] = [
                 (
                     row,
-                    lift_text(row.results) if row.results else "",
+                    lift_text(row.results, holdout_set=bool(row.step.holdout_percent))
+                    if row.results
+                    else "",
                     [
                         (MessageChannel(channel).label, row.sent_by_channel.get(channel, 0))
                         for channel in obj.channels

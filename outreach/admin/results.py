@@ -40,10 +40,15 @@ def results_rows(results: CampaignResults) -> list[tuple[str, str, str]]:
     ]
 
 
-def lift_text(results: CampaignResults) -> str:
-    """The lift in a sentence (a campaign's or a journey step's results)."""
+def lift_text(results: CampaignResults, *, holdout_set: bool = False) -> str:
+    """The lift in a sentence (a campaign's or a journey step's results);
+    `holdout_set`: a holdout share is set, nobody was held out yet."""
     lift = results.lift
     if not results.holdout.members:
+        if holdout_set:
+            return gettext(
+                "Nobody has been held out yet: the lift shows once the holdout group has members."
+            )
         return gettext("No holdout group: the lift cannot be measured.")
     if lift is None:
         return gettext("Nobody in the holdout group ordered yet: the lift cannot be measured.")
